@@ -1,0 +1,348 @@
+import NIOCore
+
+/// An IPv4 or IPv6 packet, validated once on construction and then read and rewritten in place.
+///
+/// The packet is the readable bytes of `buffer`; nothing is copied when a packet is made from a buffer or when
+/// it is rewritten while the buffer is uniquely referenced. Construction checks everything a rewrite or an
+/// accessor relies on (reference §6), so accessors do not fail afterwards:
+/// - at most ``IPPacketConstants/maximumPacketLength`` bytes, and no fragments;
+/// - IPv4: IHL of at least 5 words within the packet, total length equal to the packet length;
+/// - IPv6: payload length equal to what follows the fixed header, extension headers within the packet;
+/// - UDP: length field equal to the segment length; TCP: data offset of at least 5 words within the segment;
+///   ICMP and ICMPv6: the 8-byte header present, and each only in its own IP version;
+/// - Firezone's peer-to-peer control packets (``FZP2PControl``): the 8-byte control header present;
+/// - any other protocol is carried as opaque payload.
+///
+/// Checksums are not verified on input, as in Firezone: the kernel checks what we write to the TUN device, and
+/// WireGuard authenticates what comes from peers.
+public struct IPPacket: Sendable, Hashable {
+    /// The packet: `buffer.readableBytes`.
+    public internal(set) var buffer: ByteBuffer
+    public let version: IPVersion
+    /// The upper-layer protocol: IPv4's protocol field, or the next header after IPv6's extension headers.
+    public let ipProtocol: IPProtocol
+    /// Where the transport header starts, from the start of the packet.
+    public let transportOffset: Int
+
+    /// Validates `buffer`'s readable bytes as an IP packet. The buffer is kept, not copied.
+    public init(_ buffer: ByteBuffer) throws(IPPacketError) {
+        let length = buffer.readableBytes
+        guard length > 0 else {
+            throw IPPacketError(.empty)
+        }
+        guard length <= IPPacketConstants.maximumPacketLength else {
+            throw IPPacketError(.tooLong(length: length))
+        }
+        let base = buffer.readerIndex
+        let versionNibble = buffer.getInteger(at: base, as: UInt8.self)! >> 4
+        switch versionNibble {
+        case IPVersion.v4.rawValue:
+            let (ipProtocol, transportOffset) = try Self.validateIPv4Header(buffer)
+            self.version = .v4
+            self.ipProtocol = ipProtocol
+            self.transportOffset = transportOffset
+        case IPVersion.v6.rawValue:
+            let (ipProtocol, transportOffset) = try Self.validateIPv6Header(buffer)
+            self.version = .v6
+            self.ipProtocol = ipProtocol
+            self.transportOffset = transportOffset
+        default:
+            throw IPPacketError(.unsupportedVersion(versionNibble))
+        }
+        self.buffer = buffer
+        try self.validateTransport()
+    }
+
+    /// Gives back the buffer, for reuse once the packet is no longer needed.
+    public consuming func intoBuffer() -> ByteBuffer {
+        self.buffer
+    }
+
+    // MARK: IP header
+    var base: Int {
+        self.buffer.readerIndex
+    }
+
+    /// The packet's length in bytes.
+    public var length: Int {
+        self.buffer.readableBytes
+    }
+    public var source: IPAddress {
+        switch self.version {
+        case .v4: .v4(self.ipv4Address(at: 12))
+        case .v6: .v6(self.ipv6Address(at: 8))
+        }
+    }
+    public var destination: IPAddress {
+        switch self.version {
+        case .v4: .v4(self.ipv4Address(at: 16))
+        case .v6: .v6(self.ipv6Address(at: 24))
+        }
+    }
+
+    /// IPv4's TTL or IPv6's hop limit.
+    public var hopLimit: UInt8 {
+        self.byte(at: self.version == .v4 ? 8 : 7)
+    }
+
+    /// The ECN bits of the IPv4 TOS byte or the IPv6 traffic class.
+    public var ecn: ECN {
+        switch self.version {
+        case .v4: ECN(rawValue: self.byte(at: 1) & 0b11)!
+        case .v6: ECN(rawValue: (self.byte(at: 1) >> 4) & 0b11)!
+        }
+    }
+
+    // MARK: Transport
+
+    /// The transport header and its payload.
+    public var transportSegment: ByteBuffer {
+        self.buffer.getSlice(at: self.base + self.transportOffset, length: self.length - self.transportOffset)!
+    }
+    var transportLength: Int {
+        self.length - self.transportOffset
+    }
+
+    /// The UDP header, if this is a UDP packet.
+    public var udp: UDPHeader? {
+        self.ipProtocol == .udp ? UDPHeader(segment: self.transportSegment) : nil
+    }
+
+    /// The TCP header, if this is a TCP packet.
+    public var tcp: TCPHeader? {
+        self.ipProtocol == .tcp ? TCPHeader(segment: self.transportSegment) : nil
+    }
+
+    /// The ICMP (in IPv4) or ICMPv6 (in IPv6) header, if this is such a packet.
+    public var icmp: ICMPHeader? {
+        switch (self.version, self.ipProtocol) {
+        case (.v4, .icmp), (.v6, .icmpv6): ICMPHeader(version: self.version, segment: self.transportSegment)
+        default: nil
+        }
+    }
+
+    /// The bytes after the transport header: the UDP or TCP payload, the ICMP message body after its first
+    /// eight bytes, or everything after the IP headers for other protocols.
+    public var payload: ByteBuffer {
+        let headerLength: Int
+        switch self.ipProtocol {
+        case .udp:
+            headerLength = IPPacketConstants.udpHeaderLength
+        case .tcp:
+            headerLength = TCPHeader(segment: self.transportSegment).headerLength
+        case .icmp where self.version == .v4, .icmpv6 where self.version == .v6:
+            headerLength = IPPacketConstants.icmpHeaderLength
+        default:
+            headerLength = 0
+        }
+        let start = self.transportOffset + headerLength
+        return self.buffer.getSlice(at: self.base + start, length: self.length - start)!
+    }
+
+    /// The source port, or the identifier of an ICMP echo request or reply.
+    public func sourceProtocol() throws(IPPacketError) -> TransportProtocol {
+        try self.transportProtocol(portOffset: 0)
+    }
+
+    /// The destination port, or the identifier of an ICMP echo request or reply.
+    public func destinationProtocol() throws(IPPacketError) -> TransportProtocol {
+        try self.transportProtocol(portOffset: 2)
+    }
+
+    private func transportProtocol(portOffset: Int) throws(IPPacketError) -> TransportProtocol {
+        switch self.ipProtocol {
+        case .tcp:
+            return .tcp(port: self.uint16(at: self.transportOffset + portOffset))
+        case .udp:
+            return .udp(port: self.uint16(at: self.transportOffset + portOffset))
+        default:
+            if let icmp = self.icmp, icmp.isEcho {
+                return .icmpEcho(identifier: icmp.identifier)
+            }
+            throw self.error(.noPortOrIdentifier(self.ipProtocol))
+        }
+    }
+
+    // MARK: Byte access, within the validated packet
+    func byte(at offset: Int) -> UInt8 {
+        self.buffer.getInteger(at: self.base + offset, as: UInt8.self)!
+    }
+    func uint16(at offset: Int) -> UInt16 {
+        self.buffer.getInteger(at: self.base + offset, as: UInt16.self)!
+    }
+    func ipv4Address(at offset: Int) -> IPv4Address {
+        IPv4Address(rawValue: self.buffer.getInteger(at: self.base + offset, as: UInt32.self)!)
+    }
+    func ipv6Address(at offset: Int) -> IPv6Address {
+        IPv6Address(
+            high: self.buffer.getInteger(at: self.base + offset, as: UInt64.self)!,
+            low: self.buffer.getInteger(at: self.base + offset + 8, as: UInt64.self)!
+        )
+    }
+    mutating func setByte(_ value: UInt8, at offset: Int) {
+        self.buffer.setInteger(value, at: self.base + offset)
+    }
+    mutating func setUInt16(_ value: UInt16, at offset: Int) {
+        self.buffer.setInteger(value, at: self.base + offset)
+    }
+
+    /// An error carrying this packet's addresses and the start of its transport header.
+    func error(_ reason: IPPacketError.Reason) -> IPPacketError {
+        Self.error(
+            reason,
+            version: self.version,
+            in: self.buffer,
+            transportOffset: self.transportOffset,
+            ipProtocol: self.ipProtocol
+        )
+    }
+}
+
+// MARK: Validation
+
+extension IPPacket {
+    /// RFC 791 §3.1.
+    private static func validateIPv4Header(_ buffer: ByteBuffer) throws(IPPacketError) -> (IPProtocol, Int) {
+        let base = buffer.readerIndex
+        let length = buffer.readableBytes
+        guard length >= IPPacketConstants.ipv4MinimumHeaderLength else {
+            throw IPPacketError(.truncatedIPHeader(version: .v4, length: length))
+        }
+        let words = buffer.getInteger(at: base, as: UInt8.self)! & 0x0F
+        let headerLength = Int(words) * 4
+        guard headerLength >= IPPacketConstants.ipv4MinimumHeaderLength, headerLength <= length else {
+            throw Self.error(.invalidIPv4HeaderLength(words: words), version: .v4, in: buffer, transportOffset: nil)
+        }
+        let totalLength = Int(buffer.getInteger(at: base + 2, as: UInt16.self)!)
+        guard totalLength == length else {
+            throw Self.error(
+                .totalLengthMismatch(declared: totalLength, actual: length),
+                version: .v4,
+                in: buffer,
+                transportOffset: headerLength
+            )
+        }
+        // "More fragments" or a non-zero fragment offset; "don't fragment" is fine.
+        let flagsAndOffset = buffer.getInteger(at: base + 6, as: UInt16.self)!
+        guard flagsAndOffset & 0x3FFF == 0 else {
+            throw Self.error(.fragmented, version: .v4, in: buffer, transportOffset: headerLength)
+        }
+        let ipProtocol = IPProtocol(rawValue: buffer.getInteger(at: base + 9, as: UInt8.self)!)
+        return (ipProtocol, headerLength)
+    }
+
+    /// RFC 8200 §3 and §4: the fixed header, then the extension headers up to the upper-layer header.
+    private static func validateIPv6Header(_ buffer: ByteBuffer) throws(IPPacketError) -> (IPProtocol, Int) {
+        let base = buffer.readerIndex
+        let length = buffer.readableBytes
+        guard length >= IPPacketConstants.ipv6HeaderLength else {
+            throw IPPacketError(.truncatedIPHeader(version: .v6, length: length))
+        }
+        let payloadLength = Int(buffer.getInteger(at: base + 4, as: UInt16.self)!)
+        guard payloadLength == length - IPPacketConstants.ipv6HeaderLength else {
+            throw Self.error(
+                .payloadLengthMismatch(declared: payloadLength, actual: length - IPPacketConstants.ipv6HeaderLength),
+                version: .v6,
+                in: buffer,
+                transportOffset: nil
+            )
+        }
+
+        var nextHeader = IPProtocol(rawValue: buffer.getInteger(at: base + 6, as: UInt8.self)!)
+        var offset = IPPacketConstants.ipv6HeaderLength
+        for _ in 0...IPPacketConstants.maximumIPv6ExtensionHeaders {
+            let headerLength: Int
+            switch nextHeader {
+            case .ipv6HopByHopOptions, .ipv6Routing, .ipv6DestinationOptions:
+                // RFC 8200 §4.3: "Hdr Ext Len: length of the header in 8-octet units, not including the first 8".
+                guard let units = buffer.getInteger(at: base + offset + 1, as: UInt8.self) else {
+                    throw Self.error(.truncatedExtensionHeader(nextHeader), version: .v6, in: buffer, transportOffset: nil)
+                }
+                headerLength = (Int(units) + 1) * 8
+            case .authenticationHeader:
+                // RFC 4302 §2.2: "Payload Len: the length of AH in 32-bit words, minus 2".
+                guard let words = buffer.getInteger(at: base + offset + 1, as: UInt8.self) else {
+                    throw Self.error(.truncatedExtensionHeader(nextHeader), version: .v6, in: buffer, transportOffset: nil)
+                }
+                headerLength = (Int(words) + 2) * 4
+            case .ipv6Fragment:
+                throw Self.error(.fragmented, version: .v6, in: buffer, transportOffset: nil)
+            default:
+                return (nextHeader, offset)
+            }
+            guard offset + headerLength <= length else {
+                throw Self.error(.truncatedExtensionHeader(nextHeader), version: .v6, in: buffer, transportOffset: nil)
+            }
+            nextHeader = IPProtocol(rawValue: buffer.getInteger(at: base + offset, as: UInt8.self)!)
+            offset += headerLength
+        }
+        throw Self.error(.tooManyExtensionHeaders, version: .v6, in: buffer, transportOffset: nil)
+    }
+
+    private func validateTransport() throws(IPPacketError) {
+        let segmentLength = self.transportLength
+        func require(_ minimum: Int) throws(IPPacketError) {
+            guard segmentLength >= minimum else {
+                throw self.error(.truncatedTransportHeader(self.ipProtocol, length: segmentLength))
+            }
+        }
+
+        switch self.ipProtocol {
+        case .udp:
+            try require(IPPacketConstants.udpHeaderLength)
+            let declared = Int(self.uint16(at: self.transportOffset + 4))
+            guard declared == segmentLength else {
+                throw self.error(.udpLengthMismatch(declared: declared, actual: segmentLength))
+            }
+        case .tcp:
+            try require(IPPacketConstants.tcpMinimumHeaderLength)
+            let words = self.byte(at: self.transportOffset + 12) >> 4
+            guard Int(words) * 4 >= IPPacketConstants.tcpMinimumHeaderLength, Int(words) * 4 <= segmentLength else {
+                throw self.error(.invalidTCPDataOffset(words: words, segmentLength: segmentLength))
+            }
+        case .icmp, .icmpv6:
+            guard (self.ipProtocol == .icmp) == (self.version == .v4) else {
+                throw self.error(.icmpVersionMismatch(self.ipProtocol, self.version))
+            }
+            try require(IPPacketConstants.icmpHeaderLength)
+        case .firezoneP2PControl where self.isFZP2PControl:
+            guard segmentLength >= FZP2PControl.headerLength else {
+                throw self.error(.truncatedP2PControlHeader(length: segmentLength))
+            }
+        default:
+            break
+        }
+    }
+
+    /// An error with as much context as `buffer` offers: addresses once the fixed header is there, and the
+    /// protocol and first bytes of the transport header once its offset is known.
+    static func error(
+        _ reason: IPPacketError.Reason,
+        version: IPVersion,
+        in buffer: ByteBuffer,
+        transportOffset: Int?,
+        ipProtocol: IPProtocol? = nil
+    ) -> IPPacketError {
+        let base = buffer.readerIndex
+        var error = IPPacketError(reason, ipProtocol: ipProtocol)
+        switch version {
+        case .v4:
+            if buffer.readableBytes >= IPPacketConstants.ipv4MinimumHeaderLength {
+                error.source = .v4(IPv4Address(rawValue: buffer.getInteger(at: base + 12, as: UInt32.self)!))
+                error.destination = .v4(IPv4Address(rawValue: buffer.getInteger(at: base + 16, as: UInt32.self)!))
+                error.ipProtocol = IPProtocol(rawValue: buffer.getInteger(at: base + 9, as: UInt8.self)!)
+            }
+        case .v6:
+            if buffer.readableBytes >= IPPacketConstants.ipv6HeaderLength {
+                func half(_ offset: Int) -> UInt64 { buffer.getInteger(at: base + offset, as: UInt64.self)! }
+                error.source = .v6(IPv6Address(high: half(8), low: half(16)))
+                error.destination = .v6(IPv6Address(high: half(24), low: half(32)))
+            }
+        }
+        if let transportOffset, transportOffset <= buffer.readableBytes {
+            let length = min(IPPacketConstants.tcpMinimumHeaderLength, buffer.readableBytes - transportOffset)
+            error.transportHeader = buffer.getSlice(at: base + transportOffset, length: length)
+        }
+        return error
+    }
+}
