@@ -50,12 +50,23 @@ let package = Package(
             dependencies: ["IPPacket", "FirezoneTesting"],
             path: "ip-packet/Tests/IPPacketTests"
         ),
+        // Needs root: builds packets, hands them to the Linux kernel through a TUN device in a private network
+        // namespace, and parses what the kernel answers.
+        .testTarget(
+            name: "IPPacketKernelTests",
+            dependencies: ["IPPacket", "FirezoneTesting", "CNetworkTestSupport"],
+            path: "ip-packet/Tests/IPPacketKernelTests"
+        ),
 
         // MARK: tests
 
         .target(
             name: "FirezoneTesting",
             path: "tests/Sources/FirezoneTesting"
+        ),
+        .target(
+            name: "CNetworkTestSupport",
+            path: "tests/Sources/CNetworkTestSupport"
         ),
         .testTarget(
             name: "SystemLibrariesTests",

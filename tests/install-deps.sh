@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a Debian 12 machine, as root: the C libraries we link, clang for
+# the eBPF program, and the real peers the integration tests run against. Installs only what is missing.
+set -euo pipefail
+
+packages=(
+    # Build
+    pkg-config libsodium-dev libssl-dev libbpf-dev clang llvm
+    # Real peers and network tools used by the tests
+    iproute2 iputils-ping ethtool socat tcpdump bpftool xdp-tools
+    wireguard-go wireguard-tools iperf3 coturn
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$package")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
