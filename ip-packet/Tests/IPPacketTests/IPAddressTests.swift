@@ -52,3 +52,15 @@ struct IPAddressTests {
         #expect(IPAddress("example.com") == nil)
     }
 }
+
+struct IPSocketAddressTests {
+    @Test(arguments: ["10.0.0.1:3478", "[fd00::1]:49152", "[::ffff:10.0.0.1]:1"])
+    func roundTripsTheTextForm(text: String) throws {
+        #expect(try #require(IPSocketAddress(text)).description == text)
+    }
+
+    @Test(arguments: ["10.0.0.1", "10.0.0.1:", "10.0.0.1:65536", "fd00::1:80", "[fd00::1]", "[10.0.0.1]:1", "[fd00::1:1"])
+    func rejectsMalformedText(text: String) {
+        #expect(IPSocketAddress(text) == nil)
+    }
+}
