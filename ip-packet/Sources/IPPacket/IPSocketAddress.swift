@@ -28,6 +28,10 @@ public struct IPSocketAddress: Hashable, Comparable, Sendable, CustomStringConve
         }
     }
 
+    public static func < (lhs: IPSocketAddress, rhs: IPSocketAddress) -> Bool {
+        (lhs.address, lhs.port) < (rhs.address, rhs.port)
+    }
+
     public var description: String {
         switch self.address {
         case .v4(let address): "\(address):\(self.port)"
