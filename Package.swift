@@ -12,9 +12,17 @@ let package = Package(
     products: [
         .library(name: "IPPacket", targets: ["IPPacket"]),
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
+        .library(name: "STUN", targets: ["STUN"]),
+        .library(name: "RelayCore", targets: ["RelayCore"]),
+        .executable(name: "firezone-relay", targets: ["firezone-relay"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2")
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // MARK: System libraries
@@ -56,6 +64,65 @@ let package = Package(
             name: "IPPacketKernelTests",
             dependencies: ["IPPacket", "FirezoneTesting", "CNetworkTestSupport"],
             path: "ip-packet/Tests/IPPacketKernelTests"
+        ),
+
+        // MARK: snownet
+
+        .target(
+            name: "FirezoneTime",
+            path: "snownet/Sources/FirezoneTime"
+        ),
+        .target(
+            name: "STUN",
+            dependencies: ["IPPacket", "COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
+            path: "snownet/Sources/STUN"
+        ),
+        .testTarget(name: "STUNTests", dependencies: ["STUN"], path: "snownet/Tests/STUNTests"),
+
+        // MARK: relay
+
+        .target(
+            name: "RelayCore",
+            dependencies: [
+                "STUN", "IPPacket", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "relay/Sources/RelayCore"
+        ),
+        .target(
+            name: "CUDPBatch",
+            path: "relay/Sources/CUDPBatch"
+        ),
+        .target(
+            name: "Relay",
+            dependencies: [
+                "RelayCore", "CUDPBatch", "IPPacket", "FirezoneTime", "STUN",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            path: "relay/Sources/Relay"
+        ),
+        .executableTarget(
+            name: "firezone-relay",
+            dependencies: [
+                "Relay", "RelayCore", "CUDPBatch", "IPPacket",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "relay/Sources/firezone-relay"
+        ),
+        .testTarget(
+            name: "RelayCoreTests",
+            dependencies: ["RelayCore", "FirezoneTesting"],
+            path: "relay/Tests/RelayCoreTests"
         ),
 
         // MARK: tests

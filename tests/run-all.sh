@@ -8,6 +8,7 @@ stages=(
     "sans-io lint|tests/lint/sans-io.sh"
     "unit and simulation tests|swift test"
     "hot-path allocations|tests/benchmarks/check-allocations.sh"
+    "integration tests with real peers in network namespaces|tests/integration/run.sh"
     "fuzz smoke runs|tests/fuzz/smoke.sh 10"
 )
 

@@ -1,0 +1,53 @@
+#ifndef FIREZONE_UDP_BATCH_H
+#define FIREZONE_UDP_BATCH_H
+
+#include <stdint.h>
+
+/// One datagram of a batch: where its bytes are, and the remote address (sender on receive, destination on send).
+/// `family` is 4 or 6; IPv4 addresses use the first 4 bytes of `address`.
+typedef struct fz_datagram {
+    uint8_t *bytes;
+    uint32_t capacity;
+    uint32_t length;
+    uint8_t address[16];
+    uint16_t port;
+    uint8_t family;
+    uint8_t truncated;
+} fz_datagram;
+
+/// A non-blocking UDP socket bound to `address`:`port` (`family` 4 or 6; IPv6 sockets are IPv6-only).
+/// Returns the descriptor or -errno.
+int fz_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int receive_buffer, int send_buffer);
+
+/// The port a socket is bound to, or -errno.
+int fz_udp_local_port(int fd);
+
+/// Receives up to `count` datagrams with one recvmmsg(2). Returns how many, 0 if none was waiting, or -errno.
+int fz_udp_receive_batch(int fd, fz_datagram *datagrams, unsigned int count);
+
+/// Sends `count` datagrams with sendmmsg(2), retrying the rest of a partial batch. Returns how many were sent
+/// (datagrams the kernel refused for their destination are skipped and counted as sent by `failed`), or -errno
+/// when the socket would block before any was sent.
+int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, unsigned int *failed);
+
+/// An epoll instance. Returns the descriptor or -errno.
+int fz_epoll_create(void);
+
+/// Watches `fd` for input; `token` comes back from fz_epoll_wait. Returns 0 or -errno.
+int fz_epoll_add(int epoll_fd, int fd, uint64_t token);
+
+/// Stops watching `fd`. Returns 0 or -errno.
+int fz_epoll_remove(int epoll_fd, int fd);
+
+/// Waits up to `timeout_ms` (-1: forever) and writes the tokens of ready descriptors. Returns how many, or -errno
+/// (-EINTR when a signal interrupted the wait).
+int fz_epoll_wait(int epoll_fd, uint64_t *tokens, unsigned int capacity, int timeout_ms);
+
+/// An eventfd to wake an epoll wait from another thread (or a signal handler). Returns the descriptor or -errno.
+int fz_eventfd_create(void);
+/// Makes the eventfd readable.
+void fz_eventfd_signal(int fd);
+/// Clears the eventfd.
+void fz_eventfd_drain(int fd);
+
+#endif

@@ -1,0 +1,46 @@
+import IPPacket
+
+/// How a relay runs: its addresses and ports, and its credential secret (reference §3.1).
+public struct RelayConfiguration: Sendable {
+    public var publicIPv4: IPv4Address?
+    public var publicIPv6: IPv6Address?
+    public var bindIPv4: IPv4Address
+    public var bindIPv6: IPv6Address
+    public var listenPort: UInt16
+    public var allocationPorts: ClosedRange<UInt16>
+    public var healthCheckAddress: IPSocketAddress
+    /// The secret relay credentials are minted from. Never logged.
+    public var authSecret: String
+    public var software: String
+
+    public init(
+        publicIPv4: IPv4Address?,
+        publicIPv6: IPv6Address?,
+        bindIPv4: IPv4Address = .any,
+        bindIPv6: IPv6Address = .unspecified,
+        listenPort: UInt16,
+        allocationPorts: ClosedRange<UInt16>,
+        healthCheckAddress: IPSocketAddress,
+        authSecret: String,
+        software: String
+    ) {
+        self.publicIPv4 = publicIPv4
+        self.publicIPv6 = publicIPv6
+        self.bindIPv4 = bindIPv4
+        self.bindIPv6 = bindIPv6
+        self.listenPort = listenPort
+        self.allocationPorts = allocationPorts
+        self.healthCheckAddress = healthCheckAddress
+        self.authSecret = authSecret
+        self.software = software
+    }
+
+    /// The families the relay serves: those with a public address.
+    var families: [IPVersion] {
+        (self.publicIPv4 != nil ? [.v4] : []) + (self.publicIPv6 != nil ? [.v6] : [])
+    }
+
+    func bindAddress(_ family: IPVersion) -> IPAddress {
+        family == .v4 ? .v4(self.bindIPv4) : .v6(self.bindIPv6)
+    }
+}

@@ -1,0 +1,352 @@
+import CUDPBatch
+import FirezoneTime
+import Glibc
+import IPPacket
+import Logging
+import NIOCore
+import RelayCore
+import STUN
+
+/// The relay's IO shell: one thread that owns every UDP socket and the ``RelayServer`` core (reference §3.7).
+///
+/// Each turn of the loop waits on epoll until a socket is readable or the core's next timeout, then for each
+/// readable socket receives a batch with recvmmsg(2) into preallocated slots, hands every datagram to the core,
+/// and sends what the core forwards with sendmmsg(2), grouped by socket. Datagrams are received 4 bytes into
+/// their slot so that a peer's datagram becomes channel data by writing the header in front of it: nothing is
+/// copied or allocated on the relay path. Commands (responses, ports to open or close) are executed after each
+/// batch, timers after each wait.
+public final class RelayEventLoop {
+    /// Datagrams read per recvmmsg(2): enough to amortise the system call, few enough to keep latency low.
+    static let batchSize = 32
+    /// Bytes reserved in front of each received datagram for the channel data header.
+    static let headroom = ChannelData.headerLength
+    /// The largest UDP payload.
+    static let slotCapacity = 65_536
+
+    private var core: RelayServer<SystemRandomNumberGenerator>
+    private let configuration: RelayConfiguration
+    private let logger: Logger
+    private let epoll: Int32
+    private let wakeup: Int32
+    private let clockOrigin = ContinuousClock.now
+
+    private var listeners: [IPVersion: UDPSocket] = [:]
+    private var allocationSockets: [SocketKey: UDPSocket] = [:]
+
+    /// Receive slots, each a buffer of `headroom + slotCapacity` bytes whose storage never moves.
+    private var slots: [ByteBuffer] = []
+    private var slotPointers: [UnsafeMutableRawPointer] = []
+    private var received: [fz_datagram]
+    /// Outgoing datagrams of the current batch and the socket each leaves from.
+    private var outgoing: [fz_datagram]
+    private var outgoingSockets: [Int32]
+    private var readyTokens: [UInt64]
+
+    private let statsPublisher: RelayStatsPublisher
+
+    public init(
+        configuration: RelayConfiguration,
+        statsPublisher: RelayStatsPublisher,
+        logger: Logger
+    ) throws(RelayIOError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.statsPublisher = statsPublisher
+        self.core = RelayServer(
+            configuration: .init(
+                publicIPv4: configuration.publicIPv4,
+                publicIPv6: configuration.publicIPv6,
+                allocationPorts: configuration.allocationPorts,
+                authSecret: configuration.authSecret,
+                software: configuration.software
+            ),
+            rng: SystemRandomNumberGenerator(),
+            now: .zero,
+            unixTime: Self.unixTime(),
+            logger: logger
+        )
+        self.epoll = fz_epoll_create()
+        guard self.epoll >= 0 else {
+            throw RelayIOError(operation: "epoll_create1", errno: -self.epoll)
+        }
+        self.wakeup = fz_eventfd_create()
+        guard self.wakeup >= 0, fz_epoll_add(self.epoll, self.wakeup, SocketKey.wakeupToken) == 0 else {
+            throw RelayIOError(operation: "eventfd", errno: -self.wakeup)
+        }
+
+        let empty = fz_datagram()
+        self.received = Array(repeating: empty, count: Self.batchSize)
+        self.outgoing = []
+        self.outgoing.reserveCapacity(Self.batchSize * 2)
+        self.outgoingSockets = []
+        self.outgoingSockets.reserveCapacity(Self.batchSize * 2)
+        self.readyTokens = Array(repeating: 0, count: Self.batchSize)
+        for _ in 0..<Self.batchSize {
+            var slot = ByteBufferAllocator().buffer(capacity: Self.headroom + Self.slotCapacity)
+            slot.writeRepeatingByte(0, count: Self.headroom + Self.slotCapacity)
+            // The storage is uniquely owned by `slots` and never grows, so its address is stable for our lifetime.
+            let pointer = slot.withUnsafeMutableReadableBytes { $0.baseAddress! }
+            self.slots.append(slot)
+            self.slotPointers.append(pointer)
+        }
+
+        for family in configuration.families {
+            let socket = try UDPSocket(binding: configuration.bindAddress(family), port: configuration.listenPort)
+            self.listeners[family] = socket
+            _ = fz_epoll_add(self.epoll, socket.fd, SocketKey.listener(family).token)
+        }
+        self.logger.info(
+            "Relay listening",
+            metadata: ["listen.port": "\(configuration.listenPort)", "families": "\(configuration.families)"]
+        )
+    }
+
+    deinit {
+        for socket in self.listeners.values {
+            socket.close()
+        }
+        for socket in self.allocationSockets.values {
+            socket.close()
+        }
+        _ = Glibc.close(self.epoll)
+        _ = Glibc.close(self.wakeup)
+    }
+
+    /// Wakes the loop from another thread, for example to stop it.
+    public var wakeupDescriptor: Int32 {
+        self.wakeup
+    }
+
+    /// Runs until `shouldStop` returns true; it is checked after every wake-up.
+    public func run(until shouldStop: () -> Bool) {
+        var lastPublished = ContinuousClock.now
+        while !shouldStop() {
+            let now = self.now()
+            let timeout = self.core.pollTimeout()
+            // Wake at least once a second to publish stats and notice a stop request.
+            var waitMilliseconds: Int32 = 1000
+            if let timeout {
+                let remaining = timeout.deadline - now
+                waitMilliseconds = Int32(clamping: max(0, min(1000, (remaining.nanoseconds + 999_999) / 1_000_000)))
+            }
+            let ready = self.readyTokens.withUnsafeMutableBufferPointer {
+                fz_epoll_wait(self.epoll, $0.baseAddress, UInt32($0.count), waitMilliseconds)
+            }
+            if ready > 0 {
+                for index in 0..<Int(ready) {
+                    self.service(SocketKey(token: self.readyTokens[index]))
+                }
+            }
+
+            let after = self.now()
+            if let timeout = self.core.pollTimeout(), timeout.deadline <= after {
+                self.core.handleTimeout(now: after)
+                self.executeCommands()
+            }
+            if ContinuousClock.now - lastPublished >= .seconds(1) {
+                self.statsPublisher.publish(self.core.stats)
+                lastPublished = ContinuousClock.now
+            }
+        }
+        self.statsPublisher.publish(self.core.stats)
+        self.logger.info("Relay stopped")
+    }
+
+    private func service(_ key: SocketKey) {
+        switch key {
+        case .wakeup:
+            fz_eventfd_drain(self.wakeup)
+        case .listener(let family):
+            guard let socket = self.listeners[family] else { return }
+            self.receive(from: socket, allocationPort: nil)
+        case .allocation(let port, let family):
+            guard let socket = self.allocationSockets[key] else { return }
+            self.receive(from: socket, allocationPort: AllocationPort(port))
+            _ = family
+        }
+    }
+
+    /// Drains one socket in batches, relaying as the core says.
+    private func receive(from socket: UDPSocket, allocationPort: AllocationPort?) {
+        while true {
+            for index in 0..<Self.batchSize {
+                self.received[index].bytes = self.slotPointers[index].advanced(by: Self.headroom).assumingMemoryBound(to: UInt8.self)
+                self.received[index].capacity = UInt32(Self.slotCapacity)
+            }
+            let count = self.received.withUnsafeMutableBufferPointer {
+                fz_udp_receive_batch(socket.fd, $0.baseAddress, UInt32(Self.batchSize))
+            }
+            guard count > 0 else {
+                if count < 0 {
+                    self.logger.warning("Receive failed", metadata: ["error": "\(RelayIOError(operation: "recvmmsg", errno: -count))"])
+                }
+                return
+            }
+            let now = self.now()
+            for index in 0..<Int(count) where self.received[index].truncated == 0 {
+                let length = Int(self.received[index].length)
+                let source = self.received[index].socketAddress
+                if let allocationPort {
+                    self.handlePeerDatagram(slot: index, length: length, from: PeerSocket(source), to: allocationPort, now: now)
+                } else {
+                    self.handleClientDatagram(slot: index, length: length, from: ClientSocket(source), now: now)
+                }
+            }
+            self.flushOutgoing()
+            self.executeCommands()
+            if count < Self.batchSize {
+                return
+            }
+        }
+    }
+
+    private func handleClientDatagram(slot: Int, length: Int, from client: ClientSocket, now: Instant) {
+        var datagram = self.slots[slot]
+        datagram.moveReaderIndex(to: 0)
+        datagram.moveWriterIndex(to: Self.headroom + length)
+        datagram.moveReaderIndex(to: Self.headroom)
+        switch self.core.handleClientInput(datagram, from: client, now: now) {
+        case .forward(let payload, let port, let peer):
+            guard let socket = self.allocationSockets[.allocation(port.value, peer.address.address.version)] else {
+                return
+            }
+            // The payload follows the channel data header; a slice's own indices start at zero, so the offset is
+            // fixed rather than read from it.
+            var out = fz_datagram()
+            out.bytes = self.slotPointers[slot].advanced(by: Self.headroom + ChannelData.headerLength)
+                .assumingMemoryBound(to: UInt8.self)
+            out.length = UInt32(payload.readableBytes)
+            out.setDestination(peer.address)
+            self.outgoing.append(out)
+            self.outgoingSockets.append(socket.fd)
+        case .handled, .dropped:
+            break
+        }
+    }
+
+    private func handlePeerDatagram(slot: Int, length: Int, from peer: PeerSocket, to port: AllocationPort, now: Instant) {
+        switch self.core.handlePeerInput(length: length, from: peer, to: port, now: now) {
+        case .forward(let client, let channel):
+            guard let socket = self.listeners[client.address.address.version] else {
+                return
+            }
+            // RFC 8656 §12.4: channel number, then the length of the application data, in front of it.
+            let header = self.slotPointers[slot]
+            header.storeBytes(of: channel.value.bigEndian, as: UInt16.self)
+            header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 2, as: UInt16.self)
+            var out = fz_datagram()
+            out.bytes = header.assumingMemoryBound(to: UInt8.self)
+            out.length = UInt32(Self.headroom + length)
+            out.setDestination(client.address)
+            self.outgoing.append(out)
+            self.outgoingSockets.append(socket.fd)
+        case .dropped:
+            break
+        }
+    }
+
+    /// Sends the batch's datagrams, one sendmmsg(2) per run of the same socket. Sorting by socket first is an
+    /// insertion sort: small, in place, and allocation-free (`Array.sort` may allocate its merge buffer).
+    private func flushOutgoing() {
+        let count = self.outgoing.count
+        guard count > 0 else { return }
+        var index = 1
+        while index < count {
+            var position = index
+            while position > 0, self.outgoingSockets[position - 1] > self.outgoingSockets[position] {
+                self.outgoingSockets.swapAt(position - 1, position)
+                self.outgoing.swapAt(position - 1, position)
+                position -= 1
+            }
+            index += 1
+        }
+        var start = 0
+        while start < count {
+            var end = start + 1
+            while end < count, self.outgoingSockets[end] == self.outgoingSockets[start] {
+                end += 1
+            }
+            var failed: UInt32 = 0
+            let fd = self.outgoingSockets[start]
+            let sent = self.outgoing.withUnsafeBufferPointer {
+                fz_udp_send_batch(fd, $0.baseAddress! + start, UInt32(end - start), &failed)
+            }
+            if sent < end - start {
+                self.logger.debug("Send dropped datagrams", metadata: ["dropped": "\(end - start - Int(max(sent, 0)))"])
+            }
+            start = end
+        }
+        self.outgoing.removeAll(keepingCapacity: true)
+        self.outgoingSockets.removeAll(keepingCapacity: true)
+    }
+
+    private func executeCommands() {
+        while let command = self.core.pollCommand() {
+            switch command {
+            case .sendMessage(let message, let client):
+                guard let socket = self.listeners[client.address.address.version] else { continue }
+                message.withUnsafeReadableBytes { bytes in
+                    var out = fz_datagram()
+                    out.bytes = UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    out.length = UInt32(bytes.count)
+                    out.setDestination(client.address)
+                    var failed: UInt32 = 0
+                    _ = fz_udp_send_batch(socket.fd, &out, 1, &failed)
+                }
+            case .createAllocation(let port, let family):
+                do {
+                    let socket = try UDPSocket(binding: self.configuration.bindAddress(family), port: port.value)
+                    let key = SocketKey.allocation(port.value, family)
+                    self.allocationSockets[key] = socket
+                    _ = fz_epoll_add(self.epoll, socket.fd, key.token)
+                } catch {
+                    self.logger.warning("Cannot open an allocation port", metadata: ["error": "\(error)"])
+                }
+            case .freeAllocation(let port, let family):
+                if let socket = self.allocationSockets.removeValue(forKey: .allocation(port.value, family)) {
+                    _ = fz_epoll_remove(self.epoll, socket.fd)
+                    socket.close()
+                }
+            case .createChannelBinding, .deleteChannelBinding:
+                // Only an offloading datapath (XDP) mirrors bindings; the userspace path asks the core per packet.
+                break
+            }
+        }
+    }
+
+    private func now() -> Instant {
+        Instant(nanoseconds: UInt64((ContinuousClock.now - self.clockOrigin).nanoseconds))
+    }
+
+    static func unixTime() -> Duration {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
+    }
+}
+
+/// What an epoll token stands for.
+enum SocketKey: Hashable {
+    case wakeup
+    case listener(IPVersion)
+    case allocation(UInt16, IPVersion)
+
+    static let wakeupToken: UInt64 = 1 << 40
+
+    var token: UInt64 {
+        switch self {
+        case .wakeup: Self.wakeupToken
+        case .listener(let family): 1 << 32 | UInt64(family.rawValue) << 16
+        case .allocation(let port, let family): 2 << 32 | UInt64(family.rawValue) << 16 | UInt64(port)
+        }
+    }
+
+    init(token: UInt64) {
+        let family: IPVersion = (token >> 16) & 0xFF == 6 ? .v6 : .v4
+        switch token >> 32 {
+        case 1: self = .listener(family)
+        case 2: self = .allocation(UInt16(truncatingIfNeeded: token), family)
+        default: self = .wakeup
+        }
+    }
+}

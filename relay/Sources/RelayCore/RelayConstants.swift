@@ -1,0 +1,32 @@
+/// The numbers of the relay's TURN behaviour (reference §3.3–3.4, RFC 8656).
+public enum RelayConstants {
+    // MARK: Specification
+
+    /// RFC 8656 §7.2: "the default lifetime of an allocation is 10 minutes".
+    public static let defaultAllocationLifetime: Duration = .seconds(600)
+    /// RFC 8656 §7.2: a server "SHOULD NOT" grant more than an hour.
+    public static let maximumAllocationLifetime: Duration = .seconds(3600)
+    /// RFC 8656 §12: "a channel binding lasts for 10 minutes unless refreshed".
+    public static let channelBindingLifetime: Duration = .seconds(600)
+    /// RFC 8656 §12: after a binding expires, its number and peer address stay reserved for 5 more minutes.
+    public static let channelReuseDelay: Duration = .seconds(300)
+    /// RFC 8656 §7.2: a port reserved by EVEN-PORT is held for "approximately 30 seconds".
+    public static let reservationLifetime: Duration = .seconds(30)
+    /// RFC 8656 §14: UDP, the only transport we relay.
+    public static let udpTransport: UInt8 = 17
+    /// RFC 8656 §12: the channel numbers a client may bind.
+    public static let channelNumbers: ClosedRange<UInt16> = 0x4000...0x7FFF
+
+    // MARK: Implementation
+
+    /// Firezone's relays always use this realm (reference §3.2).
+    public static let realm = "firezone"
+    /// Authenticated requests one nonce is good for (reference §3.3).
+    public static let nonceUses = 10_000
+    /// Firezone's clients hard-code this port.
+    public static let defaultListenPort: UInt16 = 3478
+    /// The ports allocations are made from (reference §3.1).
+    public static let defaultAllocationPorts: ClosedRange<UInt16> = 49152...65535
+    /// Random draws before the port search falls back to a scan, so allocation stays fast while ports are plenty.
+    public static let randomPortAttempts = 16
+}

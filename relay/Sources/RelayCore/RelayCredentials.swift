@@ -1,0 +1,55 @@
+import STUN
+
+/// Firezone's time-limited relay credentials (reference §3.2): the portal mints them from the relay's secret,
+/// the relay recomputes the password to check a request, and neither side stores them.
+///
+/// `username = "<expiry unix seconds>:<salt>"`,
+/// `password = base64 without padding (SHA-256("<expiry>:<secret>:<salt>"))`.
+public enum RelayCredentials {
+    /// The password for `username` under `secret`.
+    public static func password(username: String, secret: String) -> String? {
+        guard let (expiry, salt) = Self.split(username) else {
+            return nil
+        }
+        let digest = SHA256.hash(Array("\(expiry):\(secret):\(salt)".utf8))
+        return base64WithoutPadding(digest)
+    }
+
+    /// A username that expires at `expiry` (Unix seconds), with its password.
+    public static func mint(expiry: UInt64, salt: String, secret: String) -> (username: String, password: String) {
+        let username = "\(expiry):\(salt)"
+        return (username, Self.password(username: username, secret: secret)!)
+    }
+
+    /// The expiry (Unix seconds) a username carries, if it has the `<expiry>:<salt>` form.
+    public static func expiry(of username: String) -> UInt64? {
+        Self.split(username)?.expiry
+    }
+
+    private static func split(_ username: String) -> (expiry: UInt64, salt: Substring)? {
+        guard let colon = username.firstIndex(of: ":"), let expiry = UInt64(username[..<colon]) else {
+            return nil
+        }
+        return (expiry, username[username.index(after: colon)...])
+    }
+}
+
+/// RFC 4648 §4, the standard alphabet, without the trailing `=` padding.
+func base64WithoutPadding(_ bytes: [UInt8]) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    var output: [UInt8] = []
+    output.reserveCapacity((bytes.count * 4 + 2) / 3)
+    var index = 0
+    while index < bytes.count {
+        let chunk = bytes[index..<min(index + 3, bytes.count)]
+        var value = UInt32(0)
+        for (offset, byte) in chunk.enumerated() {
+            value |= UInt32(byte) << (16 - 8 * offset)
+        }
+        for position in 0...chunk.count {
+            output.append(alphabet[Int(value >> (18 - 6 * position)) & 0x3F])
+        }
+        index += 3
+    }
+    return String(decoding: output, as: UTF8.self)
+}

@@ -1,0 +1,447 @@
+import FirezoneTime
+import IPPacket
+import NIOCore
+import STUN
+
+extension RelayServer {
+    mutating func handleSTUN(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant) -> ClientInput {
+        let message: STUNMessage
+        do {
+            message = try STUNMessage(decoding: datagram)
+        } catch {
+            self.stats.countDrop(.malformedSTUN)
+            // Reference §3.4: a request whose attributes do not decode gets an unauthenticated 400.
+            if let header = RequestHeader(datagram) {
+                self.logger.debug("Malformed STUN request", metadata: ["stun.error": "\(error)"])
+                self.send(
+                    self.encode(method: header.method, transactionID: header.transactionID, error: .badRequest),
+                    method: header.method, error: .badRequest, to: client
+                )
+                return .handled
+            }
+            return .dropped(.malformedSTUN)
+        }
+        guard message.type.class == .request else {
+            self.stats.countDrop(.notARequest)
+            return .dropped(.notARequest)
+        }
+        // RFC 8489 §6.3.1.1: unknown comprehension-required attributes get a 420 that lists them.
+        if !message.unknownComprehensionRequiredAttributes.isEmpty {
+            self.respond(
+                to: message, from: client, error: .unknownAttribute,
+                attributes: [.unknownAttributes(message.unknownComprehensionRequiredAttributes)], key: nil
+            )
+            return .handled
+        }
+
+        switch message.type.method {
+        case .binding:
+            // Reference §3.4: BINDING is answered without authentication.
+            self.respond(to: message, from: client, attributes: [.xorMappedAddress(client.address)], key: nil)
+        case .allocate:
+            self.handleAllocate(message, from: client, now: now)
+        case .refresh:
+            self.handleRefresh(message, from: client, now: now)
+        case .channelBind:
+            self.handleChannelBind(message, from: client, now: now)
+        case .createPermission:
+            // Reference §3.4: only channels relay data, so permissions are accepted and not kept.
+            if let key = self.authenticate(message, from: client, now: now) {
+                self.respond(to: message, from: client, attributes: [], key: key)
+            }
+        default:
+            self.respond(to: message, from: client, error: .badRequest, attributes: [], key: nil)
+        }
+        return .handled
+    }
+
+    // MARK: ALLOCATE
+
+    /// RFC 8656 §7.2, with Firezone's choices of reference §3.4.
+    private mutating func handleAllocate(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
+        guard let key = self.authenticate(message, from: client, now: now), let username = message.username else {
+            return
+        }
+        if self.allocationByClient[client] != nil {
+            self.respond(to: message, from: client, error: .allocationMismatch, attributes: [], key: key)
+            return
+        }
+        guard message.requestedTransport == RelayConstants.udpTransport else {
+            self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
+            return
+        }
+        // RFC 8656 §7.2: a reservation token names its port and family; it combines with neither EVEN-PORT nor
+        // a family request, nor does a reserved pair with a second family.
+        let token = message.reservationToken
+        let evenPort = message.evenPort
+        let asksForFamilies = message.requestedAddressFamily != nil || message.additionalAddressFamily != nil
+        if token != nil && (evenPort != nil || asksForFamilies) || evenPort == true && message.additionalAddressFamily != nil {
+            self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
+            return
+        }
+        let families: [IPVersion]
+        if let token {
+            guard let reservation = self.reservations[token] else {
+                self.respond(to: message, from: client, error: .insufficientCapacity, attributes: [], key: key)
+                return
+            }
+            families = [reservation.family]
+        } else {
+            switch self.families(for: message) {
+            case .success(let granted):
+                families = granted
+            case .failure(let error):
+                self.respond(to: message, from: client, error: error.code, attributes: [], key: key)
+                return
+            }
+        }
+
+        // One allocation per username: a client that roamed to a new socket replaces its old allocation. Redeeming
+        // a reservation is not roaming: it is the second half of a pair (RTP and RTCP) the same client asked for.
+        if token == nil, let previous = self.clientByUsername[username], let previousPort = self.allocationByClient[previous] {
+            self.logger.debug("Replacing the allocation of a roaming client", metadata: ["allocation.port": "\(previousPort)"])
+            self.deleteAllocation(at: previousPort)
+        }
+        let port: AllocationPort
+        var reservedToken: UInt64?
+        if let token, let reservation = self.reservations.removeValue(forKey: token) {
+            self.reservedPorts.remove(reservation.port)
+            port = reservation.port
+        } else if let even = evenPort {
+            guard let found = self.freeEvenPort(reservingNext: even) else {
+                self.respond(to: message, from: client, error: .insufficientCapacity, attributes: [], key: key)
+                return
+            }
+            port = found
+            if even {
+                let reserved = Reservation(
+                    port: AllocationPort(port.value + 1), family: families[0],
+                    expiresAt: now + RelayConstants.reservationLifetime
+                )
+                let token = self.rng.next()
+                self.reservations[token] = reserved
+                self.reservedPorts.insert(reserved.port)
+                self.deadlines.insert(Deadline(at: reserved.expiresAt, kind: .reservationExpiry(token)))
+                reservedToken = token
+            }
+        } else {
+            guard let found = self.freePort() else {
+                self.respond(to: message, from: client, error: .insufficientCapacity, attributes: [], key: key)
+                return
+            }
+            port = found
+        }
+
+        let lifetime = Self.lifetime(requested: message.lifetime)
+        let allocation = Allocation(
+            client: client, port: port, username: username, families: families, expiresAt: now + lifetime
+        )
+        self.allocations[port] = allocation
+        self.allocationByClient[client] = port
+        if token == nil {
+            self.clientByUsername[username] = client
+        }
+        self.deadlines.insert(Deadline(at: allocation.expiresAt, kind: .allocationExpiry(port)))
+        self.stats.allocations += 1
+        for family in families {
+            self.commands.append(.createAllocation(port, family))
+        }
+        self.logger.info("Allocation created", metadata: ["allocation.port": "\(port)", "allocation.families": "\(families)"])
+
+        var attributes = families.map { STUNAttribute.xorRelayedAddress(self.relayedAddress(port, family: $0)) }
+        attributes.append(.xorMappedAddress(client.address))
+        attributes.append(.lifetime(UInt32(lifetime.wholeSeconds)))
+        if let reservedToken {
+            attributes.append(.reservationToken(reservedToken))
+        }
+        self.respond(to: message, from: client, attributes: attributes, key: key)
+    }
+
+    private struct FamilyError: Error {
+        var code: STUNErrorCode
+    }
+
+    /// RFC 8656 §7.2 and reference §3.4: IPv4 unless asked otherwise; REQUESTED-ADDRESS-FAMILY picks one family,
+    /// ADDITIONAL-ADDRESS-FAMILY (IPv6 only) asks for both and is granted in part on a single-stack relay.
+    private func families(for message: STUNMessage) -> Result<[IPVersion], FamilyError> {
+        let requested = message.requestedAddressFamily
+        let additional = message.additionalAddressFamily
+        if requested != nil, additional != nil {
+            return .failure(FamilyError(code: .badRequest))
+        }
+        if additional == .v4 {
+            return .failure(FamilyError(code: .badRequest))
+        }
+        if let requested {
+            return self.serves(requested) ? .success([requested]) : .failure(FamilyError(code: .addressFamilyNotSupported))
+        }
+        let wanted: [IPVersion] = additional == .v6 ? [.v4, .v6] : [.v4]
+        let granted = wanted.filter(self.serves)
+        // Both asked for and only one possible is a partial success; nothing possible is 440.
+        return granted.isEmpty ? .failure(FamilyError(code: .addressFamilyNotSupported)) : .success(granted)
+    }
+
+    func serves(_ family: IPVersion) -> Bool {
+        switch family {
+        case .v4: self.configuration.publicIPv4 != nil
+        case .v6: self.configuration.publicIPv6 != nil
+        }
+    }
+
+    func relayedAddress(_ port: AllocationPort, family: IPVersion) -> IPSocketAddress {
+        switch family {
+        case .v4: IPSocketAddress(.v4(self.configuration.publicIPv4!), port: port.value)
+        case .v6: IPSocketAddress(.v6(self.configuration.publicIPv6!), port: port.value)
+        }
+    }
+
+    /// RFC 8656 §7.2: min(requested, maximum), but never less than the default; the default when absent.
+    static func lifetime(requested seconds: UInt32?) -> Duration {
+        guard let seconds else {
+            return RelayConstants.defaultAllocationLifetime
+        }
+        let requested = Duration.seconds(Int64(seconds))
+        return max(min(requested, RelayConstants.maximumAllocationLifetime), RelayConstants.defaultAllocationLifetime)
+    }
+
+    /// A random free port in the range, the same for both families; nil when every port is taken.
+    private mutating func freePort() -> AllocationPort? {
+        var rng = self.rng
+        defer { self.rng = rng }
+        return self.findPort(step: 1, using: &rng) { self.isFree($0) }
+    }
+
+    /// RFC 8656 §7.2: an even free port, and with `reservingNext` a free port after it to hold.
+    private mutating func freeEvenPort(reservingNext: Bool) -> AllocationPort? {
+        let range = self.configuration.allocationPorts
+        var rng = self.rng
+        defer { self.rng = rng }
+        return self.findPort(step: 2, using: &rng) { port in
+            port.value % 2 == 0 && self.isFree(port)
+                && (!reservingNext || port.value < range.upperBound && self.isFree(AllocationPort(port.value + 1)))
+        }
+    }
+
+    private func isFree(_ port: AllocationPort) -> Bool {
+        self.allocations[port] == nil && !self.reservedPorts.contains(port)
+    }
+
+    /// A few random draws, then one scan from a random start, so that a port is found whenever one fits.
+    private func findPort(step: UInt32, using rng: inout RNG, where fits: (AllocationPort) -> Bool) -> AllocationPort? {
+        let range = self.configuration.allocationPorts
+        let count = UInt32(range.count)
+        func port(at offset: UInt32) -> AllocationPort {
+            var value = UInt32(range.lowerBound) + offset % count
+            if step == 2, value % 2 == 1 {
+                value = value == UInt32(range.upperBound) ? UInt32(range.lowerBound) : value + 1
+            }
+            return AllocationPort(UInt16(value))
+        }
+        for _ in 0..<RelayConstants.randomPortAttempts {
+            let candidate = port(at: UInt32.random(in: 0..<count, using: &rng))
+            if fits(candidate) {
+                return candidate
+            }
+        }
+        let start = UInt32.random(in: 0..<count, using: &rng)
+        for offset in 0..<count {
+            let candidate = port(at: start + offset)
+            if fits(candidate) {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    // MARK: REFRESH
+
+    /// RFC 8656 §7.3: a lifetime of zero deletes the allocation; any other extends it.
+    private mutating func handleRefresh(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
+        guard let key = self.authenticate(message, from: client, now: now) else {
+            return
+        }
+        guard let port = self.allocationByClient[client] else {
+            self.respond(to: message, from: client, error: .allocationMismatch, attributes: [], key: key)
+            return
+        }
+        if message.lifetime == 0 {
+            self.logger.info("Allocation deleted by its client", metadata: ["allocation.port": "\(port)"])
+            self.deleteAllocation(at: port)
+            self.respond(to: message, from: client, attributes: [.lifetime(0)], key: key)
+            return
+        }
+        let lifetime = Self.lifetime(requested: message.lifetime)
+        let expiresAt = now + lifetime
+        self.allocations[port]?.expiresAt = expiresAt
+        self.deadlines.insert(Deadline(at: expiresAt, kind: .allocationExpiry(port)))
+        self.respond(to: message, from: client, attributes: [.lifetime(UInt32(lifetime.wholeSeconds))], key: key)
+    }
+
+    // MARK: CHANNEL-BIND
+
+    /// RFC 8656 §11.2 and reference §3.4.
+    private mutating func handleChannelBind(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
+        guard let key = self.authenticate(message, from: client, now: now) else {
+            return
+        }
+        guard let number = message.channelNumber, let peerAddress = message.xorPeerAddress,
+            RelayConstants.channelNumbers.contains(number)
+        else {
+            self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
+            return
+        }
+        guard let port = self.allocationByClient[client], let allocation = self.allocations[port] else {
+            self.respond(to: message, from: client, error: .allocationMismatch, attributes: [], key: key)
+            return
+        }
+        guard allocation.serves(peerAddress.address.version) else {
+            self.respond(to: message, from: client, error: .peerAddressFamilyMismatch, attributes: [], key: key)
+            return
+        }
+
+        let channel = ChannelNumber(number)
+        let peer = PeerSocket(peerAddress)
+        let clientChannel = ClientChannel(client: client, channel: channel)
+        // RFC 8656 §11.2: the number may not be bound to another peer, nor the peer to another number, until the
+        // earlier binding has been gone for the reuse delay.
+        if let existing = self.channels[clientChannel], existing.peer != peer {
+            self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
+            return
+        }
+        if let other = self.channelByPeer[PortAndPeer(port: port, peer: peer)], other != clientChannel {
+            self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
+            return
+        }
+
+        let expiresAt = now + RelayConstants.channelBindingLifetime
+        let wasBound = self.channels[clientChannel]?.isBound ?? false
+        self.channels[clientChannel] = ChannelBinding(
+            client: client, channel: channel, peer: peer, port: port, state: .bound(expiresAt: expiresAt)
+        )
+        self.channelByPeer[PortAndPeer(port: port, peer: peer)] = clientChannel
+        self.allocations[port]?.channels.insert(channel)
+        self.deadlines.insert(Deadline(at: expiresAt, kind: .channelExpiry(clientChannel)))
+        if !wasBound {
+            self.stats.channels += 1
+            self.commands.append(.createChannelBinding(client: client, channel: channel, peer: peer, port: port))
+            self.logger.debug("Channel bound", metadata: ["allocation.port": "\(port)", "channel": "\(channel)"])
+        }
+        self.respond(to: message, from: client, attributes: [], key: key)
+    }
+
+    // MARK: Authentication
+
+    /// The long-term key of an authenticated request, or nil after queueing the 401 or 438 that refuses it.
+    ///
+    /// The checks run in the seed era's order (seed-era delta §3.2/3.3): MESSAGE-INTEGRITY, USERNAME, a nonce of
+    /// ours (else 401), a nonce still valid (else 438), an unexpired username and a matching integrity (else 401).
+    /// Every refusal carries the realm and a fresh nonce.
+    private mutating func authenticate(_ message: STUNMessage, from client: ClientSocket, now: Instant) -> [UInt8]? {
+        guard message.hasMessageIntegrity, let username = message.username, let nonce = message.nonce else {
+            self.refuse(message, from: client, error: .unauthorized)
+            return nil
+        }
+        switch self.nonces.use(nonce) {
+        case .valid:
+            break
+        case .malformed:
+            self.refuse(message, from: client, error: .unauthorized)
+            return nil
+        case .stale:
+            self.refuse(message, from: client, error: .staleNonce)
+            return nil
+        }
+        guard let expiry = RelayCredentials.expiry(of: username),
+            Duration.seconds(Int64(clamping: expiry)) >= self.unixTime(at: now),
+            let password = RelayCredentials.password(username: username, secret: self.configuration.authSecret)
+        else {
+            self.refuse(message, from: client, error: .unauthorized)
+            return nil
+        }
+        let key = LongTermCredentials.key(username: username, realm: RelayConstants.realm, password: password)
+        guard message.verifyMessageIntegrity(key: key) else {
+            self.refuse(message, from: client, error: .unauthorized)
+            return nil
+        }
+        return key
+    }
+
+    private mutating func refuse(_ message: STUNMessage, from client: ClientSocket, error: STUNErrorCode) {
+        let nonce = self.nonces.issue(using: &self.rng)
+        self.respond(
+            to: message, from: client, error: error,
+            attributes: [.realm(RelayConstants.realm), .nonce(nonce)], key: nil
+        )
+    }
+
+    // MARK: Responses
+
+    /// Queues the success or error response to `message`, with SOFTWARE, and MESSAGE-INTEGRITY when `key` is
+    /// given (the request authenticated). No FINGERPRINT: Firezone's TURN messages carry none (reference §2.12).
+    private mutating func respond(
+        to message: STUNMessage,
+        from client: ClientSocket,
+        error: STUNErrorCode? = nil,
+        attributes: [STUNAttribute],
+        key: [UInt8]?
+    ) {
+        let response = self.encode(
+            method: message.type.method, transactionID: message.transactionID, error: error,
+            attributes: attributes, key: key
+        )
+        self.send(response, method: message.type.method, error: error, to: client)
+    }
+
+    private mutating func send(_ response: ByteBuffer, method: STUNMethod, error: STUNErrorCode?, to client: ClientSocket) {
+        self.stats.responses[RelayStats.ResponseKey(method: method.rawValue, errorCode: error?.code), default: 0] += 1
+        self.commands.append(.sendMessage(response, to: client))
+    }
+
+    private func encode(
+        method: STUNMethod,
+        transactionID: TransactionID,
+        error: STUNErrorCode?,
+        attributes: [STUNAttribute] = [],
+        key: [UInt8]? = nil
+    ) -> ByteBuffer {
+        var all = attributes
+        if let error {
+            all.insert(.errorCode(error), at: 0)
+        }
+        all.append(.software(self.configuration.software))
+        var buffer = ByteBuffer()
+        STUNMessageEncoder.encode(
+            type: STUNMessageType(method: method, class: error == nil ? .successResponse : .errorResponse),
+            transactionID: transactionID,
+            attributes: all,
+            messageIntegrityKey: key,
+            fingerprint: false,
+            into: &buffer
+        )
+        return buffer
+    }
+}
+
+/// The method and transaction of a request whose attributes did not decode (RFC 8489 §5 header layout).
+struct RequestHeader {
+    var method: STUNMethod
+    var transactionID: TransactionID
+
+    init?(_ datagram: ByteBuffer) {
+        let base = datagram.readerIndex
+        guard datagram.readableBytes >= 20,
+            let type = datagram.getInteger(at: base, as: UInt16.self), type & 0xC000 == 0,
+            datagram.getInteger(at: base + 4, as: UInt32.self) == 0x2112_A442,
+            let transaction = datagram.getBytes(at: base + 8, length: 12)
+        else {
+            return nil
+        }
+        // RFC 8489 §5: the class bits are 0x0100 and 0x0010; both zero is a request.
+        guard type & 0x0110 == 0 else {
+            return nil
+        }
+        let method = (type & 0x000F) | (type & 0x00E0) >> 1 | (type & 0x3E00) >> 2
+        self.method = STUNMethod(rawValue: method)
+        self.transactionID = TransactionID(bytes: transaction)
+    }
+}

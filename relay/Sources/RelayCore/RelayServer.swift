@@ -1,0 +1,178 @@
+import DequeModule
+import FirezoneTime
+import HeapModule
+import IPPacket
+import Logging
+import NIOCore
+import STUN
+
+/// The relay's TURN server as a sans-IO state machine (reference §3.3–3.4).
+///
+/// The IO shell owns the sockets: the listening port per family and one port per allocation and family. It
+/// drives the server like this:
+/// 1. A datagram on the listening port goes to ``handleClientInput(_:from:now:)``. Channel data comes back as
+///    `.forward`: send the payload from that allocation port to that peer. STUN requests are answered through
+///    commands.
+/// 2. A datagram on an allocation port goes to ``handlePeerInput(_:from:to:now:)``. `.forward` says which
+///    client and channel: write the 4-byte channel header in front of the payload and send it from the
+///    listening port.
+/// 3. After each input, drain ``pollCommand()``: messages to send, ports to open and close, channel bindings to
+///    mirror into an offloading datapath.
+/// 4. Wake up at ``pollTimeout()`` and call ``handleTimeout(now:)``: allocations and channels expire.
+///
+/// The relay path (1 and 2 for data) does not allocate. Randomness (ports, nonces) comes from the injected
+/// generator, time from the caller: a test drives every rule deterministically.
+public struct RelayServer<RNG: RandomNumberGenerator> {
+    public struct Configuration: Sendable {
+        public var publicIPv4: IPv4Address?
+        public var publicIPv6: IPv6Address?
+        public var allocationPorts: ClosedRange<UInt16>
+        /// The secret credentials are minted from (reference §3.2), as text.
+        public var authSecret: String
+        /// The SOFTWARE attribute of every response: `firezone-relay; rev=<8 characters>`.
+        public var software: String
+
+        public init(
+            publicIPv4: IPv4Address?,
+            publicIPv6: IPv6Address?,
+            allocationPorts: ClosedRange<UInt16> = RelayConstants.defaultAllocationPorts,
+            authSecret: String,
+            software: String = "firezone-relay; rev=xxxxxxxx"
+        ) {
+            precondition(publicIPv4 != nil || publicIPv6 != nil, "a relay has a public address in at least one family")
+            self.publicIPv4 = publicIPv4
+            self.publicIPv6 = publicIPv6
+            self.allocationPorts = allocationPorts
+            self.authSecret = authSecret
+            self.software = software
+        }
+    }
+
+    /// What to do with a datagram from a client.
+    public enum ClientInput: Equatable {
+        /// Channel data: send `payload` from the allocation port to the peer.
+        case forward(payload: ByteBuffer, from: AllocationPort, to: PeerSocket)
+        /// A STUN message was handled; its response, if any, is a queued command.
+        case handled
+        case dropped(RelayStats.DropReason)
+    }
+
+    /// What to do with a datagram from a peer.
+    public enum PeerInput: Equatable {
+        /// Prefix the datagram with channel data for `channel` and send it to `client` from the listening port.
+        case forward(client: ClientSocket, channel: ChannelNumber)
+        case dropped(RelayStats.DropReason)
+    }
+
+    let configuration: Configuration
+    var logger: Logger
+    var rng: RNG
+    /// Wall-clock time at `origin`: credentials expire in Unix time (STYLE rule 8).
+    let unixTimeAtOrigin: Duration
+    let origin: Instant
+    var lastNow: Instant
+
+    var nonces = NoncePool()
+    var allocations: [AllocationPort: Allocation] = [:]
+    var allocationByClient: [ClientSocket: AllocationPort] = [:]
+    var clientByUsername: [String: ClientSocket] = [:]
+    var channels: [ClientChannel: ChannelBinding] = [:]
+    var channelByPeer: [PortAndPeer: ClientChannel] = [:]
+    /// Ports held by EVEN-PORT for a later ALLOCATE with the token, and the family they were held for.
+    var reservations: [UInt64: Reservation] = [:]
+    var reservedPorts: Set<AllocationPort> = []
+    /// Every future expiry, earliest first. Entries whose state has moved on are skipped when popped.
+    var deadlines = Heap<Deadline>()
+    var commands = Deque<RelayCommand>()
+    public internal(set) var stats = RelayStats()
+
+    public init(configuration: Configuration, rng: RNG, now: Instant, unixTime: Duration, logger: Logger) {
+        self.configuration = configuration
+        self.rng = rng
+        self.origin = now
+        self.lastNow = now
+        self.unixTimeAtOrigin = unixTime
+        self.logger = logger
+    }
+
+    // MARK: Inputs
+
+    /// A datagram that arrived on the listening port.
+    public mutating func handleClientInput(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant)
+        -> ClientInput
+    {
+        self.lastNow = max(self.lastNow, now)
+        guard client.address.port != 0 else {
+            self.stats.countDrop(.sourcePortZero)
+            return .dropped(.sourcePortZero)
+        }
+        // Reference §3.4: demultiplex by the first byte, 0–3 STUN, 64–127 channel data.
+        switch datagram.getInteger(at: datagram.readerIndex, as: UInt8.self) {
+        case .some(0...3):
+            return self.handleSTUN(datagram, from: client, now: now)
+        case .some(64...127):
+            return self.handleChannelData(datagram, from: client)
+        default:
+            self.stats.countDrop(.notTURN)
+            return .dropped(.notTURN)
+        }
+    }
+
+    /// A datagram of `length` bytes that arrived on allocation port `port` from `peer`.
+    public mutating func handlePeerInput(length: Int, from peer: PeerSocket, to port: AllocationPort, now: Instant)
+        -> PeerInput
+    {
+        self.lastNow = max(self.lastNow, now)
+        guard let key = self.channelByPeer[PortAndPeer(port: port, peer: peer)],
+            let binding = self.channels[key], binding.isBound
+        else {
+            self.stats.countDrop(.noChannelForPeer)
+            return .dropped(.noChannelForPeer)
+        }
+        self.stats.countRelayed(bytes: length)
+        return .forward(client: binding.client, channel: binding.channel)
+    }
+
+    private mutating func handleChannelData(_ datagram: ByteBuffer, from client: ClientSocket) -> ClientInput {
+        guard let channelData = try? ChannelData(decoding: datagram) else {
+            self.stats.countDrop(.malformedChannelData)
+            return .dropped(.malformedChannelData)
+        }
+        let key = ClientChannel(client: client, channel: ChannelNumber(channelData.channelNumber))
+        guard let binding = self.channels[key], binding.isBound else {
+            self.stats.countDrop(.unboundChannel)
+            return .dropped(.unboundChannel)
+        }
+        self.stats.countRelayed(bytes: channelData.payload.readableBytes)
+        return .forward(payload: channelData.payload, from: binding.port, to: binding.peer)
+    }
+
+    // MARK: Outputs
+
+    /// The next thing the shell must do, in order.
+    public mutating func pollCommand() -> RelayCommand? {
+        self.commands.popFirst()
+    }
+
+    /// When ``handleTimeout(now:)`` is due next, and why; never earlier than the last `now` seen.
+    public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
+        guard let next = self.deadlines.min else {
+            return nil
+        }
+        return (max(next.at, self.lastNow), next.kind.reason)
+    }
+
+    /// Expires allocations and channels whose time has come, in deadline order.
+    public mutating func handleTimeout(now: Instant) {
+        self.lastNow = max(self.lastNow, now)
+        while let next = self.deadlines.min, next.at <= now {
+            self.deadlines.removeMin()
+            self.expire(next, now: now)
+        }
+    }
+
+    /// The current Unix time, from the time passed in.
+    func unixTime(at now: Instant) -> Duration {
+        self.unixTimeAtOrigin + (now - self.origin)
+    }
+}

@@ -1,0 +1,166 @@
+import ArgumentParser
+import CUDPBatch
+import Dispatch
+import Glibc
+import IPPacket
+import Logging
+import NIOPosix
+import Prometheus
+import Relay
+import RelayCore
+import Synchronization
+
+/// The relay: STUN/TURN on the listening port, `/healthz` and `/metrics` on the health address.
+///
+/// Every option is also read from the environment variable Firezone's relay uses (reference §3.1); a flag wins
+/// over the variable. Invalid options exit with code 2, a failure to start with code 1, SIGTERM or SIGINT with 0.
+@main
+struct FirezoneRelay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "firezone-relay",
+        abstract: "Firezone's STUN/TURN relay.",
+        subcommands: [Run.self, Credentials.self],
+        defaultSubcommand: Run.self
+    )
+
+    static func main() {
+        do {
+            var command = try Self.parseAsRoot()
+            try command.run()
+        } catch {
+            let code = Self.exitCode(for: error)
+            if code == .success {
+                Self.exit(withError: error)
+            }
+            // Usage errors (ArgumentParser's 64) are ours to number: a clear message and 2, as the issue asks.
+            let isUsage = error is ValidationError || code == .validationFailure
+            FileHandleStandardError.write(Self.fullMessage(for: error) + "\n")
+            Glibc.exit(isUsage ? 2 : code.rawValue)
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the relay (the default).")
+
+    @Option(name: .customLong("public-ip4-addr"), help: "Public IPv4 address (env PUBLIC_IP4_ADDR).")
+    var publicIPv4: String?
+    @Option(name: .customLong("public-ip6-addr"), help: "Public IPv6 address (env PUBLIC_IP6_ADDR).")
+    var publicIPv6: String?
+    @Option(name: .customLong("bind-ip4-addr"), help: "Local IPv4 address to bind (env BIND_IP4_ADDR, default 0.0.0.0).")
+    var bindIPv4: String?
+    @Option(name: .customLong("bind-ip6-addr"), help: "Local IPv6 address to bind (env BIND_IP6_ADDR, default ::).")
+    var bindIPv6: String?
+    @Option(name: .customLong("listen-port"), help: "STUN/TURN port (env LISTEN_PORT, default 3478).")
+    var listenPort: String?
+    @Option(name: .customLong("lowest-port"), help: "Lowest allocation port (env LOWEST_PORT, default 49152).")
+    var lowestPort: String?
+    @Option(name: .customLong("highest-port"), help: "Highest allocation port (env HIGHEST_PORT, default 65535).")
+    var highestPort: String?
+    @Option(name: .customLong("health-check-addr"), help: "Address of /healthz and /metrics (env HEALTH_CHECK_ADDR, default 0.0.0.0:8080).")
+    var healthCheckAddress: String?
+    @Option(name: .customLong("auth-secret"), help: "Credential secret (env FIREZONE_RELAY_AUTH_SECRET); random when absent.")
+    var authSecret: String?
+
+    func run() throws {
+        let configuration = try RelayOptions.resolve(self)
+        var logger = Logger(label: "firezone-relay", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = RelayOptions.logLevel()
+
+        let registry = PrometheusCollectorRegistry()
+        let publisher = RelayStatsPublisher(factory: PrometheusMetricsFactory(registry: registry))
+        let loop: RelayEventLoop
+        do {
+            loop = try RelayEventLoop(configuration: configuration, statsPublisher: publisher, logger: logger)
+        } catch {
+            throw RelayStartError(message: "cannot start the relay: \(error)")
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let health: HealthServer
+        do {
+            health = try group.next().makeFutureWithTask {
+                try await HealthServer(address: configuration.healthCheckAddress, group: group) {
+                    registry.emitToString()
+                }
+            }.wait()
+        } catch {
+            throw RelayStartError(message: "cannot serve health checks on \(configuration.healthCheckAddress): \(error)")
+        }
+        logger.info("Health checks and metrics served", metadata: ["health.address": "\(configuration.healthCheckAddress)"])
+
+        let stop = StopRequest(wakeup: loop.wakeupDescriptor)
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.request() }
+            source.resume()
+            return source
+        }
+        loop.run { stop.isRequested }
+        signals.forEach { $0.cancel() }
+        try? group.next().makeFutureWithTask { try await health.close() }.wait()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+struct Credentials: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a username and password for a TURN client of a relay with this secret."
+    )
+
+    @Option(name: .customLong("auth-secret"), help: "The relay's credential secret.")
+    var authSecret: String
+    @Option(help: "Expiry in Unix seconds (default: one day from now).")
+    var expiry: UInt64?
+    @Option(help: "Salt (default: random).")
+    var salt: String?
+
+    func validate() throws {
+        guard !self.authSecret.isEmpty else {
+            throw ValidationError("--auth-secret must not be empty")
+        }
+        if let salt, salt.isEmpty {
+            throw ValidationError("--salt must not be empty")
+        }
+    }
+
+    func run() {
+        let expiry = self.expiry ?? UInt64(time(nil)) + 86_400
+        let salt = self.salt ?? RelayOptions.randomHex(bytes: 8)
+        let (username, password) = RelayCredentials.mint(expiry: expiry, salt: salt, secret: self.authSecret)
+        print("username=\(username)")
+        print("password=\(password)")
+    }
+}
+
+struct RelayStartError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { self.message }
+}
+
+/// Set from a signal handler's queue, read by the IO loop after each wake-up.
+final class StopRequest: Sendable {
+    private let requested = Atomic(false)
+    private let wakeup: Int32
+
+    init(wakeup: Int32) {
+        self.wakeup = wakeup
+    }
+
+    var isRequested: Bool {
+        self.requested.load(ordering: .acquiring)
+    }
+
+    func request() {
+        self.requested.store(true, ordering: .releasing)
+        fz_eventfd_signal(self.wakeup)
+    }
+}
+
+enum FileHandleStandardError {
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.write(STDERR_FILENO, &bytes, bytes.count)
+    }
+}

@@ -1,0 +1,84 @@
+# Shared helpers for the integration tests: namespaces, processes, assertions. Everything a test creates is
+# recorded here and removed by `cleanup` (run from an EXIT trap): processes by PID, namespaces by name.
+# shellcheck shell=bash
+
+FZ_PIDS=()
+FZ_NAMESPACES=()
+FZ_FAILURES=0
+FZ_PASSES=0
+FZ_SCRATCH=$(mktemp -d /tmp/fz-integration.XXXXXX)
+
+cleanup() {
+    local pid namespace
+    for pid in "${FZ_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${FZ_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    for namespace in "${FZ_NAMESPACES[@]}"; do
+        ip netns del "$namespace" 2>/dev/null || true
+    done
+    rm -rf "$FZ_SCRATCH"
+}
+
+# Two hosts on one veth link: $1 and $2 are namespace names, addresses 10.$3.0.1|2 and fd$3::1|2.
+make_link() {
+    local a=$1 b=$2 net=$3
+    ip netns add "$a"; FZ_NAMESPACES+=("$a")
+    ip netns add "$b"; FZ_NAMESPACES+=("$b")
+    # Interface names are at most 15 characters; namespace names here are short.
+    ip link add "$a-e" type veth peer name "$b-e"
+    ip link set "$a-e" netns "$a" name eth0
+    ip link set "$b-e" netns "$b" name eth0
+    ip -n "$a" addr add "10.$net.0.1/24" dev eth0
+    ip -n "$b" addr add "10.$net.0.2/24" dev eth0
+    ip -n "$a" addr add "fd$net::1/64" dev eth0 nodad
+    ip -n "$b" addr add "fd$net::2/64" dev eth0 nodad
+    for namespace in "$a" "$b"; do
+        ip -n "$namespace" link set lo up
+        ip -n "$namespace" link set eth0 up
+    done
+}
+
+# Runs a command in a namespace in the background and records its PID (`ip netns exec` execs, so $! is it).
+start_in() {
+    local namespace=$1 log=$2
+    shift 2
+    ip netns exec "$namespace" "$@" >"$log" 2>&1 &
+    FZ_PIDS+=("$!")
+    LAST_PID=$!
+}
+
+# Waits up to $2 seconds for a command to succeed.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+pass() {
+    FZ_PASSES=$((FZ_PASSES + 1))
+    echo "ok - $*"
+}
+
+fail() {
+    FZ_FAILURES=$((FZ_FAILURES + 1))
+    echo "not ok - $*"
+}
+
+check() {
+    local description=$1
+    shift
+    if "$@"; then pass "$description"; else fail "$description"; fi
+}
+
+finish() {
+    echo "$(basename "$0"): $FZ_PASSES passed, $FZ_FAILURES failed"
+    [ "$FZ_FAILURES" -eq 0 ]
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Our relay against coturn's client tools, as a user would run them: a relay host and a client host in
+# network namespaces. turnutils_stunclient learns its reflexive address; turnutils_uclient allocates, binds
+# channels and exchanges data with an echo peer through the relay, over IPv4 and IPv6, with no loss; wrong
+# credentials fail; garbage datagrams do not stop the relay; SIGTERM stops it with exit code 0 within a second.
+set -euo pipefail
+cd "$(dirname "$0")"
+source ./lib.sh
+trap cleanup EXIT
+
+relay_binary=${FIREZONE_RELAY:-../../.build/debug/firezone-relay}
+[ -x "$relay_binary" ] || { echo "build firezone-relay first (swift build --product firezone-relay)" >&2; exit 2; }
+relay_binary=$(readlink -f "$relay_binary")
+
+tag=$$
+client="fzc$tag"
+relay="fzr$tag"
+make_link "$client" "$relay" 97
+secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+start_in "$relay" "$FZ_SCRATCH/relay.log" env RUST_LOG=debug "$relay_binary" \
+    --public-ip4-addr 10.97.0.2 --public-ip6-addr fd97::2 \
+    --health-check-addr 10.97.0.2:8080 --auth-secret "$secret"
+relay_pid=$LAST_PID
+wait_until 5 ip netns exec "$client" curl -sf http://10.97.0.2:8080/healthz || { cat "$FZ_SCRATCH/relay.log"; exit 1; }
+start_in "$client" "$FZ_SCRATCH/peer.log" turnutils_peer -L 10.97.0.1 -L fd97::1 -p 3480
+
+credentials() {
+    "$relay_binary" credentials --auth-secret "$secret" --salt "$1" | sed -n "s/^$2=//p"
+}
+username=$(credentials integration username)
+password=$(credentials integration password)
+
+reflexive=$(ip netns exec "$client" timeout 5 turnutils_stunclient -p 3478 10.97.0.2 2>&1 | grep -m1 'reflexive addr' || true)
+check "turnutils_stunclient learns its reflexive address from the relay ($reflexive)" \
+    grep -q '10.97.0.1:' <<<"$reflexive"
+
+uclient() {
+    ip netns exec "$client" timeout 60 turnutils_uclient "$@" >"$FZ_SCRATCH/uclient.log" 2>&1
+}
+# The final counters: nothing lost, and as many messages back as were sent (uclient's echo peer returns each).
+lost_nothing() {
+    local last
+    last=$(grep 'tot_send_msgs=' "$FZ_SCRATCH/uclient.log" | tail -1)
+    grep -q 'Total lost packets 0 (0.000000%)' "$FZ_SCRATCH/uclient.log" \
+        && [[ $last =~ tot_send_msgs=([0-9]+),\ tot_recv_msgs=([0-9]+) ]] \
+        && [ "${BASH_REMATCH[1]}" -gt 0 ] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]
+}
+
+# One session per username: Firezone's relay keeps one allocation per username and replaces it when the same
+# username allocates from another socket (a roaming client), so uclient's -m N sessions would evict each other.
+if uclient -u "$username" -w "$password" -e 10.97.0.1 -r 3480 -n 5000 -l 1000 -m 1 -z 1 -c 10.97.0.2 && lost_nothing; then
+    pass "turnutils_uclient relays 5000 messages of 1000 bytes over IPv4 with 0 % loss"
+else
+    fail "turnutils_uclient over IPv4"; tail -5 "$FZ_SCRATCH/uclient.log"
+fi
+
+if uclient -u "$username" -w "$password" -e fd97::1 -r 3480 -n 2000 -l 500 -m 1 -z 1 -c fd97::2 && lost_nothing; then
+    pass "turnutils_uclient relays over IPv6 with 0 % loss"
+else
+    fail "turnutils_uclient over IPv6"; tail -5 "$FZ_SCRATCH/uclient.log"
+fi
+
+# With RTCP: an RTP allocation with EVEN-PORT reserving the next port, and an RTCP allocation redeeming it.
+if uclient -u "$username" -w "$password" -e 10.97.0.1 -r 3480 -n 500 -l 200 -m 1 -z 1 10.97.0.2 && lost_nothing; then
+    pass "turnutils_uclient with RTCP (EVEN-PORT and RESERVATION-TOKEN) relays with 0 % loss"
+else
+    fail "turnutils_uclient with RTCP"; tail -5 "$FZ_SCRATCH/uclient.log"
+fi
+
+if uclient -u "$username" -w "wrong$password" -e 10.97.0.1 -r 3480 -n 10 -l 100 10.97.0.2; then
+    fail "turnutils_uclient with a wrong password must fail"
+else
+    check "turnutils_uclient with a wrong password cannot allocate" grep -q 'Cannot complete Allocation' "$FZ_SCRATCH/uclient.log"
+fi
+
+# Malformed datagrams of every kind: the relay counts and drops them, and keeps serving.
+ip netns exec "$client" python3 - <<'PY'
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for size in (0, 1, 3, 4, 19, 20, 21, 64, 548, 1500):
+    for first in (0x00, 0x01, 0x40, 0x4f, 0x7f, 0x80, 0xff):
+        s.sendto(bytes([first]) + os.urandom(max(size - 1, 0)), ("10.97.0.2", 3478))
+s.sendto(bytes.fromhex("000100082112a442") + os.urandom(12) + bytes.fromhex("7777000401020304"), ("10.97.0.2", 3478))
+PY
+# The relay publishes its counters once a second.
+sleep 1.5
+reflexive=$(ip netns exec "$client" timeout 5 turnutils_stunclient -p 3478 10.97.0.2 2>&1 | grep -m1 'reflexive addr' || true)
+check "the relay keeps serving after 71 malformed datagrams" grep -q '10.97.0.1:' <<<"$reflexive"
+
+metrics=$(ip netns exec "$client" curl -sf http://10.97.0.2:8080/metrics); echo "$metrics" > "$FZ_SCRATCH/metrics.txt"; [ -n "${FZ_SHOW_METRICS:-}" ] && grep -v "^#" "$FZ_SCRATCH/metrics.txt"
+check "/metrics counts relayed packets" grep -qE '^relay_relayed_packets_total\{datapath="userspace"\} [1-9]' <<<"$metrics"
+check "/metrics counts dropped datagrams by reason" grep -qE '^relay_dropped_packets_total\{reason="not_turn"\} [1-9]' <<<"$metrics"
+check "/metrics counts 401 responses" grep -qE '^relay_responses_total\{method="allocate",class="error",code="401"\} [1-9]' <<<"$metrics"
+check "the relay's logs carry no secret" bash -c "! grep -q '$secret' '$FZ_SCRATCH/relay.log'"
+
+started=$(date +%s%N)
+kill -TERM "$relay_pid"
+status=0
+wait "$relay_pid" || status=$?
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+check "SIGTERM stops the relay with exit code 0 (got $status) within 1 s (took ${elapsed_ms} ms)" \
+    test "$status" -eq 0 -a "$elapsed_ms" -lt 1000
+
+finish
