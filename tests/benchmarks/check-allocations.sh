@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails if any ip-packet hot-path benchmark allocates.
+# Fails if any hot-path benchmark (ip-packet, relay) allocates.
 #
 # Builds and runs the benchmarks whose names start with "ip-packet" (plus the canary) and judges only the
 # malloc count (`mallocCountTotal`), never time: our machines are too noisy for timing limits.
@@ -22,7 +22,7 @@ mkdir -p "$out"
 # `--metric` overrides the benchmarks' own metrics: the malloc count, plus throughput, which the JMH
 # export needs as its primary metric and which is not judged.
 swift package --allow-writing-to-directory "$out" benchmark run \
-    --filter 'ip-packet.*' --filter 'canary.*' \
+    --filter 'ip-packet.*' --filter 'relay.*' --filter 'canary.*' \
     --metric mallocCountTotal --metric throughput \
     --format jmh --path "$out" --no-progress "$@"
 
@@ -30,7 +30,9 @@ python3 - "$out/Current_run.jmh.json" <<'PY'
 import json
 import sys
 
-PREFIX = "package.benchmark.IPPacketBenchmarks."
+import re
+
+HOT_PATHS = ("ip-packet", "relay")
 METRIC = "Malloc (total)"
 
 with open(sys.argv[1]) as f:
@@ -38,7 +40,7 @@ with open(sys.argv[1]) as f:
 
 hot_paths, failures, canary_counts = [], [], None
 for element in sorted(results, key=lambda element: element["benchmark"]):
-    name = element["benchmark"].removeprefix(PREFIX).replace("_", " ")
+    name = re.sub(r"^package\.benchmark\.[A-Za-z]+\.", "", element["benchmark"]).replace("_", " ")
     metric = element.get("secondaryMetrics", {}).get(METRIC)
     if metric is None:
         failures.append(f"{name}: no '{METRIC}' metric in the results")
@@ -50,7 +52,7 @@ for element in sorted(results, key=lambda element: element["benchmark"]):
     if name.startswith("canary"):
         canary_counts = samples
         continue
-    if not name.startswith("ip-packet"):
+    if not name.startswith(HOT_PATHS):
         continue
     hot_paths.append(name)
     allocating = [count for count in samples if count > 0]
@@ -60,8 +62,9 @@ for element in sorted(results, key=lambda element: element["benchmark"]):
         failures.append(f"{name}: allocated in {len(allocating)} of {len(samples)} samples "
                         f"(max {max(samples)} mallocs per sample of 1,000 packets)")
 
-if not hot_paths:
-    failures.append("no ip-packet benchmark ran")
+for prefix in HOT_PATHS:
+    if not any(name.startswith(prefix) for name in hot_paths):
+        failures.append(f"no {prefix} benchmark ran")
 if canary_counts is None:
     failures.append("the canary benchmark did not run, so malloc counting is unverified")
 elif max(canary_counts) == 0:
@@ -75,5 +78,5 @@ if failures:
     for failure in failures:
         print(f"  {failure}", file=sys.stderr)
     sys.exit(1)
-print(f"\nAllocation check passed: {len(hot_paths)} ip-packet benchmarks, no allocation in any sample.")
+print(f"\nAllocation check passed: {len(hot_paths)} hot-path benchmarks, no allocation in any sample.")
 PY
