@@ -131,6 +131,16 @@ let package = Package(
             name: "FirezoneTesting",
             path: "tests/Sources/FirezoneTesting"
         ),
+        // The TURN load generator of tests/perf/relay.sh.
+        .executableTarget(
+            name: "relay-load",
+            dependencies: [
+                "STUN", "RelayCore", "IPPacket", "CUDPBatch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "tests/Sources/relay-load"
+        ),
         .target(
             name: "CNetworkTestSupport",
             path: "tests/Sources/CNetworkTestSupport"

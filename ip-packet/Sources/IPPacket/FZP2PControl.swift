@@ -41,8 +41,11 @@ extension IPPacket {
     }
 
     /// The control message, if this is a Firezone peer-to-peer control packet.
+    ///
+    /// `nil` too if its payload is shorter than the 8-byte header: construction rejects such a control packet, but
+    /// rewriting both addresses of a short protocol-0xFF packet to `::` makes one.
     public var fzP2PControl: FZP2PControl? {
-        guard self.isFZP2PControl else {
+        guard self.isFZP2PControl, self.transportLength >= FZP2PControl.headerLength else {
             return nil
         }
         let segment = self.transportSegment

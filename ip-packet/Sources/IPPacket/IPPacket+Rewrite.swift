@@ -109,7 +109,16 @@ extension IPPacket {
         if self.ipProtocol == .udp, self.version == .v4, current == 0 {
             return
         }
-        self.setUInt16(self.transmittable(update(current)), at: offset)
+        let updated = update(current)
+        // RFC 1624 §3 gives 0x0000 where a full computation gives 0xFFFF if the covered data is all zeros. Only an
+        // ICMPv4 message can be (the other checksums cover a pseudo-header with a non-zero protocol): when the
+        // update gives zero, which is rare, compute that checksum afresh.
+        if updated == 0, !self.transportChecksumCoversPseudoHeader {
+            self.setUInt16(0, at: offset)
+            self.setUInt16(self.transportSum().checksum, at: offset)
+            return
+        }
+        self.setUInt16(self.transmittable(updated), at: offset)
     }
 
     /// RFC 768: a computed UDP checksum of zero "is transmitted as all ones".

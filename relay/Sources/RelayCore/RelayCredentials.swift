@@ -35,7 +35,7 @@ public enum RelayCredentials {
 }
 
 /// RFC 4648 §4, the standard alphabet, without the trailing `=` padding.
-func base64WithoutPadding(_ bytes: [UInt8]) -> String {
+package func base64WithoutPadding(_ bytes: [UInt8]) -> String {
     let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     var output: [UInt8] = []
     output.reserveCapacity((bytes.count * 4 + 2) / 3)

@@ -1,0 +1,287 @@
+import ArgumentParser
+import CUDPBatch
+import Glibc
+import IPPacket
+import NIOCore
+import RelayCore
+import STUN
+
+/// A TURN load generator: N clients allocate on a relay and bind a channel each to a peer socket of ours; then
+/// clients send channel data to their peers and peers send datagrams back to the relayed addresses, as fast as
+/// the sockets take them, for a fixed time. It prints what the relay relayed: datagrams received at both ends.
+///
+/// Works against our relay (Firezone credentials) and coturn (`use-auth-secret` REST credentials), so that
+/// `tests/perf/relay.sh` can compare them on the same topology.
+@main
+struct RelayLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "relay-load")
+
+    @Option(help: "The relay's STUN/TURN address, e.g. 10.96.0.2:3478.")
+    var relay: String
+    @Option(help: "Local address for client and peer sockets.")
+    var local: String
+    @Option(help: "Allocations (clients), each with one channel to its own peer socket.")
+    var allocations = 16
+    @Option(help: "Seconds of load.")
+    var seconds = 5.0
+    @Option(help: "Application bytes per datagram.")
+    var payload = 100
+    @Option(help: "Firezone relay secret (username <expiry>:<salt>, SHA-256 password).")
+    var firezoneSecret: String?
+    @Option(help: "coturn static-auth-secret (REST API credentials, HMAC-SHA1 password).")
+    var coturnSecret: String?
+    @Option(help: "The realm coturn is configured with.")
+    var realm = "firezone"
+
+    func validate() throws {
+        guard (self.firezoneSecret == nil) != (self.coturnSecret == nil) else {
+            throw ValidationError("give exactly one of --firezone-secret and --coturn-secret")
+        }
+        guard IPSocketAddress(self.relay) != nil, IPAddress(self.local) != nil else {
+            throw ValidationError("--relay must be ADDRESS:PORT and --local an address")
+        }
+        guard (1...4096).contains(self.allocations), (1...1400).contains(self.payload), self.seconds > 0, self.seconds <= 120 else {
+            throw ValidationError("--allocations 1...4096, --payload 1...1400, --seconds up to 120")
+        }
+    }
+
+    func run() throws {
+        let relay = IPSocketAddress(self.relay)!
+        let local = IPAddress(self.local)!
+        var sessions: [Session] = []
+        for index in 0..<self.allocations {
+            sessions.append(try Session(index: index, relay: relay, local: local, credentials: self.credentials(index)))
+        }
+        let result = Blaster(sessions: sessions, relay: relay, payload: self.payload).run(seconds: self.seconds)
+        let total = result.receivedAtPeers + result.receivedAtClients
+        print("allocations=\(self.allocations) payload=\(self.payload) seconds=\(self.seconds)")
+        print("sent_to_peers=\(result.sentToPeers) received_at_peers=\(result.receivedAtPeers)")
+        print("sent_to_clients=\(result.sentToClients) received_at_clients=\(result.receivedAtClients)")
+        print("relayed_packets_per_second=\(Int(Double(total) / self.seconds))")
+    }
+
+    /// A username and password for client `index`.
+    func credentials(_ index: Int) -> (username: String, password: String) {
+        let expiry = UInt64(time(nil)) + 3600
+        if let secret = self.firezoneSecret {
+            return RelayCredentials.mint(expiry: expiry, salt: "load\(index)", secret: secret)
+        }
+        // coturn's REST API: password = base64(HMAC-SHA1(secret, username)).
+        let username = "\(expiry):load\(index)"
+        var mac = HMACSHA1(key: Array(self.coturnSecret!.utf8))
+        Array(username.utf8).withUnsafeBytes { mac.update($0) }
+        let digest = mac.finalize()
+        var password = base64WithoutPadding(digest)
+        while password.count % 4 != 0 {
+            password += "="
+        }
+        return (username, password)
+    }
+}
+
+struct LoadError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// One client socket with its allocation, and the peer socket its channel is bound to.
+struct Session {
+    static let channel: UInt16 = 0x4000
+
+    let client: Int32
+    let peer: Int32
+    let relayed: IPSocketAddress
+    let peerAddress: IPSocketAddress
+
+    init(index: Int, relay: IPSocketAddress, local: IPAddress, credentials: (username: String, password: String)) throws {
+        let client = try Self.bind(local)
+        let peer = try Self.bind(local)
+        let peerAddress = IPSocketAddress(local, port: UInt16(fz_udp_local_port(peer)))
+
+        let challenge = try Self.transact(.allocate, [.requestedTransport(17)], key: nil, on: client, to: relay)
+        guard let nonce = challenge.nonce, let realm = challenge.realm else {
+            throw LoadError(description: "the relay's challenge had no nonce or realm")
+        }
+        let key = LongTermCredentials.key(username: credentials.username, realm: realm, password: credentials.password)
+        let auth: [STUNAttribute] = [.username(credentials.username), .realm(realm), .nonce(nonce)]
+        let allocated = try Self.transact(.allocate, [.requestedTransport(17)] + auth, key: key, on: client, to: relay)
+        guard let relayed = allocated.xorRelayedAddresses.first else {
+            throw LoadError(description: "allocation \(index) failed: \(allocated.errorCode.map(String.init(describing:)) ?? "no relayed address")")
+        }
+        let bound = try Self.transact(
+            .channelBind, [.channelNumber(Self.channel), .xorPeerAddress(peerAddress)] + auth, key: key, on: client, to: relay
+        )
+        guard bound.type.class == .successResponse else {
+            throw LoadError(description: "channel bind \(index) failed: \(bound.errorCode.map(String.init(describing:)) ?? "?")")
+        }
+        self.client = client
+        self.peer = peer
+        self.peerAddress = peerAddress
+        self.relayed = relayed
+    }
+
+    /// A request and its response, retransmitted up to five times a second apart.
+    static func transact(
+        _ method: STUNMethod, _ attributes: [STUNAttribute], key: [UInt8]?, on fd: Int32, to relay: IPSocketAddress
+    ) throws -> STUNMessage {
+        var rng = SystemRandomNumberGenerator()
+        var request = ByteBuffer()
+        STUNMessageEncoder.encode(
+            type: STUNMessageType(method: method, class: .request), transactionID: TransactionID(using: &rng),
+            attributes: attributes, messageIntegrityKey: key, into: &request
+        )
+        for _ in 0..<5 {
+            try Self.send(request, from: fd, to: relay)
+            if let response = try Self.receive(on: fd, timeoutMilliseconds: 1000) {
+                return try STUNMessage(decoding: response)
+            }
+        }
+        throw LoadError(description: "no answer from \(relay) to \(method)")
+    }
+
+    static func bind(_ address: IPAddress) throws -> Int32 {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        switch address {
+        case .v4(let v4):
+            for index in 0..<4 { bytes[index] = UInt8(truncatingIfNeeded: v4.rawValue >> (24 - 8 * index)) }
+        case .v6(let v6):
+            for index in 0..<8 {
+                bytes[index] = UInt8(truncatingIfNeeded: v6.high >> (56 - 8 * index))
+                bytes[8 + index] = UInt8(truncatingIfNeeded: v6.low >> (56 - 8 * index))
+            }
+        }
+        let fd = fz_udp_bind(address.version == .v4 ? 4 : 6, bytes, 0, 4 << 20, 4 << 20)
+        guard fd >= 0 else {
+            throw LoadError(description: "cannot bind a socket on \(address): errno \(-fd)")
+        }
+        return fd
+    }
+
+    static func send(_ message: ByteBuffer, from fd: Int32, to destination: IPSocketAddress) throws {
+        var bytes = Array(message.readableBytesView)
+        var datagram = fz_datagram()
+        datagram.set(destination)
+        datagram.length = UInt32(bytes.count)
+        var failed: UInt32 = 0
+        let sent = bytes.withUnsafeMutableBufferPointer { buffer in
+            datagram.bytes = buffer.baseAddress
+            return fz_udp_send_batch(fd, &datagram, 1, &failed)
+        }
+        guard sent == 1, failed == 0 else {
+            throw LoadError(description: "send failed")
+        }
+    }
+
+    static func receive(on fd: Int32, timeoutMilliseconds: Int32) throws -> ByteBuffer? {
+        let deadline = timeoutMilliseconds
+        var waited: Int32 = 0
+        var bytes = [UInt8](repeating: 0, count: 2048)
+        while waited <= deadline {
+            var datagram = fz_datagram()
+            datagram.capacity = UInt32(bytes.count)
+            let count = bytes.withUnsafeMutableBufferPointer { buffer in
+                datagram.bytes = buffer.baseAddress
+                return fz_udp_receive_batch(fd, &datagram, 1)
+            }
+            if count == 1 {
+                return ByteBuffer(bytes: bytes[0..<Int(datagram.length)])
+            }
+            usleep(10_000)
+            waited += 10
+        }
+        return nil
+    }
+}
+
+extension fz_datagram {
+    mutating func set(_ destination: IPSocketAddress) {
+        self.port = destination.port
+        self.family = destination.address.version == .v4 ? 4 : 6
+        withUnsafeMutableBytes(of: &self.address) { raw in
+            switch destination.address {
+            case .v4(let address):
+                raw.storeBytes(of: address.rawValue.bigEndian, as: UInt32.self)
+            case .v6(let address):
+                raw.storeBytes(of: address.high.bigEndian, as: UInt64.self)
+                raw.storeBytes(of: address.low.bigEndian, toByteOffset: 8, as: UInt64.self)
+            }
+        }
+    }
+}
+
+/// Sends as fast as the sockets take, round-robin over the sessions, and drains every socket in between.
+struct Blaster {
+    static let batch = 32
+
+    let sessions: [Session]
+    let relay: IPSocketAddress
+    let payload: Int
+
+    struct Result {
+        var sentToPeers = 0
+        var receivedAtPeers = 0
+        var sentToClients = 0
+        var receivedAtClients = 0
+    }
+
+    func run(seconds: Double) -> Result {
+        var result = Result()
+        // Channel data for the relay, and plain datagrams for the relayed addresses: the same payload size.
+        var channelData = [UInt8](repeating: 0x5A, count: ChannelData.headerLength + self.payload)
+        channelData[0] = UInt8(Session.channel >> 8)
+        channelData[1] = UInt8(Session.channel & 0xFF)
+        channelData[2] = UInt8(self.payload >> 8)
+        channelData[3] = UInt8(self.payload & 0xFF)
+        var plain = [UInt8](repeating: 0xA5, count: self.payload)
+        var scratch = [UInt8](repeating: 0, count: Self.batch * 2048)
+        var outgoing = [fz_datagram](repeating: fz_datagram(), count: Self.batch)
+        var incoming = [fz_datagram](repeating: fz_datagram(), count: Self.batch)
+
+        let clock = ContinuousClock()
+        let end = clock.now + .nanoseconds(Int64(seconds * 1e9))
+        channelData.withUnsafeMutableBufferPointer { channelBytes in
+            plain.withUnsafeMutableBufferPointer { plainBytes in
+                scratch.withUnsafeMutableBufferPointer { scratchBytes in
+                    while clock.now < end {
+                        for session in self.sessions {
+                            var failed: UInt32 = 0
+                            for index in 0..<Self.batch {
+                                outgoing[index].bytes = channelBytes.baseAddress
+                                outgoing[index].length = UInt32(channelBytes.count)
+                                outgoing[index].set(self.relay)
+                            }
+                            result.sentToPeers += max(0, Int(fz_udp_send_batch(session.client, &outgoing, UInt32(Self.batch), &failed)))
+                            for index in 0..<Self.batch {
+                                outgoing[index].bytes = plainBytes.baseAddress
+                                outgoing[index].length = UInt32(plainBytes.count)
+                                outgoing[index].set(session.relayed)
+                            }
+                            result.sentToClients += max(0, Int(fz_udp_send_batch(session.peer, &outgoing, UInt32(Self.batch), &failed)))
+                            result.receivedAtPeers += Self.drain(session.peer, &incoming, scratchBytes)
+                            result.receivedAtClients += Self.drain(session.client, &incoming, scratchBytes)
+                        }
+                    }
+                    // What is still in flight when the sending stops is counted too.
+                    usleep(200_000)
+                    for session in self.sessions {
+                        result.receivedAtPeers += Self.drain(session.peer, &incoming, scratchBytes)
+                        result.receivedAtClients += Self.drain(session.client, &incoming, scratchBytes)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    static func drain(_ fd: Int32, _ incoming: inout [fz_datagram], _ scratch: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var total = 0
+        while true {
+            for index in 0..<Self.batch {
+                incoming[index].bytes = scratch.baseAddress! + index * 2048
+                incoming[index].capacity = 2048
+            }
+            let count = Int(fz_udp_receive_batch(fd, &incoming, UInt32(Self.batch)))
+            guard count > 0 else { return total }
+            total += count
+        }
+    }
+}
