@@ -11,6 +11,7 @@ let package = Package(
     name: "firezone",
     products: [
         .library(name: "IPPacket", targets: ["IPPacket"]),
+        .library(name: "FirezoneTime", targets: ["FirezoneTime"]),
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
@@ -72,6 +73,7 @@ let package = Package(
             name: "FirezoneTime",
             path: "snownet/Sources/FirezoneTime"
         ),
+        .testTarget(name: "FirezoneTimeTests", dependencies: ["FirezoneTime"], path: "snownet/Tests/FirezoneTimeTests"),
         .target(
             name: "STUN",
             dependencies: ["IPPacket", "COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
