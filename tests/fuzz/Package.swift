@@ -14,6 +14,7 @@ let package = Package(
         // `package: "firezone"` below work wherever the repository is cloned.
         .package(name: "firezone", path: "../.."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // libFuzzer's `LLVMFuzzerRunDriver`, for the fuzz targets' `main.swift`.
@@ -26,6 +27,31 @@ let package = Package(
                 "CLibFuzzer",
                 .product(name: "IPPacket", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        // `run.sh stun`
+        .executableTarget(
+            name: "STUNFuzzer",
+            dependencies: [
+                "CLibFuzzer",
+                .product(name: "STUN", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        // `run.sh relay-server`
+        .executableTarget(
+            name: "RelayServerFuzzer",
+            dependencies: [
+                "CLibFuzzer",
+                .product(name: "RelayCore", package: "firezone"),
+                .product(name: "STUN", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "FirezoneTime", package: "firezone"),
+                .product(name: "FirezoneTesting", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

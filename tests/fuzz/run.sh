@@ -15,9 +15,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzz_dir=$(pwd)
 
-# TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script)
+# TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
+# stun: a datagram the relay accepts; relay-server: a sequence of datagrams)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
+    "stun STUNFuzzer 1500"
+    "relay-server RelayServerFuzzer 4096"
 )
 
 usage() {
