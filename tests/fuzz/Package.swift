@@ -17,14 +17,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
-        // libFuzzer's `LLVMFuzzerRunDriver`, for the fuzz targets' `main.swift`.
+        // libFuzzer's `LLVMFuzzerRunDriver`.
         .target(name: "CLibFuzzer"),
+        // The entry point that hands over to libFuzzer, and `check` for the targets' invariants.
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"]),
 
         // `run.sh ip-packet`
         .executableTarget(
             name: "IPPacketFuzzer",
             dependencies: [
-                "CLibFuzzer",
+                "FuzzSupport",
                 .product(name: "IPPacket", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -34,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "STUNFuzzer",
             dependencies: [
-                "CLibFuzzer",
+                "FuzzSupport",
                 .product(name: "STUN", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -44,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "RelayServerFuzzer",
             dependencies: [
-                "CLibFuzzer",
+                "FuzzSupport",
                 .product(name: "RelayCore", package: "firezone"),
                 .product(name: "STUN", package: "firezone"),
                 .product(name: "IPPacket", package: "firezone"),

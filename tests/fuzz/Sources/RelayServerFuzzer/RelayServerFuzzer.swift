@@ -2,6 +2,7 @@ import FirezoneTesting
 import FirezoneTime
 import IPPacket
 import Logging
+import FuzzSupport
 import NIOCore
 import RelayCore
 import STUN
@@ -252,11 +253,5 @@ struct RequestIdentity {
         }
         self.transactionID = TransactionID(bytes: id)
         self.method = type.method
-    }
-}
-
-func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
-    if !condition {
-        fatalError("relay-server fuzz check failed: \(message())", file: file, line: line)
     }
 }

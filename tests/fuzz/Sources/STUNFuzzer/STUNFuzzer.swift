@@ -1,3 +1,4 @@
+import FuzzSupport
 import NIOCore
 import STUN
 
@@ -93,10 +94,4 @@ func checkChannelData(_ buffer: ByteBuffer) {
     channelData.write(into: &written)
     let original = buffer.getSlice(at: buffer.readerIndex, length: ChannelData.headerLength + declared)
     check(written == original, "write(into:) does not reproduce the channel data")
-}
-
-func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) {
-    if !condition {
-        fatalError("stun fuzz check failed: \(message())", file: file, line: line)
-    }
 }
