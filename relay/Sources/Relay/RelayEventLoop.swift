@@ -35,12 +35,17 @@ public final class RelayEventLoop {
 
     /// Receive slots, each a buffer of `headroom + slotCapacity` bytes whose storage never moves.
     private var slots: [ByteBuffer] = []
-    private var slotPointers: [UnsafeMutableRawPointer] = []
-    private var received: [fz_datagram]
-    /// Outgoing datagrams of the current batch and the socket each leaves from.
-    private var outgoing: [fz_datagram]
-    private var outgoingSockets: [Int32]
-    private var readyTokens: [UInt64]
+    // The per-batch arrays below are allocated once and only their elements change: as `let` pointers they are
+    // free of Swift's dynamic exclusivity checks, which cost time on every packet, and an optimised build
+    // (Swift 6.3.1) trapped with a false "simultaneous access" on the `received` array these replaced.
+    private let slotPointers: UnsafeMutableBufferPointer<UnsafeMutableRawPointer>
+    private let received: UnsafeMutableBufferPointer<fz_datagram>
+    /// Outgoing datagrams of the current batch (the first `outgoingCount`) and the socket each leaves from. Each
+    /// received datagram forwards at most one, so a batch never holds more than `batchSize`.
+    private let outgoing: UnsafeMutableBufferPointer<fz_datagram>
+    private let outgoingSockets: UnsafeMutableBufferPointer<Int32>
+    private var outgoingCount = 0
+    private let readyTokens: UnsafeMutableBufferPointer<UInt64>
 
     private let statsPublisher: RelayStatsPublisher
 
@@ -74,20 +79,22 @@ public final class RelayEventLoop {
             throw RelayIOError(operation: "eventfd", errno: -self.wakeup)
         }
 
-        let empty = fz_datagram()
-        self.received = Array(repeating: empty, count: Self.batchSize)
-        self.outgoing = []
-        self.outgoing.reserveCapacity(Self.batchSize * 2)
-        self.outgoingSockets = []
-        self.outgoingSockets.reserveCapacity(Self.batchSize * 2)
-        self.readyTokens = Array(repeating: 0, count: Self.batchSize)
-        for _ in 0..<Self.batchSize {
+        self.received = .allocate(capacity: Self.batchSize)
+        self.received.initialize(repeating: fz_datagram())
+        self.outgoing = .allocate(capacity: Self.batchSize)
+        self.outgoing.initialize(repeating: fz_datagram())
+        self.outgoingSockets = .allocate(capacity: Self.batchSize)
+        self.outgoingSockets.initialize(repeating: -1)
+        self.readyTokens = .allocate(capacity: Self.batchSize)
+        self.readyTokens.initialize(repeating: 0)
+        self.slotPointers = .allocate(capacity: Self.batchSize)
+        for index in 0..<Self.batchSize {
             var slot = ByteBufferAllocator().buffer(capacity: Self.headroom + Self.slotCapacity)
             slot.writeRepeatingByte(0, count: Self.headroom + Self.slotCapacity)
             // The storage is uniquely owned by `slots` and never grows, so its address is stable for our lifetime.
             let pointer = slot.withUnsafeMutableReadableBytes { $0.baseAddress! }
             self.slots.append(slot)
-            self.slotPointers.append(pointer)
+            (self.slotPointers.baseAddress! + index).initialize(to: pointer)
         }
 
         for family in configuration.families {
@@ -110,6 +117,11 @@ public final class RelayEventLoop {
         }
         _ = Glibc.close(self.epoll)
         _ = Glibc.close(self.wakeup)
+        self.received.deallocate()
+        self.outgoing.deallocate()
+        self.outgoingSockets.deallocate()
+        self.readyTokens.deallocate()
+        self.slotPointers.deallocate()
     }
 
     /// Wakes the loop from another thread, for example to stop it.
@@ -129,9 +141,7 @@ public final class RelayEventLoop {
                 let remaining = timeout.deadline - now
                 waitMilliseconds = Int32(clamping: max(0, min(1000, (remaining.nanoseconds + 999_999) / 1_000_000)))
             }
-            let ready = self.readyTokens.withUnsafeMutableBufferPointer {
-                fz_epoll_wait(self.epoll, $0.baseAddress, UInt32($0.count), waitMilliseconds)
-            }
+            let ready = fz_epoll_wait(self.epoll, self.readyTokens.baseAddress, UInt32(Self.batchSize), waitMilliseconds)
             if ready > 0 {
                 for index in 0..<Int(ready) {
                     self.service(SocketKey(token: self.readyTokens[index]))
@@ -173,9 +183,7 @@ public final class RelayEventLoop {
                 self.received[index].bytes = self.slotPointers[index].advanced(by: Self.headroom).assumingMemoryBound(to: UInt8.self)
                 self.received[index].capacity = UInt32(Self.slotCapacity)
             }
-            let count = self.received.withUnsafeMutableBufferPointer {
-                fz_udp_receive_batch(socket.fd, $0.baseAddress, UInt32(Self.batchSize))
-            }
+            let count = fz_udp_receive_batch(socket.fd, self.received.baseAddress, UInt32(Self.batchSize))
             guard count > 0 else {
                 if count < 0 {
                     self.logger.warning("Receive failed", metadata: ["error": "\(RelayIOError(operation: "recvmmsg", errno: -count))"])
@@ -217,8 +225,7 @@ public final class RelayEventLoop {
                 .assumingMemoryBound(to: UInt8.self)
             out.length = UInt32(payload.readableBytes)
             out.setDestination(peer.address)
-            self.outgoing.append(out)
-            self.outgoingSockets.append(socket.fd)
+            self.queue(out, on: socket.fd)
         case .handled, .dropped:
             break
         }
@@ -238,8 +245,7 @@ public final class RelayEventLoop {
             out.bytes = header.assumingMemoryBound(to: UInt8.self)
             out.length = UInt32(Self.headroom + length)
             out.setDestination(client.address)
-            self.outgoing.append(out)
-            self.outgoingSockets.append(socket.fd)
+            self.queue(out, on: socket.fd)
         case .dropped:
             break
         }
@@ -247,8 +253,15 @@ public final class RelayEventLoop {
 
     /// Sends the batch's datagrams, one sendmmsg(2) per run of the same socket. Sorting by socket first is an
     /// insertion sort: small, in place, and allocation-free (`Array.sort` may allocate its merge buffer).
+    private func queue(_ datagram: fz_datagram, on fd: Int32) {
+        precondition(self.outgoingCount < Self.batchSize, "a batch forwards at most one datagram per datagram received")
+        self.outgoing[self.outgoingCount] = datagram
+        self.outgoingSockets[self.outgoingCount] = fd
+        self.outgoingCount += 1
+    }
+
     private func flushOutgoing() {
-        let count = self.outgoing.count
+        let count = self.outgoingCount
         guard count > 0 else { return }
         var index = 1
         while index < count {
@@ -268,16 +281,13 @@ public final class RelayEventLoop {
             }
             var failed: UInt32 = 0
             let fd = self.outgoingSockets[start]
-            let sent = self.outgoing.withUnsafeBufferPointer {
-                fz_udp_send_batch(fd, $0.baseAddress! + start, UInt32(end - start), &failed)
-            }
+            let sent = fz_udp_send_batch(fd, self.outgoing.baseAddress! + start, UInt32(end - start), &failed)
             if sent < end - start {
                 self.logger.debug("Send dropped datagrams", metadata: ["dropped": "\(end - start - Int(max(sent, 0)))"])
             }
             start = end
         }
-        self.outgoing.removeAll(keepingCapacity: true)
-        self.outgoingSockets.removeAll(keepingCapacity: true)
+        self.outgoingCount = 0
     }
 
     private func executeCommands() {
