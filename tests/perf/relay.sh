@@ -48,5 +48,11 @@ kill "$coturn_pid"; wait "$coturn_pid" || true
 
 echo
 echo "relay perf: $allocations allocations, $payload-byte payloads, $seconds s each, 2-way traffic"
+echo "what the load generator saw (firezone-relay first, then coturn):"
+grep -E '^(sent|malformed)' "$FZ_SCRATCH/load.log" | sed 's/^/  /'
 printf '  %-28s %12s packets/s\n' "firezone-relay (userspace)" "$ours" "coturn $(turnserver --version 2>/dev/null | head -1)" "$coturn"
+if grep -q '^malformed=[1-9]' "$FZ_SCRATCH/load.log"; then
+    echo "relay perf: a relay delivered datagrams that differ from what was sent" >&2
+    exit 1
+fi
 awk -v a="$ours" -v b="$coturn" 'BEGIN { if (b > 0) printf "  ratio ours/coturn: %.2f\n", a / b; else print "  coturn relayed nothing" }'
