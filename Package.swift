@@ -121,6 +121,12 @@ let package = Package(
             ],
             path: "relay/Sources/firezone-relay"
         ),
+        // Real loopback sockets: batched sends and receives, UDP GSO coalescing and GRO splitting.
+        .testTarget(
+            name: "UDPBatchTests",
+            dependencies: ["CUDPBatch"],
+            path: "relay/Tests/UDPBatchTests"
+        ),
         .testTarget(
             name: "RelayCoreTests",
             dependencies: ["RelayCore", "FirezoneTesting"],

@@ -98,13 +98,18 @@ struct Session {
         let peer = try Self.bind(local)
         let peerAddress = IPSocketAddress(local, port: UInt16(fz_udp_local_port(peer)))
 
-        let challenge = try Self.transact(.allocate, [.requestedTransport(17)], key: nil, on: client, to: relay)
+        // The relayed address is in the peers' family (RFC 8656 §7.2: REQUESTED-ADDRESS-FAMILY, IPv4 without it).
+        var allocate: [STUNAttribute] = [.requestedTransport(17)]
+        if local.version == .v6 {
+            allocate.append(.requestedAddressFamily(.v6))
+        }
+        let challenge = try Self.transact(.allocate, allocate, key: nil, on: client, to: relay)
         guard let nonce = challenge.nonce, let realm = challenge.realm else {
             throw LoadError(description: "the relay's challenge had no nonce or realm")
         }
         let key = LongTermCredentials.key(username: credentials.username, realm: realm, password: credentials.password)
         let auth: [STUNAttribute] = [.username(credentials.username), .realm(realm), .nonce(nonce)]
-        let allocated = try Self.transact(.allocate, [.requestedTransport(17)] + auth, key: key, on: client, to: relay)
+        let allocated = try Self.transact(.allocate, allocate + auth, key: key, on: client, to: relay)
         guard let relayed = allocated.xorRelayedAddresses.first else {
             throw LoadError(description: "allocation \(index) failed: \(allocated.errorCode.map(String.init(describing:)) ?? "no relayed address")")
         }
