@@ -15,9 +15,11 @@ let package = Package(
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
+        .library(name: "PortalMessages", targets: ["PortalMessages"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -123,6 +125,20 @@ let package = Package(
             name: "RelayCoreTests",
             dependencies: ["RelayCore", "FirezoneTesting"],
             path: "relay/Tests/RelayCoreTests"
+        ),
+
+        // MARK: phoenix-channel
+
+        .target(
+            name: "PortalMessages",
+            dependencies: ["IPPacket"],
+            path: "phoenix-channel/Sources/PortalMessages"
+        ),
+        .testTarget(
+            name: "PortalMessagesTests",
+            dependencies: ["PortalMessages", "IPPacket"],
+            path: "phoenix-channel/Tests/PortalMessagesTests",
+            exclude: ["Fixtures"]
         ),
 
         // MARK: tests
