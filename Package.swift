@@ -134,6 +134,20 @@ let package = Package(
             dependencies: ["IPPacket"],
             path: "phoenix-channel/Sources/PortalMessages"
         ),
+        .target(
+            name: "PhoenixCore",
+            dependencies: [
+                "PortalMessages", "FirezoneTime",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "phoenix-channel/Sources/PhoenixCore"
+        ),
+        .testTarget(
+            name: "PhoenixCoreTests",
+            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneTesting"],
+            path: "phoenix-channel/Tests/PhoenixCoreTests"
+        ),
         .testTarget(
             name: "PortalMessagesTests",
             dependencies: ["PortalMessages", "IPPacket"],
