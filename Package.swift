@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
         .library(name: "PortalMessages", targets: ["PortalMessages"]),
+        .library(name: "PhoenixChannel", targets: ["PhoenixChannel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -113,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "firezone-relay",
             dependencies: [
-                "Relay", "RelayCore", "CUDPBatch", "IPPacket",
+                "Relay", "RelayCore", "CUDPBatch", "IPPacket", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -142,6 +143,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "phoenix-channel/Sources/PhoenixCore"
+        ),
+        .target(
+            name: "PhoenixChannel",
+            dependencies: [
+                "PhoenixCore", "PortalMessages", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "phoenix-channel/Sources/PhoenixChannel"
         ),
         .testTarget(
             name: "PhoenixCoreTests",

@@ -363,10 +363,6 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
             // The last attempt goes out when the partition time ends; if it fails too, we give up.
             delay = min(delay, since + partitionTime - now)
         }
-        self.logger.debug(
-            "Portal connection lost",
-            metadata: ["cause": "\(cause)", "retry.in": "\(delay)", "connection": "\(connection)"]
-        )
         self.state = .waiting
         self.setTimer(.reconnect, now + delay)
         self.events.append(.disconnected(cause, retryIn: delay))
