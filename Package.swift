@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
+        .executable(name: "firezone-portal", targets: ["firezone-portal"]),
         .library(name: "PortalMessages", targets: ["PortalMessages"]),
         .library(name: "PhoenixChannel", targets: ["PhoenixChannel"]),
     ],
@@ -188,6 +189,41 @@ let package = Package(
         .target(
             name: "CNetworkTestSupport",
             path: "tests/Sources/CNetworkTestSupport"
+        ),
+        // A portal for local runs (`firezone-portal`) and the tests that drive our portal code against it.
+        .target(
+            name: "PortalServer",
+            dependencies: [
+                "PortalMessages", "IPPacket", "RelayCore", "STUN", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Sources/PortalServer"
+        ),
+        .executableTarget(
+            name: "firezone-portal",
+            dependencies: [
+                "PortalServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "tests/portal/Sources/firezone-portal"
+        ),
+        .testTarget(
+            name: "PortalTests",
+            dependencies: [
+                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Tests/PortalTests"
         ),
         .testTarget(
             name: "SystemLibrariesTests",
