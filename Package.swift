@@ -216,7 +216,7 @@ let package = Package(
         .testTarget(
             name: "PortalTests",
             dependencies: [
-                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "FirezoneTesting",
+                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
