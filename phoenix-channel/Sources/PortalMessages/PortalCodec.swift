@@ -23,7 +23,13 @@ public enum PortalCodec {
         case .success(let body):
             return PhoenixMessage(topic: wire.topic, body: body, ref: wire.ref)
         case .failure(let error):
-            throw PortalDecodingError(kind: .malformedPayload, event: wire.event, detail: error.summary)
+            throw PortalDecodingError(
+                kind: .malformedPayload,
+                event: wire.event,
+                detail: error.summary,
+                topic: wire.topic,
+                ref: wire.ref
+            )
         }
     }
 

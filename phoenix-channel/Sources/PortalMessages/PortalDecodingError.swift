@@ -13,11 +13,16 @@ public struct PortalDecodingError: Error, Hashable, Sendable, CustomStringConver
     public var event: String
     /// What exactly was wrong, for the log. Never contains secrets: decoding errors name keys, not values.
     public var detail: String
+    /// The topic and ref of a message whose payload was malformed, so that a server can answer it.
+    public var topic: String?
+    public var ref: PhoenixRef?
 
-    public init(kind: Kind, event: String, detail: String) {
+    public init(kind: Kind, event: String, detail: String, topic: String? = nil, ref: PhoenixRef? = nil) {
         self.kind = kind
         self.event = event
         self.detail = detail
+        self.topic = topic
+        self.ref = ref
     }
 
     public var description: String {

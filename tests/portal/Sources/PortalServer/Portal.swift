@@ -235,8 +235,9 @@ public final class Portal: @unchecked Sendable {
             message = try PortalCodec.decode(text)
         } catch {
             self.logger.info("Unreadable message", metadata: ["socket": "\(id)", "error": "\(error)"])
-            if error.kind == .malformedPayload {
-                self.reply(.error(reason: "malformed_payload"), topic: Topic.name, ref: nil, on: session.socket)
+            if error.kind == .malformedPayload, let topic = error.topic {
+                let reason = topic == Topic.name && session.joined ? "malformed_payload" : "unmatched topic"
+                self.reply(.error(reason: reason), topic: topic, ref: error.ref, on: session.socket)
             }
             return
         }
