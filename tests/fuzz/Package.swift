@@ -28,5 +28,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+
+        // `run.sh portal-messages`
+        .executableTarget(
+            name: "PortalMessagesFuzzer",
+            dependencies: [
+                "CLibFuzzer",
+                .product(name: "PortalMessages", package: "firezone"),
+            ]
+        ),
     ]
 )

@@ -15,9 +15,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzz_dir=$(pwd)
 
-# TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script)
+# TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
+# portal-messages: room for an `init` with a few dozen resources)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
+    "portal-messages PortalMessagesFuzzer 16384"
 )
 
 usage() {
