@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import PortalMessages
 
@@ -11,13 +12,16 @@ import PortalMessages
 public final class PortalServer: Sendable {
     private let channel: any Channel
 
-    /// Binds `host:port` (port 0 picks one) on the portal's event loop.
-    public init(portal: Portal, host: String, port: Int) async throws {
+    /// Binds `host:port` (port 0 picks one) on the portal's event loop; with `tls`, it serves `wss://`.
+    public init(portal: Portal, host: String, port: Int, tls: NIOSSLContext? = nil) async throws {
         let loop = portal.loop
         let bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     let upgrader = NIOWebSocketServerUpgrader(
                         maxFrameSize: 1 << 24,
                         automaticErrorHandling: true,
@@ -79,6 +83,15 @@ public final class PortalServer: Sendable {
 
     public func close() async throws {
         try await self.channel.close()
+    }
+
+    /// A server TLS context from PEM files of a certificate chain and its private key.
+    public static func tlsContext(certificatePath: String, privateKeyPath: String) throws -> NIOSSLContext {
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyPath, format: .pem))
+        )
+        return try NIOSSLContext(configuration: configuration)
     }
 }
 

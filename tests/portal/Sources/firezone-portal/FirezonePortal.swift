@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import NIOPosix
+import NIOSSL
 import PortalServer
 
 /// A Firezone portal for local runs: the seed-era Phoenix protocol for clients, gateways and relays, configured by
@@ -22,6 +23,10 @@ struct FirezonePortal: AsyncParsableCommand {
     var relayDebounce = 3.0
     @Option(help: "Seconds of silence after which any socket is closed (default: 307 client, 37 gateway, 41 relay).")
     var socketTimeout: Double?
+    @Option(help: "PEM certificate chain: serve wss:// instead of ws:// (with --tls-key).")
+    var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
 
     func run() async throws {
         var logger = Logger(label: "firezone-portal", factory: { StreamLogHandler.standardError(label: $0) })
@@ -45,7 +50,20 @@ struct FirezonePortal: AsyncParsableCommand {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let portal = Portal(configuration: configuration, options: options, loop: group.next(), logger: logger)
-        let server = try await PortalServer(portal: portal, host: listen.host, port: listen.port)
+        var tls: NIOSSLContext?
+        switch (self.tlsCert, self.tlsKey) {
+        case (let certificate?, let key?):
+            do {
+                tls = try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key)
+            } catch {
+                throw ValidationError("cannot load --tls-cert/--tls-key: \(error)")
+            }
+        case (nil, nil):
+            tls = nil
+        default:
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        let server = try await PortalServer(portal: portal, host: listen.host, port: listen.port, tls: tls)
         let adminServer = try await AdminServer(portal: portal, host: admin.host, port: admin.port)
         logger.info("Portal listening", metadata: ["listen": "\(listen.host):\(server.port)", "admin": "\(admin.host):\(adminServer.port)"])
         // Until killed: the portal is a test fixture; its state lives in memory only.

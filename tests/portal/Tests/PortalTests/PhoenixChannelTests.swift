@@ -112,6 +112,12 @@ struct PhoenixChannelTests {
         #expect(elapsed >= .milliseconds(4900) && elapsed < .seconds(8))
         // The join went out, and the retry connects again at once.
         #expect(silent.joinsReceived >= 1)
+        // The upgrade request: the seed era's path and query, and a User-Agent naming the component type.
+        let request = try #require(silent.lastRequest)
+        #expect(request.uri == "/client/websocket?token=t&external_id=e&public_key=\(TestWorld.key(1).base64.replacingOccurrences(of: "=", with: "%3D"))")
+        let userAgent = try #require(request.headers["User-Agent"].first)
+        #expect(userAgent.wholeMatch(of: /[^\/ ]+\/[^ ]+ headless-client\/0\.0\.0 \([^;]+; [^)]+\)/) != nil, "\(userAgent)")
+        #expect(request.headers["X-Authorization"].isEmpty)
         try await Task.sleep(for: .milliseconds(500))
         #expect(silent.connections >= 2)
         channel.close()
@@ -167,7 +173,10 @@ final class SilentWebSocketServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     counters.connection()
                     let upgrader = NIOWebSocketServerUpgrader(
-                        shouldUpgrade: { channel, _ in channel.eventLoop.makeSucceededFuture(HTTPHeaders()) },
+                        shouldUpgrade: { channel, head in
+                            counters.request(head)
+                            return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                        },
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(FrameCounter(counters: counters))
@@ -191,9 +200,14 @@ final class SilentWebSocketServer: Sendable {
         try await self.group.shutdownGracefully()
     }
 
+    var lastRequest: HTTPRequestHead? { self.counters.lastRequest }
+
     final class Counters: Sendable {
         private let state = Mutex<(connections: Int, joins: Int)>((0, 0))
+        private let head = Mutex<HTTPRequestHead?>(nil)
         func connection() { self.state.withLock { $0.connections += 1 } }
+        func request(_ head: HTTPRequestHead) { self.head.withLock { $0 = head } }
+        var lastRequest: HTTPRequestHead? { self.head.withLock { $0 } }
         func join() { self.state.withLock { $0.joins += 1 } }
         var value: (connections: Int, joins: Int) { self.state.withLock { $0 } }
     }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PhoenixChannel
 import PhoenixCore
 import PortalMessages
@@ -15,15 +16,23 @@ final class PortalFixture: Sendable {
     let server: PortalServer
     let admin: AdminServer
 
-    init(configuration: PortalConfiguration = .test, port: Int = 0, options: Portal.Options = .test) async throws {
+    let scheme: String
+
+    init(
+        configuration: PortalConfiguration = .test,
+        port: Int = 0,
+        options: Portal.Options = .test,
+        tls: NIOSSLContext? = nil
+    ) async throws {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.portal = Portal(configuration: configuration, options: options, loop: self.group.next(), logger: testLogger)
-        self.server = try await PortalServer(portal: self.portal, host: "127.0.0.1", port: port)
+        self.server = try await PortalServer(portal: self.portal, host: "127.0.0.1", port: port, tls: tls)
         self.admin = try await AdminServer(portal: self.portal, host: "127.0.0.1", port: 0)
+        self.scheme = tls == nil ? "ws" : "wss"
     }
 
     var port: Int { self.server.port }
-    var apiURL: String { "ws://127.0.0.1:\(self.port)" }
+    var apiURL: String { "\(self.scheme)://127.0.0.1:\(self.port)" }
 
     /// Stops serving and drops every socket, as a portal restart does.
     func stop() async throws {
@@ -182,6 +191,7 @@ func connect<Topic: PortalTopic>(
     parameters: LoginParameters,
     joinPayload: Topic.JoinPayload,
     partitionTime: Duration? = .seconds(60),
+    trustRootsPEMFile: String? = nil,
     group: any EventLoopGroup
 ) throws -> (PhoenixChannel<Topic>, EventLog<Topic.Inbound>) {
     let channel = try PhoenixChannel<Topic>(
@@ -189,7 +199,8 @@ func connect<Topic: PortalTopic>(
             url: try PortalURL(apiURL: apiURL, topic: Topic.name, token: token, parameters: parameters),
             joinPayload: joinPayload,
             partitionTime: partitionTime,
-            userAgent: UserAgent.make(component: "headless-client", version: "0.0.0")
+            userAgent: UserAgent.make(component: "headless-client", version: "0.0.0"),
+            trustRootsPEMFile: trustRootsPEMFile
         ),
         group: group,
         logger: testLogger
