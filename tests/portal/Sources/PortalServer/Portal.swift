@@ -63,6 +63,8 @@ public final class Portal: @unchecked Sendable {
         var token: String
         var remoteIP: IPAddress?
         var joined = false
+        /// Ends a client's session when its token expires.
+        var expiry: Scheduled<Void>?
     }
 
     struct RelayPresence: Equatable {
@@ -181,6 +183,7 @@ public final class Portal: @unchecked Sendable {
         guard let session = self.sessions.removeValue(forKey: id) else {
             return
         }
+        session.expiry?.cancel()
         self.logger.info("Socket closed", metadata: ["socket": "\(id)", "component": "\(session.identity.componentID)"])
         switch session.identity {
         case .client(let client, _):
@@ -277,6 +280,13 @@ public final class Portal: @unchecked Sendable {
             }
             self.clientSockets[client] = id
             self.push(ClientInbound.initialize(self.clientInit(client, key: key)), topic: ClientTopic.self, to: session.socket)
+            // The session lasts as long as the token, as the seed-era portal's socket does.
+            // At most a century ahead: a far-future expiry in the file must not overflow the timer.
+            let remaining = min(Int64(clamping: self.clientTokenExpiry(client)) - Int64(time(nil)), 100 * 365 * 86_400)
+            self.sessions[id]?.expiry?.cancel()
+            self.sessions[id]?.expiry = self.loop.scheduleTask(in: .seconds(max(0, remaining))) {
+                self.disconnect(socket: id, reason: "token_expired")
+            }
         case .gateway(let gateway, let key):
             if let previous = self.gatewaySockets[gateway], previous != id {
                 self.sessions[previous]?.socket.close()
@@ -598,16 +608,24 @@ public final class Portal: @unchecked Sendable {
             return false
         }
         self.expiredTokens.insert(token)
-        for (_, session) in self.sessions.sorted(by: { $0.key < $1.key }) where session.token == token {
-            let message = PhoenixMessage<RelayInbound, EmptyPayload>(
-                topic: session.identity.topic,
-                body: .disconnect(reason: "token_expired"),
-                ref: nil
-            )
-            session.socket.send(PortalCodec.encode(message))
-            session.socket.close()
+        for (id, session) in self.sessions.sorted(by: { $0.key < $1.key }) where session.token == token {
+            self.disconnect(socket: id, reason: "token_expired")
         }
         return true
+    }
+
+    /// Tells a socket's component why it is being disconnected, then closes the socket.
+    private func disconnect(socket id: UInt64, reason: String) {
+        guard let session = self.sessions[id] else {
+            return
+        }
+        let message = PhoenixMessage<RelayInbound, EmptyPayload>(
+            topic: session.identity.topic,
+            body: .disconnect(reason: reason),
+            ref: nil
+        )
+        session.socket.send(PortalCodec.encode(message))
+        session.socket.close()
     }
 
     /// Who is joined, by kind, sorted.

@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -64,6 +65,19 @@ struct PhoenixChannelTests {
         // The token no longer works.
         let (_, again) = try connectClient(fixture, group: group)
         try await again.next { $0 == .failed(PhoenixFailure(.rejected(status: 401, body: "Invalid token"))) ? () : nil }
+        try await fixture.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test
+    func aClientsSessionEndsWhenItsTokenExpires() async throws {
+        var configuration = PortalConfiguration.test
+        configuration.clients[0].tokenExpiresAt = UInt64(time(nil)) + 2
+        let fixture = try await PortalFixture(configuration: configuration)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (_, events) = try connectClient(fixture, group: group)
+        try await events.next { $0 == .joined ? () : nil }
+        try await events.next(within: .seconds(5)) { $0 == .failed(PhoenixFailure(.tokenExpired)) ? () : nil }
         try await fixture.stop()
         try await group.shutdownGracefully()
     }
