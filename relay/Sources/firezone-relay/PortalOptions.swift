@@ -50,8 +50,7 @@ enum PortalOptions {
         )
     }
 
-    /// The version the User-Agent carries (`FIREZONE_RELAY_VERSION` at build-time isn't available to SwiftPM, so
-    /// the package's).
+    /// The version the User-Agent carries: the seed era's relay release line, as the portal compares versions.
     static let version = "1.4.0"
 
     /// `900`, `900s`, `15m`, `1h`, `1d`.
