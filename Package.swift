@@ -16,9 +16,13 @@ let package = Package(
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
+        .executable(name: "firezone-portal", targets: ["firezone-portal"]),
+        .library(name: "PortalMessages", targets: ["PortalMessages"]),
+        .library(name: "PhoenixChannel", targets: ["PhoenixChannel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -113,7 +117,7 @@ let package = Package(
         .executableTarget(
             name: "firezone-relay",
             dependencies: [
-                "Relay", "RelayCore", "CUDPBatch", "IPPacket",
+                "Relay", "RelayCore", "CUDPBatch", "IPPacket", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -131,6 +135,47 @@ let package = Package(
             name: "RelayCoreTests",
             dependencies: ["RelayCore", "FirezoneTesting"],
             path: "relay/Tests/RelayCoreTests"
+        ),
+
+        // MARK: phoenix-channel
+
+        .target(
+            name: "PortalMessages",
+            dependencies: ["IPPacket"],
+            path: "phoenix-channel/Sources/PortalMessages"
+        ),
+        .target(
+            name: "PhoenixCore",
+            dependencies: [
+                "PortalMessages", "FirezoneTime",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "phoenix-channel/Sources/PhoenixCore"
+        ),
+        .target(
+            name: "PhoenixChannel",
+            dependencies: [
+                "PhoenixCore", "PortalMessages", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "phoenix-channel/Sources/PhoenixChannel"
+        ),
+        .testTarget(
+            name: "PhoenixCoreTests",
+            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneTesting"],
+            path: "phoenix-channel/Tests/PhoenixCoreTests"
+        ),
+        .testTarget(
+            name: "PortalMessagesTests",
+            dependencies: ["PortalMessages", "IPPacket"],
+            path: "phoenix-channel/Tests/PortalMessagesTests",
+            exclude: ["Fixtures"]
         ),
 
         // MARK: tests
@@ -152,6 +197,44 @@ let package = Package(
         .target(
             name: "CNetworkTestSupport",
             path: "tests/Sources/CNetworkTestSupport"
+        ),
+        // A portal for local runs (`firezone-portal`) and the tests that drive our portal code against it.
+        .target(
+            name: "PortalServer",
+            dependencies: [
+                "PortalMessages", "IPPacket", "RelayCore", "STUN", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Sources/PortalServer"
+        ),
+        .executableTarget(
+            name: "firezone-portal",
+            dependencies: [
+                "PortalServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "tests/portal/Sources/firezone-portal"
+        ),
+        .testTarget(
+            name: "PortalTests",
+            dependencies: [
+                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Tests/PortalTests"
         ),
         .testTarget(
             name: "SystemLibrariesTests",

@@ -9,6 +9,8 @@ packages=(
     # Real peers and network tools used by the tests
     iproute2 iputils-ping ethtool socat tcpdump bpftool xdp-tools
     wireguard-go wireguard-tools iperf3 coturn
+    # The portal's wss:// tests make a throwaway certificate
+    openssl
 )
 
 missing=()

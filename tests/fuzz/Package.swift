@@ -56,5 +56,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // `run.sh portal-messages`
+        .executableTarget(
+            name: "PortalMessagesFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "PortalMessages", package: "firezone"),
+            ]
+        ),
     ]
 )

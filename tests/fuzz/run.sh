@@ -16,11 +16,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzz_dir=$(pwd)
 
 # TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
-# stun: a datagram the relay accepts; relay-server: a sequence of datagrams)
+# stun: a datagram the relay accepts; relay-server: a sequence of datagrams; portal-messages: room for an `init`
+# with a few dozen resources)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
     "stun STUNFuzzer 1500"
     "relay-server RelayServerFuzzer 4096"
+    "portal-messages PortalMessagesFuzzer 16384"
 )
 
 usage() {
