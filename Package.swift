@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "firezone-relay",
             dependencies: [
-                "Relay", "RelayCore", "CUDPBatch", "IPPacket",
+                "Relay", "RelayCore", "RelayXDP", "CUDPBatch", "IPPacket",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

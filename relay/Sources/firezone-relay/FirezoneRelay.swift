@@ -61,6 +61,14 @@ struct Run: ParsableCommand {
     var healthCheckAddress: String?
     @Option(name: .customLong("auth-secret"), help: "Credential secret (env FIREZONE_RELAY_AUTH_SECRET); random when absent.")
     var authSecret: String?
+    @Option(name: .customLong("ebpf-offloading"), help: "Interface to attach the XDP fast path to (env EBPF_OFFLOADING); off when absent.")
+    var ebpfOffloading: String?
+    @Option(name: .customLong("ebpf-attach-mode"), help: "XDP attach mode: driver or generic (env EBPF_ATTACH_MODE, default driver).")
+    var ebpfAttachMode: String?
+    @Option(name: .customLong("ebpf-int4-addr"), help: "The interface's IPv4 address, the source of packets XDP translates from IPv6 (env EBPF_INT4_ADDR, default the public IPv4 address).")
+    var ebpfInterfaceIPv4: String?
+    @Option(name: .customLong("ebpf-int6-addr"), help: "The interface's IPv6 address, the source of packets XDP translates from IPv4 (env EBPF_INT6_ADDR, default the public IPv6 address).")
+    var ebpfInterfaceIPv6: String?
 
     func run() throws {
         let configuration = try RelayOptions.resolve(self)
@@ -69,9 +77,18 @@ struct Run: ParsableCommand {
 
         let registry = PrometheusCollectorRegistry()
         let publisher = RelayStatsPublisher(factory: PrometheusMetricsFactory(registry: registry))
+        // Asked to offload, the relay never runs without it: a failure to load or attach ends the process.
+        var offload: XDPOffload?
+        if let xdp = configuration.xdp {
+            do {
+                offload = try XDPOffload(relay: configuration, offload: xdp, logger: logger)
+            } catch {
+                throw RelayStartError(message: "cannot start the XDP offload on \(xdp.interface) (\(xdp.mode) mode): \(error)")
+            }
+        }
         let loop: RelayEventLoop
         do {
-            loop = try RelayEventLoop(configuration: configuration, statsPublisher: publisher, logger: logger)
+            loop = try RelayEventLoop(configuration: configuration, offload: offload, statsPublisher: publisher, logger: logger)
         } catch {
             throw RelayStartError(message: "cannot start the relay: \(error)")
         }
@@ -98,6 +115,7 @@ struct Run: ParsableCommand {
             return source
         }
         loop.run { stop.isRequested }
+        offload?.detach()
         signals.forEach { $0.cancel() }
         try? group.next().makeFutureWithTask { try await health.close() }.wait()
         try? group.syncShutdownGracefully()
