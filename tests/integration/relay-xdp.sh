@@ -60,13 +60,7 @@ attach_host "$host_a" 51 a0
 attach_host "$host_b" 52 b0
 ip netns exec "$router" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 
-# The pass-all program for the router's veth facing the relay (native mode's receive side).
-cat >"$FZ_SCRATCH/xdp_pass.c" <<'C'
-#include <linux/bpf.h>
-__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *ctx) { return XDP_PASS; }
-char _license[] __attribute__((section("license"), used)) = "GPL";
-C
-clang -O2 -target bpf -I"/usr/include/$(gcc -print-multiarch)" -c "$FZ_SCRATCH/xdp_pass.c" -o "$FZ_SCRATCH/xdp_pass.o"
+build_xdp_pass "$FZ_SCRATCH/xdp_pass.o"
 
 secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 relay_flags=(--public-ip4-addr 10.50.0.2 --public-ip6-addr fd50::2 --health-check-addr 127.0.0.1:8080 --auth-secret "$secret")

@@ -180,12 +180,15 @@ public final class RelayEventLoop {
     /// Drains one socket in batches, relaying as the core says.
     private func receive(from socket: UDPSocket, allocationPort: AllocationPort?) {
         while true {
-            for index in 0..<Self.batchSize {
-                self.received[index].bytes = self.slotPointers[index].advanced(by: Self.headroom).assumingMemoryBound(to: UInt8.self)
-                self.received[index].capacity = UInt32(Self.slotCapacity)
-            }
-            let count = self.received.withUnsafeMutableBufferPointer {
-                fz_udp_receive_batch(socket.fd, $0.baseAddress, UInt32(Self.batchSize))
+            // One access to `received` for the whole refill and receive: element-wise assignments in a loop
+            // trapped in release builds (Swift 6.3.1) with "simultaneous accesses" to `received` on the first batch.
+            let count = self.received.withUnsafeMutableBufferPointer { received in
+                for index in 0..<Self.batchSize {
+                    received[index].bytes = self.slotPointers[index].advanced(by: Self.headroom)
+                        .assumingMemoryBound(to: UInt8.self)
+                    received[index].capacity = UInt32(Self.slotCapacity)
+                }
+                return fz_udp_receive_batch(socket.fd, received.baseAddress, UInt32(Self.batchSize))
             }
             guard count > 0 else {
                 if count < 0 {
