@@ -92,6 +92,10 @@ static __always_inline int parse_ipv4(struct cursor *cursor, struct relay_input 
         return -RELAY_XDP_PASS_NOT_UDP;
     if (ip->frag_off & bpf_htons(IPV4_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET))
         return -RELAY_XDP_PASS_IP_FRAGMENT;
+    /* RFC 1071: a header that does not sum to all ones is corrupt. XDP runs before the kernel's own check, and a
+     * translation writes a fresh header checksum, so without this a corrupted header would leave as a valid one. */
+    if (csum_fold(csum_add_words(0, (const __u8 *)ip, sizeof(*ip))) != 0xFFFF)
+        return -RELAY_XDP_PASS_MALFORMED;
     __u16 total_length = bpf_ntohs(ip->tot_len);
     /* Ethernet may pad a short frame, so the frame can be longer than the packet, never shorter. */
     if (total_length < sizeof(*ip) || (void *)ip + total_length > cursor->end)

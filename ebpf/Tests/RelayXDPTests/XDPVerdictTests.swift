@@ -100,6 +100,15 @@ struct XDPVerdictTests {
         try Self.expect(Array(frame.dropLast(10)), .pass, RELAY_XDP_PASS_MALFORMED)
     }
 
+    /// The kernel drops it (and counts it); translated, it would leave with a freshly computed, valid checksum.
+    @Test func anIPv4HeaderWithABadChecksumIsLeftToTheKernel() throws {
+        let program = try F.program()
+        try program.insertBinding(client: F.client(.v4), channel: F.channel, peer: F.peer(.v4), port: F.allocationPort)
+        var frame = try Self.channelData(XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]))
+        frame[14 + 11] ^= 0x01
+        try Self.expect(frame, .pass, RELAY_XDP_PASS_MALFORMED, program: program)
+    }
+
     @Test func aFrameTooShortForItsIPHeaderIsMalformed() throws {
         let frame = try Self.channelData(XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]))
         try Self.expect(Array(frame.prefix(14 + 12)), .pass, RELAY_XDP_PASS_MALFORMED)
