@@ -132,14 +132,18 @@ struct Session {
     ) throws -> STUNMessage {
         var rng = SystemRandomNumberGenerator()
         var request = ByteBuffer()
+        let transaction = TransactionID(using: &rng)
         STUNMessageEncoder.encode(
-            type: STUNMessageType(method: method, class: .request), transactionID: TransactionID(using: &rng),
+            type: STUNMessageType(method: method, class: .request), transactionID: transaction,
             attributes: attributes, messageIntegrityKey: key, into: &request
         )
         for _ in 0..<5 {
             try Self.send(request, from: fd, to: relay)
-            if let response = try Self.receive(on: fd, timeoutMilliseconds: 1000) {
-                return try STUNMessage(decoding: response)
+            // Anything else on the socket (a late answer to an earlier request) is not this one's answer.
+            while let response = try Self.receive(on: fd, timeoutMilliseconds: 1000) {
+                if let message = try? STUNMessage(decoding: response), message.transactionID == transaction {
+                    return message
+                }
             }
         }
         throw LoadError(description: "no answer from \(relay) to \(method)")
