@@ -102,18 +102,22 @@ run_mode() {
     # Per family combination: 2 clients × count each way (translate), 2 × count (loopback).
     local translated=0 looped=$((4 * 2 * count))
     [[ $scenarios == *translate* ]] && translated=$((4 * 2 * count))
-    local to_udp to_channel to_channel_loop userspace xdp_total
+    local to_udp to_channel to_channel_loop userspace xdp_total unbound
     to_udp=$(metric 'relay_xdp_packets_total{action="tx",reason="channel_to_udp"}')
     to_channel=$(metric 'relay_xdp_packets_total{action="tx",reason="udp_to_channel"}')
     to_channel_loop=$(metric 'relay_xdp_packets_total{action="tx",reason="channel_to_channel"}')
     userspace=$(metric 'relay_relayed_packets_total{datapath="userspace"}')
     xdp_total=$(metric 'relay_relayed_packets_total{datapath="xdp"}')
+    unbound=$(metric 'relay_xdp_packets_total{action="drop",reason="no_loopback_binding"}')
     check "[$label] XDP relayed channel data as UDP: $translated sent, ${to_udp:-none} counted" \
         test "${to_udp:-0}" -eq "$translated"
     check "[$label] XDP relayed peer datagrams as channel data: $translated sent, ${to_channel:-none} counted" \
         test "${to_channel:-0}" -eq "$translated"
     check "[$label] XDP looped channel data back: $looped sent, ${to_channel_loop:-none} counted" \
         test "${to_channel_loop:-0}" -eq "$looped"
+    # After each loopback run, client A released its allocation and B sent count more: XDP dropped them all.
+    check "[$label] XDP dropped what was sent to a released allocation: $((4 * count)) sent, ${unbound:-none} counted" \
+        test "${unbound:-0}" -eq $((4 * count))
     check "[$label] relayed packets labelled xdp: ${xdp_total:-none}" \
         test "${xdp_total:-0}" -eq $((2 * translated + looped))
     check "[$label] userspace relayed nothing (counted ${userspace:-none})" test "${userspace:-1}" -eq 0

@@ -11,7 +11,8 @@ Scenarios, each in one family combination (client transport, relayed family):
              it (arriving as UDP from the sender's relayed address) and receives UDP sent to its relayed
              address (arriving as channel data).
   loopback   each client binds a channel to the other's relayed address on the same relay (seed 001); each
-             sends channel data that arrives at the other client as channel data.
+             sends channel data that arrives at the other client as channel data. Then A releases its
+             allocation, and what B sends must no longer arrive: the relay unbound A's channel in XDP too.
 
 Every message is checked: count, order-independent identity, payload bytes, source address, channel number.
 Prints "ok - ..." / "not ok - ..." lines and exits non-zero if any check failed.
@@ -28,10 +29,10 @@ import struct
 import time
 
 MAGIC_COOKIE = 0x2112A442
-ALLOCATE, CHANNEL_BIND = 0x003, 0x009
+ALLOCATE, REFRESH, CHANNEL_BIND = 0x003, 0x004, 0x009
 SUCCESS, ERROR = 0x100, 0x110
 USERNAME, MESSAGE_INTEGRITY, ERROR_CODE = 0x0006, 0x0008, 0x0009
-CHANNEL_NUMBER, XOR_PEER_ADDRESS, REALM, NONCE = 0x000C, 0x0012, 0x0014, 0x0015
+CHANNEL_NUMBER, LIFETIME, XOR_PEER_ADDRESS, REALM, NONCE = 0x000C, 0x000D, 0x0012, 0x0014, 0x0015
 XOR_RELAYED_ADDRESS, REQUESTED_ADDRESS_FAMILY, REQUESTED_TRANSPORT = 0x0016, 0x0017, 0x0019
 CLONE_NEWNET = 0x40000000
 libc = ctypes.CDLL(None, use_errno=True)
@@ -146,6 +147,10 @@ class TURNClient:
         self.relayed = parse_xor_address(attrs[XOR_RELAYED_ADDRESS][0], transaction)
         return self.relayed
 
+    def release(self):
+        """RFC 8656 §7: a REFRESH with a lifetime of zero deletes the allocation and its channels."""
+        self.transact(REFRESH, lambda _: [attribute(LIFETIME, struct.pack("!I", 0))])
+
     def bind(self, channel, peer):
         self.transact(CHANNEL_BIND, lambda transaction: [
             attribute(CHANNEL_NUMBER, struct.pack("!HH", channel, 0)),
@@ -253,6 +258,12 @@ def main():
             send_paced(client.sock, [channel_data(channels[label], p) for p in sent], relay)
             check_channel(f"{name}: client {label} to client {other[label]} through the relay",
                           clients[other[label]].sock, sent, channels[other[label]], relay)
+        clients["A"].release()
+        sent = payloads(b"gone", args.count, args.size)
+        send_paced(clients["B"].sock, [channel_data(channels["B"], p) for p in sent], relay)
+        late = receive(clients["A"].sock, len(sent), deadline_seconds=1.0)
+        report(not late, f"{name}: after A released its allocation, none of B's {len(sent)} messages reach A "
+                         f"({len(late)} did)")
     return 1 if failures else 0
 
 
