@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
+        .library(name: "RelayXDP", targets: ["RelayXDP"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
         .executable(name: "firezone-portal", targets: ["firezone-portal"]),
         .library(name: "PortalMessages", targets: ["PortalMessages"]),
@@ -49,6 +50,33 @@ let package = Package(
             path: "ebpf/Sources/CLibBPF",
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev"])]
+        ),
+
+        // MARK: ebpf
+
+        // The map layouts and reasons shared by the XDP program (ebpf/xdp, C) and firezone-relay.
+        .systemLibrary(
+            name: "CRelayXDP",
+            path: "ebpf/Sources/CRelayXDP"
+        ),
+        // Compiles ebpf/xdp with clang -target bpf and embeds the object in RelayXDP.
+        .plugin(
+            name: "RelayXDPCompiler",
+            capability: .buildTool(),
+            path: "ebpf/Plugins/RelayXDPCompiler"
+        ),
+        .target(
+            name: "RelayXDP",
+            dependencies: ["CLibBPF", "CRelayXDP", "RelayCore", "IPPacket"],
+            path: "ebpf/Sources/RelayXDP",
+            plugins: ["RelayXDPCompiler"]
+        ),
+        // Needs root: runs the XDP program in the kernel with BPF_PROG_TEST_RUN.
+        .testTarget(
+            name: "RelayXDPTests",
+            dependencies: ["RelayXDP", "CRelayXDP", "RelayCore", "IPPacket", "FirezoneTesting",
+                           .product(name: "NIOCore", package: "swift-nio")],
+            path: "ebpf/Tests/RelayXDPTests"
         ),
 
         // MARK: ip-packet
@@ -105,7 +133,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "RelayCore", "CUDPBatch", "IPPacket", "FirezoneTime", "STUN",
+                "RelayCore", "RelayXDP", "CUDPBatch", "IPPacket", "FirezoneTime", "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -117,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "firezone-relay",
             dependencies: [
-                "Relay", "RelayCore", "CUDPBatch", "IPPacket", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "Relay", "RelayCore", "RelayXDP", "CUDPBatch", "IPPacket", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

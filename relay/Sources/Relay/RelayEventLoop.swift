@@ -51,13 +51,17 @@ public final class RelayEventLoop {
     private let readyTokens: UnsafeMutableBufferPointer<UInt64>
 
     private let statsPublisher: RelayStatsPublisher
+    /// The XDP fast path, if attached: it mirrors channel bindings and reports its own counters.
+    private let offload: XDPOffload?
 
     public init(
         configuration: RelayConfiguration,
+        offload: XDPOffload? = nil,
         statsPublisher: RelayStatsPublisher,
         logger: Logger
     ) throws(RelayIOError) {
         self.configuration = configuration
+        self.offload = offload
         self.logger = logger
         self.statsPublisher = statsPublisher
         self.core = RelayServer(
@@ -157,12 +161,19 @@ public final class RelayEventLoop {
                 self.executeCommands()
             }
             if ContinuousClock.now - lastPublished >= .seconds(1) {
-                self.statsPublisher.publish(self.core.stats)
+                self.publishStats()
                 lastPublished = ContinuousClock.now
             }
         }
-        self.statsPublisher.publish(self.core.stats)
+        self.publishStats()
         self.logger.info("Relay stopped")
+    }
+
+    private func publishStats() {
+        self.statsPublisher.publish(self.core.stats)
+        if let offload = self.offload, let counters = offload.counters() {
+            self.statsPublisher.publish(counters, mapMemoryBytes: offload.mapMemoryBytes)
+        }
     }
 
     private func service(_ key: SocketKey) {
@@ -343,8 +354,8 @@ public final class RelayEventLoop {
                     socket.close()
                 }
             case .createChannelBinding, .deleteChannelBinding:
-                // Only an offloading datapath (XDP) mirrors bindings; the userspace path asks the core per packet.
-                break
+                // Only the XDP datapath mirrors bindings; the userspace path asks the core per packet.
+                self.offload?.mirror(command)
             }
         }
     }

@@ -72,6 +72,14 @@ struct Run: ParsableCommand {
     var name: String?
     @Option(name: .customLong("max-partition-time"), help: "How long the portal may be unreachable before the relay exits, e.g. 900s, 15m, 1h (env FIREZONE_MAX_PARTITION_TIME, default 15m).")
     var maxPartitionTime: String?
+    @Option(name: .customLong("ebpf-offloading"), help: "Interface to attach the XDP fast path to (env EBPF_OFFLOADING); off when absent.")
+    var ebpfOffloading: String?
+    @Option(name: .customLong("ebpf-attach-mode"), help: "XDP attach mode: driver or generic (env EBPF_ATTACH_MODE, default driver).")
+    var ebpfAttachMode: String?
+    @Option(name: .customLong("ebpf-int4-addr"), help: "The interface's IPv4 address, the source of packets XDP translates from IPv6 (env EBPF_INT4_ADDR, default the public IPv4 address).")
+    var ebpfInterfaceIPv4: String?
+    @Option(name: .customLong("ebpf-int6-addr"), help: "The interface's IPv6 address, the source of packets XDP translates from IPv4 (env EBPF_INT6_ADDR, default the public IPv6 address).")
+    var ebpfInterfaceIPv6: String?
 
     func run() throws {
         let configuration = try RelayOptions.resolve(self)
@@ -81,9 +89,18 @@ struct Run: ParsableCommand {
 
         let registry = PrometheusCollectorRegistry()
         let publisher = RelayStatsPublisher(factory: PrometheusMetricsFactory(registry: registry))
+        // Asked to offload, the relay never runs without it: a failure to load or attach ends the process.
+        var offload: XDPOffload?
+        if let xdp = configuration.xdp {
+            do {
+                offload = try XDPOffload(relay: configuration, offload: xdp, logger: logger)
+            } catch {
+                throw RelayStartError(message: "cannot start the XDP offload on \(xdp.interface) (\(xdp.mode) mode): \(error)")
+            }
+        }
         let loop: RelayEventLoop
         do {
-            loop = try RelayEventLoop(configuration: configuration, statsPublisher: publisher, logger: logger)
+            loop = try RelayEventLoop(configuration: configuration, offload: offload, statsPublisher: publisher, logger: logger)
         } catch {
             throw RelayStartError(message: "cannot start the relay: \(error)")
         }
@@ -128,6 +145,7 @@ struct Run: ParsableCommand {
             return source
         }
         loop.run { stop.isRequested }
+        offload?.detach()
         signals.forEach { $0.cancel() }
         portal?.close()
         try? group.next().makeFutureWithTask { try await health.close() }.wait()

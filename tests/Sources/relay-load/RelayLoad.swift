@@ -32,6 +32,8 @@ struct RelayLoad: ParsableCommand {
     var coturnSecret: String?
     @Option(help: "The realm coturn is configured with.")
     var realm = "firezone"
+    @Flag(help: "Only send: what comes back is counted elsewhere (tests/perf/relay.sh drops and counts it in XDP at the load host's interface), so that receiving costs the load generator nothing.")
+    var sendOnly = false
 
     func validate() throws {
         guard (self.firezoneSecret == nil) != (self.coturnSecret == nil) else {
@@ -52,7 +54,7 @@ struct RelayLoad: ParsableCommand {
         for index in 0..<self.allocations {
             sessions.append(try Session(index: index, relay: relay, local: local, credentials: self.credentials(index)))
         }
-        let result = Blaster(sessions: sessions, relay: relay, payload: self.payload).run(seconds: self.seconds)
+        let result = Blaster(sessions: sessions, relay: relay, payload: self.payload, receive: !self.sendOnly).run(seconds: self.seconds)
         let total = result.receivedAtPeers + result.receivedAtClients
         print("allocations=\(self.allocations) payload=\(self.payload) seconds=\(self.seconds)")
         print("sent_to_peers=\(result.sentToPeers) received_at_peers=\(result.receivedAtPeers)")
@@ -61,14 +63,19 @@ struct RelayLoad: ParsableCommand {
         print("relayed_packets_per_second=\(Int(Double(total) / self.seconds))")
     }
 
+    /// Unique per process too: the relay keeps one allocation per username, and several generators may run at once.
+    static func salt(_ index: Int) -> String {
+        "load\(getpid())-\(index)"
+    }
+
     /// A username and password for client `index`.
     func credentials(_ index: Int) -> (username: String, password: String) {
         let expiry = UInt64(time(nil)) + 3600
         if let secret = self.firezoneSecret {
-            return RelayCredentials.mint(expiry: expiry, salt: "load\(index)", secret: secret)
+            return RelayCredentials.mint(expiry: expiry, salt: Self.salt(index), secret: secret)
         }
         // coturn's REST API: password = base64(HMAC-SHA1(secret, username)).
-        let username = "\(expiry):load\(index)"
+        let username = "\(expiry):\(Self.salt(index))"
         var mac = HMACSHA1(key: Array(self.coturnSecret!.utf8))
         Array(username.utf8).withUnsafeBytes { mac.update($0) }
         let digest = mac.finalize()
@@ -131,14 +138,18 @@ struct Session {
     ) throws -> STUNMessage {
         var rng = SystemRandomNumberGenerator()
         var request = ByteBuffer()
+        let transaction = TransactionID(using: &rng)
         STUNMessageEncoder.encode(
-            type: STUNMessageType(method: method, class: .request), transactionID: TransactionID(using: &rng),
+            type: STUNMessageType(method: method, class: .request), transactionID: transaction,
             attributes: attributes, messageIntegrityKey: key, into: &request
         )
         for _ in 0..<5 {
             try Self.send(request, from: fd, to: relay)
-            if let response = try Self.receive(on: fd, timeoutMilliseconds: 1000) {
-                return try STUNMessage(decoding: response)
+            // Anything else on the socket (a late answer to an earlier request) is not this one's answer.
+            while let response = try Self.receive(on: fd, timeoutMilliseconds: 1000) {
+                if let message = try? STUNMessage(decoding: response), message.transactionID == transaction {
+                    return message
+                }
             }
         }
         throw LoadError(description: "no answer from \(relay) to \(method)")
@@ -226,6 +237,8 @@ struct Blaster {
     let sessions: [Session]
     let relay: IPSocketAddress
     let payload: Int
+    /// Whether to drain the client and peer sockets while sending.
+    let receive: Bool
 
     struct Result {
         var sentToPeers = 0
@@ -276,6 +289,7 @@ struct Blaster {
                                 outgoing[index].set(session.relayed)
                             }
                             result.sentToClients += max(0, Int(fz_udp_send_coalesced(session.peer, &outgoing, UInt32(Self.batch), &failed, &gsoDisabled)))
+                            guard self.receive else { continue }
                             result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
                             result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
                         }
