@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "IPPacket", targets: ["IPPacket"]),
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
+        .library(name: "WireGuard", targets: ["WireGuard"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
     ],
@@ -78,6 +79,22 @@ let package = Package(
             path: "snownet/Sources/STUN"
         ),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], path: "snownet/Tests/STUNTests"),
+        .target(
+            name: "WireGuard",
+            dependencies: [
+                "CSodium", "COpenSSL", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/WireGuard"
+        ),
+        .testTarget(
+            name: "WireGuardTests",
+            dependencies: ["WireGuard", "FirezoneTime", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio")],
+            path: "snownet/Tests/WireGuardTests",
+            exclude: ["Vectors"]
+        ),
 
         // MARK: relay
 
