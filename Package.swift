@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "WireGuard", targets: ["WireGuard"]),
+        .executable(name: "wireguard-peer", targets: ["wireguard-peer"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
     ],
@@ -94,6 +95,34 @@ let package = Package(
             dependencies: ["WireGuard", "FirezoneTime", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Tests/WireGuardTests",
             exclude: ["Vectors"]
+        ),
+        .target(
+            name: "CTun",
+            path: "snownet/Sources/CTun"
+        ),
+        // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.
+        .target(
+            name: "WireGuardPeer",
+            dependencies: [
+                "WireGuard", "CTun", "CUDPBatch", "IPPacket", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/WireGuardPeer"
+        ),
+        .executableTarget(
+            name: "wireguard-peer",
+            dependencies: [
+                "WireGuardPeer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/wireguard-peer"
+        ),
+        .testTarget(
+            name: "WireGuardPeerTests",
+            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket"],
+            path: "snownet/Tests/WireGuardPeerTests"
         ),
 
         // MARK: relay
