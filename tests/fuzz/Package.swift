@@ -14,6 +14,7 @@ let package = Package(
         // `package: "firezone"` below work wherever the repository is cloned.
         .package(name: "firezone", path: "../.."),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // libFuzzer's `LLVMFuzzerRunDriver`, for the fuzz targets' `main.swift`.
@@ -26,6 +27,17 @@ let package = Package(
                 "CLibFuzzer",
                 .product(name: "IPPacket", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        // `run.sh wireguard`
+        .executableTarget(
+            name: "WireGuardFuzzer",
+            dependencies: [
+                "CLibFuzzer",
+                .product(name: "WireGuard", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

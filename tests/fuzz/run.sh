@@ -18,6 +18,7 @@ fuzz_dir=$(pwd)
 # TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
+    "wireguard WireGuardFuzzer 1600"
 )
 
 usage() {

@@ -62,7 +62,9 @@ public struct Tunnel {
     private var greatestTimestamp: TAI64N?
     private var lastInitiationConsumed: Instant?
     private var cookie: (value: MAC, received: Instant)?
-    private var lastSentMAC1: MAC?
+    /// MAC1 of our last handshake message and the index it was sent from: a cookie reply must name that index
+    /// and be bound to that MAC1 (wireguard-go looks the receiver index up exactly).
+    private var lastSentMAC1: (mac: MAC, index: SessionIndex)?
     private var timers: [Instant?]
     private var handshakeMessages: Deque<ByteBuffer> = []
     private var keepalivePending = false
@@ -413,7 +415,7 @@ public struct Tunnel {
             }
         }
         var (keys, mac1) = try response.get()
-        self.lastSentMAC1 = mac1
+        self.lastSentMAC1 = (mac1, localIndex)
         self.install(Session(localIndex: localIndex, remoteIndex: remoteIndex, keys: &keys, isInitiator: false, now: now), slot: slot)
         self.handshakeMessages.append(message)
         self.anyAuthenticatedPacketSent(now: now)
@@ -455,7 +457,7 @@ public struct Tunnel {
     }
 
     private mutating func consumeCookieReply(_ datagram: ByteBuffer, index: SessionIndex, now: Instant) throws(WireGuardError) {
-        guard index.peer == self.peerIndex, let mac1 = self.lastSentMAC1 else {
+        guard let (mac1, sentFrom) = self.lastSentMAC1, sentFrom == index else {
             throw .unexpectedMessage
         }
         var cookie = MAC.zero
@@ -529,7 +531,7 @@ public struct Tunnel {
         }
         self.initiator?.setZero()
         self.initiator = state
-        self.lastSentMAC1 = mac1
+        self.lastSentMAC1 = (mac1, localIndex)
         self.lastInitiationSent = now
         self.handshakeMessages.append(message)
         self.stats.handshakesInitiated += 1

@@ -34,6 +34,23 @@ struct CookieTests {
         #expect(pair.alice.hasSession(now: pair.now))
     }
 
+    /// Found by the `wireguard` fuzz target: the receiver index is not covered by the cookie's AEAD, so it must
+    /// be checked against the index our handshake message came from.
+    @Test func cookieReplyNamingAnotherIndexIsRejected() throws {
+        var pair = Pair()
+        var limiter = HandshakeRateLimiter(identity: pair.bobIdentity, limit: 0, seed: testKey(20), now: pair.now)
+        pair.alice.rollOverSession(now: pair.now)
+        let initiation = Pair.drain(&pair.alice, now: pair.now)[0]
+        var reply = ByteBuffer()
+        _ = try limiter.check(initiation, from: self.source, reply: &reply, now: pair.now)
+        for offset in 4..<8 {
+            var altered = reply
+            altered.setInteger(altered.getInteger(at: offset, as: UInt8.self)! ^ 0x01, at: offset)
+            #expect(Pair.deliver([altered], to: &pair.alice, now: pair.now).results == [.failure(.unexpectedMessage)])
+        }
+        #expect(Pair.deliver([reply], to: &pair.alice, now: pair.now).results == [.success(.handshake)])
+    }
+
     @Test func belowTheLimitEverythingWithValidMAC1Passes() throws {
         var pair = Pair()
         var limiter = HandshakeRateLimiter(identity: pair.bobIdentity, limit: 3, seed: testKey(20), now: pair.now)
