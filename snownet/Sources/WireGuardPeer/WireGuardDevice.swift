@@ -11,15 +11,21 @@ import WireGuard
 /// one thread (the interop and benchmark testbed of `wireguard-peer`).
 ///
 /// Each turn of the loop waits on epoll for the TUN device, the sockets, the termination signal or the earliest
-/// tunnel timer. Packets from the TUN device are read into preallocated slots 16 bytes in, routed by destination
-/// to a peer's AllowedIPs, encrypted in place and sent as one sendmmsg(2) batch per socket. Datagrams arrive by
+/// tunnel timer. The TUN device runs with TCP segmentation offload (IFF_VNET_HDR, as wireguard-go and Tailscale
+/// do): the kernel hands over TCP super-packets of up to 64 KiB, which are cut into MTU-sized packets straight into
+/// preallocated slots 16 bytes in, routed by destination to a peer's AllowedIPs, encrypted in place and sent as one
+/// sendmmsg(2) batch per socket. Datagrams arrive by
 /// recvmmsg(2) into other slots, pass the rate limiter, go to the tunnel their receiver index (or, for an
 /// initiation, their decrypted static key) names, are decrypted in place and written to the TUN device if their
 /// source address is one of that peer's AllowedIPs. Nothing is allocated per packet on these paths.
 public final class WireGuardDevice {
-    /// Packets read per batch from each source: enough to amortise sendmmsg(2) and recvmmsg(2), few enough that
-    /// one direction cannot starve the other for long.
+    /// Datagrams read per recvmmsg(2): enough to amortise the call, few enough that one direction cannot starve
+    /// the other for long.
     static let batchSize = 32
+    /// The most packets one TUN super-packet becomes: 64 KiB of TCP payload in segments of at least 1 KiB.
+    static let maximumSegments = 64
+    /// Packets from the TUN device per sendmmsg(2) batch: two super-packets' worth.
+    static let tunBatchSize = 2 * maximumSegments
     /// Bytes in front of each TUN packet for the transport header.
     static let headroom = WireGuardConstants.transportHeaderLength
     /// The largest datagram (and IP packet) plus padding and tag.
@@ -56,6 +62,11 @@ public final class WireGuardDevice {
     private let clockOrigin = ContinuousClock.now
 
     private var tunSlots: [ByteBuffer] = []
+    /// Where each TUN slot's packet starts (after the headroom), for the segmentation code to write to.
+    private var tunSegmentPointers: [UnsafeMutablePointer<UInt8>?] = []
+    private var segmentLengths: [UInt32]
+    /// One super-packet with its virtio-net header, as read from the TUN device.
+    private let superPacket: UnsafeMutableRawBufferPointer
     private var udpSlots: [ByteBuffer] = []
     private var udpSlotPointers: [UnsafeMutableRawPointer] = []
     private var received: [fz_datagram]
@@ -96,7 +107,7 @@ public final class WireGuardDevice {
         self.routes = routes.sorted { $0.network.prefixLength > $1.network.prefixLength }
         self.limiter = HandshakeRateLimiter(identity: self.identity, seed: Self.seed(&rng), now: now)
 
-        let tun = interfaceName.withCString { fz_tun_open($0) }
+        let tun = interfaceName.withCString { fz_tun_open_offload($0) }
         guard tun >= 0 else {
             throw DeviceIOError(operation: "open TUN device \(interfaceName)", errno: -tun)
         }
@@ -130,13 +141,21 @@ public final class WireGuardDevice {
         }
 
         self.received = Array(repeating: fz_datagram(), count: Self.batchSize)
+        self.segmentLengths = Array(repeating: 0, count: Self.tunBatchSize)
+        self.superPacket = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
         self.tokens = Array(repeating: 0, count: 8)
-        self.outgoing4.reserveCapacity(Self.batchSize)
-        self.outgoing6.reserveCapacity(Self.batchSize)
-        for _ in 0..<Self.batchSize {
+        self.outgoing4.reserveCapacity(Self.tunBatchSize)
+        self.outgoing6.reserveCapacity(Self.tunBatchSize)
+        for _ in 0..<Self.tunBatchSize {
             var slot = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
             slot.writeRepeatingByte(0, count: Self.slotCapacity)
+            // Uniquely owned by `tunSlots` and never grown, so the storage address is stable for our lifetime.
+            self.tunSegmentPointers.append(
+                slot.withUnsafeMutableReadableBytes { $0.baseAddress!.assumingMemoryBound(to: UInt8.self) + Self.headroom }
+            )
             self.tunSlots.append(slot)
+        }
+        for _ in 0..<Self.batchSize {
             var udpSlot = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
             udpSlot.writeRepeatingByte(0, count: Self.slotCapacity)
             // Uniquely owned by `udpSlots` and never grown, so the storage address is stable for our lifetime.
@@ -157,6 +176,7 @@ public final class WireGuardDevice {
         for fd in [self.tun, self.udp4, self.udp6, self.epoll, self.signals] where fd >= 0 {
             _ = Glibc.close(fd)
         }
+        self.superPacket.deallocate()
     }
 
     private static func seed(_ rng: inout SystemRandomNumberGenerator) -> Bytes32 {
@@ -235,24 +255,42 @@ public final class WireGuardDevice {
 
     // MARK: TUN → peers
 
-    /// Reads a batch of packets from the TUN device, routes, encrypts and sends them.
+    /// Reads super-packets from the TUN device, cuts them into packets, routes, encrypts and sends them in batches.
     private func readTUN() {
         var more = true
         while more {
             let now = self.now()
             var count = 0
-            while count < Self.batchSize {
-                let length = self.tunSlots[count].withUnsafeMutableWritableBytesAfterClear { raw in
-                    fz_tun_read(self.tun, raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + Self.headroom, raw.count - Self.headroom - 64)
+            while more && count + Self.maximumSegments <= Self.tunBatchSize {
+                let segments = self.tunSegmentPointers.withUnsafeBufferPointer { pointers in
+                    self.segmentLengths.withUnsafeMutableBufferPointer { lengths in
+                        fz_tun_read_segments(
+                            self.tun,
+                            self.superPacket.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                            self.superPacket.count,
+                            pointers.baseAddress! + count,
+                            Self.slotCapacity - Self.headroom - 64,
+                            lengths.baseAddress!,
+                            UInt32(Self.maximumSegments)
+                        )
+                    }
                 }
-                if length <= 0 {
+                if segments == -EINVAL {
+                    self.stats.unsegmentablePackets += 1
+                    continue
+                }
+                guard segments > 0 else {
                     more = false
                     break
                 }
-                self.tunSlots[count].moveWriterIndex(to: Self.headroom + length)
-                self.tunSlots[count].moveReaderIndex(to: Self.headroom)
-                self.route(slot: count, now: now)
-                count += 1
+                for index in 0..<Int(segments) {
+                    let slot = count + index
+                    self.tunSlots[slot].moveReaderIndex(to: 0)
+                    self.tunSlots[slot].moveWriterIndex(to: Self.headroom + Int(self.segmentLengths[index]))
+                    self.tunSlots[slot].moveReaderIndex(to: Self.headroom)
+                    self.route(slot: slot, now: now)
+                }
+                count += Int(segments)
             }
             self.sendBatches()
         }
@@ -436,8 +474,12 @@ public final class WireGuardDevice {
                     self.stats.packetsFromDisallowedSource += 1
                     return
                 }
-                let written = self.udpSlots[slot].withUnsafeReadableBytes {
-                    fz_tun_write(self.tun, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count)
+                // The packet sits 16 bytes into its slot; a zeroed virtio-net header (no offload asked) goes in front.
+                let vnetHeader = Int(FZ_VNET_HEADER_LENGTH)
+                let written = self.udpSlots[slot].withUnsafeMutableReadableBytes { packet in
+                    let start = packet.baseAddress!.assumingMemoryBound(to: UInt8.self) - vnetHeader
+                    start.initialize(repeating: 0, count: vnetHeader)
+                    return fz_tun_write(self.tun, start, packet.count + vnetHeader)
                 }
                 if written != 0 {
                     self.stats.tunWriteFailures += 1
@@ -463,12 +505,13 @@ public struct DeviceStats: Sendable, CustomStringConvertible {
     public var unknownPeers: UInt64 = 0
     public var sendFailures: UInt64 = 0
     public var tunWriteFailures: UInt64 = 0
+    public var unsegmentablePackets: UInt64 = 0
 
     public var description: String {
         "no route \(self.packetsWithoutRoute), no endpoint \(self.packetsWithoutEndpoint), "
             + "disallowed source \(self.packetsFromDisallowedSource), invalid \(self.invalidDatagrams), "
             + "unknown peer \(self.unknownPeers), send failures \(self.sendFailures), "
-            + "TUN write failures \(self.tunWriteFailures)"
+            + "TUN write failures \(self.tunWriteFailures), unsegmentable \(self.unsegmentablePackets)"
     }
 }
 

@@ -5,14 +5,25 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/// Creates (or attaches to) the layer-3 TUN device `name` without packet information headers, non-blocking.
-/// Returns the descriptor or -errno. The device disappears when the last descriptor closes.
-int fz_tun_open(const char *name);
+/// Creates (or attaches to) the layer-3 TUN device `name`, non-blocking, without packet information headers but
+/// with IFF_VNET_HDR and the TCP segmentation and checksum offloads turned on (TUNSETOFFLOAD TUN_F_CSUM |
+/// TUN_F_TSO4 | TUN_F_TSO6): the kernel then hands over TCP "super-packets" of up to 64 KiB with a virtio-net
+/// header, which fz_tun_read_segments cuts into MTU-sized packets. Returns the descriptor or -errno. The device
+/// disappears when the last descriptor closes.
+int fz_tun_open_offload(const char *name);
 
-/// Reads one packet from a non-blocking descriptor. Returns its length, 0 if none is waiting, or -errno.
-ssize_t fz_tun_read(int fd, uint8_t *buffer, size_t capacity);
+/// The length of the virtio-net header in front of every packet of an offload TUN device.
+#define FZ_VNET_HEADER_LENGTH 10
 
-/// Writes one packet. Returns 0 or -errno.
+/// Reads one packet (with its virtio-net header) from an offload TUN device into `scratch` and writes the IP
+/// packets it stands for, each complete with correct checksums, to `segments[0..]` (each `capacity` bytes), their
+/// lengths to `lengths`. A TCP super-packet becomes one packet per `gso_size` bytes of payload; a packet whose
+/// checksum was left to us gets it. Returns how many packets, 0 if none was waiting, -EINVAL for a packet we
+/// cannot segment (dropped), or -errno.
+int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *const *segments,
+                         size_t capacity, uint32_t *lengths, unsigned int max_segments);
+
+/// Writes one packet, which must start with a virtio-net header. Returns 0 or -errno.
 int fz_tun_write(int fd, const uint8_t *packet, size_t length);
 
 /// Blocks SIGINT and SIGTERM for the calling thread (and threads it creates later) and returns a non-blocking
