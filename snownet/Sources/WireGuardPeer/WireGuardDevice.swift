@@ -68,7 +68,6 @@ public final class WireGuardDevice {
     /// One super-packet with its virtio-net header, as read from the TUN device.
     private let superPacket: UnsafeMutableRawBufferPointer
     private var udpSlots: [ByteBuffer] = []
-    private var udpSlotPointers: [UnsafeMutableRawPointer] = []
     private var received: [fz_datagram]
     private var outgoing4: [fz_datagram] = []
     private var outgoing6: [fz_datagram] = []
@@ -159,8 +158,11 @@ public final class WireGuardDevice {
             var udpSlot = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
             udpSlot.writeRepeatingByte(0, count: Self.slotCapacity)
             // Uniquely owned by `udpSlots` and never grown, so the storage address is stable for our lifetime.
-            self.udpSlotPointers.append(udpSlot.withUnsafeMutableReadableBytes { $0.baseAddress! })
+            let pointer = udpSlot.withUnsafeMutableReadableBytes { $0.baseAddress! }
             self.udpSlots.append(udpSlot)
+            // recvmmsg(2) fills in length and address; where and how much it may write never changes.
+            self.received[self.udpSlots.count - 1].bytes = pointer.assumingMemoryBound(to: UInt8.self)
+            self.received[self.udpSlots.count - 1].capacity = UInt32(Self.slotCapacity)
         }
         self.control = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
         self.logger.info(
@@ -410,10 +412,6 @@ public final class WireGuardDevice {
 
     private func readUDP(_ fd: Int32) {
         while true {
-            for index in 0..<Self.batchSize {
-                self.received[index].bytes = self.udpSlotPointers[index].assumingMemoryBound(to: UInt8.self)
-                self.received[index].capacity = UInt32(Self.slotCapacity)
-            }
             let count = self.received.withUnsafeMutableBufferPointer {
                 fz_udp_receive_batch(fd, $0.baseAddress, UInt32(Self.batchSize))
             }
