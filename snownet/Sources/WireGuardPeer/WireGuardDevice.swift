@@ -67,6 +67,11 @@ public final class WireGuardDevice {
     private var segmentLengths: [UInt32]
     /// One super-packet with its virtio-net header, as read from the TUN device.
     private let superPacket: UnsafeMutableRawBufferPointer
+    /// Decrypted packets of the current receive batch, written to the TUN device together (coalesced) at its end.
+    private var deliveries: [UnsafeMutablePointer<UInt8>?] = []
+    private var deliveryLengths: [UInt32] = []
+    /// Where coalesced super-packets for the TUN device are built.
+    private let coalesced: UnsafeMutableRawBufferPointer
     private var udpSlots: [ByteBuffer] = []
     private var received: [fz_datagram]
     private var outgoing4: [fz_datagram] = []
@@ -142,6 +147,9 @@ public final class WireGuardDevice {
         self.received = Array(repeating: fz_datagram(), count: Self.batchSize)
         self.segmentLengths = Array(repeating: 0, count: Self.tunBatchSize)
         self.superPacket = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
+        self.coalesced = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
+        self.deliveries.reserveCapacity(Self.batchSize)
+        self.deliveryLengths.reserveCapacity(Self.batchSize)
         self.tokens = Array(repeating: 0, count: 8)
         self.outgoing4.reserveCapacity(Self.tunBatchSize)
         self.outgoing6.reserveCapacity(Self.tunBatchSize)
@@ -179,6 +187,7 @@ public final class WireGuardDevice {
             _ = Glibc.close(fd)
         }
         self.superPacket.deallocate()
+        self.coalesced.deallocate()
     }
 
     private static func seed(_ rng: inout SystemRandomNumberGenerator) -> Bytes32 {
@@ -422,10 +431,33 @@ public final class WireGuardDevice {
             for index in 0..<Int(count) {
                 self.handleDatagram(slot: index, now: now)
             }
+            self.deliver()
             if count < Self.batchSize {
                 return
             }
         }
+    }
+
+    /// Writes the batch's decrypted packets to the TUN device, consecutive TCP segments of a flow as one.
+    private func deliver() {
+        guard !self.deliveries.isEmpty else {
+            return
+        }
+        let failures = self.deliveries.withUnsafeBufferPointer { packets in
+            self.deliveryLengths.withUnsafeBufferPointer { lengths in
+                fz_tun_write_packets(
+                    self.tun,
+                    packets.baseAddress,
+                    lengths.baseAddress,
+                    UInt32(packets.count),
+                    self.coalesced.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    self.coalesced.count
+                )
+            }
+        }
+        self.stats.tunWriteFailures += UInt64(failures)
+        self.deliveries.removeAll(keepingCapacity: true)
+        self.deliveryLengths.removeAll(keepingCapacity: true)
     }
 
     private func handleDatagram(slot: Int, now: Instant) {
@@ -472,16 +504,8 @@ public final class WireGuardDevice {
                     self.stats.packetsFromDisallowedSource += 1
                     return
                 }
-                // The packet sits 16 bytes into its slot; a zeroed virtio-net header (no offload asked) goes in front.
-                let vnetHeader = Int(FZ_VNET_HEADER_LENGTH)
-                let written = self.udpSlots[slot].withUnsafeMutableReadableBytes { packet in
-                    let start = packet.baseAddress!.assumingMemoryBound(to: UInt8.self) - vnetHeader
-                    start.initialize(repeating: 0, count: vnetHeader)
-                    return fz_tun_write(self.tun, start, packet.count + vnetHeader)
-                }
-                if written != 0 {
-                    self.stats.tunWriteFailures += 1
-                }
+                self.deliveries.append(self.received[slot].bytes + self.udpSlots[slot].readerIndex)
+                self.deliveryLengths.append(UInt32(self.udpSlots[slot].readableBytes))
             case .keepalive:
                 break
             case .handshake:

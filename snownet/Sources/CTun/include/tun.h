@@ -26,6 +26,13 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
 /// Writes one packet, which must start with a virtio-net header. Returns 0 or -errno.
 int fz_tun_write(int fd, const uint8_t *packet, size_t length);
 
+/// Writes `count` IP packets to an offload TUN device, coalescing runs of consecutive segments of one TCP flow into
+/// super-packets (what GRO does in the kernel), so the stack above handles one packet where there were dozens.
+/// Each `packets[i]` must have FZ_VNET_HEADER_LENGTH writable bytes in front of it; `scratch` holds a super-packet.
+/// Returns how many writes failed.
+int fz_tun_write_packets(int fd, uint8_t *const *packets, const uint32_t *lengths, unsigned int count,
+                         uint8_t *scratch, size_t scratch_capacity);
+
 /// Blocks SIGINT and SIGTERM for the calling thread (and threads it creates later) and returns a non-blocking
 /// signalfd that becomes readable when either arrives, or -errno.
 int fz_termination_signalfd(void);
