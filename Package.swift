@@ -121,7 +121,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WireGuardPeerTests",
-            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket"],
+            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket", "CTun", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Tests/WireGuardPeerTests"
         ),
 
