@@ -3,8 +3,8 @@
 # namespace, exactly as either would be scripted. Two rounds from fresh processes: in the first, our side sends
 # the first packet, so it initiates the handshake; in the second, wireguard-go does. tcpdump on the wire shows who
 # sent the initiation. In each round: ping and a TCP transfer (iperf3) both ways over the IPv4 and IPv6 inner
-# addresses, with a preshared key. Then: SIGTERM stops wireguard-peer with exit 0, and a bad configuration exits 2
-# with an error naming its line.
+# addresses, with a preshared key. Then wireguard-go moves to the IPv6 outer path and ours follows (roaming);
+# SIGTERM stops wireguard-peer with exit 0, and a bad configuration exits 2 with an error naming its line.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
@@ -145,6 +145,20 @@ check "round 2: wireguard-peer completed the handshake as responder" \
     grep -Eq 'session.initiator=false.*Handshake completed|Handshake completed.*session.initiator=false' \
     "$FZ_SCRATCH/peer-2.log"
 traffic "round 2"
+
+# Roaming onto IPv6 outside: wireguard-go is told to reach us at our IPv6 address; our side learns the peer's new
+# address from its first authenticated datagram and answers there.
+ip netns exec "$theirs" wg set "$their_if" peer "$(cat "$FZ_SCRATCH/ours.pub")" endpoint '[fd96::1]:51820'
+ip netns exec "$ours" timeout 15 tcpdump -i eth0 -n -l -c 2 'ip6 and udp src port 51820 and src host fd96::1' \
+    >"$FZ_SCRATCH/roamed.txt" 2>/dev/null &
+capture_pid=$!
+FZ_PIDS+=("$capture_pid")
+sleep 1
+check "after roaming: ping from wireguard-go over the IPv6 outer path" \
+    quiet ip netns exec "$theirs" ping -c 3 -i 0.2 -W 2 -q 10.196.0.1
+wait "$capture_pid" 2>/dev/null || true
+check "after roaming: wireguard-peer answers over IPv6 ($(head -c 80 "$FZ_SCRATCH/roamed.txt"))" \
+    grep -q 'fd96::1.51820 > fd96::2.51820' "$FZ_SCRATCH/roamed.txt"
 
 # SIGTERM: exit 0, and the TUN device goes away.
 kill -TERM "$our_pid"
