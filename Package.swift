@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "FirezoneTime", targets: ["FirezoneTime"]),
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
+        .library(name: "WireGuard", targets: ["WireGuard"]),
+        .executable(name: "wireguard-peer", targets: ["wireguard-peer"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .library(name: "RelayXDP", targets: ["RelayXDP"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
@@ -112,6 +114,50 @@ let package = Package(
             path: "snownet/Sources/STUN"
         ),
         .testTarget(name: "STUNTests", dependencies: ["STUN"], path: "snownet/Tests/STUNTests"),
+        .target(
+            name: "WireGuard",
+            dependencies: [
+                "CSodium", "COpenSSL", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/WireGuard"
+        ),
+        .testTarget(
+            name: "WireGuardTests",
+            dependencies: ["WireGuard", "FirezoneTime", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio")],
+            path: "snownet/Tests/WireGuardTests",
+            exclude: ["Vectors"]
+        ),
+        .target(
+            name: "CTun",
+            path: "snownet/Sources/CTun"
+        ),
+        // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.
+        .target(
+            name: "WireGuardPeer",
+            dependencies: [
+                "WireGuard", "CTun", "CUDPBatch", "IPPacket", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/WireGuardPeer"
+        ),
+        .executableTarget(
+            name: "wireguard-peer",
+            dependencies: [
+                "WireGuardPeer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/wireguard-peer"
+        ),
+        .testTarget(
+            name: "WireGuardPeerTests",
+            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket", "CTun", .product(name: "NIOCore", package: "swift-nio")],
+            path: "snownet/Tests/WireGuardPeerTests"
+        ),
 
         // MARK: relay
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails if any hot-path benchmark (ip-packet, relay) allocates.
+# Fails if any hot-path benchmark (ip-packet, relay, wireguard) allocates.
 #
 # Builds and runs the benchmarks whose names start with "ip-packet" (plus the canary) and judges only the
 # malloc count (`mallocCountTotal`), never time: our machines are too noisy for timing limits.
@@ -22,7 +22,7 @@ mkdir -p "$out"
 # `--metric` overrides the benchmarks' own metrics: the malloc count, plus throughput, which the JMH
 # export needs as its primary metric and which is not judged.
 swift package --allow-writing-to-directory "$out" benchmark run \
-    --filter 'ip-packet.*' --filter 'relay.*' --filter 'canary.*' \
+    --filter 'ip-packet.*' --filter 'relay.*' --filter 'wireguard.*' --filter 'canary.*' \
     --metric mallocCountTotal --metric throughput \
     --format jmh --path "$out" --no-progress "$@"
 
@@ -32,7 +32,7 @@ import sys
 
 import re
 
-HOT_PATHS = ("ip-packet", "relay")
+HOT_PATHS = ("ip-packet", "relay", "wireguard")
 METRIC = "Malloc (total)"
 
 with open(sys.argv[1]) as f:

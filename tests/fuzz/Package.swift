@@ -65,5 +65,16 @@ let package = Package(
                 .product(name: "PortalMessages", package: "firezone"),
             ]
         ),
+
+        // `run.sh wireguard`
+        .executableTarget(
+            name: "WireGuardFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "WireGuard", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
     ]
 )

@@ -23,6 +23,7 @@ targets=(
     "stun STUNFuzzer 1500"
     "relay-server RelayServerFuzzer 4096"
     "portal-messages PortalMessagesFuzzer 16384"
+    "wireguard WireGuardFuzzer 1600"
 )
 
 usage() {

@@ -96,10 +96,11 @@ static size_t wire_length(const fz_datagram *datagram) {
 }
 
 /// Points one or two iovecs at the datagram's prefix and bytes; returns how many.
-static unsigned int fill_vectors(fz_datagram *datagram, struct iovec *vectors) {
+static unsigned int fill_vectors(const fz_datagram *datagram, struct iovec *vectors) {
     unsigned int count = 0;
     if (datagram->prefix_length > 0) {
-        vectors[count].iov_base = datagram->prefix;
+        // sendmsg(2) only reads from iov_base; struct iovec has no const.
+        vectors[count].iov_base = (void *)datagram->prefix;
         vectors[count].iov_len = datagram->prefix_length;
         count += 1;
     }
@@ -163,7 +164,7 @@ int fz_udp_receive_batch(int fd, fz_datagram *datagrams, unsigned int count) {
     return received;
 }
 
-int fz_udp_send_batch(int fd, fz_datagram *datagrams, unsigned int count, unsigned int *failed) {
+int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, unsigned int *failed) {
     *failed = 0;
     unsigned int done = 0;
     while (done < count) {
@@ -173,7 +174,7 @@ int fz_udp_send_batch(int fd, fz_datagram *datagrams, unsigned int count, unsign
         struct sockaddr_storage addresses[FZ_MAX_BATCH];
         memset(messages, 0, sizeof(struct mmsghdr) * batch);
         for (unsigned int i = 0; i < batch; i++) {
-            fz_datagram *datagram = &datagrams[done + i];
+            const fz_datagram *datagram = &datagrams[done + i];
             messages[i].msg_hdr.msg_iov = &vectors[2 * i];
             messages[i].msg_hdr.msg_iovlen = fill_vectors(datagram, &vectors[2 * i]);
             messages[i].msg_hdr.msg_name = &addresses[i];

@@ -40,7 +40,7 @@ int fz_udp_receive_batch(int fd, fz_datagram *datagrams, unsigned int count);
 /// Sends `count` datagrams with sendmmsg(2), retrying the rest of a partial batch. Returns how many were sent
 /// (datagrams the kernel refused for their destination are skipped and counted as sent by `failed`), or -errno
 /// when the socket would block before any was sent.
-int fz_udp_send_batch(int fd, fz_datagram *datagrams, unsigned int count, unsigned int *failed);
+int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, unsigned int *failed);
 
 /// Sends `count` datagrams from one socket, coalescing runs to the same destination into UDP GSO sends
 /// (UDP_SEGMENT): one system call and one trip through the IP stack for up to 64 datagrams, segmented by the

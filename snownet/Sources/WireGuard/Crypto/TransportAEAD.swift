@@ -1,0 +1,162 @@
+import COpenSSL
+import CSodium
+
+/// ChaCha20-Poly1305 keyed once per session direction, sealing and opening transport data in place.
+///
+/// The data path's one crypto operation, so its implementation is chosen by measurement
+/// (tests/benchmarks `wireguard.aead.*`); ``TransportCipher`` names the winner. Implementations are classes because
+/// they own per-key state that must be freed and wiped when the session goes.
+public protocol TransportAEAD: AnyObject {
+    init(key: Bytes32)
+
+    /// Encrypts `plaintext` in place with the nonce for `counter` and writes the 16-byte tag to `tag`.
+    func seal(counter: UInt64, _ plaintext: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer)
+
+    /// Decrypts `ciphertext` in place if it and `tag` authenticate under `counter`. On false, `ciphertext` holds
+    /// garbage and must be dropped.
+    func open(counter: UInt64, _ ciphertext: UnsafeMutableRawBufferPointer, tag: UnsafeRawPointer) -> Bool
+}
+
+/// The transport AEAD the tunnel uses: OpenSSL with a per-key context, the fastest in our benchmarks
+/// (docs/benchmarks.md: it re-initialises only the nonce per packet, where libsodium re-derives the Poly1305 key
+/// schedule from scratch through a slower code path on this CPU class).
+public typealias TransportCipher = OpenSSLChaCha20Poly1305
+
+/// OpenSSL 3's ChaCha20-Poly1305 with one cipher context per key: per packet only the nonce is set.
+public final class OpenSSLChaCha20Poly1305: TransportAEAD {
+    // `nonisolated(unsafe)`: fetched once, never freed, only read by contexts (openssl-threads(7)).
+    nonisolated(unsafe) private static let cipher: OpaquePointer = {
+        guard let cipher = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil) else {
+            preconditionFailure("OpenSSL's default provider has no ChaCha20-Poly1305")
+        }
+        return cipher
+    }()
+
+    private let context: OpaquePointer
+
+    public init(key: Bytes32) {
+        guard let context = EVP_CIPHER_CTX_new() else {
+            preconditionFailure("EVP_CIPHER_CTX_new failed")
+        }
+        self.context = context
+        let result = key.withUnsafeBytes { key in
+            EVP_CipherInit_ex2(context, Self.cipher, key.uint8Base, nil, -1, nil)
+        }
+        precondition(result == 1, "EVP_CipherInit_ex2 failed")
+    }
+
+    deinit {
+        // EVP_CIPHER_CTX_free cleanses the key schedule before freeing it.
+        EVP_CIPHER_CTX_free(self.context)
+    }
+
+    public func seal(counter: UInt64, _ plaintext: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer) {
+        let nonce = ChaCha20Poly1305.Nonce(counter: counter)
+        let initialized = nonce.withUnsafeBytes { nonce in
+            EVP_CipherInit_ex2(self.context, nil, nil, nonce.uint8Base, 1, nil)
+        }
+        var written: Int32 = 0
+        var final: Int32 = 0
+        let updated =
+            plaintext.count == 0
+            ? 1
+            : EVP_EncryptUpdate(
+                self.context,
+                plaintext.uint8Base,
+                &written,
+                plaintext.uint8Base,
+                Int32(plaintext.count)
+            )
+        let finished = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) {
+            EVP_EncryptFinal_ex(self.context, $0.baseAddress, &final)
+        }
+        let tagged = EVP_CIPHER_CTX_ctrl(self.context, EVP_CTRL_AEAD_GET_TAG, 16, tag)
+        precondition(initialized == 1 && updated == 1 && finished == 1 && tagged == 1, "ChaCha20-Poly1305 seal failed")
+    }
+
+    public func open(counter: UInt64, _ ciphertext: UnsafeMutableRawBufferPointer, tag: UnsafeRawPointer) -> Bool {
+        let nonce = ChaCha20Poly1305.Nonce(counter: counter)
+        let initialized = nonce.withUnsafeBytes { nonce in
+            EVP_CipherInit_ex2(self.context, nil, nil, nonce.uint8Base, 0, nil)
+        }
+        guard initialized == 1,
+            EVP_CIPHER_CTX_ctrl(self.context, EVP_CTRL_AEAD_SET_TAG, 16, UnsafeMutableRawPointer(mutating: tag)) == 1
+        else {
+            return false
+        }
+        var written: Int32 = 0
+        if ciphertext.count > 0 {
+            guard
+                EVP_DecryptUpdate(
+                    self.context,
+                    ciphertext.uint8Base,
+                    &written,
+                    ciphertext.uint8Base,
+                    Int32(ciphertext.count)
+                ) == 1
+            else {
+                return false
+            }
+        }
+        var final: Int32 = 0
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) {
+            EVP_DecryptFinal_ex(self.context, $0.baseAddress, &final) == 1
+        }
+    }
+}
+
+/// libsodium's ChaCha20-Poly1305 (IETF), which takes the key on every call.
+public final class SodiumChaCha20Poly1305: TransportAEAD {
+    private var key: Bytes32
+
+    public init(key: Bytes32) {
+        Sodium.ensureInitialized()
+        self.key = key
+    }
+
+    deinit {
+        self.key.setZero()
+    }
+
+    public func seal(counter: UInt64, _ plaintext: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer) {
+        let nonce = ChaCha20Poly1305.Nonce(counter: counter)
+        self.key.withUnsafeBytes { key in
+            nonce.withUnsafeBytes { nonce in
+                var tagLength: UInt64 = 0
+                let base = plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                _ = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+                    base,
+                    tag.assumingMemoryBound(to: UInt8.self),
+                    &tagLength,
+                    base,
+                    UInt64(plaintext.count),
+                    nil,
+                    0,
+                    nil,
+                    nonce.uint8Base,
+                    key.uint8Base
+                )
+            }
+        }
+    }
+
+    public func open(counter: UInt64, _ ciphertext: UnsafeMutableRawBufferPointer, tag: UnsafeRawPointer) -> Bool {
+        let nonce = ChaCha20Poly1305.Nonce(counter: counter)
+        return self.key.withUnsafeBytes { key in
+            nonce.withUnsafeBytes { nonce in
+                let base = ciphertext.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                return crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                    base,
+                    nil,
+                    base,
+                    UInt64(ciphertext.count),
+                    tag.assumingMemoryBound(to: UInt8.self),
+                    nil,
+                    0,
+                    nonce.uint8Base,
+                    key.uint8Base
+                ) == 0
+            }
+        }
+    }
+}

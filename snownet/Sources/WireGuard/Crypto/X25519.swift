@@ -1,0 +1,53 @@
+import CSodium
+
+/// Curve25519 Diffie-Hellman (RFC 7748) from libsodium, whose `crypto_scalarmult` clamps the scalar itself.
+public enum X25519 {
+    public static func publicKey(for secret: StaticSecret) -> PublicKey {
+        Sodium.ensureInitialized()
+        var output = Bytes32.zero
+        output.withUnsafeMutableBytes { output in
+            secret.rawValue.withUnsafeBytes { secret in
+                _ = crypto_scalarmult_base(output.uint8Base, secret.uint8Base)
+            }
+        }
+        return PublicKey(output)
+    }
+
+    /// The shared secret, or nil when `publicKey` is a low-order point and the result would be all zeros:
+    /// WireGuard §5.4.2 requires rejecting those, and libsodium reports them with -1.
+    static func sharedSecret(_ secret: StaticSecret, _ publicKey: PublicKey) -> Bytes32? {
+        Sodium.ensureInitialized()
+        var output = Bytes32.zero
+        let result = output.withUnsafeMutableBytes { output in
+            secret.rawValue.withUnsafeBytes { secret in
+                publicKey.rawValue.withUnsafeBytes { publicKey in
+                    crypto_scalarmult(output.uint8Base, secret.uint8Base, publicKey.uint8Base)
+                }
+            }
+        }
+        return result == 0 ? output : nil
+    }
+}
+
+/// libsodium picks its fastest implementations (AVX2 ChaCha20, for one) in `sodium_init`, which is idempotent and
+/// thread-safe; until then it runs portable reference code.
+enum Sodium {
+    private static let initialized: Bool = sodium_init() >= 0
+
+    @inline(__always)
+    static func ensureInitialized() {
+        precondition(Self.initialized, "sodium_init failed")
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    var uint8Base: UnsafePointer<UInt8> {
+        self.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    }
+}
+
+extension UnsafeMutableRawBufferPointer {
+    var uint8Base: UnsafeMutablePointer<UInt8> {
+        self.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    }
+}

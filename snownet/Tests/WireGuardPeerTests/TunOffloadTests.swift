@@ -1,0 +1,150 @@
+import CTun
+import Glibc
+import IPPacket
+import NIOCore
+import Testing
+
+/// The TUN offload code on real descriptors: a SOCK_SEQPACKET socket pair keeps message boundaries as a TUN
+/// device does, so what the functions read and write can be checked byte for byte. IPPacket, written
+/// independently of this C code, checks the checksums.
+struct TunOffloadTests {
+    static let v4Source = IPAddress("10.196.0.1")!
+    static let v4Destination = IPAddress("10.196.0.2")!
+    static let v6Source = IPAddress("fd96:196::1")!
+    static let v6Destination = IPAddress("fd96:196::2")!
+    /// NOP, NOP, timestamp: what Linux puts on every data segment.
+    static let timestampOption: [UInt8] = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]
+
+    static func segment(
+        ipv6: Bool,
+        sequence: UInt32,
+        payload: [UInt8],
+        flags: TCPFlags = [.ack],
+        destinationPort: UInt16 = 5201
+    ) throws -> [UInt8] {
+        let packet = try IPPacket.makeTCP(
+            source: ipv6 ? Self.v6Source : Self.v4Source,
+            sourcePort: 40000,
+            destination: ipv6 ? Self.v6Destination : Self.v4Destination,
+            destinationPort: destinationPort,
+            sequenceNumber: sequence,
+            acknowledgmentNumber: 77,
+            flags: flags,
+            options: ByteBuffer(bytes: Self.timestampOption),
+            payload: ByteBuffer(bytes: payload)
+        )
+        return Array(packet.intoBuffer().readableBytesView)
+    }
+
+    static func socketPair() throws -> (Int32, Int32) {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &fds) == 0)
+        return (fds[0], fds[1])
+    }
+
+    static func payload(_ count: Int, from start: Int = 0) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: ($0 + start) * 7) }
+    }
+
+    @Test(arguments: [false, true])
+    func superPacketIsCutIntoSegmentsWithValidChecksums(ipv6: Bool) throws {
+        let (writer, reader) = try Self.socketPair()
+        defer {
+            close(writer)
+            close(reader)
+        }
+        let whole = Self.payload(1100)
+        var superPacket = try Self.segment(ipv6: ipv6, sequence: 1000, payload: whole, flags: [.ack, .psh, .fin])
+        let ipLength = ipv6 ? 40 : 20
+        // What the kernel sends: a virtio-net header asking for segments of 250 bytes and the checksum, whose
+        // field holds only the pseudo-header sum (any value: the segments get theirs computed from scratch).
+        var header: [UInt8] = [1, ipv6 ? 4 : 1]
+        for value in [UInt16(ipLength + 32), 250, UInt16(ipLength), 16] {
+            header += [UInt8(value & 0xFF), UInt8(value >> 8)]
+        }
+        superPacket[ipLength + 16] = 0xAB
+        let message = header + superPacket
+        #expect(message.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) } == message.count)
+
+        let slots = (0..<8).map { _ in UnsafeMutablePointer<UInt8>.allocate(capacity: 2048) }
+        defer { slots.forEach { $0.deallocate() } }
+        var lengths = [UInt32](repeating: 0, count: 8)
+        var scratch = [UInt8](repeating: 0, count: 70_000)
+        let pointers: [UnsafeMutablePointer<UInt8>?] = slots
+        let count = fz_tun_read_segments(reader, &scratch, scratch.count, pointers, 2048, &lengths, 8)
+        try #require(count == 5)
+        for index in 0..<5 {
+            let bytes = Array(UnsafeBufferPointer(start: slots[index], count: Int(lengths[index])))
+            let packet = try IPPacket(ByteBuffer(bytes: bytes))
+            #expect(packet.hasValidChecksums, "segment \(index)")
+            let tcp = try #require(packet.tcp)
+            #expect(tcp.sequenceNumber == 1000 + UInt32(index * 250))
+            #expect(Array(packet.payload.readableBytesView) == Array(whole[(index * 250)..<min(1100, (index + 1) * 250)]))
+            let last = index == 4
+            #expect(tcp.flags.contains(.fin) == last && tcp.flags.contains(.psh) == last)
+            if !ipv6 {
+                #expect(bytes[4] == superPacket[4] && Int(bytes[5]) == Int(superPacket[5]) + index)
+            }
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func consecutiveSegmentsAreCoalescedIntoOneSuperPacket(ipv6: Bool) throws {
+        let (writer, reader) = try Self.socketPair()
+        defer {
+            close(writer)
+            close(reader)
+        }
+        var corrupted = try Self.segment(ipv6: ipv6, sequence: 5300, payload: Self.payload(300))
+        corrupted[corrupted.count - 1] ^= 0xFF
+        let packets: [[UInt8]] = [
+            try Self.segment(ipv6: ipv6, sequence: 1000, payload: Self.payload(300, from: 0)),
+            try Self.segment(ipv6: ipv6, sequence: 1300, payload: Self.payload(300, from: 300)),
+            try Self.segment(ipv6: ipv6, sequence: 1600, payload: Self.payload(150, from: 600), flags: [.ack, .psh]),
+            // Not coalesced: another flow, then a gap in the sequence, then a bad checksum.
+            try Self.segment(ipv6: ipv6, sequence: 1750, payload: Self.payload(300), destinationPort: 5202),
+            try Self.segment(ipv6: ipv6, sequence: 5000, payload: Self.payload(300)),
+            corrupted,
+        ]
+        // Each packet 16 bytes into its own buffer, as in the device's receive slots.
+        let buffers = packets.map { packet -> UnsafeMutablePointer<UInt8> in
+            let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 16 + packet.count)
+            buffer.initialize(repeating: 0xEE, count: 16)
+            (buffer + 16).initialize(from: packet, count: packet.count)
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        let pointers: [UnsafeMutablePointer<UInt8>?] = buffers.map { $0 + 16 }
+        let lengths = packets.map { UInt32($0.count) }
+        var scratch = [UInt8](repeating: 0, count: 70_000)
+        #expect(fz_tun_write_packets(writer, pointers, lengths, UInt32(packets.count), &scratch, scratch.count) == 0)
+
+        var written: [[UInt8]] = []
+        var message = [UInt8](repeating: 0, count: 70_000)
+        for _ in 0..<4 {
+            let count = message.withUnsafeMutableBytes { recv(reader, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            try #require(count > 0)
+            written.append(Array(message[0..<count]))
+        }
+        #expect(message.withUnsafeMutableBytes { recv(reader, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) } == -1)
+
+        // The first three became one super-packet with a GSO header.
+        let ipLength = ipv6 ? 40 : 20
+        let coalesced = written[0]
+        #expect(Array(coalesced[0..<2]) == [1, ipv6 ? 4 : 1])
+        #expect(Int(coalesced[4]) | Int(coalesced[5]) << 8 == 300)  // gso_size
+        #expect(Int(coalesced[6]) | Int(coalesced[7]) << 8 == ipLength)  // csum_start
+        let superPacket = Array(coalesced[10...])
+        #expect(superPacket.count == ipLength + 32 + 750)
+        #expect(Array(superPacket[(ipLength + 32)...]) == Self.payload(750))
+        #expect(superPacket[ipLength + 13] == TCPFlags([.ack, .psh]).rawValue)
+        var parsed = try IPPacket(ByteBuffer(bytes: superPacket))
+        // The checksum field holds the pseudo-header sum (CHECKSUM_PARTIAL); completing it gives a valid packet.
+        parsed.computeChecksums()
+        #expect(parsed.hasValidChecksums)
+        // The rest went one by one, behind a zeroed header.
+        for (index, original) in packets[3...].enumerated() {
+            #expect(written[index + 1] == [UInt8](repeating: 0, count: 10) + original)
+        }
+    }
+}
