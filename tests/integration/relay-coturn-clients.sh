@@ -57,6 +57,16 @@ check "turnutils_stunclient learns its reflexive address from the relay ($reflex
 uclient() {
     ip netns exec "$client" timeout 60 turnutils_uclient "$@" >"$FZ_SCRATCH/uclient.log" 2>&1
 }
+# Where datagrams were lost, when they were: each host's UDP buffer drops, and the relay's own drop counters.
+loss_report() {
+    local namespace
+    tail -5 "$FZ_SCRATCH/uclient.log"
+    for namespace in "$client" "$relay"; do
+        echo "  $namespace: $(ip netns exec "$namespace" nstat -az UdpRcvbufErrors UdpSndbufErrors Udp6RcvbufErrors Udp6SndbufErrors \
+            | awk 'NR > 1 { printf "%s=%s ", $1, $2 }')"
+    done
+    ip netns exec "$client" curl -sf http://10.97.0.2:8080/metrics | grep -E '^relay_dropped_packets_total' | sed 's/^/  /'
+}
 # The final counters: nothing lost, and as many messages back as were sent (uclient's echo peer returns each).
 lost_nothing() {
     local last
@@ -71,20 +81,20 @@ lost_nothing() {
 if uclient -u "$username" -w "$password" -e 10.97.0.1 -r 3480 -n 5000 -l 1000 -m 1 -z 1 -c 10.97.0.2 && lost_nothing; then
     pass "turnutils_uclient relays 5000 messages of 1000 bytes over IPv4 with 0 % loss"
 else
-    fail "turnutils_uclient over IPv4"; tail -5 "$FZ_SCRATCH/uclient.log"
+    fail "turnutils_uclient over IPv4"; loss_report
 fi
 
 if uclient -u "$username" -w "$password" -e fd97::1 -r 3480 -n 2000 -l 500 -m 1 -z 1 -c fd97::2 && lost_nothing; then
     pass "turnutils_uclient relays over IPv6 with 0 % loss"
 else
-    fail "turnutils_uclient over IPv6"; tail -5 "$FZ_SCRATCH/uclient.log"
+    fail "turnutils_uclient over IPv6"; loss_report
 fi
 
 # With RTCP: an RTP allocation with EVEN-PORT reserving the next port, and an RTCP allocation redeeming it.
 if uclient -u "$username" -w "$password" -e 10.97.0.1 -r 3480 -n 500 -l 200 -m 1 -z 1 10.97.0.2 && lost_nothing; then
     pass "turnutils_uclient with RTCP (EVEN-PORT and RESERVATION-TOKEN) relays with 0 % loss"
 else
-    fail "turnutils_uclient with RTCP"; tail -5 "$FZ_SCRATCH/uclient.log"
+    fail "turnutils_uclient with RTCP"; loss_report
 fi
 
 if uclient -u "$username" -w "wrong$password" -e 10.97.0.1 -r 3480 -n 10 -l 100 10.97.0.2; then

@@ -64,11 +64,13 @@ int fz_udp_bind(uint8_t family, const uint8_t *address, uint16_t port, int recei
     if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
         goto fail;
     }
-    // Best effort: the kernel caps these at net.core.[rw]mem_max.
-    if (receive_buffer > 0) {
+    // SO_RCVBUF and SO_SNDBUF are capped at net.core.[rw]mem_max (about 208 KiB by default: some 90 full-size
+    // datagrams, which a burst overruns while the loop is descheduled). With CAP_NET_ADMIN the *FORCE variants
+    // set the size asked for; without it, the capped size is the best there is.
+    if (receive_buffer > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer, sizeof(receive_buffer)) < 0) {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
     }
-    if (send_buffer > 0) {
+    if (send_buffer > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &send_buffer, sizeof(send_buffer)) < 0) {
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof(send_buffer));
     }
     fz_datagram local = {.family = family, .port = port};
