@@ -239,7 +239,14 @@ public final class Portal: @unchecked Sendable {
         } catch {
             self.logger.info("Unreadable message", metadata: ["socket": "\(id)", "error": "\(error)"])
             if error.kind == .malformedPayload, let topic = error.topic {
-                let reason = topic == Topic.name && session.joined ? "malformed_payload" : "unmatched topic"
+                let reason =
+                    if error.event == PhoenixControl.join {
+                        "invalid_join_payload"
+                    } else if topic == Topic.name && session.joined {
+                        "malformed_payload"
+                    } else {
+                        "unmatched topic"
+                    }
                 self.reply(.error(reason: reason), topic: topic, ref: error.ref, on: session.socket)
             }
             return

@@ -47,6 +47,22 @@ struct PortalInputTests {
         try await group.shutdownGracefully()
     }
 
+    @Test
+    func aRelayJoinWithoutAStampSecretIsRefused() async throws {
+        let fixture = try await PortalFixture()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let socket = try await RawWebSocket(port: fixture.port, path: "/relay/websocket?token=relay-1-token&ipv4=127.0.0.1&port=3478", group: group)
+        try await socket.send(#"{"topic":"relay","event":"phx_join","payload":null,"ref":0}"#)
+        try await socket.send(#"{"topic":"relay","event":"phx_join","payload":{"stamp_secret":""},"ref":1}"#)
+        let frames = try await socket.frames(atLeast: 2)
+        #expect(frames.count == 2)
+        #expect(frames.allSatisfy { $0.contains("invalid_join_payload") || $0.contains("stamp_secret: is required") })
+        #expect(try await fixture.admin("GET", "/v1/presence").1.contains(#""relays":[]"#))
+        try await socket.close()
+        try await fixture.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test(arguments: [
         ("/client/websocket", 401, "Missing token"),
         ("/client/websocket?token=", 401, "Missing token"),
