@@ -242,6 +242,54 @@ struct BrokeringTests {
     }
 
     @Test
+    func aRelayBackWithinTheDebounceIsSilentUnlessItsSecretChanged() async throws {
+        var options = Portal.Options.test
+        options.relayLeaveDebounce = .seconds(2)
+        let fixture = try await PortalFixture(options: options)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (client, clientEvents) = try connectClient(fixture, group: group)
+        try await Self.joined(clientEvents)
+        func relay(secret: String) async throws -> PhoenixChannel<RelayTopic> {
+            let (channel, events) = try connect(
+                RelayTopic.self,
+                to: fixture.apiURL,
+                token: "relay-1-token",
+                parameters: .relay(name: nil, ipv4: "127.0.0.1", ipv6: nil, port: 3478),
+                joinPayload: RelayJoin(stampSecret: secret),
+                group: group
+            )
+            try await Self.joined(events)
+            return channel
+        }
+        func presence() async throws -> RelaysPresence {
+            try await Self.expect(clientEvents) { if case .relaysPresence(let p) = $0 { p } else { nil } }
+        }
+        var channel = try await relay(secret: "aa")
+        #expect(try await presence().disconnectedIDs == [])
+        // Gone and back with the same secret inside the debounce: nobody hears of it.
+        channel.close()
+        try await Task.sleep(for: .milliseconds(200))
+        channel = try await relay(secret: "aa")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!clientEvents.all.contains { if case .message(.relaysPresence) = $0 { true } else { false } })
+        // Back with another secret: its old allocations are gone, so it is reported gone and new at once.
+        channel.close()
+        try await Task.sleep(for: .milliseconds(200))
+        channel = try await relay(secret: "bb")
+        let changed = try await presence()
+        #expect(changed.disconnectedIDs == [TestWorld.relay])
+        guard case .turn(let entry)? = changed.connected.elements.first else {
+            Issue.record("no relay entry: \(changed)")
+            return
+        }
+        #expect(RelayCredentials.password(username: entry.username, secret: "bb") == entry.password)
+        channel.close()
+        client.close()
+        try await fixture.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test
     func adminChangesReachClientsAndGateways() async throws {
         let fixture = try await PortalFixture()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
