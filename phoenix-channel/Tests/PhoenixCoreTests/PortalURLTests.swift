@@ -13,7 +13,10 @@ struct PortalURLTests {
         #expect(url.scheme == .wss)
         #expect(url.host == "api.firezone.dev")
         #expect(url.port == 443)
-        #expect(url.requestTarget == "/relay/websocket?token=abc.def&name=relay-1&ipv4=203.0.113.1&ipv6=2001%3Adb8%3A%3A1&port=3478")
+        #expect(
+            url.requestTarget
+                == "/relay/websocket?token=abc.def&name=relay-1&ipv4=203.0.113.1&ipv6=2001%3Adb8%3A%3A1&port=3478"
+        )
     }
 
     @Test
@@ -24,7 +27,10 @@ struct PortalURLTests {
             token: "t",
             parameters: .gateway(externalID: "ext", name: "gw 1", publicKey: "uMBCkAxTewfS+/w=")
         )
-        #expect(gateway.requestTarget == "/api/gateway/websocket?token=t&external_id=ext&name=gw+1&public_key=uMBCkAxTewfS%2B%2Fw%3D")
+        #expect(
+            gateway.requestTarget
+                == "/api/gateway/websocket?token=t&external_id=ext&name=gw+1&public_key=uMBCkAxTewfS%2B%2Fw%3D"
+        )
         let client = try PortalURL(
             apiURL: "http://127.0.0.1:8081/",
             topic: "client",
@@ -63,10 +69,18 @@ struct PortalURLTests {
         #expect(url.description.contains("token=<redacted>&port=3478"))
     }
 
-    @Test(arguments: ["api.firezone.dev", "ftp://host", "ws://", "ws://host:0", "ws://host:70000", "ws://host:x", "ws://[::1", "ws://user@host"])
+    @Test(arguments: [
+        "api.firezone.dev", "ftp://host", "ws://", "ws://host:0", "ws://host:70000", "ws://host:x", "ws://[::1",
+        "ws://user@host",
+    ])
     func rejectsUnusableApiURLs(_ text: String) {
         #expect(throws: PortalURLError.self) {
-            try PortalURL(apiURL: text, topic: "relay", token: "t", parameters: .relay(name: nil, ipv4: nil, ipv6: nil, port: 1))
+            try PortalURL(
+                apiURL: text,
+                topic: "relay",
+                token: "t",
+                parameters: .relay(name: nil, ipv4: nil, ipv6: nil, port: 1)
+            )
         }
     }
 }

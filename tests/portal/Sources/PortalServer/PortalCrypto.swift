@@ -34,7 +34,9 @@ package enum PortalCrypto {
         gateway: GatewayID,
         gatewayKey: PublicKeyBase64
     ) -> PresharedKeyBase64 {
-        let salt = Array("WG_PSK|C_ID:\(client)|G_ID:\(gateway)|C_PK:\(clientKey.base64)|G_PK:\(gatewayKey.base64)".utf8)
+        let salt = Array(
+            "WG_PSK|C_ID:\(client)|G_ID:\(gateway)|C_PK:\(clientKey.base64)|G_PK:\(gatewayKey.base64)".utf8
+        )
         // PBKDF2 with one iteration and one block: HMAC(password, salt || INT32_BE(1)).
         let block = hmacSHA256(key: clientBase + gatewayBase, message: salt + [0, 0, 0, 1])
         return PresharedKeyBase64(bytes: block)!
@@ -59,9 +61,12 @@ package enum PortalCrypto {
                 output.withUnsafeMutableBytes { output in
                     HMAC(
                         EVP_sha256(),
-                        key.baseAddress, Int32(key.count),
-                        message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
-                        output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length
+                        key.baseAddress,
+                        Int32(key.count),
+                        message.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                        message.count,
+                        output.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                        &length
                     )
                 }
             }

@@ -54,7 +54,10 @@ struct RelayBinaryTests {
     }
 
     static func relayArguments(port: Int) -> [String] {
-        ["--public-ip4-addr", "127.0.0.1", "--bind-ip4-addr", "127.0.0.1", "--listen-port", "\(port)", "--lowest-port", "40000", "--highest-port", "40100", "--health-check-addr", "127.0.0.1:0"]
+        [
+            "--public-ip4-addr", "127.0.0.1", "--bind-ip4-addr", "127.0.0.1", "--listen-port", "\(port)",
+            "--lowest-port", "40000", "--highest-port", "40100", "--health-check-addr", "127.0.0.1:0",
+        ]
     }
 
     /// A UDP port nobody listens on right now.
@@ -70,7 +73,9 @@ struct RelayBinaryTests {
         let port = Self.freePort()
         let relay = try RelayProcess(
             arguments: Self.relayArguments(port: port) + ["--auth-secret", secret],
-            environment: ["FIREZONE_TOKEN": "relay-1-token", "FIREZONE_API_URL": fixture.apiURL, "FIREZONE_NAME": "relay-1"]
+            environment: [
+                "FIREZONE_TOKEN": "relay-1-token", "FIREZONE_API_URL": fixture.apiURL, "FIREZONE_NAME": "relay-1",
+            ]
         )
         defer { relay.stop() }
         var presence = ""

@@ -32,7 +32,9 @@ struct TLSTests {
     @Test(arguments: ["wss://localhost", "https://127.0.0.1"])
     func joinsOverTLSWithATrustedCertificate(base: String) async throws {
         let (certificate, key) = try Self.makeCertificate()
-        let fixture = try await PortalFixture(tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key))
+        let fixture = try await PortalFixture(
+            tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key)
+        )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (channel, events) = try connect(
             ClientTopic.self,
@@ -53,7 +55,9 @@ struct TLSTests {
     @Test
     func anUntrustedCertificateIsFatal() async throws {
         let (certificate, key) = try Self.makeCertificate()
-        let fixture = try await PortalFixture(tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key))
+        let fixture = try await PortalFixture(
+            tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key)
+        )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (_, events) = try connect(
             ClientTopic.self,
