@@ -108,6 +108,35 @@ struct RelayBinaryTests {
     }
 
     @Test
+    func theRelayComesBackWhenThePortalRestarts() async throws {
+        let first = try await PortalFixture()
+        let port = first.port
+        let relay = try RelayProcess(
+            arguments: Self.relayArguments(port: Self.freePort()),
+            environment: ["FIREZONE_TOKEN": "relay-1-token", "FIREZONE_API_URL": first.apiURL]
+        )
+        defer { relay.stop() }
+        func waitForRelay(_ fixture: PortalFixture) async throws -> Bool {
+            for _ in 0..<100 {
+                if try await fixture.admin("GET", "/v1/presence").1.contains(#""relays":["relay-1"]"#) {
+                    return true
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+        #expect(try await waitForRelay(first))
+        try await first.stop()
+        // Down for a couple of seconds: the relay keeps retrying with backoff, and keeps running.
+        try await Task.sleep(for: .seconds(2))
+        #expect(relay.process.isRunning)
+        let second = try await PortalFixture(port: port)
+        #expect(try await waitForRelay(second))
+        #expect(relay.process.isRunning)
+        try await second.stop()
+    }
+
+    @Test
     func aRejectedTokenStopsTheRelayWithTheReason() async throws {
         let fixture = try await PortalFixture()
         let relay = try RelayProcess(
