@@ -25,7 +25,7 @@ struct PortalURLTests {
             apiURL: "https://portal.example/api/",
             topic: "gateway",
             token: "t",
-            parameters: .gateway(externalID: "ext", name: "gw 1", publicKey: "uMBCkAxTewfS+/w=")
+            parameters: .gateway(id: "ext", name: "gw 1", publicKey: "uMBCkAxTewfS+/w=")
         )
         #expect(
             gateway.requestTarget
@@ -35,7 +35,7 @@ struct PortalURLTests {
             apiURL: "http://127.0.0.1:8081/",
             topic: "client",
             token: "t",
-            parameters: .client(externalID: "e", name: nil, deviceSerial: "s", publicKey: "k")
+            parameters: .client(id: "e", name: nil, deviceSerial: "s", publicKey: "k")
         )
         #expect(client.scheme == .ws)
         #expect(client.port == 8081)
@@ -48,12 +48,27 @@ struct PortalURLTests {
             apiURL: "ws://[::1]:9000/base?old=1#frag",
             topic: "client",
             token: "t",
-            parameters: .client(externalID: "e", name: nil, publicKey: "k")
+            parameters: .client(id: "e", name: nil, publicKey: "k")
         )
         #expect(url.host == "::1")
         #expect(url.port == 9000)
         #expect(url.requestTarget == "/base/client/websocket?token=t&external_id=e&public_key=k")
         #expect(url.description == "ws://[::1]:9000/base/client/websocket?token=<redacted>&external_id=e&public_key=k")
+    }
+
+    @Test
+    func aUUIDIdTravelsAsTheHexOfItsSHA256() {
+        // `printf %s 2e5c0210-3ac0-49cd-bfc9-8005046291de | sha256sum`
+        #expect(
+            LoginParameters.externalID(for: "2e5c0210-3ac0-49cd-bfc9-8005046291de")
+                == "a9c8f0f4ac0a924cf7e66b19a6299cc158226ae54f9c87759a641a88b4de1b44"
+        )
+        // Anything else is sent as it is.
+        #expect(LoginParameters.externalID(for: "my-gateway") == "my-gateway")
+        #expect(
+            LoginParameters.externalID(for: "2e5c0210-3ac0-49cd-bfc9-8005046291dz")
+                == "2e5c0210-3ac0-49cd-bfc9-8005046291dz"
+        )
     }
 
     @Test

@@ -119,7 +119,7 @@ struct PhoenixChannelTests {
             ClientTopic.self,
             to: "ws://127.0.0.1:\(silent.port)",
             token: "t",
-            parameters: .client(externalID: "e", name: nil, publicKey: TestWorld.key(1).base64),
+            parameters: .client(id: "e", name: nil, publicKey: TestWorld.key(1).base64),
             joinPayload: EmptyPayload(),
             group: group
         )

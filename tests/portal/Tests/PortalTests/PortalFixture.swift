@@ -232,7 +232,7 @@ func connectClient(
         ClientTopic.self,
         to: fixture.apiURL,
         token: token,
-        parameters: .client(externalID: "ext", name: "laptop", publicKey: key.base64),
+        parameters: .client(id: "ext", name: "laptop", publicKey: key.base64),
         joinPayload: EmptyPayload(),
         group: group
     )
@@ -248,7 +248,7 @@ func connectGateway(
         GatewayTopic.self,
         to: fixture.apiURL,
         token: token,
-        parameters: .gateway(externalID: "ext", name: "gw", publicKey: key.base64),
+        parameters: .gateway(id: "ext", name: "gw", publicKey: key.base64),
         joinPayload: EmptyPayload(),
         group: group
     )

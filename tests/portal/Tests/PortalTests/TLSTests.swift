@@ -40,7 +40,7 @@ struct TLSTests {
             ClientTopic.self,
             to: "\(base):\(fixture.port)",
             token: "client-1-token",
-            parameters: .client(externalID: "e", name: nil, publicKey: TestWorld.key(1).base64),
+            parameters: .client(id: "e", name: nil, publicKey: TestWorld.key(1).base64),
             joinPayload: EmptyPayload(),
             trustRootsPEMFile: certificate,
             group: group
@@ -63,7 +63,7 @@ struct TLSTests {
             ClientTopic.self,
             to: "wss://localhost:\(fixture.port)",
             token: "client-1-token",
-            parameters: .client(externalID: "e", name: nil, publicKey: TestWorld.key(1).base64),
+            parameters: .client(id: "e", name: nil, publicKey: TestWorld.key(1).base64),
             joinPayload: EmptyPayload(),
             group: group
         )
