@@ -221,7 +221,7 @@ let package = Package(
         .target(
             name: "PhoenixCore",
             dependencies: [
-                "PortalMessages", "FirezoneTime",
+                "PortalMessages", "FirezoneTime", "STUN",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -14,7 +14,7 @@
 /* RFC 791: Don't Fragment, for IPv4 headers made from IPv6 ones (IPv6 routers never fragment either). */
 #define IPV4_DONT_FRAGMENT 0x4000
 
-/* Where the output goes and what it carries; `channel` is zero for plain UDP. Addresses in network order. */
+/* The output's ports and channel, in network byte order; `channel` is zero for plain UDP. */
 struct relay_output {
     __be16 source_port;
     __be16 destination_port;

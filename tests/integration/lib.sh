@@ -91,5 +91,10 @@ build_xdp_pass() {
 __attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *ctx) { return XDP_PASS; }
 char _license[] __attribute__((section("license"), used)) = "GPL";
 C
-    clang -O2 -target bpf -I"/usr/include/$(gcc -print-multiarch)" -c "$FZ_SCRATCH/xdp_pass.c" -o "$1"
+    clang -O2 -target bpf -I"$(bpf_asm_include)" -c "$FZ_SCRATCH/xdp_pass.c" -o "$1"
+}
+
+# Where Debian keeps <asm/types.h>, which the kernel's UAPI headers include: the multiarch directory.
+bpf_asm_include() {
+    echo "/usr/include/$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")"
 }

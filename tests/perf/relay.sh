@@ -39,7 +39,7 @@ make_link "$load" "$relay" 96
 secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ip netns exec "$load" ethtool -K eth0 tx off >/dev/null
 build_xdp_pass "$FZ_SCRATCH/xdp_pass.o"
-clang -O2 -g -target bpf -DRELAY_ADDRESS=0x0A600002 -I"/usr/include/$(gcc -print-multiarch)" \
+clang -O2 -g -target bpf -DRELAY_ADDRESS=0x0A600002 -I"$(bpf_asm_include)" \
     -c tests/perf/xdp_sink.c -o "$FZ_SCRATCH/xdp_sink.o"
 
 # The load host's XDP program: $1 is pass or sink.

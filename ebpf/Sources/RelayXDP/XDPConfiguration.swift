@@ -34,8 +34,12 @@ public struct XDPConfiguration: Sendable, Hashable {
         var config = relay_xdp_config()
         withUnsafeMutableBytes(of: &config.public_ipv4) { Self.store(self.publicIPv4.map(IPAddress.v4), into: $0) }
         withUnsafeMutableBytes(of: &config.public_ipv6) { Self.store(self.publicIPv6.map(IPAddress.v6), into: $0) }
-        withUnsafeMutableBytes(of: &config.interface_ipv4) { Self.store(self.interfaceIPv4.map(IPAddress.v4), into: $0) }
-        withUnsafeMutableBytes(of: &config.interface_ipv6) { Self.store(self.interfaceIPv6.map(IPAddress.v6), into: $0) }
+        withUnsafeMutableBytes(of: &config.interface_ipv4) {
+            Self.store(self.interfaceIPv4.map(IPAddress.v4), into: $0)
+        }
+        withUnsafeMutableBytes(of: &config.interface_ipv6) {
+            Self.store(self.interfaceIPv6.map(IPAddress.v6), into: $0)
+        }
         config.listen_port = self.listenPort
         config.lowest_allocation_port = self.allocationPorts.lowerBound
         config.highest_allocation_port = self.allocationPorts.upperBound

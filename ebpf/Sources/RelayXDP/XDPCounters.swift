@@ -32,7 +32,10 @@ public struct XDPCounters: Sendable, Equatable {
     public static let reasons: [(reason: relay_xdp_reason, name: String, action: XDPAction)] =
         (0..<UInt32(Self.reasonCount)).map { raw in
             let reason = relay_xdp_reason(rawValue: raw)
-            return (reason, String(cString: relay_xdp_reason_name(reason)), XDPAction(rawValue: relay_xdp_reason_action(reason))!)
+            return (
+                reason, String(cString: relay_xdp_reason_name(reason)),
+                XDPAction(rawValue: relay_xdp_reason_action(reason))!
+            )
         }
 }
 

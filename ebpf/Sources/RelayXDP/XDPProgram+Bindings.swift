@@ -18,7 +18,8 @@ extension XDPProgram {
         try entry.withKeys { (channelKey, peerKey) throws(XDPError) in
             let toUDP = self.channelToUDP[entry.clientFamily][entry.peerFamily]
             let toChannel = self.udpToChannel[entry.peerFamily][entry.clientFamily]
-            guard bpf_map_update_elem(toChannel, peerKey.baseAddress, channelKey.baseAddress, UInt64(BPF_ANY)) == 0 else {
+            guard bpf_map_update_elem(toChannel, peerKey.baseAddress, channelKey.baseAddress, UInt64(BPF_ANY)) == 0
+            else {
                 throw XDPError(operation: "insert a peer-to-channel binding", errno: errno)
             }
             guard bpf_map_update_elem(toUDP, channelKey.baseAddress, peerKey.baseAddress, UInt64(BPF_ANY)) == 0 else {

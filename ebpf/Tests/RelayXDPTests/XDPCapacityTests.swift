@@ -18,7 +18,9 @@ struct XDPCapacityTests {
         case .v4:
             ClientSocket(IPSocketAddress(.v4(IPv4Address(rawValue: 0x6440_0000 | UInt32(index))), port: 40_000))
         case .v6:
-            ClientSocket(IPSocketAddress(.v6(IPv6Address(high: 0x2001_0db8_00c0_0000, low: UInt64(index))), port: 40_000))
+            ClientSocket(
+                IPSocketAddress(.v6(IPv6Address(high: 0x2001_0db8_00c0_0000, low: UInt64(index))), port: 40_000)
+            )
         }
     }
 
@@ -34,7 +36,9 @@ struct XDPCapacityTests {
         for (client, peer) in F.familyPairs {
             for index in 0..<capacity {
                 try program.insertBinding(
-                    client: Self.client(client, index), channel: F.channel, peer: Self.peer(client, peer),
+                    client: Self.client(client, index),
+                    channel: F.channel,
+                    peer: Self.peer(client, peer),
                     port: AllocationPort(UInt16(index))
                 )
             }
@@ -42,7 +46,10 @@ struct XDPCapacityTests {
             let newPeer = PeerSocket(IPSocketAddress(F.peer(peer).address.address, port: 9))
             #expect(throws: XDPError(operation: "insert a peer-to-channel binding", errno: E2BIG)) {
                 try program.insertBinding(
-                    client: Self.client(client, capacity), channel: F.channel, peer: newPeer, port: F.allocationPort
+                    client: Self.client(client, capacity),
+                    channel: F.channel,
+                    peer: newPeer,
+                    port: F.allocationPort
                 )
             }
         }

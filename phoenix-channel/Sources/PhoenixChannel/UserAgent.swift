@@ -22,7 +22,9 @@ public enum UserAgent {
         var version = "unknown"
         var line = [CChar](repeating: 0, count: 512)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimming { $0.isWhitespace }
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimming {
+                $0.isWhitespace
+            }
             let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
             let value = parts[1].trimming { $0 == "\"" || $0 == "'" }

@@ -84,6 +84,8 @@ struct WebSocketConnector: Sendable {
                     )
                 }
             }
+            // The host is resolved again for every attempt (as the later reference does; the seed era resolved
+            // once at start-up), so a portal that moves is found after a reconnect.
             .connect(host: url.host, port: url.port)
             .whenComplete { result in
                 switch result {

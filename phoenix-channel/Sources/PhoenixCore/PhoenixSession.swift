@@ -290,7 +290,12 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
                 return
             }
             self.logger.debug("Portal channel unknown to the server, joining again")
-            let joinRef = self.transmit(.join(self.configuration.joinPayload), topic: Topic.name, on: connection, now: now)
+            let joinRef = self.transmit(
+                .join(self.configuration.joinPayload),
+                topic: Topic.name,
+                on: connection,
+                now: now
+            )
             self.state = .joining(connection, joinRef: joinRef)
             self.setTimer(.join, now + PhoenixConstants.joinTimeout)
         case .error(let reason):
@@ -340,7 +345,12 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
                 self.reconnect(.heartbeatTimedOut, closing: connection, now: now)
                 return
             }
-            self.pendingHeartbeat = self.transmit(.heartbeat, topic: PhoenixControl.heartbeatTopic, on: connection, now: now)
+            self.pendingHeartbeat = self.transmit(
+                .heartbeat,
+                topic: PhoenixControl.heartbeatTopic,
+                on: connection,
+                now: now
+            )
             self.stats.heartbeatsSent += 1
         }
     }

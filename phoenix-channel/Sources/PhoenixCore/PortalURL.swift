@@ -1,3 +1,5 @@
+import STUN
+
 /// The WebSocket URL of a portal socket, as the seed era builds it (seed-era-delta §4.1):
 /// the API URL's path with `/<topic>/websocket` appended, `http`/`ws` mapped to `ws` and `https`/`wss` to `wss`,
 /// and a query of `token` first, then the component's login parameters in their fixed order.
@@ -119,23 +121,45 @@ public struct LoginParameters: Hashable, Sendable {
         LoginParameters(pairs: [("name", name), ("ipv4", ipv4), ("ipv6", ipv6), ("port", String(port))])
     }
 
-    /// A gateway. `externalID` is sent as given (the caller hashes a UUID id, as the seed era does).
-    public static func gateway(externalID: String, name: String?, publicKey: String) -> LoginParameters {
-        LoginParameters(pairs: [("external_id", externalID), ("name", name), ("public_key", publicKey)])
+    /// A gateway: its id (sent as `external_id`, see ``externalID(for:)``), name and WireGuard public key.
+    public static func gateway(id: String, name: String?, publicKey: String) -> LoginParameters {
+        LoginParameters(pairs: [("external_id", Self.externalID(for: id)), ("name", name), ("public_key", publicKey)])
     }
 
-    /// A client. `externalID` is sent as given (the caller hashes a UUID id, as the seed era does).
+    /// A client: its id (sent as `external_id`, see ``externalID(for:)``), name, device identifiers and WireGuard
+    /// public key.
     public static func client(
-        externalID: String,
+        id: String,
         name: String?,
         deviceSerial: String? = nil,
         deviceUUID: String? = nil,
         publicKey: String
     ) -> LoginParameters {
         LoginParameters(pairs: [
-            ("external_id", externalID), ("name", name), ("device_serial", deviceSerial), ("device_uuid", deviceUUID),
-            ("public_key", publicKey),
+            ("external_id", Self.externalID(for: id)), ("name", name), ("device_serial", deviceSerial),
+            ("device_uuid", deviceUUID), ("public_key", publicKey),
         ])
+    }
+
+    /// What the seed era sends as `external_id`: the lower-case hex of SHA-256 of the id's text when the id is a
+    /// UUID (so the portal never sees the id a device keeps on disk), otherwise the id itself.
+    public static func externalID(for id: String) -> String {
+        guard Self.isUUID(id) else {
+            return id
+        }
+        let hex = Array("0123456789abcdef".unicodeScalars)
+        var text = ""
+        for byte in SHA256.hash(Array(id.utf8)) {
+            text.unicodeScalars.append(hex[Int(byte >> 4)])
+            text.unicodeScalars.append(hex[Int(byte & 0xF)])
+        }
+        return text
+    }
+
+    /// `8-4-4-4-12` hex digits, either case (what the `uuid` crate's `from_str` accepts in its hyphenated form).
+    static func isUUID(_ text: String) -> Bool {
+        let groups = text.split(separator: "-", omittingEmptySubsequences: false)
+        return groups.map(\.count) == [8, 4, 4, 4, 12] && groups.allSatisfy { $0.allSatisfy(\.isHexDigit) }
     }
 
     public static func == (lhs: LoginParameters, rhs: LoginParameters) -> Bool {

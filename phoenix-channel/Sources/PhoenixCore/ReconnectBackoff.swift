@@ -17,10 +17,12 @@ struct ReconnectBackoff {
         if self.retries == 0 {
             return .zero
         }
-        let factor = 1 + Double.random(
-            in: -PhoenixConstants.reconnectRandomization...PhoenixConstants.reconnectRandomization,
-            using: &rng
-        )
+        let factor =
+            1
+            + Double.random(
+                in: -PhoenixConstants.reconnectRandomization...PhoenixConstants.reconnectRandomization,
+                using: &rng
+            )
         let delay = self.interval * factor
         let maximum = PhoenixConstants.maximumReconnectInterval
         if self.interval * PhoenixConstants.reconnectMultiplier >= maximum {

@@ -32,7 +32,11 @@ public enum ClientResource: Hashable, Sendable, Codable {
         case "cidr": self = .cidr(try CIDRResource(from: decoder))
         case "internet": self = .internet(try InternetResource(from: decoder))
         default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown resource type")
+            throw DecodingError.dataCorruptedError(
+                forKey: .type,
+                in: container,
+                debugDescription: "unknown resource type"
+            )
         }
     }
 
@@ -62,7 +66,14 @@ public struct DNSResource: Hashable, Sendable, Codable {
     /// `dual`, `ipv4_only` or `ipv6_only`; absent means dual.
     public var ipStack: String?
 
-    public init(id: ResourceID, address: String, name: String, addressDescription: String?, sites: [Site], ipStack: String?) {
+    public init(
+        id: ResourceID,
+        address: String,
+        name: String,
+        addressDescription: String?,
+        sites: [Site],
+        ipStack: String?
+    ) {
         self.id = id
         self.address = address
         self.name = name
@@ -160,7 +171,11 @@ public enum GatewayResource: Hashable, Sendable, Codable {
         case "internet":
             self = .internet(id: id)
         default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown resource type")
+            throw DecodingError.dataCorruptedError(
+                forKey: .type,
+                in: container,
+                debugDescription: "unknown resource type"
+            )
         }
     }
 

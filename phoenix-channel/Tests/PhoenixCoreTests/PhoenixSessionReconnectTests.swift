@@ -33,7 +33,10 @@ struct PhoenixSessionReconnectTests {
         var interval = 0.5
         for (index, delay) in delays.dropFirst().enumerated() {
             let seconds = Double(delay.nanoseconds) / 1e9
-            #expect(seconds >= interval * 0.5 - 1e-9 && seconds <= interval * 1.5 + 1e-9, "retry \(index + 1): \(seconds) s for interval \(interval) s; \(TestSeeds.replayHint(seed))")
+            #expect(
+                seconds >= interval * 0.5 - 1e-9 && seconds <= interval * 1.5 + 1e-9,
+                "retry \(index + 1): \(seconds) s for interval \(interval) s; \(TestSeeds.replayHint(seed))"
+            )
             interval = min(interval * 1.5, 60)
         }
         // By the 20th retry the interval is capped at 60 s.
@@ -108,12 +111,20 @@ struct PhoenixSessionReconnectTests {
         var harness = ClientHarness(joinPayload: EmptyPayload())
         harness.advance(by: .zero)
         let connection = try #require(harness.lastConnect)
-        harness.session.handleConnectFailed(connection, .upgradeRejected(status: status, body: "Invalid token"), now: harness.now)
+        harness.session.handleConnectFailed(
+            connection,
+            .upgradeRejected(status: status, body: "Invalid token"),
+            now: harness.now
+        )
         let (actions, events) = harness.take()
         #expect(events == [.failed(PhoenixFailure(.rejected(status: status, body: "Invalid token")))])
         #expect(actions.last == .close(connection))
         if status == 401 {
-            #expect("\(PhoenixFailure(.rejected(status: 401, body: "Invalid token")))".contains("token is invalid or missing"))
+            #expect(
+                "\(PhoenixFailure(.rejected(status: 401, body: "Invalid token")))".contains(
+                    "token is invalid or missing"
+                )
+            )
         }
     }
 
@@ -121,10 +132,18 @@ struct PhoenixSessionReconnectTests {
     func serverErrorsOnTheUpgradeAreRetriedAndTLSErrorsAreFatal() throws {
         var harness = ClientHarness(joinPayload: EmptyPayload())
         harness.advance(by: .zero)
-        harness.session.handleConnectFailed(try #require(harness.lastConnect), .upgradeRejected(status: 503, body: ""), now: harness.now)
+        harness.session.handleConnectFailed(
+            try #require(harness.lastConnect),
+            .upgradeRejected(status: 503, body: ""),
+            now: harness.now
+        )
         #expect(harness.take().events.first?.disconnect != nil)
         harness.advance(by: .zero)
-        harness.session.handleConnectFailed(try #require(harness.lastConnect), .tls("certificate verify failed"), now: harness.now)
+        harness.session.handleConnectFailed(
+            try #require(harness.lastConnect),
+            .tls("certificate verify failed"),
+            now: harness.now
+        )
         #expect(harness.take().events.last?.failure == .tls("certificate verify failed"))
     }
 
@@ -150,10 +169,14 @@ struct PhoenixSessionQueueTests {
             harness.session.send(flow(index), now: harness.now)
         }
         let (_, events) = harness.take()
-        #expect(events == [.outboundMessageDropped(event: "create_flow"), .outboundMessageDropped(event: "create_flow")])
+        #expect(
+            events == [.outboundMessageDropped(event: "create_flow"), .outboundMessageDropped(event: "create_flow")]
+        )
         #expect(harness.session.stats.outboundMessagesDropped == 2)
         _ = harness.join()
-        let frames = ClientHarness.frames(in: harness.take().actions).filter { if case .event = $0.body { true } else { false } }
+        let frames = ClientHarness.frames(in: harness.take().actions).filter {
+            if case .event = $0.body { true } else { false }
+        }
         #expect(frames.map(\.body) == (2..<34).map { .event(flow($0)) })
     }
 

@@ -218,11 +218,17 @@ struct PhoenixSessionServerEventTests {
         var harness = ClientHarness(joinPayload: EmptyPayload())
         var connection = harness.join()
         _ = harness.take()
-        harness.receive(#"{"topic":"client","event":"disconnect","payload":{"reason":"shutdown"},"ref":null}"#, on: connection)
+        harness.receive(
+            #"{"topic":"client","event":"disconnect","payload":{"reason":"shutdown"},"ref":null}"#,
+            on: connection
+        )
         #expect(harness.take().events.first?.disconnect?.0 == .disconnected(reason: "shutdown"))
         connection = harness.join()
         _ = harness.take()
-        harness.receive(try String(contentsOfFile: fixturePath("phoenix-disconnect.json"), encoding: .utf8), on: connection)
+        harness.receive(
+            try String(contentsOfFile: fixturePath("phoenix-disconnect.json"), encoding: .utf8),
+            on: connection
+        )
         let (actions, events) = harness.take()
         #expect(events == [.failed(PhoenixFailure(.tokenExpired))])
         #expect(actions == [.close(connection)])

@@ -13,7 +13,10 @@ struct PortalURLTests {
         #expect(url.scheme == .wss)
         #expect(url.host == "api.firezone.dev")
         #expect(url.port == 443)
-        #expect(url.requestTarget == "/relay/websocket?token=abc.def&name=relay-1&ipv4=203.0.113.1&ipv6=2001%3Adb8%3A%3A1&port=3478")
+        #expect(
+            url.requestTarget
+                == "/relay/websocket?token=abc.def&name=relay-1&ipv4=203.0.113.1&ipv6=2001%3Adb8%3A%3A1&port=3478"
+        )
     }
 
     @Test
@@ -22,14 +25,17 @@ struct PortalURLTests {
             apiURL: "https://portal.example/api/",
             topic: "gateway",
             token: "t",
-            parameters: .gateway(externalID: "ext", name: "gw 1", publicKey: "uMBCkAxTewfS+/w=")
+            parameters: .gateway(id: "ext", name: "gw 1", publicKey: "uMBCkAxTewfS+/w=")
         )
-        #expect(gateway.requestTarget == "/api/gateway/websocket?token=t&external_id=ext&name=gw+1&public_key=uMBCkAxTewfS%2B%2Fw%3D")
+        #expect(
+            gateway.requestTarget
+                == "/api/gateway/websocket?token=t&external_id=ext&name=gw+1&public_key=uMBCkAxTewfS%2B%2Fw%3D"
+        )
         let client = try PortalURL(
             apiURL: "http://127.0.0.1:8081/",
             topic: "client",
             token: "t",
-            parameters: .client(externalID: "e", name: nil, deviceSerial: "s", publicKey: "k")
+            parameters: .client(id: "e", name: nil, deviceSerial: "s", publicKey: "k")
         )
         #expect(client.scheme == .ws)
         #expect(client.port == 8081)
@@ -42,12 +48,27 @@ struct PortalURLTests {
             apiURL: "ws://[::1]:9000/base?old=1#frag",
             topic: "client",
             token: "t",
-            parameters: .client(externalID: "e", name: nil, publicKey: "k")
+            parameters: .client(id: "e", name: nil, publicKey: "k")
         )
         #expect(url.host == "::1")
         #expect(url.port == 9000)
         #expect(url.requestTarget == "/base/client/websocket?token=t&external_id=e&public_key=k")
         #expect(url.description == "ws://[::1]:9000/base/client/websocket?token=<redacted>&external_id=e&public_key=k")
+    }
+
+    @Test
+    func aUUIDIdTravelsAsTheHexOfItsSHA256() {
+        // `printf %s 2e5c0210-3ac0-49cd-bfc9-8005046291de | sha256sum`
+        #expect(
+            LoginParameters.externalID(for: "2e5c0210-3ac0-49cd-bfc9-8005046291de")
+                == "a9c8f0f4ac0a924cf7e66b19a6299cc158226ae54f9c87759a641a88b4de1b44"
+        )
+        // Anything else is sent as it is.
+        #expect(LoginParameters.externalID(for: "my-gateway") == "my-gateway")
+        #expect(
+            LoginParameters.externalID(for: "2e5c0210-3ac0-49cd-bfc9-8005046291dz")
+                == "2e5c0210-3ac0-49cd-bfc9-8005046291dz"
+        )
     }
 
     @Test
@@ -63,10 +84,18 @@ struct PortalURLTests {
         #expect(url.description.contains("token=<redacted>&port=3478"))
     }
 
-    @Test(arguments: ["api.firezone.dev", "ftp://host", "ws://", "ws://host:0", "ws://host:70000", "ws://host:x", "ws://[::1", "ws://user@host"])
+    @Test(arguments: [
+        "api.firezone.dev", "ftp://host", "ws://", "ws://host:0", "ws://host:70000", "ws://host:x", "ws://[::1",
+        "ws://user@host",
+    ])
     func rejectsUnusableApiURLs(_ text: String) {
         #expect(throws: PortalURLError.self) {
-            try PortalURL(apiURL: text, topic: "relay", token: "t", parameters: .relay(name: nil, ipv4: nil, ipv6: nil, port: 1))
+            try PortalURL(
+                apiURL: text,
+                topic: "relay",
+                token: "t",
+                parameters: .relay(name: nil, ipv4: nil, ipv6: nil, port: 1)
+            )
         }
     }
 }

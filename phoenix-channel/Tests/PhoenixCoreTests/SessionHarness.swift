@@ -14,7 +14,11 @@ struct SessionHarness<Topic: PortalTopic> {
     var actions: [PhoenixAction] = []
     var events: [PhoenixEvent<Topic.Inbound>] = []
 
-    init(joinPayload: Topic.JoinPayload, partitionTime: Duration? = PhoenixConstants.defaultPartitionTime, seed: UInt64 = 1) {
+    init(
+        joinPayload: Topic.JoinPayload,
+        partitionTime: Duration? = PhoenixConstants.defaultPartitionTime,
+        seed: UInt64 = 1
+    ) {
         let url = try! PortalURL(
             apiURL: "ws://127.0.0.1:8081",
             topic: Topic.name,
@@ -82,7 +86,12 @@ struct SessionHarness<Topic: PortalTopic> {
         self.drain()
     }
 
-    mutating func reply(ref: UInt64, topic: String = Topic.name, status: String = #"{"status":"ok","response":{}}"#, on connection: PhoenixConnectionID) {
+    mutating func reply(
+        ref: UInt64,
+        topic: String = Topic.name,
+        status: String = #"{"status":"ok","response":{}}"#,
+        on connection: PhoenixConnectionID
+    ) {
         self.receive(#"{"topic":"\#(topic)","event":"phx_reply","ref":\#(ref),"payload":\#(status)}"#, on: connection)
     }
 
@@ -92,7 +101,8 @@ struct SessionHarness<Topic: PortalTopic> {
         let connection = self.lastConnect!
         self.session.handleConnected(connection, now: self.now)
         self.drain()
-        let joinRef = Self.frames(in: self.actions).last { if case .join = $0.body { true } else { false } }!.ref!.number!
+        let joinRef = Self.frames(in: self.actions).last { if case .join = $0.body { true } else { false } }!.ref!
+            .number!
         self.reply(ref: joinRef, on: connection)
         return connection
     }

@@ -28,10 +28,12 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
     static let all: [FixtureCase] = [
         FixtureCase(file: "client-00.json", shape: .contained) { text in
             let list = try PortalCodec.decodeJSON(LenientList<ClientResource>.self, from: text)
-            #expect(list.elements.map(\.id.rawValue) == [
-                "73037362-715d-4a83-a749-f18eadd970e6", "03000143-e25e-45c7-aafb-144990e57dcd",
-                "1106047c-cd5d-4151-b679-96b93da7383b",
-            ])
+            #expect(
+                list.elements.map(\.id.rawValue) == [
+                    "73037362-715d-4a83-a749-f18eadd970e6", "03000143-e25e-45c7-aafb-144990e57dcd",
+                    "1106047c-cd5d-4151-b679-96b93da7383b",
+                ]
+            )
             #expect(list.skipped == 0)
             guard case .cidr(let cidr) = list.elements[0] else {
                 Issue.record("first resource is not a CIDR resource")
@@ -53,22 +55,32 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
             #expect(message.topic == "client")
             #expect(message.ref == nil)
             #expect(
-                message.body == .event(.configChanged(ConfigChanged(interface: ClientInterface(
-                    ipv4: IPv4Address("100.67.138.25")!,
-                    ipv6: IPv6Address("fd00:2021:1111::e:65ea")!,
-                    upstreamDNS: [.ipPort(IPSocketAddress("1.1.1.1:53")!)],
-                    searchDomain: nil
-                ))))
+                message.body
+                    == .event(
+                        .configChanged(
+                            ConfigChanged(
+                                interface: ClientInterface(
+                                    ipv4: IPv4Address("100.67.138.25")!,
+                                    ipv6: IPv6Address("fd00:2021:1111::e:65ea")!,
+                                    upstreamDNS: [.ipPort(IPSocketAddress("1.1.1.1:53")!)],
+                                    searchDomain: nil
+                                )
+                            )
+                        )
+                    )
             )
             return PortalCodec.encode(message)
         },
         FixtureCase(file: "client-create_flow.json", shape: .equivalent) { text in
             let event = try PortalCodec.decodeEvent(text, as: ClientOutbound.self)
             #expect(
-                event == .createFlow(CreateFlow(
-                    resourceID: ResourceID("f16ecfa0-a94f-4bfd-a2ef-1cc1f2ef3da3"),
-                    connectedGatewayIDs: []
-                ))
+                event
+                    == .createFlow(
+                        CreateFlow(
+                            resourceID: ResourceID("f16ecfa0-a94f-4bfd-a2ef-1cc1f2ef3da3"),
+                            connectedGatewayIDs: []
+                        )
+                    )
             )
             // The fixture is the event and payload alone, without topic and ref.
             let message = PhoenixMessage<ClientOutbound, EmptyPayload>(topic: "client", body: .event(event!), ref: nil)
@@ -110,10 +122,17 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
             let message = try PortalCodec.decode(text, as: ClientMessage.self)
             #expect(message.ref == .number(6))
             #expect(
-                message.body == .event(.iceCandidates(GatewayIceCandidates(
-                    gatewayID: GatewayID("b3d34a15-55ab-40df-994b-a838e75d65d7"),
-                    candidates: ["candidate:7031633958891736544 1 udp 50331391 35.244.108.190 53909 typ relay"]
-                )))
+                message.body
+                    == .event(
+                        .iceCandidates(
+                            GatewayIceCandidates(
+                                gatewayID: GatewayID("b3d34a15-55ab-40df-994b-a838e75d65d7"),
+                                candidates: [
+                                    "candidate:7031633958891736544 1 udp 50331391 35.244.108.190 53909 typ relay"
+                                ]
+                            )
+                        )
+                    )
             )
             return PortalCodec.encode(message)
         },
@@ -165,13 +184,15 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
                     RelayID("e95f9517-2152-4677-a16a-fbb2687050a3"), RelayID("b0724bd1-a8cc-4faf-88cd-f21159cfec47"),
                 ],
                 connected: [
-                    .turn(TurnRelay(
-                        id: RelayID("0a133356-7a9e-4b9a-b413-0d95a5720fd8"),
-                        address: IPSocketAddress("172.28.0.101:3478")!,
-                        username: "1719367575:ZQHcVGkdnfgGmcP1",
-                        password: "ZWYiBeFHOJyYq0mcwAXjRpcuXIJJpzWlOXVdxwttrWg",
-                        expiresAt: 1_719_367_575
-                    ))
+                    .turn(
+                        TurnRelay(
+                            id: RelayID("0a133356-7a9e-4b9a-b413-0d95a5720fd8"),
+                            address: IPSocketAddress("172.28.0.101:3478")!,
+                            username: "1719367575:ZQHcVGkdnfgGmcP1",
+                            password: "ZWYiBeFHOJyYq0mcwAXjRpcuXIJJpzWlOXVdxwttrWg",
+                            expiresAt: 1_719_367_575
+                        )
+                    )
                 ]
             )
             #expect(message.body == .event(.relaysPresence(expected)))
@@ -204,21 +225,23 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
         },
         FixtureCase(file: "gateway-05.json", shape: .contained) { text in
             let resources = try PortalCodec.decodeJSON([GatewayResource].self, from: text)
-            #expect(resources == [
-                .cidr(
-                    id: ResourceID("73037362-715d-4a83-a749-f18eadd970e6"),
-                    address: IPNetwork("172.172.0.0/16")!,
-                    name: "172.172.0.0/16",
-                    filters: []
-                ),
-                .dns(
-                    id: ResourceID("03000143-e25e-45c7-aafb-144990e57dcd"),
-                    address: "gitlab.mycorp.com",
-                    name: "gitlab.mycorp.com",
-                    filters: []
-                ),
-                .internet(id: ResourceID("1106047c-cd5d-4151-b679-96b93da7383b")),
-            ])
+            #expect(
+                resources == [
+                    .cidr(
+                        id: ResourceID("73037362-715d-4a83-a749-f18eadd970e6"),
+                        address: IPNetwork("172.172.0.0/16")!,
+                        name: "172.172.0.0/16",
+                        filters: []
+                    ),
+                    .dns(
+                        id: ResourceID("03000143-e25e-45c7-aafb-144990e57dcd"),
+                        address: "gitlab.mycorp.com",
+                        name: "gitlab.mycorp.com",
+                        filters: []
+                    ),
+                    .internet(id: ResourceID("1106047c-cd5d-4151-b679-96b93da7383b")),
+                ]
+            )
             return PortalCodec.encodeJSON(resources)
         },
         FixtureCase(file: "gateway-authorize_flow.json", shape: .contained) { text in
@@ -254,10 +277,17 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
         FixtureCase(file: "gateway-invalidate_ice_candidates.json", shape: .equivalent) { text in
             let message = try PortalCodec.decode(text, as: GatewayMessage.self)
             #expect(
-                message.body == .event(.invalidateIceCandidates(ClientIceCandidates(
-                    clientID: ClientID("2b1524e6-239e-4570-bc73-70a188e12101"),
-                    candidates: ["candidate:7854631899965427361 1 udp 1694498559 172.28.0.100 47717 typ srflx"]
-                )))
+                message.body
+                    == .event(
+                        .invalidateIceCandidates(
+                            ClientIceCandidates(
+                                clientID: ClientID("2b1524e6-239e-4570-bc73-70a188e12101"),
+                                candidates: [
+                                    "candidate:7854631899965427361 1 udp 1694498559 172.28.0.100 47717 typ srflx"
+                                ]
+                            )
+                        )
+                    )
             )
             return PortalCodec.encode(message)
         },
@@ -272,10 +302,16 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
             return PortalCodec.encode(message)
         },
         FixtureCase(file: "gateway-request_connection.json", shape: .unknownEvent) { text in
-            try Self.checkRequestConnection(text, relayIDs: ["0bfc5e02-a093-423b-827b-002d7d2bb407", "0a133356-7a9e-4b9a-b413-0d95a5720fd8"])
+            try Self.checkRequestConnection(
+                text,
+                relayIDs: ["0bfc5e02-a093-423b-827b-002d7d2bb407", "0a133356-7a9e-4b9a-b413-0d95a5720fd8"]
+            )
         },
         FixtureCase(file: "gateway-request_connection-2.json", shape: .unknownEvent) { text in
-            try Self.checkRequestConnection(text, relayIDs: ["75542064-e5f7-491b-b054-5350b4f34963", "649cd79f-2536-4f9d-906b-d20b1c5d3ac3"])
+            try Self.checkRequestConnection(
+                text,
+                relayIDs: ["75542064-e5f7-491b-b054-5350b4f34963", "649cd79f-2536-4f9d-906b-d20b1c5d3ac3"]
+            )
         },
         FixtureCase(file: "gateway-resource_updated.json", shape: .equivalent) { text in
             let message = try PortalCodec.decode(text, as: GatewayMessage.self)
@@ -354,7 +390,8 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
 
     /// `text` without the payload members `keys`, each of which must be an empty list.
     static func removingEmptyLists(_ keys: [String], from text: String) throws -> String {
-        guard case .object(var members) = try JSONTree(parsing: text), case .object(var payload)? = members["payload"] else {
+        guard case .object(var members) = try JSONTree(parsing: text), case .object(var payload)? = members["payload"]
+        else {
             Issue.record("no payload object in \(text)")
             return text
         }
@@ -387,7 +424,7 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
 /// Files that are not portal messages, with the reason.
 let fixturesOutsidePortalMessages: [String: String] = [
     // A p2p control body (`DomainStatus`), carried inside the tunnel between client and gateway: connlib's.
-    "p2p-00.json": "p2p control message",
+    "p2p-00.json": "p2p control message"
 ]
 
 struct FixtureTests {
@@ -419,7 +456,8 @@ struct FixtureTests {
 
     @Test
     func reencodedMessagesDecodeToTheSameValue() throws {
-        for file in Fixtures.allJSONFiles where file.hasPrefix("client-") && !file.hasPrefix("client-0") && file != "client-create_flow.json" {
+        for file in Fixtures.allJSONFiles
+        where file.hasPrefix("client-") && !file.hasPrefix("client-0") && file != "client-create_flow.json" {
             let message = try PortalCodec.decode(try Fixtures.text(file), as: ClientMessage.self)
             #expect(try PortalCodec.decode(PortalCodec.encode(message), as: ClientMessage.self) == message, "\(file)")
         }

@@ -2,7 +2,9 @@ import Foundation
 
 /// The seed-era portal messages of `Fixtures/`, copied from shared/reference/portal-fixtures.
 enum Fixtures {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures"
+    )
 
     static func text(_ name: String) throws -> String {
         try String(contentsOf: Self.directory.appendingPathComponent(name), encoding: .utf8)

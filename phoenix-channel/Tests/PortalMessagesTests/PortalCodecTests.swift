@@ -7,10 +7,14 @@ struct PortalCodecTests {
     func outboundEventsEncodeToTheSeedEraEnvelope() {
         let message = PhoenixMessage<ClientOutbound, EmptyPayload>(
             topic: "client",
-            body: .event(.createFlow(CreateFlow(
-                resourceID: ResourceID("f16ecfa0-a94f-4bfd-a2ef-1cc1f2ef3da3"),
-                connectedGatewayIDs: [GatewayID("b3d34a15-55ab-40df-994b-a838e75d65d7")]
-            ))),
+            body: .event(
+                .createFlow(
+                    CreateFlow(
+                        resourceID: ResourceID("f16ecfa0-a94f-4bfd-a2ef-1cc1f2ef3da3"),
+                        connectedGatewayIDs: [GatewayID("b3d34a15-55ab-40df-994b-a838e75d65d7")]
+                    )
+                )
+            ),
             ref: .number(3)
         )
         #expect(
@@ -26,10 +30,21 @@ struct PortalCodecTests {
             body: .join(RelayJoin(stampSecret: "00ff")),
             ref: .number(0)
         )
-        #expect(PortalCodec.encode(relayJoin) == #"{"event":"phx_join","payload":{"stamp_secret":"00ff"},"ref":0,"topic":"relay"}"#)
-        let clientJoin = PhoenixMessage<ClientOutbound, EmptyPayload>(topic: "client", body: .join(EmptyPayload()), ref: .number(0))
+        #expect(
+            PortalCodec.encode(relayJoin)
+                == #"{"event":"phx_join","payload":{"stamp_secret":"00ff"},"ref":0,"topic":"relay"}"#
+        )
+        let clientJoin = PhoenixMessage<ClientOutbound, EmptyPayload>(
+            topic: "client",
+            body: .join(EmptyPayload()),
+            ref: .number(0)
+        )
         #expect(PortalCodec.encode(clientJoin) == #"{"event":"phx_join","payload":null,"ref":0,"topic":"client"}"#)
-        let heartbeat = PhoenixMessage<ClientOutbound, EmptyPayload>(topic: "phoenix", body: .heartbeat, ref: .number(7))
+        let heartbeat = PhoenixMessage<ClientOutbound, EmptyPayload>(
+            topic: "phoenix",
+            body: .heartbeat,
+            ref: .number(7)
+        )
         #expect(PortalCodec.encode(heartbeat) == #"{"event":"heartbeat","payload":{},"ref":7,"topic":"phoenix"}"#)
     }
 
@@ -83,7 +98,8 @@ struct PortalCodecTests {
                 try PortalCodec.decode(flow.replacingOccurrences(of: good, with: bad), as: ClientMessage.self)
             }
         }
-        let resource = #"{"topic":"gateway","event":"resource_updated","payload":{"id":"r","type":"cidr","name":"n","address":"10.0.0.1/8"}}"#
+        let resource =
+            #"{"topic":"gateway","event":"resource_updated","payload":{"id":"r","type":"cidr","name":"n","address":"10.0.0.1/8"}}"#
         #expect(throws: PortalDecodingError.self) {
             try PortalCodec.decode(resource, as: GatewayMessage.self)
         }

@@ -20,12 +20,15 @@ enum PortalOptions {
         }
         let apiURL = value(run.apiURL, "FIREZONE_API_URL") ?? Self.defaultAPIURL
         let partitionText = value(run.maxPartitionTime, "FIREZONE_MAX_PARTITION_TIME")
-        let partitionTime = try partitionText.map { text in
-            guard let duration = Self.parseDuration(text) else {
-                throw ValidationError("invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): '\(text)'; use e.g. 900s, 15m or 1h")
-            }
-            return duration
-        } ?? PhoenixConstants.defaultPartitionTime
+        let partitionTime =
+            try partitionText.map { text in
+                guard let duration = Self.parseDuration(text) else {
+                    throw ValidationError(
+                        "invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): '\(text)'; use e.g. 900s, 15m or 1h"
+                    )
+                }
+                return duration
+            } ?? PhoenixConstants.defaultPartitionTime
         let url: PortalURL
         do {
             url = try PortalURL(

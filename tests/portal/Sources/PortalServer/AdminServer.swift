@@ -65,7 +65,10 @@ private final class AdminHandler: ChannelInboundHandler {
         case .end:
             guard let head = self.head else { return }
             self.head = nil
-            let (status, text) = self.route(head.method, path: head.uri.split(separator: "?").first.map(String.init) ?? "")
+            let (status, text) = self.route(
+                head.method,
+                path: head.uri.split(separator: "?").first.map(String.init) ?? ""
+            )
             self.respond(context, status, text)
         }
     }
@@ -93,7 +96,8 @@ private final class AdminHandler: ChannelInboundHandler {
             return self.portal.revokeAccess(client: ClientID(parts[2]), resource: ResourceID(parts[4]))
                 ? (200, "{}") : (404, "no client '\(parts[2])' or resource '\(parts[4])'\n")
         case (.POST, 4) where parts[0...1] == ["v1", "components"] && parts[3] == "expire-token":
-            return self.portal.expireToken(of: parts[2]) ? (200, "{}") : (404, "no client, gateway or relay '\(parts[2])'\n")
+            return self.portal.expireToken(of: parts[2])
+                ? (200, "{}") : (404, "no client, gateway or relay '\(parts[2])'\n")
         default:
             return (404, "not found\n")
         }

@@ -159,7 +159,8 @@ public final class Portal: @unchecked Sendable {
             guard let port = target["port"].flatMap(UInt16.init), port != 0 else {
                 return .failure(PortalRefusal(status: 422, reason: "port: is invalid"))
             }
-            guard ipv4 != nil || ipv6 != nil, target["ipv4"] == nil || ipv4 != nil, target["ipv6"] == nil || ipv6 != nil else {
+            guard ipv4 != nil || ipv6 != nil, target["ipv4"] == nil || ipv4 != nil, target["ipv6"] == nil || ipv6 != nil
+            else {
                 return .failure(PortalRefusal(status: 422, reason: "ipv4, ipv6: a valid public address is required"))
             }
             return .success((.relay(relay.id, ipv4: ipv4, ipv6: ipv6, port: port), token))
@@ -184,7 +185,10 @@ public final class Portal: @unchecked Sendable {
             return
         }
         session.expiry?.cancel()
-        self.logger.info("Socket closed", metadata: ["socket": "\(id)", "component": "\(session.identity.componentID)"])
+        self.logger.info(
+            "Socket closed",
+            metadata: ["socket": "\(id)", "component": "\(session.identity.componentID)"]
+        )
         switch session.identity {
         case .client(let client, _):
             if self.clientSockets[client] == id {
@@ -199,7 +203,9 @@ public final class Portal: @unchecked Sendable {
                 return
             }
             self.relaySockets[relay] = nil
-            self.relayLeaves[relay] = self.loop.scheduleTask(in: .nanoseconds(self.options.relayLeaveDebounce.nanoseconds)) {
+            self.relayLeaves[relay] = self.loop.scheduleTask(
+                in: .nanoseconds(self.options.relayLeaveDebounce.nanoseconds)
+            ) {
                 self.relayLeft(relay)
             }
         }
@@ -239,7 +245,14 @@ public final class Portal: @unchecked Sendable {
         } catch {
             self.logger.info("Unreadable message", metadata: ["socket": "\(id)", "error": "\(error)"])
             if error.kind == .malformedPayload, let topic = error.topic {
-                let reason = topic == Topic.name && session.joined ? "malformed_payload" : "unmatched topic"
+                let reason =
+                    if error.event == PhoenixControl.join {
+                        "invalid_join_payload"
+                    } else if topic == Topic.name && session.joined {
+                        "malformed_payload"
+                    } else {
+                        "unmatched topic"
+                    }
                 self.reply(.error(reason: reason), topic: topic, ref: error.ref, on: session.socket)
             }
             return
@@ -266,7 +279,12 @@ public final class Portal: @unchecked Sendable {
             return
         }
         if case .relay = session.identity, (payload as? RelayJoin)?.stampSecret.isEmpty ?? true {
-            self.reply(.error(reason: "stamp_secret: is required"), topic: RelayTopic.name, ref: ref, on: session.socket)
+            self.reply(
+                .error(reason: "stamp_secret: is required"),
+                topic: RelayTopic.name,
+                ref: ref,
+                on: session.socket
+            )
             return
         }
         self.reply(.ok, topic: session.identity.topic, ref: ref, on: session.socket)
@@ -279,7 +297,11 @@ public final class Portal: @unchecked Sendable {
                 self.sessions[previous]?.socket.close()
             }
             self.clientSockets[client] = id
-            self.push(ClientInbound.initialize(self.clientInit(client, key: key)), topic: ClientTopic.self, to: session.socket)
+            self.push(
+                ClientInbound.initialize(self.clientInit(client, key: key)),
+                topic: ClientTopic.self,
+                to: session.socket
+            )
             // The session lasts as long as the token, as the seed-era portal's socket does.
             // At most a century ahead: a far-future expiry in the file must not overflow the timer.
             let remaining = min(Int64(clamping: self.clientTokenExpiry(client)) - Int64(time(nil)), 100 * 365 * 86_400)
@@ -292,7 +314,11 @@ public final class Portal: @unchecked Sendable {
                 self.sessions[previous]?.socket.close()
             }
             self.gatewaySockets[gateway] = id
-            self.push(GatewayInbound.initialize(self.gatewayInit(gateway, key: key)), topic: GatewayTopic.self, to: session.socket)
+            self.push(
+                GatewayInbound.initialize(self.gatewayInit(gateway, key: key)),
+                topic: GatewayTopic.self,
+                to: session.socket
+            )
         case .relay(let relay, let ipv4, let ipv6, let port):
             let join = payload as! RelayJoin
             if let previous = self.relaySockets[relay], previous != id {
@@ -330,7 +356,9 @@ public final class Portal: @unchecked Sendable {
     private func broadcastRelays(disconnected: [RelayID], connected: [RelayID]) {
         for (client, socket) in self.clientSockets.sorted(by: { $0.key < $1.key }) {
             guard case .client(_, let key)? = self.sessions[socket]?.identity else { continue }
-            let entries = connected.flatMap { self.relayEntries($0, key: key, expiresAt: self.clientTokenExpiry(client)) }
+            let entries = connected.flatMap {
+                self.relayEntries($0, key: key, expiresAt: self.clientTokenExpiry(client))
+            }
             self.push(
                 ClientInbound.relaysPresence(RelaysPresence(disconnectedIDs: disconnected, connected: entries)),
                 topic: ClientTopic.self,
@@ -354,16 +382,22 @@ public final class Portal: @unchecked Sendable {
         guard let presence = self.relays[relay] else {
             return []
         }
-        let (username, password) = PortalCrypto.relayCredentials(secret: presence.secret, componentKey: key, expiresAt: expiresAt)
+        let (username, password) = PortalCrypto.relayCredentials(
+            secret: presence.secret,
+            componentKey: key,
+            expiresAt: expiresAt
+        )
         let addresses = [presence.ipv4.map(IPAddress.v4), presence.ipv6.map(IPAddress.v6)].compactMap { $0 }
         return addresses.map { address in
-            .turn(TurnRelay(
-                id: relay,
-                address: IPSocketAddress(address, port: presence.port),
-                username: username,
-                password: password,
-                expiresAt: expiresAt
-            ))
+            .turn(
+                TurnRelay(
+                    id: relay,
+                    address: IPSocketAddress(address, port: presence.port),
+                    username: username,
+                    password: password,
+                    expiresAt: expiresAt
+                )
+            )
         }
     }
 
@@ -396,7 +430,8 @@ public final class Portal: @unchecked Sendable {
             let pair = AccessPair(client: flow.client, resource: flow.resource)
             longest[pair] = max(longest[pair] ?? 0, flow.expiresAt)
         }
-        let authorizations = longest
+        let authorizations =
+            longest
             .map { Authorization(clientID: $0.key.client, resourceID: $0.key.resource, expiresAt: $0.value) }
             .sorted { ($0.clientID, $0.resourceID) < ($1.clientID, $1.resourceID) }
         return GatewayInit(
@@ -416,11 +451,17 @@ public final class Portal: @unchecked Sendable {
             self.createFlow(request, for: client)
         case .broadcastIceCandidates(let payload):
             for gateway in payload.gatewayIDs where self.hasFlow(client: client, gateway: gateway) {
-                self.pushToGateway(gateway, .iceCandidates(ClientIceCandidates(clientID: client, candidates: payload.candidates)))
+                self.pushToGateway(
+                    gateway,
+                    .iceCandidates(ClientIceCandidates(clientID: client, candidates: payload.candidates))
+                )
             }
         case .broadcastInvalidatedIceCandidates(let payload):
             for gateway in payload.gatewayIDs where self.hasFlow(client: client, gateway: gateway) {
-                self.pushToGateway(gateway, .invalidateIceCandidates(ClientIceCandidates(clientID: client, candidates: payload.candidates)))
+                self.pushToGateway(
+                    gateway,
+                    .invalidateIceCandidates(ClientIceCandidates(clientID: client, candidates: payload.candidates))
+                )
             }
         }
     }
@@ -429,7 +470,12 @@ public final class Portal: @unchecked Sendable {
         switch event {
         case .flowAuthorized(let payload):
             guard let flow = self.pendingFlows[payload.ref], flow.gateway == gateway else {
-                self.reply(.error(reason: "not_found"), topic: GatewayTopic.name, ref: ref, on: self.sessions[socket]!.socket)
+                self.reply(
+                    .error(reason: "not_found"),
+                    topic: GatewayTopic.name,
+                    ref: ref,
+                    on: self.sessions[socket]!.socket
+                )
                 return
             }
             self.pendingFlows[payload.ref] = nil
@@ -437,19 +483,33 @@ public final class Portal: @unchecked Sendable {
             self.flowAuthorized(flow)
         case .broadcastIceCandidates(let payload):
             for client in payload.clientIDs where self.hasFlow(client: client, gateway: gateway) {
-                self.pushToClient(client, .iceCandidates(GatewayIceCandidates(gatewayID: gateway, candidates: payload.candidates)))
+                self.pushToClient(
+                    client,
+                    .iceCandidates(GatewayIceCandidates(gatewayID: gateway, candidates: payload.candidates))
+                )
             }
         case .broadcastInvalidatedIceCandidates(let payload):
             for client in payload.clientIDs where self.hasFlow(client: client, gateway: gateway) {
-                self.pushToClient(client, .invalidateIceCandidates(GatewayIceCandidates(gatewayID: gateway, candidates: payload.candidates)))
+                self.pushToClient(
+                    client,
+                    .invalidateIceCandidates(GatewayIceCandidates(gatewayID: gateway, candidates: payload.candidates))
+                )
             }
         }
     }
 
     private func createFlow(_ request: CreateFlow, for client: ClientID) {
         func fail(_ reason: FlowFailureReason, _ violated: [String]? = nil) {
-            self.logger.info("Flow refused", metadata: ["client.id": "\(client)", "resource.id": "\(request.resourceID)", "reason": "\(reason)"])
-            self.pushToClient(client, .flowCreationFailed(FlowCreationFailed(resourceID: request.resourceID, reason: reason, violatedProperties: violated)))
+            self.logger.info(
+                "Flow refused",
+                metadata: ["client.id": "\(client)", "resource.id": "\(request.resourceID)", "reason": "\(reason)"]
+            )
+            self.pushToClient(
+                client,
+                .flowCreationFailed(
+                    FlowCreationFailed(resourceID: request.resourceID, reason: reason, violatedProperties: violated)
+                )
+            )
         }
         guard let resource = self.visibleResources(client).first(where: { $0.id == request.resourceID }) else {
             return fail(.notFound)
@@ -463,7 +523,9 @@ public final class Portal: @unchecked Sendable {
         guard permitted else {
             return fail(.forbidden, ["remote_ip"])
         }
-        let online = self.configuration.gateways.filter { resource.siteIDs.contains($0.siteID) && self.gatewaySockets[$0.id] != nil }
+        let online = self.configuration.gateways.filter {
+            resource.siteIDs.contains($0.siteID) && self.gatewaySockets[$0.id] != nil
+        }
         guard !online.isEmpty else {
             return fail(.offline)
         }
@@ -480,49 +542,89 @@ public final class Portal: @unchecked Sendable {
             return fail(.offline)
         }
         let (ipv4, ipv6) = self.addresses[client.rawValue]!
-        let (clientCredentials, gatewayCredentials) = PortalCrypto.iceCredentials(client: client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey)
+        let (clientCredentials, gatewayCredentials) = PortalCrypto.iceCredentials(
+            client: client,
+            clientKey: clientKey,
+            gateway: gateway.id,
+            gatewayKey: gatewayKey
+        )
         let ref = Self.randomReference()
-        let flow = Flow(client: client, resource: resource.id, gateway: gateway.id, expiresAt: self.clientTokenExpiry(client))
+        let flow = Flow(
+            client: client,
+            resource: resource.id,
+            gateway: gateway.id,
+            expiresAt: self.clientTokenExpiry(client)
+        )
         self.pendingFlows[ref] = flow
-        self.logger.info("Authorizing flow", metadata: ["client.id": "\(client)", "resource.id": "\(resource.id)", "gateway.id": "\(gateway.id)"])
-        self.pushToGateway(gateway.id, .authorizeFlow(AuthorizeFlow(
-            ref: ref,
-            resource: resource.gatewayResource,
-            client: FlowClient(
-                id: client,
-                publicKey: clientKey,
-                presharedKey: self.presharedKey(client: client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey),
-                ipv4: ipv4,
-                ipv6: ipv6
-            ),
-            clientIceCredentials: clientCredentials,
-            gatewayIceCredentials: gatewayCredentials,
-            expiresAt: flow.expiresAt
-        )))
+        self.logger.info(
+            "Authorizing flow",
+            metadata: ["client.id": "\(client)", "resource.id": "\(resource.id)", "gateway.id": "\(gateway.id)"]
+        )
+        self.pushToGateway(
+            gateway.id,
+            .authorizeFlow(
+                AuthorizeFlow(
+                    ref: ref,
+                    resource: resource.gatewayResource,
+                    client: FlowClient(
+                        id: client,
+                        publicKey: clientKey,
+                        presharedKey: self.presharedKey(
+                            client: client,
+                            clientKey: clientKey,
+                            gateway: gateway.id,
+                            gatewayKey: gatewayKey
+                        ),
+                        ipv4: ipv4,
+                        ipv6: ipv6
+                    ),
+                    clientIceCredentials: clientCredentials,
+                    gatewayIceCredentials: gatewayCredentials,
+                    expiresAt: flow.expiresAt
+                )
+            )
+        )
     }
 
     private func flowAuthorized(_ flow: Flow) {
         guard let gateway = self.configuration.gateways.first(where: { $0.id == flow.gateway }),
             case .client(_, let clientKey)? = self.clientSockets[flow.client].flatMap({ self.sessions[$0]?.identity }),
-            case .gateway(_, let gatewayKey)? = self.gatewaySockets[flow.gateway].flatMap({ self.sessions[$0]?.identity })
+            case .gateway(_, let gatewayKey)? = self.gatewaySockets[flow.gateway].flatMap({
+                self.sessions[$0]?.identity
+            })
         else {
             return
         }
         self.flows.removeAll { $0.client == flow.client && $0.resource == flow.resource && $0.gateway == flow.gateway }
         self.flows.append(flow)
         let (ipv4, ipv6) = self.addresses[gateway.id.rawValue]!
-        let (clientCredentials, gatewayCredentials) = PortalCrypto.iceCredentials(client: flow.client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey)
-        self.pushToClient(flow.client, .flowCreated(FlowCreated(
-            resourceID: flow.resource,
-            gatewayID: gateway.id,
-            siteID: gateway.siteID,
-            gatewayPublicKey: gatewayKey,
-            gatewayIPv4: ipv4,
-            gatewayIPv6: ipv6,
-            presharedKey: self.presharedKey(client: flow.client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey),
-            clientIceCredentials: clientCredentials,
-            gatewayIceCredentials: gatewayCredentials
-        )))
+        let (clientCredentials, gatewayCredentials) = PortalCrypto.iceCredentials(
+            client: flow.client,
+            clientKey: clientKey,
+            gateway: gateway.id,
+            gatewayKey: gatewayKey
+        )
+        self.pushToClient(
+            flow.client,
+            .flowCreated(
+                FlowCreated(
+                    resourceID: flow.resource,
+                    gatewayID: gateway.id,
+                    siteID: gateway.siteID,
+                    gatewayPublicKey: gatewayKey,
+                    gatewayIPv4: ipv4,
+                    gatewayIPv6: ipv6,
+                    presharedKey: self.presharedKey(
+                        client: flow.client,
+                        clientKey: clientKey,
+                        gateway: gateway.id,
+                        gatewayKey: gatewayKey
+                    ),
+                    clientIceCredentials: clientCredentials,
+                    gatewayIceCredentials: gatewayCredentials
+                )
+            )
+        )
     }
 
     private func hasFlow(client: ClientID, gateway: GatewayID) -> Bool {
@@ -530,7 +632,12 @@ public final class Portal: @unchecked Sendable {
             || self.pendingFlows.values.contains { $0.client == client && $0.gateway == gateway }
     }
 
-    private func presharedKey(client: ClientID, clientKey: PublicKeyBase64, gateway: GatewayID, gatewayKey: PublicKeyBase64) -> PresharedKeyBase64 {
+    private func presharedKey(
+        client: ClientID,
+        clientKey: PublicKeyBase64,
+        gateway: GatewayID,
+        gatewayKey: PublicKeyBase64
+    ) -> PresharedKeyBase64 {
         PortalCrypto.presharedKey(
             clientBase: self.pskBases[client.rawValue]!,
             client: client,
@@ -546,7 +653,10 @@ public final class Portal: @unchecked Sendable {
     /// Adds or replaces a resource and tells whoever is affected.
     func upsertResource(_ entry: PortalConfiguration.ResourceEntry) throws(PortalConfigurationError) {
         self.loop.preconditionInEventLoop()
-        let resource = try PortalConfiguration.ResourceEntry.check(entry, sites: Set(self.configuration.sites.map(\.id)))
+        let resource = try PortalConfiguration.ResourceEntry.check(
+            entry,
+            sites: Set(self.configuration.sites.map(\.id))
+        )
         let previous = self.resources.firstIndex { $0.id == resource.id }
         if let previous {
             let old = self.resources[previous]
@@ -562,8 +672,12 @@ public final class Portal: @unchecked Sendable {
         } else {
             self.resources.append(resource)
         }
-        for client in self.clientSockets.keys.sorted() where self.visibleResources(client).contains(where: { $0.id == resource.id }) {
-            self.pushToClient(client, .resourceCreatedOrUpdated(resource.clientResource(sites: self.sites(of: resource))))
+        for client in self.clientSockets.keys.sorted()
+        where self.visibleResources(client).contains(where: { $0.id == resource.id }) {
+            self.pushToClient(
+                client,
+                .resourceCreatedOrUpdated(resource.clientResource(sites: self.sites(of: resource)))
+            )
         }
     }
 
@@ -573,7 +687,9 @@ public final class Portal: @unchecked Sendable {
         guard let index = self.resources.firstIndex(where: { $0.id == id }) else {
             return false
         }
-        let visibleTo = self.clientSockets.keys.sorted().filter { client in self.visibleResources(client).contains { $0.id == id } }
+        let visibleTo = self.clientSockets.keys.sorted().filter { client in
+            self.visibleResources(client).contains { $0.id == id }
+        }
         self.resources.remove(at: index)
         for client in visibleTo {
             self.pushToClient(client, .resourceDeleted(id))
@@ -585,7 +701,9 @@ public final class Portal: @unchecked Sendable {
     /// Takes a resource away from one client. False if the client or resource is unknown.
     func revokeAccess(client: ClientID, resource: ResourceID) -> Bool {
         self.loop.preconditionInEventLoop()
-        guard self.configuration.clients.contains(where: { $0.id == client }), self.resources.contains(where: { $0.id == resource }) else {
+        guard self.configuration.clients.contains(where: { $0.id == client }),
+            self.resources.contains(where: { $0.id == resource })
+        else {
             return false
         }
         let wasVisible = self.visibleResources(client).contains { $0.id == resource }
@@ -641,7 +759,9 @@ public final class Portal: @unchecked Sendable {
     /// The authorized flows, for tests.
     func flowReport() -> [FlowReport] {
         self.loop.preconditionInEventLoop()
-        return self.flows.map { FlowReport(clientID: $0.client, resourceID: $0.resource, gatewayID: $0.gateway, expiresAt: $0.expiresAt) }
+        return self.flows.map {
+            FlowReport(clientID: $0.client, resourceID: $0.resource, gatewayID: $0.gateway, expiresAt: $0.expiresAt)
+        }
     }
 
     private func endFlows(where matches: (Flow) -> Bool) {
@@ -650,7 +770,10 @@ public final class Portal: @unchecked Sendable {
         self.pendingFlows = self.pendingFlows.filter { !matches($0.value) }
         var seen = Set<String>()
         for flow in ended where seen.insert("\(flow.gateway)|\(flow.client)|\(flow.resource)").inserted {
-            self.pushToGateway(flow.gateway, .rejectAccess(RejectAccess(clientID: flow.client, resourceID: flow.resource)))
+            self.pushToGateway(
+                flow.gateway,
+                .rejectAccess(RejectAccess(clientID: flow.client, resourceID: flow.resource))
+            )
         }
     }
 
@@ -671,11 +794,14 @@ public final class Portal: @unchecked Sendable {
     }
 
     private func sites(of resource: PortalConfiguration.ResourceEntry) -> [Site] {
-        resource.siteIDs.compactMap { id in self.configuration.sites.first { $0.id == id }.map { Site(id: $0.id, name: $0.name) } }
+        resource.siteIDs.compactMap { id in
+            self.configuration.sites.first { $0.id == id }.map { Site(id: $0.id, name: $0.name) }
+        }
     }
 
     private func clientTokenExpiry(_ client: ClientID) -> UInt64 {
-        self.configuration.clients.first { $0.id == client }?.tokenExpiresAt ?? self.startedAt + Self.defaultClientTokenLifetime
+        self.configuration.clients.first { $0.id == client }?.tokenExpiresAt ?? self.startedAt
+            + Self.defaultClientTokenLifetime
     }
 
     private func pushToClient(_ client: ClientID, _ event: ClientInbound) {
@@ -689,11 +815,17 @@ public final class Portal: @unchecked Sendable {
     }
 
     private func push<Topic: PortalTopic>(_ event: Topic.Inbound, topic: Topic.Type, to socket: any PortalSocket) {
-        socket.send(PortalCodec.encode(PhoenixMessage<Topic.Inbound, EmptyPayload>(topic: Topic.name, body: .event(event), ref: nil)))
+        socket.send(
+            PortalCodec.encode(
+                PhoenixMessage<Topic.Inbound, EmptyPayload>(topic: Topic.name, body: .event(event), ref: nil)
+            )
+        )
     }
 
     private func reply(_ reply: PhoenixReply, topic: String, ref: PhoenixRef?, on socket: any PortalSocket) {
-        socket.send(PortalCodec.encode(PhoenixMessage<RelayInbound, EmptyPayload>(topic: topic, body: .reply(reply), ref: ref)))
+        socket.send(
+            PortalCodec.encode(PhoenixMessage<RelayInbound, EmptyPayload>(topic: topic, body: .reply(reply), ref: ref))
+        )
     }
 
     /// An opaque flow reference: 16 random bytes in hex.

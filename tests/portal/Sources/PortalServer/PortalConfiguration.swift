@@ -160,7 +160,10 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         return try Self.parse(text, source: path)
     }
 
-    public static func parse(_ text: String, source: String = "configuration") throws(PortalConfigurationError) -> PortalConfiguration {
+    public static func parse(
+        _ text: String,
+        source: String = "configuration"
+    ) throws(PortalConfigurationError) -> PortalConfiguration {
         let configuration: PortalConfiguration
         do {
             configuration = try PortalCodec.decodeJSON(PortalConfiguration.self, from: text)
@@ -234,9 +237,26 @@ extension PortalConfiguration.ResourceEntry {
         let name = self.name ?? self.address ?? "Internet Resource"
         switch self.type {
         case "cidr":
-            return .cidr(CIDRResource(id: self.id, address: IPNetwork(self.address!)!, name: name, addressDescription: self.addressDescription, sites: sites))
+            return .cidr(
+                CIDRResource(
+                    id: self.id,
+                    address: IPNetwork(self.address!)!,
+                    name: name,
+                    addressDescription: self.addressDescription,
+                    sites: sites
+                )
+            )
         case "dns":
-            return .dns(DNSResource(id: self.id, address: self.address!, name: name, addressDescription: self.addressDescription, sites: sites, ipStack: nil))
+            return .dns(
+                DNSResource(
+                    id: self.id,
+                    address: self.address!,
+                    name: name,
+                    addressDescription: self.addressDescription,
+                    sites: sites,
+                    ipStack: nil
+                )
+            )
         default:
             return .internet(InternetResource(id: self.id, name: nil, sites: sites, canBeDisabled: true))
         }
@@ -246,7 +266,8 @@ extension PortalConfiguration.ResourceEntry {
     var gatewayResource: GatewayResource {
         let name = self.name ?? self.address ?? ""
         switch self.type {
-        case "cidr": return .cidr(id: self.id, address: IPNetwork(self.address!)!, name: name, filters: self.filters ?? [])
+        case "cidr":
+            return .cidr(id: self.id, address: IPNetwork(self.address!)!, name: name, filters: self.filters ?? [])
         case "dns": return .dns(id: self.id, address: self.address!, name: name, filters: self.filters ?? [])
         default: return .internet(id: self.id)
         }
@@ -257,16 +278,22 @@ extension PortalConfiguration.ResourceEntry {
         switch resource.type {
         case "cidr":
             guard let address = resource.address, IPNetwork(address) != nil else {
-                throw PortalConfigurationError("resource '\(resource.id)': a cidr resource needs an address like 10.0.0.0/24 (host bits zero)")
+                throw PortalConfigurationError(
+                    "resource '\(resource.id)': a cidr resource needs an address like 10.0.0.0/24 (host bits zero)"
+                )
             }
         case "dns":
             guard let address = resource.address, !address.isEmpty, !address.contains(" ") else {
-                throw PortalConfigurationError("resource '\(resource.id)': a dns resource needs a domain pattern as its address")
+                throw PortalConfigurationError(
+                    "resource '\(resource.id)': a dns resource needs a domain pattern as its address"
+                )
             }
         case "internet":
             break
         default:
-            throw PortalConfigurationError("resource '\(resource.id)': unknown type '\(resource.type)' (cidr, dns or internet)")
+            throw PortalConfigurationError(
+                "resource '\(resource.id)': unknown type '\(resource.type)' (cidr, dns or internet)"
+            )
         }
         if resource.siteIDs.isEmpty {
             throw PortalConfigurationError("resource '\(resource.id)': it needs at least one site")

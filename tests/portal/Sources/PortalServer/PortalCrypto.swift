@@ -5,11 +5,11 @@ import STUN
 
 /// The seed-era portal's derivations (seed-era-delta §4.7, §10.15), deterministic per client/gateway pair so that
 /// a repeated flow yields the same credentials and the existing connection is reused.
-enum PortalCrypto {
+package enum PortalCrypto {
     /// ICE credentials of both ends: SHA-256 of `client_id:client_pubkey:gateway_id:gateway_pubkey`, base32
     /// lowercase without padding (52 characters); the client's ufrag is characters 0–3 and its password 4–25, the
     /// gateway's ufrag 26–29 and its password 30–51.
-    static func iceCredentials(
+    package static func iceCredentials(
         client: ClientID,
         clientKey: PublicKeyBase64,
         gateway: GatewayID,
@@ -26,7 +26,7 @@ enum PortalCrypto {
 
     /// The WireGuard preshared key of a pair: PBKDF2-HMAC-SHA256 over the two components' secret PSK bases, salted
     /// with the pair's ids and keys, one iteration, 32 bytes.
-    static func presharedKey(
+    package static func presharedKey(
         clientBase: [UInt8],
         client: ClientID,
         clientKey: PublicKeyBase64,
@@ -34,7 +34,9 @@ enum PortalCrypto {
         gateway: GatewayID,
         gatewayKey: PublicKeyBase64
     ) -> PresharedKeyBase64 {
-        let salt = Array("WG_PSK|C_ID:\(client)|G_ID:\(gateway)|C_PK:\(clientKey.base64)|G_PK:\(gatewayKey.base64)".utf8)
+        let salt = Array(
+            "WG_PSK|C_ID:\(client)|G_ID:\(gateway)|C_PK:\(clientKey.base64)|G_PK:\(gatewayKey.base64)".utf8
+        )
         // PBKDF2 with one iteration and one block: HMAC(password, salt || INT32_BE(1)).
         let block = hmacSHA256(key: clientBase + gatewayBase, message: salt + [0, 0, 0, 1])
         return PresharedKeyBase64(bytes: block)!
@@ -42,7 +44,7 @@ enum PortalCrypto {
 
     /// A relay's credentials for one component: username `<expiry>:<salt>` with the salt base64 without padding
     /// of SHA-256 of the component's public key, the password from the relay's stamp secret (reference §3.2).
-    static func relayCredentials(
+    package static func relayCredentials(
         secret: String,
         componentKey: PublicKeyBase64,
         expiresAt: UInt64
@@ -59,9 +61,12 @@ enum PortalCrypto {
                 output.withUnsafeMutableBytes { output in
                     HMAC(
                         EVP_sha256(),
-                        key.baseAddress, Int32(key.count),
-                        message.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
-                        output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length
+                        key.baseAddress,
+                        Int32(key.count),
+                        message.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                        message.count,
+                        output.baseAddress?.assumingMemoryBound(to: UInt8.self),
+                        &length
                     )
                 }
             }
@@ -71,7 +76,7 @@ enum PortalCrypto {
     }
 
     /// RFC 4648 §6 base32, lower case, without padding.
-    static func base32LowercaseUnpadded(_ bytes: [UInt8]) -> String {
+    package static func base32LowercaseUnpadded(_ bytes: [UInt8]) -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
         var output = ""
         var buffer: UInt32 = 0

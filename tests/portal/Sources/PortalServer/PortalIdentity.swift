@@ -42,10 +42,13 @@ struct RequestTarget {
     init(_ uri: String) {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         self.path = String(parts.first ?? "")
-        self.query = parts.count < 2 ? [] : parts[1].split(separator: "&").map { pair in
-            let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            return (Self.decode(halves[0]), halves.count > 1 ? Self.decode(halves[1]) : "")
-        }
+        self.query =
+            parts.count < 2
+            ? []
+            : parts[1].split(separator: "&").map { pair in
+                let halves = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (Self.decode(halves[0]), halves.count > 1 ? Self.decode(halves[1]) : "")
+            }
     }
 
     /// The first value of `name`.

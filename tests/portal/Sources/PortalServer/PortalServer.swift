@@ -26,15 +26,22 @@ public final class PortalServer: Sendable {
                         maxFrameSize: 1 << 24,
                         automaticErrorHandling: true,
                         shouldUpgrade: { channel, head in
-                            let authorized = portal.authenticate(uri: head.uri, authorization: head.headers["X-Authorization"].first)
-                            return channel.eventLoop.makeSucceededFuture((try? authorized.get()) == nil ? nil : HTTPHeaders())
+                            let authorized = portal.authenticate(
+                                uri: head.uri,
+                                authorization: head.headers["X-Authorization"].first
+                            )
+                            return channel.eventLoop.makeSucceededFuture(
+                                (try? authorized.get()) == nil ? nil : HTTPHeaders()
+                            )
                         },
                         upgradePipelineHandler: { channel, head in
                             channel.eventLoop.makeCompletedFuture {
-                                guard case .success(let (identity, token)) = portal.authenticate(
-                                    uri: head.uri,
-                                    authorization: head.headers["X-Authorization"].first
-                                ) else {
+                                guard
+                                    case .success(let (identity, token)) = portal.authenticate(
+                                        uri: head.uri,
+                                        authorization: head.headers["X-Authorization"].first
+                                    )
+                                else {
                                     channel.close(promise: nil)
                                     return
                                 }
@@ -47,7 +54,9 @@ public final class PortalServer: Sendable {
                                 let pipeline = channel.pipeline.syncOperations
                                 // It sits behind the HTTP handlers the upgrade removed; frames must not reach it.
                                 pipeline.removeHandler(name: RefusedUpgradeHandler.name).whenComplete { _ in }
-                                try pipeline.addHandler(IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds)))
+                                try pipeline.addHandler(
+                                    IdleStateHandler(readTimeout: .nanoseconds(timeout.nanoseconds))
+                                )
                                 try pipeline.addHandler(
                                     NIOWebSocketFrameAggregator(
                                         minNonFinalFragmentSize: 0,
@@ -120,7 +129,13 @@ private final class RefusedUpgradeHandler: ChannelInboundHandler, RemovableChann
         case .success:
             refusal = PortalRefusal(status: 400, reason: "WebSocket upgrade required")
         }
-        HTTPResponder.respond(context: context, version: head.version, status: refusal.status, body: refusal.reason, contentType: "text/plain")
+        HTTPResponder.respond(
+            context: context,
+            version: head.version,
+            status: refusal.status,
+            body: refusal.reason,
+            contentType: "text/plain"
+        )
     }
 }
 
@@ -143,7 +158,10 @@ final class PortalSocketHandler: ChannelInboundHandler, PortalSocket {
     }
 
     func send(_ text: String) {
-        self.channel?.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text)), promise: nil)
+        self.channel?.writeAndFlush(
+            WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text)),
+            promise: nil
+        )
     }
 
     func close() {
@@ -158,7 +176,10 @@ final class PortalSocketHandler: ChannelInboundHandler, PortalSocket {
                 self.portal.received(String(buffer: frame.unmaskedData), on: id)
             }
         case .ping:
-            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            context.writeAndFlush(
+                self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)),
+                promise: nil
+            )
         case .connectionClose:
             context.close(promise: nil)
         default:

@@ -65,7 +65,10 @@ struct FirezonePortal: AsyncParsableCommand {
         }
         let server = try await PortalServer(portal: portal, host: listen.host, port: listen.port, tls: tls)
         let adminServer = try await AdminServer(portal: portal, host: admin.host, port: admin.port)
-        logger.info("Portal listening", metadata: ["listen": "\(listen.host):\(server.port)", "admin": "\(admin.host):\(adminServer.port)"])
+        logger.info(
+            "Portal listening",
+            metadata: ["listen": "\(listen.host):\(server.port)", "admin": "\(admin.host):\(adminServer.port)"]
+        )
         // Until killed: the portal is a test fixture; its state lives in memory only.
         try await Task.sleep(for: .seconds(Int64.max / 2))
     }

@@ -1,3 +1,4 @@
+import Glibc
 import IPPacket
 import NIOPosix
 import PhoenixChannel
@@ -5,7 +6,6 @@ import PhoenixCore
 import PortalMessages
 import PortalServer
 import RelayCore
-import Glibc
 import Testing
 
 /// The portal's flow brokering, candidate forwarding and pushes, with scripted clients and gateways (the
@@ -40,7 +40,9 @@ struct BrokeringTests {
         var credentials: [(FlowCreated, AuthorizeFlow)] = []
         for _ in 0..<2 {
             client.send(.createFlow(CreateFlow(resourceID: TestWorld.lan, connectedGatewayIDs: [])))
-            let authorize = try await Self.expect(gatewayEvents) { if case .authorizeFlow(let a) = $0 { a } else { nil } }
+            let authorize = try await Self.expect(gatewayEvents) {
+                if case .authorizeFlow(let a) = $0 { a } else { nil }
+            }
             #expect(authorize.resource.id == TestWorld.lan)
             #expect(authorize.client.id == TestWorld.client)
             #expect(authorize.client.publicKey == TestWorld.key(1))
@@ -67,7 +69,9 @@ struct BrokeringTests {
         #expect(credentials[0].0 == credentials[1].0)
         #expect(credentials[0].1.ref != credentials[1].1.ref)
         let (_, flows) = try await fixture.admin("GET", "/v1/flows")
-        #expect(flows == #"[{"client_id":"client-1","expires_at":4102444800,"gateway_id":"gw-1","resource_id":"res-lan"}]"#)
+        #expect(
+            flows == #"[{"client_id":"client-1","expires_at":4102444800,"gateway_id":"gw-1","resource_id":"res-lan"}]"#
+        )
         client.close()
         gateway.close()
         try await fixture.stop()
@@ -92,7 +96,9 @@ struct BrokeringTests {
         ]
         for (resource, reason, violated) in cases {
             client.send(.createFlow(CreateFlow(resourceID: resource, connectedGatewayIDs: [])))
-            let failure = try await Self.expect(clientEvents) { if case .flowCreationFailed(let f) = $0 { f } else { nil } }
+            let failure = try await Self.expect(clientEvents) {
+                if case .flowCreationFailed(let f) = $0 { f } else { nil }
+            }
             #expect(failure == FlowCreationFailed(resourceID: resource, reason: reason, violatedProperties: violated))
         }
         client.close()
@@ -157,14 +163,36 @@ struct BrokeringTests {
         let srflx = "candidate:2 1 udp 1694498815 198.51.100.1 52625 typ srflx raddr 0.0.0.0 rport 0"
         // Candidates may flow while the authorization is still pending.
         gateway.send(.broadcastIceCandidates(ClientsIceCandidates(clientIDs: [TestWorld.client], candidates: [host])))
-        #expect(try await Self.expect(clientEvents) { if case .iceCandidates(let c) = $0 { c } else { nil } } == GatewayIceCandidates(gatewayID: TestWorld.gateway1, candidates: [host]))
+        #expect(
+            try await Self.expect(clientEvents) { if case .iceCandidates(let c) = $0 { c } else { nil } }
+                == GatewayIceCandidates(gatewayID: TestWorld.gateway1, candidates: [host])
+        )
         gateway.send(.flowAuthorized(FlowAuthorized(ref: authorize.ref)))
-        client.send(.broadcastIceCandidates(GatewaysIceCandidates(gatewayIDs: [TestWorld.gateway1, TestWorld.gateway2], candidates: [host, srflx])))
-        #expect(try await Self.expect(gatewayEvents) { if case .iceCandidates(let c) = $0 { c } else { nil } } == ClientIceCandidates(clientID: TestWorld.client, candidates: [host, srflx]))
-        client.send(.broadcastInvalidatedIceCandidates(GatewaysIceCandidates(gatewayIDs: [TestWorld.gateway1], candidates: [srflx])))
-        #expect(try await Self.expect(gatewayEvents) { if case .invalidateIceCandidates(let c) = $0 { c } else { nil } } == ClientIceCandidates(clientID: TestWorld.client, candidates: [srflx]))
-        gateway.send(.broadcastInvalidatedIceCandidates(ClientsIceCandidates(clientIDs: [TestWorld.client], candidates: [host])))
-        #expect(try await Self.expect(clientEvents) { if case .invalidateIceCandidates(let c) = $0 { c } else { nil } } == GatewayIceCandidates(gatewayID: TestWorld.gateway1, candidates: [host]))
+        client.send(
+            .broadcastIceCandidates(
+                GatewaysIceCandidates(gatewayIDs: [TestWorld.gateway1, TestWorld.gateway2], candidates: [host, srflx])
+            )
+        )
+        #expect(
+            try await Self.expect(gatewayEvents) { if case .iceCandidates(let c) = $0 { c } else { nil } }
+                == ClientIceCandidates(clientID: TestWorld.client, candidates: [host, srflx])
+        )
+        client.send(
+            .broadcastInvalidatedIceCandidates(
+                GatewaysIceCandidates(gatewayIDs: [TestWorld.gateway1], candidates: [srflx])
+            )
+        )
+        #expect(
+            try await Self.expect(gatewayEvents) { if case .invalidateIceCandidates(let c) = $0 { c } else { nil } }
+                == ClientIceCandidates(clientID: TestWorld.client, candidates: [srflx])
+        )
+        gateway.send(
+            .broadcastInvalidatedIceCandidates(ClientsIceCandidates(clientIDs: [TestWorld.client], candidates: [host]))
+        )
+        #expect(
+            try await Self.expect(clientEvents) { if case .invalidateIceCandidates(let c) = $0 { c } else { nil } }
+                == GatewayIceCandidates(gatewayID: TestWorld.gateway1, candidates: [host])
+        )
         // gw-2 has no flow with the client: it hears nothing.
         try await Task.sleep(for: .milliseconds(300))
         #expect(!otherEvents.all.contains { if case .message(.iceCandidates) = $0 { true } else { false } })
@@ -210,9 +238,15 @@ struct BrokeringTests {
             #expect(turn.username.hasPrefix("4102444800:"))
             #expect(RelayCredentials.password(username: turn.username, secret: secret) == turn.password)
         }
-        #expect(entries.compactMap { if case .turn(let t) = $0 { t.address.description } else { nil } } == ["127.0.0.1:3478", "[::1]:3478"])
+        #expect(
+            entries.compactMap { if case .turn(let t) = $0 { t.address.description } else { nil } } == [
+                "127.0.0.1:3478", "[::1]:3478",
+            ]
+        )
 
-        let gatewayPresence = try await Self.expect(gatewayEvents) { if case .relaysPresence(let p) = $0 { p } else { nil } }
+        let gatewayPresence = try await Self.expect(gatewayEvents) {
+            if case .relaysPresence(let p) = $0 { p } else { nil }
+        }
         guard case .turn(let gatewayRelay)? = gatewayPresence.connected.elements.first else {
             Issue.record("no relay for the gateway")
             return
@@ -223,7 +257,12 @@ struct BrokeringTests {
         #expect(gatewayRelay.expiresAt >= now + ninetyDays - 5 && gatewayRelay.expiresAt <= now + ninetyDays + 5)
 
         // A client that joins now gets the relay in its init.
-        let (late, lateEvents) = try connectClient(fixture, token: "client-2-token", key: TestWorld.key(9), group: group)
+        let (late, lateEvents) = try connectClient(
+            fixture,
+            token: "client-2-token",
+            key: TestWorld.key(9),
+            group: group
+        )
         let lateInit = try await Self.expect(lateEvents) { if case .initialize(let i) = $0 { i } else { nil } }
         #expect(lateInit.relays.elements.map(\.id) == [TestWorld.relay, TestWorld.relay])
         #expect(lateInit.resources.elements.isEmpty)
@@ -242,6 +281,54 @@ struct BrokeringTests {
     }
 
     @Test
+    func aRelayBackWithinTheDebounceIsSilentUnlessItsSecretChanged() async throws {
+        var options = Portal.Options.test
+        options.relayLeaveDebounce = .seconds(2)
+        let fixture = try await PortalFixture(options: options)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (client, clientEvents) = try connectClient(fixture, group: group)
+        try await Self.joined(clientEvents)
+        func relay(secret: String) async throws -> PhoenixChannel<RelayTopic> {
+            let (channel, events) = try connect(
+                RelayTopic.self,
+                to: fixture.apiURL,
+                token: "relay-1-token",
+                parameters: .relay(name: nil, ipv4: "127.0.0.1", ipv6: nil, port: 3478),
+                joinPayload: RelayJoin(stampSecret: secret),
+                group: group
+            )
+            try await Self.joined(events)
+            return channel
+        }
+        func presence() async throws -> RelaysPresence {
+            try await Self.expect(clientEvents) { if case .relaysPresence(let p) = $0 { p } else { nil } }
+        }
+        var channel = try await relay(secret: "aa")
+        #expect(try await presence().disconnectedIDs == [])
+        // Gone and back with the same secret inside the debounce: nobody hears of it.
+        channel.close()
+        try await Task.sleep(for: .milliseconds(200))
+        channel = try await relay(secret: "aa")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!clientEvents.all.contains { if case .message(.relaysPresence) = $0 { true } else { false } })
+        // Back with another secret: its old allocations are gone, so it is reported gone and new at once.
+        channel.close()
+        try await Task.sleep(for: .milliseconds(200))
+        channel = try await relay(secret: "bb")
+        let changed = try await presence()
+        #expect(changed.disconnectedIDs == [TestWorld.relay])
+        guard case .turn(let entry)? = changed.connected.elements.first else {
+            Issue.record("no relay entry: \(changed)")
+            return
+        }
+        #expect(RelayCredentials.password(username: entry.username, secret: "bb") == entry.password)
+        channel.close()
+        client.close()
+        try await fixture.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test
     func adminChangesReachClientsAndGateways() async throws {
         let fixture = try await PortalFixture()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -251,43 +338,95 @@ struct BrokeringTests {
         try await Self.joined(clientEvents)
         for resource in [TestWorld.lan, TestWorld.corp] {
             client.send(.createFlow(CreateFlow(resourceID: resource, connectedGatewayIDs: [])))
-            let authorize = try await Self.expect(gatewayEvents) { if case .authorizeFlow(let a) = $0 { a } else { nil } }
+            let authorize = try await Self.expect(gatewayEvents) {
+                if case .authorizeFlow(let a) = $0 { a } else { nil }
+            }
             gateway.send(.flowAuthorized(FlowAuthorized(ref: authorize.ref)))
             _ = try await Self.expect(clientEvents) { if case .flowCreated(let f) = $0 { f } else { nil } }
         }
 
         // Filters change: the gateway serving the resource gets resource_updated.
-        var (status, body) = try await fixture.admin("PUT", "/v1/resources", body: #"{"id":"res-corp","type":"dns","address":"*.corp.example","name":"Corp","site_ids":["site-a"],"filters":[{"protocol":"udp"}]}"#)
+        var (status, body) = try await fixture.admin(
+            "PUT",
+            "/v1/resources",
+            body:
+                #"{"id":"res-corp","type":"dns","address":"*.corp.example","name":"Corp","site_ids":["site-a"],"filters":[{"protocol":"udp"}]}"#
+        )
         #expect(status == 200, "\(body)")
         let updated = try await Self.expect(gatewayEvents) { if case .resourceUpdated(let r) = $0 { r } else { nil } }
-        #expect(updated == .dns(id: TestWorld.corp, address: "*.corp.example", name: "Corp", filters: [.udp(ports: nil)]))
-        _ = try await Self.expect(clientEvents) { if case .resourceCreatedOrUpdated(let r) = $0, r.id == TestWorld.corp { r } else { nil } }
+        #expect(
+            updated == .dns(id: TestWorld.corp, address: "*.corp.example", name: "Corp", filters: [.udp(ports: nil)])
+        )
+        _ = try await Self.expect(clientEvents) {
+            if case .resourceCreatedOrUpdated(let r) = $0, r.id == TestWorld.corp { r } else { nil }
+        }
 
         // Revoking one client's access: the client forgets the resource, the gateway rejects the pair.
         (status, _) = try await fixture.admin("POST", "/v1/clients/client-1/revoke/res-lan")
         #expect(status == 200)
-        #expect(try await Self.expect(clientEvents) { if case .resourceDeleted(let id) = $0 { id } else { nil } } == TestWorld.lan)
-        #expect(try await Self.expect(gatewayEvents) { if case .rejectAccess(let r) = $0 { r } else { nil } } == RejectAccess(clientID: TestWorld.client, resourceID: TestWorld.lan))
+        #expect(
+            try await Self.expect(clientEvents) { if case .resourceDeleted(let id) = $0 { id } else { nil } }
+                == TestWorld.lan
+        )
+        #expect(
+            try await Self.expect(gatewayEvents) { if case .rejectAccess(let r) = $0 { r } else { nil } }
+                == RejectAccess(clientID: TestWorld.client, resourceID: TestWorld.lan)
+        )
         client.send(.createFlow(CreateFlow(resourceID: TestWorld.lan, connectedGatewayIDs: [])))
-        #expect(try await Self.expect(clientEvents) { if case .flowCreationFailed(let f) = $0 { f.reason } else { nil } } == FlowFailureReason.notFound)
+        #expect(
+            try await Self.expect(clientEvents) { if case .flowCreationFailed(let f) = $0 { f.reason } else { nil } }
+                == FlowFailureReason.notFound
+        )
 
         // A deleted resource goes, and its flows end; added again, it comes back (its policy still grants it).
         (status, _) = try await fixture.admin("DELETE", "/v1/resources/res-corp")
         #expect(status == 200)
-        #expect(try await Self.expect(clientEvents) { if case .resourceDeleted(let id) = $0 { id } else { nil } } == TestWorld.corp)
-        #expect(try await Self.expect(gatewayEvents) { if case .rejectAccess(let r) = $0 { r } else { nil } } == RejectAccess(clientID: TestWorld.client, resourceID: TestWorld.corp))
-        (status, _) = try await fixture.admin("PUT", "/v1/resources", body: #"{"id":"res-corp","type":"dns","address":"*.corp.example","site_ids":["site-a"]}"#)
+        #expect(
+            try await Self.expect(clientEvents) { if case .resourceDeleted(let id) = $0 { id } else { nil } }
+                == TestWorld.corp
+        )
+        #expect(
+            try await Self.expect(gatewayEvents) { if case .rejectAccess(let r) = $0 { r } else { nil } }
+                == RejectAccess(clientID: TestWorld.client, resourceID: TestWorld.corp)
+        )
+        (status, _) = try await fixture.admin(
+            "PUT",
+            "/v1/resources",
+            body: #"{"id":"res-corp","type":"dns","address":"*.corp.example","site_ids":["site-a"]}"#
+        )
         #expect(status == 200)
-        let added = try await Self.expect(clientEvents) { if case .resourceCreatedOrUpdated(let r) = $0 { r } else { nil } }
-        #expect(added == .dns(DNSResource(id: TestWorld.corp, address: "*.corp.example", name: "*.corp.example", addressDescription: nil, sites: [Site(id: TestWorld.site, name: "Site A")], ipStack: nil)))
+        let added = try await Self.expect(clientEvents) {
+            if case .resourceCreatedOrUpdated(let r) = $0 { r } else { nil }
+        }
+        #expect(
+            added
+                == .dns(
+                    DNSResource(
+                        id: TestWorld.corp,
+                        address: "*.corp.example",
+                        name: "*.corp.example",
+                        addressDescription: nil,
+                        sites: [Site(id: TestWorld.site, name: "Site A")],
+                        ipStack: nil
+                    )
+                )
+        )
         // A resource no policy grants reaches nobody.
-        (status, _) = try await fixture.admin("PUT", "/v1/resources", body: #"{"id":"res-new","type":"cidr","address":"192.168.7.0/24","site_ids":["site-a"]}"#)
+        (status, _) = try await fixture.admin(
+            "PUT",
+            "/v1/resources",
+            body: #"{"id":"res-new","type":"cidr","address":"192.168.7.0/24","site_ids":["site-a"]}"#
+        )
         #expect(status == 200)
         try await Task.sleep(for: .milliseconds(200))
         #expect(!clientEvents.all.contains { if case .message(.resourceCreatedOrUpdated) = $0 { true } else { false } })
 
         // Bad admin input is refused with a reason.
-        (status, body) = try await fixture.admin("PUT", "/v1/resources", body: #"{"id":"x","type":"cidr","address":"10.0.0.1/8","site_ids":["site-a"]}"#)
+        (status, body) = try await fixture.admin(
+            "PUT",
+            "/v1/resources",
+            body: #"{"id":"x","type":"cidr","address":"10.0.0.1/8","site_ids":["site-a"]}"#
+        )
         #expect(status == 400)
         #expect(body.contains("host bits zero"))
         (status, body) = try await fixture.admin("PUT", "/v1/resources", body: "{")

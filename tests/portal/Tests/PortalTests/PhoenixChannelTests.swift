@@ -27,7 +27,11 @@ struct PhoenixChannelTests {
         #expect(initial.interface.upstreamDNS == [.ipPort(.init("1.1.1.1:53")!)])
         #expect(initial.interface.searchDomain == "corp.example")
         // Policies give client-1 every resource but the admins' one.
-        #expect(initial.resources.elements.map(\.id) == [TestWorld.lan, TestWorld.corp, TestWorld.remote, TestWorld.elsewhere])
+        #expect(
+            initial.resources.elements.map(\.id) == [
+                TestWorld.lan, TestWorld.corp, TestWorld.remote, TestWorld.elsewhere,
+            ]
+        )
         #expect(initial.relays.elements.isEmpty)
         let (status, presence) = try await fixture.admin("GET", "/v1/presence")
         #expect(status == 200)
@@ -115,7 +119,7 @@ struct PhoenixChannelTests {
             ClientTopic.self,
             to: "ws://127.0.0.1:\(silent.port)",
             token: "t",
-            parameters: .client(externalID: "e", name: nil, publicKey: TestWorld.key(1).base64),
+            parameters: .client(id: "e", name: nil, publicKey: TestWorld.key(1).base64),
             joinPayload: EmptyPayload(),
             group: group
         )
@@ -128,9 +132,15 @@ struct PhoenixChannelTests {
         #expect(silent.joinsReceived >= 1)
         // The upgrade request: the seed era's path and query, and a User-Agent naming the component type.
         let request = try #require(silent.lastRequest)
-        #expect(request.uri == "/client/websocket?token=t&external_id=e&public_key=\(TestWorld.key(1).base64.replacingOccurrences(of: "=", with: "%3D"))")
+        #expect(
+            request.uri
+                == "/client/websocket?token=t&external_id=e&public_key=\(TestWorld.key(1).base64.replacingOccurrences(of: "=", with: "%3D"))"
+        )
         let userAgent = try #require(request.headers["User-Agent"].first)
-        #expect(userAgent.wholeMatch(of: /[^\/ ]+\/[^ ]+ headless-client\/0\.0\.0 \([^;]+; [^)]+\)/) != nil, "\(userAgent)")
+        #expect(
+            userAgent.wholeMatch(of: /[^\/ ]+\/[^ ]+ headless-client\/0\.0\.0 \([^;]+; [^)]+\)/) != nil,
+            "\(userAgent)"
+        )
         #expect(request.headers["X-Authorization"].isEmpty)
         try await Task.sleep(for: .milliseconds(500))
         #expect(silent.connections >= 2)

@@ -25,7 +25,12 @@ final class PortalFixture: Sendable {
         tls: NIOSSLContext? = nil
     ) async throws {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.portal = Portal(configuration: configuration, options: options, loop: self.group.next(), logger: testLogger)
+        self.portal = Portal(
+            configuration: configuration,
+            options: options,
+            loop: self.group.next(),
+            logger: testLogger
+        )
         self.server = try await PortalServer(portal: self.portal, host: "127.0.0.1", port: port, tls: tls)
         self.admin = try await AdminServer(portal: self.portal, host: "127.0.0.1", port: 0)
         self.scheme = tls == nil ? "ws" : "wss"
@@ -43,7 +48,14 @@ final class PortalFixture: Sendable {
 
     /// An admin API request; the status and body.
     func admin(_ method: String, _ path: String, body: String = "") async throws -> (Int, String) {
-        try await HTTPRequest.send(method: method, host: "127.0.0.1", port: self.admin.port, path: path, body: body, group: self.group)
+        try await HTTPRequest.send(
+            method: method,
+            host: "127.0.0.1",
+            port: self.admin.port,
+            path: path,
+            body: body,
+            group: self.group
+        )
     }
 }
 
@@ -79,7 +91,8 @@ enum TestWorld {
 
 extension PortalConfiguration {
     static var test: PortalConfiguration {
-        try! PortalConfiguration.parse(#"""
+        try! PortalConfiguration.parse(
+            #"""
             {
               "account_slug": "test",
               "upstream_dns": ["1.1.1.1:53"],
@@ -112,7 +125,8 @@ extension PortalConfiguration {
               ],
               "relays": [{"id": "relay-1", "name": "relay-1", "token": "relay-1-token"}]
             }
-            """#)
+            """#
+        )
     }
 }
 
@@ -218,7 +232,7 @@ func connectClient(
         ClientTopic.self,
         to: fixture.apiURL,
         token: token,
-        parameters: .client(externalID: "ext", name: "laptop", publicKey: key.base64),
+        parameters: .client(id: "ext", name: "laptop", publicKey: key.base64),
         joinPayload: EmptyPayload(),
         group: group
     )
@@ -234,7 +248,7 @@ func connectGateway(
         GatewayTopic.self,
         to: fixture.apiURL,
         token: token,
-        parameters: .gateway(externalID: "ext", name: "gw", publicKey: key.base64),
+        parameters: .gateway(id: "ext", name: "gw", publicKey: key.base64),
         joinPayload: EmptyPayload(),
         group: group
     )

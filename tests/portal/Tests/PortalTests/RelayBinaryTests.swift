@@ -54,7 +54,10 @@ struct RelayBinaryTests {
     }
 
     static func relayArguments(port: Int) -> [String] {
-        ["--public-ip4-addr", "127.0.0.1", "--bind-ip4-addr", "127.0.0.1", "--listen-port", "\(port)", "--lowest-port", "40000", "--highest-port", "40100", "--health-check-addr", "127.0.0.1:0"]
+        [
+            "--public-ip4-addr", "127.0.0.1", "--bind-ip4-addr", "127.0.0.1", "--listen-port", "\(port)",
+            "--lowest-port", "40000", "--highest-port", "40100", "--health-check-addr", "127.0.0.1:0",
+        ]
     }
 
     /// A UDP port nobody listens on right now.
@@ -70,7 +73,9 @@ struct RelayBinaryTests {
         let port = Self.freePort()
         let relay = try RelayProcess(
             arguments: Self.relayArguments(port: port) + ["--auth-secret", secret],
-            environment: ["FIREZONE_TOKEN": "relay-1-token", "FIREZONE_API_URL": fixture.apiURL, "FIREZONE_NAME": "relay-1"]
+            environment: [
+                "FIREZONE_TOKEN": "relay-1-token", "FIREZONE_API_URL": fixture.apiURL, "FIREZONE_NAME": "relay-1",
+            ]
         )
         defer { relay.stop() }
         var presence = ""
@@ -100,6 +105,35 @@ struct RelayBinaryTests {
         client.close()
         try await fixture.stop()
         try await group.shutdownGracefully()
+    }
+
+    @Test
+    func theRelayComesBackWhenThePortalRestarts() async throws {
+        let first = try await PortalFixture()
+        let port = first.port
+        let relay = try RelayProcess(
+            arguments: Self.relayArguments(port: Self.freePort()),
+            environment: ["FIREZONE_TOKEN": "relay-1-token", "FIREZONE_API_URL": first.apiURL]
+        )
+        defer { relay.stop() }
+        func waitForRelay(_ fixture: PortalFixture) async throws -> Bool {
+            for _ in 0..<100 {
+                if try await fixture.admin("GET", "/v1/presence").1.contains(#""relays":["relay-1"]"#) {
+                    return true
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return false
+        }
+        #expect(try await waitForRelay(first))
+        try await first.stop()
+        // Down for a couple of seconds: the relay keeps retrying with backoff, and keeps running.
+        try await Task.sleep(for: .seconds(2))
+        #expect(relay.process.isRunning)
+        let second = try await PortalFixture(port: port)
+        #expect(try await waitForRelay(second))
+        #expect(relay.process.isRunning)
+        try await second.stop()
     }
 
     @Test

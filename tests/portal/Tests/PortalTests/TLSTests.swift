@@ -32,13 +32,15 @@ struct TLSTests {
     @Test(arguments: ["wss://localhost", "https://127.0.0.1"])
     func joinsOverTLSWithATrustedCertificate(base: String) async throws {
         let (certificate, key) = try Self.makeCertificate()
-        let fixture = try await PortalFixture(tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key))
+        let fixture = try await PortalFixture(
+            tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key)
+        )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (channel, events) = try connect(
             ClientTopic.self,
             to: "\(base):\(fixture.port)",
             token: "client-1-token",
-            parameters: .client(externalID: "e", name: nil, publicKey: TestWorld.key(1).base64),
+            parameters: .client(id: "e", name: nil, publicKey: TestWorld.key(1).base64),
             joinPayload: EmptyPayload(),
             trustRootsPEMFile: certificate,
             group: group
@@ -53,13 +55,15 @@ struct TLSTests {
     @Test
     func anUntrustedCertificateIsFatal() async throws {
         let (certificate, key) = try Self.makeCertificate()
-        let fixture = try await PortalFixture(tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key))
+        let fixture = try await PortalFixture(
+            tls: try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key)
+        )
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (_, events) = try connect(
             ClientTopic.self,
             to: "wss://localhost:\(fixture.port)",
             token: "client-1-token",
-            parameters: .client(externalID: "e", name: nil, publicKey: TestWorld.key(1).base64),
+            parameters: .client(id: "e", name: nil, publicKey: TestWorld.key(1).base64),
             joinPayload: EmptyPayload(),
             group: group
         )
