@@ -3,9 +3,13 @@
 # userspace, and through coturn, on the same network-namespace topology in one run: a relay host and a load host
 # on a veth link. The load generator (relay-load) allocates N allocations, binds a channel each to a peer socket
 # of its own, and sends channel data to the peers and datagrams back to the relayed addresses as fast as the
-# sockets take them. Each server is measured two ways:
-# - echo: the generator also receives, and counts what arrives at either end (its receive path shares the
-#   machine's two cores with the relay, so it caps what can be seen);
+# sockets take them, in bursts of 32 (sent with UDP GSO where the link allows it), and receives with UDP GRO. Each
+# server is measured these ways:
+# - echo, plain: the generator also receives, and counts what arrives at either end, on a link with no XDP
+#   program on the load host, as between real hosts (its receive path shares the machine's two cores with the
+#   relay, so it caps what can be seen). Not for XDP in driver mode, which needs a program there;
+# - echo: the same with a pass-all XDP program on the load host, the setup native XDP_TX on veth needs (it also
+#   turns off GSO towards the load host: veth segments in software in front of an XDP program);
 # - sink: the generator only sends, and an XDP program on the load host's interface (xdp_sink.c) counts and drops
 #   what the relay sends back, so that the relay sets the rate. Once with one generator process and once with two
 #   (half the allocations each): on veth, the XDP program runs in the softirq of the sending CPU, so one generator
@@ -14,11 +18,12 @@
 # Also prints the kernel memory of the XDP maps, preallocated for 65 536 bindings per family combination.
 #
 # Native XDP_TX on veth needs an XDP program on the peer veth and full UDP checksums from the sender
-# (ENVIRONMENT.md §5): every run has the same link setup, with an XDP program on the load host's veth (a pass-all
-# one for echo, the sink for sink) and transmit checksum offload off there.
+# (ENVIRONMENT.md §5): apart from "echo, plain", every run has the same link setup, with an XDP program on the load
+# host's veth (a pass-all one for echo, the sink for sink) and transmit checksum offload off there, which also
+# keeps the generator from sending with GSO.
 #
 # Usage: tests/perf/relay.sh [ALLOCATIONS] [SECONDS] [PAYLOAD_BYTES]   (defaults 16, 10, 100)
-# Takes about two and a half minutes with the defaults.
+# Takes about three minutes with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/integration/lib.sh
@@ -70,13 +75,32 @@ sink_measure() {
     sink_rate=$(((after - before) / seconds))
 }
 
-# One server, every way: sets echo_rate, sink1_rate and sink2_rate (packets/s). The arguments go to relay-load.
-# Runs in this shell, not a subshell, so that every process it starts stays recorded for cleanup.
-measure() {
-    load_program pass
+# Sets echo_rate: relayed packets/s that relay-load counts at both ends. The arguments go to relay-load.
+echo_measure() {
     echo_rate=$(ip netns exec "$load" "$bin/relay-load" --relay 10.96.0.2:3478 --local 10.96.0.1 \
         --allocations "$allocations" --seconds "$seconds" --payload "$payload" "$@" | tee -a "$FZ_SCRATCH/load.log" \
         | sed -n 's/^relayed_packets_per_second=//p')
+}
+
+# One server, every way: sets plain_rate (echo on a link without XDP on the load host, as between real hosts;
+# "-" when $1 is "no-plain": native XDP_TX on veth needs the program there), echo_rate, sink1_rate and
+# sink2_rate (packets/s). The other arguments go to relay-load. Runs in this shell, not a subshell, so that every
+# process it starts stays recorded for cleanup.
+measure() {
+    local plain=$1
+    shift
+    plain_rate=-
+    if [ "$plain" = plain ]; then
+        # A plain link also has checksum offload, without which the kernel refuses UDP GSO (EIO) and the
+        # generator falls back to single datagrams.
+        ip -n "$load" link set dev eth0 xdp off
+        ip netns exec "$load" ethtool -K eth0 tx on >/dev/null
+        echo_measure "$@"
+        plain_rate=$echo_rate
+        ip netns exec "$load" ethtool -K eth0 tx off >/dev/null
+    fi
+    load_program pass
+    echo_measure "$@"
     load_program sink
     sink_measure 1 "$@"
     sink1_rate=$sink_rate
@@ -84,26 +108,27 @@ measure() {
     sink2_rate=$sink_rate
 }
 
-# Our relay, with the arguments given; keeps its /metrics in metrics-$1.txt.
+# Our relay, with the arguments after $2 (plain or no-plain, as for `measure`); keeps its /metrics in
+# metrics-$1.txt.
 measure_ours() {
-    local name=$1 pid
-    shift
+    local name=$1 plain=$2 pid
+    shift 2
     start_in "$relay" "$FZ_SCRATCH/$name.log" "$bin/firezone-relay" --public-ip4-addr 10.96.0.2 \
         --health-check-addr 10.96.0.2:8080 --auth-secret "$secret" "$@"
     pid=$LAST_PID
     wait_until 5 ip netns exec "$load" curl -sf http://10.96.0.2:8080/healthz || { cat "$FZ_SCRATCH/$name.log" >&2; exit 1; }
-    measure --firezone-secret "$secret"
+    measure "$plain" --firezone-secret "$secret"
     sleep 1.2
     ip netns exec "$load" curl -sf http://10.96.0.2:8080/metrics >"$FZ_SCRATCH/metrics-$name.txt"
     kill "$pid"; wait "$pid" || true
 }
 
-measure_ours xdp-driver --ebpf-offloading eth0 --ebpf-attach-mode driver
-xdp_driver_echo=$echo_rate xdp_driver_sink1=$sink1_rate xdp_driver_sink2=$sink2_rate
-measure_ours xdp-generic --ebpf-offloading eth0 --ebpf-attach-mode generic
-xdp_generic_echo=$echo_rate xdp_generic_sink1=$sink1_rate xdp_generic_sink2=$sink2_rate
-measure_ours userspace
-ours_echo=$echo_rate ours_sink1=$sink1_rate ours_sink2=$sink2_rate
+measure_ours xdp-driver no-plain --ebpf-offloading eth0 --ebpf-attach-mode driver
+xdp_driver_plain=$plain_rate xdp_driver_echo=$echo_rate xdp_driver_sink1=$sink1_rate xdp_driver_sink2=$sink2_rate
+measure_ours xdp-generic plain --ebpf-offloading eth0 --ebpf-attach-mode generic
+xdp_generic_plain=$plain_rate xdp_generic_echo=$echo_rate xdp_generic_sink1=$sink1_rate xdp_generic_sink2=$sink2_rate
+measure_ours userspace plain
+ours_plain=$plain_rate ours_echo=$echo_rate ours_sink1=$sink1_rate ours_sink2=$sink2_rate
 map_memory=$(sed -n 's/^relay_xdp_map_memory_bytes //p' "$FZ_SCRATCH/metrics-xdp-driver.txt")
 xdp_relayed=$(sed -n 's/^relay_relayed_packets_total{datapath="xdp"} //p' "$FZ_SCRATCH/metrics-xdp-driver.txt")
 xdp_userspace=$(sed -n 's/^relay_relayed_packets_total{datapath="userspace"} //p' "$FZ_SCRATCH/metrics-xdp-driver.txt")
@@ -114,26 +139,35 @@ start_in "$relay" "$FZ_SCRATCH/coturn.log" turnserver -n --listening-ip=10.96.0.
     --log-file=stdout --simple-log --pidfile="$FZ_SCRATCH/turnserver.pid"
 coturn_pid=$LAST_PID
 wait_until 5 bash -c "ip netns exec $relay ss -uln | grep -q 10.96.0.2:3478" || { cat "$FZ_SCRATCH/coturn.log"; exit 1; }
-measure --coturn-secret "$secret"
-coturn_echo=$echo_rate coturn_sink1=$sink1_rate coturn_sink2=$sink2_rate
+measure plain --coturn-secret "$secret"
+coturn_plain=$plain_rate coturn_echo=$echo_rate coturn_sink1=$sink1_rate coturn_sink2=$sink2_rate
 kill "$coturn_pid"; wait "$coturn_pid" || true
 
 echo
 echo "relay perf: $allocations allocations, $payload-byte payloads, $seconds s per measurement, 2-way traffic"
-printf '  %-36s %12s %12s %12s\n' "relayed packets/s" "echo" "sink x1" "sink x2" \
-    "firezone-relay (XDP, driver mode)" "$xdp_driver_echo" "$xdp_driver_sink1" "$xdp_driver_sink2" \
-    "firezone-relay (XDP, generic mode)" "$xdp_generic_echo" "$xdp_generic_sink1" "$xdp_generic_sink2" \
-    "firezone-relay (userspace)" "$ours_echo" "$ours_sink1" "$ours_sink2" \
-    "coturn $(turnserver --version 2>/dev/null | head -1)" "$coturn_echo" "$coturn_sink1" "$coturn_sink2"
+printf '  %-36s %12s %12s %12s %12s\n' "relayed packets/s" "echo, plain" "echo" "sink x1" "sink x2" \
+    "firezone-relay (XDP, driver mode)" "$xdp_driver_plain" "$xdp_driver_echo" "$xdp_driver_sink1" "$xdp_driver_sink2" \
+    "firezone-relay (XDP, generic mode)" "$xdp_generic_plain" "$xdp_generic_echo" "$xdp_generic_sink1" "$xdp_generic_sink2" \
+    "firezone-relay (userspace)" "$ours_plain" "$ours_echo" "$ours_sink1" "$ours_sink2" \
+    "coturn $(turnserver --version 2>/dev/null | head -1)" "$coturn_plain" "$coturn_echo" "$coturn_sink1" "$coturn_sink2"
+# Ratios of the five columns ("-" where a rate was not measured).
 ratio() {
-    awk -v name="$1" -v a1="$2" -v b1="$3" -v a2="$4" -v b2="$5" -v a3="$6" -v b3="$7" 'BEGIN {
-        printf "  %-36s %12.2f %12.2f %12.2f\n", name, (b1 > 0 ? a1 / b1 : 0), (b2 > 0 ? a2 / b2 : 0), (b3 > 0 ? a3 / b3 : 0)
+    local name=$1
+    shift
+    awk -v name="$name" -v values="$*" 'BEGIN {
+        n = split(values, v, " ")
+        printf "  %-36s", name
+        for (i = 1; i < n; i += 2) {
+            if (v[i] == "-" || v[i + 1] == "-" || v[i + 1] == 0) printf " %12s", "-"
+            else printf " %12.2f", v[i] / v[i + 1]
+        }
+        printf "\n"
     }'
 }
-ratio "XDP driver / userspace" "$xdp_driver_echo" "$ours_echo" "$xdp_driver_sink1" "$ours_sink1" "$xdp_driver_sink2" "$ours_sink2"
-ratio "XDP generic / userspace" "$xdp_generic_echo" "$ours_echo" "$xdp_generic_sink1" "$ours_sink1" "$xdp_generic_sink2" "$ours_sink2"
-ratio "userspace / coturn" "$ours_echo" "$coturn_echo" "$ours_sink1" "$coturn_sink1" "$ours_sink2" "$coturn_sink2"
-ratio "XDP driver / coturn" "$xdp_driver_echo" "$coturn_echo" "$xdp_driver_sink1" "$coturn_sink1" "$xdp_driver_sink2" "$coturn_sink2"
+ratio "XDP driver / userspace" "$xdp_driver_plain" "$ours_plain" "$xdp_driver_echo" "$ours_echo" "$xdp_driver_sink1" "$ours_sink1" "$xdp_driver_sink2" "$ours_sink2"
+ratio "XDP generic / userspace" "$xdp_generic_plain" "$ours_plain" "$xdp_generic_echo" "$ours_echo" "$xdp_generic_sink1" "$ours_sink1" "$xdp_generic_sink2" "$ours_sink2"
+ratio "userspace / coturn" "$ours_plain" "$coturn_plain" "$ours_echo" "$coturn_echo" "$ours_sink1" "$coturn_sink1" "$ours_sink2" "$coturn_sink2"
+ratio "XDP driver / coturn" "$xdp_driver_plain" "$coturn_plain" "$xdp_driver_echo" "$coturn_echo" "$xdp_driver_sink1" "$coturn_sink1" "$xdp_driver_sink2" "$coturn_sink2"
 echo "  XDP driver runs: relayed by XDP ${xdp_relayed:-?}, by userspace ${xdp_userspace:-?} (the relay's /metrics)"
 awk -v m="${map_memory:-0}" 'BEGIN { printf "  XDP map memory (8 binding maps of 65 536 entries, preallocated, and the counters): %d bytes = %.1f MiB\n", m, m / 1048576 }'
 # relay-load compares every datagram it receives (echo runs) with what was sent.
