@@ -2,6 +2,9 @@
 /*
  * The relay's XDP fast path (reference §3.6, seed 001): TURN channel data to UDP and back, in the kernel.
  *
+ * A frame longer than the interface's MTU can only be a GRO or GSO super-packet (seen in generic mode): it goes to
+ * the kernel, which splits it, and to the relay's sockets, which receive it coalesced.
+ *
  * Ethernet, then IPv4 without options or IPv6 with UDP as the next header, then UDP:
  * - to the listening port, channel data (channel 0x4000–0x7FFF, length matching the datagram) from a client
  *   with a binding goes to its peer as UDP from the allocation port (from_ipv{4,6}_channel.h), or to another
@@ -30,6 +33,9 @@ static __always_inline enum relay_xdp_reason relay(struct xdp_md *ctx, struct re
     };
     int family;
     int ip_payload_length;
+
+    if (config.maximum_frame_length != 0 && ctx->data_end - ctx->data > config.maximum_frame_length)
+        return RELAY_XDP_PASS_COALESCED;
 
     int protocol = parse_ethhdr(&cursor, in);
     if (protocol < 0)

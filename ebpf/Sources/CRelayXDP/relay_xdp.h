@@ -58,6 +58,12 @@ struct relay_xdp_config {
     __u16 listen_port;
     __u16 lowest_allocation_port;
     __u16 highest_allocation_port;
+    /*
+     * The longest frame the interface receives as one packet (its MTU plus the Ethernet header), 0 for no limit.
+     * In generic mode the program also sees GRO and GSO super-packets, many datagrams under one header whose
+     * segment size only the kernel knows: translated, the kernel would split them at the old boundaries.
+     */
+    __u32 maximum_frame_length;
 };
 
 /* What the program did with a packet and why; each has a per-CPU counter (`counters`, indexed by reason). */
@@ -74,6 +80,7 @@ enum relay_xdp_reason {
     RELAY_XDP_PASS_IP_FRAGMENT,         /* the kernel reassembles */
     RELAY_XDP_PASS_MALFORMED,           /* truncated, or lengths that disagree: the kernel decides */
     RELAY_XDP_PASS_TOO_LONG,            /* would not fit the 16-bit length fields once translated */
+    RELAY_XDP_PASS_COALESCED,           /* longer than the interface's MTU: a GRO/GSO super-packet (generic mode) */
     RELAY_XDP_PASS_DNS,                 /* from port 53: answers to the relay's own queries */
     RELAY_XDP_PASS_NOT_TURN_PORT,       /* neither the listening port nor an allocation port */
     RELAY_XDP_PASS_NOT_CHANNEL_DATA,    /* STUN on the listening port */
@@ -123,6 +130,7 @@ static inline const char *relay_xdp_reason_name(enum relay_xdp_reason reason)
     case RELAY_XDP_PASS_IP_FRAGMENT: return "ip_fragment";
     case RELAY_XDP_PASS_MALFORMED: return "malformed";
     case RELAY_XDP_PASS_TOO_LONG: return "too_long";
+    case RELAY_XDP_PASS_COALESCED: return "coalesced";
     case RELAY_XDP_PASS_DNS: return "dns";
     case RELAY_XDP_PASS_NOT_TURN_PORT: return "not_turn_port";
     case RELAY_XDP_PASS_NOT_CHANNEL_DATA: return "not_channel_data";

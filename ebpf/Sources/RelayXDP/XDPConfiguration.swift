@@ -12,6 +12,9 @@ public struct XDPConfiguration: Sendable, Hashable {
     public var interfaceIPv6: IPv6Address?
     public var listenPort: UInt16
     public var allocationPorts: ClosedRange<UInt16>
+    /// The interface's MTU, if known: longer frames are GRO or GSO super-packets, which the program leaves to the
+    /// kernel (`coalesced`) because only the kernel knows where their datagrams end.
+    public var interfaceMTU: Int?
 
     public init(
         publicIPv4: IPv4Address?,
@@ -19,7 +22,8 @@ public struct XDPConfiguration: Sendable, Hashable {
         interfaceIPv4: IPv4Address?,
         interfaceIPv6: IPv6Address?,
         listenPort: UInt16,
-        allocationPorts: ClosedRange<UInt16>
+        allocationPorts: ClosedRange<UInt16>,
+        interfaceMTU: Int? = nil
     ) {
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
@@ -27,6 +31,7 @@ public struct XDPConfiguration: Sendable, Hashable {
         self.interfaceIPv6 = interfaceIPv6
         self.listenPort = listenPort
         self.allocationPorts = allocationPorts
+        self.interfaceMTU = interfaceMTU
     }
 
     /// The C layout of `relay_xdp.h`.
@@ -43,6 +48,8 @@ public struct XDPConfiguration: Sendable, Hashable {
         config.listen_port = self.listenPort
         config.lowest_allocation_port = self.allocationPorts.lowerBound
         config.highest_allocation_port = self.allocationPorts.upperBound
+        // The Ethernet header (14 bytes) comes on top of the MTU.
+        config.maximum_frame_length = self.interfaceMTU.map { UInt32(clamping: $0 + 14) } ?? 0
         return config
     }
 

@@ -63,7 +63,7 @@ enum XDPTestFixture {
         input == output ? Self.relayAddress(output) : Self.interfaceAddress(output)
     }
 
-    static func program(interfaceIPv4: Bool = true, interfaceIPv6: Bool = true) throws -> XDPProgram {
+    static func program(interfaceIPv4: Bool = true, interfaceIPv6: Bool = true, interfaceMTU: Int? = nil) throws -> XDPProgram {
         try XDPProgram(
             configuration: XDPConfiguration(
                 publicIPv4: Self.publicIPv4,
@@ -71,7 +71,8 @@ enum XDPTestFixture {
                 interfaceIPv4: interfaceIPv4 ? Self.interfaceIPv4 : nil,
                 interfaceIPv6: interfaceIPv6 ? Self.interfaceIPv6 : nil,
                 listenPort: Self.listenPort,
-                allocationPorts: Self.allocationPorts
+                allocationPorts: Self.allocationPorts,
+                interfaceMTU: interfaceMTU
             )
         )
     }

@@ -55,6 +55,16 @@ struct XDPVerdictTests {
 
     // MARK: XDP_PASS
 
+    /// In generic mode a GRO or GSO super-packet arrives as one frame longer than the MTU; translated, the kernel
+    /// would cut it at the old datagram boundaries. A frame that fits the MTU is judged as usual (here: no binding).
+    @Test(arguments: F.families)
+    func framesLongerThanTheMTUAreLeftToTheKernel(family: IPVersion) throws {
+        let frame = try Self.peerDatagram(family: family)
+        let mtu = frame.count - 14
+        try Self.expect(frame, .pass, RELAY_XDP_PASS_COALESCED, program: F.program(interfaceMTU: mtu - 1))
+        try Self.expect(frame, .drop, RELAY_XDP_DROP_NO_PEER_BINDING, program: F.program(interfaceMTU: mtu))
+    }
+
     @Test func arpIsNotIP() throws {
         let arp = XDPTestFrames.ethernet(type: 0x0806, [0, 1, 8, 0, 6, 4, 0, 1] + [UInt8](repeating: 0, count: 20))
         try Self.expect(arp, .pass, RELAY_XDP_PASS_NOT_IP)

@@ -41,7 +41,8 @@ public final class XDPOffload {
                 interfaceIPv4: offload.interfaceIPv4 ?? relay.publicIPv4,
                 interfaceIPv6: offload.interfaceIPv6 ?? relay.publicIPv6,
                 listenPort: relay.listenPort,
-                allocationPorts: relay.allocationPorts
+                allocationPorts: relay.allocationPorts,
+                interfaceMTU: try InterfaceMTU.of(offload.interface)
             )
         )
         try self.program.attach(to: offload.interface, mode: offload.mode)
