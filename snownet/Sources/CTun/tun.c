@@ -1,4 +1,5 @@
-// TUN devices and termination signals for wireguard-peer: the calls Swift's Glibc module does not import.
+// TUN devices with offloads, UDP segmentation offload and termination signals for wireguard-peer: the calls Swift's
+// Glibc module does not import.
 #define _GNU_SOURCE
 #include "tun.h"
 
@@ -6,6 +7,8 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -136,8 +139,13 @@ struct virtio_header {
     uint16_t checksum_offset;
 };
 
-int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *const *segments,
-                         size_t capacity, uint32_t *lengths, unsigned int max_segments) {
+static size_t round_up(size_t value, size_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+
+int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *region, size_t region_capacity,
+                         size_t headroom, size_t padding_multiple, size_t tailroom, size_t *stride,
+                         uint32_t *lengths, unsigned int max_segments) {
     ssize_t length = read(fd, scratch, scratch_capacity);
     if (length < 0) {
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
@@ -152,7 +160,8 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
     uint8_t gso_type = header.gso_type & 0x7F;  // without VIRTIO_NET_HDR_GSO_ECN
 
     if (gso_type == 0) {
-        if (packet_length > capacity) {
+        *stride = headroom + round_up(packet_length, padding_multiple) + tailroom;
+        if (*stride > region_capacity) {
             return -EINVAL;
         }
         if (header.flags & 1) {  // VIRTIO_NET_HDR_F_NEEDS_CSUM: the field holds the pseudo-header sum.
@@ -162,7 +171,7 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
             }
             store16(packet + field, checksum_fold(checksum_add(0, packet + start, packet_length - start)));
         }
-        memcpy(segments[0], packet, packet_length);
+        memcpy(region + headroom, packet, packet_length);
         lengths[0] = (uint32_t)packet_length;
         return 1;
     }
@@ -186,7 +195,8 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
     if (count == 0) {
         count = 1;
     }
-    if (count > max_segments || headers + mss > capacity) {
+    *stride = headroom + round_up(headers + mss, padding_multiple) + tailroom;
+    if (count > max_segments || count * *stride > region_capacity) {
         return -EINVAL;
     }
     uint32_t sequence = (uint32_t)load16(packet + ip_length + 4) << 16 | load16(packet + ip_length + 6);
@@ -195,7 +205,7 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
     for (size_t index = 0; index < count; index++) {
         size_t offset = index * mss;
         size_t size = payload - offset < mss ? payload - offset : mss;
-        uint8_t *segment = segments[index];
+        uint8_t *segment = region + index * *stride + headroom;
         memcpy(segment, packet, headers);
         memcpy(segment + headers, packet + headers + offset, size);
         uint8_t *tcp = segment + ip_length;
@@ -348,4 +358,51 @@ int fz_tun_write_packets(int fd, uint8_t *const *packets, const uint32_t *length
         index++;
     }
     return failures;
+}
+
+#ifndef SOL_UDP
+#define SOL_UDP 17  // IPPROTO_UDP
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  // linux/udp.h
+#endif
+
+int fz_udp_send_segments(int fd, uint8_t family, const uint8_t *address, uint16_t port, const uint8_t *bytes,
+                         size_t length, uint16_t segment_size) {
+    struct sockaddr_storage storage;
+    memset(&storage, 0, sizeof(storage));
+    socklen_t address_length;
+    if (family == 4) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&storage;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        memcpy(&v4->sin_addr, address, 4);
+        address_length = sizeof(*v4);
+    } else {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&storage;
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        memcpy(&v6->sin6_addr, address, 16);
+        address_length = sizeof(*v6);
+    }
+    struct iovec vector = {.iov_base = (void *)bytes, .iov_len = length};
+    union {
+        char buffer[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr message = {
+        .msg_name = &storage,
+        .msg_namelen = address_length,
+        .msg_iov = &vector,
+        .msg_iovlen = 1,
+        .msg_control = control.buffer,
+        .msg_controllen = sizeof(control.buffer),
+    };
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_UDP;
+    header->cmsg_type = UDP_SEGMENT;
+    header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(header), &segment_size, sizeof(segment_size));
+    return sendmsg(fd, &message, 0) < 0 ? -errno : 0;
 }
