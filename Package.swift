@@ -98,6 +98,7 @@ let package = Package(
         ),
         .target(
             name: "CTun",
+            dependencies: ["CUDPBatch"],
             path: "snownet/Sources/CTun"
         ),
         // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.

@@ -406,3 +406,69 @@ int fz_udp_send_segments(int fd, uint8_t family, const uint8_t *address, uint16_
     memcpy(CMSG_DATA(header), &segment_size, sizeof(segment_size));
     return sendmsg(fd, &message, 0) < 0 ? -errno : 0;
 }
+
+#ifndef UDP_GRO
+#define UDP_GRO 104  // linux/udp.h
+#endif
+
+enum { FZ_MAX_COALESCED_BATCH = 64 };
+
+int fz_udp_enable_receive_offload(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) < 0 ? -errno : 0;
+}
+
+int fz_udp_receive_coalesced(int fd, fz_datagram *datagrams, uint16_t *segment_sizes, unsigned int count) {
+    if (count > FZ_MAX_COALESCED_BATCH) {
+        count = FZ_MAX_COALESCED_BATCH;
+    }
+    struct mmsghdr messages[FZ_MAX_COALESCED_BATCH];
+    struct iovec vectors[FZ_MAX_COALESCED_BATCH];
+    struct sockaddr_storage addresses[FZ_MAX_COALESCED_BATCH];
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } controls[FZ_MAX_COALESCED_BATCH];
+    memset(messages, 0, sizeof(struct mmsghdr) * count);
+    for (unsigned int i = 0; i < count; i++) {
+        vectors[i].iov_base = datagrams[i].bytes;
+        vectors[i].iov_len = datagrams[i].capacity;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = &addresses[i];
+        messages[i].msg_hdr.msg_namelen = sizeof(addresses[i]);
+        messages[i].msg_hdr.msg_control = controls[i].buffer;
+        messages[i].msg_hdr.msg_controllen = sizeof(controls[i].buffer);
+    }
+    int received = recvmmsg(fd, messages, count, MSG_DONTWAIT, NULL);
+    if (received < 0) {
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+    }
+    for (int i = 0; i < received; i++) {
+        datagrams[i].length = messages[i].msg_len;
+        datagrams[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        segment_sizes[i] = 0;
+        for (struct cmsghdr *header = CMSG_FIRSTHDR(&messages[i].msg_hdr); header != NULL;
+             header = CMSG_NXTHDR(&messages[i].msg_hdr, header)) {
+            if (header->cmsg_level == SOL_UDP && header->cmsg_type == UDP_GRO) {
+                int size;
+                memcpy(&size, CMSG_DATA(header), sizeof(size));
+                segment_sizes[i] = (uint16_t)size;
+            }
+        }
+        const struct sockaddr_storage *storage = &addresses[i];
+        if (storage->ss_family == AF_INET) {
+            const struct sockaddr_in *v4 = (const struct sockaddr_in *)storage;
+            datagrams[i].family = 4;
+            datagrams[i].port = ntohs(v4->sin_port);
+            memset(datagrams[i].address, 0, 16);
+            memcpy(datagrams[i].address, &v4->sin_addr, 4);
+        } else {
+            const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)storage;
+            datagrams[i].family = 6;
+            datagrams[i].port = ntohs(v6->sin6_port);
+            memcpy(datagrams[i].address, &v6->sin6_addr, 16);
+        }
+    }
+    return received;
+}

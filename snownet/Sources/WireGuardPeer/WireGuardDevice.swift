@@ -81,6 +81,8 @@ public final class WireGuardDevice {
     private let coalesced: UnsafeMutableRawBufferPointer
     private var udpSlots: [ByteBuffer] = []
     private var received: [fz_datagram]
+    /// The UDP GRO segment size of each received datagram; 0 for one that is not a coalesced run.
+    private var receivedSegmentSizes: [UInt16]
     private var outgoing4: [fz_datagram] = []
     private var outgoing6: [fz_datagram] = []
     private var control = ByteBuffer()
@@ -136,6 +138,10 @@ public final class WireGuardDevice {
             throw DeviceIOError(operation: "bind UDP port \(boundPort) (IPv6)", errno: -udp6)
         }
         self.udp6 = udp6
+        for fd in [udp4, udp6] {
+            // Best effort: without UDP GRO every datagram simply arrives on its own.
+            _ = fz_udp_enable_receive_offload(fd)
+        }
         self.signals = fz_termination_signalfd()
         guard self.signals >= 0 else {
             throw DeviceIOError(operation: "signalfd", errno: -self.signals)
@@ -152,11 +158,12 @@ public final class WireGuardDevice {
         }
 
         self.received = Array(repeating: fz_datagram(), count: Self.batchSize)
+        self.receivedSegmentSizes = Array(repeating: 0, count: Self.batchSize)
         self.segmentLengths = Array(repeating: 0, count: Self.maximumSegments)
         self.superPacket = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
         self.coalesced = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
-        self.deliveries.reserveCapacity(Self.batchSize)
-        self.deliveryLengths.reserveCapacity(Self.batchSize)
+        self.deliveries.reserveCapacity(Self.batchSize * Self.maximumSegments)
+        self.deliveryLengths.reserveCapacity(Self.batchSize * Self.maximumSegments)
         self.tokens = Array(repeating: 0, count: 8)
         self.outgoing4.reserveCapacity(Self.regionsPerBatch * Self.maximumSegments)
         self.outgoing6.reserveCapacity(Self.regionsPerBatch * Self.maximumSegments)
@@ -496,8 +503,10 @@ public final class WireGuardDevice {
 
     private func readUDP(_ fd: Int32) {
         while true {
-            let count = self.received.withUnsafeMutableBufferPointer {
-                fz_udp_receive_batch(fd, $0.baseAddress, UInt32(Self.batchSize))
+            let count = self.received.withUnsafeMutableBufferPointer { received in
+                self.receivedSegmentSizes.withUnsafeMutableBufferPointer { sizes in
+                    fz_udp_receive_coalesced(fd, received.baseAddress, sizes.baseAddress, UInt32(Self.batchSize))
+                }
             }
             guard count > 0 else {
                 return
@@ -535,14 +544,32 @@ public final class WireGuardDevice {
         self.deliveryLengths.removeAll(keepingCapacity: true)
     }
 
+    /// Handles what one receive slot holds: a datagram, or a run of datagrams UDP GRO coalesced, one by one.
     private func handleDatagram(slot: Int, now: Instant) {
         let datagram = self.received[slot]
-        self.udpSlots[slot].moveReaderIndex(to: 0)
-        self.udpSlots[slot].moveWriterIndex(to: Int(datagram.length))
         guard datagram.truncated == 0 else {
             self.stats.invalidDatagrams += 1
             return
         }
+        let length = Int(datagram.length)
+        let segmentSize = self.receivedSegmentSizes[slot] == 0 ? length : Int(self.receivedSegmentSizes[slot])
+        if segmentSize < length {
+            self.stats.coalescedReceives += 1
+        }
+        var start = 0
+        while start < length {
+            let end = min(start + segmentSize, length)
+            self.udpSlots[slot].moveReaderIndex(to: 0)
+            self.udpSlots[slot].moveWriterIndex(to: end)
+            self.udpSlots[slot].moveReaderIndex(to: start)
+            self.handleSegment(slot: slot, now: now)
+            start = end
+        }
+    }
+
+    /// Handles the datagram in `udpSlots[slot]`'s readable bytes.
+    private func handleSegment(slot: Int, now: Instant) {
+        let datagram = self.received[slot]
         let source = datagram.socketAddress
         do throws(WireGuardError) {
             let header = try PacketHeader(parsing: self.udpSlots[slot])
@@ -593,7 +620,7 @@ public final class WireGuardDevice {
     }
 }
 
-/// Counters of the device's drops (and of its UDP GSO sends), for its log at exit.
+/// Counters of the device's drops (and of its UDP offload use), for its log at exit.
 public struct DeviceStats: Sendable, CustomStringConvertible {
     public var packetsWithoutRoute: UInt64 = 0
     public var packetsWithoutEndpoint: UInt64 = 0
@@ -605,13 +632,15 @@ public struct DeviceStats: Sendable, CustomStringConvertible {
     public var unsegmentablePackets: UInt64 = 0
     /// Not a drop: UDP GSO sends, each carrying up to 44 datagrams.
     public var segmentationOffloadSends: UInt64 = 0
+    /// Not a drop: receives that UDP GRO coalesced from several datagrams.
+    public var coalescedReceives: UInt64 = 0
 
     public var description: String {
         "no route \(self.packetsWithoutRoute), no endpoint \(self.packetsWithoutEndpoint), "
             + "disallowed source \(self.packetsFromDisallowedSource), invalid \(self.invalidDatagrams), "
             + "unknown peer \(self.unknownPeers), send failures \(self.sendFailures), "
             + "TUN write failures \(self.tunWriteFailures), unsegmentable \(self.unsegmentablePackets), "
-            + "segmentation offload sends \(self.segmentationOffloadSends)"
+            + "segmentation offload sends \(self.segmentationOffloadSends), coalesced receives \(self.coalescedReceives)"
     }
 }
 

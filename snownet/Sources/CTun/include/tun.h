@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "udp_batch.h"
+
 /// Creates (or attaches to) the layer-3 TUN device `name`, non-blocking, without packet information headers but
 /// with IFF_VNET_HDR and the TCP segmentation and checksum offloads turned on (TUNSETOFFLOAD TUN_F_CSUM |
 /// TUN_F_TSO4 | TUN_F_TSO6): the kernel then hands over TCP "super-packets" of up to 64 KiB with a virtio-net
@@ -40,6 +42,14 @@ int fz_tun_write(int fd, const uint8_t *packet, size_t length);
 /// Returns how many writes failed.
 int fz_tun_write_packets(int fd, uint8_t *const *packets, const uint32_t *lengths, unsigned int count,
                          uint8_t *scratch, size_t scratch_capacity);
+
+/// Turns on UDP GRO (UDP_GRO) for a socket: the kernel may then hand over a run of same-size datagrams from one
+/// sender (a UDP GSO send, for one) as one buffer. Returns 0 or -errno.
+int fz_udp_enable_receive_offload(int fd);
+
+/// fz_udp_receive_batch for a socket with UDP GRO: also writes each datagram's segment size to `segment_sizes[i]`,
+/// 0 when the kernel did not coalesce it. Returns how many, 0 if none was waiting, or -errno.
+int fz_udp_receive_coalesced(int fd, fz_datagram *datagrams, uint16_t *segment_sizes, unsigned int count);
 
 /// Blocks SIGINT and SIGTERM for the calling thread (and threads it creates later) and returns a non-blocking
 /// signalfd that becomes readable when either arrives, or -errno.
