@@ -11,15 +11,21 @@ let package = Package(
     name: "firezone",
     products: [
         .library(name: "IPPacket", targets: ["IPPacket"]),
+        .library(name: "FirezoneTime", targets: ["FirezoneTime"]),
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "WireGuard", targets: ["WireGuard"]),
         .executable(name: "wireguard-peer", targets: ["wireguard-peer"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
+        .library(name: "RelayXDP", targets: ["RelayXDP"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
+        .executable(name: "firezone-portal", targets: ["firezone-portal"]),
+        .library(name: "PortalMessages", targets: ["PortalMessages"]),
+        .library(name: "PhoenixChannel", targets: ["PhoenixChannel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -48,6 +54,33 @@ let package = Package(
             providers: [.apt(["libbpf-dev"])]
         ),
 
+        // MARK: ebpf
+
+        // The map layouts and reasons shared by the XDP program (ebpf/xdp, C) and firezone-relay.
+        .systemLibrary(
+            name: "CRelayXDP",
+            path: "ebpf/Sources/CRelayXDP"
+        ),
+        // Compiles ebpf/xdp with clang -target bpf and embeds the object in RelayXDP.
+        .plugin(
+            name: "RelayXDPCompiler",
+            capability: .buildTool(),
+            path: "ebpf/Plugins/RelayXDPCompiler"
+        ),
+        .target(
+            name: "RelayXDP",
+            dependencies: ["CLibBPF", "CRelayXDP", "RelayCore", "IPPacket"],
+            path: "ebpf/Sources/RelayXDP",
+            plugins: ["RelayXDPCompiler"]
+        ),
+        // Needs root: runs the XDP program in the kernel with BPF_PROG_TEST_RUN.
+        .testTarget(
+            name: "RelayXDPTests",
+            dependencies: ["RelayXDP", "CRelayXDP", "RelayCore", "IPPacket", "FirezoneTesting",
+                           .product(name: "NIOCore", package: "swift-nio")],
+            path: "ebpf/Tests/RelayXDPTests"
+        ),
+
         // MARK: ip-packet
 
         .target(
@@ -74,6 +107,7 @@ let package = Package(
             name: "FirezoneTime",
             path: "snownet/Sources/FirezoneTime"
         ),
+        .testTarget(name: "FirezoneTimeTests", dependencies: ["FirezoneTime"], path: "snownet/Tests/FirezoneTimeTests"),
         .target(
             name: "STUN",
             dependencies: ["IPPacket", "COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
@@ -146,7 +180,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "RelayCore", "CUDPBatch", "IPPacket", "FirezoneTime", "STUN",
+                "RelayCore", "RelayXDP", "CUDPBatch", "IPPacket", "FirezoneTime", "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -158,7 +192,7 @@ let package = Package(
         .executableTarget(
             name: "firezone-relay",
             dependencies: [
-                "Relay", "RelayCore", "CUDPBatch", "IPPacket",
+                "Relay", "RelayCore", "RelayXDP", "CUDPBatch", "IPPacket", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -166,10 +200,57 @@ let package = Package(
             ],
             path: "relay/Sources/firezone-relay"
         ),
+        // Real loopback sockets: batched sends and receives, UDP GSO coalescing and GRO splitting.
+        .testTarget(
+            name: "UDPBatchTests",
+            dependencies: ["CUDPBatch"],
+            path: "relay/Tests/UDPBatchTests"
+        ),
         .testTarget(
             name: "RelayCoreTests",
             dependencies: ["RelayCore", "FirezoneTesting"],
             path: "relay/Tests/RelayCoreTests"
+        ),
+
+        // MARK: phoenix-channel
+
+        .target(
+            name: "PortalMessages",
+            dependencies: ["IPPacket"],
+            path: "phoenix-channel/Sources/PortalMessages"
+        ),
+        .target(
+            name: "PhoenixCore",
+            dependencies: [
+                "PortalMessages", "FirezoneTime",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "phoenix-channel/Sources/PhoenixCore"
+        ),
+        .target(
+            name: "PhoenixChannel",
+            dependencies: [
+                "PhoenixCore", "PortalMessages", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "phoenix-channel/Sources/PhoenixChannel"
+        ),
+        .testTarget(
+            name: "PhoenixCoreTests",
+            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneTesting"],
+            path: "phoenix-channel/Tests/PhoenixCoreTests"
+        ),
+        .testTarget(
+            name: "PortalMessagesTests",
+            dependencies: ["PortalMessages", "IPPacket"],
+            path: "phoenix-channel/Tests/PortalMessagesTests",
+            exclude: ["Fixtures"]
         ),
 
         // MARK: tests
@@ -191,6 +272,44 @@ let package = Package(
         .target(
             name: "CNetworkTestSupport",
             path: "tests/Sources/CNetworkTestSupport"
+        ),
+        // A portal for local runs (`firezone-portal`) and the tests that drive our portal code against it.
+        .target(
+            name: "PortalServer",
+            dependencies: [
+                "PortalMessages", "IPPacket", "RelayCore", "STUN", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Sources/PortalServer"
+        ),
+        .executableTarget(
+            name: "firezone-portal",
+            dependencies: [
+                "PortalServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "tests/portal/Sources/firezone-portal"
+        ),
+        .testTarget(
+            name: "PortalTests",
+            dependencies: [
+                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Tests/PortalTests"
         ),
         .testTarget(
             name: "SystemLibrariesTests",

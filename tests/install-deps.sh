@@ -7,8 +7,10 @@ packages=(
     # Build
     pkg-config libsodium-dev libssl-dev libbpf-dev clang llvm
     # Real peers and network tools used by the tests
-    iproute2 iputils-ping ethtool socat tcpdump bpftool xdp-tools
+    iproute2 iputils-ping ethtool socat tcpdump bpftool xdp-tools nftables
     wireguard-go wireguard-tools iperf3 coturn
+    # The portal's wss:// tests make a throwaway certificate
+    openssl
 )
 
 missing=()

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 stages=(
     "sans-io lint|tests/lint/sans-io.sh"
+    "executables the tests drive|swift build --product firezone-relay"
     "unit and simulation tests|swift test"
     "hot-path allocations|tests/benchmarks/check-allocations.sh"
     "integration tests with real peers in network namespaces|tests/integration/run.sh"

@@ -17,16 +17,52 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
-        // libFuzzer's `LLVMFuzzerRunDriver`, for the fuzz targets' `main.swift`.
+        // libFuzzer's `LLVMFuzzerRunDriver`.
         .target(name: "CLibFuzzer"),
+        // The entry point that hands over to libFuzzer, and `check` for the targets' invariants.
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"]),
 
         // `run.sh ip-packet`
         .executableTarget(
             name: "IPPacketFuzzer",
             dependencies: [
-                "CLibFuzzer",
+                "FuzzSupport",
                 .product(name: "IPPacket", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        // `run.sh stun`
+        .executableTarget(
+            name: "STUNFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "STUN", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        // `run.sh relay-server`
+        .executableTarget(
+            name: "RelayServerFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "RelayCore", package: "firezone"),
+                .product(name: "STUN", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "FirezoneTime", package: "firezone"),
+                .product(name: "FirezoneTesting", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // `run.sh portal-messages`
+        .executableTarget(
+            name: "PortalMessagesFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "PortalMessages", package: "firezone"),
             ]
         ),
 
@@ -34,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "WireGuardFuzzer",
             dependencies: [
-                "CLibFuzzer",
+                "FuzzSupport",
                 .product(name: "WireGuard", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Regenerates the committed seed corpora of the fuzz targets: `python3 tests/fuzz/make-corpus.py`.
 
+stun: one STUN message or ChannelData datagram per file; relay-server: sequences of datagrams (see
+Sources/RelayServerFuzzer).
+
 ip-packet: one file per packet, named after what it is. A file is the packet's bytes, optionally followed by a
 rewrite script (see Sources/IPPacketFuzzer/IPPacketFuzzer.swift: the packet is as long as its header says, the
 rest is the script). Valid packets carry correct checksums unless the name says otherwise. Only the standard
@@ -294,7 +297,135 @@ def ip_packet_corpus() -> dict[str, bytes]:
     return corpus
 
 
-CORPORA = {"ip-packet": ip_packet_corpus}
+# MARK: STUN (RFC 8489) and TURN (RFC 8656), for `stun` and `relay-server`
+
+MAGIC_COOKIE = 0x2112A442
+BINDING, ALLOCATE, REFRESH, CREATE_PERMISSION, CHANNEL_BIND = 0x001, 0x003, 0x004, 0x008, 0x009
+REQUEST, INDICATION, SUCCESS, ERROR = 0b00, 0b01, 0b10, 0b11
+
+
+def message_type(method: int, class_: int) -> int:
+    # RFC 8489 §5: the class bits sit at 0x0010 and 0x0100, between the method's bits.
+    return ((method & 0xF80) << 2) | ((method & 0x070) << 1) | (method & 0x00F) | ((class_ & 2) << 7) | ((class_ & 1) << 4)
+
+
+def attribute(type_: int, value: bytes) -> bytes:
+    return struct.pack("!HH", type_, len(value)) + value + bytes(-len(value) % 4)
+
+
+def xor_address(type_: int, address: bytes, port: int, transaction: bytes) -> bytes:
+    cookie = struct.pack("!I", MAGIC_COOKIE)
+    key = cookie + transaction
+    family = 1 if len(address) == 4 else 2
+    xored = bytes(a ^ b for a, b in zip(address, key))
+    return attribute(type_, struct.pack("!BBH", 0, family, port ^ (MAGIC_COOKIE >> 16)) + xored)
+
+
+def stun(method: int, class_: int, transaction: bytes, attributes: bytes, key: bytes | None = None,
+         fingerprint: bool = False) -> bytes:
+    import hashlib
+    import hmac
+    import zlib
+
+    def header(length: int) -> bytes:
+        return struct.pack("!HHI", message_type(method, class_), length, MAGIC_COOKIE) + transaction
+
+    body = attributes
+    if key is not None:
+        mac = hmac.new(key, header(len(body) + 24) + body, hashlib.sha1).digest()
+        body += attribute(0x0008, mac)
+    if fingerprint:
+        crc = zlib.crc32(header(len(body) + 8) + body) ^ 0x5354554E
+        body += attribute(0x8028, struct.pack("!I", crc))
+    return header(len(body)) + body
+
+
+def channel_data(channel: int, payload: bytes, padding: int = 0) -> bytes:
+    return struct.pack("!HH", channel, len(payload)) + payload + bytes(padding)
+
+
+def long_term_key(username: str, realm: str, password: str) -> bytes:
+    import hashlib
+
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).digest()
+
+
+def stun_corpus() -> dict[str, bytes]:
+    t = bytes(range(1, 13))
+    key = long_term_key("1700000000:fuzz", "firezone", "fuzz")
+    transport = attribute(0x0019, bytes([17, 0, 0, 0]))
+    return {
+        "binding-request": stun(BINDING, REQUEST, t, b""),
+        "binding-request-fingerprint": stun(BINDING, REQUEST, t, attribute(0x8022, b"fuzz"), fingerprint=True),
+        "binding-success-ipv4": stun(BINDING, SUCCESS, t, xor_address(0x0020, v4("192.0.2.1"), 32853, t)),
+        "binding-success-ipv6": stun(BINDING, SUCCESS, t, xor_address(0x0020, v6("2001:db8::1"), 32853, t)),
+        "allocate-authenticated": stun(
+            ALLOCATE, REQUEST, t,
+            transport + attribute(0x0006, b"1700000000:fuzz") + attribute(0x0014, b"firezone")
+            + attribute(0x0015, b"nonce") + attribute(0x8000, bytes([2, 0, 0, 0])), key=key, fingerprint=True),
+        "allocate-even-port-reserve": stun(ALLOCATE, REQUEST, t, transport + attribute(0x0018, b"\x80")),
+        "allocate-reservation-token": stun(ALLOCATE, REQUEST, t, transport + attribute(0x0022, bytes(range(8)))),
+        "allocate-requested-family-ipv6": stun(ALLOCATE, REQUEST, t, transport + attribute(0x0017, b"\x02\0\0\0")),
+        "allocate-error-401": stun(
+            ALLOCATE, ERROR, t, attribute(0x0009, bytes([0, 0, 4, 1]) + b"Unauthorized")
+            + attribute(0x0014, b"firezone") + attribute(0x0015, b"nonce")),
+        "allocate-success-dual-stack": stun(
+            ALLOCATE, SUCCESS, t, xor_address(0x0016, v4("203.0.113.1"), 49152, t)
+            + xor_address(0x0016, v6("2001:db8::1"), 49152, t) + attribute(0x000D, struct.pack("!I", 600)), key=key),
+        "refresh-lifetime-zero": stun(REFRESH, REQUEST, t, attribute(0x000D, bytes(4))),
+        "channel-bind-ipv4": stun(
+            CHANNEL_BIND, REQUEST, t, attribute(0x000C, b"\x40\0\0\0") + xor_address(0x0012, v4("192.0.2.10"), 5000, t)),
+        "channel-bind-ipv6": stun(
+            CHANNEL_BIND, REQUEST, t,
+            attribute(0x000C, b"\x7f\xff\0\0") + xor_address(0x0012, v6("2001:db8:2::10"), 5000, t)),
+        "create-permission": stun(CREATE_PERMISSION, REQUEST, t, xor_address(0x0012, v4("192.0.2.10"), 0, t)),
+        "unknown-comprehension-required": stun(BINDING, REQUEST, t, attribute(0x7777, b"\1\2\3\4")),
+        "unknown-attributes-odd-count": stun(BINDING, ERROR, t, attribute(0x000A, b"\x77\x77\x00\x24\x80\x22")),
+        "send-indication": stun(0x006, INDICATION, t, xor_address(0x0012, v4("192.0.2.10"), 5000, t)
+                                + attribute(0x0013, b"data")),
+        "malformed-truncated-attribute": stun(BINDING, REQUEST, t, b"")[:20] + struct.pack("!HH", 0x0006, 40),
+        "malformed-bad-fingerprint": stun(BINDING, REQUEST, t, b"", fingerprint=True)[:-1] + b"\0",
+        "channel-data": channel_data(0x4000, b"hello"),
+        "channel-data-padded": channel_data(0x4001, b"odd", padding=1),
+        "channel-data-empty": channel_data(0x7FFF, b""),
+        "channel-data-truncated": channel_data(0x4000, b"hello")[:-2],
+        "channel-data-reserved-number": channel_data(0x8000, b"x"),
+    }
+
+
+def record(op: int, data: bytes) -> bytes:
+    return struct.pack("!BH", op, len(data)) + data
+
+
+def relay_server_corpus() -> dict[str, bytes]:
+    """Sequences as `Sources/RelayServerFuzzer` reads them: op 0x08 sends a request re-encoded with valid
+    credentials (the first one gets the nonce), 0x04 is a datagram from a peer, 0x0N with N < 4 a plain datagram
+    from client N, and the high nibble advances the clock by 37 s steps."""
+    t = bytes(range(1, 13))
+    allocate = stun(ALLOCATE, REQUEST, t, attribute(0x0019, bytes([17, 0, 0, 0])))
+    allocate6 = stun(ALLOCATE, REQUEST, t, attribute(0x0019, bytes([17, 0, 0, 0])) + attribute(0x0017, b"\x02\0\0\0"))
+    bind4 = stun(CHANNEL_BIND, REQUEST, t,
+                 attribute(0x000C, b"\x40\0\0\0") + xor_address(0x0012, v4("192.0.2.10"), 5000, t))
+    bind6 = stun(CHANNEL_BIND, REQUEST, t,
+                 attribute(0x000C, b"\x40\x01\0\0") + xor_address(0x0012, v6("2001:db8:2::10"), 5000, t))
+    refresh0 = stun(REFRESH, REQUEST, t, attribute(0x000D, bytes(4)))
+    bound = record(0x08, allocate) + record(0x08, allocate) + record(0x08, bind4)
+    return {
+        "allocate-bind-relay-both-ways": bound + record(0x00, channel_data(0x4000, b"to peer"))
+        + record(0x04, bytes([0, 0]) + b"to client"),
+        "allocate-ipv6-bind-relay": record(0x0A, allocate6) + record(0x0A, allocate6) + record(0x0A, bind6)
+        + record(0x02, channel_data(0x4001, b"six")) + record(0x04, bytes([0, 2]) + b"back"),
+        "allocate-expire": bound + record(0xF4, b"\0\0late") + record(0xF0, channel_data(0x4000, b"late")),
+        "allocate-replaced-by-same-username": bound + record(0x0A, allocate) + record(0x0A, allocate)
+        + record(0x00, channel_data(0x4000, b"stale")),
+        "allocate-refresh-zero": bound + record(0x08, refresh0) + record(0x04, bytes([0, 0]) + b"gone"),
+        "unauthenticated-requests": record(0x00, allocate) + record(0x01, bind4) + record(0x02, refresh0)
+        + record(0x03, stun(BINDING, REQUEST, t, b"")),
+        "garbage": record(0x00, b"\x00\x01\x00\x00garbage") + record(0x01, b"\xff" * 30) + record(0x04, b""),
+    }
+
+
+CORPORA = {"ip-packet": ip_packet_corpus, "stun": stun_corpus, "relay-server": relay_server_corpus}
 
 
 def main() -> None:

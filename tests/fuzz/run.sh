@@ -15,9 +15,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzz_dir=$(pwd)
 
-# TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script)
+# TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
+# stun: a datagram the relay accepts; relay-server: a sequence of datagrams; portal-messages: room for an `init`
+# with a few dozen resources)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
+    "stun STUNFuzzer 1500"
+    "relay-server RelayServerFuzzer 4096"
+    "portal-messages PortalMessagesFuzzer 16384"
     "wireguard WireGuardFuzzer 1600"
 )
 

@@ -82,3 +82,14 @@ finish() {
     echo "$(basename "$0"): $FZ_PASSES passed, $FZ_FAILURES failed"
     [ "$FZ_FAILURES" -eq 0 ]
 }
+
+# Compiles a pass-all XDP program to $1. Native XDP_TX on veth delivers only to a peer veth with an XDP program
+# of its own (ENVIRONMENT.md §5), so tests put this one on the far side of the relay's link.
+build_xdp_pass() {
+    cat >"$FZ_SCRATCH/xdp_pass.c" <<'C'
+#include <linux/bpf.h>
+__attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *ctx) { return XDP_PASS; }
+char _license[] __attribute__((section("license"), used)) = "GPL";
+C
+    clang -O2 -target bpf -I"/usr/include/$(gcc -print-multiarch)" -c "$FZ_SCRATCH/xdp_pass.c" -o "$1"
+}

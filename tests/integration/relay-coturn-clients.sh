@@ -12,6 +12,25 @@ relay_binary=${FIREZONE_RELAY:-../../.build/debug/firezone-relay}
 [ -x "$relay_binary" ] || { echo "build firezone-relay first (swift build --product firezone-relay)" >&2; exit 2; }
 relay_binary=$(readlink -f "$relay_binary")
 
+# Bad configuration: a clear message naming the option, and exit code 2, before anything is opened.
+bad_options() {
+    local expected=$1 status=0
+    shift
+    "$relay_binary" "$@" >"$FZ_SCRATCH/options.log" 2>&1 || status=$?
+    [ "$status" -eq 2 ] && grep -q -- "$expected" "$FZ_SCRATCH/options.log"
+}
+check "an invalid public address exits 2 naming the option" bad_options "--public-ip4-addr" --public-ip4-addr 10.0.0.300
+check "no public address exits 2 saying one is required" bad_options "a public address is required"
+check "an allocation range around the listen port exits 2" bad_options "listen port" \
+    --public-ip4-addr 10.0.0.1 --lowest-port 3000 --highest-port 4000
+check "PUBLIC_IP6_ADDR is read and validated too" env PUBLIC_IP6_ADDR=nonsense bash -c \
+    "'$relay_binary' >'$FZ_SCRATCH/options.log' 2>&1; [ \$? -eq 2 ] && grep -q PUBLIC_IP6_ADDR '$FZ_SCRATCH/options.log'"
+# Reference §3.2's test vector, through the command users run.
+vector=$("$relay_binary" credentials --auth-secret 1cab293a-4032-46f4-862a-40e5d174b0d2 --expiry 1685984278 \
+    --salt uvdgKvS9GXYZ_vmv)
+check "firezone-relay credentials reproduces the reference's test vector" test "$vector" = \
+    "$(printf 'username=1685984278:uvdgKvS9GXYZ_vmv\npassword=6xUIoZ+QvxKhRasLifwfRkMXl+ETLJUsFkHlXjlHAkg')"
+
 tag=$$
 client="fzc$tag"
 relay="fzr$tag"

@@ -9,6 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 swift build --product firezone-relay || exit 1
+swift build --product relay-load || exit 1
 swift build --product wireguard-peer || exit 1
 
 failed=0

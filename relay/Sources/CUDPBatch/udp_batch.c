@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -12,6 +13,16 @@
 #include <unistd.h>
 
 enum { FZ_MAX_BATCH = 64 };
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+// The kernel's UDP_MAX_SEGMENTS, and the largest UDP payload one GSO send may carry (65535 minus the IPv4 and
+// UDP headers; IPv6 allows a little more, this keeps one limit for both).
+enum { FZ_GSO_MAX_SEGMENTS = 64, FZ_GSO_MAX_BYTES = 65507 };
 
 static socklen_t fill_address(const fz_datagram *datagram, struct sockaddr_storage *storage) {
     memset(storage, 0, sizeof(*storage));
@@ -74,6 +85,30 @@ fail:;
     return -error;
 }
 
+int fz_udp_enable_gro(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) < 0 ? -errno : 0;
+}
+
+/// The bytes a datagram puts on the wire: its prefix, then its bytes.
+static size_t wire_length(const fz_datagram *datagram) {
+    return (size_t)datagram->prefix_length + datagram->length;
+}
+
+/// Points one or two iovecs at the datagram's prefix and bytes; returns how many.
+static unsigned int fill_vectors(const fz_datagram *datagram, struct iovec *vectors) {
+    unsigned int count = 0;
+    if (datagram->prefix_length > 0) {
+        // sendmsg(2) only reads from iov_base; struct iovec has no const.
+        vectors[count].iov_base = (void *)datagram->prefix;
+        vectors[count].iov_len = datagram->prefix_length;
+        count += 1;
+    }
+    vectors[count].iov_base = datagram->bytes;
+    vectors[count].iov_len = datagram->length;
+    return count + 1;
+}
+
 int fz_udp_local_port(int fd) {
     struct sockaddr_storage storage;
     socklen_t length = sizeof(storage);
@@ -92,6 +127,10 @@ int fz_udp_receive_batch(int fd, fz_datagram *datagrams, unsigned int count) {
     struct mmsghdr messages[FZ_MAX_BATCH];
     struct iovec vectors[FZ_MAX_BATCH];
     struct sockaddr_storage addresses[FZ_MAX_BATCH];
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } controls[FZ_MAX_BATCH];
     memset(messages, 0, sizeof(struct mmsghdr) * count);
     for (unsigned int i = 0; i < count; i++) {
         vectors[i].iov_base = datagrams[i].bytes;
@@ -100,14 +139,26 @@ int fz_udp_receive_batch(int fd, fz_datagram *datagrams, unsigned int count) {
         messages[i].msg_hdr.msg_iovlen = 1;
         messages[i].msg_hdr.msg_name = &addresses[i];
         messages[i].msg_hdr.msg_namelen = sizeof(addresses[i]);
+        messages[i].msg_hdr.msg_control = controls[i].buffer;
+        messages[i].msg_hdr.msg_controllen = sizeof(controls[i].buffer);
     }
     int received = recvmmsg(fd, messages, count, MSG_DONTWAIT, NULL);
     if (received < 0) {
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
     }
     for (int i = 0; i < received; i++) {
+        struct msghdr *header = &messages[i].msg_hdr;
         datagrams[i].length = messages[i].msg_len;
-        datagrams[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        datagrams[i].truncated = (header->msg_flags & MSG_TRUNC) != 0;
+        datagrams[i].segment_size = 0;
+        for (struct cmsghdr *control = CMSG_FIRSTHDR(header); control != NULL; control = CMSG_NXTHDR(header, control)) {
+            if (control->cmsg_level == SOL_UDP && control->cmsg_type == UDP_GRO) {
+                int segment;
+                memcpy(&segment, CMSG_DATA(control), sizeof(segment));
+                // A single datagram may come with its own length as the segment size: nothing to split.
+                datagrams[i].segment_size = (uint32_t)segment < datagrams[i].length ? (uint16_t)segment : 0;
+            }
+        }
         read_address(&addresses[i], &datagrams[i]);
     }
     return received;
@@ -119,15 +170,13 @@ int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, 
     while (done < count) {
         unsigned int batch = count - done > FZ_MAX_BATCH ? FZ_MAX_BATCH : count - done;
         struct mmsghdr messages[FZ_MAX_BATCH];
-        struct iovec vectors[FZ_MAX_BATCH];
+        struct iovec vectors[2 * FZ_MAX_BATCH];
         struct sockaddr_storage addresses[FZ_MAX_BATCH];
         memset(messages, 0, sizeof(struct mmsghdr) * batch);
         for (unsigned int i = 0; i < batch; i++) {
             const fz_datagram *datagram = &datagrams[done + i];
-            vectors[i].iov_base = datagram->bytes;
-            vectors[i].iov_len = datagram->length;
-            messages[i].msg_hdr.msg_iov = &vectors[i];
-            messages[i].msg_hdr.msg_iovlen = 1;
+            messages[i].msg_hdr.msg_iov = &vectors[2 * i];
+            messages[i].msg_hdr.msg_iovlen = fill_vectors(datagram, &vectors[2 * i]);
             messages[i].msg_hdr.msg_name = &addresses[i];
             messages[i].msg_hdr.msg_namelen = fill_address(datagram, &addresses[i]);
         }
@@ -142,6 +191,136 @@ int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, 
             continue;
         }
         done += (unsigned int)sent;
+    }
+    return (int)done;
+}
+
+static int same_destination(const fz_datagram *a, const fz_datagram *b) {
+    return a->family == b->family && a->port == b->port &&
+           memcmp(a->address, b->address, a->family == 4 ? 4 : 16) == 0;
+}
+
+static int destination_order(const fz_datagram *a, const fz_datagram *b) {
+    if (a->family != b->family) {
+        return a->family < b->family ? -1 : 1;
+    }
+    int addresses = memcmp(a->address, b->address, a->family == 4 ? 4 : 16);
+    if (addresses != 0) {
+        return addresses;
+    }
+    return a->port == b->port ? 0 : (a->port < b->port ? -1 : 1);
+}
+
+/// How many datagrams from `first` one GSO send can carry: same destination, all as long as the first but the
+/// last, which may be shorter.
+static unsigned int run_length(const fz_datagram *first, unsigned int available) {
+    unsigned int length = 1;
+    size_t segment = wire_length(first);
+    size_t bytes = segment;
+    while (length < available && length < FZ_GSO_MAX_SEGMENTS) {
+        const fz_datagram *next = first + length;
+        size_t next_length = wire_length(next);
+        if (!same_destination(first, next) || next_length == 0 || next_length > segment ||
+            bytes + next_length > FZ_GSO_MAX_BYTES) {
+            break;
+        }
+        bytes += next_length;
+        length += 1;
+        if (next_length < segment) {
+            break;
+        }
+    }
+    return length;
+}
+
+int fz_udp_send_coalesced(int fd, fz_datagram *datagrams, unsigned int count, unsigned int *failed,
+                          uint8_t *gso_disabled) {
+    *failed = 0;
+    if (*gso_disabled) {
+        return fz_udp_send_batch(fd, datagrams, count, failed);
+    }
+    // Stable insertion sort by destination: batches are small (tens), and it allocates nothing.
+    for (unsigned int i = 1; i < count; i++) {
+        fz_datagram moving = datagrams[i];
+        unsigned int j = i;
+        while (j > 0 && destination_order(&datagrams[j - 1], &moving) > 0) {
+            datagrams[j] = datagrams[j - 1];
+            j--;
+        }
+        datagrams[j] = moving;
+    }
+
+    unsigned int done = 0;
+    while (done < count) {
+        struct mmsghdr messages[FZ_MAX_BATCH];
+        struct iovec vectors[2 * FZ_MAX_BATCH];
+        struct sockaddr_storage addresses[FZ_MAX_BATCH];
+        union {
+            char buffer[CMSG_SPACE(sizeof(uint16_t))];
+            struct cmsghdr align;
+        } controls[FZ_MAX_BATCH];
+        unsigned int runs[FZ_MAX_BATCH];
+        unsigned int messageCount = 0;
+        unsigned int vectorCount = 0;
+        unsigned int next = done;
+        memset(messages, 0, sizeof(messages));
+        // Each datagram takes at most two iovecs (prefix and bytes): at most FZ_MAX_BATCH datagrams per round.
+        unsigned int datagramCount = 0;
+        while (next < count && messageCount < FZ_MAX_BATCH && datagramCount < FZ_MAX_BATCH) {
+            unsigned int available = count - next;
+            if (available > FZ_MAX_BATCH - datagramCount) {
+                available = FZ_MAX_BATCH - datagramCount;
+            }
+            unsigned int run = run_length(&datagrams[next], available);
+            struct msghdr *header = &messages[messageCount].msg_hdr;
+            header->msg_iov = &vectors[vectorCount];
+            unsigned int used = 0;
+            for (unsigned int k = 0; k < run; k++) {
+                used += fill_vectors(&datagrams[next + k], &vectors[vectorCount + used]);
+            }
+            header->msg_iovlen = used;
+            header->msg_name = &addresses[messageCount];
+            header->msg_namelen = fill_address(&datagrams[next], &addresses[messageCount]);
+            if (run > 1) {
+                header->msg_control = controls[messageCount].buffer;
+                header->msg_controllen = sizeof(controls[messageCount].buffer);
+                struct cmsghdr *control = CMSG_FIRSTHDR(header);
+                control->cmsg_level = SOL_UDP;
+                control->cmsg_type = UDP_SEGMENT;
+                control->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                uint16_t segment = (uint16_t)wire_length(&datagrams[next]);
+                memcpy(CMSG_DATA(control), &segment, sizeof(segment));
+            }
+            runs[messageCount] = run;
+            messageCount += 1;
+            vectorCount += used;
+            datagramCount += run;
+            next += run;
+        }
+
+        int sent = sendmmsg(fd, messages, messageCount, 0);
+        if (sent < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+                return done > 0 ? (int)done : -errno;
+            }
+            unsigned int run = runs[0];
+            if (errno == EIO && run > 1) {
+                // The route cannot offload the segments' checksums: GSO is unusable here. Send this run plainly,
+                // and everything after it too.
+                *gso_disabled = 1;
+                unsigned int plainFailed = 0;
+                int plain = fz_udp_send_batch(fd, &datagrams[done], count - done, &plainFailed);
+                *failed += plainFailed;
+                return plain < 0 ? (done > 0 ? (int)done : plain) : (int)(done + (unsigned int)plain);
+            }
+            // The first run's destination was refused (unreachable, permission): skip it, keep the rest.
+            *failed += run;
+            done += run;
+            continue;
+        }
+        for (int m = 0; m < sent; m++) {
+            done += runs[m];
+        }
     }
     return (int)done;
 }

@@ -12,6 +12,8 @@ public struct RelayConfiguration: Sendable {
     /// The secret relay credentials are minted from. Never logged.
     public var authSecret: String
     public var software: String
+    /// The XDP fast path, when the relay is asked to offload.
+    public var xdp: XDPOffloadConfiguration?
 
     public init(
         publicIPv4: IPv4Address?,
@@ -22,7 +24,8 @@ public struct RelayConfiguration: Sendable {
         allocationPorts: ClosedRange<UInt16>,
         healthCheckAddress: IPSocketAddress,
         authSecret: String,
-        software: String
+        software: String,
+        xdp: XDPOffloadConfiguration? = nil
     ) {
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
@@ -33,6 +36,7 @@ public struct RelayConfiguration: Sendable {
         self.healthCheckAddress = healthCheckAddress
         self.authSecret = authSecret
         self.software = software
+        self.xdp = xdp
     }
 
     /// The families the relay serves: those with a public address.

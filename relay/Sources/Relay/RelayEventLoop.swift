@@ -11,17 +11,19 @@ import STUN
 ///
 /// Each turn of the loop waits on epoll until a socket is readable or the core's next timeout, then for each
 /// readable socket receives a batch with recvmmsg(2) into preallocated slots, hands every datagram to the core,
-/// and sends what the core forwards with sendmmsg(2), grouped by socket. Datagrams are received 4 bytes into
-/// their slot so that a peer's datagram becomes channel data by writing the header in front of it: nothing is
-/// copied or allocated on the relay path. Commands (responses, ports to open or close) are executed after each
+/// and sends what the core forwards with sendmmsg(2), grouped by socket and coalesced per destination with UDP
+/// GSO. Sockets receive with UDP GRO, so a burst of one flow arrives as one buffer of equal-sized datagrams,
+/// which the loop splits. A peer's datagram becomes channel data by sending the 4-byte header from the outgoing
+/// datagram's prefix in front of the payload where it lies: nothing is copied or allocated on the relay path. Commands (responses, ports to open or close) are executed after each
 /// batch, timers after each wait.
 public final class RelayEventLoop {
     /// Datagrams read per recvmmsg(2): enough to amortise the system call, few enough to keep latency low.
     static let batchSize = 32
-    /// Bytes reserved in front of each received datagram for the channel data header.
-    static let headroom = ChannelData.headerLength
-    /// The largest UDP payload.
+    /// The largest UDP payload, and the most a GRO receive coalesces (64 KiB).
     static let slotCapacity = 65_536
+    /// Datagrams queued before they are sent: a GRO receive holds at most 64 (the kernel's UDP_GRO_CNT_MAX), each
+    /// forwarded at most once.
+    static let outgoingCapacity = 64
 
     private var core: RelayServer<SystemRandomNumberGenerator>
     private let configuration: RelayConfiguration
@@ -33,23 +35,33 @@ public final class RelayEventLoop {
     private var listeners: [IPVersion: UDPSocket] = [:]
     private var allocationSockets: [SocketKey: UDPSocket] = [:]
 
-    /// Receive slots, each a buffer of `headroom + slotCapacity` bytes whose storage never moves.
+    /// Receive slots, each a buffer of `slotCapacity` bytes whose storage never moves.
     private var slots: [ByteBuffer] = []
-    private var slotPointers: [UnsafeMutableRawPointer] = []
-    private var received: [fz_datagram]
-    /// Outgoing datagrams of the current batch and the socket each leaves from.
-    private var outgoing: [fz_datagram]
-    private var outgoingSockets: [Int32]
-    private var readyTokens: [UInt64]
+    // The per-batch arrays below are allocated once and only their elements change: as `let` pointers they are
+    // free of Swift's dynamic exclusivity checks, which cost time on every packet, and an optimised build
+    // (Swift 6.3.1) trapped with a false "simultaneous access" on the `received` array these replaced.
+    private let slotPointers: UnsafeMutableBufferPointer<UnsafeMutableRawPointer>
+    private let received: UnsafeMutableBufferPointer<fz_datagram>
+    /// Outgoing datagrams (the first `outgoingCount`) and the socket each leaves from.
+    private let outgoing: UnsafeMutableBufferPointer<fz_datagram>
+    private let outgoingSockets: UnsafeMutableBufferPointer<Int32>
+    private var outgoingCount = 0
+    /// Set once a GSO send failed with EIO (no checksum offload on the route); from then on datagrams go one by one.
+    private var gsoDisabled: UInt8 = 0
+    private let readyTokens: UnsafeMutableBufferPointer<UInt64>
 
     private let statsPublisher: RelayStatsPublisher
+    /// The XDP fast path, if attached: it mirrors channel bindings and reports its own counters.
+    private let offload: XDPOffload?
 
     public init(
         configuration: RelayConfiguration,
+        offload: XDPOffload? = nil,
         statsPublisher: RelayStatsPublisher,
         logger: Logger
     ) throws(RelayIOError) {
         self.configuration = configuration
+        self.offload = offload
         self.logger = logger
         self.statsPublisher = statsPublisher
         self.core = RelayServer(
@@ -74,20 +86,22 @@ public final class RelayEventLoop {
             throw RelayIOError(operation: "eventfd", errno: -self.wakeup)
         }
 
-        let empty = fz_datagram()
-        self.received = Array(repeating: empty, count: Self.batchSize)
-        self.outgoing = []
-        self.outgoing.reserveCapacity(Self.batchSize * 2)
-        self.outgoingSockets = []
-        self.outgoingSockets.reserveCapacity(Self.batchSize * 2)
-        self.readyTokens = Array(repeating: 0, count: Self.batchSize)
-        for _ in 0..<Self.batchSize {
-            var slot = ByteBufferAllocator().buffer(capacity: Self.headroom + Self.slotCapacity)
-            slot.writeRepeatingByte(0, count: Self.headroom + Self.slotCapacity)
+        self.received = .allocate(capacity: Self.batchSize)
+        self.received.initialize(repeating: fz_datagram())
+        self.outgoing = .allocate(capacity: Self.outgoingCapacity)
+        self.outgoing.initialize(repeating: fz_datagram())
+        self.outgoingSockets = .allocate(capacity: Self.outgoingCapacity)
+        self.outgoingSockets.initialize(repeating: -1)
+        self.readyTokens = .allocate(capacity: Self.batchSize)
+        self.readyTokens.initialize(repeating: 0)
+        self.slotPointers = .allocate(capacity: Self.batchSize)
+        for index in 0..<Self.batchSize {
+            var slot = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
+            slot.writeRepeatingByte(0, count: Self.slotCapacity)
             // The storage is uniquely owned by `slots` and never grows, so its address is stable for our lifetime.
             let pointer = slot.withUnsafeMutableReadableBytes { $0.baseAddress! }
             self.slots.append(slot)
-            self.slotPointers.append(pointer)
+            (self.slotPointers.baseAddress! + index).initialize(to: pointer)
         }
 
         for family in configuration.families {
@@ -110,6 +124,11 @@ public final class RelayEventLoop {
         }
         _ = Glibc.close(self.epoll)
         _ = Glibc.close(self.wakeup)
+        self.received.deallocate()
+        self.outgoing.deallocate()
+        self.outgoingSockets.deallocate()
+        self.readyTokens.deallocate()
+        self.slotPointers.deallocate()
     }
 
     /// Wakes the loop from another thread, for example to stop it.
@@ -129,9 +148,7 @@ public final class RelayEventLoop {
                 let remaining = timeout.deadline - now
                 waitMilliseconds = Int32(clamping: max(0, min(1000, (remaining.nanoseconds + 999_999) / 1_000_000)))
             }
-            let ready = self.readyTokens.withUnsafeMutableBufferPointer {
-                fz_epoll_wait(self.epoll, $0.baseAddress, UInt32($0.count), waitMilliseconds)
-            }
+            let ready = fz_epoll_wait(self.epoll, self.readyTokens.baseAddress, UInt32(Self.batchSize), waitMilliseconds)
             if ready > 0 {
                 for index in 0..<Int(ready) {
                     self.service(SocketKey(token: self.readyTokens[index]))
@@ -144,12 +161,19 @@ public final class RelayEventLoop {
                 self.executeCommands()
             }
             if ContinuousClock.now - lastPublished >= .seconds(1) {
-                self.statsPublisher.publish(self.core.stats)
+                self.publishStats()
                 lastPublished = ContinuousClock.now
             }
         }
-        self.statsPublisher.publish(self.core.stats)
+        self.publishStats()
         self.logger.info("Relay stopped")
+    }
+
+    private func publishStats() {
+        self.statsPublisher.publish(self.core.stats)
+        if let offload = self.offload, let counters = offload.counters() {
+            self.statsPublisher.publish(counters, mapMemoryBytes: offload.mapMemoryBytes)
+        }
     }
 
     private func service(_ key: SocketKey) {
@@ -170,12 +194,10 @@ public final class RelayEventLoop {
     private func receive(from socket: UDPSocket, allocationPort: AllocationPort?) {
         while true {
             for index in 0..<Self.batchSize {
-                self.received[index].bytes = self.slotPointers[index].advanced(by: Self.headroom).assumingMemoryBound(to: UInt8.self)
+                self.received[index].bytes = self.slotPointers[index].assumingMemoryBound(to: UInt8.self)
                 self.received[index].capacity = UInt32(Self.slotCapacity)
             }
-            let count = self.received.withUnsafeMutableBufferPointer {
-                fz_udp_receive_batch(socket.fd, $0.baseAddress, UInt32(Self.batchSize))
-            }
+            let count = fz_udp_receive_batch(socket.fd, self.received.baseAddress, UInt32(Self.batchSize))
             guard count > 0 else {
                 if count < 0 {
                     self.logger.warning("Receive failed", metadata: ["error": "\(RelayIOError(operation: "recvmmsg", errno: -count))"])
@@ -186,10 +208,24 @@ public final class RelayEventLoop {
             for index in 0..<Int(count) where self.received[index].truncated == 0 {
                 let length = Int(self.received[index].length)
                 let source = self.received[index].socketAddress
-                if let allocationPort {
-                    self.handlePeerDatagram(slot: index, length: length, from: PeerSocket(source), to: allocationPort, now: now)
-                } else {
-                    self.handleClientDatagram(slot: index, length: length, from: ClientSocket(source), now: now)
+                // A GRO receive: equal-sized datagrams back to back, the last possibly shorter. Its datagrams all
+                // go to one destination, so they are sent on their own, as one GSO send.
+                let segmentSize = self.received[index].segment_size > 0 ? Int(self.received[index].segment_size) : length
+                if segmentSize < length || self.outgoingCount == Self.outgoingCapacity {
+                    self.flushOutgoing()
+                }
+                var offset = 0
+                repeat {
+                    let segment = min(segmentSize, length - offset)
+                    if let allocationPort {
+                        self.handlePeerDatagram(slot: index, offset: offset, length: segment, from: PeerSocket(source), to: allocationPort, now: now)
+                    } else {
+                        self.handleClientDatagram(slot: index, offset: offset, length: segment, from: ClientSocket(source), now: now)
+                    }
+                    offset += segment
+                } while offset < length
+                if segmentSize < length {
+                    self.flushOutgoing()
                 }
             }
             self.flushOutgoing()
@@ -200,11 +236,11 @@ public final class RelayEventLoop {
         }
     }
 
-    private func handleClientDatagram(slot: Int, length: Int, from client: ClientSocket, now: Instant) {
+    private func handleClientDatagram(slot: Int, offset: Int, length: Int, from client: ClientSocket, now: Instant) {
         var datagram = self.slots[slot]
         datagram.moveReaderIndex(to: 0)
-        datagram.moveWriterIndex(to: Self.headroom + length)
-        datagram.moveReaderIndex(to: Self.headroom)
+        datagram.moveWriterIndex(to: offset + length)
+        datagram.moveReaderIndex(to: offset)
         switch self.core.handleClientInput(datagram, from: client, now: now) {
         case .forward(let payload, let port, let peer):
             guard let socket = self.allocationSockets[.allocation(port.value, peer.address.address.version)] else {
@@ -213,42 +249,53 @@ public final class RelayEventLoop {
             // The payload follows the channel data header; a slice's own indices start at zero, so the offset is
             // fixed rather than read from it.
             var out = fz_datagram()
-            out.bytes = self.slotPointers[slot].advanced(by: Self.headroom + ChannelData.headerLength)
+            out.bytes = self.slotPointers[slot].advanced(by: offset + ChannelData.headerLength)
                 .assumingMemoryBound(to: UInt8.self)
             out.length = UInt32(payload.readableBytes)
             out.setDestination(peer.address)
-            self.outgoing.append(out)
-            self.outgoingSockets.append(socket.fd)
+            self.queue(out, on: socket.fd)
         case .handled, .dropped:
             break
         }
     }
 
-    private func handlePeerDatagram(slot: Int, length: Int, from peer: PeerSocket, to port: AllocationPort, now: Instant) {
+    private func handlePeerDatagram(
+        slot: Int, offset: Int, length: Int, from peer: PeerSocket, to port: AllocationPort, now: Instant
+    ) {
         switch self.core.handlePeerInput(length: length, from: peer, to: port, now: now) {
         case .forward(let client, let channel):
             guard let socket = self.listeners[client.address.address.version] else {
                 return
             }
             // RFC 8656 §12.4: channel number, then the length of the application data, in front of it.
-            let header = self.slotPointers[slot]
-            header.storeBytes(of: channel.value.bigEndian, as: UInt16.self)
-            header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 2, as: UInt16.self)
             var out = fz_datagram()
-            out.bytes = header.assumingMemoryBound(to: UInt8.self)
-            out.length = UInt32(Self.headroom + length)
+            out.prefix_length = UInt8(ChannelData.headerLength)
+            withUnsafeMutableBytes(of: &out.prefix) { header in
+                header.storeBytes(of: channel.value.bigEndian, as: UInt16.self)
+                header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 2, as: UInt16.self)
+            }
+            out.bytes = self.slotPointers[slot].advanced(by: offset).assumingMemoryBound(to: UInt8.self)
+            out.length = UInt32(length)
             out.setDestination(client.address)
-            self.outgoing.append(out)
-            self.outgoingSockets.append(socket.fd)
+            self.queue(out, on: socket.fd)
         case .dropped:
             break
         }
     }
 
-    /// Sends the batch's datagrams, one sendmmsg(2) per run of the same socket. Sorting by socket first is an
-    /// insertion sort: small, in place, and allocation-free (`Array.sort` may allocate its merge buffer).
+    /// Queues a datagram of the current batch for `flushOutgoing`.
+    private func queue(_ datagram: fz_datagram, on fd: Int32) {
+        precondition(self.outgoingCount < Self.outgoingCapacity, "flushed before a receive could overflow the queue")
+        self.outgoing[self.outgoingCount] = datagram
+        self.outgoingSockets[self.outgoingCount] = fd
+        self.outgoingCount += 1
+    }
+
+    /// Sends the batch's datagrams, one sendmmsg(2) per run of the same socket, in which datagrams to the same
+    /// destination go as one UDP GSO send. Sorting by socket first is an insertion sort: small, in place, and
+    /// allocation-free (`Array.sort` may allocate its merge buffer).
     private func flushOutgoing() {
-        let count = self.outgoing.count
+        let count = self.outgoingCount
         guard count > 0 else { return }
         var index = 1
         while index < count {
@@ -268,16 +315,15 @@ public final class RelayEventLoop {
             }
             var failed: UInt32 = 0
             let fd = self.outgoingSockets[start]
-            let sent = self.outgoing.withUnsafeBufferPointer {
-                fz_udp_send_batch(fd, $0.baseAddress! + start, UInt32(end - start), &failed)
-            }
+            let sent = fz_udp_send_coalesced(
+                fd, self.outgoing.baseAddress! + start, UInt32(end - start), &failed, &self.gsoDisabled
+            )
             if sent < end - start {
                 self.logger.debug("Send dropped datagrams", metadata: ["dropped": "\(end - start - Int(max(sent, 0)))"])
             }
             start = end
         }
-        self.outgoing.removeAll(keepingCapacity: true)
-        self.outgoingSockets.removeAll(keepingCapacity: true)
+        self.outgoingCount = 0
     }
 
     private func executeCommands() {
@@ -308,8 +354,8 @@ public final class RelayEventLoop {
                     socket.close()
                 }
             case .createChannelBinding, .deleteChannelBinding:
-                // Only an offloading datapath (XDP) mirrors bindings; the userspace path asks the core per packet.
-                break
+                // Only the XDP datapath mirrors bindings; the userspace path asks the core per packet.
+                self.offload?.mirror(command)
             }
         }
     }

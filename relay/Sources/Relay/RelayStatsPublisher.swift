@@ -1,5 +1,6 @@
 import CoreMetrics
 import RelayCore
+import RelayXDP
 import Synchronization
 
 /// Turns the core's counters into swift-metrics instruments, from the IO thread, about once a second.
@@ -9,6 +10,7 @@ import Synchronization
 public final class RelayStatsPublisher: Sendable {
     private struct State {
         var previous = RelayStats()
+        var previousXDP = XDPCounters()
         var responseCounters: [RelayStats.ResponseKey: Counter] = [:]
     }
 
@@ -18,6 +20,11 @@ public final class RelayStatsPublisher: Sendable {
     private let relayedPackets: Counter
     private let relayedBytes: Counter
     private let drops: [Counter]
+    private let xdpRelayedPackets: Counter
+    private let xdpRelayedBytes: Counter
+    /// One per XDP reason, labelled with its action and reason.
+    private let xdpPackets: [Counter]
+    private let xdpMapMemory: Gauge
     private let state = Mutex(State())
 
     public init(factory: any MetricsFactory) {
@@ -28,6 +35,29 @@ public final class RelayStatsPublisher: Sendable {
         self.relayedBytes = Counter(label: "relay_relayed_bytes_total", dimensions: [("datapath", "userspace")], factory: factory)
         self.drops = RelayStats.DropReason.allCases.map {
             Counter(label: "relay_dropped_packets_total", dimensions: [("reason", $0.description)], factory: factory)
+        }
+        self.xdpRelayedPackets = Counter(label: "relay_relayed_packets_total", dimensions: [("datapath", "xdp")], factory: factory)
+        self.xdpRelayedBytes = Counter(label: "relay_relayed_bytes_total", dimensions: [("datapath", "xdp")], factory: factory)
+        self.xdpPackets = XDPCounters.reasons.map {
+            Counter(
+                label: "relay_xdp_packets_total",
+                dimensions: [("action", $0.action.description), ("reason", $0.name)],
+                factory: factory
+            )
+        }
+        self.xdpMapMemory = Gauge(label: "relay_xdp_map_memory_bytes", factory: factory)
+    }
+
+    /// Publishes the XDP program's counters (summed over CPUs) as the change since the last call.
+    public func publish(_ counters: XDPCounters, mapMemoryBytes: Int) {
+        self.state.withLock { state in
+            self.xdpRelayedPackets.increment(by: Int64(counters.relayedPackets &- state.previousXDP.relayedPackets))
+            self.xdpRelayedBytes.increment(by: Int64(counters.relayedBytes &- state.previousXDP.relayedBytes))
+            for index in 0..<XDPCounters.reasonCount {
+                self.xdpPackets[index].increment(by: Int64(counters.packets[index] &- state.previousXDP.packets[index]))
+            }
+            self.xdpMapMemory.record(mapMemoryBytes)
+            state.previousXDP = counters
         }
     }
 

@@ -5,6 +5,9 @@ import Glibc
 import IPPacket
 import Logging
 import NIOPosix
+import PhoenixChannel
+import PhoenixCore
+import PortalMessages
 import Prometheus
 import Relay
 import RelayCore
@@ -61,17 +64,43 @@ struct Run: ParsableCommand {
     var healthCheckAddress: String?
     @Option(name: .customLong("auth-secret"), help: "Credential secret (env FIREZONE_RELAY_AUTH_SECRET); random when absent.")
     var authSecret: String?
+    @Option(name: .customLong("token"), help: "Portal token (env FIREZONE_TOKEN); without one the relay runs standalone.")
+    var token: String?
+    @Option(name: .customLong("api-url"), help: "Portal URL (env FIREZONE_API_URL, default wss://api.firezone.dev).")
+    var apiURL: String?
+    @Option(name: .customLong("name"), help: "Name shown in the portal (env FIREZONE_NAME).")
+    var name: String?
+    @Option(name: .customLong("max-partition-time"), help: "How long the portal may be unreachable before the relay exits, e.g. 900s, 15m, 1h (env FIREZONE_MAX_PARTITION_TIME, default 15m).")
+    var maxPartitionTime: String?
+    @Option(name: .customLong("ebpf-offloading"), help: "Interface to attach the XDP fast path to (env EBPF_OFFLOADING); off when absent.")
+    var ebpfOffloading: String?
+    @Option(name: .customLong("ebpf-attach-mode"), help: "XDP attach mode: driver or generic (env EBPF_ATTACH_MODE, default driver).")
+    var ebpfAttachMode: String?
+    @Option(name: .customLong("ebpf-int4-addr"), help: "The interface's IPv4 address, the source of packets XDP translates from IPv6 (env EBPF_INT4_ADDR, default the public IPv4 address).")
+    var ebpfInterfaceIPv4: String?
+    @Option(name: .customLong("ebpf-int6-addr"), help: "The interface's IPv6 address, the source of packets XDP translates from IPv4 (env EBPF_INT6_ADDR, default the public IPv6 address).")
+    var ebpfInterfaceIPv6: String?
 
     func run() throws {
         let configuration = try RelayOptions.resolve(self)
+        let portalOptions = try PortalOptions.resolve(self, relay: configuration)
         var logger = Logger(label: "firezone-relay", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = RelayOptions.logLevel()
 
         let registry = PrometheusCollectorRegistry()
         let publisher = RelayStatsPublisher(factory: PrometheusMetricsFactory(registry: registry))
+        // Asked to offload, the relay never runs without it: a failure to load or attach ends the process.
+        var offload: XDPOffload?
+        if let xdp = configuration.xdp {
+            do {
+                offload = try XDPOffload(relay: configuration, offload: xdp, logger: logger)
+            } catch {
+                throw RelayStartError(message: "cannot start the XDP offload on \(xdp.interface) (\(xdp.mode) mode): \(error)")
+            }
+        }
         let loop: RelayEventLoop
         do {
-            loop = try RelayEventLoop(configuration: configuration, statsPublisher: publisher, logger: logger)
+            loop = try RelayEventLoop(configuration: configuration, offload: offload, statsPublisher: publisher, logger: logger)
         } catch {
             throw RelayStartError(message: "cannot start the relay: \(error)")
         }
@@ -90,6 +119,24 @@ struct Run: ParsableCommand {
         logger.info("Health checks and metrics served", metadata: ["health.address": "\(configuration.healthCheckAddress)"])
 
         let stop = StopRequest(wakeup: loop.wakeupDescriptor)
+        let portalFailure = PortalFailure()
+        var portal: PhoenixChannel<RelayTopic>?
+        if let portalOptions {
+            let channel = try PhoenixChannel<RelayTopic>(configuration: portalOptions, group: group, logger: logger)
+            // The relay needs nothing from the portal but to stay registered; it stops when the portal gives up.
+            _ = group.next().makeFutureWithTask {
+                for await event in channel.events {
+                    if case .failed(let failure) = event {
+                        portalFailure.record(failure)
+                        stop.request()
+                    }
+                }
+            }
+            portal = channel
+            logger.info("Connecting to the portal", metadata: ["portal.url": "\(portalOptions.url)"])
+        } else {
+            logger.info("No portal token (FIREZONE_TOKEN): running standalone")
+        }
         let signals = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -98,9 +145,14 @@ struct Run: ParsableCommand {
             return source
         }
         loop.run { stop.isRequested }
+        offload?.detach()
         signals.forEach { $0.cancel() }
+        portal?.close()
         try? group.next().makeFutureWithTask { try await health.close() }.wait()
         try? group.syncShutdownGracefully()
+        if let failure = portalFailure.value {
+            throw RelayStartError(message: "stopping: \(failure)")
+        }
     }
 }
 
@@ -137,6 +189,19 @@ struct Credentials: ParsableCommand {
 struct RelayStartError: Error, CustomStringConvertible {
     var message: String
     var description: String { self.message }
+}
+
+/// Why the portal connection gave up, set from the event loop, read after the relay's loop stopped.
+final class PortalFailure: Sendable {
+    private let failure = Mutex<PhoenixFailure?>(nil)
+
+    func record(_ failure: PhoenixFailure) {
+        self.failure.withLock { $0 = failure }
+    }
+
+    var value: PhoenixFailure? {
+        self.failure.withLock { $0 }
+    }
 }
 
 /// Set from a signal handler's queue, read by the IO loop after each wake-up.

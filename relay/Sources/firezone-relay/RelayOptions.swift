@@ -5,6 +5,7 @@ import IPPacket
 import Logging
 import Relay
 import RelayCore
+import RelayXDP
 
 /// Flags, then Firezone's environment variables, then defaults; every value validated with a message that
 /// names the option.
@@ -44,6 +45,16 @@ enum RelayOptions {
             throw ValidationError("the auth secret must not be empty")
         }
 
+        var xdp: XDPOffloadConfiguration?
+        if let interface = value(run.ebpfOffloading, "EBPF_OFFLOADING") {
+            let mode = try parse(value(run.ebpfAttachMode, "EBPF_ATTACH_MODE"), "XDP attach mode (--ebpf-attach-mode / EBPF_ATTACH_MODE: driver or generic)") { XDPAttachMode(rawValue: $0) } ?? .driver
+            let interfaceIPv4 = try parse(value(run.ebpfInterfaceIPv4, "EBPF_INT4_ADDR"), "XDP interface IPv4 address (--ebpf-int4-addr / EBPF_INT4_ADDR)") { IPv4Address($0) }
+            let interfaceIPv6 = try parse(value(run.ebpfInterfaceIPv6, "EBPF_INT6_ADDR"), "XDP interface IPv6 address (--ebpf-int6-addr / EBPF_INT6_ADDR)") { IPv6Address($0) }
+            xdp = XDPOffloadConfiguration(interface: interface, mode: mode, interfaceIPv4: interfaceIPv4, interfaceIPv6: interfaceIPv6)
+        } else if let mode = value(run.ebpfAttachMode, "EBPF_ATTACH_MODE"), XDPAttachMode(rawValue: mode) == nil {
+            throw ValidationError("invalid XDP attach mode (--ebpf-attach-mode / EBPF_ATTACH_MODE: driver or generic): '\(mode)'")
+        }
+
         return RelayConfiguration(
             publicIPv4: publicIPv4,
             publicIPv6: publicIPv6,
@@ -53,7 +64,8 @@ enum RelayOptions {
             allocationPorts: lowest...highest,
             healthCheckAddress: health,
             authSecret: secret,
-            software: "firezone-relay; rev=\(Self.revision)"
+            software: "firezone-relay; rev=\(Self.revision)",
+            xdp: xdp
         )
     }
 

@@ -35,9 +35,10 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
         lhs = lhs + rhs
     }
 
+    /// `self` moved back by `duration`, saturating at the ends of the range.
     @inlinable
     public static func - (lhs: Instant, rhs: Duration) -> Instant {
-        lhs + .zero - rhs
+        lhs + (Duration.zero - rhs)
     }
 
     /// The time from `rhs` to `lhs`; negative when `lhs` is earlier.

@@ -32,6 +32,8 @@ struct RelayLoad: ParsableCommand {
     var coturnSecret: String?
     @Option(help: "The realm coturn is configured with.")
     var realm = "firezone"
+    @Flag(help: "Only send: what comes back is counted elsewhere (tests/perf/relay.sh drops and counts it in XDP at the load host's interface), so that receiving costs the load generator nothing.")
+    var sendOnly = false
 
     func validate() throws {
         guard (self.firezoneSecret == nil) != (self.coturnSecret == nil) else {
@@ -52,22 +54,28 @@ struct RelayLoad: ParsableCommand {
         for index in 0..<self.allocations {
             sessions.append(try Session(index: index, relay: relay, local: local, credentials: self.credentials(index)))
         }
-        let result = Blaster(sessions: sessions, relay: relay, payload: self.payload).run(seconds: self.seconds)
+        let result = Blaster(sessions: sessions, relay: relay, payload: self.payload, receive: !self.sendOnly).run(seconds: self.seconds)
         let total = result.receivedAtPeers + result.receivedAtClients
         print("allocations=\(self.allocations) payload=\(self.payload) seconds=\(self.seconds)")
         print("sent_to_peers=\(result.sentToPeers) received_at_peers=\(result.receivedAtPeers)")
         print("sent_to_clients=\(result.sentToClients) received_at_clients=\(result.receivedAtClients)")
+        print("malformed=\(result.malformed)")
         print("relayed_packets_per_second=\(Int(Double(total) / self.seconds))")
+    }
+
+    /// Unique per process too: the relay keeps one allocation per username, and several generators may run at once.
+    static func salt(_ index: Int) -> String {
+        "load\(getpid())-\(index)"
     }
 
     /// A username and password for client `index`.
     func credentials(_ index: Int) -> (username: String, password: String) {
         let expiry = UInt64(time(nil)) + 3600
         if let secret = self.firezoneSecret {
-            return RelayCredentials.mint(expiry: expiry, salt: "load\(index)", secret: secret)
+            return RelayCredentials.mint(expiry: expiry, salt: Self.salt(index), secret: secret)
         }
         // coturn's REST API: password = base64(HMAC-SHA1(secret, username)).
-        let username = "\(expiry):load\(index)"
+        let username = "\(expiry):\(Self.salt(index))"
         var mac = HMACSHA1(key: Array(self.coturnSecret!.utf8))
         Array(username.utf8).withUnsafeBytes { mac.update($0) }
         let digest = mac.finalize()
@@ -97,13 +105,18 @@ struct Session {
         let peer = try Self.bind(local)
         let peerAddress = IPSocketAddress(local, port: UInt16(fz_udp_local_port(peer)))
 
-        let challenge = try Self.transact(.allocate, [.requestedTransport(17)], key: nil, on: client, to: relay)
+        // The relayed address is in the peers' family (RFC 8656 §7.2: REQUESTED-ADDRESS-FAMILY, IPv4 without it).
+        var allocate: [STUNAttribute] = [.requestedTransport(17)]
+        if local.version == .v6 {
+            allocate.append(.requestedAddressFamily(.v6))
+        }
+        let challenge = try Self.transact(.allocate, allocate, key: nil, on: client, to: relay)
         guard let nonce = challenge.nonce, let realm = challenge.realm else {
             throw LoadError(description: "the relay's challenge had no nonce or realm")
         }
         let key = LongTermCredentials.key(username: credentials.username, realm: realm, password: credentials.password)
         let auth: [STUNAttribute] = [.username(credentials.username), .realm(realm), .nonce(nonce)]
-        let allocated = try Self.transact(.allocate, [.requestedTransport(17)] + auth, key: key, on: client, to: relay)
+        let allocated = try Self.transact(.allocate, allocate + auth, key: key, on: client, to: relay)
         guard let relayed = allocated.xorRelayedAddresses.first else {
             throw LoadError(description: "allocation \(index) failed: \(allocated.errorCode.map(String.init(describing:)) ?? "no relayed address")")
         }
@@ -125,14 +138,18 @@ struct Session {
     ) throws -> STUNMessage {
         var rng = SystemRandomNumberGenerator()
         var request = ByteBuffer()
+        let transaction = TransactionID(using: &rng)
         STUNMessageEncoder.encode(
-            type: STUNMessageType(method: method, class: .request), transactionID: TransactionID(using: &rng),
+            type: STUNMessageType(method: method, class: .request), transactionID: transaction,
             attributes: attributes, messageIntegrityKey: key, into: &request
         )
         for _ in 0..<5 {
             try Self.send(request, from: fd, to: relay)
-            if let response = try Self.receive(on: fd, timeoutMilliseconds: 1000) {
-                return try STUNMessage(decoding: response)
+            // Anything else on the socket (a late answer to an earlier request) is not this one's answer.
+            while let response = try Self.receive(on: fd, timeoutMilliseconds: 1000) {
+                if let message = try? STUNMessage(decoding: response), message.transactionID == transaction {
+                    return message
+                }
             }
         }
         throw LoadError(description: "no answer from \(relay) to \(method)")
@@ -153,6 +170,8 @@ struct Session {
         guard fd >= 0 else {
             throw LoadError(description: "cannot bind a socket on \(address): errno \(-fd)")
         }
+        // What a relay sends with GSO arrives as one buffer; `drain` counts its datagrams.
+        _ = fz_udp_enable_gro(fd)
         return fd
     }
 
@@ -208,19 +227,27 @@ extension fz_datagram {
     }
 }
 
-/// Sends as fast as the sockets take, round-robin over the sessions, and drains every socket in between.
+/// Sends as fast as the sockets take, round-robin over the sessions, and drains every socket in between. Both
+/// relays get the same load: batches of 32 datagrams, each batch one UDP GSO send.
 struct Blaster {
     static let batch = 32
+    /// Receive space per datagram: a GRO receive coalesces up to 64 KiB.
+    static let slot = 65_536
 
     let sessions: [Session]
     let relay: IPSocketAddress
     let payload: Int
+    /// Whether to drain the client and peer sockets while sending.
+    let receive: Bool
 
     struct Result {
         var sentToPeers = 0
         var receivedAtPeers = 0
         var sentToClients = 0
         var receivedAtClients = 0
+        /// Datagrams that arrived with another length or other bytes than were sent: a relay that mangles data
+        /// must not score.
+        var malformed = 0
     }
 
     func run(seconds: Double) -> Result {
@@ -232,9 +259,15 @@ struct Blaster {
         channelData[2] = UInt8(self.payload >> 8)
         channelData[3] = UInt8(self.payload & 0xFF)
         var plain = [UInt8](repeating: 0xA5, count: self.payload)
-        var scratch = [UInt8](repeating: 0, count: Self.batch * 2048)
+        var scratch = [UInt8](repeating: 0, count: Self.batch * Self.slot)
         var outgoing = [fz_datagram](repeating: fz_datagram(), count: Self.batch)
         var incoming = [fz_datagram](repeating: fz_datagram(), count: Self.batch)
+        // What each end must receive: the peer the channel data's payload, the client the peer's datagram as
+        // channel data.
+        let peerExpected = Array(channelData[ChannelData.headerLength...])
+        let clientExpected = Array(channelData.prefix(ChannelData.headerLength)) + plain
+        // Each batch goes to one destination with equal lengths: one UDP GSO send, as a busy client's would.
+        var gsoDisabled: UInt8 = 0
 
         let clock = ContinuousClock()
         let end = clock.now + .nanoseconds(Int64(seconds * 1e9))
@@ -249,22 +282,23 @@ struct Blaster {
                                 outgoing[index].length = UInt32(channelBytes.count)
                                 outgoing[index].set(self.relay)
                             }
-                            result.sentToPeers += max(0, Int(fz_udp_send_batch(session.client, &outgoing, UInt32(Self.batch), &failed)))
+                            result.sentToPeers += max(0, Int(fz_udp_send_coalesced(session.client, &outgoing, UInt32(Self.batch), &failed, &gsoDisabled)))
                             for index in 0..<Self.batch {
                                 outgoing[index].bytes = plainBytes.baseAddress
                                 outgoing[index].length = UInt32(plainBytes.count)
                                 outgoing[index].set(session.relayed)
                             }
-                            result.sentToClients += max(0, Int(fz_udp_send_batch(session.peer, &outgoing, UInt32(Self.batch), &failed)))
-                            result.receivedAtPeers += Self.drain(session.peer, &incoming, scratchBytes)
-                            result.receivedAtClients += Self.drain(session.client, &incoming, scratchBytes)
+                            result.sentToClients += max(0, Int(fz_udp_send_coalesced(session.peer, &outgoing, UInt32(Self.batch), &failed, &gsoDisabled)))
+                            guard self.receive else { continue }
+                            result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
+                            result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
                         }
                     }
                     // What is still in flight when the sending stops is counted too.
                     usleep(200_000)
                     for session in self.sessions {
-                        result.receivedAtPeers += Self.drain(session.peer, &incoming, scratchBytes)
-                        result.receivedAtClients += Self.drain(session.client, &incoming, scratchBytes)
+                        result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
+                        result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
                     }
                 }
             }
@@ -272,16 +306,39 @@ struct Blaster {
         return result
     }
 
-    static func drain(_ fd: Int32, _ incoming: inout [fz_datagram], _ scratch: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    /// Receives everything waiting on `fd` and returns how many datagrams it held, counting each datagram of a
+    /// GRO receive; every datagram is compared with `expected`.
+    static func drain(
+        _ fd: Int32,
+        expecting expected: [UInt8],
+        _ incoming: inout [fz_datagram],
+        _ scratch: UnsafeMutableBufferPointer<UInt8>,
+        _ malformed: inout Int
+    ) -> Int {
         var total = 0
         while true {
             for index in 0..<Self.batch {
-                incoming[index].bytes = scratch.baseAddress! + index * 2048
-                incoming[index].capacity = 2048
+                incoming[index].bytes = scratch.baseAddress! + index * Self.slot
+                incoming[index].capacity = UInt32(Self.slot)
             }
             let count = Int(fz_udp_receive_batch(fd, &incoming, UInt32(Self.batch)))
             guard count > 0 else { return total }
-            total += count
+            for index in 0..<count {
+                let length = Int(incoming[index].length)
+                let segment = incoming[index].segment_size > 0 ? Int(incoming[index].segment_size) : length
+                var offset = 0
+                repeat {
+                    let size = min(segment, length - offset)
+                    let intact = size == expected.count && expected.withUnsafeBytes {
+                        memcmp(incoming[index].bytes + offset, $0.baseAddress!, size) == 0
+                    }
+                    if !intact {
+                        malformed += 1
+                    }
+                    total += 1
+                    offset += segment
+                } while offset < length
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import IPPacket
 import NIOCore
 
@@ -7,19 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-// MARK: Failing
-
-/// A broken invariant: prints what broke and traps, which libFuzzer records as a crash with its input.
-func check(
-    _ condition: Bool,
-    _ message: @autoclosure () -> String,
-    file: StaticString = #fileID,
-    line: UInt = #line
-) {
-    if !condition {
-        fatalError("ip-packet fuzz check failed: \(message())", file: file, line: line)
-    }
-}
+// MARK: Reporting
 
 func hex(_ bytes: some Sequence<UInt8>) -> String {
     bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()

@@ -1,0 +1,50 @@
+import CRelayXDP
+import IPPacket
+
+/// What the program must know about the relay before it is loaded (it becomes read-only data the verifier sees).
+public struct XDPConfiguration: Sendable, Hashable {
+    /// The relay's public addresses: a peer at one of them is another allocation on this relay (loopback).
+    public var publicIPv4: IPv4Address?
+    public var publicIPv6: IPv6Address?
+    /// The interface's addresses: the source of packets translated from the other family. Firezone's
+    /// `EBPF_INT4_ADDR` and `EBPF_INT6_ADDR`; without one, translation into that family is dropped and counted.
+    public var interfaceIPv4: IPv4Address?
+    public var interfaceIPv6: IPv6Address?
+    public var listenPort: UInt16
+    public var allocationPorts: ClosedRange<UInt16>
+
+    public init(
+        publicIPv4: IPv4Address?,
+        publicIPv6: IPv6Address?,
+        interfaceIPv4: IPv4Address?,
+        interfaceIPv6: IPv6Address?,
+        listenPort: UInt16,
+        allocationPorts: ClosedRange<UInt16>
+    ) {
+        self.publicIPv4 = publicIPv4
+        self.publicIPv6 = publicIPv6
+        self.interfaceIPv4 = interfaceIPv4
+        self.interfaceIPv6 = interfaceIPv6
+        self.listenPort = listenPort
+        self.allocationPorts = allocationPorts
+    }
+
+    /// The C layout of `relay_xdp.h`.
+    var cValue: relay_xdp_config {
+        var config = relay_xdp_config()
+        withUnsafeMutableBytes(of: &config.public_ipv4) { Self.store(self.publicIPv4.map(IPAddress.v4), into: $0) }
+        withUnsafeMutableBytes(of: &config.public_ipv6) { Self.store(self.publicIPv6.map(IPAddress.v6), into: $0) }
+        withUnsafeMutableBytes(of: &config.interface_ipv4) { Self.store(self.interfaceIPv4.map(IPAddress.v4), into: $0) }
+        withUnsafeMutableBytes(of: &config.interface_ipv6) { Self.store(self.interfaceIPv6.map(IPAddress.v6), into: $0) }
+        config.listen_port = self.listenPort
+        config.lowest_allocation_port = self.allocationPorts.lowerBound
+        config.highest_allocation_port = self.allocationPorts.upperBound
+        return config
+    }
+
+    /// An address in network byte order; nothing (all zero) when absent.
+    private static func store(_ address: IPAddress?, into bytes: UnsafeMutableRawBufferPointer) {
+        guard let address else { return }
+        XDPKeyLayout.store(address, at: 0, into: bytes)
+    }
+}

@@ -1,0 +1,74 @@
+import CRelayXDP
+import FirezoneTesting
+import Glibc
+import IPPacket
+import RelayCore
+import RelayXDP
+import Testing
+
+/// The maps hold 65 536 channel bindings in each family combination (reference §3.6), in under 100 MB, and say
+/// so when full.
+@Suite(.enabled(if: PrivilegedTests.enabled, "needs root: loads the XDP program into the kernel"))
+struct XDPCapacityTests {
+    typealias F = XDPTestFixture
+
+    /// Client `index` of a family: distinct addresses, so every key is distinct.
+    static func client(_ family: IPVersion, _ index: Int) -> ClientSocket {
+        switch family {
+        case .v4:
+            ClientSocket(IPSocketAddress(.v4(IPv4Address(rawValue: 0x6440_0000 | UInt32(index))), port: 40_000))
+        case .v6:
+            ClientSocket(IPSocketAddress(.v6(IPv6Address(high: 0x2001_0db8_00c0_0000, low: UInt64(index))), port: 40_000))
+        }
+    }
+
+    /// A peer socket per family combination: allocation ports are unique per allocation, so two clients never
+    /// share a (peer, allocation port) key; here every port is taken by each combination.
+    static func peer(_ client: IPVersion, _ peer: IPVersion) -> PeerSocket {
+        PeerSocket(IPSocketAddress(F.peer(peer).address.address, port: client == .v4 ? 51_004 : 51_006))
+    }
+
+    @Test func everyFamilyCombinationHolds65536BindingsInUnder100MB() throws {
+        let program = try F.program()
+        let capacity = Int(RELAY_XDP_MAXIMUM_BINDINGS)
+        for (client, peer) in F.familyPairs {
+            for index in 0..<capacity {
+                try program.insertBinding(
+                    client: Self.client(client, index), channel: F.channel, peer: Self.peer(client, peer),
+                    port: AllocationPort(UInt16(index))
+                )
+            }
+            // One more (a new client and a new peer socket) does not fit, and says so.
+            let newPeer = PeerSocket(IPSocketAddress(F.peer(peer).address.address, port: 9))
+            #expect(throws: XDPError(operation: "insert a peer-to-channel binding", errno: E2BIG)) {
+                try program.insertBinding(
+                    client: Self.client(client, capacity), channel: F.channel, peer: newPeer, port: F.allocationPort
+                )
+            }
+        }
+
+        // The last binding of each combination still relays.
+        for (client, peer) in F.familyPairs {
+            let last = capacity - 1
+            let port = UInt16(last)
+            let result = try program.testRun(
+                XDPTestFrames.udp(
+                    from: Self.peer(client, peer).address,
+                    to: IPSocketAddress(F.relayAddress(peer), port: port),
+                    payload: [1, 2, 3]
+                )
+            )
+            try expectTransmitted(
+                result,
+                input: peer,
+                source: F.expectedSource(from: peer, to: client),
+                destination: Self.client(client, last).address,
+                sourcePort: F.listenPort,
+                udpPayload: XDPTestFrames.channelData(F.channel.value, [1, 2, 3])
+            )
+        }
+        let megabytes = Double(program.mapMemoryBytes()) / 1_000_000
+        #expect(megabytes > 1, "the kernel reports the maps' memory")
+        #expect(megabytes < 100, "\(megabytes) MB")
+    }
+}

@@ -1,0 +1,33 @@
+/// Timers and limits of the portal connection.
+///
+/// precedence.md ("Portal timers", "Portal outbound queue") and seed-era-delta §4.2–§4.3 fix these values; they
+/// are the seed era's, with one addition: heartbeat replies are tracked.
+public enum PhoenixConstants {
+    // MARK: Specification (seed era)
+
+    /// A join without a reply after this long is abandoned: the socket is closed and the connection retried
+    /// (seed 004, #10130).
+    public static let joinTimeout: Duration = .seconds(5)
+    /// A heartbeat goes out this long after the last frame we sent. The seed era also never tracked replies;
+    /// precedence.md adds: a heartbeat still unanswered when the next one is due means the socket is dead.
+    public static let heartbeatInterval: Duration = .seconds(30)
+    /// The `backoff` crate's `ExponentialBackoff` as the seed era configured it: the first retry goes out at once,
+    /// then 500 ms, growing ×1.5 per retry, each randomised by ±50 %, the interval capped at 60 s.
+    public static let initialReconnectInterval: Duration = .milliseconds(500)
+    public static let reconnectMultiplier = 1.5
+    public static let reconnectRandomization = 0.5
+    public static let maximumReconnectInterval: Duration = .seconds(60)
+    /// How long gateways and relays keep retrying an unreachable portal before they give up.
+    public static let defaultPartitionTime: Duration = .seconds(15 * 60)
+    /// Messages kept while the channel is not joined; sent in order after the join reply.
+    public static let outboundQueueCapacity = 32
+
+    // MARK: Implementation
+
+    /// The TCP connect of one attempt (seed era: 5 s around the connect).
+    public static let tcpConnectTimeout: Duration = .seconds(5)
+    /// A whole attempt: TCP, TLS and the WebSocket upgrade. The seed era bounded only the TCP connect; a portal
+    /// that accepts the connection and then never answers the upgrade must not stall us forever (the later
+    /// reference uses 15 s).
+    public static let connectAttemptTimeout: Duration = .seconds(15)
+}

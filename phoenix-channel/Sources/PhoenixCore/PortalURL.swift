@@ -1,0 +1,175 @@
+/// The WebSocket URL of a portal socket, as the seed era builds it (seed-era-delta §4.1):
+/// the API URL's path with `/<topic>/websocket` appended, `http`/`ws` mapped to `ws` and `https`/`wss` to `wss`,
+/// and a query of `token` first, then the component's login parameters in their fixed order.
+///
+/// The token is a secret: ``description`` prints the URL with it redacted, and only ``requestTarget`` (handed to
+/// the socket, never to a log) carries it.
+public struct PortalURL: Hashable, Sendable, CustomStringConvertible {
+    public enum Scheme: String, Hashable, Sendable {
+        case ws, wss
+    }
+
+    public var scheme: Scheme
+    /// A name or an address; IPv6 addresses without brackets.
+    public var host: String
+    public var port: Int
+    /// Path and query, as the HTTP request line carries them.
+    public var requestTarget: String
+
+    public init(
+        apiURL: String,
+        topic: String,
+        token: String,
+        parameters: LoginParameters
+    ) throws(PortalURLError) {
+        guard let schemeEnd = apiURL.firstRange(of: "://") else {
+            throw PortalURLError("the API URL '\(apiURL)' has no scheme (ws://, wss://, http:// or https://)")
+        }
+        switch apiURL[..<schemeEnd.lowerBound].lowercased() {
+        case "ws", "http": self.scheme = .ws
+        case "wss", "https": self.scheme = .wss
+        default:
+            throw PortalURLError("the API URL '\(apiURL)' must use ws://, wss://, http:// or https://")
+        }
+        var rest = apiURL[schemeEnd.upperBound...]
+        // The query and fragment of the API URL are replaced by ours.
+        if let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+            rest = rest[..<end]
+        }
+        let authority = rest.firstIndex(of: "/").map { rest[..<$0] } ?? rest
+        let path = rest[authority.endIndex...]
+        guard !authority.contains("@") else {
+            throw PortalURLError("the API URL must not carry credentials; the token is passed separately")
+        }
+
+        var host = Substring(authority)
+        var port: Int? = nil
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else {
+                throw PortalURLError("the API URL '\(apiURL)' has an unterminated IPv6 address")
+            }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":"), let number = Int(after.dropFirst()) else {
+                    throw PortalURLError("the API URL '\(apiURL)' has an invalid port")
+                }
+                port = number
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            guard let number = Int(authority[authority.index(after: colon)...]) else {
+                throw PortalURLError("the API URL '\(apiURL)' has an invalid port")
+            }
+            port = number
+        }
+        guard !host.isEmpty else {
+            throw PortalURLError("the API URL '\(apiURL)' has no host")
+        }
+        if let port, !(1...65535).contains(port) {
+            throw PortalURLError("the API URL '\(apiURL)' has an invalid port")
+        }
+        self.host = String(host)
+        // The seed era connected to 443 whenever the URL named no port, even for ws:// (a quirk of its host
+        // parsing); we use each scheme's own default.
+        self.port = port ?? (self.scheme == .wss ? 443 : 80)
+
+        var segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        if segments.last == "" {
+            segments.removeLast()
+        }
+        segments += [topic, "websocket"]
+        let query = [("token", token)] + parameters.pairs
+        self.requestTarget =
+            "/" + segments.joined(separator: "/") + "?"
+            + query.map { "\(FormEncoding.encode($0.0))=\(FormEncoding.encode($0.1))" }.joined(separator: "&")
+    }
+
+    /// The URL with the token's value replaced by `<redacted>`.
+    public var description: String {
+        let host = self.host.contains(":") ? "[\(self.host)]" : self.host
+        var target = self.requestTarget
+        if let start = target.firstRange(of: "?token=") {
+            let end = target[start.upperBound...].firstIndex(of: "&") ?? target.endIndex
+            target.replaceSubrange(start.upperBound..<end, with: "<redacted>")
+        }
+        return "\(self.scheme.rawValue)://\(host):\(self.port)\(target)"
+    }
+}
+
+public struct PortalURLError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// The query parameters after `token`, in the seed era's order: `external_id`, `name`, `ipv4`, `ipv6`, `port`,
+/// the client's device identifiers, then `public_key`. Absent values are left out.
+public struct LoginParameters: Hashable, Sendable {
+    public private(set) var pairs: [(String, String)]
+
+    private init(pairs: [(String, String?)]) {
+        self.pairs = pairs.compactMap { name, value in value.map { (name, $0) } }
+    }
+
+    /// A relay: its name and the public addresses and port clients reach it on.
+    public static func relay(name: String?, ipv4: String?, ipv6: String?, port: UInt16) -> LoginParameters {
+        LoginParameters(pairs: [("name", name), ("ipv4", ipv4), ("ipv6", ipv6), ("port", String(port))])
+    }
+
+    /// A gateway. `externalID` is sent as given (the caller hashes a UUID id, as the seed era does).
+    public static func gateway(externalID: String, name: String?, publicKey: String) -> LoginParameters {
+        LoginParameters(pairs: [("external_id", externalID), ("name", name), ("public_key", publicKey)])
+    }
+
+    /// A client. `externalID` is sent as given (the caller hashes a UUID id, as the seed era does).
+    public static func client(
+        externalID: String,
+        name: String?,
+        deviceSerial: String? = nil,
+        deviceUUID: String? = nil,
+        publicKey: String
+    ) -> LoginParameters {
+        LoginParameters(pairs: [
+            ("external_id", externalID), ("name", name), ("device_serial", deviceSerial), ("device_uuid", deviceUUID),
+            ("public_key", publicKey),
+        ])
+    }
+
+    public static func == (lhs: LoginParameters, rhs: LoginParameters) -> Bool {
+        lhs.pairs.elementsEqual(rhs.pairs) { $0 == $1 }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        for (name, value) in self.pairs {
+            hasher.combine(name)
+            hasher.combine(value)
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as the `url` crate's `query_pairs_mut` writes it: alphanumerics and
+/// `*-._` stay, space becomes `+`, every other byte of the UTF-8 is `%XX`.
+enum FormEncoding {
+    static func encode(_ text: String) -> String {
+        var output = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "*"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                UInt8(ascii: "_"):
+                output.unicodeScalars.append(Unicode.Scalar(byte))
+            case UInt8(ascii: " "):
+                output += "+"
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                output += "%"
+                output.unicodeScalars.append(hex[Int(byte >> 4)])
+                output.unicodeScalars.append(hex[Int(byte & 0xF)])
+            }
+        }
+        return output
+    }
+}

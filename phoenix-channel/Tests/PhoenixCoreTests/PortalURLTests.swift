@@ -1,0 +1,72 @@
+import PhoenixCore
+import Testing
+
+struct PortalURLTests {
+    @Test
+    func tokenComesFirstThenTheRelayParametersInSeedEraOrder() throws {
+        let url = try PortalURL(
+            apiURL: "wss://api.firezone.dev",
+            topic: "relay",
+            token: "abc.def",
+            parameters: .relay(name: "relay-1", ipv4: "203.0.113.1", ipv6: "2001:db8::1", port: 3478)
+        )
+        #expect(url.scheme == .wss)
+        #expect(url.host == "api.firezone.dev")
+        #expect(url.port == 443)
+        #expect(url.requestTarget == "/relay/websocket?token=abc.def&name=relay-1&ipv4=203.0.113.1&ipv6=2001%3Adb8%3A%3A1&port=3478")
+    }
+
+    @Test
+    func gatewayAndClientParametersEndWithThePublicKey() throws {
+        let gateway = try PortalURL(
+            apiURL: "https://portal.example/api/",
+            topic: "gateway",
+            token: "t",
+            parameters: .gateway(externalID: "ext", name: "gw 1", publicKey: "uMBCkAxTewfS+/w=")
+        )
+        #expect(gateway.requestTarget == "/api/gateway/websocket?token=t&external_id=ext&name=gw+1&public_key=uMBCkAxTewfS%2B%2Fw%3D")
+        let client = try PortalURL(
+            apiURL: "http://127.0.0.1:8081/",
+            topic: "client",
+            token: "t",
+            parameters: .client(externalID: "e", name: nil, deviceSerial: "s", publicKey: "k")
+        )
+        #expect(client.scheme == .ws)
+        #expect(client.port == 8081)
+        #expect(client.requestTarget == "/client/websocket?token=t&external_id=e&device_serial=s&public_key=k")
+    }
+
+    @Test
+    func theApiURLsQueryIsReplacedAndIPv6HostsAreUnbracketed() throws {
+        let url = try PortalURL(
+            apiURL: "ws://[::1]:9000/base?old=1#frag",
+            topic: "client",
+            token: "t",
+            parameters: .client(externalID: "e", name: nil, publicKey: "k")
+        )
+        #expect(url.host == "::1")
+        #expect(url.port == 9000)
+        #expect(url.requestTarget == "/base/client/websocket?token=t&external_id=e&public_key=k")
+        #expect(url.description == "ws://[::1]:9000/base/client/websocket?token=<redacted>&external_id=e&public_key=k")
+    }
+
+    @Test
+    func theDescriptionNeverShowsTheToken() throws {
+        let url = try PortalURL(
+            apiURL: "ws://localhost",
+            topic: "relay",
+            token: "SFMyNTY.very-secret",
+            parameters: .relay(name: nil, ipv4: nil, ipv6: nil, port: 3478)
+        )
+        #expect(url.port == 80)
+        #expect(!url.description.contains("very-secret"))
+        #expect(url.description.contains("token=<redacted>&port=3478"))
+    }
+
+    @Test(arguments: ["api.firezone.dev", "ftp://host", "ws://", "ws://host:0", "ws://host:70000", "ws://host:x", "ws://[::1", "ws://user@host"])
+    func rejectsUnusableApiURLs(_ text: String) {
+        #expect(throws: PortalURLError.self) {
+            try PortalURL(apiURL: text, topic: "relay", token: "t", parameters: .relay(name: nil, ipv4: nil, ipv6: nil, port: 1))
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import IPPacket
+import PortalMessages
+import Testing
+
+struct PortalCodecTests {
+    @Test
+    func outboundEventsEncodeToTheSeedEraEnvelope() {
+        let message = PhoenixMessage<ClientOutbound, EmptyPayload>(
+            topic: "client",
+            body: .event(.createFlow(CreateFlow(
+                resourceID: ResourceID("f16ecfa0-a94f-4bfd-a2ef-1cc1f2ef3da3"),
+                connectedGatewayIDs: [GatewayID("b3d34a15-55ab-40df-994b-a838e75d65d7")]
+            ))),
+            ref: .number(3)
+        )
+        #expect(
+            PortalCodec.encode(message)
+                == #"{"event":"create_flow","payload":{"connected_gateway_ids":["b3d34a15-55ab-40df-994b-a838e75d65d7"],"resource_id":"f16ecfa0-a94f-4bfd-a2ef-1cc1f2ef3da3"},"ref":3,"topic":"client"}"#
+        )
+    }
+
+    @Test
+    func joinsAndHeartbeatsEncodeAsPhoenixV1() {
+        let relayJoin = PhoenixMessage<RelayOutbound, RelayJoin>(
+            topic: "relay",
+            body: .join(RelayJoin(stampSecret: "00ff")),
+            ref: .number(0)
+        )
+        #expect(PortalCodec.encode(relayJoin) == #"{"event":"phx_join","payload":{"stamp_secret":"00ff"},"ref":0,"topic":"relay"}"#)
+        let clientJoin = PhoenixMessage<ClientOutbound, EmptyPayload>(topic: "client", body: .join(EmptyPayload()), ref: .number(0))
+        #expect(PortalCodec.encode(clientJoin) == #"{"event":"phx_join","payload":null,"ref":0,"topic":"client"}"#)
+        let heartbeat = PhoenixMessage<ClientOutbound, EmptyPayload>(topic: "phoenix", body: .heartbeat, ref: .number(7))
+        #expect(PortalCodec.encode(heartbeat) == #"{"event":"heartbeat","payload":{},"ref":7,"topic":"phoenix"}"#)
+    }
+
+    @Test
+    func relayInitIsAnEmptyObject() throws {
+        let message = PhoenixMessage<RelayInbound, EmptyPayload>(topic: "relay", body: .event(.initialize), ref: nil)
+        let text = PortalCodec.encode(message)
+        #expect(text == #"{"event":"init","payload":{},"ref":null,"topic":"relay"}"#)
+        #expect(try PortalCodec.decode(text, as: PhoenixMessage<RelayInbound, EmptyPayload>.self) == message)
+    }
+
+    @Test
+    func unknownFieldsAreIgnoredEverywhere() throws {
+        let text = #"""
+            {"topic":"client","event":"resource_deleted","payload":"f16ecfa0","ref":null,"join_ref":"4","extra":{"a":1}}
+            """#
+        let message = try PortalCodec.decode(text, as: ClientMessage.self)
+        #expect(message.body == .event(.resourceDeleted(ResourceID("f16ecfa0"))))
+    }
+
+    @Test(arguments: [
+        ("not json", PortalDecodingError.Kind.invalidEnvelope, ""),
+        ("[1,2]", .invalidEnvelope, ""),
+        (#"{"event":"init","payload":{}}"#, .invalidEnvelope, ""),
+        (#"{"topic":"client","payload":{}}"#, .invalidEnvelope, ""),
+        (#"{"topic":"client","event":"init","payload":{}}"#, .malformedPayload, "init"),
+        (#"{"topic":"client","event":"flow_created","payload":null}"#, .malformedPayload, "flow_created"),
+        (#"{"topic":"client","event":"resource_deleted","payload":7}"#, .malformedPayload, "resource_deleted"),
+        (#"{"topic":"client","event":"phx_reply","payload":{"status":"maybe"}}"#, .malformedPayload, "phx_reply"),
+        (#"{"topic":"client","event":"disconnect","payload":{}}"#, .malformedPayload, "disconnect"),
+        (#"{"topic":"client","event":"init","ref":{"x":1},"payload":{}}"#, .invalidEnvelope, ""),
+    ])
+    func malformedInputIsATypedError(text: String, kind: PortalDecodingError.Kind, event: String) {
+        #expect {
+            try PortalCodec.decode(text, as: ClientMessage.self)
+        } throws: { error in
+            guard let error = error as? PortalDecodingError else { return false }
+            return error.kind == kind && error.event == event
+        }
+    }
+
+    @Test
+    func badAddressesKeysAndNetworksAreMalformedPayloads() throws {
+        let flow = try Fixtures.text("client-flow_created.json")
+        for (good, bad) in [
+            ("100.72.145.83", "100.72.145.300"),
+            ("fd00:2021:1111::5:bcfd", "fd00::zz"),
+            ("uMBCkAxTewfSgypIyxdQ18uCi84HLtKmQJy0wvQrYWY=", "c2hvcnQ="),
+        ] {
+            #expect(throws: PortalDecodingError.self) {
+                try PortalCodec.decode(flow.replacingOccurrences(of: good, with: bad), as: ClientMessage.self)
+            }
+        }
+        let resource = #"{"topic":"gateway","event":"resource_updated","payload":{"id":"r","type":"cidr","name":"n","address":"10.0.0.1/8"}}"#
+        #expect(throws: PortalDecodingError.self) {
+            try PortalCodec.decode(resource, as: GatewayMessage.self)
+        }
+    }
+
+    @Test
+    func errorsNeverCarryTheOffendingValue() throws {
+        let secret = "anX2T9RH9mimT5Xd5+HqNGV0bfCodWDHQch1DLiFNl=="
+        let flow = try Fixtures.text("client-flow_created.json")
+            .replacingOccurrences(of: "anX2T9RH9mimT5Xd5+HqNGV0bfCodWDHQch1DLiFNls=", with: secret)
+        do {
+            _ = try PortalCodec.decode(flow, as: ClientMessage.self)
+            Issue.record("a bad preshared key decoded")
+        } catch {
+            #expect(error.kind == .malformedPayload)
+            #expect(error.detail.contains("preshared_key"))
+            #expect(!error.description.contains(secret))
+        }
+    }
+
+    @Test
+    func secretsAreRedactedInDescriptions() throws {
+        let key = try #require(PresharedKeyBase64(base64: "BzPiNE9qszKczZcZzGsyieLYeJ2EQfkfdibls/l3beM="))
+        #expect(!"\(key)".contains("BzPi"))
+        #expect(!"\(RelayJoin(stampSecret: "deadbeef"))".contains("deadbeef"))
+        #expect(!"\(IceCredentials(username: "abcd", password: "p4ssw0rd"))".contains("p4ssw0rd"))
+    }
+
+    @Test
+    func refsCompareByNumberWhetherSpelledAsNumberOrString() throws {
+        #expect(PhoenixRef.text("12").number == 12)
+        #expect(PhoenixRef.number(12).number == 12)
+        #expect(PhoenixRef.text("abc").number == nil)
+    }
+
+    @Test
+    func unknownRelayTypesAndResourceTypesAreSkippedNotFatal() throws {
+        let text = #"""
+            {"topic":"gateway","event":"relays_presence","ref":null,"payload":{"disconnected_ids":[],"connected":[
+            {"id":"a","type":"quic","addr":"1.2.3.4:1"},
+            {"id":"b","type":"turn","addr":"1.2.3.4:3478","username":"1:s","password":"p","expires_at":1}]}}
+            """#
+        let message = try PortalCodec.decode(text, as: GatewayMessage.self)
+        guard case .event(.relaysPresence(let presence)) = message.body else {
+            Issue.record("not relays_presence")
+            return
+        }
+        #expect(presence.connected.elements.map(\.id) == [RelayID("b")])
+        #expect(presence.connected.skipped == 1)
+    }
+}
+
+struct IPNetworkTests {
+    @Test(arguments: ["10.0.0.0/8", "0.0.0.0/0", "100.64.0.0/11", "fd00:2021:1111::/107", "::/0", "1.2.3.4/32"])
+    func parsesAndPrintsNetworks(_ text: String) throws {
+        let network = try #require(IPNetwork(text))
+        #expect(network.description == text)
+    }
+
+    @Test(arguments: ["10.0.0.1/8", "10.0.0.0/33", "10.0.0.0", "10.0.0.0/", "10.0.0.0/+8", "fd00::1/64", "x/8"])
+    func rejectsHostsAndNonsense(_ text: String) {
+        #expect(IPNetwork(text) == nil)
+    }
+
+    @Test
+    func containsAndEnumeratesAddresses() throws {
+        let network = try #require(IPNetwork("100.64.0.0/11"))
+        #expect(network.contains(IPAddress("100.95.255.255")!))
+        #expect(!network.contains(IPAddress("100.96.0.0")!))
+        #expect(network.address(at: 257) == IPAddress("100.64.1.1"))
+        #expect(network.address(at: network.size) == nil)
+        let v6 = try #require(IPNetwork("fd00:2021:1111::/107"))
+        #expect(v6.address(at: 0x1_0001) == IPAddress("fd00:2021:1111::1:1"))
+    }
+}

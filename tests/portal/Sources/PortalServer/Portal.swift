@@ -1,0 +1,733 @@
+import Glibc
+import IPPacket
+import Logging
+import NIOCore
+import PortalMessages
+
+/// A socket as the portal sees it: where to send frames and how to end it.
+protocol PortalSocket: AnyObject {
+    func send(_ text: String)
+    func close()
+}
+
+/// The local portal's state and behaviour: authentication, presence, relay credentials, `init`, flow brokering,
+/// candidate forwarding, presence pushes, and the admin operations.
+///
+/// `@unchecked Sendable`: everything is read and written on `loop`, the one event loop that serves every socket
+/// and the admin API; entry points from elsewhere hop onto it.
+public final class Portal: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Relay leave events are held this long, in case the relay comes back (seed era: 3 s).
+        public var relayLeaveDebounce: Duration = .seconds(3)
+        /// Sockets silent for longer are closed (seed era: client 307 s, gateway 37 s, relay 41 s).
+        public var clientSocketTimeout: Duration = .seconds(307)
+        public var gatewaySocketTimeout: Duration = .seconds(37)
+        public var relaySocketTimeout: Duration = .seconds(41)
+
+        public init() {}
+    }
+
+    /// Gateways' relay credentials live this long (seed era); clients' live as long as their token.
+    static let gatewayCredentialLifetime: UInt64 = 90 * 86_400
+    /// A client token without an expiry in the file expires this long after the portal started.
+    static let defaultClientTokenLifetime: UInt64 = 7 * 86_400
+
+    let loop: any EventLoop
+    let options: Options
+    private var logger: Logger
+    private var configuration: PortalConfiguration
+    private let startedAt: UInt64
+
+    private var resources: [PortalConfiguration.ResourceEntry]
+    private var revoked: Set<AccessPair> = []
+    private var expiredTokens: Set<String> = []
+    private var addresses: [String: (IPv4Address, IPv6Address)] = [:]
+    /// Each client's and gateway's secret share of their pairs' preshared keys; random per portal run.
+    private var pskBases: [String: [UInt8]] = [:]
+
+    private var nextSocket: UInt64 = 0
+    private var sessions: [UInt64: Session] = [:]
+    private var clientSockets: [ClientID: UInt64] = [:]
+    private var gatewaySockets: [GatewayID: UInt64] = [:]
+    private var relaySockets: [RelayID: UInt64] = [:]
+    /// Relays that joined and have not (after the debounce) left.
+    private var relays: [RelayID: RelayPresence] = [:]
+    private var relayLeaves: [RelayID: Scheduled<Void>] = [:]
+
+    private var pendingFlows: [String: Flow] = [:]
+    private var flows: [Flow] = []
+
+    struct Session {
+        var socket: any PortalSocket
+        var identity: PortalIdentity
+        var token: String
+        var remoteIP: IPAddress?
+        var joined = false
+        /// Ends a client's session when its token expires.
+        var expiry: Scheduled<Void>?
+    }
+
+    struct RelayPresence: Equatable {
+        var ipv4: IPv4Address?
+        var ipv6: IPv6Address?
+        var port: UInt16
+        /// The relay's stamp secret. Never logged.
+        var secret: String
+    }
+
+    struct Flow: Equatable {
+        var client: ClientID
+        var resource: ResourceID
+        var gateway: GatewayID
+        var expiresAt: UInt64
+    }
+
+    struct AccessPair: Hashable {
+        var client: ClientID
+        var resource: ResourceID
+    }
+
+    public init(configuration: PortalConfiguration, options: Options, loop: any EventLoop, logger: Logger) {
+        self.configuration = configuration
+        self.options = options
+        self.loop = loop
+        self.logger = logger
+        self.startedAt = UInt64(time(nil))
+        self.resources = configuration.resources
+        var generator = SystemRandomNumberGenerator()
+        var offset: UInt64 = 1
+        for component in configuration.clients.map({ ($0.id.rawValue, $0.ipv4, $0.ipv6) })
+            + configuration.gateways.map({ ($0.id.rawValue, $0.ipv4, $0.ipv6) })
+        {
+            guard case .v4(let v4)? = configuration.tunnel.ipv4.address(at: offset),
+                case .v6(let v6)? = configuration.tunnel.ipv6.address(at: offset)
+            else {
+                preconditionFailure("validated: the tunnel ranges hold every component")
+            }
+            self.addresses[component.0] = (component.1 ?? v4, component.2 ?? v6)
+            self.pskBases[component.0] = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            offset += 1
+        }
+    }
+
+    // MARK: Authentication
+
+    /// The identity a WebSocket request authenticates as, or why it is refused. Accepts the token as the `token`
+    /// query parameter (seed era) and, as an extra, an `X-Authorization: Bearer` header.
+    func authenticate(uri: String, authorization: String?) -> Result<(PortalIdentity, String), PortalRefusal> {
+        self.loop.preconditionInEventLoop()
+        let target = RequestTarget(uri)
+        let kind = target.path.split(separator: "/").suffix(2)
+        guard kind.count == 2, kind.last == "websocket", ["client", "gateway", "relay"].contains(kind.first!) else {
+            return .failure(.notFound)
+        }
+        let bearer = authorization.flatMap { header -> String? in
+            let trimmed = header.trimmingWhitespace
+            return trimmed.hasPrefix("Bearer ") ? String(trimmed.dropFirst(7)).trimmingWhitespace : nil
+        }
+        guard let token = target["token"] ?? bearer, !token.isEmpty else {
+            return .failure(.missingToken)
+        }
+        guard !self.expiredTokens.contains(token) else {
+            return .failure(.invalidToken)
+        }
+        switch kind.first! {
+        case "client":
+            guard let client = self.configuration.clients.first(where: { $0.token == token }),
+                (client.tokenExpiresAt ?? .max) > UInt64(time(nil))
+            else {
+                return .failure(.invalidToken)
+            }
+            guard let key = target["public_key"].flatMap(PublicKeyBase64.init(base64:)) else {
+                return .failure(PortalRefusal(status: 422, reason: "public_key: is invalid"))
+            }
+            return .success((.client(client.id, publicKey: key), token))
+        case "gateway":
+            guard let gateway = self.configuration.gateways.first(where: { $0.token == token }) else {
+                return .failure(.invalidToken)
+            }
+            guard let key = target["public_key"].flatMap(PublicKeyBase64.init(base64:)) else {
+                return .failure(PortalRefusal(status: 422, reason: "public_key: is invalid"))
+            }
+            return .success((.gateway(gateway.id, publicKey: key), token))
+        default:
+            guard let relay = self.configuration.relays.first(where: { $0.token == token }) else {
+                return .failure(.invalidToken)
+            }
+            let ipv4 = target["ipv4"].flatMap(IPv4Address.init)
+            let ipv6 = target["ipv6"].flatMap(IPv6Address.init)
+            guard let port = target["port"].flatMap(UInt16.init), port != 0 else {
+                return .failure(PortalRefusal(status: 422, reason: "port: is invalid"))
+            }
+            guard ipv4 != nil || ipv6 != nil, target["ipv4"] == nil || ipv4 != nil, target["ipv6"] == nil || ipv6 != nil else {
+                return .failure(PortalRefusal(status: 422, reason: "ipv4, ipv6: a valid public address is required"))
+            }
+            return .success((.relay(relay.id, ipv4: ipv4, ipv6: ipv6, port: port), token))
+        }
+    }
+
+    // MARK: Sockets
+
+    /// A socket that passed `authenticate` and was upgraded. Returns the id the socket reports with.
+    func open(_ socket: any PortalSocket, identity: PortalIdentity, token: String, remoteIP: IPAddress?) -> UInt64 {
+        self.loop.preconditionInEventLoop()
+        let id = self.nextSocket
+        self.nextSocket += 1
+        self.sessions[id] = Session(socket: socket, identity: identity, token: token, remoteIP: remoteIP)
+        self.logger.debug("Socket open", metadata: ["socket": "\(id)", "component": "\(identity.componentID)"])
+        return id
+    }
+
+    func closed(_ id: UInt64) {
+        self.loop.preconditionInEventLoop()
+        guard let session = self.sessions.removeValue(forKey: id) else {
+            return
+        }
+        session.expiry?.cancel()
+        self.logger.info("Socket closed", metadata: ["socket": "\(id)", "component": "\(session.identity.componentID)"])
+        switch session.identity {
+        case .client(let client, _):
+            if self.clientSockets[client] == id {
+                self.clientSockets[client] = nil
+            }
+        case .gateway(let gateway, _):
+            if self.gatewaySockets[gateway] == id {
+                self.gatewaySockets[gateway] = nil
+            }
+        case .relay(let relay, _, _, _):
+            guard self.relaySockets[relay] == id else {
+                return
+            }
+            self.relaySockets[relay] = nil
+            self.relayLeaves[relay] = self.loop.scheduleTask(in: .nanoseconds(self.options.relayLeaveDebounce.nanoseconds)) {
+                self.relayLeft(relay)
+            }
+        }
+    }
+
+    func received(_ text: String, on id: UInt64) {
+        self.loop.preconditionInEventLoop()
+        guard let session = self.sessions[id] else {
+            return
+        }
+        switch session.identity {
+        case .client(let client, _):
+            self.dispatch(text, on: id, session: session, as: ClientTopic.self) { event, _ in
+                self.handle(event, from: client)
+            }
+        case .gateway(let gateway, _):
+            self.dispatch(text, on: id, session: session, as: GatewayTopic.self) { event, ref in
+                self.handle(event, from: gateway, socket: id, ref: ref)
+            }
+        case .relay:
+            // Relays send no events of their own (`RelayOutbound` has none).
+            self.dispatch(text, on: id, session: session, as: RelayTopic.self) { _, _ in }
+        }
+    }
+
+    /// Phoenix's side of the protocol: joins, heartbeats, replies; events of the topic go to `handle`.
+    private func dispatch<Topic: PortalTopic>(
+        _ text: String,
+        on id: UInt64,
+        session: Session,
+        as topic: Topic.Type,
+        handle: (Topic.Outbound, PhoenixRef?) -> Void
+    ) {
+        let message: PhoenixMessage<Topic.Outbound, Topic.JoinPayload>
+        do {
+            message = try PortalCodec.decode(text)
+        } catch {
+            self.logger.info("Unreadable message", metadata: ["socket": "\(id)", "error": "\(error)"])
+            if error.kind == .malformedPayload, let topic = error.topic {
+                let reason = topic == Topic.name && session.joined ? "malformed_payload" : "unmatched topic"
+                self.reply(.error(reason: reason), topic: topic, ref: error.ref, on: session.socket)
+            }
+            return
+        }
+        switch message.body {
+        case .heartbeat where message.topic == PhoenixControl.heartbeatTopic:
+            self.reply(.ok, topic: PhoenixControl.heartbeatTopic, ref: message.ref, on: session.socket)
+        case .join(let payload) where message.topic == Topic.name:
+            self.joined(id, payload: payload, ref: message.ref)
+        case _ where message.topic != Topic.name || !session.joined:
+            self.reply(.error(reason: "unmatched topic"), topic: message.topic, ref: message.ref, on: session.socket)
+        case .event(let event):
+            handle(event, message.ref)
+        case .leave:
+            self.reply(.ok, topic: Topic.name, ref: message.ref, on: session.socket)
+            session.socket.close()
+        default:
+            self.reply(.error(reason: "unknown_message"), topic: Topic.name, ref: message.ref, on: session.socket)
+        }
+    }
+
+    private func joined<Join>(_ id: UInt64, payload: Join, ref: PhoenixRef?) {
+        guard var session = self.sessions[id] else {
+            return
+        }
+        if case .relay = session.identity, (payload as? RelayJoin)?.stampSecret.isEmpty ?? true {
+            self.reply(.error(reason: "stamp_secret: is required"), topic: RelayTopic.name, ref: ref, on: session.socket)
+            return
+        }
+        self.reply(.ok, topic: session.identity.topic, ref: ref, on: session.socket)
+        session.joined = true
+        self.sessions[id] = session
+        self.logger.info("Joined", metadata: ["socket": "\(id)", "component": "\(session.identity.componentID)"])
+        switch session.identity {
+        case .client(let client, let key):
+            if let previous = self.clientSockets[client], previous != id {
+                self.sessions[previous]?.socket.close()
+            }
+            self.clientSockets[client] = id
+            self.push(ClientInbound.initialize(self.clientInit(client, key: key)), topic: ClientTopic.self, to: session.socket)
+            // The session lasts as long as the token, as the seed-era portal's socket does.
+            // At most a century ahead: a far-future expiry in the file must not overflow the timer.
+            let remaining = min(Int64(clamping: self.clientTokenExpiry(client)) - Int64(time(nil)), 100 * 365 * 86_400)
+            self.sessions[id]?.expiry?.cancel()
+            self.sessions[id]?.expiry = self.loop.scheduleTask(in: .seconds(max(0, remaining))) {
+                self.disconnect(socket: id, reason: "token_expired")
+            }
+        case .gateway(let gateway, let key):
+            if let previous = self.gatewaySockets[gateway], previous != id {
+                self.sessions[previous]?.socket.close()
+            }
+            self.gatewaySockets[gateway] = id
+            self.push(GatewayInbound.initialize(self.gatewayInit(gateway, key: key)), topic: GatewayTopic.self, to: session.socket)
+        case .relay(let relay, let ipv4, let ipv6, let port):
+            let join = payload as! RelayJoin
+            if let previous = self.relaySockets[relay], previous != id {
+                self.sessions[previous]?.socket.close()
+            }
+            self.relaySockets[relay] = id
+            self.push(RelayInbound.initialize, topic: RelayTopic.self, to: session.socket)
+            self.relayJoined(relay, RelayPresence(ipv4: ipv4, ipv6: ipv6, port: port, secret: join.stampSecret))
+        }
+    }
+
+    // MARK: Relays
+
+    private func relayJoined(_ relay: RelayID, _ presence: RelayPresence) {
+        self.relayLeaves.removeValue(forKey: relay)?.cancel()
+        let previous = self.relays[relay]
+        if previous == presence {
+            return
+        }
+        self.relays[relay] = presence
+        // A relay back with another secret has lost its allocations: report it gone at once, then new.
+        let disconnected = previous == nil ? [] : [relay]
+        self.broadcastRelays(disconnected: disconnected, connected: [relay])
+    }
+
+    private func relayLeft(_ relay: RelayID) {
+        self.relayLeaves[relay] = nil
+        guard self.relaySockets[relay] == nil, self.relays.removeValue(forKey: relay) != nil else {
+            return
+        }
+        self.logger.info("Relay gone", metadata: ["relay.id": "\(relay)"])
+        self.broadcastRelays(disconnected: [relay], connected: [])
+    }
+
+    private func broadcastRelays(disconnected: [RelayID], connected: [RelayID]) {
+        for (client, socket) in self.clientSockets.sorted(by: { $0.key < $1.key }) {
+            guard case .client(_, let key)? = self.sessions[socket]?.identity else { continue }
+            let entries = connected.flatMap { self.relayEntries($0, key: key, expiresAt: self.clientTokenExpiry(client)) }
+            self.push(
+                ClientInbound.relaysPresence(RelaysPresence(disconnectedIDs: disconnected, connected: entries)),
+                topic: ClientTopic.self,
+                to: self.sessions[socket]!.socket
+            )
+        }
+        for (_, socket) in self.gatewaySockets.sorted(by: { $0.key < $1.key }) {
+            guard case .gateway(_, let key)? = self.sessions[socket]?.identity else { continue }
+            let expiry = UInt64(time(nil)) + Self.gatewayCredentialLifetime
+            let entries = connected.flatMap { self.relayEntries($0, key: key, expiresAt: expiry) }
+            self.push(
+                GatewayInbound.relaysPresence(RelaysPresence(disconnectedIDs: disconnected, connected: entries)),
+                topic: GatewayTopic.self,
+                to: self.sessions[socket]!.socket
+            )
+        }
+    }
+
+    /// One TURN entry per address family of the relay, with credentials minted for the component's key.
+    private func relayEntries(_ relay: RelayID, key: PublicKeyBase64, expiresAt: UInt64) -> [Relay] {
+        guard let presence = self.relays[relay] else {
+            return []
+        }
+        let (username, password) = PortalCrypto.relayCredentials(secret: presence.secret, componentKey: key, expiresAt: expiresAt)
+        let addresses = [presence.ipv4.map(IPAddress.v4), presence.ipv6.map(IPAddress.v6)].compactMap { $0 }
+        return addresses.map { address in
+            .turn(TurnRelay(
+                id: relay,
+                address: IPSocketAddress(address, port: presence.port),
+                username: username,
+                password: password,
+                expiresAt: expiresAt
+            ))
+        }
+    }
+
+    private func allRelayEntries(key: PublicKeyBase64, expiresAt: UInt64) -> [Relay] {
+        self.relays.keys.sorted().flatMap { self.relayEntries($0, key: key, expiresAt: expiresAt) }
+    }
+
+    // MARK: init
+
+    private func clientInit(_ client: ClientID, key: PublicKeyBase64) -> ClientInit {
+        let (ipv4, ipv6) = self.addresses[client.rawValue]!
+        return ClientInit(
+            interface: ClientInterface(
+                ipv4: ipv4,
+                ipv6: ipv6,
+                upstreamDNS: self.configuration.upstreamDNS.map(UpstreamDNS.ipPort),
+                searchDomain: self.configuration.searchDomain
+            ),
+            resources: self.visibleResources(client).map { $0.clientResource(sites: self.sites(of: $0)) },
+            relays: self.allRelayEntries(key: key, expiresAt: self.clientTokenExpiry(client))
+        )
+    }
+
+    private func gatewayInit(_ gateway: GatewayID, key: PublicKeyBase64) -> GatewayInit {
+        let (ipv4, ipv6) = self.addresses[gateway.rawValue]!
+        let now = UInt64(time(nil))
+        // The longest expiry per pair, as the seed era's flow cache reports.
+        var longest: [AccessPair: UInt64] = [:]
+        for flow in self.flows where flow.gateway == gateway && flow.expiresAt > now {
+            let pair = AccessPair(client: flow.client, resource: flow.resource)
+            longest[pair] = max(longest[pair] ?? 0, flow.expiresAt)
+        }
+        let authorizations = longest
+            .map { Authorization(clientID: $0.key.client, resourceID: $0.key.resource, expiresAt: $0.value) }
+            .sorted { ($0.clientID, $0.resourceID) < ($1.clientID, $1.resourceID) }
+        return GatewayInit(
+            interface: GatewayInterface(ipv4: ipv4, ipv6: ipv6),
+            config: GatewayConfig(ipv4MasqueradeEnabled: true, ipv6MasqueradeEnabled: true),
+            relays: self.allRelayEntries(key: key, expiresAt: now + Self.gatewayCredentialLifetime),
+            accountSlug: self.configuration.accountSlug,
+            authorizations: authorizations
+        )
+    }
+
+    // MARK: Flows
+
+    private func handle(_ event: ClientOutbound, from client: ClientID) {
+        switch event {
+        case .createFlow(let request):
+            self.createFlow(request, for: client)
+        case .broadcastIceCandidates(let payload):
+            for gateway in payload.gatewayIDs where self.hasFlow(client: client, gateway: gateway) {
+                self.pushToGateway(gateway, .iceCandidates(ClientIceCandidates(clientID: client, candidates: payload.candidates)))
+            }
+        case .broadcastInvalidatedIceCandidates(let payload):
+            for gateway in payload.gatewayIDs where self.hasFlow(client: client, gateway: gateway) {
+                self.pushToGateway(gateway, .invalidateIceCandidates(ClientIceCandidates(clientID: client, candidates: payload.candidates)))
+            }
+        }
+    }
+
+    private func handle(_ event: GatewayOutbound, from gateway: GatewayID, socket: UInt64, ref: PhoenixRef?) {
+        switch event {
+        case .flowAuthorized(let payload):
+            guard let flow = self.pendingFlows[payload.ref], flow.gateway == gateway else {
+                self.reply(.error(reason: "not_found"), topic: GatewayTopic.name, ref: ref, on: self.sessions[socket]!.socket)
+                return
+            }
+            self.pendingFlows[payload.ref] = nil
+            self.reply(.ok, topic: GatewayTopic.name, ref: ref, on: self.sessions[socket]!.socket)
+            self.flowAuthorized(flow)
+        case .broadcastIceCandidates(let payload):
+            for client in payload.clientIDs where self.hasFlow(client: client, gateway: gateway) {
+                self.pushToClient(client, .iceCandidates(GatewayIceCandidates(gatewayID: gateway, candidates: payload.candidates)))
+            }
+        case .broadcastInvalidatedIceCandidates(let payload):
+            for client in payload.clientIDs where self.hasFlow(client: client, gateway: gateway) {
+                self.pushToClient(client, .invalidateIceCandidates(GatewayIceCandidates(gatewayID: gateway, candidates: payload.candidates)))
+            }
+        }
+    }
+
+    private func createFlow(_ request: CreateFlow, for client: ClientID) {
+        func fail(_ reason: FlowFailureReason, _ violated: [String]? = nil) {
+            self.logger.info("Flow refused", metadata: ["client.id": "\(client)", "resource.id": "\(request.resourceID)", "reason": "\(reason)"])
+            self.pushToClient(client, .flowCreationFailed(FlowCreationFailed(resourceID: request.resourceID, reason: reason, violatedProperties: violated)))
+        }
+        guard let resource = self.visibleResources(client).first(where: { $0.id == request.resourceID }) else {
+            return fail(.notFound)
+        }
+        let policies = self.policies(client: client, resource: resource.id)
+        let remoteIP = self.clientSockets[client].flatMap { self.sessions[$0]?.remoteIP }
+        let permitted = policies.contains { policy in
+            guard let networks = policy.remoteIP else { return true }
+            return remoteIP.map { ip in networks.contains { $0.contains(ip) } } ?? false
+        }
+        guard permitted else {
+            return fail(.forbidden, ["remote_ip"])
+        }
+        let online = self.configuration.gateways.filter { resource.siteIDs.contains($0.siteID) && self.gatewaySockets[$0.id] != nil }
+        guard !online.isEmpty else {
+            return fail(.offline)
+        }
+        // A gateway the client is already connected to; otherwise the one serving the fewest flows.
+        let connected = Set(request.connectedGatewayIDs)
+        func load(_ gateway: GatewayID) -> Int {
+            self.flows.count { $0.gateway == gateway }
+        }
+        let gateway = online.first { connected.contains($0.id) } ?? online.min { load($0.id) < load($1.id) }!
+
+        guard case .client(_, let clientKey)? = self.clientSockets[client].flatMap({ self.sessions[$0]?.identity }),
+            case .gateway(_, let gatewayKey)? = self.gatewaySockets[gateway.id].flatMap({ self.sessions[$0]?.identity })
+        else {
+            return fail(.offline)
+        }
+        let (ipv4, ipv6) = self.addresses[client.rawValue]!
+        let (clientCredentials, gatewayCredentials) = PortalCrypto.iceCredentials(client: client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey)
+        let ref = Self.randomReference()
+        let flow = Flow(client: client, resource: resource.id, gateway: gateway.id, expiresAt: self.clientTokenExpiry(client))
+        self.pendingFlows[ref] = flow
+        self.logger.info("Authorizing flow", metadata: ["client.id": "\(client)", "resource.id": "\(resource.id)", "gateway.id": "\(gateway.id)"])
+        self.pushToGateway(gateway.id, .authorizeFlow(AuthorizeFlow(
+            ref: ref,
+            resource: resource.gatewayResource,
+            client: FlowClient(
+                id: client,
+                publicKey: clientKey,
+                presharedKey: self.presharedKey(client: client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey),
+                ipv4: ipv4,
+                ipv6: ipv6
+            ),
+            clientIceCredentials: clientCredentials,
+            gatewayIceCredentials: gatewayCredentials,
+            expiresAt: flow.expiresAt
+        )))
+    }
+
+    private func flowAuthorized(_ flow: Flow) {
+        guard let gateway = self.configuration.gateways.first(where: { $0.id == flow.gateway }),
+            case .client(_, let clientKey)? = self.clientSockets[flow.client].flatMap({ self.sessions[$0]?.identity }),
+            case .gateway(_, let gatewayKey)? = self.gatewaySockets[flow.gateway].flatMap({ self.sessions[$0]?.identity })
+        else {
+            return
+        }
+        self.flows.removeAll { $0.client == flow.client && $0.resource == flow.resource && $0.gateway == flow.gateway }
+        self.flows.append(flow)
+        let (ipv4, ipv6) = self.addresses[gateway.id.rawValue]!
+        let (clientCredentials, gatewayCredentials) = PortalCrypto.iceCredentials(client: flow.client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey)
+        self.pushToClient(flow.client, .flowCreated(FlowCreated(
+            resourceID: flow.resource,
+            gatewayID: gateway.id,
+            siteID: gateway.siteID,
+            gatewayPublicKey: gatewayKey,
+            gatewayIPv4: ipv4,
+            gatewayIPv6: ipv6,
+            presharedKey: self.presharedKey(client: flow.client, clientKey: clientKey, gateway: gateway.id, gatewayKey: gatewayKey),
+            clientIceCredentials: clientCredentials,
+            gatewayIceCredentials: gatewayCredentials
+        )))
+    }
+
+    private func hasFlow(client: ClientID, gateway: GatewayID) -> Bool {
+        self.flows.contains { $0.client == client && $0.gateway == gateway }
+            || self.pendingFlows.values.contains { $0.client == client && $0.gateway == gateway }
+    }
+
+    private func presharedKey(client: ClientID, clientKey: PublicKeyBase64, gateway: GatewayID, gatewayKey: PublicKeyBase64) -> PresharedKeyBase64 {
+        PortalCrypto.presharedKey(
+            clientBase: self.pskBases[client.rawValue]!,
+            client: client,
+            clientKey: clientKey,
+            gatewayBase: self.pskBases[gateway.rawValue]!,
+            gateway: gateway,
+            gatewayKey: gatewayKey
+        )
+    }
+
+    // MARK: Admin operations
+
+    /// Adds or replaces a resource and tells whoever is affected.
+    func upsertResource(_ entry: PortalConfiguration.ResourceEntry) throws(PortalConfigurationError) {
+        self.loop.preconditionInEventLoop()
+        let resource = try PortalConfiguration.ResourceEntry.check(entry, sites: Set(self.configuration.sites.map(\.id)))
+        let previous = self.resources.firstIndex { $0.id == resource.id }
+        if let previous {
+            let old = self.resources[previous]
+            self.resources[previous] = resource
+            if old.type != resource.type || old.address != resource.address {
+                // Seed era: a changed address or type ends every authorization of the resource.
+                self.endFlows { $0.resource == resource.id }
+            } else if old.filters != resource.filters {
+                for gateway in Set(self.flows.filter { $0.resource == resource.id }.map(\.gateway)).sorted() {
+                    self.pushToGateway(gateway, .resourceUpdated(resource.gatewayResource))
+                }
+            }
+        } else {
+            self.resources.append(resource)
+        }
+        for client in self.clientSockets.keys.sorted() where self.visibleResources(client).contains(where: { $0.id == resource.id }) {
+            self.pushToClient(client, .resourceCreatedOrUpdated(resource.clientResource(sites: self.sites(of: resource))))
+        }
+    }
+
+    /// Removes a resource: clients forget it, gateways end its flows. False if there was no such resource.
+    func deleteResource(_ id: ResourceID) -> Bool {
+        self.loop.preconditionInEventLoop()
+        guard let index = self.resources.firstIndex(where: { $0.id == id }) else {
+            return false
+        }
+        let visibleTo = self.clientSockets.keys.sorted().filter { client in self.visibleResources(client).contains { $0.id == id } }
+        self.resources.remove(at: index)
+        for client in visibleTo {
+            self.pushToClient(client, .resourceDeleted(id))
+        }
+        self.endFlows { $0.resource == id }
+        return true
+    }
+
+    /// Takes a resource away from one client. False if the client or resource is unknown.
+    func revokeAccess(client: ClientID, resource: ResourceID) -> Bool {
+        self.loop.preconditionInEventLoop()
+        guard self.configuration.clients.contains(where: { $0.id == client }), self.resources.contains(where: { $0.id == resource }) else {
+            return false
+        }
+        let wasVisible = self.visibleResources(client).contains { $0.id == resource }
+        self.revoked.insert(AccessPair(client: client, resource: resource))
+        if wasVisible, self.clientSockets[client] != nil {
+            self.pushToClient(client, .resourceDeleted(resource))
+        }
+        self.endFlows { $0.client == client && $0.resource == resource }
+        return true
+    }
+
+    /// Expires a component's token: its socket is told `token_expired` and closed, and the token no longer works.
+    func expireToken(of component: String) -> Bool {
+        self.loop.preconditionInEventLoop()
+        let token =
+            self.configuration.clients.first { $0.id.rawValue == component }?.token
+            ?? self.configuration.gateways.first { $0.id.rawValue == component }?.token
+            ?? self.configuration.relays.first { $0.id.rawValue == component }?.token
+        guard let token else {
+            return false
+        }
+        self.expiredTokens.insert(token)
+        for (id, session) in self.sessions.sorted(by: { $0.key < $1.key }) where session.token == token {
+            self.disconnect(socket: id, reason: "token_expired")
+        }
+        return true
+    }
+
+    /// Tells a socket's component why it is being disconnected, then closes the socket.
+    private func disconnect(socket id: UInt64, reason: String) {
+        guard let session = self.sessions[id] else {
+            return
+        }
+        let message = PhoenixMessage<RelayInbound, EmptyPayload>(
+            topic: session.identity.topic,
+            body: .disconnect(reason: reason),
+            ref: nil
+        )
+        session.socket.send(PortalCodec.encode(message))
+        session.socket.close()
+    }
+
+    /// Who is joined, by kind, sorted.
+    func presence() -> PresenceReport {
+        self.loop.preconditionInEventLoop()
+        return PresenceReport(
+            clients: self.clientSockets.keys.sorted(),
+            gateways: self.gatewaySockets.keys.sorted(),
+            relays: self.relays.keys.sorted()
+        )
+    }
+
+    /// The authorized flows, for tests.
+    func flowReport() -> [FlowReport] {
+        self.loop.preconditionInEventLoop()
+        return self.flows.map { FlowReport(clientID: $0.client, resourceID: $0.resource, gatewayID: $0.gateway, expiresAt: $0.expiresAt) }
+    }
+
+    private func endFlows(where matches: (Flow) -> Bool) {
+        let ended = self.flows.filter(matches)
+        self.flows.removeAll(where: matches)
+        self.pendingFlows = self.pendingFlows.filter { !matches($0.value) }
+        var seen = Set<String>()
+        for flow in ended where seen.insert("\(flow.gateway)|\(flow.client)|\(flow.resource)").inserted {
+            self.pushToGateway(flow.gateway, .rejectAccess(RejectAccess(clientID: flow.client, resourceID: flow.resource)))
+        }
+    }
+
+    // MARK: Helpers
+
+    private func policies(client: ClientID, resource: ResourceID) -> [PortalConfiguration.PolicyEntry] {
+        guard let entry = self.configuration.clients.first(where: { $0.id == client }) else {
+            return []
+        }
+        return self.configuration.policies.filter { $0.resourceID == resource && entry.groupIDs.contains($0.groupID) }
+    }
+
+    private func visibleResources(_ client: ClientID) -> [PortalConfiguration.ResourceEntry] {
+        self.resources.filter { resource in
+            !self.revoked.contains(AccessPair(client: client, resource: resource.id))
+                && !self.policies(client: client, resource: resource.id).isEmpty
+        }
+    }
+
+    private func sites(of resource: PortalConfiguration.ResourceEntry) -> [Site] {
+        resource.siteIDs.compactMap { id in self.configuration.sites.first { $0.id == id }.map { Site(id: $0.id, name: $0.name) } }
+    }
+
+    private func clientTokenExpiry(_ client: ClientID) -> UInt64 {
+        self.configuration.clients.first { $0.id == client }?.tokenExpiresAt ?? self.startedAt + Self.defaultClientTokenLifetime
+    }
+
+    private func pushToClient(_ client: ClientID, _ event: ClientInbound) {
+        guard let socket = self.clientSockets[client].flatMap({ self.sessions[$0]?.socket }) else { return }
+        self.push(event, topic: ClientTopic.self, to: socket)
+    }
+
+    private func pushToGateway(_ gateway: GatewayID, _ event: GatewayInbound) {
+        guard let socket = self.gatewaySockets[gateway].flatMap({ self.sessions[$0]?.socket }) else { return }
+        self.push(event, topic: GatewayTopic.self, to: socket)
+    }
+
+    private func push<Topic: PortalTopic>(_ event: Topic.Inbound, topic: Topic.Type, to socket: any PortalSocket) {
+        socket.send(PortalCodec.encode(PhoenixMessage<Topic.Inbound, EmptyPayload>(topic: Topic.name, body: .event(event), ref: nil)))
+    }
+
+    private func reply(_ reply: PhoenixReply, topic: String, ref: PhoenixRef?, on socket: any PortalSocket) {
+        socket.send(PortalCodec.encode(PhoenixMessage<RelayInbound, EmptyPayload>(topic: topic, body: .reply(reply), ref: ref)))
+    }
+
+    /// An opaque flow reference: 16 random bytes in hex.
+    private static func randomReference() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in
+            let byte = UInt8.random(in: .min ... .max, using: &generator)
+            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
+    }
+}
+
+public struct PresenceReport: Codable, Sendable, Equatable {
+    public var clients: [ClientID]
+    public var gateways: [GatewayID]
+    public var relays: [RelayID]
+}
+
+public struct FlowReport: Codable, Sendable, Equatable {
+    public var clientID: ClientID
+    public var resourceID: ResourceID
+    public var gatewayID: GatewayID
+    public var expiresAt: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case clientID = "client_id"
+        case resourceID = "resource_id"
+        case gatewayID = "gateway_id"
+        case expiresAt = "expires_at"
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Logging
+import NIOPosix
+import NIOSSL
+import PortalServer
+
+/// A Firezone portal for local runs: the seed-era Phoenix protocol for clients, gateways and relays, configured by
+/// one JSON file (see `PortalConfiguration`), with an admin API on localhost.
+@main
+struct FirezonePortal: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "firezone-portal",
+        abstract: "A Firezone portal for tests and demos."
+    )
+
+    @Option(help: "The configuration file (JSON).")
+    var config: String
+    @Option(help: "Address of the WebSocket endpoint.")
+    var listen = "127.0.0.1:8081"
+    @Option(help: "Address of the admin API (keep it on localhost).")
+    var admin = "127.0.0.1:8082"
+    @Option(help: "Seconds a relay may be gone before clients and gateways are told (seed era: 3).")
+    var relayDebounce = 3.0
+    @Option(help: "Seconds of silence after which any socket is closed (default: 307 client, 37 gateway, 41 relay).")
+    var socketTimeout: Double?
+    @Option(help: "PEM certificate chain: serve wss:// instead of ws:// (with --tls-key).")
+    var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    func run() async throws {
+        var logger = Logger(label: "firezone-portal", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .info
+        let configuration: PortalConfiguration
+        do {
+            configuration = try PortalConfiguration.load(path: self.config)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        guard let listen = Self.split(self.listen), let admin = Self.split(self.admin) else {
+            throw ValidationError("--listen and --admin take HOST:PORT")
+        }
+        var options = Portal.Options()
+        options.relayLeaveDebounce = .milliseconds(Int64(self.relayDebounce * 1000))
+        if let socketTimeout {
+            let timeout = Duration.milliseconds(Int64(socketTimeout * 1000))
+            options.clientSocketTimeout = timeout
+            options.gatewaySocketTimeout = timeout
+            options.relaySocketTimeout = timeout
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let portal = Portal(configuration: configuration, options: options, loop: group.next(), logger: logger)
+        var tls: NIOSSLContext?
+        switch (self.tlsCert, self.tlsKey) {
+        case (let certificate?, let key?):
+            do {
+                tls = try PortalServer.tlsContext(certificatePath: certificate, privateKeyPath: key)
+            } catch {
+                throw ValidationError("cannot load --tls-cert/--tls-key: \(error)")
+            }
+        case (nil, nil):
+            tls = nil
+        default:
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        let server = try await PortalServer(portal: portal, host: listen.host, port: listen.port, tls: tls)
+        let adminServer = try await AdminServer(portal: portal, host: admin.host, port: admin.port)
+        logger.info("Portal listening", metadata: ["listen": "\(listen.host):\(server.port)", "admin": "\(admin.host):\(adminServer.port)"])
+        // Until killed: the portal is a test fixture; its state lives in memory only.
+        try await Task.sleep(for: .seconds(Int64.max / 2))
+    }
+
+    static func split(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+        }
+        return (host, port)
+    }
+}

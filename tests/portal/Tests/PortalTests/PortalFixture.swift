@@ -1,0 +1,241 @@
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PhoenixChannel
+import PhoenixCore
+import PortalMessages
+import PortalServer
+import Synchronization
+import Testing
+
+/// A portal on an ephemeral localhost port, with its admin API, in this process.
+final class PortalFixture: Sendable {
+    let group: MultiThreadedEventLoopGroup
+    let portal: Portal
+    let server: PortalServer
+    let admin: AdminServer
+
+    let scheme: String
+
+    init(
+        configuration: PortalConfiguration = .test,
+        port: Int = 0,
+        options: Portal.Options = .test,
+        tls: NIOSSLContext? = nil
+    ) async throws {
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.portal = Portal(configuration: configuration, options: options, loop: self.group.next(), logger: testLogger)
+        self.server = try await PortalServer(portal: self.portal, host: "127.0.0.1", port: port, tls: tls)
+        self.admin = try await AdminServer(portal: self.portal, host: "127.0.0.1", port: 0)
+        self.scheme = tls == nil ? "ws" : "wss"
+    }
+
+    var port: Int { self.server.port }
+    var apiURL: String { "\(self.scheme)://127.0.0.1:\(self.port)" }
+
+    /// Stops serving and drops every socket, as a portal restart does.
+    func stop() async throws {
+        try await self.server.close()
+        try await self.admin.close()
+        try await self.group.shutdownGracefully()
+    }
+
+    /// An admin API request; the status and body.
+    func admin(_ method: String, _ path: String, body: String = "") async throws -> (Int, String) {
+        try await HTTPRequest.send(method: method, host: "127.0.0.1", port: self.admin.port, path: path, body: body, group: self.group)
+    }
+}
+
+let testLogger = Logger(label: "portal-tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+extension Portal.Options {
+    static var test: Portal.Options {
+        var options = Portal.Options()
+        options.relayLeaveDebounce = .milliseconds(200)
+        return options
+    }
+}
+
+/// Identities of the test configuration.
+enum TestWorld {
+    static let site = SiteID("site-a")
+    static let otherSite = SiteID("site-b")
+    static let gateway1 = GatewayID("gw-1")
+    static let gateway2 = GatewayID("gw-2")
+    static let client = ClientID("client-1")
+    static let outsider = ClientID("client-2")
+    static let relay = RelayID("relay-1")
+    static let lan = ResourceID("res-lan")
+    static let corp = ResourceID("res-corp")
+    static let remote = ResourceID("res-remote")
+    static let elsewhere = ResourceID("res-elsewhere")
+    static let hidden = ResourceID("res-hidden")
+
+    static func key(_ byte: UInt8) -> PublicKeyBase64 {
+        PublicKeyBase64(bytes: [UInt8](repeating: byte, count: 32))!
+    }
+}
+
+extension PortalConfiguration {
+    static var test: PortalConfiguration {
+        try! PortalConfiguration.parse(#"""
+            {
+              "account_slug": "test",
+              "upstream_dns": ["1.1.1.1:53"],
+              "search_domain": "corp.example",
+              "sites": [{"id": "site-a", "name": "Site A"}, {"id": "site-b", "name": "Site B"}],
+              "gateways": [
+                {"id": "gw-1", "name": "gw-1", "site_id": "site-a", "token": "gw-1-token"},
+                {"id": "gw-2", "name": "gw-2", "site_id": "site-a", "token": "gw-2-token"},
+                {"id": "gw-3", "name": "gw-3", "site_id": "site-b", "token": "gw-3-token"}
+              ],
+              "resources": [
+                {"id": "res-lan", "type": "cidr", "address": "172.20.0.0/16", "name": "LAN", "site_ids": ["site-a"], "filters": []},
+                {"id": "res-corp", "type": "dns", "address": "*.corp.example", "name": "Corp", "site_ids": ["site-a"],
+                 "filters": [{"protocol": "tcp", "port_range_start": 443, "port_range_end": 443}]},
+                {"id": "res-remote", "type": "cidr", "address": "10.9.0.0/16", "name": "Remote-only", "site_ids": ["site-a"]},
+                {"id": "res-elsewhere", "type": "internet", "site_ids": ["site-b"]},
+                {"id": "res-hidden", "type": "cidr", "address": "10.10.0.0/16", "name": "Hidden", "site_ids": ["site-a"]}
+              ],
+              "groups": [{"id": "everyone", "name": "Everyone"}, {"id": "admins", "name": "Admins"}],
+              "clients": [
+                {"id": "client-1", "name": "laptop", "token": "client-1-token", "group_ids": ["everyone"], "token_expires_at": 4102444800},
+                {"id": "client-2", "name": "phone", "token": "client-2-token", "group_ids": []}
+              ],
+              "policies": [
+                {"group_id": "everyone", "resource_id": "res-lan"},
+                {"group_id": "everyone", "resource_id": "res-corp"},
+                {"group_id": "everyone", "resource_id": "res-remote", "remote_ip": ["10.0.0.0/8"]},
+                {"group_id": "everyone", "resource_id": "res-elsewhere"},
+                {"group_id": "admins", "resource_id": "res-hidden"}
+              ],
+              "relays": [{"id": "relay-1", "name": "relay-1", "token": "relay-1-token"}]
+            }
+            """#)
+    }
+}
+
+/// Records a channel's events from a background task, so a test can wait for the one it expects.
+final class EventLog<Inbound: PortalEvents>: Sendable {
+    private final class Storage: Sendable {
+        let events = Mutex<[PhoenixEvent<Inbound>]>([])
+        let finished = Mutex(false)
+    }
+
+    private let storage = Storage()
+    private let task: Task<Void, Never>
+
+    init(_ stream: AsyncStream<PhoenixEvent<Inbound>>) {
+        let storage = self.storage
+        self.task = Task {
+            for await event in stream {
+                storage.events.withLock { $0.append(event) }
+            }
+            storage.finished.withLock { $0 = true }
+        }
+    }
+
+    deinit {
+        self.task.cancel()
+    }
+
+    var all: [PhoenixEvent<Inbound>] {
+        self.storage.events.withLock { $0 }
+    }
+
+    var isFinished: Bool {
+        self.storage.finished.withLock { $0 }
+    }
+
+    /// Waits until an event not yet consumed matches, consumes everything up to it and returns it.
+    func next<T>(
+        within timeout: Duration = .seconds(10),
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ match: @escaping (PhoenixEvent<Inbound>) -> T?
+    ) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let found: T? = self.storage.events.withLock { events in
+                for (index, event) in events.enumerated() {
+                    if let value = match(event) {
+                        events.removeFirst(index + 1)
+                        return value
+                    }
+                }
+                return nil
+            }
+            if let found {
+                return found
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("no matching event within \(timeout); seen: \(self.all)", sourceLocation: sourceLocation)
+        throw TimedOut()
+    }
+}
+
+struct TimedOut: Error {}
+
+extension PhoenixEvent {
+    var message: Inbound? {
+        if case .message(let message) = self { message } else { nil }
+    }
+}
+
+/// Opens a library channel to the portal.
+func connect<Topic: PortalTopic>(
+    _ topic: Topic.Type,
+    to apiURL: String,
+    token: String,
+    parameters: LoginParameters,
+    joinPayload: Topic.JoinPayload,
+    partitionTime: Duration? = .seconds(60),
+    trustRootsPEMFile: String? = nil,
+    group: any EventLoopGroup
+) throws -> (PhoenixChannel<Topic>, EventLog<Topic.Inbound>) {
+    let channel = try PhoenixChannel<Topic>(
+        configuration: .init(
+            url: try PortalURL(apiURL: apiURL, topic: Topic.name, token: token, parameters: parameters),
+            joinPayload: joinPayload,
+            partitionTime: partitionTime,
+            userAgent: UserAgent.make(component: "headless-client", version: "0.0.0"),
+            trustRootsPEMFile: trustRootsPEMFile
+        ),
+        group: group,
+        logger: testLogger
+    )
+    return (channel, EventLog(channel.events))
+}
+
+func connectClient(
+    _ fixture: PortalFixture,
+    token: String = "client-1-token",
+    key: PublicKeyBase64 = TestWorld.key(1),
+    group: any EventLoopGroup
+) throws -> (PhoenixChannel<ClientTopic>, EventLog<ClientInbound>) {
+    try connect(
+        ClientTopic.self,
+        to: fixture.apiURL,
+        token: token,
+        parameters: .client(externalID: "ext", name: "laptop", publicKey: key.base64),
+        joinPayload: EmptyPayload(),
+        group: group
+    )
+}
+
+func connectGateway(
+    _ fixture: PortalFixture,
+    token: String = "gw-1-token",
+    key: PublicKeyBase64 = TestWorld.key(2),
+    group: any EventLoopGroup
+) throws -> (PhoenixChannel<GatewayTopic>, EventLog<GatewayInbound>) {
+    try connect(
+        GatewayTopic.self,
+        to: fixture.apiURL,
+        token: token,
+        parameters: .gateway(externalID: "ext", name: "gw", publicKey: key.base64),
+        joinPayload: EmptyPayload(),
+        group: group
+    )
+}
