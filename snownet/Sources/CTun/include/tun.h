@@ -5,8 +5,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "udp_batch.h"
-
 /// Creates (or attaches to) the layer-3 TUN device `name`, non-blocking, without packet information headers but
 /// with IFF_VNET_HDR and the TCP segmentation and checksum offloads turned on (TUNSETOFFLOAD TUN_F_CSUM |
 /// TUN_F_TSO4 | TUN_F_TSO6): the kernel then hands over TCP "super-packets" of up to 64 KiB with a virtio-net
@@ -20,18 +18,13 @@ int fz_tun_open_offload(const char *name);
 /// Reads one packet (with its virtio-net header) from an offload TUN device into `scratch` and writes the IP
 /// packets it stands for, each complete with correct checksums, into `region`: packet i at
 /// `region + i * stride + headroom`, its length in `lengths[i]`. The stride leaves `headroom` bytes before each
-/// packet and room to pad the longest to `padding_multiple` plus `tailroom` bytes after it, so that packets sealed in
-/// place lie back to back, ready for UDP segmentation offload. A TCP super-packet becomes one packet per `gso_size`
+/// packet and room to pad the longest to `padding_multiple` plus `tailroom` bytes after it, so that each can be
+/// sealed in place. A TCP super-packet becomes one packet per `gso_size`
 /// bytes of payload; a packet whose checksum was left to us gets it. Returns how many packets, 0 if none was
 /// waiting, -EINVAL for a packet we cannot segment or place (dropped), or -errno.
 int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *region, size_t region_capacity,
                          size_t headroom, size_t padding_multiple, size_t tailroom, size_t *stride,
                          uint32_t *lengths, unsigned int max_segments);
-
-/// Sends `length` bytes as datagrams of `segment_size` bytes (the last may be shorter) to `address`:`port` (`family`
-/// 4 or 6) with one sendmsg(2) and UDP_SEGMENT (UDP GSO). Returns 0 or -errno (EIO: the device cannot segment).
-int fz_udp_send_segments(int fd, uint8_t family, const uint8_t *address, uint16_t port, const uint8_t *bytes,
-                         size_t length, uint16_t segment_size);
 
 /// Writes one packet, which must start with a virtio-net header. Returns 0 or -errno.
 int fz_tun_write(int fd, const uint8_t *packet, size_t length);
@@ -42,14 +35,6 @@ int fz_tun_write(int fd, const uint8_t *packet, size_t length);
 /// Returns how many writes failed.
 int fz_tun_write_packets(int fd, uint8_t *const *packets, const uint32_t *lengths, unsigned int count,
                          uint8_t *scratch, size_t scratch_capacity);
-
-/// Turns on UDP GRO (UDP_GRO) for a socket: the kernel may then hand over a run of same-size datagrams from one
-/// sender (a UDP GSO send, for one) as one buffer. Returns 0 or -errno.
-int fz_udp_enable_receive_offload(int fd);
-
-/// fz_udp_receive_batch for a socket with UDP GRO: also writes each datagram's segment size to `segment_sizes[i]`,
-/// 0 when the kernel did not coalesce it. Returns how many, 0 if none was waiting, or -errno.
-int fz_udp_receive_coalesced(int fd, fz_datagram *datagrams, uint16_t *segment_sizes, unsigned int count);
 
 /// Blocks SIGINT and SIGTERM for the calling thread (and threads it creates later) and returns a non-blocking
 /// signalfd that becomes readable when either arrives, or -errno.
