@@ -49,7 +49,7 @@ start_pair() {
         local interface="wp$side$kind$tag"
         interface=${interface:0:15}
         if [ "$kind" = ours ]; then
-            start_in "$namespace" "$FZ_SCRATCH/$kind-$side.log" env LOG_LEVEL=error "$peer_binary" "$interface" "$FZ_SCRATCH/$side.conf"
+            start_in "$namespace" "$FZ_SCRATCH/$kind-$side.log" env LOG_LEVEL=info "$peer_binary" "$interface" "$FZ_SCRATCH/$side.conf"
             wait_until 10 ip -n "$namespace" link show "$interface"
         else
             start_in "$namespace" "$FZ_SCRATCH/$kind-$side.log" env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error wireguard-go -f "$interface"
@@ -86,6 +86,10 @@ start_pair ours
 ours_forward=$(iperf)
 ours_reverse=$(iperf -R)
 stop_pair
+for side in a b; do
+    grep -ho 'coalesced receives [0-9]*' "$FZ_SCRATCH/ours-$side.log" \
+        | sed "s/^/wireguard-peer $side: /" || true
+done
 start_pair go
 go_forward=$(iperf)
 go_reverse=$(iperf -R)

@@ -1,4 +1,5 @@
-// TUN devices and termination signals for wireguard-peer: the calls Swift's Glibc module does not import.
+// TUN devices with offloads and termination signals for wireguard-peer: the calls Swift's Glibc module does not
+// import.
 #define _GNU_SOURCE
 #include "tun.h"
 
@@ -136,8 +137,13 @@ struct virtio_header {
     uint16_t checksum_offset;
 };
 
-int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *const *segments,
-                         size_t capacity, uint32_t *lengths, unsigned int max_segments) {
+static size_t round_up(size_t value, size_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+
+int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *region, size_t region_capacity,
+                         size_t headroom, size_t padding_multiple, size_t tailroom, size_t *stride,
+                         uint32_t *lengths, unsigned int max_segments) {
     ssize_t length = read(fd, scratch, scratch_capacity);
     if (length < 0) {
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
@@ -152,7 +158,8 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
     uint8_t gso_type = header.gso_type & 0x7F;  // without VIRTIO_NET_HDR_GSO_ECN
 
     if (gso_type == 0) {
-        if (packet_length > capacity) {
+        *stride = headroom + round_up(packet_length, padding_multiple) + tailroom;
+        if (*stride > region_capacity) {
             return -EINVAL;
         }
         if (header.flags & 1) {  // VIRTIO_NET_HDR_F_NEEDS_CSUM: the field holds the pseudo-header sum.
@@ -162,7 +169,7 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
             }
             store16(packet + field, checksum_fold(checksum_add(0, packet + start, packet_length - start)));
         }
-        memcpy(segments[0], packet, packet_length);
+        memcpy(region + headroom, packet, packet_length);
         lengths[0] = (uint32_t)packet_length;
         return 1;
     }
@@ -186,7 +193,8 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
     if (count == 0) {
         count = 1;
     }
-    if (count > max_segments || headers + mss > capacity) {
+    *stride = headroom + round_up(headers + mss, padding_multiple) + tailroom;
+    if (count > max_segments || count * *stride > region_capacity) {
         return -EINVAL;
     }
     uint32_t sequence = (uint32_t)load16(packet + ip_length + 4) << 16 | load16(packet + ip_length + 6);
@@ -195,7 +203,7 @@ int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint
     for (size_t index = 0; index < count; index++) {
         size_t offset = index * mss;
         size_t size = payload - offset < mss ? payload - offset : mss;
-        uint8_t *segment = segments[index];
+        uint8_t *segment = region + index * *stride + headroom;
         memcpy(segment, packet, headers);
         memcpy(segment + headers, packet + headers + offset, size);
         uint8_t *tcp = segment + ip_length;

@@ -12,10 +12,11 @@ import WireGuard
 ///
 /// Each turn of the loop waits on epoll for the TUN device, the sockets, the termination signal or the earliest
 /// tunnel timer. The TUN device runs with TCP segmentation offload (IFF_VNET_HDR, as wireguard-go and Tailscale
-/// do): the kernel hands over TCP super-packets of up to 64 KiB, which are cut into MTU-sized packets straight into
-/// preallocated slots 16 bytes in, routed by destination to a peer's AllowedIPs, encrypted in place and sent as one
-/// sendmmsg(2) batch per socket. Datagrams arrive by
-/// recvmmsg(2) into other slots, pass the rate limiter, go to the tunnel their receiver index (or, for an
+/// do): the kernel hands over TCP super-packets of up to 64 KiB, which are cut into MTU-sized packets in a
+/// preallocated region, each with 16 bytes of headroom for the transport header, routed by destination to a
+/// peer's AllowedIPs and encrypted in place; each batch leaves with one sendmmsg(2) per socket, runs of
+/// equal-size datagrams to one endpoint as UDP GSO sends (`fz_udp_send_coalesced`). Datagrams arrive by
+/// recvmmsg(2) into other slots (UDP GRO may hand over a run of them as one, which is split), pass the rate limiter, go to the tunnel their receiver index (or, for an
 /// initiation, their decrypted static key) names, are decrypted in place and written to the TUN device if their
 /// source address is one of that peer's AllowedIPs. Nothing is allocated per packet on these paths.
 public final class WireGuardDevice {
@@ -24,8 +25,10 @@ public final class WireGuardDevice {
     static let batchSize = 32
     /// The most packets one TUN super-packet becomes: 64 KiB of TCP payload in segments of at least 1 KiB.
     static let maximumSegments = 64
-    /// Packets from the TUN device per sendmmsg(2) batch: two super-packets' worth.
-    static let tunBatchSize = 2 * maximumSegments
+    /// Super-packets read from the TUN device per send batch.
+    static let regionsPerBatch = 2
+    /// Room for one super-packet's datagrams: 64 segments of up to 4 KiB, or one packet of up to 64 KiB.
+    static let regionCapacity = 256 * 1024
     /// Bytes in front of each TUN packet for the transport header.
     static let headroom = WireGuardConstants.transportHeaderLength
     /// The largest datagram (and IP packet) plus padding and tag.
@@ -61,10 +64,12 @@ public final class WireGuardDevice {
     private let signals: Int32
     private let clockOrigin = ContinuousClock.now
 
-    private var tunSlots: [ByteBuffer] = []
-    /// Where each TUN slot's packet starts (after the headroom), for the segmentation code to write to.
-    private var tunSegmentPointers: [UnsafeMutablePointer<UInt8>?] = []
+    /// Where super-packets from the TUN device are cut up and sealed, and the start of each one's storage.
+    private var regions: [ByteBuffer] = []
+    private var regionBases: [UnsafeMutablePointer<UInt8>] = []
     private var segmentLengths: [UInt32]
+    /// Set by `fz_udp_send_coalesced` when a UDP GSO send fails with EIO (seed 004 #10279); then never tried again.
+    private var segmentationOffloadDisabled: UInt8 = 0
     /// One super-packet with its virtio-net header, as read from the TUN device.
     private let superPacket: UnsafeMutableRawBufferPointer
     /// Decrypted packets of the current receive batch, written to the TUN device together (coalesced) at its end.
@@ -129,6 +134,10 @@ public final class WireGuardDevice {
             throw DeviceIOError(operation: "bind UDP port \(boundPort) (IPv6)", errno: -udp6)
         }
         self.udp6 = udp6
+        for fd in [udp4, udp6] {
+            // Best effort: without UDP GRO every datagram simply arrives on its own.
+            _ = fz_udp_enable_gro(fd)
+        }
         self.signals = fz_termination_signalfd()
         guard self.signals >= 0 else {
             throw DeviceIOError(operation: "signalfd", errno: -self.signals)
@@ -145,22 +154,20 @@ public final class WireGuardDevice {
         }
 
         self.received = Array(repeating: fz_datagram(), count: Self.batchSize)
-        self.segmentLengths = Array(repeating: 0, count: Self.tunBatchSize)
+        self.segmentLengths = Array(repeating: 0, count: Self.maximumSegments)
         self.superPacket = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
         self.coalesced = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
-        self.deliveries.reserveCapacity(Self.batchSize)
-        self.deliveryLengths.reserveCapacity(Self.batchSize)
+        self.deliveries.reserveCapacity(Self.batchSize * Self.maximumSegments)
+        self.deliveryLengths.reserveCapacity(Self.batchSize * Self.maximumSegments)
         self.tokens = Array(repeating: 0, count: 8)
-        self.outgoing4.reserveCapacity(Self.tunBatchSize)
-        self.outgoing6.reserveCapacity(Self.tunBatchSize)
-        for _ in 0..<Self.tunBatchSize {
-            var slot = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
-            slot.writeRepeatingByte(0, count: Self.slotCapacity)
-            // Uniquely owned by `tunSlots` and never grown, so the storage address is stable for our lifetime.
-            self.tunSegmentPointers.append(
-                slot.withUnsafeMutableReadableBytes { $0.baseAddress!.assumingMemoryBound(to: UInt8.self) + Self.headroom }
-            )
-            self.tunSlots.append(slot)
+        self.outgoing4.reserveCapacity(Self.regionsPerBatch * Self.maximumSegments)
+        self.outgoing6.reserveCapacity(Self.regionsPerBatch * Self.maximumSegments)
+        for _ in 0..<Self.regionsPerBatch {
+            var region = ByteBufferAllocator().buffer(capacity: Self.regionCapacity)
+            region.writeRepeatingByte(0, count: Self.regionCapacity)
+            // Uniquely owned by `regions` and never grown, so the storage address is stable for our lifetime.
+            self.regionBases.append(region.withUnsafeMutableReadableBytes { $0.baseAddress!.assumingMemoryBound(to: UInt8.self) })
+            self.regions.append(region)
         }
         for _ in 0..<Self.batchSize {
             var udpSlot = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
@@ -266,73 +273,91 @@ public final class WireGuardDevice {
 
     // MARK: TUN → peers
 
-    /// Reads super-packets from the TUN device, cuts them into packets, routes, encrypts and sends them in batches.
+    /// Reads super-packets from the TUN device, cuts them into packets, encrypts and sends them.
     private func readTUN() {
         var more = true
         while more {
             let now = self.now()
-            var count = 0
-            while more && count + Self.maximumSegments <= Self.tunBatchSize {
-                let segments = self.tunSegmentPointers.withUnsafeBufferPointer { pointers in
-                    self.segmentLengths.withUnsafeMutableBufferPointer { lengths in
-                        fz_tun_read_segments(
-                            self.tun,
-                            self.superPacket.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                            self.superPacket.count,
-                            pointers.baseAddress! + count,
-                            Self.slotCapacity - Self.headroom - 64,
-                            lengths.baseAddress!,
-                            UInt32(Self.maximumSegments)
-                        )
-                    }
-                }
-                if segments == -EINVAL {
-                    self.stats.unsegmentablePackets += 1
-                    continue
-                }
-                guard segments > 0 else {
-                    more = false
-                    break
-                }
-                for index in 0..<Int(segments) {
-                    let slot = count + index
-                    self.tunSlots[slot].moveReaderIndex(to: 0)
-                    self.tunSlots[slot].moveWriterIndex(to: Self.headroom + Int(self.segmentLengths[index]))
-                    self.tunSlots[slot].moveReaderIndex(to: Self.headroom)
-                    self.route(slot: slot, now: now)
-                }
-                count += Int(segments)
+            for region in 0..<Self.regionsPerBatch where more {
+                more = self.readSuperPacket(into: region, now: now)
             }
             self.sendBatches()
         }
     }
 
-    private func route(slot: Int, now: Instant) {
-        guard let destination = Self.address(in: self.tunSlots[slot], sourceNotDestination: false),
+    /// Reads one super-packet into `region`, seals its packets in place and queues them for the batch. False when
+    /// nothing was waiting.
+    private func readSuperPacket(into region: Int, now: Instant) -> Bool {
+        var stride = 0
+        let count = self.segmentLengths.withUnsafeMutableBufferPointer { lengths in
+            fz_tun_read_segments(
+                self.tun,
+                self.superPacket.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                self.superPacket.count,
+                self.regionBases[region],
+                Self.regionCapacity,
+                Self.headroom,
+                WireGuardConstants.paddingMultiple,
+                WireGuardConstants.tagLength,
+                &stride,
+                lengths.baseAddress!,
+                UInt32(Self.maximumSegments)
+            )
+        }
+        if count == -EINVAL {
+            self.stats.unsegmentablePackets += 1
+            return true
+        }
+        guard count > 0 else {
+            return false
+        }
+        for index in 0..<Int(count) {
+            let offset = index * stride
+            self.regions[region].moveReaderIndex(to: 0)
+            self.regions[region].moveWriterIndex(to: offset + Self.headroom + Int(self.segmentLengths[index]))
+            self.regions[region].moveReaderIndex(to: offset + Self.headroom)
+            if let destination = self.seal(region: region, now: now) {
+                self.queue(
+                    self.regionBases[region] + self.regions[region].readerIndex,
+                    length: self.regions[region].readableBytes,
+                    to: destination
+                )
+            }
+        }
+        return true
+    }
+
+    /// Encrypts the packet in `regions[region]`'s readable bytes for the peer its destination routes to. Returns
+    /// where the datagram goes, or nil when it does not go out now (no route, no endpoint, waiting for a handshake).
+    private func seal(region: Int, now: Instant) -> IPSocketAddress? {
+        guard let destination = Self.address(in: self.regions[region], sourceNotDestination: false),
             let peer = self.peer(routing: destination)
         else {
             self.stats.packetsWithoutRoute += 1
-            return
+            return nil
         }
-        switch self.peers[peer].tunnel.encapsulate(&self.tunSlots[slot], now: now) {
+        switch self.peers[peer].tunnel.encapsulate(&self.regions[region], now: now) {
         case .datagram:
             guard let endpoint = self.peers[peer].endpoint else {
                 self.stats.packetsWithoutEndpoint += 1
-                return
+                return nil
             }
-            var datagram = fz_datagram()
-            datagram.setDestination(endpoint)
-            self.tunSlots[slot].withUnsafeMutableReadableBytes { raw in
-                datagram.bytes = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                datagram.length = UInt32(raw.count)
-            }
-            if datagram.family == 4 {
-                self.outgoing4.append(datagram)
-            } else {
-                self.outgoing6.append(datagram)
-            }
+            return endpoint
         case .queued:
             self.flushControl(peer: peer, now: now)
+            return nil
+        }
+    }
+
+    private func queue(_ bytes: UnsafeMutablePointer<UInt8>, length: Int, to endpoint: IPSocketAddress) {
+        var datagram = fz_datagram()
+        datagram.setDestination(endpoint)
+        datagram.bytes = bytes
+        datagram.length = UInt32(length)
+        if datagram.family == 4 {
+            self.outgoing4.append(datagram)
+        } else {
+            self.outgoing6.append(datagram)
         }
     }
 
@@ -376,8 +401,12 @@ public final class WireGuardDevice {
             var failed: UInt32 = 0
             let sent =
                 family == 4
-                ? self.outgoing4.withUnsafeBufferPointer { fz_udp_send_batch(fd, $0.baseAddress, UInt32(count), &failed) }
-                : self.outgoing6.withUnsafeBufferPointer { fz_udp_send_batch(fd, $0.baseAddress, UInt32(count), &failed) }
+                ? self.outgoing4.withUnsafeMutableBufferPointer {
+                    fz_udp_send_coalesced(fd, $0.baseAddress, UInt32(count), &failed, &self.segmentationOffloadDisabled)
+                }
+                : self.outgoing6.withUnsafeMutableBufferPointer {
+                    fz_udp_send_coalesced(fd, $0.baseAddress, UInt32(count), &failed, &self.segmentationOffloadDisabled)
+                }
             if sent < count {
                 self.stats.sendFailures += UInt64(count - max(Int(sent), 0))
             }
@@ -460,14 +489,32 @@ public final class WireGuardDevice {
         self.deliveryLengths.removeAll(keepingCapacity: true)
     }
 
+    /// Handles what one receive slot holds: a datagram, or a run of datagrams UDP GRO coalesced, one by one.
     private func handleDatagram(slot: Int, now: Instant) {
         let datagram = self.received[slot]
-        self.udpSlots[slot].moveReaderIndex(to: 0)
-        self.udpSlots[slot].moveWriterIndex(to: Int(datagram.length))
         guard datagram.truncated == 0 else {
             self.stats.invalidDatagrams += 1
             return
         }
+        let length = Int(datagram.length)
+        let segmentSize = datagram.segment_size == 0 ? length : Int(datagram.segment_size)
+        if segmentSize < length {
+            self.stats.coalescedReceives += 1
+        }
+        var start = 0
+        while start < length {
+            let end = min(start + segmentSize, length)
+            self.udpSlots[slot].moveReaderIndex(to: 0)
+            self.udpSlots[slot].moveWriterIndex(to: end)
+            self.udpSlots[slot].moveReaderIndex(to: start)
+            self.handleSegment(slot: slot, now: now)
+            start = end
+        }
+    }
+
+    /// Handles the datagram in `udpSlots[slot]`'s readable bytes.
+    private func handleSegment(slot: Int, now: Instant) {
+        let datagram = self.received[slot]
         let source = datagram.socketAddress
         do throws(WireGuardError) {
             let header = try PacketHeader(parsing: self.udpSlots[slot])
@@ -518,7 +565,7 @@ public final class WireGuardDevice {
     }
 }
 
-/// Counters of the device's drops, for its log at exit.
+/// Counters of the device's drops (and of its UDP offload use), for its log at exit.
 public struct DeviceStats: Sendable, CustomStringConvertible {
     public var packetsWithoutRoute: UInt64 = 0
     public var packetsWithoutEndpoint: UInt64 = 0
@@ -528,12 +575,15 @@ public struct DeviceStats: Sendable, CustomStringConvertible {
     public var sendFailures: UInt64 = 0
     public var tunWriteFailures: UInt64 = 0
     public var unsegmentablePackets: UInt64 = 0
+    /// Not a drop: receives that UDP GRO coalesced from several datagrams.
+    public var coalescedReceives: UInt64 = 0
 
     public var description: String {
         "no route \(self.packetsWithoutRoute), no endpoint \(self.packetsWithoutEndpoint), "
             + "disallowed source \(self.packetsFromDisallowedSource), invalid \(self.invalidDatagrams), "
             + "unknown peer \(self.unknownPeers), send failures \(self.sendFailures), "
-            + "TUN write failures \(self.tunWriteFailures), unsegmentable \(self.unsegmentablePackets)"
+            + "TUN write failures \(self.tunWriteFailures), unsegmentable \(self.unsegmentablePackets), "
+            + "coalesced receives \(self.coalescedReceives)"
     }
 }
 

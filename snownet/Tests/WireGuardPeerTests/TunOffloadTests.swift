@@ -66,15 +66,18 @@ struct TunOffloadTests {
         let message = header + superPacket
         #expect(message.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) } == message.count)
 
-        let slots = (0..<8).map { _ in UnsafeMutablePointer<UInt8>.allocate(capacity: 2048) }
-        defer { slots.forEach { $0.deallocate() } }
+        // Packets land back to back: 16 bytes of headroom, the packet padded to 16, 16 bytes of tag room.
+        let region = UnsafeMutablePointer<UInt8>.allocate(capacity: 8192)
+        defer { region.deallocate() }
         var lengths = [UInt32](repeating: 0, count: 8)
         var scratch = [UInt8](repeating: 0, count: 70_000)
-        let pointers: [UnsafeMutablePointer<UInt8>?] = slots
-        let count = fz_tun_read_segments(reader, &scratch, scratch.count, pointers, 2048, &lengths, 8)
+        var stride = 0
+        let count = fz_tun_read_segments(reader, &scratch, scratch.count, region, 8192, 16, 16, 16, &stride, &lengths, 8)
         try #require(count == 5)
+        let segmentLength = ipLength + 32 + 250
+        #expect(stride == 16 + (segmentLength + 15) / 16 * 16 + 16)
         for index in 0..<5 {
-            let bytes = Array(UnsafeBufferPointer(start: slots[index], count: Int(lengths[index])))
+            let bytes = Array(UnsafeBufferPointer(start: region + index * stride + 16, count: Int(lengths[index])))
             let packet = try IPPacket(ByteBuffer(bytes: bytes))
             #expect(packet.hasValidChecksums, "segment \(index)")
             let tcp = try #require(packet.tcp)

@@ -13,8 +13,8 @@ struct CookieTests {
         pair.alice.rollOverSession(now: pair.now)
         let initiation = Pair.drain(&pair.alice, now: pair.now)[0]
         var reply = ByteBuffer()
-        let result42 = try limiter.check(initiation, from: self.source, reply: &reply, now: pair.now)
-        #expect(result42 == .sendCookieReply)
+        let verdict = try limiter.check(initiation, from: self.source, reply: &reply, now: pair.now)
+        #expect(verdict == .sendCookieReply)
         #expect(reply.readableBytes == 64)
         #expect(reply.getInteger(at: 0, as: UInt8.self) == 3)
         #expect(Pair.deliver([reply], to: &pair.alice, now: pair.now).results == [.success(.handshake)])
@@ -23,12 +23,12 @@ struct CookieTests {
         pair.advance(by: .seconds(6))
         pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime)
         let retransmission = Pair.drain(&pair.alice, now: pair.now)[0]
-        let result43 = try limiter.check(retransmission, from: self.source, reply: &reply, now: pair.now)
-        #expect(result43 == .accept)
+        let verdict2 = try limiter.check(retransmission, from: self.source, reply: &reply, now: pair.now)
+        #expect(verdict2 == .accept)
         // From another address the cookie does not fit.
         let elsewhere = CookieSource(ipv6High: 0xfd00 << 48, low: 1, port: 51820)
-        let result44 = try limiter.check(retransmission, from: elsewhere, reply: &reply, now: pair.now)
-        #expect(result44 == .sendCookieReply)
+        let verdict3 = try limiter.check(retransmission, from: elsewhere, reply: &reply, now: pair.now)
+        #expect(verdict3 == .sendCookieReply)
         #expect(Pair.deliver([retransmission], to: &pair.bob, now: pair.now).results == [.success(.handshake)])
         pair.exchange()
         #expect(pair.alice.hasSession(now: pair.now))

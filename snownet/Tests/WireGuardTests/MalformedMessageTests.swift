@@ -84,10 +84,10 @@ struct MalformedMessageTests {
         #expect(rejected > 0)
         // Still working afterwards.
         var buffer = ByteBuffer()
-        let result45 = pair.alice.encapsulate(ipv4Packet(totalLength: 40), into: &buffer, now: pair.now)
-        #expect(result45 == .datagram)
-        let result46 = try pair.bob.decapsulate(&buffer, now: pair.now)
-        #expect(result46 == .packet)
+        let encapsulated = pair.alice.encapsulate(ipv4Packet(totalLength: 40), into: &buffer, now: pair.now)
+        #expect(encapsulated == .datagram)
+        let decapsulated = try pair.bob.decapsulate(&buffer, now: pair.now)
+        #expect(decapsulated == .packet)
     }
 
     /// Mutations that keep the type and length must fail authentication (none may pass as a valid message).

@@ -11,11 +11,11 @@ struct TunnelTests {
         let packet = ipv4Packet(totalLength: 100)
         var queued = ByteBuffer()
         if aliceInitiates {
-            let result17 = pair.alice.encapsulate(packet, into: &queued, now: pair.now)
-            #expect(result17 == .queued)
+            let encapsulated = pair.alice.encapsulate(packet, into: &queued, now: pair.now)
+            #expect(encapsulated == .queued)
         } else {
-            let result18 = pair.bob.encapsulate(packet, into: &queued, now: pair.now)
-            #expect(result18 == .queued)
+            let encapsulated2 = pair.bob.encapsulate(packet, into: &queued, now: pair.now)
+            #expect(encapsulated2 == .queued)
         }
         let (toAlice, toBob) = pair.exchange()
         #expect((aliceInitiates ? toBob : toAlice) == [packet])
@@ -26,16 +26,16 @@ struct TunnelTests {
 
         // Both directions work on the established session, with IPv6 too.
         var datagram = ByteBuffer()
-        let result19 = pair.bob.encapsulate(ipv6Packet(payloadLength: 77), into: &datagram, now: pair.now)
-        #expect(result19 == .datagram)
+        let encapsulated3 = pair.bob.encapsulate(ipv6Packet(payloadLength: 77), into: &datagram, now: pair.now)
+        #expect(encapsulated3 == .datagram)
         #expect(datagram.readableBytes == 16 + 128 + 16)
-        let result20 = try pair.alice.decapsulate(&datagram, now: pair.now)
-        #expect(result20 == .packet)
+        let decapsulated = try pair.alice.decapsulate(&datagram, now: pair.now)
+        #expect(decapsulated == .packet)
         #expect(datagram == ipv6Packet(payloadLength: 77))
-        let result21 = pair.alice.encapsulate(ipv4Packet(totalLength: 1420), into: &datagram, now: pair.now)
-        #expect(result21 == .datagram)
-        let result22 = try pair.bob.decapsulate(&datagram, now: pair.now)
-        #expect(result22 == .packet)
+        let encapsulated4 = pair.alice.encapsulate(ipv4Packet(totalLength: 1420), into: &datagram, now: pair.now)
+        #expect(encapsulated4 == .datagram)
+        let decapsulated2 = try pair.bob.decapsulate(&datagram, now: pair.now)
+        #expect(decapsulated2 == .packet)
         #expect(datagram == ipv4Packet(totalLength: 1420))
     }
 
@@ -47,13 +47,13 @@ struct TunnelTests {
         buffer.moveWriterIndex(forwardBy: 16)
         buffer.moveReaderIndex(forwardBy: 16)
         buffer.writeImmutableBuffer(ipv4Packet(totalLength: 61))
-        let result23 = pair.alice.encapsulate(&buffer, now: pair.now)
-        #expect(result23 == .datagram)
+        let encapsulated = pair.alice.encapsulate(&buffer, now: pair.now)
+        #expect(encapsulated == .datagram)
         #expect(buffer.readerIndex == 0)
         #expect(buffer.readableBytes == 16 + 64 + 16)
         #expect(buffer.capacity == 2048)
-        let result24 = try pair.bob.decapsulate(&buffer, now: pair.now)
-        #expect(result24 == .packet)
+        let decapsulated = try pair.bob.decapsulate(&buffer, now: pair.now)
+        #expect(decapsulated == .packet)
         #expect(buffer == ipv4Packet(totalLength: 61))
     }
 
@@ -72,10 +72,10 @@ struct TunnelTests {
     @Test func simultaneousInitiationLeavesBothSidesWithWorkingSessions() throws {
         var pair = Pair()
         var buffer = ByteBuffer()
-        let result25 = pair.alice.encapsulate(ipv4Packet(totalLength: 40, fill: 1), into: &buffer, now: pair.now)
-        #expect(result25 == .queued)
-        let result26 = pair.bob.encapsulate(ipv4Packet(totalLength: 40, fill: 2), into: &buffer, now: pair.now)
-        #expect(result26 == .queued)
+        let encapsulated = pair.alice.encapsulate(ipv4Packet(totalLength: 40, fill: 1), into: &buffer, now: pair.now)
+        #expect(encapsulated == .queued)
+        let encapsulated2 = pair.bob.encapsulate(ipv4Packet(totalLength: 40, fill: 2), into: &buffer, now: pair.now)
+        #expect(encapsulated2 == .queued)
         // Both initiations cross on the wire.
         let (toAlice, toBob) = pair.exchange()
         #expect(toAlice == [ipv4Packet(totalLength: 40, fill: 2)])
@@ -83,14 +83,14 @@ struct TunnelTests {
         #expect(pair.alice.stats.handshakesCompleted == 2)
         #expect(pair.bob.stats.handshakesCompleted == 2)
         for _ in 0..<3 {
-            let result27 = pair.alice.encapsulate(ipv4Packet(totalLength: 50), into: &buffer, now: pair.now)
-            #expect(result27 == .datagram)
-            let result28 = try pair.bob.decapsulate(&buffer, now: pair.now)
-            #expect(result28 == .packet)
-            let result29 = pair.bob.encapsulate(ipv4Packet(totalLength: 50), into: &buffer, now: pair.now)
-            #expect(result29 == .datagram)
-            let result30 = try pair.alice.decapsulate(&buffer, now: pair.now)
-            #expect(result30 == .packet)
+            let encapsulated3 = pair.alice.encapsulate(ipv4Packet(totalLength: 50), into: &buffer, now: pair.now)
+            #expect(encapsulated3 == .datagram)
+            let decapsulated = try pair.bob.decapsulate(&buffer, now: pair.now)
+            #expect(decapsulated == .packet)
+            let encapsulated4 = pair.bob.encapsulate(ipv4Packet(totalLength: 50), into: &buffer, now: pair.now)
+            #expect(encapsulated4 == .datagram)
+            let decapsulated2 = try pair.alice.decapsulate(&buffer, now: pair.now)
+            #expect(decapsulated2 == .packet)
         }
     }
 
@@ -101,8 +101,8 @@ struct TunnelTests {
         let first = try #require(pair.alice.currentSessionIndex)
         // Bob keeps one packet encrypted on the old session, delivered after the rekey.
         var late = ByteBuffer()
-        let result31 = pair.bob.encapsulate(ipv4Packet(totalLength: 30), into: &late, now: pair.now)
-        #expect(result31 == .datagram)
+        let encapsulated = pair.bob.encapsulate(ipv4Packet(totalLength: 30), into: &late, now: pair.now)
+        #expect(encapsulated == .datagram)
         // Alice answers, so that Bob does not suspect a dead session and start a handshake of his own.
         var answer = ByteBuffer()
         _ = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &answer, now: pair.now)
@@ -111,8 +111,8 @@ struct TunnelTests {
         pair.run(for: .seconds(119), step: .seconds(1))
         var buffer = ByteBuffer()
         pair.advance(by: .seconds(2))
-        let result32 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
-        #expect(result32 == .datagram)
+        let encapsulated2 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
+        #expect(encapsulated2 == .datagram)
         _ = Pair.deliver([buffer], to: &pair.bob, now: pair.now)
         let initiations = Pair.drain(&pair.alice, now: pair.now)
         #expect(initiations.count == 1)
@@ -122,8 +122,8 @@ struct TunnelTests {
         let second = try #require(pair.alice.currentSessionIndex)
         #expect(second != first)
         #expect(second.peer == first.peer)
-        let result33 = try pair.alice.decapsulate(&late, now: pair.now)
-        #expect(result33 == .packet)
+        let decapsulated = try pair.alice.decapsulate(&late, now: pair.now)
+        #expect(decapsulated == .packet)
     }
 
     @Test func expiredSessionRejectsPacketsAndSendingQueuesForANewHandshake() throws {
@@ -131,14 +131,14 @@ struct TunnelTests {
         pair.alice.rollOverSession(now: pair.now)
         pair.exchange()
         var stale = ByteBuffer()
-        let result34 = pair.bob.encapsulate(ipv4Packet(totalLength: 30), into: &stale, now: pair.now)
-        #expect(result34 == .datagram)
+        let encapsulated = pair.bob.encapsulate(ipv4Packet(totalLength: 30), into: &stale, now: pair.now)
+        #expect(encapsulated == .datagram)
         pair.advance(by: WireGuardConstants.rejectAfterTime)
         #expect(throws: WireGuardError.sessionExpired) { try pair.alice.decapsulate(&stale, now: pair.now) }
         #expect(!pair.alice.hasSession(now: pair.now))
         var buffer = ByteBuffer()
-        let result35 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
-        #expect(result35 == .queued)
+        let encapsulated2 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
+        #expect(encapsulated2 == .queued)
         let (_, toBob) = pair.exchange()
         #expect(toBob == [ipv4Packet(totalLength: 30)])
     }
@@ -150,24 +150,24 @@ struct TunnelTests {
         var datagrams: [ByteBuffer] = []
         for _ in 0..<3 {
             var buffer = ByteBuffer()
-            let result36 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
-            #expect(result36 == .datagram)
+            let encapsulated = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
+            #expect(encapsulated == .datagram)
             datagrams.append(buffer)
         }
         // Out of order is fine; the same counter twice is not.
         var copy = datagrams[2]
-        let result37 = try pair.bob.decapsulate(&copy, now: pair.now)
-        #expect(result37 == .packet)
+        let decapsulated = try pair.bob.decapsulate(&copy, now: pair.now)
+        #expect(decapsulated == .packet)
         copy = datagrams[0]
-        let result38 = try pair.bob.decapsulate(&copy, now: pair.now)
-        #expect(result38 == .packet)
+        let decapsulated2 = try pair.bob.decapsulate(&copy, now: pair.now)
+        #expect(decapsulated2 == .packet)
         copy = datagrams[2]
         #expect(throws: WireGuardError.replayedCounter) { try pair.bob.decapsulate(&copy, now: pair.now) }
         copy = datagrams[0]
         #expect(throws: WireGuardError.replayedCounter) { try pair.bob.decapsulate(&copy, now: pair.now) }
         copy = datagrams[1]
-        let result39 = try pair.bob.decapsulate(&copy, now: pair.now)
-        #expect(result39 == .packet)
+        let decapsulated3 = try pair.bob.decapsulate(&copy, now: pair.now)
+        #expect(decapsulated3 == .packet)
     }
 
     @Test func mismatchedPresharedKeyFailsTheHandshake() throws {
@@ -222,8 +222,8 @@ struct TunnelTests {
     @Test func unansweredHandshakeIsRetransmittedThenAbandoned() throws {
         var pair = Pair()
         var buffer = ByteBuffer()
-        let result40 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
-        #expect(result40 == .queued)
+        let encapsulated = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
+        #expect(encapsulated == .queued)
         var initiations = Pair.drain(&pair.alice, now: pair.now).count
         let end = pair.now + WireGuardConstants.rekeyAttemptTime + .seconds(6)
         while let deadline = pair.alice.pollTimeout()?.deadline, deadline <= end {
@@ -244,8 +244,8 @@ struct TunnelTests {
         pair.alice.rollOverSession(now: pair.now)
         pair.exchange()
         var buffer = ByteBuffer()
-        let result41 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
-        #expect(result41 == .datagram)
+        let encapsulated = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
+        #expect(encapsulated == .datagram)
         #expect(Pair.deliver([buffer], to: &pair.bob, now: pair.now).results == [.success(.packet)])
         #expect(pair.bob.pollTimeout()?.reason.description == "send keepalive")
         pair.advance(by: WireGuardConstants.keepaliveTimeout)

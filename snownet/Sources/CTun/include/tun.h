@@ -16,12 +16,15 @@ int fz_tun_open_offload(const char *name);
 #define FZ_VNET_HEADER_LENGTH 10
 
 /// Reads one packet (with its virtio-net header) from an offload TUN device into `scratch` and writes the IP
-/// packets it stands for, each complete with correct checksums, to `segments[0..]` (each `capacity` bytes), their
-/// lengths to `lengths`. A TCP super-packet becomes one packet per `gso_size` bytes of payload; a packet whose
-/// checksum was left to us gets it. Returns how many packets, 0 if none was waiting, -EINVAL for a packet we
-/// cannot segment (dropped), or -errno.
-int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *const *segments,
-                         size_t capacity, uint32_t *lengths, unsigned int max_segments);
+/// packets it stands for, each complete with correct checksums, into `region`: packet i at
+/// `region + i * stride + headroom`, its length in `lengths[i]`. The stride leaves `headroom` bytes before each
+/// packet and room to pad the longest to `padding_multiple` plus `tailroom` bytes after it, so that each can be
+/// sealed in place. A TCP super-packet becomes one packet per `gso_size`
+/// bytes of payload; a packet whose checksum was left to us gets it. Returns how many packets, 0 if none was
+/// waiting, -EINVAL for a packet we cannot segment or place (dropped), or -errno.
+int fz_tun_read_segments(int fd, uint8_t *scratch, size_t scratch_capacity, uint8_t *region, size_t region_capacity,
+                         size_t headroom, size_t padding_multiple, size_t tailroom, size_t *stride,
+                         uint32_t *lengths, unsigned int max_segments);
 
 /// Writes one packet, which must start with a virtio-net header. Returns 0 or -errno.
 int fz_tun_write(int fd, const uint8_t *packet, size_t length);
