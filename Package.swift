@@ -138,7 +138,7 @@ let package = Package(
         .target(
             name: "WireGuardPeer",
             dependencies: [
-                "WireGuard", "CTun", "CUDPBatch", "IPPacket", "FirezoneTime",
+                "WireGuard", "CTun", "UDPBatch", "IPPacket", "FirezoneTime",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -176,10 +176,16 @@ let package = Package(
             name: "CUDPBatch",
             path: "relay/Sources/CUDPBatch"
         ),
+        // CUDPBatch with IPSocketAddress conversions, for the relay, wireguard-peer and relay-load.
+        .target(
+            name: "UDPBatch",
+            dependencies: ["CUDPBatch", "IPPacket"],
+            path: "relay/Sources/UDPBatch"
+        ),
         .target(
             name: "Relay",
             dependencies: [
-                "RelayCore", "RelayXDP", "CUDPBatch", "IPPacket", "FirezoneTime", "STUN",
+                "RelayCore", "RelayXDP", "UDPBatch", "IPPacket", "FirezoneTime", "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -262,7 +268,7 @@ let package = Package(
         .executableTarget(
             name: "relay-load",
             dependencies: [
-                "STUN", "RelayCore", "IPPacket", "CUDPBatch",
+                "STUN", "RelayCore", "IPPacket", "UDPBatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Our relay under relay-load, which sends bursts with UDP GSO and receives with UDP GRO: the relay receives them
 # coalesced, splits them, relays every datagram both ways (channel data to peers, peer datagrams back as channel
-# data) and sends them coalesced again. Every datagram that arrives must be exactly what was sent, and both
-# directions must carry data. A relay host and a load host in network namespaces; 16 allocations for 2 s.
+# data) and sends them coalesced again. Every datagram that arrives must be exactly what was sent, and 99 % of each
+# direction must arrive. A relay host and a load host in network namespaces; 16 allocations for 2 s, paced.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
@@ -26,14 +26,18 @@ wait_until 5 ip netns exec "$load" curl -sf http://10.94.0.2:8080/healthz || { c
 for family in 4 6; do
     if [ "$family" = 4 ]; then relay_address=10.94.0.2:3478 local=10.94.0.1; else relay_address=[fd94::2]:3478 local=fd94::1; fi
     ip netns exec "$load" timeout 60 "$bin/relay-load" --relay "$relay_address" --local "$local" \
-        --allocations 16 --seconds 2 --payload 200 --firezone-secret "$secret" >"$FZ_SCRATCH/load$family.log" 2>&1 \
+        --allocations 16 --seconds 2 --payload 200 --bursts-per-second 400 --firezone-secret "$secret" \
+        >"$FZ_SCRATCH/load$family.log" 2>&1 \
         || { echo "relay-load over IPv$family failed:"; cat "$FZ_SCRATCH/load$family.log"; }
     value() { grep -oE "(^| )$1=[0-9]+" "$FZ_SCRATCH/load$family.log" | sed 's/.*=//'; }
-    check "IPv$family: relayed channel data reaches the peers ($(value received_at_peers) datagrams)" \
-        test "$(value received_at_peers)" -gt 0
-    check "IPv$family: relayed peer datagrams reach the clients as channel data ($(value received_at_clients) datagrams)" \
-        test "$(value received_at_clients)" -gt 0
+    # Paced at 400 bursts of 32 per second and direction (12,800 datagrams/s), which even a debug build keeps up
+    # with on a busy machine: at most 1 % of each direction may be lost.
+    check "IPv$family: relayed channel data reaches the peers ($(value received_at_peers) of $(value sent_to_peers))" \
+        test "$(( $(value received_at_peers) * 100 ))" -ge "$(( $(value sent_to_peers) * 99 ))"
+    check "IPv$family: peer datagrams reach the clients as channel data ($(value received_at_clients) of $(value sent_to_clients))" \
+        test "$(( $(value received_at_clients) * 100 ))" -ge "$(( $(value sent_to_clients) * 99 ))"
     check "IPv$family: every datagram arrived exactly as sent (malformed: $(value malformed))" test "$(value malformed)" = 0
+    [ -z "${FZ_DEBUG:-}" ] || { cat "$FZ_SCRATCH/load$family.log"; ip netns exec "$load" curl -sf http://10.94.0.2:8080/metrics | grep -E "^relay_(relayed|dropped|allocations|channels)"; }
 done
 
 finish

@@ -1,4 +1,4 @@
-import CUDPBatch
+import UDPBatch
 import FirezoneTime
 import Glibc
 import IPPacket
@@ -19,6 +19,9 @@ import STUN
 public final class RelayEventLoop {
     /// Datagrams read per recvmmsg(2): enough to amortise the system call, few enough to keep latency low.
     static let batchSize = 32
+    /// Batches read from one ready socket before the loop moves on to the next: a few, to amortise epoll_wait(2)
+    /// over 128 datagrams while every ready socket gets its turn.
+    static let batchesPerTurn = 4
     /// The largest UDP payload, and the most a GRO receive coalesces (64 KiB).
     static let slotCapacity = 65_536
     /// Datagrams queued before they are sent: a GRO receive holds at most 64 (the kernel's UDP_GRO_CNT_MAX), each
@@ -190,9 +193,14 @@ public final class RelayEventLoop {
         }
     }
 
-    /// Drains one socket in batches, relaying as the core says.
+    /// Reads a bounded number of batches from one socket, relaying as the core says. epoll is level-triggered, so
+    /// a socket with more waiting is reported again on the next turn: a flood on one socket cannot starve the
+    /// others. An allocation port carries one allocation's peers and gets `batchesPerTurn`; the listening port
+    /// carries every client and gets that much per allocation, so that each allocation's two directions get
+    /// about the same share.
     private func receive(from socket: UDPSocket, allocationPort: AllocationPort?) {
-        while true {
+        let batches = allocationPort == nil ? Self.batchesPerTurn * max(1, self.allocationSockets.count) : Self.batchesPerTurn
+        for _ in 0..<batches {
             for index in 0..<Self.batchSize {
                 self.received[index].bytes = self.slotPointers[index].assumingMemoryBound(to: UInt8.self)
                 self.received[index].capacity = UInt32(Self.slotCapacity)

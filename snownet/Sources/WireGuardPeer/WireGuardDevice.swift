@@ -1,5 +1,5 @@
 import CTun
-import CUDPBatch
+import UDPBatch
 import FirezoneTime
 import Glibc
 import IPPacket

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CUDPBatch
+import UDPBatch
 import Glibc
 import IPPacket
 import NIOCore
@@ -34,6 +34,8 @@ struct RelayLoad: ParsableCommand {
     var realm = "firezone"
     @Flag(help: "Only send: what comes back is counted elsewhere (tests/perf/relay.sh drops and counts it in XDP at the load host's interface), so that receiving costs the load generator nothing.")
     var sendOnly = false
+    @Option(help: "Bursts of 32 datagrams per second and direction, over all allocations; 0 (the default) sends as fast as the sockets take them. A paced load shows what a relay delivers when it is not overrun.")
+    var burstsPerSecond = 0
 
     func validate() throws {
         guard (self.firezoneSecret == nil) != (self.coturnSecret == nil) else {
@@ -45,6 +47,9 @@ struct RelayLoad: ParsableCommand {
         guard (1...4096).contains(self.allocations), (1...1400).contains(self.payload), self.seconds > 0, self.seconds <= 120 else {
             throw ValidationError("--allocations 1...4096, --payload 1...1400, --seconds up to 120")
         }
+        guard self.burstsPerSecond >= 0 else {
+            throw ValidationError("--bursts-per-second must not be negative")
+        }
     }
 
     func run() throws {
@@ -54,7 +59,10 @@ struct RelayLoad: ParsableCommand {
         for index in 0..<self.allocations {
             sessions.append(try Session(index: index, relay: relay, local: local, credentials: self.credentials(index)))
         }
-        let result = Blaster(sessions: sessions, relay: relay, payload: self.payload, receive: !self.sendOnly).run(seconds: self.seconds)
+        let result = Blaster(
+            sessions: sessions, relay: relay, payload: self.payload, receive: !self.sendOnly,
+            burstsPerSecond: self.burstsPerSecond
+        ).run(seconds: self.seconds)
         let total = result.receivedAtPeers + result.receivedAtClients
         print("allocations=\(self.allocations) payload=\(self.payload) seconds=\(self.seconds)")
         print("sent_to_peers=\(result.sentToPeers) received_at_peers=\(result.receivedAtPeers)")
@@ -178,7 +186,7 @@ struct Session {
     static func send(_ message: ByteBuffer, from fd: Int32, to destination: IPSocketAddress) throws {
         var bytes = Array(message.readableBytesView)
         var datagram = fz_datagram()
-        datagram.set(destination)
+        datagram.setDestination(destination)
         datagram.length = UInt32(bytes.count)
         var failed: UInt32 = 0
         let sent = bytes.withUnsafeMutableBufferPointer { buffer in
@@ -211,22 +219,6 @@ struct Session {
     }
 }
 
-extension fz_datagram {
-    mutating func set(_ destination: IPSocketAddress) {
-        self.port = destination.port
-        self.family = destination.address.version == .v4 ? 4 : 6
-        withUnsafeMutableBytes(of: &self.address) { raw in
-            switch destination.address {
-            case .v4(let address):
-                raw.storeBytes(of: address.rawValue.bigEndian, as: UInt32.self)
-            case .v6(let address):
-                raw.storeBytes(of: address.high.bigEndian, as: UInt64.self)
-                raw.storeBytes(of: address.low.bigEndian, toByteOffset: 8, as: UInt64.self)
-            }
-        }
-    }
-}
-
 /// Sends as fast as the sockets take, round-robin over the sessions, and drains every socket in between. Both
 /// relays get the same load: batches of 32 datagrams, each batch one UDP GSO send.
 struct Blaster {
@@ -239,6 +231,8 @@ struct Blaster {
     let payload: Int
     /// Whether to drain the client and peer sockets while sending.
     let receive: Bool
+    /// Bursts per second and direction over all sessions; 0 for as fast as the sockets take them.
+    let burstsPerSecond: Int
 
     struct Result {
         var sentToPeers = 0
@@ -270,23 +264,37 @@ struct Blaster {
         var gsoDisabled: UInt8 = 0
 
         let clock = ContinuousClock()
-        let end = clock.now + .nanoseconds(Int64(seconds * 1e9))
+        let start = clock.now
+        let end = start + .nanoseconds(Int64(seconds * 1e9))
+        var bursts = 0
         channelData.withUnsafeMutableBufferPointer { channelBytes in
             plain.withUnsafeMutableBufferPointer { plainBytes in
                 scratch.withUnsafeMutableBufferPointer { scratchBytes in
                     while clock.now < end {
                         for session in self.sessions {
+                            if self.burstsPerSecond > 0 {
+                                // Paced: burst number n leaves n / rate seconds after the start, receiving meanwhile.
+                                let due = start + .nanoseconds(Int64(Double(bursts) / Double(self.burstsPerSecond) * 1e9))
+                                while clock.now < due {
+                                    if self.receive {
+                                        result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
+                                        result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
+                                    }
+                                    usleep(100)
+                                }
+                                bursts += 1
+                            }
                             var failed: UInt32 = 0
                             for index in 0..<Self.batch {
                                 outgoing[index].bytes = channelBytes.baseAddress
                                 outgoing[index].length = UInt32(channelBytes.count)
-                                outgoing[index].set(self.relay)
+                                outgoing[index].setDestination(self.relay)
                             }
                             result.sentToPeers += max(0, Int(fz_udp_send_coalesced(session.client, &outgoing, UInt32(Self.batch), &failed, &gsoDisabled)))
                             for index in 0..<Self.batch {
                                 outgoing[index].bytes = plainBytes.baseAddress
                                 outgoing[index].length = UInt32(plainBytes.count)
-                                outgoing[index].set(session.relayed)
+                                outgoing[index].setDestination(session.relayed)
                             }
                             result.sentToClients += max(0, Int(fz_udp_send_coalesced(session.peer, &outgoing, UInt32(Self.batch), &failed, &gsoDisabled)))
                             guard self.receive else { continue }

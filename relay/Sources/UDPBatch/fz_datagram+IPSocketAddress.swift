@@ -1,10 +1,9 @@
-import CUDPBatch
+@_exported import CUDPBatch
 import IPPacket
-import WireGuard
 
 extension fz_datagram {
-    /// The remote address, without allocating.
-    var socketAddress: IPSocketAddress {
+    /// The remote address (the sender of a received datagram), without allocating.
+    public var socketAddress: IPSocketAddress {
         withUnsafeBytes(of: self.address) { raw in
             if self.family == 4 {
                 return IPSocketAddress(
@@ -18,7 +17,8 @@ extension fz_datagram {
         }
     }
 
-    mutating func setDestination(_ destination: IPSocketAddress) {
+    /// Sets where the datagram goes.
+    public mutating func setDestination(_ destination: IPSocketAddress) {
         self.port = destination.port
         self.family = destination.address.version == .v4 ? 4 : 6
         withUnsafeMutableBytes(of: &self.address) { raw in
@@ -29,14 +29,6 @@ extension fz_datagram {
                 raw.storeBytes(of: address.high.bigEndian, as: UInt64.self)
                 raw.storeBytes(of: address.low.bigEndian, toByteOffset: 8, as: UInt64.self)
             }
-        }
-    }
-
-    /// What the cookie mechanism binds a handshake's source to.
-    var cookieSource: CookieSource {
-        switch self.socketAddress.address {
-        case .v4(let address): CookieSource(ipv4: address.rawValue, port: self.port)
-        case .v6(let address): CookieSource(ipv6High: address.high, low: address.low, port: self.port)
         }
     }
 }
