@@ -216,8 +216,9 @@ public final class RelayEventLoop {
             for index in 0..<Int(count) where self.received[index].truncated == 0 {
                 let length = Int(self.received[index].length)
                 let source = self.received[index].socketAddress
-                // A GRO receive: equal-sized datagrams back to back, the last possibly shorter. Its datagrams all
-                // go to one destination, so they are sent on their own, as one GSO send.
+                // A GRO receive: equal-sized datagrams back to back, the last possibly shorter, all from one
+                // sender, so their forwards mostly share a destination: they are flushed on their own, keeping that
+                // run together for one GSO send.
                 let segmentSize = self.received[index].segment_size > 0 ? Int(self.received[index].segment_size) : length
                 if segmentSize < length || self.outgoingCount == Self.outgoingCapacity {
                     self.flushOutgoing()
