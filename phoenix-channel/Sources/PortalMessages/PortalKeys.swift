@@ -1,94 +1,77 @@
 import FoundationEssentials
 
-/// A WireGuard public key as the portal carries it: standard base64 of exactly 32 bytes.
-public struct PublicKeyBase64: Hashable, Sendable, Codable, CustomStringConvertible {
-    public let bytes: [UInt8]
+/// A 32-byte WireGuard key as the portal carries it: standard base64 of exactly 32 bytes, encoded as a JSON
+/// string. The two kinds differ only in how they describe themselves.
+public protocol PortalKey: Hashable, Sendable, Codable, CustomStringConvertible {
+    var bytes: [UInt8] { get }
 
+    /// A key of `bytes`, which hold exactly ``portalKeyLength`` bytes.
+    init(checkedBytes bytes: [UInt8])
+}
+
+/// Curve25519 keys and WireGuard preshared keys are 32 bytes.
+public let portalKeyLength = 32
+
+extension PortalKey {
     /// Nil unless `bytes` holds exactly 32 bytes.
     public init?(bytes: [UInt8]) {
-        guard bytes.count == keyLength else {
+        guard bytes.count == portalKeyLength else {
             return nil
         }
-        self.bytes = bytes
+        self.init(checkedBytes: bytes)
     }
 
+    /// Nil unless `text` is standard base64 of exactly 32 bytes.
     public init?(base64 text: String) {
-        guard let bytes = decodeKey(text) else {
+        guard let data = Data(base64Encoded: text), data.count == portalKeyLength else {
             return nil
         }
-        self.bytes = bytes
+        self.init(checkedBytes: Array(data))
     }
 
     public var base64: String {
         Data(self.bytes).base64EncodedString()
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        guard let key = Self(base64: try container.decode(String.self)) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a base64 key of 32 bytes")
+        }
+        self = key
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.base64)
+    }
+}
+
+/// A WireGuard public key as the portal carries it.
+public struct PublicKeyBase64: PortalKey {
+    public let bytes: [UInt8]
+
+    public init(checkedBytes bytes: [UInt8]) {
+        precondition(bytes.count == portalKeyLength, "a public key is 32 bytes")
+        self.bytes = bytes
     }
 
     public var description: String {
         self.base64
     }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        guard let key = Self(base64: try container.decode(String.self)) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a base64 key of 32 bytes")
-        }
-        self = key
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.base64)
-    }
 }
 
-/// A WireGuard preshared key as the portal carries it: standard base64 of exactly 32 bytes. A secret: its
-/// description is redacted, so it never reaches a log by accident.
-public struct PresharedKeyBase64: Hashable, Sendable, Codable, CustomStringConvertible {
+/// A WireGuard preshared key as the portal carries it. A secret: its description is redacted, so it never reaches
+/// a log by accident.
+public struct PresharedKeyBase64: PortalKey {
     public let bytes: [UInt8]
 
-    /// Nil unless `bytes` holds exactly 32 bytes.
-    public init?(bytes: [UInt8]) {
-        guard bytes.count == keyLength else {
-            return nil
-        }
+    public init(checkedBytes bytes: [UInt8]) {
+        precondition(bytes.count == portalKeyLength, "a preshared key is 32 bytes")
         self.bytes = bytes
-    }
-
-    public init?(base64 text: String) {
-        guard let bytes = decodeKey(text) else {
-            return nil
-        }
-        self.bytes = bytes
-    }
-
-    public var base64: String {
-        Data(self.bytes).base64EncodedString()
     }
 
     public var description: String {
         "<preshared key>"
     }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        guard let key = Self(base64: try container.decode(String.self)) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a base64 key of 32 bytes")
-        }
-        self = key
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.base64)
-    }
-}
-
-/// Curve25519 keys and WireGuard preshared keys are 32 bytes.
-private let keyLength = 32
-
-private func decodeKey(_ text: String) -> [UInt8]? {
-    guard let data = Data(base64Encoded: text), data.count == keyLength else {
-        return nil
-    }
-    return Array(data)
 }
