@@ -11,9 +11,7 @@ struct UDPSocket {
     static let bufferSize: Int32 = 8 << 20
 
     init(binding address: IPAddress, port: UInt16) throws(RelayIOError) {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        address.write(into: &bytes)
-        let fd = fz_udp_bind(address.version == .v4 ? 4 : 6, bytes, port, Self.bufferSize, Self.bufferSize)
+        let fd = bindUDP(address, port: port, receiveBuffer: Self.bufferSize, sendBuffer: Self.bufferSize)
         guard fd >= 0 else {
             throw RelayIOError(operation: "bind \(IPSocketAddress(address, port: port))", errno: -fd)
         }
@@ -40,22 +38,5 @@ public struct RelayIOError: Error, CustomStringConvertible {
 
     public var description: String {
         "\(self.operation): \(String(cString: strerror(self.errno))) (errno \(self.errno))"
-    }
-}
-
-extension IPAddress {
-    /// The network-order bytes, into the first 4 or 16 bytes of `bytes`.
-    func write(into bytes: inout [UInt8]) {
-        switch self {
-        case .v4(let address):
-            for index in 0..<4 {
-                bytes[index] = UInt8(truncatingIfNeeded: address.rawValue >> (24 - 8 * index))
-            }
-        case .v6(let address):
-            for index in 0..<8 {
-                bytes[index] = UInt8(truncatingIfNeeded: address.high >> (56 - 8 * index))
-                bytes[8 + index] = UInt8(truncatingIfNeeded: address.low >> (56 - 8 * index))
-            }
-        }
     }
 }

@@ -164,17 +164,7 @@ struct Session {
     }
 
     static func bind(_ address: IPAddress) throws -> Int32 {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        switch address {
-        case .v4(let v4):
-            for index in 0..<4 { bytes[index] = UInt8(truncatingIfNeeded: v4.rawValue >> (24 - 8 * index)) }
-        case .v6(let v6):
-            for index in 0..<8 {
-                bytes[index] = UInt8(truncatingIfNeeded: v6.high >> (56 - 8 * index))
-                bytes[8 + index] = UInt8(truncatingIfNeeded: v6.low >> (56 - 8 * index))
-            }
-        }
-        let fd = fz_udp_bind(address.version == .v4 ? 4 : 6, bytes, 0, 4 << 20, 4 << 20)
+        let fd = bindUDP(address, port: 0, receiveBuffer: 4 << 20, sendBuffer: 4 << 20)
         guard fd >= 0 else {
             throw LoadError(description: "cannot bind a socket on \(address): errno \(-fd)")
         }
