@@ -5,45 +5,46 @@ import IPPacket
 
 extension IPv4Address: Codable {
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        guard let address = IPv4Address(try container.decode(String.self)) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an IPv4 address")
-        }
-        self = address
+        self = try decodeText(from: decoder, "not an IPv4 address") { IPv4Address($0) }
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.description)
+        try encodeText(self.description, to: encoder)
     }
 }
 
 extension IPv6Address: Codable {
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        guard let address = IPv6Address(try container.decode(String.self)) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an IPv6 address")
-        }
-        self = address
+        self = try decodeText(from: decoder, "not an IPv6 address") { IPv6Address($0) }
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.description)
+        try encodeText(self.description, to: encoder)
     }
 }
 
 extension IPSocketAddress: Codable {
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        guard let address = IPSocketAddress(try container.decode(String.self)) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an address with a port")
-        }
-        self = address
+        self = try decodeText(from: decoder, "not an address with a port") { IPSocketAddress($0) }
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.description)
+        try encodeText(self.description, to: encoder)
     }
+}
+
+/// A value that travels as one JSON string: `parse` reads it, and text it rejects is a `dataCorrupted` error
+/// saying `problem`.
+func decodeText<Value>(from decoder: any Decoder, _ problem: String, _ parse: (String) -> Value?) throws -> Value {
+    let container = try decoder.singleValueContainer()
+    guard let value = parse(try container.decode(String.self)) else {
+        throw DecodingError.dataCorruptedError(in: container, debugDescription: problem)
+    }
+    return value
+}
+
+/// Encodes a value as one JSON string.
+func encodeText(_ text: String, to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    try container.encode(text)
 }

@@ -84,18 +84,10 @@ public struct IPNetwork: Hashable, Comparable, Sendable, Codable, CustomStringCo
     }
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        guard let network = IPNetwork(try container.decode(String.self)) else {
-            throw DecodingError.dataCorruptedError(
-                in: container,
-                debugDescription: "not a network in CIDR notation with its host bits zero"
-            )
-        }
-        self = network
+        self = try decodeText(from: decoder, "not a network in CIDR notation with its host bits zero") { IPNetwork($0) }
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.description)
+        try encodeText(self.description, to: encoder)
     }
 }

@@ -34,16 +34,11 @@ extension PortalKey {
     }
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        guard let key = Self(base64: try container.decode(String.self)) else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a base64 key of 32 bytes")
-        }
-        self = key
+        self = try decodeText(from: decoder, "not a base64 key of 32 bytes") { Self(base64: $0) }
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.base64)
+        try encodeText(self.base64, to: encoder)
     }
 }
 
