@@ -216,6 +216,11 @@ let package = Package(
             dependencies: ["RelayCore", "FirezoneTesting"],
             path: "relay/Tests/RelayCoreTests"
         ),
+        .testTarget(
+            name: "RelayTests",
+            dependencies: ["Relay", .product(name: "Prometheus", package: "swift-prometheus")],
+            path: "relay/Tests/RelayTests"
+        ),
 
         // MARK: phoenix-channel
 

@@ -110,7 +110,7 @@ struct Run: ParsableCommand {
         do {
             health = try group.next().makeFutureWithTask {
                 try await HealthServer(address: configuration.healthCheckAddress, group: group) {
-                    registry.emitToString()
+                    PrometheusTextOrder.canonical(registry.emitToString())
                 }
             }.wait()
         } catch {
