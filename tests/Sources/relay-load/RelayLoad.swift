@@ -292,7 +292,8 @@ struct Blaster {
                             result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
                         }
                     }
-                    // What is still in flight when the sending stops is counted too.
+                    // What is still in flight when the sending stops is counted too (unless someone else counts).
+                    guard self.receive else { return }
                     usleep(200_000)
                     for session in self.sessions {
                         result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
