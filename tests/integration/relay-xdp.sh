@@ -9,7 +9,8 @@
 # (each client's channel bound to the other's relayed address), over IPv4, IPv6 and both cross-family
 # combinations. Then the relay's /metrics must show every one of those packets relayed by XDP and none by
 # userspace; SIGTERM must detach the program. The loopback runs once more in driver mode with both clients
-# behind masquerading NAT (seed 001). Failing to attach must stop the relay with a reason.
+# behind masquerading NAT (seed 001). In generic mode on a 64 KiB MTU, a datagram too long to translate passes
+# to the kernel (too_long). Failing to attach must stop the relay with a reason.
 #
 # Native XDP_TX on veth needs (ENVIRONMENT.md §5) an XDP program on the peer veth (here a pass-all program on the
 # router's side) and full UDP checksums from the senders (transmit checksum offload off), as in Firezone's
@@ -152,6 +153,34 @@ ip -n "$router" link set dev r0 xdpdrv off
 relay_env=(RUST_LOG=info EBPF_OFFLOADING=eth0 EBPF_ATTACH_MODE=generic)
 relay_extra=()
 run_mode generic generic "translate loopback"
+
+# A datagram whose translation would not fit the 16-bit length fields passes to the kernel (reason too_long). Only
+# an interface with a 64 KiB MTU carries one unfragmented; native XDP on veth refuses such an MTU, generic does not.
+set_mtu() {
+    ip -n "$host_a" link set dev eth0 mtu "$1"
+    ip -n "$router" link set dev a0 mtu "$1"
+    ip -n "$router" link set dev r0 mtu "$1"
+    ip -n "$relay" link set dev eth0 mtu "$1"
+}
+set_mtu 65535
+start_in "$relay" "$FZ_SCRATCH/relay-too-long.log" env "${relay_env[@]}" "$relay_binary" "${relay_flags[@]}"
+too_long_pid=$LAST_PID
+if wait_until 5 ip netns exec "$relay" curl -sf http://127.0.0.1:8080/healthz; then
+    # 65,507 bytes, the most an IPv4 datagram holds: channel data of that size would need a 65,511-byte payload.
+    ip netns exec "$host_a" /usr/bin/python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b"\x40\x00\xff\xdf" + bytes(65503), ("10.50.0.2", 3478))'
+    sleep 1.5
+    ip netns exec "$relay" curl -sf http://127.0.0.1:8080/metrics >"$FZ_SCRATCH/metrics.txt"
+    too_long=$(metric 'relay_xdp_packets_total{action="pass",reason="too_long"}')
+    check "[generic, 64 KiB MTU] XDP left a 65,507-byte datagram to the kernel as too_long (counted ${too_long:-none})" \
+        test "${too_long:-0}" -eq 1
+else
+    fail "the relay starts with XDP in generic mode on a 64 KiB MTU"; cat "$FZ_SCRATCH/relay-too-long.log"
+fi
+kill -TERM "$too_long_pid"; wait "$too_long_pid" || true
+set_mtu 1500
 
 # Asked to offload and unable to, the relay says why and does not start: another XDP program on the interface,
 # native mode where the driver has none, and an interface that does not exist.

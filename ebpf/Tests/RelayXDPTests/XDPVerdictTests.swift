@@ -8,9 +8,10 @@ import Testing
 /// What the program leaves to the kernel (XDP_PASS) and what it drops (XDP_DROP), one reason at a time: the
 /// verdict, the frame untouched, and the reason's counter.
 ///
-/// Two reasons cannot be produced here: `too_long` needs a frame longer than `BPF_PROG_TEST_RUN`'s one page,
-/// and `adjust_head_failed` needs a head adjustment the kernel refuses, which the 256 bytes of XDP headroom
-/// rule out for translations that grow by at most 24 bytes.
+/// Two reasons cannot be produced here: `too_long` needs a frame longer than `BPF_PROG_TEST_RUN`'s one page
+/// (tests/integration/relay-xdp.sh produces it on a 64 KiB MTU), and `adjust_head_failed` needs a head adjustment
+/// the kernel refuses, which the 256 bytes of XDP headroom rule out for translations that grow by at most 24 bytes
+/// (test runs accept at most 32 bytes of metadata, too little to use the headroom up).
 @Suite(.enabled(if: PrivilegedTests.enabled, "needs root: loads the XDP program into the kernel"))
 struct XDPVerdictTests {
     typealias F = XDPTestFixture
