@@ -166,7 +166,8 @@ set_mtu 65535
 start_in "$relay" "$FZ_SCRATCH/relay-too-long.log" env "${relay_env[@]}" "$relay_binary" "${relay_flags[@]}"
 too_long_pid=$LAST_PID
 if wait_until 5 ip netns exec "$relay" curl -sf http://127.0.0.1:8080/healthz; then
-    # 65,507 bytes, the most an IPv4 datagram holds: channel data of that size would need a 65,511-byte payload.
+    # 65,507 bytes, the most an IPv4 datagram holds: more than the 65,503 that still fit IPv4's 16-bit total length
+    # once a translation adds the 4-byte channel header.
     ip netns exec "$host_a" /usr/bin/python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -292,7 +292,7 @@ struct Blaster {
                             result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
                         }
                     }
-                    // What is still in flight when the sending stops is counted too (unless someone else counts).
+                    // What is still in flight when the sending stops is counted too; with --send-only, something else counts.
                     guard self.receive else { return }
                     usleep(200_000)
                     for session in self.sessions {
