@@ -89,7 +89,7 @@ busy_cores() {
         half = NF / 2; busy = 0; total = 0
         for (i = 2; i <= half; i++) { d = $(i + half) - $i; total += d; if (i != 5 && i != 6) busy += d }
         printf "%s%.0f%%", (NR > 1 ? " " : ""), 100 * busy / total
-    }' | tr '\n' ' ' | sed 's/ $//'
+    }'
 }
 
 # Sets echo_rate: relayed packets/s that relay-load counts at both ends. The arguments go to relay-load.
