@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "IPPacket", targets: ["IPPacket"]),
         .library(name: "FirezoneTime", targets: ["FirezoneTime"]),
+        .library(name: "FirezoneCrypto", targets: ["FirezoneCrypto"]),
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "WireGuard", targets: ["WireGuard"]),
@@ -37,13 +38,13 @@ let package = Package(
 
         .systemLibrary(
             name: "CSodium",
-            path: "snownet/Sources/CSodium",
+            path: "platform/Sources/CSodium",
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
         .systemLibrary(
             name: "COpenSSL",
-            path: "snownet/Sources/COpenSSL",
+            path: "platform/Sources/COpenSSL",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
@@ -52,6 +53,43 @@ let package = Package(
             path: "ebpf/Sources/CLibBPF",
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev"])]
+        ),
+
+        // MARK: platform
+
+        // The bottom layer every component stands on; it imports nothing of ours but IPPacket's addresses.
+        .target(
+            name: "FirezoneTime",
+            path: "platform/Sources/FirezoneTime"
+        ),
+        .testTarget(name: "FirezoneTimeTests", dependencies: ["FirezoneTime"], path: "platform/Tests/FirezoneTimeTests"),
+        // SHA-256, HMAC, MD5, CRC32, base64 and hex, and the fixed-size key family.
+        .target(
+            name: "FirezoneCrypto",
+            dependencies: ["COpenSSL", "CSodium"],
+            path: "platform/Sources/FirezoneCrypto"
+        ),
+        .testTarget(
+            name: "FirezoneCryptoTests",
+            dependencies: ["FirezoneCrypto"],
+            path: "platform/Tests/FirezoneCryptoTests"
+        ),
+        // The Linux calls Swift's Glibc module does not import: batched UDP with GSO/GRO, TUN with offloads, epoll,
+        // eventfd and signalfd.
+        .target(
+            name: "CLinuxIO",
+            path: "platform/Sources/CLinuxIO"
+        ),
+        .target(
+            name: "LinuxIO",
+            dependencies: ["CLinuxIO", "IPPacket"],
+            path: "platform/Sources/LinuxIO"
+        ),
+        // Real loopback sockets: batched sends and receives, UDP GSO coalescing and GRO splitting.
+        .testTarget(
+            name: "LinuxIOTests",
+            dependencies: ["LinuxIO", "IPPacket"],
+            path: "platform/Tests/LinuxIOTests"
         ),
 
         // MARK: ebpf
@@ -69,14 +107,14 @@ let package = Package(
         ),
         .target(
             name: "RelayXDP",
-            dependencies: ["CLibBPF", "CRelayXDP", "RelayCore", "IPPacket"],
+            dependencies: ["CLibBPF", "CRelayXDP", "RelayCore", "IPPacket", "LinuxIO"],
             path: "ebpf/Sources/RelayXDP",
             plugins: ["RelayXDPCompiler"]
         ),
         // Needs root: runs the XDP program in the kernel with BPF_PROG_TEST_RUN.
         .testTarget(
             name: "RelayXDPTests",
-            dependencies: ["RelayXDP", "CRelayXDP", "RelayCore", "IPPacket", "FirezoneTesting",
+            dependencies: ["RelayXDP", "CRelayXDP", "RelayCore", "IPPacket", "LinuxIO", "FirezoneTesting",
                            .product(name: "NIOCore", package: "swift-nio")],
             path: "ebpf/Tests/RelayXDPTests"
         ),
@@ -104,20 +142,15 @@ let package = Package(
         // MARK: snownet
 
         .target(
-            name: "FirezoneTime",
-            path: "snownet/Sources/FirezoneTime"
-        ),
-        .testTarget(name: "FirezoneTimeTests", dependencies: ["FirezoneTime"], path: "snownet/Tests/FirezoneTimeTests"),
-        .target(
             name: "STUN",
-            dependencies: ["IPPacket", "COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["IPPacket", "FirezoneCrypto", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Sources/STUN"
         ),
-        .testTarget(name: "STUNTests", dependencies: ["STUN"], path: "snownet/Tests/STUNTests"),
+        .testTarget(name: "STUNTests", dependencies: ["STUN", "FirezoneCrypto"], path: "snownet/Tests/STUNTests"),
         .target(
             name: "WireGuard",
             dependencies: [
-                "CSodium", "COpenSSL", "FirezoneTime",
+                "CSodium", "COpenSSL", "FirezoneTime", "FirezoneCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,19 +159,15 @@ let package = Package(
         ),
         .testTarget(
             name: "WireGuardTests",
-            dependencies: ["WireGuard", "FirezoneTime", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["WireGuard", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Tests/WireGuardTests",
             exclude: ["Vectors"]
-        ),
-        .target(
-            name: "CTun",
-            path: "snownet/Sources/CTun"
         ),
         // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.
         .target(
             name: "WireGuardPeer",
             dependencies: [
-                "WireGuard", "CTun", "UDPBatch", "IPPacket", "FirezoneTime",
+                "WireGuard", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -155,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WireGuardPeerTests",
-            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket", "CTun", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket", "LinuxIO", "FirezoneCrypto", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Tests/WireGuardPeerTests"
         ),
 
@@ -164,7 +193,7 @@ let package = Package(
         .target(
             name: "RelayCore",
             dependencies: [
-                "STUN", "IPPacket", "FirezoneTime",
+                "STUN", "IPPacket", "FirezoneTime", "FirezoneCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
@@ -173,19 +202,9 @@ let package = Package(
             path: "relay/Sources/RelayCore"
         ),
         .target(
-            name: "CUDPBatch",
-            path: "relay/Sources/CUDPBatch"
-        ),
-        // CUDPBatch with IPSocketAddress conversions, for the relay, wireguard-peer and relay-load.
-        .target(
-            name: "UDPBatch",
-            dependencies: ["CUDPBatch", "IPPacket"],
-            path: "relay/Sources/UDPBatch"
-        ),
-        .target(
             name: "Relay",
             dependencies: [
-                "RelayCore", "RelayXDP", "UDPBatch", "IPPacket", "FirezoneTime", "STUN",
+                "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneTime", "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -197,19 +216,13 @@ let package = Package(
         .executableTarget(
             name: "firezone-relay",
             dependencies: [
-                "Relay", "RelayCore", "RelayXDP", "CUDPBatch", "IPPacket", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "Relay", "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneCrypto", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "relay/Sources/firezone-relay"
-        ),
-        // Real loopback sockets: batched sends and receives, UDP GSO coalescing and GRO splitting.
-        .testTarget(
-            name: "UDPBatchTests",
-            dependencies: ["CUDPBatch"],
-            path: "relay/Tests/UDPBatchTests"
         ),
         .testTarget(
             name: "RelayCoreTests",
@@ -218,7 +231,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayTests",
-            dependencies: ["Relay", .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["Relay", "LinuxIO", .product(name: "Prometheus", package: "swift-prometheus")],
             path: "relay/Tests/RelayTests"
         ),
 
@@ -226,13 +239,13 @@ let package = Package(
 
         .target(
             name: "PortalMessages",
-            dependencies: ["IPPacket"],
+            dependencies: ["IPPacket", "FirezoneCrypto"],
             path: "phoenix-channel/Sources/PortalMessages"
         ),
         .target(
             name: "PhoenixCore",
             dependencies: [
-                "PortalMessages", "FirezoneTime", "STUN",
+                "PortalMessages", "FirezoneTime", "FirezoneCrypto",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -253,12 +266,12 @@ let package = Package(
         ),
         .testTarget(
             name: "PhoenixCoreTests",
-            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneTesting"],
+            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting"],
             path: "phoenix-channel/Tests/PhoenixCoreTests"
         ),
         .testTarget(
             name: "PortalMessagesTests",
-            dependencies: ["PortalMessages", "IPPacket"],
+            dependencies: ["PortalMessages", "IPPacket", "FirezoneCrypto"],
             path: "phoenix-channel/Tests/PortalMessagesTests",
             exclude: ["Fixtures"]
         ),
@@ -273,7 +286,7 @@ let package = Package(
         .executableTarget(
             name: "relay-load",
             dependencies: [
-                "STUN", "RelayCore", "IPPacket", "UDPBatch",
+                "STUN", "RelayCore", "IPPacket", "LinuxIO", "FirezoneCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -287,7 +300,7 @@ let package = Package(
         .target(
             name: "PortalServer",
             dependencies: [
-                "PortalMessages", "IPPacket", "RelayCore", "STUN", "COpenSSL",
+                "PortalMessages", "IPPacket", "RelayCore", "STUN", "COpenSSL", "FirezoneCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -311,7 +324,7 @@ let package = Package(
         .testTarget(
             name: "PortalTests",
             dependencies: [
-                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneTesting",
+                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneCrypto", "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -48,6 +48,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "WireGuard", package: "firezone"),
+                .product(name: "FirezoneCrypto", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

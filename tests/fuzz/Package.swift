@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "FuzzSupport",
                 .product(name: "WireGuard", package: "firezone"),
+                .product(name: "FirezoneCrypto", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

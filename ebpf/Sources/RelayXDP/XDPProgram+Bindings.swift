@@ -2,7 +2,9 @@ import CLibBPF
 import CRelayXDP
 import Glibc
 import IPPacket
+import LinuxIO
 import RelayCore
+import STUN
 
 extension XDPProgram {
     /// Mirrors a channel binding into both directions' maps (reference §3.6): the client's channel to the peer,
@@ -13,19 +15,19 @@ extension XDPProgram {
         channel: ChannelNumber,
         peer: PeerSocket,
         port: AllocationPort
-    ) throws(XDPError) {
+    ) throws(SystemCallError) {
         let entry = BindingEntry(client: client, channel: channel, peer: peer, port: port)
-        try entry.withKeys { (channelKey, peerKey) throws(XDPError) in
+        try entry.withKeys { (channelKey, peerKey) throws(SystemCallError) in
             let toUDP = self.channelToUDP[entry.clientFamily][entry.peerFamily]
             let toChannel = self.udpToChannel[entry.peerFamily][entry.clientFamily]
             guard bpf_map_update_elem(toChannel, peerKey.baseAddress, channelKey.baseAddress, UInt64(BPF_ANY)) == 0
             else {
-                throw XDPError(operation: "insert a peer-to-channel binding", errno: errno)
+                throw SystemCallError(operation: "insert a peer-to-channel binding", errno: errno)
             }
             guard bpf_map_update_elem(toUDP, channelKey.baseAddress, peerKey.baseAddress, UInt64(BPF_ANY)) == 0 else {
                 let error = errno
                 _ = bpf_map_delete_elem(toChannel, peerKey.baseAddress)
-                throw XDPError(operation: "insert a channel-to-peer binding", errno: error)
+                throw SystemCallError(operation: "insert a channel-to-peer binding", errno: error)
             }
         }
     }
@@ -36,16 +38,16 @@ extension XDPProgram {
         channel: ChannelNumber,
         peer: PeerSocket,
         port: AllocationPort
-    ) throws(XDPError) {
+    ) throws(SystemCallError) {
         let entry = BindingEntry(client: client, channel: channel, peer: peer, port: port)
-        try entry.withKeys { (channelKey, peerKey) throws(XDPError) in
+        try entry.withKeys { (channelKey, peerKey) throws(SystemCallError) in
             let toUDP = self.channelToUDP[entry.clientFamily][entry.peerFamily]
             let toChannel = self.udpToChannel[entry.peerFamily][entry.clientFamily]
             if bpf_map_delete_elem(toUDP, channelKey.baseAddress) != 0, errno != ENOENT {
-                throw XDPError(operation: "delete a channel-to-peer binding", errno: errno)
+                throw SystemCallError(operation: "delete a channel-to-peer binding", errno: errno)
             }
             if bpf_map_delete_elem(toChannel, peerKey.baseAddress) != 0, errno != ENOENT {
-                throw XDPError(operation: "delete a peer-to-channel binding", errno: errno)
+                throw SystemCallError(operation: "delete a peer-to-channel binding", errno: errno)
             }
         }
     }
@@ -62,8 +64,8 @@ private struct BindingEntry {
     var peerFamily: Int { self.peer.address.address.version == .v4 ? 0 : 1 }
 
     func withKeys<R>(
-        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(XDPError) -> R
-    ) throws(XDPError) -> R {
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(SystemCallError) -> R
+    ) throws(SystemCallError) -> R {
         let client = self.client.address
         let peer = self.peer.address
         switch (client.address.version, peer.address.version) {
@@ -97,8 +99,8 @@ private struct BindingEntry {
     private static func with<C, P, R>(
         _ channelKey: C,
         _ peerKey: P,
-        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(XDPError) -> R
-    ) throws(XDPError) -> R {
+        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(SystemCallError) -> R
+    ) throws(SystemCallError) -> R {
         var channelKey = channelKey
         var peerKey = peerKey
         let channelBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<C>.size, alignment: 8)

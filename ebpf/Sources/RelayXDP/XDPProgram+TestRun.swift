@@ -1,5 +1,6 @@
 import CLibBPF
 import Glibc
+import LinuxIO
 
 /// What the program made of one frame under `BPF_PROG_TEST_RUN`.
 package struct XDPTestRunResult: Sendable, Equatable {
@@ -11,7 +12,7 @@ package struct XDPTestRunResult: Sendable, Equatable {
 extension XDPProgram {
     /// Runs the program once on `frame` in the kernel (`BPF_PROG_TEST_RUN`), with the maps as they are, and
     /// returns its verdict and the frame it left. Needs root.
-    package func testRun(_ frame: [UInt8]) throws(XDPError) -> XDPTestRunResult {
+    package func testRun(_ frame: [UInt8]) throws(SystemCallError) -> XDPTestRunResult {
         // A translation grows the headers by at most 24 bytes (IPv4 UDP to IPv6 channel data).
         var output = [UInt8](repeating: 0, count: frame.count + 64)
         var options = bpf_test_run_opts()
@@ -27,10 +28,10 @@ extension XDPProgram {
             }
         }
         guard result == 0 else {
-            throw XDPError(operation: "run the XDP program on a test frame", errno: -result)
+            throw SystemCallError(operation: "run the XDP program on a test frame", errno: -result)
         }
         guard let action = XDPAction(rawValue: options.retval) else {
-            throw XDPError(operation: "read the XDP program's verdict \(options.retval)", errno: EINVAL)
+            throw SystemCallError(operation: "read the XDP program's verdict \(options.retval)", errno: EINVAL)
         }
         return XDPTestRunResult(action: action, frame: Array(output[0..<Int(options.data_size_out)]))
     }

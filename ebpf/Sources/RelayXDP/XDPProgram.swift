@@ -1,6 +1,7 @@
 import CLibBPF
 import CRelayXDP
 import Glibc
+import LinuxIO
 
 /// The relay's XDP program (`ebpf/xdp/relay_xdp.bpf.c`) loaded into the kernel, with its maps.
 ///
@@ -22,7 +23,7 @@ public final class XDPProgram {
     private var link: (descriptor: Int32, interface: String, mode: XDPAttachMode)?
 
     /// Loads and verifies the program. A verifier rejection is printed by libbpf on standard error.
-    public init(configuration: XDPConfiguration) throws(XDPError) {
+    public init(configuration: XDPConfiguration) throws(SystemCallError) {
         var config = configuration.cValue
         var openError: Int32 = 0
         let opened: OpaquePointer? = RelayXDPObject.bytes.withUnsafeBytes { bytes in
@@ -36,35 +37,35 @@ public final class XDPProgram {
             }
         }
         guard let object = opened else {
-            throw XDPError(operation: "open the embedded XDP object", errno: openError)
+            throw libbpfError(operation: "open the embedded XDP object", errno: openError)
         }
 
         // `config` is the object's only read-only data; libbpf checks the size.
         guard let rodata = bpf_object__find_map_by_name(object, ".rodata") else {
             bpf_object__close(object)
-            throw XDPError(operation: "find the XDP program's configuration", errno: ENOENT)
+            throw SystemCallError(operation: "find the XDP program's configuration", errno: ENOENT)
         }
         let configured = bpf_map__set_initial_value(rodata, &config, MemoryLayout<relay_xdp_config>.size)
         guard configured == 0 else {
             bpf_object__close(object)
-            throw XDPError(operation: "configure the XDP program", errno: -configured)
+            throw SystemCallError(operation: "configure the XDP program", errno: -configured)
         }
         let loaded = bpf_object__load(object)
         guard loaded == 0 else {
             bpf_object__close(object)
-            throw XDPError(operation: "load the XDP program (the verifier's log, if any, is above)", errno: -loaded)
+            throw libbpfError(operation: "load the XDP program (the verifier's log, if any, is above)", errno: -loaded)
         }
 
-        func descriptor(ofMap name: String) throws(XDPError) -> Int32 {
+        func descriptor(ofMap name: String) throws(SystemCallError) -> Int32 {
             guard let map = bpf_object__find_map_by_name(object, name), bpf_map__fd(map) >= 0 else {
                 bpf_object__close(object)
-                throw XDPError(operation: "find the XDP map \(name)", errno: ENOENT)
+                throw SystemCallError(operation: "find the XDP map \(name)", errno: ENOENT)
             }
             return bpf_map__fd(map)
         }
         guard let program = bpf_object__find_program_by_name(object, RELAY_XDP_PROGRAM_NAME) else {
             bpf_object__close(object)
-            throw XDPError(operation: "find the XDP program \(RELAY_XDP_PROGRAM_NAME)", errno: ENOENT)
+            throw SystemCallError(operation: "find the XDP program \(RELAY_XDP_PROGRAM_NAME)", errno: ENOENT)
         }
         self.object = object
         self.programDescriptor = bpf_program__fd(program)
@@ -92,18 +93,18 @@ public final class XDPProgram {
 
     /// Attaches the program to `interface`. Fails if the interface does not exist, the mode is unsupported, or
     /// another XDP program is attached there.
-    public func attach(to interface: String, mode: XDPAttachMode) throws(XDPError) {
+    public func attach(to interface: String, mode: XDPAttachMode) throws(SystemCallError) {
         precondition(self.link == nil, "the XDP program is already attached")
         let index = if_nametoindex(interface)
         guard index != 0 else {
-            throw XDPError(operation: "find the interface \(interface)", errno: errno)
+            throw SystemCallError(operation: "find the interface \(interface)", errno: errno)
         }
         var options = bpf_link_create_opts()
         options.sz = MemoryLayout<bpf_link_create_opts>.size
         options.flags = mode.flags
         let link = bpf_link_create(self.programDescriptor, Int32(index), BPF_XDP, &options)
         guard link >= 0 else {
-            throw XDPError(operation: "attach the XDP program to \(interface) in \(mode) mode", errno: -link)
+            throw SystemCallError(operation: "attach the XDP program to \(interface) in \(mode) mode", errno: -link)
         }
         self.link = (link, interface, mode)
     }
@@ -116,7 +117,7 @@ public final class XDPProgram {
     }
 
     /// The packets and bytes counted under each reason, summed over CPUs.
-    public func counters() throws(XDPError) -> XDPCounters {
+    public func counters() throws(SystemCallError) -> XDPCounters {
         let cpus = Int(libbpf_num_possible_cpus())
         var perCPU = [relay_xdp_counter](repeating: relay_xdp_counter(), count: max(cpus, 1))
         var counters = XDPCounters()
@@ -124,7 +125,7 @@ public final class XDPProgram {
             var key = UInt32(reason)
             let result = bpf_map_lookup_elem(self.countersDescriptor, &key, &perCPU)
             guard result == 0 else {
-                throw XDPError(operation: "read the XDP counters", errno: errno)
+                throw SystemCallError(operation: "read the XDP counters", errno: errno)
             }
             for value in perCPU {
                 counters.packets[reason] &+= value.packets
@@ -153,4 +154,16 @@ public final class XDPProgram {
         }
         return 0
     }
+}
+
+/// libbpf answers in errno values, plus codes of its own from LIBBPF_ERRNO__START (4000) up that strerror does not
+/// know: for those, libbpf's own words join the operation.
+private func libbpfError(operation: String, errno: Int32) -> SystemCallError {
+    guard errno >= 4000 else {
+        return SystemCallError(operation: operation, errno: errno)
+    }
+    var message = [CChar](repeating: 0, count: 256)
+    _ = libbpf_strerror(-errno, &message, message.count)
+    let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    return SystemCallError(operation: "\(operation) (libbpf: \(text))", errno: errno)
 }

@@ -2,6 +2,7 @@ import CRelayXDP
 import FirezoneTesting
 import Glibc
 import IPPacket
+import LinuxIO
 import RelayCore
 import RelayXDP
 import Testing
@@ -44,7 +45,7 @@ struct XDPCapacityTests {
             }
             // One more (a new client and a new peer socket) does not fit, and says so.
             let newPeer = PeerSocket(IPSocketAddress(F.peer(peer).address.address, port: 9))
-            #expect(throws: XDPError(operation: "insert a peer-to-channel binding", errno: E2BIG)) {
+            #expect(throws: SystemCallError(operation: "insert a peer-to-channel binding", errno: E2BIG)) {
                 try program.insertBinding(
                     client: Self.client(client, capacity),
                     channel: F.channel,

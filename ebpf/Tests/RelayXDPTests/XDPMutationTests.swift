@@ -4,6 +4,7 @@ import IPPacket
 import NIOCore
 import RelayCore
 import RelayXDP
+import STUN
 import Testing
 
 /// Bad input never crashes and never passes: valid frames of every translation, with random bytes flipped or

@@ -2,6 +2,7 @@ import CRelayXDP
 import IPPacket
 import RelayCore
 import RelayXDP
+import STUN
 import Testing
 
 /// A relay behind 1:1 NAT, as on a cloud host: public addresses that peers see, interface addresses the packets

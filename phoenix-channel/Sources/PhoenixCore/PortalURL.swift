@@ -1,4 +1,4 @@
-import STUN
+import FirezoneCrypto
 
 /// The WebSocket URL of a portal socket, as the seed era builds it (seed-era-delta §4.1):
 /// the API URL's path with `/<topic>/websocket` appended, `http`/`ws` mapped to `ws` and `https`/`wss` to `wss`,

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import IPPacket
 
 /// The `client` topic (`/client/websocket`), seed-era v1 event names (seed-era-delta §4.5).
@@ -153,10 +154,10 @@ public struct FlowCreated: Hashable, Sendable, Codable {
     public var resourceID: ResourceID
     public var gatewayID: GatewayID
     public var siteID: SiteID
-    public var gatewayPublicKey: PublicKeyBase64
+    public var gatewayPublicKey: PublicKey
     public var gatewayIPv4: IPv4Address
     public var gatewayIPv6: IPv6Address
-    public var presharedKey: PresharedKeyBase64
+    public var presharedKey: PresharedKey
     public var clientIceCredentials: IceCredentials
     public var gatewayIceCredentials: IceCredentials
 
@@ -164,10 +165,10 @@ public struct FlowCreated: Hashable, Sendable, Codable {
         resourceID: ResourceID,
         gatewayID: GatewayID,
         siteID: SiteID,
-        gatewayPublicKey: PublicKeyBase64,
+        gatewayPublicKey: PublicKey,
         gatewayIPv4: IPv4Address,
         gatewayIPv6: IPv6Address,
-        presharedKey: PresharedKeyBase64,
+        presharedKey: PresharedKey,
         clientIceCredentials: IceCredentials,
         gatewayIceCredentials: IceCredentials
     ) {

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import IPPacket
 
 /// The `gateway` topic (`/gateway/websocket`), seed-era v1 event names (seed-era-delta §4.4).
@@ -208,15 +209,15 @@ public struct AuthorizeFlow: Hashable, Sendable, Codable {
 /// The client of an `authorize_flow`.
 public struct FlowClient: Hashable, Sendable, Codable {
     public var id: ClientID
-    public var publicKey: PublicKeyBase64
-    public var presharedKey: PresharedKeyBase64
+    public var publicKey: PublicKey
+    public var presharedKey: PresharedKey
     public var ipv4: IPv4Address
     public var ipv6: IPv6Address
 
     public init(
         id: ClientID,
-        publicKey: PublicKeyBase64,
-        presharedKey: PresharedKeyBase64,
+        publicKey: PublicKey,
+        presharedKey: PresharedKey,
         ipv4: IPv4Address,
         ipv6: IPv6Address
     ) {

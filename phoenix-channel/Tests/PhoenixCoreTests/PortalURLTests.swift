@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import PhoenixCore
 import Testing
 

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import IPPacket
 import PortalMessages
 import Testing
@@ -96,7 +97,7 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
             #expect(flow.gatewayID == GatewayID("d263d490-a0bb-452a-8990-01d27a1f1144"))
             #expect(flow.siteID == SiteID("ef42a07f-87d0-40da-baa7-e881e619ea1c"))
             #expect(flow.gatewayIPv4 == IPv4Address("100.72.145.83"))
-            #expect(flow.gatewayPublicKey.bytes.count == 32)
+            #expect(flow.gatewayPublicKey.base64 == "uMBCkAxTewfSgypIyxdQ18uCi84HLtKmQJy0wvQrYWY=")
             #expect(flow.clientIceCredentials == IceCredentials(username: "resc", password: "rqi3ibvfikfaxj3wgp7muh"))
             return PortalCodec.encode(message)
         },

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import IPPacket
 import PortalMessages
 import Testing
@@ -122,7 +123,7 @@ struct PortalCodecTests {
 
     @Test
     func secretsAreRedactedInDescriptions() throws {
-        let key = try #require(PresharedKeyBase64(base64: "BzPiNE9qszKczZcZzGsyieLYeJ2EQfkfdibls/l3beM="))
+        let key = try #require(PresharedKey(base64: "BzPiNE9qszKczZcZzGsyieLYeJ2EQfkfdibls/l3beM="))
         #expect(!"\(key)".contains("BzPi"))
         #expect(!"\(RelayJoin(stampSecret: "deadbeef"))".contains("deadbeef"))
         #expect(!"\(IceCredentials(username: "abcd", password: "p4ssw0rd"))".contains("p4ssw0rd"))

@@ -1,4 +1,4 @@
-import UDPBatch
+import LinuxIO
 import FirezoneTime
 import Glibc
 import IPPacket
@@ -62,7 +62,7 @@ public final class RelayEventLoop {
         offload: XDPOffload? = nil,
         statsPublisher: RelayStatsPublisher,
         logger: Logger
-    ) throws(RelayIOError) {
+    ) throws(SystemCallError) {
         self.configuration = configuration
         self.offload = offload
         self.logger = logger
@@ -82,11 +82,11 @@ public final class RelayEventLoop {
         )
         self.epoll = fz_epoll_create()
         guard self.epoll >= 0 else {
-            throw RelayIOError(operation: "epoll_create1", errno: -self.epoll)
+            throw SystemCallError(operation: "epoll_create1", errno: -self.epoll)
         }
         self.wakeup = fz_eventfd_create()
         guard self.wakeup >= 0, fz_epoll_add(self.epoll, self.wakeup, SocketKey.wakeupToken) == 0 else {
-            throw RelayIOError(operation: "eventfd", errno: -self.wakeup)
+            throw SystemCallError(operation: "eventfd", errno: -self.wakeup)
         }
 
         self.received = .allocate(capacity: Self.batchSize)
@@ -208,7 +208,7 @@ public final class RelayEventLoop {
             let count = fz_udp_receive_batch(socket.fd, self.received.baseAddress, UInt32(Self.batchSize))
             guard count > 0 else {
                 if count < 0 {
-                    self.logger.warning("Receive failed", metadata: ["error": "\(RelayIOError(operation: "recvmmsg", errno: -count))"])
+                    self.logger.warning("Receive failed", metadata: ["error": "\(SystemCallError(operation: "recvmmsg", errno: -count))"])
                 }
                 return
             }

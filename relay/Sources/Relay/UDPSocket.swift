@@ -1,4 +1,4 @@
-import UDPBatch
+import LinuxIO
 import Glibc
 import IPPacket
 
@@ -10,10 +10,10 @@ struct UDPSocket {
     /// Kernel socket buffers we ask for: a relay absorbs bursts for many clients at once.
     static let bufferSize: Int32 = 8 << 20
 
-    init(binding address: IPAddress, port: UInt16) throws(RelayIOError) {
+    init(binding address: IPAddress, port: UInt16) throws(SystemCallError) {
         let fd = bindUDP(address, port: port, receiveBuffer: Self.bufferSize, sendBuffer: Self.bufferSize)
         guard fd >= 0 else {
-            throw RelayIOError(operation: "bind \(IPSocketAddress(address, port: port))", errno: -fd)
+            throw SystemCallError(operation: "bind \(IPSocketAddress(address, port: port))", errno: -fd)
         }
         // Coalesced receives are an optimisation the event loop handles when the kernel offers them (Linux 5.0 and
         // later); without them every datagram arrives on its own, which works the same, more slowly.
@@ -28,15 +28,5 @@ struct UDPSocket {
 
     func close() {
         _ = Glibc.close(self.fd)
-    }
-}
-
-/// A system call of the relay's IO failed.
-public struct RelayIOError: Error, CustomStringConvertible {
-    public var operation: String
-    public var errno: Int32
-
-    public var description: String {
-        "\(self.operation): \(String(cString: strerror(self.errno))) (errno \(self.errno))"
     }
 }

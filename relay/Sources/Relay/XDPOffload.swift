@@ -1,4 +1,5 @@
 import IPPacket
+import LinuxIO
 import Logging
 import RelayCore
 import RelayXDP
@@ -32,7 +33,7 @@ public final class XDPOffload {
     /// Bindings the maps could not take; the program drops their traffic, so each one is logged as an error.
     public private(set) var failedBindings = 0
 
-    public init(relay: RelayConfiguration, offload: XDPOffloadConfiguration, logger: Logger) throws(XDPError) {
+    public init(relay: RelayConfiguration, offload: XDPOffloadConfiguration, logger: Logger) throws(SystemCallError) {
         self.logger = logger
         self.program = try XDPProgram(
             configuration: XDPConfiguration(
@@ -58,7 +59,7 @@ public final class XDPOffload {
 
     /// Inserts or deletes both directions of a channel binding; other commands are not the offload's.
     public func mirror(_ command: RelayCommand) {
-        do throws(XDPError) {
+        do throws(SystemCallError) {
             switch command {
             case .createChannelBinding(let client, let channel, let peer, let port):
                 try self.program.insertBinding(client: client, channel: channel, peer: peer, port: port)

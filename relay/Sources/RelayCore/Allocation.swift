@@ -1,5 +1,6 @@
 import FirezoneTime
 import IPPacket
+import STUN
 
 /// One client's allocation: a relay port on one or both address families (RFC 8656 §2.2).
 struct Allocation {

@@ -1,4 +1,5 @@
 import FirezoneTime
+import STUN
 
 /// A channel that joins a client's allocation to one peer (RFC 8656 §12).
 struct ChannelBinding {

@@ -1,5 +1,6 @@
 import IPPacket
 import NIOCore
+import STUN
 
 /// What the IO shell must do for the relay core, in order.
 public enum RelayCommand: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import STUN
 
 /// Firezone's time-limited relay credentials (reference §3.2): the portal mints them from the relay's secret,
@@ -12,7 +13,7 @@ public enum RelayCredentials {
             return nil
         }
         let digest = SHA256.hash(Array("\(expiry):\(secret):\(salt)".utf8))
-        return base64WithoutPadding(digest)
+        return Base64.encode(digest, padding: false)
     }
 
     /// A username that expires at `expiry` (Unix seconds), with its password.
@@ -32,24 +33,4 @@ public enum RelayCredentials {
         }
         return (expiry, username[username.index(after: colon)...])
     }
-}
-
-/// RFC 4648 §4, the standard alphabet, without the trailing `=` padding.
-package func base64WithoutPadding(_ bytes: [UInt8]) -> String {
-    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    var output: [UInt8] = []
-    output.reserveCapacity((bytes.count * 4 + 2) / 3)
-    var index = 0
-    while index < bytes.count {
-        let chunk = bytes[index..<min(index + 3, bytes.count)]
-        var value = UInt32(0)
-        for (offset, byte) in chunk.enumerated() {
-            value |= UInt32(byte) << (16 - 8 * offset)
-        }
-        for position in 0...chunk.count {
-            output.append(alphabet[Int(value >> (18 - 6 * position)) & 0x3F])
-        }
-        index += 3
-    }
-    return String(decoding: output, as: UTF8.self)
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import CUDPBatch
+import LinuxIO
 import Dispatch
 import Glibc
 import IPPacket

@@ -1,5 +1,6 @@
 import ArgumentParser
-import CUDPBatch
+import FirezoneCrypto
+import LinuxIO
 import Glibc
 import IPPacket
 import Logging
@@ -85,9 +86,6 @@ enum RelayOptions {
     /// Hex of `bytes` bytes from the system's secure random source.
     static func randomHex(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
-        }.joined()
+        return Hex.encode((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 }

@@ -1,3 +1,5 @@
+import FirezoneCrypto
+
 /// The key of STUN's long-term credential mechanism.
 public enum LongTermCredentials {
     /// `MD5(username ":" realm ":" password)`, the MESSAGE-INTEGRITY key.

@@ -1,3 +1,5 @@
+import FirezoneCrypto
+
 /// Sizes, code points and limits of STUN (RFC 8489) and TURN (RFC 8656), named after the specifications that fix
 /// them.
 public enum STUNConstants {

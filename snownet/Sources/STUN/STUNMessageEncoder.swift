@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import NIOCore
 
 /// Writes one STUN message into a caller's buffer: the header, then attributes, then optionally

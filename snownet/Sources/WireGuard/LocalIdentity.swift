@@ -1,3 +1,5 @@
+import FirezoneCrypto
+
 /// Our static key pair and the values derived from it once, shared by every tunnel and the rate limiter.
 public struct LocalIdentity: Sendable, CustomStringConvertible {
     public let secret: StaticSecret

@@ -1,3 +1,5 @@
+import FirezoneCrypto
+
 /// The Noise_IKpsk2 handshake of WireGuard §5.4, message by message, on raw message bytes.
 ///
 /// Pure functions: keys, indices, timestamps and ephemeral secrets come in, messages and session keys go out.

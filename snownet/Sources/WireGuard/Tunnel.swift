@@ -1,4 +1,5 @@
 import DequeModule
+import FirezoneCrypto
 import FirezoneTime
 import Logging
 import NIOCore

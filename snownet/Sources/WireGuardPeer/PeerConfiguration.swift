@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import IPPacket
 import WireGuard
 

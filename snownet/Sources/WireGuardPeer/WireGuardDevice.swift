@@ -1,5 +1,5 @@
-import CTun
-import UDPBatch
+import FirezoneCrypto
+import LinuxIO
 import FirezoneTime
 import Glibc
 import IPPacket
@@ -85,7 +85,7 @@ public final class WireGuardDevice {
     private var tokens: [UInt64]
     public private(set) var stats = DeviceStats()
 
-    public init(interfaceName: String, configuration: DeviceConfiguration, logger: Logger) throws(DeviceIOError) {
+    public init(interfaceName: String, configuration: DeviceConfiguration, logger: Logger) throws(SystemCallError) {
         self.logger = logger
         self.identity = LocalIdentity(secret: configuration.privateKey)
         var rng = SystemRandomNumberGenerator()
@@ -118,20 +118,20 @@ public final class WireGuardDevice {
 
         let tun = interfaceName.withCString { fz_tun_open_offload($0) }
         guard tun >= 0 else {
-            throw DeviceIOError(operation: "open TUN device \(interfaceName)", errno: -tun)
+            throw SystemCallError(operation: "open TUN device \(interfaceName)", errno: -tun)
         }
         self.tun = tun
         let port = configuration.listenPort ?? 0
         let any = [UInt8](repeating: 0, count: 16)
         let udp4 = fz_udp_bind(4, any, port, Self.socketBufferSize, Self.socketBufferSize)
         guard udp4 >= 0 else {
-            throw DeviceIOError(operation: "bind UDP port \(port) (IPv4)", errno: -udp4)
+            throw SystemCallError(operation: "bind UDP port \(port) (IPv4)", errno: -udp4)
         }
         self.udp4 = udp4
         let boundPort = UInt16(fz_udp_local_port(udp4))
         let udp6 = fz_udp_bind(6, any, boundPort, Self.socketBufferSize, Self.socketBufferSize)
         guard udp6 >= 0 else {
-            throw DeviceIOError(operation: "bind UDP port \(boundPort) (IPv6)", errno: -udp6)
+            throw SystemCallError(operation: "bind UDP port \(boundPort) (IPv6)", errno: -udp6)
         }
         self.udp6 = udp6
         for fd in [udp4, udp6] {
@@ -140,16 +140,16 @@ public final class WireGuardDevice {
         }
         self.signals = fz_termination_signalfd()
         guard self.signals >= 0 else {
-            throw DeviceIOError(operation: "signalfd", errno: -self.signals)
+            throw SystemCallError(operation: "signalfd", errno: -self.signals)
         }
         self.epoll = fz_epoll_create()
         guard self.epoll >= 0 else {
-            throw DeviceIOError(operation: "epoll_create1", errno: -self.epoll)
+            throw SystemCallError(operation: "epoll_create1", errno: -self.epoll)
         }
         for (fd, token) in [(tun, Token.tun), (udp4, .udp4), (udp6, .udp6), (self.signals, .signal)] {
             let result = fz_epoll_add(self.epoll, fd, token.rawValue)
             guard result == 0 else {
-                throw DeviceIOError(operation: "epoll_ctl", errno: -result)
+                throw SystemCallError(operation: "epoll_ctl", errno: -result)
             }
         }
 
@@ -213,7 +213,7 @@ public final class WireGuardDevice {
     }
 
     /// Runs until SIGINT or SIGTERM.
-    public func run() throws(DeviceIOError) {
+    public func run() throws(SystemCallError) {
         // Persistent keepalives are due at once.
         self.handleTimers(now: self.now())
         while true {
@@ -230,7 +230,7 @@ public final class WireGuardDevice {
                 continue
             }
             guard ready >= 0 else {
-                throw DeviceIOError(operation: "epoll_wait", errno: -ready)
+                throw SystemCallError(operation: "epoll_wait", errno: -ready)
             }
             for index in 0..<Int(ready) {
                 switch Token(rawValue: self.tokens[index]) {

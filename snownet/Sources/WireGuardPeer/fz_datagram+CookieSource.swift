@@ -1,5 +1,5 @@
 import IPPacket
-import UDPBatch
+import LinuxIO
 import WireGuard
 
 extension fz_datagram {

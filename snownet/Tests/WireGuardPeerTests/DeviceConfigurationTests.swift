@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import IPPacket
 import Testing
 import WireGuard

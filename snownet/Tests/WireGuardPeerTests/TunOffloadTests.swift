@@ -1,4 +1,4 @@
-import CTun
+import LinuxIO
 import Glibc
 import IPPacket
 import NIOCore

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import NIOCore
 import Testing
 

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import FirezoneTime
 import Logging
 import NIOCore

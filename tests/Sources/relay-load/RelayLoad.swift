@@ -1,5 +1,6 @@
 import ArgumentParser
-import UDPBatch
+import FirezoneCrypto
+import LinuxIO
 import Glibc
 import IPPacket
 import NIOCore
@@ -87,7 +88,7 @@ struct RelayLoad: ParsableCommand {
         var mac = HMACSHA1(key: Array(self.coturnSecret!.utf8))
         Array(username.utf8).withUnsafeBytes { mac.update($0) }
         let digest = mac.finalize()
-        var password = base64WithoutPadding(digest)
+        var password = Base64.encode(digest, padding: false)
         while password.count % 4 != 0 {
             password += "="
         }

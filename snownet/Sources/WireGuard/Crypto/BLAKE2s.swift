@@ -1,4 +1,5 @@
 import COpenSSL
+import FirezoneCrypto
 
 /// BLAKE2s (RFC 7693) in WireGuard's three uses, from OpenSSL 3: HASH, HMAC (inside the KDF) and the keyed,
 /// 16-byte MAC of MAC1/MAC2. libsodium has only BLAKE2b, so OpenSSL is the one library here that offers it.

@@ -1,4 +1,5 @@
 import CSodium
+import FirezoneCrypto
 
 /// One-shot ChaCha20-Poly1305 (RFC 8439) and XChaCha20-Poly1305 from libsodium, for handshake fields and cookies:
 /// a few dozen bytes per handshake, where setting up a per-key context (``TransportAEAD``) would not pay.

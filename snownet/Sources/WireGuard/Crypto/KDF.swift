@@ -1,3 +1,5 @@
+import FirezoneCrypto
+
 /// WireGuard's key derivation (§5.4, HKDF over HMAC-BLAKE2s):
 /// > Kdf_n(key, input): τ0 := Hmac(key, input), τ1 := Hmac(τ0, 0x1), τi := Hmac(τ0, τi−1 ‖ i)
 enum KDF {

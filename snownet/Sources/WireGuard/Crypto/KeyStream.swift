@@ -1,4 +1,5 @@
 import CSodium
+import FirezoneCrypto
 
 /// A deterministic cryptographic random generator: ChaCha20 (libsodium's `randombytes_buf_deterministic`) with
 /// fast key erasure, so that a captured state reveals nothing already drawn.

@@ -1,3 +1,5 @@
+import FirezoneCrypto
+
 /// A Curve25519 private key: our static identity or a handshake's ephemeral secret. Never printed.
 public struct StaticSecret: Sendable, CustomStringConvertible {
     public var rawValue: Bytes32

@@ -1,5 +1,6 @@
 import COpenSSL
 import CSodium
+import FirezoneCrypto
 
 /// ChaCha20-Poly1305 keyed once per session direction, sealing and opening transport data in place.
 ///

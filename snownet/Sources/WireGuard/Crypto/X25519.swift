@@ -1,4 +1,5 @@
 import CSodium
+import FirezoneCrypto
 
 /// Curve25519 Diffie-Hellman (RFC 7748) from libsodium, whose `crypto_scalarmult` clamps the scalar itself.
 public enum X25519 {

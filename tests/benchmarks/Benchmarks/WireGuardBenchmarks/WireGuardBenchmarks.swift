@@ -5,6 +5,7 @@
 // (`check-allocations.sh` fails on any benchmark named "wireguard…" that does). Gbit/s = packets/s × 1420 × 8.
 
 import Benchmark
+import FirezoneCrypto
 import FirezoneTime
 import Logging
 import NIOCore

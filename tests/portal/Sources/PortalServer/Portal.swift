@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import Glibc
 import IPPacket
 import Logging
@@ -138,7 +139,7 @@ public final class Portal: @unchecked Sendable {
             else {
                 return .failure(.invalidToken)
             }
-            guard let key = target["public_key"].flatMap(PublicKeyBase64.init(base64:)) else {
+            guard let key = target["public_key"].flatMap(PublicKey.init(base64:)) else {
                 return .failure(PortalRefusal(status: 422, reason: "public_key: is invalid"))
             }
             return .success((.client(client.id, publicKey: key), token))
@@ -146,7 +147,7 @@ public final class Portal: @unchecked Sendable {
             guard let gateway = self.configuration.gateways.first(where: { $0.token == token }) else {
                 return .failure(.invalidToken)
             }
-            guard let key = target["public_key"].flatMap(PublicKeyBase64.init(base64:)) else {
+            guard let key = target["public_key"].flatMap(PublicKey.init(base64:)) else {
                 return .failure(PortalRefusal(status: 422, reason: "public_key: is invalid"))
             }
             return .success((.gateway(gateway.id, publicKey: key), token))
@@ -378,7 +379,7 @@ public final class Portal: @unchecked Sendable {
     }
 
     /// One TURN entry per address family of the relay, with credentials minted for the component's key.
-    private func relayEntries(_ relay: RelayID, key: PublicKeyBase64, expiresAt: UInt64) -> [Relay] {
+    private func relayEntries(_ relay: RelayID, key: PublicKey, expiresAt: UInt64) -> [Relay] {
         guard let presence = self.relays[relay] else {
             return []
         }
@@ -401,13 +402,13 @@ public final class Portal: @unchecked Sendable {
         }
     }
 
-    private func allRelayEntries(key: PublicKeyBase64, expiresAt: UInt64) -> [Relay] {
+    private func allRelayEntries(key: PublicKey, expiresAt: UInt64) -> [Relay] {
         self.relays.keys.sorted().flatMap { self.relayEntries($0, key: key, expiresAt: expiresAt) }
     }
 
     // MARK: init
 
-    private func clientInit(_ client: ClientID, key: PublicKeyBase64) -> ClientInit {
+    private func clientInit(_ client: ClientID, key: PublicKey) -> ClientInit {
         let (ipv4, ipv6) = self.addresses[client.rawValue]!
         return ClientInit(
             interface: ClientInterface(
@@ -421,7 +422,7 @@ public final class Portal: @unchecked Sendable {
         )
     }
 
-    private func gatewayInit(_ gateway: GatewayID, key: PublicKeyBase64) -> GatewayInit {
+    private func gatewayInit(_ gateway: GatewayID, key: PublicKey) -> GatewayInit {
         let (ipv4, ipv6) = self.addresses[gateway.rawValue]!
         let now = UInt64(time(nil))
         // The longest expiry per pair, as the seed era's flow cache reports.
@@ -634,10 +635,10 @@ public final class Portal: @unchecked Sendable {
 
     private func presharedKey(
         client: ClientID,
-        clientKey: PublicKeyBase64,
+        clientKey: PublicKey,
         gateway: GatewayID,
-        gatewayKey: PublicKeyBase64
-    ) -> PresharedKeyBase64 {
+        gatewayKey: PublicKey
+    ) -> PresharedKey {
         PortalCrypto.presharedKey(
             clientBase: self.pskBases[client.rawValue]!,
             client: client,
@@ -831,10 +832,7 @@ public final class Portal: @unchecked Sendable {
     /// An opaque flow reference: 16 random bytes in hex.
     private static func randomReference() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in
-            let byte = UInt8.random(in: .min ... .max, using: &generator)
-            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
-        }.joined()
+        return Hex.encode((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 }
 

@@ -1,4 +1,5 @@
 import COpenSSL
+import FirezoneCrypto
 import PortalMessages
 import RelayCore
 import STUN
@@ -11,9 +12,9 @@ package enum PortalCrypto {
     /// gateway's ufrag 26–29 and its password 30–51.
     package static func iceCredentials(
         client: ClientID,
-        clientKey: PublicKeyBase64,
+        clientKey: PublicKey,
         gateway: GatewayID,
-        gatewayKey: PublicKeyBase64
+        gatewayKey: PublicKey
     ) -> (client: IceCredentials, gateway: IceCredentials) {
         let digest = SHA256.hash(Array("\(client):\(clientKey.base64):\(gateway):\(gatewayKey.base64)".utf8))
         let text = Array(base32LowercaseUnpadded(digest))
@@ -29,27 +30,27 @@ package enum PortalCrypto {
     package static func presharedKey(
         clientBase: [UInt8],
         client: ClientID,
-        clientKey: PublicKeyBase64,
+        clientKey: PublicKey,
         gatewayBase: [UInt8],
         gateway: GatewayID,
-        gatewayKey: PublicKeyBase64
-    ) -> PresharedKeyBase64 {
+        gatewayKey: PublicKey
+    ) -> PresharedKey {
         let salt = Array(
             "WG_PSK|C_ID:\(client)|G_ID:\(gateway)|C_PK:\(clientKey.base64)|G_PK:\(gatewayKey.base64)".utf8
         )
         // PBKDF2 with one iteration and one block: HMAC(password, salt || INT32_BE(1)).
         let block = hmacSHA256(key: clientBase + gatewayBase, message: salt + [0, 0, 0, 1])
-        return PresharedKeyBase64(bytes: block)!
+        return PresharedKey(bytes: block)!
     }
 
     /// A relay's credentials for one component: username `<expiry>:<salt>` with the salt base64 without padding
     /// of SHA-256 of the component's public key, the password from the relay's stamp secret (reference §3.2).
     package static func relayCredentials(
         secret: String,
-        componentKey: PublicKeyBase64,
+        componentKey: PublicKey,
         expiresAt: UInt64
     ) -> (username: String, password: String) {
-        let salt = base64WithoutPadding(SHA256.hash(Array(componentKey.base64.utf8)))
+        let salt = Base64.encode(SHA256.hash(Array(componentKey.base64.utf8)), padding: false)
         return RelayCredentials.mint(expiry: expiresAt, salt: salt, secret: secret)
     }
 

@@ -1,10 +1,11 @@
+import FirezoneCrypto
 import IPPacket
 import PortalMessages
 
 /// Who a socket belongs to, established from its token and query parameters before the upgrade.
 enum PortalIdentity: Hashable, Sendable {
-    case client(ClientID, publicKey: PublicKeyBase64)
-    case gateway(GatewayID, publicKey: PublicKeyBase64)
+    case client(ClientID, publicKey: PublicKey)
+    case gateway(GatewayID, publicKey: PublicKey)
     case relay(RelayID, ipv4: IPv4Address?, ipv6: IPv6Address?, port: UInt16)
 
     var topic: String {

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import Glibc
 import IPPacket
 import NIOPosix

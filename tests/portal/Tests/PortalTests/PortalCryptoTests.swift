@@ -1,11 +1,12 @@
+import FirezoneCrypto
 import PortalMessages
 import PortalServer
 import Testing
 
 /// The portal's derivations against vectors computed independently (Python's hashlib and base64).
 struct PortalCryptoTests {
-    static let clientKey = PublicKeyBase64(bytes: [UInt8](repeating: 1, count: 32))!
-    static let gatewayKey = PublicKeyBase64(bytes: [UInt8](repeating: 2, count: 32))!
+    static let clientKey = PublicKey(bytes: [UInt8](repeating: 1, count: 32))!
+    static let gatewayKey = PublicKey(bytes: [UInt8](repeating: 2, count: 32))!
 
     @Test
     func iceCredentialsAreSlicesOfTheBase32DigestOfThePair() {

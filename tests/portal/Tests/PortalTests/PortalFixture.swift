@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import Logging
 import NIOCore
 import NIOPosix
@@ -84,8 +85,8 @@ enum TestWorld {
     static let elsewhere = ResourceID("res-elsewhere")
     static let hidden = ResourceID("res-hidden")
 
-    static func key(_ byte: UInt8) -> PublicKeyBase64 {
-        PublicKeyBase64(bytes: [UInt8](repeating: byte, count: 32))!
+    static func key(_ byte: UInt8) -> PublicKey {
+        PublicKey(bytes: [UInt8](repeating: byte, count: 32))!
     }
 }
 
@@ -225,7 +226,7 @@ func connect<Topic: PortalTopic>(
 func connectClient(
     _ fixture: PortalFixture,
     token: String = "client-1-token",
-    key: PublicKeyBase64 = TestWorld.key(1),
+    key: PublicKey = TestWorld.key(1),
     group: any EventLoopGroup
 ) throws -> (PhoenixChannel<ClientTopic>, EventLog<ClientInbound>) {
     try connect(
@@ -241,7 +242,7 @@ func connectClient(
 func connectGateway(
     _ fixture: PortalFixture,
     token: String = "gw-1-token",
-    key: PublicKeyBase64 = TestWorld.key(2),
+    key: PublicKey = TestWorld.key(2),
     group: any EventLoopGroup
 ) throws -> (PhoenixChannel<GatewayTopic>, EventLog<GatewayInbound>) {
     try connect(

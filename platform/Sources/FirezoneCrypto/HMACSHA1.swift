@@ -7,7 +7,7 @@ import COpenSSL
 package struct HMACSHA1: ~Copyable {
     /// RFC 8489 §14.5:
     /// > Since it uses the SHA-1 hash, the HMAC will be 20 bytes.
-    package static let length = STUNConstants.messageIntegrityLength
+    package static let length = 20
 
     private let context: OpaquePointer
 

@@ -1,4 +1,4 @@
-import CUDPBatch
+import LinuxIO
 import Glibc
 import Testing
 

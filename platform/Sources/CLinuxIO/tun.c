@@ -1,5 +1,4 @@
-// TUN devices with offloads and termination signals for wireguard-peer: the calls Swift's Glibc module does not
-// import.
+// TUN devices with offloads: the calls Swift's Glibc module does not import.
 #define _GNU_SOURCE
 #include "tun.h"
 
@@ -7,12 +6,8 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 static void store16(uint8_t *at, uint16_t value);
@@ -20,25 +15,6 @@ static uint16_t load16(const uint8_t *at);
 
 int fz_tun_write(int fd, const uint8_t *packet, size_t length) {
     return write(fd, packet, length) < 0 ? -errno : 0;
-}
-
-int fz_termination_signalfd(void) {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    if (pthread_sigmask(SIG_BLOCK, &signals, NULL) != 0) {
-        return -errno;
-    }
-    int fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
-
-void fz_unix_time(int64_t *seconds, int64_t *nanoseconds) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    *seconds = now.tv_sec;
-    *nanoseconds = now.tv_nsec;
 }
 
 int fz_tun_open_offload(const char *name) {

@@ -1,4 +1,4 @@
-@_exported import CUDPBatch
+@_exported import CLinuxIO
 import IPPacket
 
 extension fz_datagram {

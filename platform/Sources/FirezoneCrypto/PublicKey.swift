@@ -8,6 +8,14 @@ public struct PublicKey: Hashable, Sendable, CustomStringConvertible {
         self.rawValue = rawValue
     }
 
+    /// Nil unless `bytes` holds exactly 32 bytes.
+    public init?(bytes: some Collection<UInt8>) {
+        guard let raw = Bytes32(bytes) else {
+            return nil
+        }
+        self.rawValue = raw
+    }
+
     /// The key from its standard base64 form (44 characters), as `wg` and the portal write it.
     public init?(base64 text: some StringProtocol) {
         guard let bytes = Base64.decode(text), let raw = Bytes32(bytes) else {

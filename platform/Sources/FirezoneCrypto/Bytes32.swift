@@ -1,5 +1,3 @@
-import CSodium
-
 /// Thirty-two bytes in fixed inline storage: the shape of every WireGuard key, hash and chaining key.
 ///
 /// A value type without heap storage, so that copying a key never allocates and zeroing it (``setZero()``)
@@ -8,12 +6,12 @@ public struct Bytes32: Sendable {
     public static let count = 32
 
     @usableFromInline
-    var storage: (UInt64, UInt64, UInt64, UInt64)
+    package var storage: (UInt64, UInt64, UInt64, UInt64)
 
     public static let zero = Bytes32(storage: (0, 0, 0, 0))
 
     @inlinable
-    init(storage: (UInt64, UInt64, UInt64, UInt64)) {
+    package init(storage: (UInt64, UInt64, UInt64, UInt64)) {
         self.storage = storage
     }
 
@@ -31,7 +29,7 @@ public struct Bytes32: Sendable {
     }
 
     /// The first 32 bytes at `pointer`.
-    init(copying pointer: UnsafeRawPointer) {
+    package init(copying pointer: UnsafeRawPointer) {
         self = .zero
         self.withUnsafeMutableBytes { storage in
             storage.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: Self.count))

@@ -1,4 +1,4 @@
-// Batched UDP and epoll for the relay's IO loop: the calls Swift's Glibc module does not import.
+// Batched UDP with GSO and GRO: the calls Swift's Glibc module does not import.
 #define _GNU_SOURCE
 #include "udp_batch.h"
 
@@ -7,8 +7,6 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -325,50 +323,4 @@ int fz_udp_send_coalesced(int fd, fz_datagram *datagrams, unsigned int count, un
         }
     }
     return (int)done;
-}
-
-int fz_epoll_create(void) {
-    int fd = epoll_create1(EPOLL_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
-
-int fz_epoll_add(int epoll_fd, int fd, uint64_t token) {
-    struct epoll_event event = {.events = EPOLLIN, .data.u64 = token};
-    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
-}
-
-int fz_epoll_remove(int epoll_fd, int fd) {
-    return epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
-}
-
-int fz_epoll_wait(int epoll_fd, uint64_t *tokens, unsigned int capacity, int timeout_ms) {
-    struct epoll_event events[FZ_MAX_BATCH];
-    if (capacity > FZ_MAX_BATCH) {
-        capacity = FZ_MAX_BATCH;
-    }
-    int ready = epoll_wait(epoll_fd, events, (int)capacity, timeout_ms);
-    if (ready < 0) {
-        return -errno;
-    }
-    for (int i = 0; i < ready; i++) {
-        tokens[i] = events[i].data.u64;
-    }
-    return ready;
-}
-
-int fz_eventfd_create(void) {
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
-
-void fz_eventfd_signal(int fd) {
-    uint64_t one = 1;
-    ssize_t ignored = write(fd, &one, sizeof(one));
-    (void)ignored;
-}
-
-void fz_eventfd_drain(int fd) {
-    uint64_t value;
-    ssize_t ignored = read(fd, &value, sizeof(value));
-    (void)ignored;
 }

@@ -36,11 +36,4 @@ int fz_tun_write(int fd, const uint8_t *packet, size_t length);
 int fz_tun_write_packets(int fd, uint8_t *const *packets, const uint32_t *lengths, unsigned int count,
                          uint8_t *scratch, size_t scratch_capacity);
 
-/// Blocks SIGINT and SIGTERM for the calling thread (and threads it creates later) and returns a non-blocking
-/// signalfd that becomes readable when either arrives, or -errno.
-int fz_termination_signalfd(void);
-
-/// Wall-clock time, seconds and nanoseconds since 1970 (CLOCK_REALTIME), for handshake timestamps.
-void fz_unix_time(int64_t *seconds, int64_t *nanoseconds);
-
 #endif

@@ -1,8 +1,10 @@
-/// Standard base64 (RFC 4648 §4, with padding) for keys: configuration files and the portal carry them so.
-enum Base64 {
+/// Standard base64 (RFC 4648 §4): keys as configuration files and the portal carry them (padded), and Firezone's
+/// relay passwords (reference §3.2: `base64_nopad(SHA256(…))`, unpadded).
+public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    /// The base64 text of `bytes`; with `padding: false` the trailing `=` are left out (RFC 4648 §3.2).
+    public static func encode(_ bytes: [UInt8], padding: Bool = true) -> String {
         var output: [UInt8] = []
         output.reserveCapacity((bytes.count + 2) / 3 * 4)
         var index = 0
@@ -14,15 +16,23 @@ enum Base64 {
             let group = b0 << 16 | b1 << 8 | b2
             output.append(Self.alphabet[Int(group >> 18 & 63)])
             output.append(Self.alphabet[Int(group >> 12 & 63)])
-            output.append(remaining > 1 ? Self.alphabet[Int(group >> 6 & 63)] : UInt8(ascii: "="))
-            output.append(remaining > 2 ? Self.alphabet[Int(group & 63)] : UInt8(ascii: "="))
+            if remaining > 1 {
+                output.append(Self.alphabet[Int(group >> 6 & 63)])
+            } else if padding {
+                output.append(UInt8(ascii: "="))
+            }
+            if remaining > 2 {
+                output.append(Self.alphabet[Int(group & 63)])
+            } else if padding {
+                output.append(UInt8(ascii: "="))
+            }
             index += 3
         }
         return String(decoding: output, as: UTF8.self)
     }
 
     /// The bytes of canonical padded base64, or nil for anything else (wrong length, characters or padding).
-    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let characters = Array(text.utf8)
         guard characters.count % 4 == 0 else {
             return nil
