@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 
 # Swift's Hasher is seeded per process; tests run with a fixed seed too, so that an order that leaks from a
-# Dictionary or Set shows up the same way on every run (STYLE.md rule 11).
+# Dictionary or Set shows up the same way on every run (docs/architecture.md, "Determinism").
 export SWIFT_DETERMINISTIC_HASHING := 1
 # Tests that need root run, and fail rather than skip when they cannot (see FirezoneTesting.PrivilegedTests).
 export FIREZONE_REQUIRE_PRIVILEGED_TESTS := 1
@@ -24,7 +24,7 @@ test: deps
 	tests/run-all.sh
 
 lint:
-	tests/lint/sans-io.sh
+	tests/lint/run.sh
 
 bench: deps
 	tests/benchmarks/run.sh

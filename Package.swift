@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 //
 // The Firezone data plane in Swift. Each top-level folder holds the targets of one component
-// (`<folder>/Sources/<Target>`, `<folder>/Tests/<Target>Tests`); ARCHITECTURE.md says which may import which.
+// (`<folder>/Sources/<Target>`, `<folder>/Tests/<Target>Tests`); docs/architecture.md says which may import which.
 // Benchmarks (`tests/benchmarks`) and fuzz targets (`tests/fuzz`) are separate packages so that their
 // dependencies and compiler flags never reach the product build.
 
@@ -107,14 +107,14 @@ let package = Package(
         ),
         .target(
             name: "RelayXDP",
-            dependencies: ["CLibBPF", "CRelayXDP", "RelayCore", "IPPacket", "LinuxIO"],
+            dependencies: ["CLibBPF", "CRelayXDP", "RelayCore", "STUN", "IPPacket", "LinuxIO"],
             path: "ebpf/Sources/RelayXDP",
             plugins: ["RelayXDPCompiler"]
         ),
         // Needs root: runs the XDP program in the kernel with BPF_PROG_TEST_RUN.
         .testTarget(
             name: "RelayXDPTests",
-            dependencies: ["RelayXDP", "CRelayXDP", "RelayCore", "IPPacket", "LinuxIO", "FirezoneTesting",
+            dependencies: ["RelayXDP", "CRelayXDP", "RelayCore", "STUN", "IPPacket", "LinuxIO", "FirezoneTesting",
                            .product(name: "NIOCore", package: "swift-nio")],
             path: "ebpf/Tests/RelayXDPTests"
         ),
@@ -128,14 +128,14 @@ let package = Package(
         ),
         .testTarget(
             name: "IPPacketTests",
-            dependencies: ["IPPacket", "FirezoneTesting"],
+            dependencies: ["IPPacket", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio")],
             path: "ip-packet/Tests/IPPacketTests"
         ),
         // Needs root: builds packets, hands them to the Linux kernel through a TUN device in a private network
         // namespace, and parses what the kernel answers.
         .testTarget(
             name: "IPPacketKernelTests",
-            dependencies: ["IPPacket", "FirezoneTesting", "CNetworkTestSupport"],
+            dependencies: ["IPPacket", "FirezoneTesting", "CNetworkTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "ip-packet/Tests/IPPacketKernelTests"
         ),
 
@@ -146,7 +146,11 @@ let package = Package(
             dependencies: ["IPPacket", "FirezoneCrypto", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Sources/STUN"
         ),
-        .testTarget(name: "STUNTests", dependencies: ["STUN", "FirezoneCrypto"], path: "snownet/Tests/STUNTests"),
+        .testTarget(
+            name: "STUNTests",
+            dependencies: ["STUN", "FirezoneCrypto", "IPPacket", .product(name: "NIOCore", package: "swift-nio")],
+            path: "snownet/Tests/STUNTests"
+        ),
         .target(
             name: "WireGuard",
             dependencies: [
@@ -159,7 +163,9 @@ let package = Package(
         ),
         .testTarget(
             name: "WireGuardTests",
-            dependencies: ["WireGuard", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "WireGuard", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             path: "snownet/Tests/WireGuardTests",
             exclude: ["Vectors"]
         ),
@@ -226,7 +232,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayCoreTests",
-            dependencies: ["RelayCore", "FirezoneTesting"],
+            dependencies: ["RelayCore", "STUN", "IPPacket", "FirezoneTime", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             path: "relay/Tests/RelayCoreTests"
         ),
         .testTarget(
@@ -266,7 +272,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PhoenixCoreTests",
-            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting"],
+            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", .product(name: "Logging", package: "swift-log")],
             path: "phoenix-channel/Tests/PhoenixCoreTests"
         ),
         .testTarget(

@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 stages=(
-    "sans-io lint|tests/lint/sans-io.sh"
+    "lints: sans-IO, unordered iteration, import rules, comments, format|tests/lint/run.sh"
     "executables the tests drive|swift build --product firezone-relay"
     "unit and simulation tests|swift test"
     "hot-path allocations|tests/benchmarks/check-allocations.sh"
