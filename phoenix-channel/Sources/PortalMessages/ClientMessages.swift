@@ -104,9 +104,9 @@ public struct ClientInit: Hashable, Sendable, Codable {
     public var interface: ClientInterface
     /// Resources of unknown types or with missing fields are skipped (and counted), as seed-era connlib does.
     public var resources: LenientList<ClientResource>
-    public var relays: LenientList<Relay>
+    public var relays: LenientList<RelayEntry>
 
-    public init(interface: ClientInterface, resources: [ClientResource], relays: [Relay]) {
+    public init(interface: ClientInterface, resources: [ClientResource], relays: [RelayEntry]) {
         self.interface = interface
         self.resources = LenientList(resources)
         self.relays = LenientList(relays)
@@ -120,7 +120,7 @@ public struct ClientInit: Hashable, Sendable, Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.interface = try container.decode(ClientInterface.self, forKey: .interface)
         self.resources = try container.decodeLenientList(ClientResource.self, forKey: .resources)
-        self.relays = try container.decodeLenientList(Relay.self, forKey: .relays)
+        self.relays = try container.decodeLenientList(RelayEntry.self, forKey: .relays)
     }
 }
 

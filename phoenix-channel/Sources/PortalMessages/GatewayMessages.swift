@@ -101,7 +101,7 @@ public enum GatewayOutbound: PortalEvents {
 public struct GatewayInit: Hashable, Sendable, Codable {
     public var interface: GatewayInterface
     public var config: GatewayConfig
-    public var relays: LenientList<Relay>
+    public var relays: LenientList<RelayEntry>
     public var accountSlug: String?
     /// Flows the portal still considers authorized (longest expiry per pair); the gateway keeps only these.
     public var authorizations: [Authorization]
@@ -109,7 +109,7 @@ public struct GatewayInit: Hashable, Sendable, Codable {
     public init(
         interface: GatewayInterface,
         config: GatewayConfig,
-        relays: [Relay],
+        relays: [RelayEntry],
         accountSlug: String?,
         authorizations: [Authorization]
     ) {
@@ -130,7 +130,7 @@ public struct GatewayInit: Hashable, Sendable, Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.interface = try container.decode(GatewayInterface.self, forKey: .interface)
         self.config = try container.decode(GatewayConfig.self, forKey: .config)
-        self.relays = try container.decodeLenientList(Relay.self, forKey: .relays)
+        self.relays = try container.decodeLenientList(RelayEntry.self, forKey: .relays)
         self.accountSlug = try container.decodeIfPresent(String.self, forKey: .accountSlug)
         self.authorizations = try container.decodeIfPresent([Authorization].self, forKey: .authorizations) ?? []
     }

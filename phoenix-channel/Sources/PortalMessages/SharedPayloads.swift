@@ -16,7 +16,7 @@ public struct IceCredentials: Hashable, Sendable, Codable, CustomStringConvertib
 }
 
 /// A relay as `init` and `relays_presence` list it; one entry per address family of the relay.
-public enum Relay: Hashable, Sendable, Codable {
+public enum RelayEntry: Hashable, Sendable, Codable {
     /// A TURN server with time-limited credentials (reference §3.2).
     case turn(TurnRelay)
     /// A STUN-only server. Older portals listed these; connlib uses only TURN entries.
@@ -115,9 +115,9 @@ public struct TurnRelay: Hashable, Sendable, Codable, CustomStringConvertible {
 /// `relays_presence`: relays that left and relays that joined since the last `init` or presence update.
 public struct RelaysPresence: Hashable, Sendable, Codable {
     public var disconnectedIDs: [RelayID]
-    public var connected: LenientList<Relay>
+    public var connected: LenientList<RelayEntry>
 
-    public init(disconnectedIDs: [RelayID], connected: [Relay]) {
+    public init(disconnectedIDs: [RelayID], connected: [RelayEntry]) {
         self.disconnectedIDs = disconnectedIDs
         self.connected = LenientList(connected)
     }
@@ -130,7 +130,7 @@ public struct RelaysPresence: Hashable, Sendable, Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.disconnectedIDs = try container.decodeIfPresent([RelayID].self, forKey: .disconnectedIDs) ?? []
-        self.connected = try container.decodeLenientList(Relay.self, forKey: .connected)
+        self.connected = try container.decodeLenientList(RelayEntry.self, forKey: .connected)
     }
 }
 

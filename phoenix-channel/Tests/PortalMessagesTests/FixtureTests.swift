@@ -410,7 +410,7 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
         #expect(message.body == .unknown(event: "request_connection"))
         struct Parts: Decodable {
             struct Payload: Decodable {
-                var relays: LenientList<Relay>
+                var relays: LenientList<RelayEntry>
                 var resource: GatewayResource
             }
             var payload: Payload

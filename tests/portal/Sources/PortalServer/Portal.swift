@@ -379,7 +379,7 @@ public final class Portal: @unchecked Sendable {
     }
 
     /// One TURN entry per address family of the relay, with credentials minted for the component's key.
-    private func relayEntries(_ relay: RelayID, key: PublicKey, expiresAt: UInt64) -> [Relay] {
+    private func relayEntries(_ relay: RelayID, key: PublicKey, expiresAt: UInt64) -> [RelayEntry] {
         guard let presence = self.relays[relay] else {
             return []
         }
@@ -402,7 +402,7 @@ public final class Portal: @unchecked Sendable {
         }
     }
 
-    private func allRelayEntries(key: PublicKey, expiresAt: UInt64) -> [Relay] {
+    private func allRelayEntries(key: PublicKey, expiresAt: UInt64) -> [RelayEntry] {
         self.relays.keys.sorted().flatMap { self.relayEntries($0, key: key, expiresAt: expiresAt) }
     }
 
