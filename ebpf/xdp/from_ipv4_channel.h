@@ -55,7 +55,7 @@ static __always_inline enum relay_xdp_reason from_ipv4_channel_to_loopback(
         return from_ipv4_channel_to_ipv4_channel(ctx, in, client.v4);
     if (client.v6)
         return from_ipv4_channel_to_ipv6_channel(ctx, in, client.v6);
-    return RELAY_XDP_DROP_NO_LOOPBACK_BINDING;
+    return RELAY_XDP_PASS_NO_LOOPBACK_BINDING;
 }
 
 static __always_inline enum relay_xdp_reason from_ipv4_channel(struct xdp_md *ctx, const struct relay_input *in)
@@ -78,7 +78,7 @@ static __always_inline enum relay_xdp_reason from_ipv4_channel(struct xdp_md *ct
             return from_ipv4_channel_to_loopback(ctx, in, loopback_via_ipv6(peer_v6));
         return from_ipv4_channel_to_ipv6_udp(ctx, in, peer_v6);
     }
-    return RELAY_XDP_DROP_NO_CHANNEL_BINDING;
+    return RELAY_XDP_PASS_NO_CHANNEL_BINDING;
 }
 
 #endif

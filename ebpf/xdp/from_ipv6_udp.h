@@ -40,7 +40,7 @@ static __always_inline enum relay_xdp_reason from_ipv6_udp(struct xdp_md *ctx, c
     const struct relay_xdp_client_and_channel_v6 *client_v6 = bpf_map_lookup_elem(&udp_to_chan_66, &key);
     if (client_v6)
         return from_ipv6_udp_to_ipv6_channel(ctx, in, client_v6);
-    return RELAY_XDP_DROP_NO_PEER_BINDING;
+    return RELAY_XDP_PASS_NO_PEER_BINDING;
 }
 
 #endif

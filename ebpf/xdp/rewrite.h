@@ -70,6 +70,18 @@ static __always_inline __be16 translated_udp_checksum(const struct relay_input *
     return csum_udp_final(sum);
 }
 
+/*
+ * Whether the translated frame (Ethernet onwards, `ip_header_length` + `udp_length` after it) would be longer than
+ * the interface takes: a datagram that fits the MTU on arrival can outgrow it by the channel header (4 bytes) or the
+ * IPv4 to IPv6 header difference (20 bytes). Userspace relays such a datagram through the kernel, which fragments
+ * (IPv4) or answers with a "packet too big" (IPv6); sent from here, the interface would drop it.
+ */
+static __always_inline int exceeds_mtu(int ip_header_length, __u16 udp_length)
+{
+    return config.maximum_frame_length != 0 &&
+           sizeof(struct ethhdr) + ip_header_length + udp_length > config.maximum_frame_length;
+}
+
 /* Moves the head so that `output_header_length` bytes of headers end where the input's ended. */
 static __always_inline int move_head(struct xdp_md *ctx, const struct relay_input *in, int output_header_length)
 {
@@ -117,6 +129,8 @@ static __always_inline enum relay_xdp_reason emit_ipv4(struct xdp_md *ctx, const
 
     if (is_zero_address(source, 4))
         return RELAY_XDP_DROP_ADDRESS_UNSET;
+    if (exceeds_mtu(sizeof(struct iphdr), udp_length))
+        return RELAY_XDP_PASS_EXCEEDS_MTU;
     if (in->udp_checksum)
         checksum = translated_udp_checksum(in, source, destination, 4, out, udp_length_field);
     /* `source` and `destination` point to the stack copy or into a map value: neither moves with the head. */
@@ -162,6 +176,8 @@ static __always_inline enum relay_xdp_reason emit_ipv6(struct xdp_md *ctx, const
 
     if (is_zero_address(source, 16))
         return RELAY_XDP_DROP_ADDRESS_UNSET;
+    if (exceeds_mtu(sizeof(struct ipv6hdr), udp_length))
+        return RELAY_XDP_PASS_EXCEEDS_MTU;
     /* An IPv4 datagram without a checksum cannot become IPv6 without computing one over the whole payload;
      * userspace does that. */
     if (!in->udp_checksum)

@@ -86,11 +86,19 @@ enum relay_xdp_reason {
     RELAY_XDP_PASS_NOT_CHANNEL_DATA,    /* STUN on the listening port */
     RELAY_XDP_PASS_CHANNEL_DATA_PADDED, /* shorter than its datagram: userspace strips the padding */
     RELAY_XDP_PASS_UDP_CHECKSUM_MISSING, /* IPv6 needs a UDP checksum the packet does not have */
+    RELAY_XDP_PASS_EXCEEDS_MTU,         /* translated, it would be longer than the interface's MTU */
+    /*
+     * No binding in the maps. The maps mirror the relay's bindings but may lack one the relay holds (an insert
+     * failed: map full), and an allocation port may also be a port of the host's own UDP traffic; so the kernel
+     * decides: the relay's socket gets it (userspace relays it or drops it, counted), another socket gets it, or
+     * nothing does. Dropping here would black-hole both; strangers gain nothing from the pass, since STUN to the
+     * listening port reaches userspace anyway.
+     */
+    RELAY_XDP_PASS_NO_CHANNEL_BINDING,  /* channel data on a channel the maps do not hold */
+    RELAY_XDP_PASS_NO_PEER_BINDING,     /* a datagram from a peer the maps hold no channel for */
+    RELAY_XDP_PASS_NO_LOOPBACK_BINDING, /* loopback to an allocation the maps hold no channel back to the sender for */
 
     /* XDP_DROP: nothing would relay it. */
-    RELAY_XDP_DROP_NO_CHANNEL_BINDING,  /* channel data on a channel the client has not bound */
-    RELAY_XDP_DROP_NO_PEER_BINDING,     /* a datagram from a peer no channel is bound to */
-    RELAY_XDP_DROP_NO_LOOPBACK_BINDING, /* loopback to an allocation with no channel back to the sender */
     RELAY_XDP_DROP_BAD_CHANNEL_DATA_LENGTH, /* channel data longer than its datagram */
     RELAY_XDP_DROP_ADDRESS_UNSET,       /* translating to a family the relay has no address in */
     RELAY_XDP_DROP_ADJUST_HEAD_FAILED,
@@ -112,7 +120,7 @@ static inline __u32 relay_xdp_reason_action(enum relay_xdp_reason reason)
 {
     if (reason <= RELAY_XDP_CHANNEL_TO_CHANNEL)
         return 3;
-    if (reason <= RELAY_XDP_PASS_UDP_CHECKSUM_MISSING)
+    if (reason <= RELAY_XDP_PASS_NO_LOOPBACK_BINDING)
         return 2;
     return 1;
 }
@@ -136,9 +144,10 @@ static inline const char *relay_xdp_reason_name(enum relay_xdp_reason reason)
     case RELAY_XDP_PASS_NOT_CHANNEL_DATA: return "not_channel_data";
     case RELAY_XDP_PASS_CHANNEL_DATA_PADDED: return "channel_data_padded";
     case RELAY_XDP_PASS_UDP_CHECKSUM_MISSING: return "udp_checksum_missing";
-    case RELAY_XDP_DROP_NO_CHANNEL_BINDING: return "no_channel_binding";
-    case RELAY_XDP_DROP_NO_PEER_BINDING: return "no_peer_binding";
-    case RELAY_XDP_DROP_NO_LOOPBACK_BINDING: return "no_loopback_binding";
+    case RELAY_XDP_PASS_EXCEEDS_MTU: return "exceeds_mtu";
+    case RELAY_XDP_PASS_NO_CHANNEL_BINDING: return "no_channel_binding";
+    case RELAY_XDP_PASS_NO_PEER_BINDING: return "no_peer_binding";
+    case RELAY_XDP_PASS_NO_LOOPBACK_BINDING: return "no_loopback_binding";
     case RELAY_XDP_DROP_BAD_CHANNEL_DATA_LENGTH: return "bad_channel_data_length";
     case RELAY_XDP_DROP_ADDRESS_UNSET: return "address_unset";
     case RELAY_XDP_DROP_ADJUST_HEAD_FAILED: return "adjust_head_failed";

@@ -32,7 +32,8 @@ extension XDPProgram {
         }
     }
 
-    /// Removes a channel binding from both directions' maps. Entries already gone are not an error.
+    /// Removes a channel binding from both directions' maps, attempting both even when one fails. Entries already
+    /// gone are not an error.
     public func deleteBinding(
         client: ClientSocket,
         channel: ChannelNumber,
@@ -43,11 +44,16 @@ extension XDPProgram {
         try entry.withKeys { (channelKey, peerKey) throws(SystemCallError) in
             let toUDP = self.channelToUDP[entry.clientFamily][entry.peerFamily]
             let toChannel = self.udpToChannel[entry.peerFamily][entry.clientFamily]
+            // Both directions, whatever the first answers: a direction left behind would keep relaying.
+            var failure: SystemCallError?
             if bpf_map_delete_elem(toUDP, channelKey.baseAddress) != 0, errno != ENOENT {
-                throw SystemCallError(operation: "delete a channel-to-peer binding", errno: errno)
+                failure = SystemCallError(operation: "delete a channel-to-peer binding", errno: errno)
             }
             if bpf_map_delete_elem(toChannel, peerKey.baseAddress) != 0, errno != ENOENT {
-                throw SystemCallError(operation: "delete a peer-to-channel binding", errno: errno)
+                failure = failure ?? SystemCallError(operation: "delete a peer-to-channel binding", errno: errno)
+            }
+            if let failure {
+                throw failure
             }
         }
     }

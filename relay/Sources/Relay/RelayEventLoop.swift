@@ -175,7 +175,7 @@ public final class RelayEventLoop {
     private func publishStats() {
         self.statsPublisher.publish(self.core.stats)
         if let offload = self.offload, let counters = offload.counters() {
-            self.statsPublisher.publish(counters, mapMemoryBytes: offload.mapMemoryBytes)
+            self.statsPublisher.publish(counters, mapMemoryBytes: offload.mapMemoryBytes, failedInserts: offload.failedInserts)
         }
     }
 

@@ -11,6 +11,7 @@ public final class RelayStatsPublisher: Sendable {
     private struct State {
         var previous = RelayStats()
         var previousXDP = XDPCounters()
+        var previousFailedInserts = 0
         var responseCounters: [RelayStats.ResponseKey: Counter] = [:]
     }
 
@@ -25,6 +26,7 @@ public final class RelayStatsPublisher: Sendable {
     /// One per XDP reason, labelled with its action and reason.
     private let xdpPackets: [Counter]
     private let xdpMapMemory: Gauge
+    private let xdpMapInsertFailed: Counter
     private let state = Mutex(State())
 
     public init(factory: any MetricsFactory) {
@@ -46,10 +48,12 @@ public final class RelayStatsPublisher: Sendable {
             )
         }
         self.xdpMapMemory = Gauge(label: "relay_xdp_map_memory_bytes", factory: factory)
+        self.xdpMapInsertFailed = Counter(label: "relay_xdp_map_insert_failed_total", factory: factory)
     }
 
-    /// Publishes the XDP program's counters (summed over CPUs) as the change since the last call.
-    public func publish(_ counters: XDPCounters, mapMemoryBytes: Int) {
+    /// Publishes the XDP program's counters (summed over CPUs) and the offload's refused inserts
+    /// (``XDPOffload/failedInserts``) as the change since the last call.
+    public func publish(_ counters: XDPCounters, mapMemoryBytes: Int, failedInserts: Int = 0) {
         self.state.withLock { state in
             self.xdpRelayedPackets.increment(by: Int64(counters.relayedPackets &- state.previousXDP.relayedPackets))
             self.xdpRelayedBytes.increment(by: Int64(counters.relayedBytes &- state.previousXDP.relayedBytes))
@@ -57,7 +61,9 @@ public final class RelayStatsPublisher: Sendable {
                 self.xdpPackets[index].increment(by: Int64(counters.packets[index] &- state.previousXDP.packets[index]))
             }
             self.xdpMapMemory.record(mapMemoryBytes)
+            self.xdpMapInsertFailed.increment(by: Int64(failedInserts - state.previousFailedInserts))
             state.previousXDP = counters
+            state.previousFailedInserts = failedInserts
         }
     }
 

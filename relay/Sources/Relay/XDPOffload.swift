@@ -30,8 +30,10 @@ public struct XDPOffloadConfiguration: Sendable, Hashable {
 public final class XDPOffload {
     private let program: XDPProgram
     private let logger: Logger
-    /// Bindings the maps could not take; the program drops their traffic, so each one is logged as an error.
-    public private(set) var failedBindings = 0
+    /// Bindings the maps refused (a full map, any insert error). Such a binding is relayed by userspace: the
+    /// program passes traffic it has no binding for to the kernel, and the relay's sockets relay it. The next
+    /// refresh of the binding tries the insert again.
+    public private(set) var failedInserts = 0
 
     public init(relay: RelayConfiguration, offload: XDPOffloadConfiguration, logger: Logger) throws(SystemCallError) {
         self.logger = logger
@@ -59,18 +61,25 @@ public final class XDPOffload {
 
     /// Inserts or deletes both directions of a channel binding; other commands are not the offload's.
     public func mirror(_ command: RelayCommand) {
-        do throws(SystemCallError) {
-            switch command {
-            case .createChannelBinding(let client, let channel, let peer, let port):
+        switch command {
+        case .createChannelBinding(let client, let channel, let peer, let port):
+            do throws(SystemCallError) {
                 try self.program.insertBinding(client: client, channel: channel, peer: peer, port: port)
-            case .deleteChannelBinding(let client, let channel, let peer, let port):
-                try self.program.deleteBinding(client: client, channel: channel, peer: peer, port: port)
-            case .sendMessage, .createAllocation, .freeAllocation:
-                return
+            } catch {
+                self.failedInserts += 1
+                self.logger.warning(
+                    "Cannot mirror a channel binding into the XDP maps; userspace relays it",
+                    metadata: ["error": "\(error)"]
+                )
             }
-        } catch {
-            self.failedBindings += 1
-            self.logger.error("Cannot mirror a channel binding into the XDP maps", metadata: ["error": "\(error)"])
+        case .deleteChannelBinding(let client, let channel, let peer, let port):
+            do throws(SystemCallError) {
+                try self.program.deleteBinding(client: client, channel: channel, peer: peer, port: port)
+            } catch {
+                self.logger.error("Cannot delete a channel binding from the XDP maps", metadata: ["error": "\(error)"])
+            }
+        case .sendMessage, .createAllocation, .freeAllocation:
+            return
         }
     }
 
