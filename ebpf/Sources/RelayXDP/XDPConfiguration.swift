@@ -15,6 +15,9 @@ public struct XDPConfiguration: Sendable, Hashable {
     /// The interface's MTU, if known: longer frames are GRO or GSO super-packets, which the program leaves to the
     /// kernel (`coalesced`) because only the kernel knows where their datagrams end.
     public var interfaceMTU: Int?
+    /// How many bindings each of the eight binding maps holds; nil for `RELAY_XDP_MAXIMUM_BINDINGS`. A binding the
+    /// maps cannot take is relayed by userspace, so a smaller capacity costs speed, never traffic.
+    public var bindingCapacity: Int?
 
     public init(
         publicIPv4: IPv4Address?,
@@ -23,7 +26,8 @@ public struct XDPConfiguration: Sendable, Hashable {
         interfaceIPv6: IPv6Address?,
         listenPort: UInt16,
         allocationPorts: ClosedRange<UInt16>,
-        interfaceMTU: Int? = nil
+        interfaceMTU: Int? = nil,
+        bindingCapacity: Int? = nil
     ) {
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
@@ -32,6 +36,7 @@ public struct XDPConfiguration: Sendable, Hashable {
         self.listenPort = listenPort
         self.allocationPorts = allocationPorts
         self.interfaceMTU = interfaceMTU
+        self.bindingCapacity = bindingCapacity
     }
 
     /// The C layout of `relay_xdp.h`.

@@ -50,6 +50,20 @@ public final class XDPProgram {
             bpf_object__close(object)
             throw SystemCallError(operation: "configure the XDP program", errno: -configured)
         }
+        if let capacity = configuration.bindingCapacity {
+            for from in ["4", "6"] {
+                for to in ["4", "6"] {
+                    for name in ["chan_to_udp_" + from + to, "udp_to_chan_" + from + to] {
+                        let map = bpf_object__find_map_by_name(object, name)
+                        let resized = map.map { bpf_map__set_max_entries($0, UInt32(clamping: capacity)) } ?? -ENOENT
+                        guard resized == 0 else {
+                            bpf_object__close(object)
+                            throw SystemCallError(operation: "size the XDP map \(name)", errno: -resized)
+                        }
+                    }
+                }
+            }
+        }
         let loaded = bpf_object__load(object)
         guard loaded == 0 else {
             bpf_object__close(object)

@@ -31,6 +31,36 @@ struct XDPCapacityTests {
         PeerSocket(IPSocketAddress(F.peer(peer).address.address, port: client == .v4 ? 51_004 : 51_006))
     }
 
+    /// An operator may size the maps down; the capacity holds per map.
+    @Test func aSmallerCapacityHoldsExactlyThatMany() throws {
+        let configuration = XDPConfiguration(
+            publicIPv4: F.publicIPv4,
+            publicIPv6: F.publicIPv6,
+            interfaceIPv4: F.publicIPv4,
+            interfaceIPv6: F.publicIPv6,
+            listenPort: F.listenPort,
+            allocationPorts: F.allocationPorts,
+            bindingCapacity: 2
+        )
+        let program = try XDPProgram(configuration: configuration)
+        for index in 0..<2 {
+            try program.insertBinding(
+                client: Self.client(.v4, index),
+                channel: F.channel,
+                peer: Self.peer(.v4, .v4),
+                port: AllocationPort(UInt16(index))
+            )
+        }
+        #expect(throws: SystemCallError(operation: "insert a peer-to-channel binding", errno: E2BIG)) {
+            try program.insertBinding(
+                client: Self.client(.v4, 2),
+                channel: F.channel,
+                peer: Self.peer(.v4, .v4),
+                port: AllocationPort(2)
+            )
+        }
+    }
+
     @Test func everyFamilyCombinationHolds65536BindingsInUnder100MB() throws {
         let program = try F.program()
         let capacity = Int(RELAY_XDP_MAXIMUM_BINDINGS)

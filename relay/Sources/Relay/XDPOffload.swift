@@ -13,12 +13,21 @@ public struct XDPOffloadConfiguration: Sendable, Hashable {
     /// relay's public address of that family.
     public var interfaceIPv4: IPv4Address?
     public var interfaceIPv6: IPv6Address?
+    /// Bindings per map (`EBPF_BINDING_CAPACITY`); nil for the program's default.
+    public var bindingCapacity: Int?
 
-    public init(interface: String, mode: XDPAttachMode, interfaceIPv4: IPv4Address?, interfaceIPv6: IPv6Address?) {
+    public init(
+        interface: String,
+        mode: XDPAttachMode,
+        interfaceIPv4: IPv4Address?,
+        interfaceIPv6: IPv6Address?,
+        bindingCapacity: Int? = nil
+    ) {
         self.interface = interface
         self.mode = mode
         self.interfaceIPv4 = interfaceIPv4
         self.interfaceIPv6 = interfaceIPv6
+        self.bindingCapacity = bindingCapacity
     }
 }
 
@@ -45,7 +54,8 @@ public final class XDPOffload {
                 interfaceIPv6: offload.interfaceIPv6 ?? relay.publicIPv6,
                 listenPort: relay.listenPort,
                 allocationPorts: relay.allocationPorts,
-                interfaceMTU: try InterfaceMTU.of(offload.interface)
+                interfaceMTU: try InterfaceMTU.of(offload.interface),
+                bindingCapacity: offload.bindingCapacity
             )
         )
         try self.program.attach(to: offload.interface, mode: offload.mode)
