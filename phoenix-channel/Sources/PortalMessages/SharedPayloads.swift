@@ -19,7 +19,7 @@ public struct IceCredentials: Hashable, Sendable, Codable, CustomStringConvertib
 public enum Relay: Hashable, Sendable, Codable {
     /// A TURN server with time-limited credentials (Firezone's rust/relay/server/src/auth.rs).
     case turn(TurnRelay)
-    /// A STUN-only server. Older portals listed these; connlib uses only TURN entries.
+    /// A STUN-only server entry (`"type": "stun"`); connlib ignores these and uses only TURN entries.
     case stun(id: RelayID, address: IPSocketAddress)
 
     public var id: RelayID {
