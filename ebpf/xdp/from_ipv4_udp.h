@@ -1,7 +1,8 @@
 /*
- * A datagram from a peer to an allocation port, over IPv4 (reference §3.6, seed 001): to the client whose
- * channel is bound to that peer, as channel data over IPv4 or IPv6 from the listening port. A peer's datagram
- * always becomes channel data, so this path cannot loop back to the relay.
+ * A datagram from a peer to an allocation port, over IPv4, as Firezone's
+ * rust/relay/ebpf-turn-router/src/try_handle_turn/from_ipv4_udp: to the client whose channel is bound to that peer, as
+ * channel data over IPv4 or IPv6 from the listening port. A peer's datagram always becomes channel data, so this path
+ * cannot loop back to the relay (Firezone #10286).
  */
 #ifndef FIREZONE_RELAY_XDP_FROM_IPV4_UDP_H
 #define FIREZONE_RELAY_XDP_FROM_IPV4_UDP_H

@@ -1,7 +1,8 @@
 /*
- * Channel data from an IPv6 client to the listening port (reference §3.6, seed 001): to its peer as UDP over
- * IPv4 or IPv6, or, when the peer is another allocation on this relay, to that allocation's client as channel
- * data over IPv4 or IPv6.
+ * Channel data from an IPv6 client to the listening port, as Firezone's
+ * rust/relay/ebpf-turn-router/src/try_handle_turn/from_ipv6_channel: to its peer as UDP over IPv4 or IPv6, or, when the
+ * peer is another allocation on this relay (Firezone #10286), to that allocation's client as channel data over IPv4 or
+ * IPv6.
  *
  * The output leaves from the address the client sent to when the family stays, and from the interface's
  * address of the other family when it changes.

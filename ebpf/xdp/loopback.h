@@ -1,8 +1,8 @@
 /*
- * Relay-to-relay loopback (seed 001). When both ends of a relayed path are allocated on this relay, client A's
- * channel is bound to peer (relay, B's allocation port) and B's to (relay, A's allocation port). Sent out as
- * UDP, A's data would leave the interface addressed to ourselves; instead the ports are flipped, which gives
- * the key B's binding to A is stored under, and the data goes to B as channel data at once.
+ * Relay-to-relay loopback (Firezone #10286). When both ends of a relayed path are allocated on this relay, client A's
+ * channel is bound to peer (relay, B's allocation port) and B's to (relay, A's allocation port). Sent out as UDP, A's
+ * data would leave the interface addressed to ourselves; instead the ports are flipped, which gives the key B's binding
+ * to A is stored under, and the data goes to B as channel data at once.
  */
 #ifndef FIREZONE_RELAY_XDP_LOOPBACK_H
 #define FIREZONE_RELAY_XDP_LOOPBACK_H

@@ -1,7 +1,8 @@
 /*
- * The relay's maps (reference §3.6) and configuration. Channel bindings are mirrored by firezone-relay in both
- * directions; the map names say the direction and the families: `chan_to_udp_46` takes an IPv4 client's
- * channel to an IPv6 peer, `udp_to_chan_64` an IPv6 peer's datagram to an IPv4 client.
+ * The relay's maps (Firezone's rust/relay/ebpf-turn-router/src/try_handle_turn/channel_maps.rs) and configuration.
+ * Channel bindings are mirrored by firezone-relay in both directions; the map names say the direction and the families:
+ * `chan_to_udp_46` takes an IPv4 client's channel to an IPv6 peer, `udp_to_chan_64` an IPv6 peer's datagram to an IPv4
+ * client.
  */
 #ifndef FIREZONE_RELAY_XDP_MAPS_H
 #define FIREZONE_RELAY_XDP_MAPS_H

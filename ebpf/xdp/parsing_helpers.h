@@ -34,7 +34,7 @@ struct cursor {
     void *end;
 };
 
-/* What the parser learned; the rewriters build the output from this copy, never from the old headers. */
+/* What the parser learned; the rewriters build the output from this copy, never from the input's headers. */
 struct relay_input {
     __u8 eth_source[ETH_ALEN];
     __u8 eth_destination[ETH_ALEN];

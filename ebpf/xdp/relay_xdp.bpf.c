@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The relay's XDP fast path (reference §3.6, seed 001): TURN channel data to UDP and back, in the kernel.
+ * The relay's XDP fast path, after Firezone's rust/relay/ebpf-turn-router and its relay-to-relay loopback
+ * (Firezone #10286): TURN channel data to UDP and back, in the kernel.
  *
  * A frame longer than the interface's MTU can only be a GRO or GSO super-packet (seen in generic mode): it goes to
  * the kernel, which splits it, and to the relay's sockets, which receive it coalesced.

@@ -83,8 +83,8 @@ finish() {
     [ "$FZ_FAILURES" -eq 0 ]
 }
 
-# Compiles a pass-all XDP program to $1. Native XDP_TX on veth delivers only to a peer veth with an XDP program
-# of its own (ENVIRONMENT.md §5), so tests put this one on the far side of the relay's link.
+# Compiles a pass-all XDP program to $1. Native XDP_TX on veth delivers only to a peer veth with an XDP program of its
+# own (the kernel's drivers/net/veth.c, veth_xdp_xmit), so tests put this one on the far side of the relay's link.
 build_xdp_pass() {
     cat >"$FZ_SCRATCH/xdp_pass.c" <<'C'
 #include <linux/bpf.h>

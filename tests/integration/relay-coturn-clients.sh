@@ -25,10 +25,10 @@ check "an allocation range around the listen port exits 2" bad_options "listen p
     --public-ip4-addr 10.0.0.1 --lowest-port 3000 --highest-port 4000
 check "PUBLIC_IP6_ADDR is read and validated too" env PUBLIC_IP6_ADDR=nonsense bash -c \
     "'$relay_binary' >'$FZ_SCRATCH/options.log' 2>&1; [ \$? -eq 2 ] && grep -q PUBLIC_IP6_ADDR '$FZ_SCRATCH/options.log'"
-# Reference §3.2's test vector, through the command users run.
+# The test vector of Firezone's rust/relay/server/src/auth.rs, through the command users run.
 vector=$("$relay_binary" credentials --auth-secret 1cab293a-4032-46f4-862a-40e5d174b0d2 --expiry 1685984278 \
     --salt uvdgKvS9GXYZ_vmv)
-check "firezone-relay credentials reproduces the reference's test vector" test "$vector" = \
+check "firezone-relay credentials reproduces the test vector of Firezone's auth.rs" test "$vector" = \
     "$(printf 'username=1685984278:uvdgKvS9GXYZ_vmv\npassword=6xUIoZ+QvxKhRasLifwfRkMXl+ETLJUsFkHlXjlHAkg')"
 
 tag=$$

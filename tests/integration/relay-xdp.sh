@@ -3,18 +3,19 @@
 # client hosts A and B behind the router, as a cloud relay sits behind its gateway. XDP_TX sends a packet back
 # out of the interface it came in on, to the MAC it came from: the router, which forwards it to the other host.
 #
-# For each attach mode, driver (native) on veth and then generic, with the relay attached to its interface:
-# turn_pair.py runs two TURN clients (A and B, one per host) that allocate, bind channels, and exchange data
-# both ways, with channel data translated to UDP and back (to a peer socket on the other host) and looped back
-# (each client's channel bound to the other's relayed address), over IPv4, IPv6 and both cross-family
-# combinations. Then the relay's /metrics must show every one of those packets relayed by XDP and none by
-# userspace; SIGTERM must detach the program. The loopback runs once more in driver mode with both clients
-# behind masquerading NAT (seed 001). In generic mode on a 64 KiB MTU, a datagram too long to translate passes
-# to the kernel (too_long). Failing to attach must stop the relay with a reason.
+# For each attach mode, driver (native) on veth and then generic, with the relay attached to its interface: turn_pair.py
+# runs two TURN clients (A and B, one per host) that allocate, bind channels, and exchange data both ways, with channel
+# data translated to UDP and back (to a peer socket on the other host) and looped back (each client's channel bound to
+# the other's relayed address), over IPv4, IPv6 and both cross-family combinations. Then the relay's /metrics must show
+# every one of those packets relayed by XDP and none by userspace; SIGTERM must detach the program. The loopback runs
+# once more in driver mode with both clients behind masquerading NAT, as Firezone #10286 tests it. In generic mode on a
+# 64 KiB MTU, a datagram too long to translate passes to the kernel (too_long). Failing to attach must stop the relay
+# with a reason.
 #
-# Native XDP_TX on veth needs (ENVIRONMENT.md §5) an XDP program on the peer veth (here a pass-all program on the
-# router's side) and full UDP checksums from the senders (transmit checksum offload off), as in Firezone's
-# compose setup.
+# Native XDP_TX on veth needs an XDP program on the peer veth (the kernel's drivers/net/veth.c, veth_xdp_xmit;
+# here a pass-all program on the router's side) and full UDP checksums from the senders (transmit checksum offload
+# off: otherwise the bounced datagrams arrive with partial checksums and count as UdpInCsumErrors), as in
+# Firezone's compose setup.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
@@ -138,8 +139,9 @@ relay_env=(RUST_LOG=info)
 relay_extra=(--ebpf-offloading eth0 --ebpf-attach-mode driver)
 run_mode driver driver "translate loopback"
 
-# Seed 001's setting: both clients behind masquerading NAT, sharing the relay. The relay sees both at the
-# router's address; its answers and the looped-back channel data are translated back by the router's conntrack.
+# The setting of Firezone #10286's integration test: both clients behind masquerading NAT, sharing the relay. The relay
+# sees both at the router's address; its answers and the looped-back channel data are translated back by the router's
+# conntrack.
 ip netns exec "$router" nft -f - <<'NFT'
 table inet fz_nat {
     chain postrouting {

@@ -10,9 +10,9 @@ Scenarios, each in one family combination (client transport, relayed family):
   translate  each client binds a channel to a plain UDP socket on the other host; each sends channel data to
              it (arriving as UDP from the sender's relayed address) and receives UDP sent to its relayed
              address (arriving as channel data).
-  loopback   each client binds a channel to the other's relayed address on the same relay (seed 001); each
+  loopback   each client binds a channel to the other's relayed address on the same relay (Firezone #10286); each
              sends channel data that arrives at the other client as channel data. Then A releases its
-             allocation, and what B sends must no longer arrive: the relay unbound A's channel in XDP too.
+             allocation, and what B sends afterwards must not arrive: the relay unbound A's channel in XDP too.
 
 Every message is checked: count, order-independent identity, payload bytes, source address, channel number.
 Prints "ok - ..." / "not ok - ..." lines and exits non-zero if any check failed.
@@ -64,7 +64,7 @@ def udp_socket(namespace, family, address):
 
 
 def credentials(secret, salt):
-    """Firezone's relay credentials (reference §3.2)."""
+    """Firezone's relay credentials (rust/relay/server/src/auth.rs)."""
     expiry = int(time.time()) + 3600
     digest = hashlib.sha256(f"{expiry}:{secret}:{salt}".encode()).digest()
     return f"{expiry}:{salt}", base64.b64encode(digest).decode().rstrip("=")

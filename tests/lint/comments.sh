@@ -8,7 +8,8 @@ cd "$(dirname "$0")/../.."
 
 patterns=(
     # Documents outside the repository.
-    '[Rr]eference §' '[Ss]eed 0[0-9][0-9]' '[Ss]eed-era' 'precedence\.md' 'STYLE\.md' 'ARCHITECTURE\.md' 'shared/'
+    '[Rr]eference §' '[Ss]eed 0[0-9][0-9]' '[Ss]eed-era' 'precedence\.md' 'STYLE\.md' 'ARCHITECTURE\.md'
+    '(^|[^-[:alnum:]_])shared/'
     'style-anchors' 'peers-and-numbers'
     # History narration.
     'as the issue' 'the issue asks' 'this issue' 'previous session' 'used to be' 'no longer ' 'the old ' 'were replaced'
@@ -23,7 +24,7 @@ done
 
 failures=0
 for pattern in "${patterns[@]}"; do
-    if matches=$(git grep -nE -e "$pattern" -- "${existing[@]}" ':!tests/lint/comments.sh' ':!*.json' ':!tests/fuzz/corpus'); then
+    if matches=$(git grep -nIE -e "$pattern" -- "${existing[@]}" ':!tests/lint/comments.sh' ':!*.json' ':!tests/fuzz/corpus'); then
         echo "comments: '$pattern' (cite a public source, or say why instead of how it came to be):"
         echo "$matches"
         failures=$((failures + 1))

@@ -9,8 +9,8 @@
 #   shares the machine's two cores with the relay, so it caps what can be seen. Not for XDP in driver mode:
 #   native XDP_TX on veth needs a program on the peer veth;
 # - echo: the same with a pass-all XDP program on the load host and transmit checksum offload off there, the
-#   setup native XDP_TX on veth needs (ENVIRONMENT.md §5); veth then segments in software and the generator
-#   falls back to single datagrams, so sending is as costly as relaying and the generator sets the rate;
+#   setup native XDP_TX on veth needs (drivers/net/veth.c, veth_xdp_xmit); veth then segments in software and the
+#   generator falls back to single datagrams, so sending is as costly as relaying and the generator sets the rate;
 # - one core each: the relay gets core 1 and the load host core 0. The relay process and its interface's receive
 #   processing (threaded NAPI, pinned) run on core 1 only; the load host answers in XDP (xdp_echo.c): what the
 #   relay sends to a peer comes back as that peer's datagram to the allocation, what it sends to a client comes

@@ -3,7 +3,8 @@
  * the program's configuration, and the reasons it counts. Compiled both for the BPF target and for the host
  * (Swift imports it as the CRelayXDP module), so it uses only the kernel's fixed-width UAPI types.
  *
- * Reference §3.6: keys and values are byte arrays in network byte order; the maps hold 65 536 entries each.
+ * As in Firezone's relay: keys and values are byte arrays in network byte order (rust/relay/ebpf-shared/src/lib.rs),
+ * and the maps hold 65 536 entries each (rust/relay/ebpf-turn-router/src/try_handle_turn/channel_maps.rs).
  */
 #ifndef FIREZONE_RELAY_XDP_H
 #define FIREZONE_RELAY_XDP_H
@@ -61,7 +62,8 @@ struct relay_xdp_config {
     /*
      * The longest frame the interface receives as one packet (its MTU plus the Ethernet header), 0 for no limit.
      * In generic mode the program also sees GRO and GSO super-packets, many datagrams under one header whose
-     * segment size only the kernel knows: translated, the kernel would split them at the old boundaries.
+     * segment size only the kernel knows: translated, the kernel would split them where the untranslated
+     * datagrams ended.
      */
     __u32 maximum_frame_length;
 };

@@ -1,6 +1,6 @@
 import CLibBPF
 
-/// How the program is attached (reference §3.1, `EBPF_ATTACH_MODE`).
+/// How the program is attached: `EBPF_ATTACH_MODE` of Firezone's relay (rust/relay/server/src/main.rs).
 public enum XDPAttachMode: String, Sendable, CaseIterable, CustomStringConvertible {
     /// In the driver, before the kernel allocates a socket buffer ("native"): the fast path.
     case driver

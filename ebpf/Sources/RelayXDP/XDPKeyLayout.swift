@@ -1,7 +1,8 @@
 import IPPacket
 
-/// How `relay_xdp.h` lays out keys and values (reference §3.6): an address, then two 16-bit fields, all in
-/// network byte order and without padding. The four key and value structs differ only in the address family.
+/// How `relay_xdp.h` lays out keys and values (as Firezone's rust/relay/ebpf-shared/src/lib.rs): an address, then two
+/// 16-bit fields, all in network byte order and without padding. The four key and value structs differ only in the
+/// address family.
 enum XDPKeyLayout {
     static func store(_ address: IPAddress, at offset: Int, into bytes: UnsafeMutableRawBufferPointer) {
         switch address {

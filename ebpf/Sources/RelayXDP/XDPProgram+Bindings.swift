@@ -7,9 +7,10 @@ import RelayCore
 import STUN
 
 extension XDPProgram {
-    /// Mirrors a channel binding into both directions' maps (reference §3.6): the client's channel to the peer,
-    /// and the peer's datagrams on the allocation port back to the client's channel. A rebinding of the same
-    /// pair (a refresh) overwrites the same entries.
+    /// Mirrors a channel binding into both directions' maps, as Firezone's relay does in
+    /// rust/relay/server/src/ebpf/linux.rs: the client's channel to the peer, and the peer's datagrams on the
+    /// allocation port back to the client's channel. A rebinding of the same pair (a refresh) overwrites the same
+    /// entries.
     public func insertBinding(
         client: ClientSocket,
         channel: ChannelNumber,

@@ -7,8 +7,8 @@ import RelayCore
 import RelayXDP
 import Testing
 
-/// The maps hold 65 536 channel bindings in each family combination (reference §3.6), in under 100 MB, and say
-/// so when full.
+/// The maps hold 65 536 channel bindings in each family combination, as Firezone's
+/// rust/relay/ebpf-turn-router/src/try_handle_turn/channel_maps.rs sizes them, in under 100 MB, and say so when full.
 @Suite(.enabled(if: PrivilegedTests.enabled, "needs root: loads the XDP program into the kernel"))
 struct XDPCapacityTests {
     typealias F = XDPTestFixture

@@ -66,8 +66,9 @@ struct XDPTranslationTests {
         #expect(counters.bytes(RELAY_XDP_UDP_TO_CHANNEL) == UInt64(data.count))
     }
 
-    /// Seed 001: client A's channel is bound to B's relayed address and B's to A's, on this relay; A's channel
-    /// data goes to B as channel data at once. The relayed addresses' family is independent of either client's.
+    /// Firezone #10286: client A's channel is bound to B's relayed address and B's to A's, on this relay; A's
+    /// channel data goes to B as channel data at once. The relayed addresses' family is independent of either
+    /// client's.
     @Test(arguments: [IPVersion.v4, .v6], [(IPVersion.v4, IPVersion.v4), (.v4, .v6), (.v6, .v4), (.v6, .v6)])
     func channelDataToAnotherAllocationOnThisRelayLoopsBackAsChannelData(
         relayed: IPVersion,

@@ -57,7 +57,8 @@ struct XDPVerdictTests {
     // MARK: XDP_PASS
 
     /// In generic mode a GRO or GSO super-packet arrives as one frame longer than the MTU; translated, the kernel
-    /// would cut it at the old datagram boundaries. A frame that fits the MTU is judged as usual (here: no binding).
+    /// would cut it at the untranslated datagram boundaries. A frame that fits the MTU is judged as usual (here: no
+    /// binding).
     @Test(arguments: F.families)
     func framesLongerThanTheMTUAreLeftToTheKernel(family: IPVersion) throws {
         let frame = try Self.peerDatagram(family: family)

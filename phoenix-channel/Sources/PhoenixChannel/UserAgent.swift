@@ -1,7 +1,7 @@
 import Glibc
 
 /// The User-Agent of portal connections: `<os>/<os version> <component>/<version> (<arch>; <kernel>)`, with the
-/// component type (`relay`, `gateway`, `headless-client`) as seed 004 #10457 requires.
+/// component type (`relay`, `gateway`, `headless-client`), as Firezone #10457 sends it.
 public enum UserAgent {
     public static func make(component: String, version: String) -> String {
         let (os, osVersion) = Self.operatingSystem()

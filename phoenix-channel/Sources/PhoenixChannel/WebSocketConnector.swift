@@ -23,7 +23,7 @@ struct WebSocketConnector: Sendable {
     private let tls: NIOSSLContext
 
     init(userAgent: String, trustRootsPEMFile: String?) throws {
-        // Non-ASCII is stripped from the header, as the seed era does.
+        // Non-ASCII is stripped from the header, as Firezone 685acdac3a does.
         self.userAgent = String(userAgent.unicodeScalars.filter(\.isASCII).map(Character.init))
         var configuration = TLSConfiguration.makeClientConfiguration()
         if let trustRootsPEMFile {
@@ -84,8 +84,8 @@ struct WebSocketConnector: Sendable {
                     )
                 }
             }
-            // The host is resolved again for every attempt (as the later reference does; the seed era resolved
-            // once at start-up), so a portal that moves is found after a reconnect.
+            // The host is resolved again for every attempt, so a portal that moves is found after a reconnect
+            // (Firezone 685acdac3a resolves it once at start-up; later Firezone versions resolve it per attempt).
             .connect(host: url.host, port: url.port)
             .whenComplete { result in
                 switch result {

@@ -1,18 +1,19 @@
 /// Timers and limits of the portal connection.
 ///
-/// precedence.md ("Portal timers", "Portal outbound queue") and seed-era-delta §4.2–§4.3 fix these values; they
-/// are the seed era's, with one addition: heartbeat replies are tracked.
+/// The values of Firezone's phoenix-channel crate at commit 685acdac3a (September 2025, the version whose portal
+/// protocol we speak; rust/connlib/phoenix-channel/src/lib.rs), with one addition: heartbeat replies are tracked.
 public enum PhoenixConstants {
-    // MARK: Specification (seed era)
+    // MARK: Firezone 685acdac3a
 
     /// A join without a reply after this long is abandoned: the socket is closed and the connection retried
-    /// (seed 004, #10130).
+    /// (Firezone #10130).
     public static let joinTimeout: Duration = .seconds(5)
-    /// A heartbeat goes out this long after the last frame we sent. The seed era also never tracked replies;
-    /// precedence.md adds: a heartbeat still unanswered when the next one is due means the socket is dead.
+    /// A heartbeat goes out this long after the last frame we sent. A heartbeat still unanswered when the next one
+    /// is due means the socket is dead, so a connection that silently stopped delivering is replaced within two
+    /// intervals; Firezone 685acdac3a does not look at the replies.
     public static let heartbeatInterval: Duration = .seconds(30)
-    /// The `backoff` crate's `ExponentialBackoff` as the seed era configured it: the first retry goes out at once,
-    /// then 500 ms, growing ×1.5 per retry, each randomised by ±50 %, the interval capped at 60 s.
+    /// The `backoff` crate's `ExponentialBackoff` as Firezone 685acdac3a configures it: the first retry goes out at
+    /// once, then 500 ms, growing ×1.5 per retry, each randomised by ±50 %, the interval capped at 60 s.
     public static let initialReconnectInterval: Duration = .milliseconds(500)
     public static let reconnectMultiplier = 1.5
     public static let reconnectRandomization = 0.5
@@ -24,10 +25,10 @@ public enum PhoenixConstants {
 
     // MARK: Implementation
 
-    /// The TCP connect of one attempt (seed era: 5 s around the connect).
+    /// The TCP connect of one attempt (as Firezone 685acdac3a: 5 s around the connect).
     public static let tcpConnectTimeout: Duration = .seconds(5)
-    /// A whole attempt: TCP, TLS and the WebSocket upgrade. The seed era bounded only the TCP connect; a portal
-    /// that accepts the connection and then never answers the upgrade must not stall us forever (the later
-    /// reference uses 15 s).
+    /// A whole attempt: TCP, TLS and the WebSocket upgrade. Firezone 685acdac3a bounds only the TCP connect; a
+    /// portal that accepts the connection and then never answers the upgrade must not stall us forever (later
+    /// Firezone versions allow 15 s too).
     public static let connectAttemptTimeout: Duration = .seconds(15)
 }

@@ -32,7 +32,8 @@ public struct PhoenixConnectionID: Hashable, Comparable, Sendable, CustomStringC
 public enum PhoenixConnectFailure: Hashable, Sendable, CustomStringConvertible {
     /// The server answered the upgrade with this HTTP status and (plain-text) body.
     case upgradeRejected(status: Int, body: String)
-    /// The TLS handshake failed: bad certificate, wrong name. Never retried (seed era).
+    /// The TLS handshake failed: bad certificate, wrong name. Never retried, as in Firezone 685acdac3a: a wrong
+    /// certificate does not fix itself.
     case tls(String)
     /// Name resolution, TCP or the socket failed: retried.
     case transport(String)

@@ -4,7 +4,8 @@ import Logging
 import PortalMessages
 
 /// The portal connection of one component as a sans-IO state machine: one Phoenix channel (`Topic`) over one
-/// WebSocket at a time, with the seed era's join, heartbeat, reconnect and queueing rules.
+/// WebSocket at a time, with the join, heartbeat, reconnect and queueing rules of Firezone 685acdac3a
+/// (rust/connlib/phoenix-channel/src/lib.rs), plus heartbeat replies tracked (``PhoenixConstants``).
 ///
 /// The shell drives it like this:
 /// ```
@@ -72,7 +73,7 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
 
     private var actions: Deque<PhoenixAction> = []
     private var events: Deque<PhoenixEvent<Topic.Inbound>> = []
-    /// Messages waiting for a joined channel. Kept across reconnects (seed era).
+    /// Messages waiting for a joined channel. Kept across reconnects, as Firezone 685acdac3a keeps them.
     private var queue: Deque<Topic.Outbound> = []
     private var nextConnection: UInt64 = 0
     /// Per session, never reset: a reply can never be mistaken for one to an earlier connection's frame.
@@ -285,7 +286,7 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
         case .ok:
             break
         case .error(let reason) where reason == "unmatched topic":
-            // The server no longer knows our channel (it crashed or was restarted): join it again.
+            // The server does not know our channel (it crashed or restarted since we joined): join it again.
             guard case .joined = self.state else {
                 return
             }

@@ -1,8 +1,9 @@
 import FirezoneCrypto
 
-/// The WebSocket URL of a portal socket, as the seed era builds it (seed-era-delta §4.1):
-/// the API URL's path with `/<topic>/websocket` appended, `http`/`ws` mapped to `ws` and `https`/`wss` to `wss`,
-/// and a query of `token` first, then the component's login parameters in their fixed order.
+/// The WebSocket URL of a portal socket, as Firezone 685acdac3a builds it
+/// (rust/connlib/phoenix-channel/src/login_url.rs): the API URL's path with `/<topic>/websocket` appended, `http`/`ws`
+/// mapped to `ws` and `https`/`wss` to `wss`, and a query of `token` first, then the component's login parameters in
+/// their fixed order.
 ///
 /// The token is a secret: ``description`` prints the URL with it redacted, and only ``requestTarget`` (handed to
 /// the socket, never to a log) carries it.
@@ -72,7 +73,7 @@ public struct PortalURL: Hashable, Sendable, CustomStringConvertible {
             throw PortalURLError("the API URL '\(apiURL)' has an invalid port")
         }
         self.host = String(host)
-        // The seed era connected to 443 whenever the URL named no port, even for ws:// (a quirk of its host
+        // Firezone 685acdac3a connects to 443 whenever the URL names no port, even for ws:// (a quirk of its host
         // parsing); we use each scheme's own default.
         self.port = port ?? (self.scheme == .wss ? 443 : 80)
 
@@ -107,7 +108,7 @@ public struct PortalURLError: Error, Hashable, Sendable, CustomStringConvertible
     }
 }
 
-/// The query parameters after `token`, in the seed era's order: `external_id`, `name`, `ipv4`, `ipv6`, `port`,
+/// The query parameters after `token`, in Firezone 685acdac3a's order: `external_id`, `name`, `ipv4`, `ipv6`, `port`,
 /// the client's device identifiers, then `public_key`. Absent values are left out.
 public struct LoginParameters: Hashable, Sendable {
     public private(set) var pairs: [(String, String)]
@@ -141,7 +142,7 @@ public struct LoginParameters: Hashable, Sendable {
         ])
     }
 
-    /// What the seed era sends as `external_id`: the lower-case hex of SHA-256 of the id's text when the id is a
+    /// What Firezone 685acdac3a sends as `external_id`: the lower-case hex of SHA-256 of the id's text when the id is a
     /// UUID (so the portal never sees the id a device keeps on disk), otherwise the id itself.
     public static func externalID(for id: String) -> String {
         guard Self.isUUID(id) else {

@@ -1,4 +1,4 @@
-/// The seed era's reconnect schedule: the first retry at once, then the `backoff` crate's exponential backoff
+/// Firezone 685acdac3a's reconnect schedule: the first retry at once, then the `backoff` crate's exponential backoff
 /// (``PhoenixConstants``), restarted after every successful join.
 ///
 /// As in the crate, the ±50 % randomisation applies to the current interval and the cap to the interval

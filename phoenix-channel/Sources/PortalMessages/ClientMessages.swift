@@ -1,7 +1,8 @@
 import FirezoneCrypto
 import IPPacket
 
-/// The `client` topic (`/client/websocket`), seed-era v1 event names (seed-era-delta §4.5).
+/// The `client` topic (`/client/websocket`) with the v1 event names of Firezone 685acdac3a
+/// (rust/connlib/tunnel/src/messages/client.rs).
 public enum ClientTopic: PortalTopic {
     public typealias Inbound = ClientInbound
     public typealias Outbound = ClientOutbound
@@ -102,7 +103,8 @@ public enum ClientOutbound: PortalEvents {
 
 public struct ClientInit: Hashable, Sendable, Codable {
     public var interface: ClientInterface
-    /// Resources of unknown types or with missing fields are skipped (and counted), as seed-era connlib does.
+    /// Resources of unknown types or with missing fields are skipped (and counted), as connlib does at Firezone
+    /// 685acdac3a.
     public var resources: LenientList<ClientResource>
     public var relays: LenientList<RelayEntry>
 

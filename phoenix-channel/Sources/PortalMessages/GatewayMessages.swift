@@ -1,7 +1,8 @@
 import FirezoneCrypto
 import IPPacket
 
-/// The `gateway` topic (`/gateway/websocket`), seed-era v1 event names (seed-era-delta §4.4).
+/// The `gateway` topic (`/gateway/websocket`) with the v1 event names of Firezone 685acdac3a
+/// (rust/connlib/tunnel/src/messages/gateway.rs).
 public enum GatewayTopic: PortalTopic {
     public typealias Inbound = GatewayInbound
     public typealias Outbound = GatewayOutbound
@@ -9,8 +10,8 @@ public enum GatewayTopic: PortalTopic {
     public static let name = "gateway"
 }
 
-/// Portal → gateway. The ≤1.3 events (`request_connection`, `allow_access`) are out of scope (precedence.md)
-/// and arrive as unknown events.
+/// Portal → gateway. The events of gateways up to 1.3 (`request_connection`, `allow_access`), which the portal
+/// marks deprecated since 1.4, are not implemented and arrive as unknown events.
 public enum GatewayInbound: PortalEvents {
     case initialize(GatewayInit)
     case authorizeFlow(AuthorizeFlow)
@@ -136,7 +137,7 @@ public struct GatewayInit: Hashable, Sendable, Codable {
     }
 }
 
-/// Masquerade flags; seed-era gateways read and ignore them (the OS setup script configures NAT).
+/// Masquerade flags; Firezone's gateway reads and ignores them (its OS setup script configures NAT).
 public struct GatewayConfig: Hashable, Sendable, Codable {
     public var ipv4MasqueradeEnabled: Bool
     public var ipv6MasqueradeEnabled: Bool

@@ -2,7 +2,7 @@ import IPPacket
 
 /// An IP network in CIDR notation (`10.0.0.0/8`, `fd00::/64`): the address of a CIDR resource, a tunnel range.
 ///
-/// Host bits must be zero, as in the `ip_network` crate that seed-era connlib parses these with: `10.0.0.1/8`
+/// Host bits must be zero, as in the `ip_network` crate that connlib parses these with: `10.0.0.1/8`
 /// names a host, not a network, and is rejected rather than silently truncated.
 public struct IPNetwork: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     public private(set) var address: IPAddress

@@ -1,6 +1,6 @@
 /// A list read element by element, keeping what decodes and counting what does not.
 ///
-/// Seed-era connlib reads the resource list of `init` this way: a resource of an unknown type, or one that is
+/// Firezone's connlib reads the resource list of `init` this way: a resource of an unknown type, or one that is
 /// missing fields, is skipped, and the rest still apply (the `client-init-2` and `client-01` fixtures).
 /// Relays of a type other than `turn` and `stun` are skipped the same way.
 public struct LenientList<Element: Codable & Sendable & Hashable>: Hashable, Sendable, Codable {
@@ -52,7 +52,7 @@ public struct LenientList<Element: Codable & Sendable & Hashable>: Hashable, Sen
 }
 
 extension KeyedDecodingContainer {
-    /// A lenient list that may be absent or null: both read as empty, as seed-era connlib's `#[serde(default)]`.
+    /// A lenient list that may be absent or null: both read as empty, as connlib's `#[serde(default)]`.
     func decodeLenientList<Element>(
         _ type: Element.Type,
         forKey key: Key

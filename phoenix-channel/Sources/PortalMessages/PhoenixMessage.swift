@@ -1,5 +1,5 @@
 /// The `ref` of a Phoenix v1 message. We send numbers; servers echo them back, and some spell them as strings
-/// (`"ref": "12"` in the seed-era fixtures), which compare equal to the number.
+/// (`"ref": "12"` in Firezone's fixtures), which compare equal to the number.
 public enum PhoenixRef: Hashable, Sendable, Codable, CustomStringConvertible {
     case number(UInt64)
     case text(String)
@@ -39,7 +39,7 @@ public enum PhoenixRef: Hashable, Sendable, Codable, CustomStringConvertible {
 
 /// A `phx_reply` payload: `{"status": "ok", "response": {…}}` or `{"status": "error", "response": {"reason": …}}`.
 public enum PhoenixReply: Hashable, Sendable, Codable {
-    /// The response body is not used by any seed-era event (one-way messages), so it is not kept.
+    /// The response body is not used by any event (one-way messages, Firezone #10361), so it is not kept.
     case ok
     /// `unmatched topic`, `invalid_version`, `disabled`, `unknown_message`, …
     case error(reason: String)
@@ -130,8 +130,8 @@ public enum PhoenixControl {
     public static let heartbeatTopic = "phoenix"
 }
 
-/// A Phoenix v1 JSON message: `{"topic": …, "event": …, "payload": …, "ref": …}`. Seed-era components send no
-/// `join_ref`; a received one is ignored.
+/// A Phoenix v1 JSON message: `{"topic": …, "event": …, "payload": …, "ref": …}`. Firezone's components send
+/// no `join_ref`; a received one is ignored.
 public struct PhoenixMessage<Events: PortalEvents, Join: Hashable & Sendable & Codable>: Hashable, Sendable {
     public var topic: String
     public var body: PhoenixBody<Events, Join>

@@ -1,6 +1,6 @@
 /// The events one side of a topic sends: a closed set of event names, each with its payload type.
 ///
-/// On the wire an event is the pair of the envelope's `event` and `payload` fields (Phoenix v1, seed era).
+/// On the wire an event is the pair of the envelope's `event` and `payload` fields (Phoenix v1).
 public protocol PortalEvents: Hashable, Sendable {
     /// The `event` field.
     var event: String { get }

@@ -44,7 +44,7 @@ public struct RelayID: PortalIdentifier {
     public init(_ rawValue: String) { self.rawValue = rawValue }
 }
 
-/// A site; the seed-era portal calls it a gateway group (`gateway_group_id`, `gateway_groups`).
+/// A site; the portal's v1 messages call it a gateway group (`gateway_group_id`, `gateway_groups`).
 public struct SiteID: PortalIdentifier {
     public var rawValue: String
     public init(_ rawValue: String) { self.rawValue = rawValue }

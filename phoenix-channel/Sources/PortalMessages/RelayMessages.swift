@@ -1,5 +1,5 @@
 /// The `relay` topic (`/relay/websocket`): the relay joins with its credential secret and otherwise only sends
-/// heartbeats (reference §4.6).
+/// heartbeats, as Firezone's relay (rust/relay/server/src/main.rs).
 public enum RelayTopic: PortalTopic {
     public typealias Inbound = RelayInbound
     public typealias Outbound = RelayOutbound
@@ -7,7 +7,8 @@ public enum RelayTopic: PortalTopic {
     public static let name = "relay"
 }
 
-/// The relay's `phx_join` payload: the secret the portal mints the relay's TURN credentials from (reference §3.2).
+/// The relay's `phx_join` payload: the secret the portal mints the relay's TURN credentials from
+/// (Firezone's rust/relay/server/src/auth.rs).
 public struct RelayJoin: Hashable, Sendable, Codable, CustomStringConvertible {
     /// Hex of 32 random bytes. A secret: never logged.
     public var stampSecret: String

@@ -115,7 +115,7 @@ public struct CIDRResource: Hashable, Sendable, Codable {
 /// The Internet resource: every address not covered by another resource.
 public struct InternetResource: Hashable, Sendable, Codable {
     public var id: ResourceID
-    /// The seed-era portal sends none; connlib then shows "Internet Resource".
+    /// Firezone's portal sends none; connlib then shows "Internet Resource".
     public var name: String?
     public var sites: [Site]
     public var canBeDisabled: Bool?

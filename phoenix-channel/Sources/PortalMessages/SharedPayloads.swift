@@ -17,9 +17,9 @@ public struct IceCredentials: Hashable, Sendable, Codable, CustomStringConvertib
 
 /// A relay as `init` and `relays_presence` list it; one entry per address family of the relay.
 public enum RelayEntry: Hashable, Sendable, Codable {
-    /// A TURN server with time-limited credentials (reference §3.2).
+    /// A TURN server with time-limited credentials (Firezone's rust/relay/server/src/auth.rs).
     case turn(TurnRelay)
-    /// A STUN-only server. Older portals listed these; connlib uses only TURN entries.
+    /// A STUN-only server entry (`"type": "stun"`); connlib ignores these and uses only TURN entries.
     case stun(id: RelayID, address: IPSocketAddress)
 
     public var id: RelayID {
@@ -69,7 +69,7 @@ public enum RelayEntry: Hashable, Sendable, Codable {
 public struct TurnRelay: Hashable, Sendable, Codable, CustomStringConvertible {
     public var id: RelayID
     public var address: IPSocketAddress
-    /// `<expiry>:<salt>` (reference §3.2).
+    /// `<expiry>:<salt>` (Firezone's rust/relay/server/src/auth.rs).
     public var username: String
     public var password: String
     /// Unix seconds.
@@ -214,7 +214,7 @@ public struct Site: Hashable, Sendable, Codable {
     }
 }
 
-/// An upstream DNS server of the client's interface. The seed era knows one kind: a plain IP and port.
+/// An upstream DNS server of the client's interface. Firezone 685acdac3a knows one kind: a plain IP and port.
 public enum UpstreamDNS: Hashable, Sendable, Codable {
     case ipPort(IPSocketAddress)
 

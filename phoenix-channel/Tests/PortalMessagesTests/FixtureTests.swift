@@ -403,7 +403,7 @@ struct FixtureCase: Sendable, CustomTestStringConvertible {
         return JSONTree.object(members).description
     }
 
-    /// The ≤1.3 `request_connection` is out of scope (precedence.md): an unknown event. Its relay list and resource
+    /// `request_connection`, for gateways up to 1.3, is not implemented: an unknown event. Its relay list and resource
     /// still read as our types, a `stun` entry included.
     static func checkRequestConnection(_ text: String, relayIDs: [String]) throws -> String {
         let message = try PortalCodec.decode(text, as: GatewayMessage.self)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The seed-era portal messages of `Fixtures/`, copied from shared/reference/portal-fixtures.
+/// The portal messages of `Fixtures/`, from Firezone's own test suite at commit 685acdac3a (see its README).
 enum Fixtures {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
         "Fixtures"

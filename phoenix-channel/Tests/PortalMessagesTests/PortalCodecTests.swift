@@ -5,7 +5,7 @@ import Testing
 
 struct PortalCodecTests {
     @Test
-    func outboundEventsEncodeToTheSeedEraEnvelope() {
+    func outboundEventsEncodeToThePhoenixV1Envelope() {
         let message = PhoenixMessage<ClientOutbound, EmptyPayload>(
             topic: "client",
             body: .event(

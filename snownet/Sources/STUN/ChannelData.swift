@@ -42,9 +42,9 @@ public struct ChannelData: Hashable, Sendable {
 
     /// Decodes `buffer`'s readable bytes as one ChannelData message.
     ///
-    /// Bytes after the payload are ignored: RFC 8656 §12.5 lets UDP senders pad ("Over UDP, the padding is not
-    /// required but MAY be included"), and Firezone's relay accepts any trailing bytes (reference §3.4). A
-    /// datagram shorter than the declared length is rejected.
+    /// Bytes after the payload are ignored: RFC 8656 §12.5 lets UDP senders pad ("Over UDP, the padding is not required
+    /// but MAY be included"), and Firezone's relay accepts any trailing bytes
+    /// (rust/relay/server/src/server/channel_data.rs). A datagram shorter than the declared length is rejected.
     @inlinable
     public init(decoding buffer: ByteBuffer) throws(ChannelDataDecodeError) {
         guard buffer.readableBytes >= Self.headerLength else {
@@ -87,8 +87,8 @@ public struct ChannelData: Hashable, Sendable {
         Self.writeHeader(channelNumber: channelNumber, length: length, into: &buffer, at: buffer.readerIndex)
     }
 
-    /// Writes the message, header and payload, at `buffer`'s writer index; no padding (reference §3.6: Firezone's
-    /// XDP router drops ChannelData whose length is not exactly the datagram's).
+    /// Writes the message, header and payload, at `buffer`'s writer index; no padding: Firezone's XDP router drops
+    /// ChannelData whose length is not exactly the datagram's (rust/relay/ebpf-turn-router/src/try_handle_turn).
     @inlinable
     public func write(into buffer: inout ByteBuffer) {
         precondition(self.payload.readableBytes <= Int(UInt16.max), "ChannelData carries at most 65535 bytes")

@@ -1,6 +1,7 @@
 import IPPacket
 
-/// The STUN and TURN attributes Firezone uses (reference §2.12), plus the ICE attributes of RFC 8445 §16.1.
+/// The STUN and TURN attributes Firezone uses (its TURN client, rust/connlib/snownet/src/allocation.rs, and relay,
+/// rust/relay/server/src/server.rs), plus the ICE attributes of RFC 8445 §16.1.
 ///
 /// MESSAGE-INTEGRITY and FINGERPRINT are not attributes here: ``STUNMessageEncoder`` computes them and
 /// ``STUNMessage`` checks them, because their values depend on the bytes around them.

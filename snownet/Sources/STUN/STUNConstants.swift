@@ -102,7 +102,7 @@ public enum STUNConstants {
     /// RFC 5766 §11's 0x4000 through 0x7FFF. RFC 8656 §12.2 narrowed binding to 0x4000 through 0x4FFF (and
     /// §12.6 discards 0x5000 and up), which is what Firezone's clients use (``firezoneClientChannelNumbers``).
     public static let channelNumbers: ClosedRange<UInt16> = 0x4000...0x7FFF
-    /// The channel numbers Firezone's clients bind (reference §2.8, §2.12): RFC 8656 §12.2's range. Both
-    /// snownet and the relay demultiplex only first bytes 0x40–0x4F as channel data.
+    /// The channel numbers Firezone's clients bind (rust/connlib/snownet/src/allocation.rs): RFC 8656 §12.2's
+    /// range. Both snownet and the relay demultiplex only first bytes 0x40–0x4F as channel data.
     public static let firezoneClientChannelNumbers: ClosedRange<UInt16> = 0x4000...0x4FFF
 }

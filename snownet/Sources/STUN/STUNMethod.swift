@@ -1,7 +1,7 @@
 /// A STUN method: the 12-bit number that, with a ``STUNClass``, makes a ``STUNMessageType``.
 ///
 /// A struct rather than an enum because a peer may send any method; the relay answers unknown request methods
-/// with 400 (reference §3.4), so decoding keeps them.
+/// with 400, as Firezone's relay does (rust/relay/server/src/server/client_message.rs), so decoding keeps them.
 public struct STUNMethod: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     public var rawValue: UInt16
 

@@ -26,8 +26,9 @@ struct ChannelDataTests {
         #expect(channelData.payload.readableBytes == 0)
     }
 
-    /// RFC 8656 §12.5: "Over UDP, the padding is not required but MAY be included"; reference §3.4: the payload
-    /// is exactly `length` bytes and trailing bytes are tolerated.
+    /// RFC 8656 §12.5: "Over UDP, the padding is not required but MAY be included"; Firezone's relay
+    /// (rust/relay/server/src/server/channel_data.rs): the payload is exactly `length` bytes and trailing bytes are
+    /// tolerated.
     @Test(arguments: [1, 2, 3, 7])
     func ignoresBytesAfterThePayload(trailing: Int) throws {
         var datagram = buffer(hex: "4000 0003 010203")

@@ -234,9 +234,10 @@ struct Run {
     }
 }
 
-/// The transaction ID and method of a datagram whose header is that of a STUN request (RFC 8489 §5), whether or
-/// not its attributes decode: the relay answers both. Only first bytes 0–3 are STUN on the relay's port
-/// (reference §3.4, RFC 7983 §7): a request type of 0x0400 or more is dropped unanswered.
+/// The transaction ID and method of a datagram whose header is that of a STUN request (RFC 8489 §5), whether or not its
+/// attributes decode: the relay answers both. Only first bytes 0–3 are STUN on the relay's port (as in Firezone's
+/// rust/relay/server/src/server/client_message.rs; RFC 7983 §7): a request type of 0x0400 or more is dropped
+/// unanswered.
 struct RequestIdentity {
     var transactionID: TransactionID
     var method: STUNMethod

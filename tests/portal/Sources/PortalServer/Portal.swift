@@ -18,9 +18,11 @@ protocol PortalSocket: AnyObject {
 /// and the admin API; entry points from elsewhere hop onto it.
 public final class Portal: @unchecked Sendable {
     public struct Options: Sendable {
-        /// Relay leave events are held this long, in case the relay comes back (seed era: 3 s).
+        /// Relay leave events are held this long, in case the relay comes back (Firezone 685acdac3a's portal: 3 s,
+        /// `relays_presence_debounce_timeout_ms`).
         public var relayLeaveDebounce: Duration = .seconds(3)
-        /// Sockets silent for longer are closed (seed era: client 307 s, gateway 37 s, relay 41 s).
+        /// Sockets silent for longer are closed (as Firezone 685acdac3a's elixir/apps/api/lib/api/endpoint.ex: client
+        /// 307 s, gateway 37 s, relay 41 s).
         public var clientSocketTimeout: Duration = .seconds(307)
         public var gatewaySocketTimeout: Duration = .seconds(37)
         public var relaySocketTimeout: Duration = .seconds(41)
@@ -28,7 +30,8 @@ public final class Portal: @unchecked Sendable {
         public init() {}
     }
 
-    /// Gateways' relay credentials live this long (seed era); clients' live as long as their token.
+    /// Gateways' relay credentials live this long (as Firezone 685acdac3a's
+    /// elixir/apps/api/lib/api/gateway/channel.ex); clients' live as long as their token.
     static let gatewayCredentialLifetime: UInt64 = 90 * 86_400
     /// A client token without an expiry in the file expires this long after the portal started.
     static let defaultClientTokenLifetime: UInt64 = 7 * 86_400
@@ -114,7 +117,8 @@ public final class Portal: @unchecked Sendable {
     // MARK: Authentication
 
     /// The identity a WebSocket request authenticates as, or why it is refused. Accepts the token as the `token`
-    /// query parameter (seed era) and, as an extra, an `X-Authorization: Bearer` header.
+    /// query parameter (as Firezone 685acdac3a's connlib sends it) and, as an extra, an `X-Authorization: Bearer`
+    /// header.
     func authenticate(uri: String, authorization: String?) -> Result<(PortalIdentity, String), PortalRefusal> {
         self.loop.preconditionInEventLoop()
         let target = RequestTarget(uri)
@@ -303,7 +307,7 @@ public final class Portal: @unchecked Sendable {
                 topic: ClientTopic.self,
                 to: session.socket
             )
-            // The session lasts as long as the token, as the seed-era portal's socket does.
+            // The session lasts as long as the token, as Firezone 685acdac3a's portal socket does.
             // At most a century ahead: a far-future expiry in the file must not overflow the timer.
             let remaining = min(Int64(clamping: self.clientTokenExpiry(client)) - Int64(time(nil)), 100 * 365 * 86_400)
             self.sessions[id]?.expiry?.cancel()
@@ -425,7 +429,7 @@ public final class Portal: @unchecked Sendable {
     private func gatewayInit(_ gateway: GatewayID, key: PublicKey) -> GatewayInit {
         let (ipv4, ipv6) = self.addresses[gateway.rawValue]!
         let now = UInt64(time(nil))
-        // The longest expiry per pair, as the seed era's flow cache reports.
+        // The longest expiry per pair, as Firezone 685acdac3a's portal reports from its flow cache.
         var longest: [AccessPair: UInt64] = [:]
         for flow in self.flows where flow.gateway == gateway && flow.expiresAt > now {
             let pair = AccessPair(client: flow.client, resource: flow.resource)
@@ -663,7 +667,8 @@ public final class Portal: @unchecked Sendable {
             let old = self.resources[previous]
             self.resources[previous] = resource
             if old.type != resource.type || old.address != resource.address {
-                // Seed era: a changed address or type ends every authorization of the resource.
+                // As in Firezone 685acdac3a's portal: a changed address or type ends every authorization of the
+                // resource.
                 self.endFlows { $0.resource == resource.id }
             } else if old.filters != resource.filters {
                 for gateway in Set(self.flows.filter { $0.resource == resource.id }.map(\.gateway)).sorted() {
@@ -716,7 +721,8 @@ public final class Portal: @unchecked Sendable {
         return true
     }
 
-    /// Expires a component's token: its socket is told `token_expired` and closed, and the token no longer works.
+    /// Expires a component's token: its socket is told `token_expired` and closed, and the token is refused from then
+    /// on.
     func expireToken(of component: String) -> Bool {
         self.loop.preconditionInEventLoop()
         let token =

@@ -40,7 +40,7 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         public var ipv4: IPNetwork
         public var ipv6: IPNetwork
 
-        /// Firezone's tunnel ranges (reference §5.1).
+        /// Firezone's tunnel ranges (`IPV4_TUNNEL`, `IPV6_TUNNEL` in rust/connlib/tunnel/src/lib.rs).
         public static let firezone = TunnelRanges(
             ipv4: IPNetwork("100.64.0.0/11")!,
             ipv6: IPNetwork("fd00:2021:1111::/107")!

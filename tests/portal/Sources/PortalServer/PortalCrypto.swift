@@ -4,8 +4,9 @@ import PortalMessages
 import RelayCore
 import STUN
 
-/// The seed-era portal's derivations (seed-era-delta §4.7, §10.15), deterministic per client/gateway pair so that
-/// a repeated flow yields the same credentials and the existing connection is reused.
+/// The derivations of Firezone 685acdac3a's portal (the preshared key as in elixir/apps/domain/lib/domain/crypto.ex,
+/// the relay credential salt as in elixir/apps/domain/lib/domain/relays.ex), deterministic per client/gateway pair
+/// so that a repeated flow yields the same credentials and the existing connection is reused.
 package enum PortalCrypto {
     /// ICE credentials of both ends: SHA-256 of `client_id:client_pubkey:gateway_id:gateway_pubkey`, base32
     /// lowercase without padding (52 characters); the client's ufrag is characters 0–3 and its password 4–25, the
@@ -43,8 +44,9 @@ package enum PortalCrypto {
         return PresharedKey(bytes: block)!
     }
 
-    /// A relay's credentials for one component: username `<expiry>:<salt>` with the salt base64 without padding
-    /// of SHA-256 of the component's public key, the password from the relay's stamp secret (reference §3.2).
+    /// A relay's credentials for one component: username `<expiry>:<salt>` with the salt base64 without padding of
+    /// SHA-256 of the component's public key, the password from the relay's stamp secret
+    /// (rust/relay/server/src/auth.rs).
     package static func relayCredentials(
         secret: String,
         componentKey: PublicKey,

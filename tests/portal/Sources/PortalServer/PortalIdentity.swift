@@ -25,7 +25,7 @@ enum PortalIdentity: Hashable, Sendable {
     }
 }
 
-/// Why an upgrade is refused: the HTTP status and the plain-text reason the seed-era portal sends.
+/// Why an upgrade is refused: the HTTP status and the plain-text reason Firezone 685acdac3a's portal sends.
 struct PortalRefusal: Error, Hashable, Sendable {
     var status: Int
     var reason: String

@@ -4,8 +4,8 @@ import NIOPosix
 import NIOSSL
 import PortalServer
 
-/// A Firezone portal for local runs: the seed-era Phoenix protocol for clients, gateways and relays, configured by
-/// one JSON file (see `PortalConfiguration`), with an admin API on localhost.
+/// A Firezone portal for local runs: the Phoenix protocol of Firezone 685acdac3a for clients, gateways and relays,
+/// configured by one JSON file (see `PortalConfiguration`), with an admin API on localhost.
 @main
 struct FirezonePortal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +19,7 @@ struct FirezonePortal: AsyncParsableCommand {
     var listen = "127.0.0.1:8081"
     @Option(help: "Address of the admin API (keep it on localhost).")
     var admin = "127.0.0.1:8082"
-    @Option(help: "Seconds a relay may be gone before clients and gateways are told (seed era: 3).")
+    @Option(help: "Seconds a relay may be gone before clients and gateways are told (Firezone's portal: 3).")
     var relayDebounce = 3.0
     @Option(help: "Seconds of silence after which any socket is closed (default: 307 client, 37 gateway, 41 relay).")
     var socketTimeout: Double?
