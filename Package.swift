@@ -113,7 +113,7 @@ let package = Package(
             dependencies: ["IPPacket", "COpenSSL", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Sources/STUN"
         ),
-        .testTarget(name: "STUNTests", dependencies: ["STUN"], path: "snownet/Tests/STUNTests"),
+        .testTarget(name: "STUNTests", dependencies: ["STUN", "FirezoneTesting"], path: "snownet/Tests/STUNTests"),
         .target(
             name: "WireGuard",
             dependencies: [
@@ -267,7 +267,23 @@ let package = Package(
 
         .target(
             name: "FirezoneTesting",
+            dependencies: [
+                "FirezoneTime", "IPPacket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "tests/Sources/FirezoneTesting"
+        ),
+        .testTarget(
+            name: "FirezoneTestingTests",
+            dependencies: [
+                "FirezoneTesting", "FirezoneTime", "IPPacket", "WireGuard", "RelayCore", "STUN",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/Tests/FirezoneTestingTests"
         ),
         // The TURN load generator of tests/perf/relay.sh.
         .executableTarget(
