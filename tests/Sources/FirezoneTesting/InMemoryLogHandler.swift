@@ -63,7 +63,10 @@ public struct InMemoryLogHandler: LogHandler {
 
         /// Records an issue for every warning or error logged so far (`PanicOnErrorEvents` of STYLE rule 27,
         /// extended to warnings); `context` says which run, e.g. a simulation's report.
-        public func expectNoWarningsOrErrors(_ context: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+        public func expectNoWarningsOrErrors(
+            _ context: @autoclosure () -> String = "",
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             let unexpected = self.warningsAndErrors
             guard !unexpected.isEmpty else {
                 return
@@ -102,6 +105,8 @@ public struct InMemoryLogHandler: LogHandler {
         }
         // Sorted: the order of a Dictionary must never reach what a test compares or prints.
         let sorted = merged.map { (key: $0.key, value: "\($0.value)") }.sorted { $0.key < $1.key }
-        self.records.append(Record(label: self.label, level: event.level, message: "\(event.message)", metadata: sorted))
+        self.records.append(
+            Record(label: self.label, level: event.level, message: "\(event.message)", metadata: sorted)
+        )
     }
 }

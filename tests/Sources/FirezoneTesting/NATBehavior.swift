@@ -56,5 +56,8 @@ public struct NATConfiguration: Sendable, Hashable {
         filtering: .addressAndPortDependent
     )
     /// Address-and-port-dependent mapping and filtering: only a relay gets two such hosts talking.
-    public static let symmetric = NATConfiguration(mapping: .addressAndPortDependent, filtering: .addressAndPortDependent)
+    public static let symmetric = NATConfiguration(
+        mapping: .addressAndPortDependent,
+        filtering: .addressAndPortDependent
+    )
 }

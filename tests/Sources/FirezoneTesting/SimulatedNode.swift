@@ -11,7 +11,12 @@ import NIOCore
 /// clock or draws entropy of its own: its time is the simulation's clock and its randomness comes from seeds.
 public protocol SimulatedNode {
     /// A datagram from `source` (as the network delivers it, after any NAT) arrived at the host's `destination`.
-    mutating func handleDatagram(_ datagram: ByteBuffer, from source: IPSocketAddress, to destination: IPSocketAddress, now: Instant)
+    mutating func handleDatagram(
+        _ datagram: ByteBuffer,
+        from source: IPSocketAddress,
+        to destination: IPSocketAddress,
+        now: Instant
+    )
 
     /// The next datagram to send, or nil when there is none for now.
     mutating func pollTransmit(now: Instant) -> SimulatedTransmit?

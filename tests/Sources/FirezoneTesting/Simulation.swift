@@ -169,6 +169,18 @@ public struct Simulation {
         self.advance(until: self.clock.now + duration)
     }
 
+    /// Runs every event of the next `duration` and leaves the clock at its end, quiet or not: time passing with
+    /// nothing to do (a NAT mapping ageing, a timer coming due).
+    @discardableResult
+    public mutating func elapse(_ duration: Duration) -> AdvanceOutcome {
+        let deadline = self.clock.now + duration
+        let outcome = self.advance(until: deadline)
+        if outcome != .livelock {
+            self.clock.advance(to: deadline)
+        }
+        return outcome
+    }
+
     /// Steps until `condition` holds, for `duration` at most; whether it held. The clock stops at the step where it
     /// first held.
     public mutating func advance(for duration: Duration = .seconds(20), until condition: (Simulation) -> Bool) -> Bool {
@@ -286,7 +298,13 @@ public struct Simulation {
             self.route(flight, from: sender)
         case .downlink(let receiver):
             let name = self.hosts.values[receiver].name
-            self.record(flight.datagram, flight.source, flight.destination, flight.payload.readableBytes, .delivered(host: name))
+            self.record(
+                flight.datagram,
+                flight.source,
+                flight.destination,
+                flight.payload.readableBytes,
+                .delivered(host: name)
+            )
             self.hosts.values[receiver].node.handleDatagram(
                 flight.payload,
                 from: flight.source,
@@ -308,18 +326,24 @@ public struct Simulation {
             return self.deliver(flight, source: source, destination: destination, to: receiver)
         }
         if let routerName = realm {
-            guard let external = self.routers[routerName]!.translateOutbound(from: source, to: destination, now: now) else {
+            guard let external = self.routers[routerName]!.translateOutbound(from: source, to: destination, now: now)
+            else {
                 return self.record(flight.datagram, source, destination, length, .unroutable)
             }
-            self.record(flight.datagram, external, destination, length, .translatedSource(router: routerName, from: source))
+            self.record(
+                flight.datagram,
+                external,
+                destination,
+                length,
+                .translatedSource(router: routerName, from: source)
+            )
             source = external
         }
         if let receiver = self.owner(of: destination.address, behind: nil) {
             return self.deliver(flight, source: source, destination: destination, to: receiver)
         }
-        guard let routerIndex = self.routers.values.firstIndex(where: { $0.publicAddresses.contains(destination.address) }),
-            self.routers.keys[routerIndex] != realm
-        else {
+        let owningRouter = self.routers.values.firstIndex { $0.publicAddresses.contains(destination.address) }
+        guard let routerIndex = owningRouter, self.routers.keys[routerIndex] != realm else {
             // Hairpinning (RFC 4787 §6) is not simulated: a datagram to the own router's public address goes nowhere.
             return self.record(flight.datagram, source, destination, length, .unroutable)
         }
@@ -345,7 +369,12 @@ public struct Simulation {
         }
     }
 
-    private mutating func deliver(_ flight: InFlight, source: IPSocketAddress, destination: IPSocketAddress, to receiver: Int) {
+    private mutating func deliver(
+        _ flight: InFlight,
+        source: IPSocketAddress,
+        destination: IPSocketAddress,
+        to receiver: Int
+    ) {
         self.cross(
             link: self.hosts.values[receiver],
             datagram: flight.datagram,
@@ -369,7 +398,14 @@ public struct Simulation {
         _ event: TraceEntry.Event
     ) {
         self.trace.append(
-            TraceEntry(time: self.clock.now, datagram: datagram, source: source, destination: destination, length: length, event: event)
+            TraceEntry(
+                time: self.clock.now,
+                datagram: datagram,
+                source: source,
+                destination: destination,
+                length: length,
+                event: event
+            )
         )
     }
 

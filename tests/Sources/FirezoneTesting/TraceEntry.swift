@@ -46,7 +46,14 @@ public struct TraceEntry: Sendable, Hashable, CustomStringConvertible {
     public var length: Int
     public var event: Event
 
-    public init(time: Instant, datagram: Int, source: IPSocketAddress, destination: IPSocketAddress, length: Int, event: Event) {
+    public init(
+        time: Instant,
+        datagram: Int,
+        source: IPSocketAddress,
+        destination: IPSocketAddress,
+        length: Int,
+        event: Event
+    ) {
         self.time = time
         self.datagram = datagram
         self.source = source
