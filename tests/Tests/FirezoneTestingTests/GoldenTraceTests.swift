@@ -14,7 +14,8 @@ struct GoldenTraceTests {
     static let dave = socket("[2001:db8::6]:9000")
 
     /// Alice behind a port-restricted cone on a lossy, jittery, duplicating, reordering link sends to Bob, who
-    /// echoes; Carol knocks on Alice's router (filtered, then no mapping); Bob talks to Dave over IPv6.
+    /// echoes; Carol knocks on Alice's router (filtered, then no mapping); Bob talks to Dave over IPv6; two
+    /// timers fire at once and Bob echoes them.
     static func scenario(seed: UInt64) -> Simulation {
         var simulation = Simulation(seed: seed)
         simulation.addRouter("home", publicAddresses: [address("198.51.100.1")], nat: .portRestrictedCone)
@@ -39,6 +40,11 @@ struct GoldenTraceTests {
         )
         simulation.addHost("carol", addresses: [Self.carol.address], node: RecordingNode())
         simulation.addHost("dave", addresses: [Self.dave.address], node: RecordingNode())
+        // Two timers due at the same instant: the order in which hosts are visited reaches the trace.
+        for (name, source) in [("ticker-1", socket("203.0.113.8:1")), ("ticker-2", socket("203.0.113.9:1"))] {
+            let timer = TimerNode(deadline: Instant.zero + .milliseconds(50), source: source, destination: Self.bob)
+            simulation.addHost(name, addresses: [source.address], node: timer)
+        }
         for index in 0..<6 {
             simulation.withNode("alice", as: RecordingNode.self) { node, _ in
                 node.send("datagram \(index)", from: Self.alice, to: Self.bob)
@@ -57,7 +63,8 @@ struct GoldenTraceTests {
     }
 
     /// Seed 42: #3 lost on Alice's link, #2 overtaken by #4 (jitter), Carol filtered on a live mapping and
-    /// refused on a port with none, #14 duplicated, Bob's echoes reordered on the way back.
+    /// refused on a port with none, #14 duplicated, Bob's echoes reordered on the way back, the timers'
+    /// datagrams #15 and #16 in host order.
     static let expected = """
         0.000000000s #1 10.0.0.2:5000 > 203.0.113.5:7000 10 B sent by alice
         0.003000000s #2 10.0.0.2:5000 > 203.0.113.5:7000 10 B sent by alice
@@ -91,12 +98,20 @@ struct GoldenTraceTests {
         0.045215907s #5 198.51.100.1:40000 > 203.0.113.5:7000 10 B delivered to bob
         0.045215907s #14 203.0.113.5:7000 > 198.51.100.1:40000 15 B sent by bob
         0.048789151s #13 203.0.113.5:7000 > 10.0.0.2:5000 15 B home translated destination 198.51.100.1:40000
+        0.050000000s #15 203.0.113.8:1 > 203.0.113.5:7000 4 B sent by ticker-1
+        0.050000000s #16 203.0.113.9:1 > 203.0.113.5:7000 4 B sent by ticker-2
         0.051765474s #14 203.0.113.5:7000 > 10.0.0.2:5000 15 B home translated destination 198.51.100.1:40000
         0.051765474s #14 203.0.113.5:7000 > 10.0.0.2:5000 15 B duplicated on alice's link
         0.063508622s #11 203.0.113.5:7000 > 10.0.0.2:5000 15 B delivered to alice
+        0.065052155s #15 203.0.113.8:1 > 203.0.113.5:7000 4 B delivered to bob
+        0.065052155s #17 203.0.113.5:7000 > 203.0.113.8:1 9 B sent by bob
+        0.066645005s #16 203.0.113.9:1 > 203.0.113.5:7000 4 B delivered to bob
+        0.066645005s #18 203.0.113.5:7000 > 203.0.113.9:1 9 B sent by bob
         0.068834146s #12 203.0.113.5:7000 > 10.0.0.2:5000 15 B delivered to alice
         0.073308700s #14 203.0.113.5:7000 > 10.0.0.2:5000 15 B delivered to alice
+        0.081419588s #17 203.0.113.5:7000 > 203.0.113.8:1 9 B delivered to ticker-1
         0.081893370s #10 203.0.113.5:7000 > 10.0.0.2:5000 15 B delivered to alice
+        0.082756935s #18 203.0.113.5:7000 > 203.0.113.9:1 9 B delivered to ticker-2
         0.092003064s #13 203.0.113.5:7000 > 10.0.0.2:5000 15 B delivered to alice
         0.101459187s #14 203.0.113.5:7000 > 10.0.0.2:5000 15 B delivered to alice
 
