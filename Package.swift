@@ -148,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "STUNTests",
-            dependencies: ["STUN", "FirezoneCrypto", "IPPacket", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["STUN", "FirezoneCrypto", "FirezoneTesting", "IPPacket", .product(name: "NIOCore", package: "swift-nio")],
             path: "snownet/Tests/STUNTests"
         ),
         .target(
@@ -286,7 +286,23 @@ let package = Package(
 
         .target(
             name: "FirezoneTesting",
+            dependencies: [
+                "FirezoneTime", "IPPacket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "tests/Sources/FirezoneTesting"
+        ),
+        .testTarget(
+            name: "FirezoneTestingTests",
+            dependencies: [
+                "FirezoneTesting", "FirezoneTime", "IPPacket", "WireGuard", "RelayCore", "STUN",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/Tests/FirezoneTestingTests"
         ),
         // The TURN load generator of tests/perf/relay.sh.
         .executableTarget(

@@ -1,3 +1,4 @@
+import FirezoneTesting
 import NIOCore
 import STUN
 import Testing
@@ -116,9 +117,9 @@ struct ChannelDataTests {
     }
 
     /// Random datagrams never trap, and what decodes is consistent with its bytes.
-    @Test(arguments: testSeeds(count: 200))
+    @Test(arguments: TestSeeds.seeds(count: 200))
     func randomDatagramsNeverCrash(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed)
         let count = Int.random(in: 0...80, using: &rng)
         var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
         if bytes.count >= 2, Bool.random(using: &rng) {
@@ -131,7 +132,7 @@ struct ChannelDataTests {
         guard let channelData = try? ChannelData(decoding: ByteBuffer(bytes: bytes)) else {
             return
         }
-        let context = Comment(rawValue: "seed \(seed)")
+        let context = Comment(rawValue: TestSeeds.replayHint(seed))
         #expect(ChannelData.channelNumbers.contains(channelData.channelNumber), context)
         #expect(channelData.payload.readableBytes == Int(bytes[2]) << 8 | Int(bytes[3]), context)
         #expect(

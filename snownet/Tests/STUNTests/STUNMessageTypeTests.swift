@@ -1,3 +1,4 @@
+import FirezoneTesting
 import STUN
 import Testing
 
@@ -66,8 +67,8 @@ struct TransactionIDTests {
     }
 
     @Test func isDrawnFromTheGivenGenerator() {
-        var first = SplitMix64(seed: 7)
-        var second = SplitMix64(seed: 7)
+        var first = SeededRandomNumberGenerator(seed: 7)
+        var second = SeededRandomNumberGenerator(seed: 7)
         let a = TransactionID(using: &first)
         let b = TransactionID(using: &second)
         let c = TransactionID(using: &first)

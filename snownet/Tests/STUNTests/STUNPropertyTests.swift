@@ -1,16 +1,17 @@
+import FirezoneTesting
 import IPPacket
 import NIOCore
 import STUN
 import Testing
 
-/// Randomised checks over fixed seeds; a failure names its seed.
+/// Randomised checks over ``TestSeeds`` (fixed seeds, or `SIMULATION_SEED` alone); a failure prints its replay hint.
 struct STUNPropertyTests {
     /// Whatever the encoder writes decodes to the same message.
-    @Test(arguments: testSeeds(count: 300))
+    @Test(arguments: TestSeeds.seeds(count: 300))
     func randomMessagesRoundTrip(seed: UInt64) throws {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed)
         let sample = RandomMessage(using: &rng)
-        let context = Comment(rawValue: "seed \(seed): \(sample.attributes)")
+        let context = Comment(rawValue: "\(TestSeeds.replayHint(seed)): \(sample.attributes)")
 
         let message = try STUNMessage(decoding: sample.encoded)
         #expect(message.type == sample.type, context)
@@ -26,22 +27,22 @@ struct STUNPropertyTests {
     }
 
     /// One datagram is one message: every strict prefix is rejected, with a typed error.
-    @Test(arguments: testSeeds(count: 100))
+    @Test(arguments: TestSeeds.seeds(count: 100))
     func everyTruncationIsRejected(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed)
         let sample = RandomMessage(using: &rng)
         for length in 0..<sample.encoded.readableBytes {
             let truncated = sample.encoded.getSlice(at: 0, length: length)!
-            #expect(throws: STUNDecodeError.self, "seed \(seed), length \(length)") {
+            #expect(throws: STUNDecodeError.self, "\(TestSeeds.replayHint(seed)), length \(length)") {
                 try STUNMessage(decoding: truncated)
             }
         }
     }
 
     /// Corrupted messages are rejected or decode to something whose every accessor answers: nothing traps.
-    @Test(arguments: testSeeds(count: 500))
+    @Test(arguments: TestSeeds.seeds(count: 500))
     func corruptedMessagesNeverCrash(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed)
         let sample = RandomMessage(using: &rng)
         var bytes = Array(sample.encoded.readableBytesView)
         for _ in 0..<Int.random(in: 1...8, using: &rng) {
@@ -58,9 +59,9 @@ struct STUNPropertyTests {
 
     /// A valid header in front of random attribute bytes: the attribute walk and every value decoder see
     /// arbitrary input, which corrupting a valid message rarely reaches past the FINGERPRINT.
-    @Test(arguments: testSeeds(count: 1000))
+    @Test(arguments: TestSeeds.seeds(count: 1000))
     func randomAttributesNeverCrash(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed)
         var body: [UInt8] = []
         for _ in 0..<Int.random(in: 0...6, using: &rng) {
             let type =
@@ -85,9 +86,9 @@ struct STUNPropertyTests {
     }
 
     /// Random bytes, mostly not STUN at all.
-    @Test(arguments: testSeeds(count: 300))
+    @Test(arguments: TestSeeds.seeds(count: 300))
     func randomBytesNeverCrash(seed: UInt64) {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandomNumberGenerator(seed: seed)
         var bytes = (0..<Int.random(in: 0...120, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         if bytes.count >= 8, Bool.random(using: &rng) {
             bytes[0] &= 0x3F
@@ -130,7 +131,7 @@ struct RandomMessage {
         ]
     }()
 
-    init(using rng: inout SplitMix64) {
+    init(using rng: inout SeededRandomNumberGenerator) {
         self.type = STUNMessageType(
             method: STUNMethod(rawValue: UInt16.random(in: 0...STUNMethod.maximumRawValue, using: &rng)),
             class: STUNClass.allCases.randomElement(using: &rng)!
@@ -151,7 +152,7 @@ struct RandomMessage {
         self.encoded = encoded
     }
 
-    static func attribute(using rng: inout SplitMix64) -> STUNAttribute {
+    static func attribute(using rng: inout SeededRandomNumberGenerator) -> STUNAttribute {
         switch Int.random(in: 0..<19, using: &rng) {
         case 0: .mappedAddress(self.socket(using: &rng))
         case 1: .xorMappedAddress(self.socket(using: &rng))
@@ -179,7 +180,7 @@ struct RandomMessage {
         }
     }
 
-    static func socket(using rng: inout SplitMix64) -> IPSocketAddress {
+    static func socket(using rng: inout SeededRandomNumberGenerator) -> IPSocketAddress {
         let port = UInt16.random(in: 0...UInt16.max, using: &rng)
         if Bool.random(using: &rng) {
             return IPSocketAddress(
@@ -191,12 +192,12 @@ struct RandomMessage {
     }
 
     /// Text of 0 to 40 characters, ASCII and multi-byte.
-    static func text(using rng: inout SplitMix64) -> String {
+    static func text(using rng: inout SeededRandomNumberGenerator) -> String {
         let alphabet: [Character] = Array("abcXYZ019:/+=_- ") + ["é", "\u{30DE}", "😀", "\u{0}"]
         return String((0..<Int.random(in: 0...40, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
     }
 
-    static func bytes(count: Int, using rng: inout SplitMix64) -> [UInt8] {
+    static func bytes(count: Int, using rng: inout SeededRandomNumberGenerator) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 }

@@ -21,29 +21,6 @@ func hex(_ bytes: [UInt8]) -> String {
     bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a deterministic generator for randomised tests. The test target
-/// depends on STUN alone, so it carries its own copy of FirezoneTesting's.
-struct SplitMix64: RandomNumberGenerator {
-    private(set) var state: UInt64
-
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Fixed seeds, so every run checks the same cases; a failure names its seed.
-func testSeeds(count: Int) -> [UInt64] {
-    (0..<UInt64(count)).map { $0 &* 0x9E37_79B9 &+ 1 }
-}
-
 /// A STUN message built by hand from raw attributes, for inputs the encoder will not write: unknown or malformed
 /// attributes, wrong lengths. The header's length is correct unless `length` overrides it; values are padded
 /// with zeros.

@@ -1,0 +1,109 @@
+import FirezoneTesting
+import FirezoneTime
+import IPPacket
+import Logging
+import NIOCore
+import RelayCore
+import STUN
+
+/// Our TURN server on a simulated host, driven as the relay's IO shell drives it: the listening port takes STUN
+/// and channel data from clients, every other port is an allocation that takes datagrams from peers.
+struct RelayNode: SimulatedNode {
+    static let listeningPort: UInt16 = 3478
+    static let secret = "4e1d7c4c-7a1d-4c36-9b3b-4b1c0e5d2f10"
+
+    var server: RelayServer<SeededRandomNumberGenerator>
+    let addresses: [IPAddress]
+    private(set) var drops: [String] = []
+    private var outbox: [SimulatedTransmit] = []
+    private var sent = 0
+
+    init(addresses: [IPAddress], seed: UInt64, clock: FluxCapacitor, logger: Logger) {
+        self.addresses = addresses
+        self.server = RelayServer(
+            configuration: .init(
+                publicIPv4: addresses.lazy.compactMap { if case .v4(let v4) = $0 { v4 } else { nil } }.first,
+                publicIPv6: addresses.lazy.compactMap { if case .v6(let v6) = $0 { v6 } else { nil } }.first,
+                authSecret: Self.secret
+            ),
+            rng: SeededRandomNumberGenerator(seed: seed),
+            now: clock.now,
+            unixTime: clock.unixTime,
+            logger: logger
+        )
+    }
+
+    /// Credentials valid for an hour from `clock`'s wall-clock time. Each client needs its own `salt`: the relay
+    /// keeps one allocation per username and replaces it when the username allocates from another socket.
+    static func credentials(clock: FluxCapacitor, salt: String) -> (username: String, password: String) {
+        RelayCredentials.mint(expiry: UInt64(clock.unixTime.wholeSeconds) + 3600, salt: salt, secret: Self.secret)
+    }
+
+    private func socket(port: UInt16, family: IPVersion) -> IPSocketAddress {
+        IPSocketAddress(self.addresses.first { $0.version == family }!, port: port)
+    }
+
+    mutating func handleDatagram(
+        _ datagram: ByteBuffer,
+        from source: IPSocketAddress,
+        to destination: IPSocketAddress,
+        now: Instant
+    ) {
+        if destination.port == Self.listeningPort {
+            switch self.server.handleClientInput(datagram, from: ClientSocket(source), now: now) {
+            case .forward(let payload, let port, let peer):
+                let from = self.socket(port: port.value, family: peer.address.address.version)
+                self.outbox.append(SimulatedTransmit(source: from, destination: peer.address, payload: payload))
+            case .handled:
+                break
+            case .dropped(let reason):
+                self.drops.append("\(reason)")
+            }
+        } else {
+            let input = self.server.handlePeerInput(
+                length: datagram.readableBytes,
+                from: PeerSocket(source),
+                to: AllocationPort(destination.port),
+                now: now
+            )
+            switch input {
+            case .forward(let client, let channel):
+                var message = ByteBuffer()
+                ChannelData(channelNumber: channel.value, payload: datagram).write(into: &message)
+                let from = self.socket(port: Self.listeningPort, family: client.address.address.version)
+                self.outbox.append(SimulatedTransmit(source: from, destination: client.address, payload: message))
+            case .dropped(let reason):
+                self.drops.append("\(reason)")
+            }
+        }
+        self.drainCommands()
+    }
+
+    private mutating func drainCommands() {
+        while let command = self.server.pollCommand() {
+            if case .sendMessage(let message, let client) = command {
+                let from = self.socket(port: Self.listeningPort, family: client.address.address.version)
+                self.outbox.append(SimulatedTransmit(source: from, destination: client.address, payload: message))
+            }
+        }
+    }
+
+    mutating func pollTransmit(now: Instant) -> SimulatedTransmit? {
+        guard self.sent < self.outbox.count else {
+            self.outbox.removeAll()
+            self.sent = 0
+            return nil
+        }
+        self.sent += 1
+        return self.outbox[self.sent - 1]
+    }
+
+    func pollTimeout() -> Instant? {
+        self.server.pollTimeout()?.deadline
+    }
+
+    mutating func handleTimeout(now: Instant, unixTime: Duration) {
+        self.server.handleTimeout(now: now)
+        self.drainCommands()
+    }
+}
