@@ -26,31 +26,15 @@ public struct IPPacket: Sendable, Hashable {
 
     /// Validates `buffer`'s readable bytes as an IP packet. The buffer is kept, not copied.
     public init(_ buffer: ByteBuffer) throws(IPPacketError) {
-        let length = buffer.readableBytes
-        guard length > 0 else {
-            throw IPPacketError(.empty)
-        }
-        guard length <= IPPacketConstants.maximumPacketLength else {
-            throw IPPacketError(.tooLong(length: length))
-        }
-        let base = buffer.readerIndex
-        let versionNibble = buffer.getInteger(at: base, as: UInt8.self)! >> 4
-        switch versionNibble {
-        case IPVersion.v4.rawValue:
-            let (ipProtocol, transportOffset) = try Self.validateIPv4Header(buffer)
-            self.version = .v4
+        switch buffer.withUnsafeReadableBytes({ Self.validate($0) }) {
+        case .valid(let version, let ipProtocol, let transportOffset):
+            self.buffer = buffer
+            self.version = version
             self.ipProtocol = ipProtocol
             self.transportOffset = transportOffset
-        case IPVersion.v6.rawValue:
-            let (ipProtocol, transportOffset) = try Self.validateIPv6Header(buffer)
-            self.version = .v6
-            self.ipProtocol = ipProtocol
-            self.transportOffset = transportOffset
-        default:
-            throw IPPacketError(.unsupportedVersion(versionNibble))
+        case .invalid(let rejection):
+            throw rejection.error(in: buffer)
         }
-        self.buffer = buffer
-        try self.validateTransport()
     }
 
     /// Gives back the buffer, for reuse once the packet is no longer needed.
@@ -201,117 +185,194 @@ public struct IPPacket: Sendable, Hashable {
 // MARK: Validation
 
 extension IPPacket {
-    /// RFC 791 §3.1.
-    private static func validateIPv4Header(_ buffer: ByteBuffer) throws(IPPacketError) -> (IPProtocol, Int) {
-        let base = buffer.readerIndex
-        let length = buffer.readableBytes
-        guard length >= IPPacketConstants.ipv4MinimumHeaderLength else {
-            throw IPPacketError(.truncatedIPHeader(version: .v4, length: length))
+    /// What validation found: the packet's layout, or why it is rejected.
+    enum Validation {
+        case valid(IPVersion, IPProtocol, transportOffset: Int)
+        case invalid(Rejection)
+    }
+
+    /// A reason to reject bytes and how much of them can be read for the error's context. The error itself is
+    /// made from the buffer, outside the loop over its bytes and only for bytes that are rejected.
+    struct Rejection {
+        enum Context {
+            /// Too short or of an unknown version: no addresses to report.
+            case none
+            /// The fixed header is there, and the transport header's offset if it is known.
+            case header(IPVersion, transportOffset: Int?)
+            /// The IP headers are valid; the transport header is not.
+            case transport(IPVersion, IPProtocol, transportOffset: Int)
         }
-        let words = buffer.getInteger(at: base, as: UInt8.self)! & 0x0F
+
+        var reason: IPPacketError.Reason
+        var context: Context
+
+        init(_ reason: IPPacketError.Reason, _ context: Context = .none) {
+            self.reason = reason
+            self.context = context
+        }
+
+        func error(in buffer: ByteBuffer) -> IPPacketError {
+            switch self.context {
+            case .none:
+                IPPacketError(self.reason)
+            case .header(let version, let transportOffset):
+                IPPacket.error(self.reason, version: version, in: buffer, transportOffset: transportOffset)
+            case .transport(let version, let ipProtocol, let transportOffset):
+                IPPacket.error(
+                    self.reason,
+                    version: version,
+                    in: buffer,
+                    transportOffset: transportOffset,
+                    ipProtocol: ipProtocol
+                )
+            }
+        }
+    }
+
+    /// Checks everything the accessors and rewrites rely on (see the type's documentation), reading `bytes` once.
+    static func validate(_ bytes: UnsafeRawBufferPointer) -> Validation {
+        let length = bytes.count
+        guard length > 0 else {
+            return .invalid(Rejection(.empty))
+        }
+        guard length <= IPPacketConstants.maximumPacketLength else {
+            return .invalid(Rejection(.tooLong(length: length)))
+        }
+        let headers: Validation
+        switch bytes[0] >> 4 {
+        case IPVersion.v4.rawValue:
+            headers = Self.validateIPv4Header(bytes)
+        case IPVersion.v6.rawValue:
+            headers = Self.validateIPv6Header(bytes)
+        case let versionNibble:
+            return .invalid(Rejection(.unsupportedVersion(versionNibble)))
+        }
+        guard case .valid(let version, let ipProtocol, let transportOffset) = headers else {
+            return headers
+        }
+        if let reason = Self.validateTransport(bytes, version, ipProtocol, transportOffset: transportOffset) {
+            return .invalid(Rejection(reason, .transport(version, ipProtocol, transportOffset: transportOffset)))
+        }
+        return headers
+    }
+
+    /// RFC 791 §3.1.
+    private static func validateIPv4Header(_ bytes: UnsafeRawBufferPointer) -> Validation {
+        let length = bytes.count
+        guard length >= IPPacketConstants.ipv4MinimumHeaderLength else {
+            return .invalid(Rejection(.truncatedIPHeader(version: .v4, length: length)))
+        }
+        let words = bytes[0] & 0x0F
         let headerLength = Int(words) * 4
         guard headerLength >= IPPacketConstants.ipv4MinimumHeaderLength, headerLength <= length else {
-            throw Self.error(.invalidIPv4HeaderLength(words: words), version: .v4, in: buffer, transportOffset: nil)
+            return .invalid(Rejection(.invalidIPv4HeaderLength(words: words), .header(.v4, transportOffset: nil)))
         }
-        let totalLength = Int(buffer.getInteger(at: base + 2, as: UInt16.self)!)
+        let totalLength = Int(bytes.bigEndian(at: 2, as: UInt16.self))
         guard totalLength == length else {
-            throw Self.error(
-                .totalLengthMismatch(declared: totalLength, actual: length),
-                version: .v4,
-                in: buffer,
-                transportOffset: headerLength
+            return .invalid(
+                Rejection(
+                    .totalLengthMismatch(declared: totalLength, actual: length),
+                    .header(.v4, transportOffset: headerLength)
+                )
             )
         }
         // "More fragments" or a non-zero fragment offset; "don't fragment" is fine.
-        let flagsAndOffset = buffer.getInteger(at: base + 6, as: UInt16.self)!
-        guard flagsAndOffset & 0x3FFF == 0 else {
-            throw Self.error(.fragmented, version: .v4, in: buffer, transportOffset: headerLength)
+        guard bytes.bigEndian(at: 6, as: UInt16.self) & 0x3FFF == 0 else {
+            return .invalid(Rejection(.fragmented, .header(.v4, transportOffset: headerLength)))
         }
-        let ipProtocol = IPProtocol(rawValue: buffer.getInteger(at: base + 9, as: UInt8.self)!)
-        return (ipProtocol, headerLength)
+        return .valid(.v4, IPProtocol(rawValue: bytes[9]), transportOffset: headerLength)
     }
 
     /// RFC 8200 §3 and §4: the fixed header, then the extension headers up to the upper-layer header.
-    private static func validateIPv6Header(_ buffer: ByteBuffer) throws(IPPacketError) -> (IPProtocol, Int) {
-        let base = buffer.readerIndex
-        let length = buffer.readableBytes
+    private static func validateIPv6Header(_ bytes: UnsafeRawBufferPointer) -> Validation {
+        let length = bytes.count
         guard length >= IPPacketConstants.ipv6HeaderLength else {
-            throw IPPacketError(.truncatedIPHeader(version: .v6, length: length))
+            return .invalid(Rejection(.truncatedIPHeader(version: .v6, length: length)))
         }
-        let payloadLength = Int(buffer.getInteger(at: base + 4, as: UInt16.self)!)
+        let payloadLength = Int(bytes.bigEndian(at: 4, as: UInt16.self))
         guard payloadLength == length - IPPacketConstants.ipv6HeaderLength else {
-            throw Self.error(
-                .payloadLengthMismatch(declared: payloadLength, actual: length - IPPacketConstants.ipv6HeaderLength),
-                version: .v6,
-                in: buffer,
-                transportOffset: nil
+            return .invalid(
+                Rejection(
+                    .payloadLengthMismatch(declared: payloadLength, actual: length - IPPacketConstants.ipv6HeaderLength),
+                    .header(.v6, transportOffset: nil)
+                )
             )
         }
 
-        var nextHeader = IPProtocol(rawValue: buffer.getInteger(at: base + 6, as: UInt8.self)!)
+        var nextHeader = IPProtocol(rawValue: bytes[6])
         var offset = IPPacketConstants.ipv6HeaderLength
         for _ in 0...IPPacketConstants.maximumIPv6ExtensionHeaders {
             let headerLength: Int
             switch nextHeader {
             case .ipv6HopByHopOptions, .ipv6Routing, .ipv6DestinationOptions:
+                guard offset + 1 < length else {
+                    return .invalid(Rejection(.truncatedExtensionHeader(nextHeader), .header(.v6, transportOffset: nil)))
+                }
                 // RFC 8200 §4.3: "Hdr Ext Len: length of the header in 8-octet units, not including the first 8".
-                guard let units = buffer.getInteger(at: base + offset + 1, as: UInt8.self) else {
-                    throw Self.error(.truncatedExtensionHeader(nextHeader), version: .v6, in: buffer, transportOffset: nil)
-                }
-                headerLength = (Int(units) + 1) * 8
+                headerLength = (Int(bytes[offset + 1]) + 1) * 8
             case .authenticationHeader:
-                // RFC 4302 §2.2: "Payload Len: the length of AH in 32-bit words, minus 2".
-                guard let words = buffer.getInteger(at: base + offset + 1, as: UInt8.self) else {
-                    throw Self.error(.truncatedExtensionHeader(nextHeader), version: .v6, in: buffer, transportOffset: nil)
+                guard offset + 1 < length else {
+                    return .invalid(Rejection(.truncatedExtensionHeader(nextHeader), .header(.v6, transportOffset: nil)))
                 }
-                headerLength = (Int(words) + 2) * 4
+                // RFC 4302 §2.2: "Payload Len: the length of AH in 32-bit words, minus 2".
+                headerLength = (Int(bytes[offset + 1]) + 2) * 4
             case .ipv6Fragment:
-                throw Self.error(.fragmented, version: .v6, in: buffer, transportOffset: nil)
+                return .invalid(Rejection(.fragmented, .header(.v6, transportOffset: nil)))
             default:
-                return (nextHeader, offset)
+                return .valid(.v6, nextHeader, transportOffset: offset)
             }
             guard offset + headerLength <= length else {
-                throw Self.error(.truncatedExtensionHeader(nextHeader), version: .v6, in: buffer, transportOffset: nil)
+                return .invalid(Rejection(.truncatedExtensionHeader(nextHeader), .header(.v6, transportOffset: nil)))
             }
-            nextHeader = IPProtocol(rawValue: buffer.getInteger(at: base + offset, as: UInt8.self)!)
+            nextHeader = IPProtocol(rawValue: bytes[offset])
             offset += headerLength
         }
-        throw Self.error(.tooManyExtensionHeaders, version: .v6, in: buffer, transportOffset: nil)
+        return .invalid(Rejection(.tooManyExtensionHeaders, .header(.v6, transportOffset: nil)))
     }
 
-    private func validateTransport() throws(IPPacketError) {
-        let segmentLength = self.transportLength
-        func require(_ minimum: Int) throws(IPPacketError) {
-            guard segmentLength >= minimum else {
-                throw self.error(.truncatedTransportHeader(self.ipProtocol, length: segmentLength))
-            }
-        }
-
-        switch self.ipProtocol {
+    /// The transport header, once the IP headers are valid; `nil` if it is.
+    private static func validateTransport(
+        _ bytes: UnsafeRawBufferPointer,
+        _ version: IPVersion,
+        _ ipProtocol: IPProtocol,
+        transportOffset: Int
+    ) -> IPPacketError.Reason? {
+        let segmentLength = bytes.count - transportOffset
+        switch ipProtocol {
         case .udp:
-            try require(IPPacketConstants.udpHeaderLength)
-            let declared = Int(self.uint16(at: self.transportOffset + 4))
+            guard segmentLength >= IPPacketConstants.udpHeaderLength else {
+                return .truncatedTransportHeader(ipProtocol, length: segmentLength)
+            }
+            let declared = Int(bytes.bigEndian(at: transportOffset + 4, as: UInt16.self))
             guard declared == segmentLength else {
-                throw self.error(.udpLengthMismatch(declared: declared, actual: segmentLength))
+                return .udpLengthMismatch(declared: declared, actual: segmentLength)
             }
         case .tcp:
-            try require(IPPacketConstants.tcpMinimumHeaderLength)
-            let words = self.byte(at: self.transportOffset + 12) >> 4
+            guard segmentLength >= IPPacketConstants.tcpMinimumHeaderLength else {
+                return .truncatedTransportHeader(ipProtocol, length: segmentLength)
+            }
+            let words = bytes[transportOffset + 12] >> 4
             guard Int(words) * 4 >= IPPacketConstants.tcpMinimumHeaderLength, Int(words) * 4 <= segmentLength else {
-                throw self.error(.invalidTCPDataOffset(words: words, segmentLength: segmentLength))
+                return .invalidTCPDataOffset(words: words, segmentLength: segmentLength)
             }
         case .icmp, .icmpv6:
-            guard (self.ipProtocol == .icmp) == (self.version == .v4) else {
-                throw self.error(.icmpVersionMismatch(self.ipProtocol, self.version))
+            guard (ipProtocol == .icmp) == (version == .v4) else {
+                return .icmpVersionMismatch(ipProtocol, version)
             }
-            try require(IPPacketConstants.icmpHeaderLength)
-        case .firezoneP2PControl where self.isFZP2PControl:
-            guard segmentLength >= FZP2PControl.headerLength else {
-                throw self.error(.truncatedP2PControlHeader(length: segmentLength))
+            guard segmentLength >= IPPacketConstants.icmpHeaderLength else {
+                return .truncatedTransportHeader(ipProtocol, length: segmentLength)
+            }
+        case .firezoneP2PControl where version == .v6:
+            // A control packet (``IPPacket/isFZP2PControl``) goes from `::` to `::`: 32 zero bytes from offset 8.
+            let addresses = bytes.bigEndian(at: 8, as: UInt64.self) | bytes.bigEndian(at: 16, as: UInt64.self)
+                | bytes.bigEndian(at: 24, as: UInt64.self) | bytes.bigEndian(at: 32, as: UInt64.self)
+            guard addresses != 0 || segmentLength >= FZP2PControl.headerLength else {
+                return .truncatedP2PControlHeader(length: segmentLength)
             }
         default:
             break
         }
+        return nil
     }
 
     /// An error with as much context as `buffer` offers: addresses once the fixed header is there, and the

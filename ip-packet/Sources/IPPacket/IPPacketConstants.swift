@@ -4,6 +4,17 @@ public enum IPPacketConstants {
 
     /// RFC 791 §3.1: the minimum IPv4 header, IHL = 5 words.
     public static let ipv4MinimumHeaderLength = 20
+    /// RFC 791 §3.1: where the fields of the IPv4 header start.
+    public static let ipv4TotalLengthOffset = 2
+    public static let ipv4ProtocolOffset = 9
+    public static let ipv4HeaderChecksumOffset = 10
+    public static let ipv4SourceOffset = 12
+    public static let ipv4DestinationOffset = 16
+    /// RFC 8200 §3: where the fields of the IPv6 header start.
+    public static let ipv6PayloadLengthOffset = 4
+    public static let ipv6NextHeaderOffset = 6
+    public static let ipv6SourceOffset = 8
+    public static let ipv6DestinationOffset = 24
     /// RFC 8200 §3: the fixed IPv6 header.
     public static let ipv6HeaderLength = 40
     /// RFC 768: source port, destination port, length, checksum.

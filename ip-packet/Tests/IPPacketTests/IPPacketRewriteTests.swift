@@ -103,6 +103,46 @@ struct IPPacketRewriteTests {
         packet.computeChecksums()
         #expect(hex(packet.buffer) == Vectors.tcp4)
     }
+
+    // MARK: Found by the ip-packet fuzz target (tests/fuzz/corpus/ip-packet/regression-*)
+
+    /// An ICMPv4 echo reply whose message is all zeros but for the checksum (0xFFFF). Setting its identifier and
+    /// setting it back to zero makes the data all zeros again, where the RFC 1624 update gives 0x0000 and a full
+    /// computation 0xFFFF (`regression-icmpv4-all-zero-identifier-rewrite`: this packet, script `02 1234 02 0000`).
+    @Test func anICMPv4MessageRewrittenToAllZerosGetsTheChecksumOfAFullComputation() throws {
+        var packet = try IPPacket(buffer(hex: "4500001c1c4600004001f0250a000035644000010000ffff00000000"))
+        #expect(packet.hasValidChecksums)
+        try packet.setSourceProtocol(0x1234)
+        try packet.setSourceProtocol(0x0000)
+        #expect(packet.icmp?.checksum == 0xFFFF)
+        #expect(packet.hasValidChecksums)
+        #expect(packet == recomputed(packet))
+    }
+
+    /// A protocol-0xFF packet with a 2-byte payload whose addresses both become `::` is a control packet without
+    /// the 8-byte control header, which construction would reject: the control message reads as absent rather than
+    /// reading past the packet (`regression-protocol-255-rewritten-to-control`: this packet, script `09 00 0a 00`).
+    @Test func aShortProtocol255PacketRewrittenToAControlPacketHasNoControlMessage() throws {
+        var packet = try IPPacket(
+            buffer(hex: "600123450002ff40fd00202111110000000000000000000120010db80000000000000000000000530200")
+        )
+        #expect(!packet.isFZP2PControl)
+        packet.setSource(.v6(.unspecified))
+        packet.setDestination(.v6(.unspecified))
+        #expect(packet.isFZP2PControl)
+        #expect(packet.fzP2PControl == nil)
+        #expect(throws: IPPacketError.self) { try IPPacket(packet.buffer) }
+        #expect(parseReason(packet.buffer) == .truncatedP2PControlHeader(length: 2))
+    }
+}
+
+private func parseReason(_ bytes: ByteBuffer) -> IPPacketError.Reason? {
+    do {
+        _ = try IPPacket(bytes)
+        return nil
+    } catch {
+        return error.reason
+    }
 }
 
 /// A copy of `packet` whose checksums were computed from scratch.

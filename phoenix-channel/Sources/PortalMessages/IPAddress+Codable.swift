@@ -23,6 +23,17 @@ extension IPv6Address: Codable {
     }
 }
 
+/// Strict: a network with host bits set (`10.0.0.1/8`) is malformed, as in connlib's `ip_network` parsing.
+extension IPNetwork: Codable {
+    public init(from decoder: any Decoder) throws {
+        self = try decodeText(from: decoder, "not a network in CIDR notation with its host bits zero") { IPNetwork($0) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try encodeText(self.description, to: encoder)
+    }
+}
+
 extension IPSocketAddress: Codable {
     public init(from decoder: any Decoder) throws {
         self = try decodeText(from: decoder, "not an address with a port") { IPSocketAddress($0) }

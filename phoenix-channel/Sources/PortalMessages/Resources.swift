@@ -1,3 +1,5 @@
+import IPPacket
+
 /// A resource as a client sees it (`init`, `resource_created_or_updated`). The portal also sends `filters`;
 /// clients ignore them (the gateway enforces), so they are not read here.
 public enum ClientResource: Hashable, Sendable, Codable {

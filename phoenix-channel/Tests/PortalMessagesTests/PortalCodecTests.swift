@@ -153,26 +153,18 @@ struct PortalCodecTests {
     }
 }
 
-struct IPNetworkTests {
-    @Test(arguments: ["10.0.0.0/8", "0.0.0.0/0", "100.64.0.0/11", "fd00:2021:1111::/107", "::/0", "1.2.3.4/32"])
-    func parsesAndPrintsNetworks(_ text: String) throws {
-        let network = try #require(IPNetwork(text))
-        #expect(network.description == text)
-    }
-
-    @Test(arguments: ["10.0.0.1/8", "10.0.0.0/33", "10.0.0.0", "10.0.0.0/", "10.0.0.0/+8", "fd00::1/64", "x/8"])
-    func rejectsHostsAndNonsense(_ text: String) {
-        #expect(IPNetwork(text) == nil)
-    }
-
+/// Networks travel as CIDR text; parsing and lookup are ``IPNetwork``'s own (IPPacketTests).
+struct IPNetworkCodingTests {
     @Test
-    func containsAndEnumeratesAddresses() throws {
-        let network = try #require(IPNetwork("100.64.0.0/11"))
-        #expect(network.contains(IPAddress("100.95.255.255")!))
-        #expect(!network.contains(IPAddress("100.96.0.0")!))
-        #expect(network.address(at: 257) == IPAddress("100.64.1.1"))
-        #expect(network.address(at: network.size) == nil)
-        let v6 = try #require(IPNetwork("fd00:2021:1111::/107"))
-        #expect(v6.address(at: 0x1_0001) == IPAddress("fd00:2021:1111::1:1"))
+    func networksTravelAsTheirText() throws {
+        let networks = try PortalCodec.decodeJSON([IPNetwork].self, from: #"["172.20.0.0/16","fd00:2021:1111::/107"]"#)
+        #expect(networks == [IPNetwork("172.20.0.0/16")!, IPNetwork("fd00:2021:1111::/107")!])
+        #expect(PortalCodec.encodeJSON(networks) == #"["172.20.0.0/16","fd00:2021:1111::/107"]"#)
+    }
+
+    /// connlib's `ip_network` rejects host bits; the portal sends a CIDR resource's network without them.
+    @Test(arguments: [#"["172.20.0.1/16"]"#, #"["10.0.0.0/33"]"#, #"["10.0.0.0"]"#, #"["fd00::1/64"]"#])
+    func aNetworkWithHostBitsOrBadTextIsMalformed(_ json: String) {
+        #expect(throws: PortalDecodingError.self) { try PortalCodec.decodeJSON([IPNetwork].self, from: json) }
     }
 }

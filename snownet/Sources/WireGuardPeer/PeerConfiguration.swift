@@ -146,10 +146,11 @@ extension DeviceConfiguration {
                 case "allowedips":
                     for item in value.split(separator: ",") {
                         let text = item.trimmingWhitespace()
-                        guard let network = IPNetwork(text) else {
-                            throw fail(number, "AllowedIPs entry '\(text)' is not an address/prefix")
+                        do throws(IPNetworkError) {
+                            pendingPeer!.configuration.allowedIPs.append(try Self.allowedIP(text))
+                        } catch {
+                            throw fail(number, "AllowedIPs entry '\(text)' is not an address/prefix: \(error)")
                         }
-                        pendingPeer!.configuration.allowedIPs.append(network)
                     }
                 case "persistentkeepalive":
                     if value.lowercased() == "off" || value == "0" {
@@ -178,6 +179,15 @@ extension DeviceConfiguration {
         self.privateKey = privateKey
         self.listenPort = listenPort
         self.peers = peers
+    }
+
+    /// An AllowedIPs entry as `wg` reads it: `address/prefix` with host bits cleared, or a bare address for
+    /// that one host.
+    private static func allowedIP(_ text: Substring) throws(IPNetworkError) -> IPNetwork {
+        if !text.contains("/"), let address = IPAddress(text) {
+            return IPNetwork(host: address)
+        }
+        return try IPNetwork(masking: text)
     }
 }
 

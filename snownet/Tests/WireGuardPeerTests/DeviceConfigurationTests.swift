@@ -74,7 +74,7 @@ struct DeviceConfigurationTests {
     }
 
     @Test func networksContainTheirAddressesOnly() throws {
-        let v4 = try #require(IPNetwork("10.1.2.3/16"))
+        let v4 = try IPNetwork(masking: "10.1.2.3/16")
         #expect(v4.description == "10.1.0.0/16")
         #expect(v4.contains(IPAddress("10.1.255.1")!))
         #expect(!v4.contains(IPAddress("10.2.0.1")!))

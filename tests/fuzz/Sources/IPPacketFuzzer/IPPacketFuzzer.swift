@@ -65,8 +65,8 @@ func fuzzOne(_ input: [UInt8]) {
     var checksummed = packet
     checksummed.computeChecksums()
     let expected = Reference.withChecksums(raw, layout)
-    check(contents(checksummed) == expected, "computeChecksums() \(hex(contents(checksummed))) != \(hex(expected))")
-    check(contents(packet) == raw, "computeChecksums() on a copy changed the original")
+    check(equal(contents(checksummed), expected), "computeChecksums() \(hex(contents(checksummed))) != \(hex(expected))")
+    check(equal(contents(packet), raw), "computeChecksums() on a copy changed the original")
     check(checksummed.hasValidChecksums, "hasValidChecksums after computeChecksums() of \(hex(expected))")
     var again = checksummed
     again.computeChecksums()
