@@ -297,7 +297,7 @@ let package = Package(
         .testTarget(
             name: "FirezoneTestingTests",
             dependencies: [
-                "FirezoneTesting", "FirezoneTime", "IPPacket", "WireGuard", "RelayCore", "STUN",
+                "FirezoneTesting", "FirezoneTime", "FirezoneCrypto", "IPPacket", "WireGuard", "RelayCore", "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,3 +1,4 @@
+import FirezoneCrypto
 import FirezoneTesting
 import FirezoneTime
 import IPPacket
