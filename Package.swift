@@ -214,7 +214,8 @@ let package = Package(
         .testTarget(
             name: "RelayCoreTests",
             dependencies: ["RelayCore", "FirezoneTesting"],
-            path: "relay/Tests/RelayCoreTests"
+            path: "relay/Tests/RelayCoreTests",
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "RelayTests",
