@@ -257,6 +257,19 @@ let package = Package(
             dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneTesting"],
             path: "phoenix-channel/Tests/PhoenixCoreTests"
         ),
+        // PhoenixChannel over real sockets, against the local portal (PortalTestSupport) and hand-made servers.
+        .testTarget(
+            name: "PhoenixChannelTests",
+            dependencies: [
+                "PhoenixChannel", "PhoenixCore", "PortalMessages", "PortalServer", "PortalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "phoenix-channel/Tests/PhoenixChannelTests"
+        ),
         .testTarget(
             name: "PortalMessagesTests",
             dependencies: ["PortalMessages", "IPPacket"],
@@ -309,10 +322,23 @@ let package = Package(
             ],
             path: "tests/portal/Sources/firezone-portal"
         ),
+        // The local portal in this process, its admin API, and PhoenixChannel helpers to talk to it.
+        .target(
+            name: "PortalTestSupport",
+            dependencies: [
+                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Sources/PortalTestSupport"
+        ),
         .testTarget(
             name: "PortalTests",
             dependencies: [
-                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneTesting",
+                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -5,6 +5,7 @@ import PhoenixChannel
 import PhoenixCore
 import PortalMessages
 import PortalServer
+import PortalTestSupport
 import RelayCore
 import Testing
 
