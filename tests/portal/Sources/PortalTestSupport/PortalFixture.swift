@@ -181,6 +181,24 @@ package final class EventLog<Inbound: PortalEvents>: Sendable {
         }
     }
 
+    /// Waits until an event not yet consumed is the marker; consumes everything up to it and returns the events
+    /// before it.
+    package func eventsBefore(
+        within timeout: Duration = .seconds(10),
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ isMarker: @escaping (PhoenixEvent<Inbound>) -> Bool
+    ) async throws -> [PhoenixEvent<Inbound>] {
+        try await self.poll(within: timeout, waitingFor: "the marker event", sourceLocation: sourceLocation) {
+            self.storage.events.withLock { events in
+                guard let index = events.firstIndex(where: isMarker) else {
+                    return nil
+                }
+                defer { events.removeFirst(index + 1) }
+                return Array(events[..<index])
+            }
+        }
+    }
+
     /// Waits until the stream has ended and returns the events not yet consumed.
     package func remainderAfterTheEnd(
         within timeout: Duration = .seconds(10),
