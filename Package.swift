@@ -219,7 +219,13 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayTests",
-            dependencies: ["Relay", .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                "Relay", "RelayCore", "RelayXDP", "CRelayXDP", "IPPacket", "FirezoneTesting",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "relay/Tests/RelayTests"
         ),
 
