@@ -232,12 +232,23 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayCoreTests",
-            dependencies: ["RelayCore", "STUN", "IPPacket", "FirezoneTime", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
-            path: "relay/Tests/RelayCoreTests"
+            dependencies: [
+                "RelayCore", "STUN", "IPPacket", "FirezoneTime", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "relay/Tests/RelayCoreTests",
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "RelayTests",
-            dependencies: ["Relay", "LinuxIO", .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: [
+                "Relay", "RelayCore", "RelayXDP", "CRelayXDP", "IPPacket", "LinuxIO", "FirezoneTesting",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "relay/Tests/RelayTests"
         ),
 
@@ -274,6 +285,19 @@ let package = Package(
             name: "PhoenixCoreTests",
             dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", .product(name: "Logging", package: "swift-log")],
             path: "phoenix-channel/Tests/PhoenixCoreTests"
+        ),
+        // PhoenixChannel over real sockets, against the local portal (PortalTestSupport) and hand-made servers.
+        .testTarget(
+            name: "PhoenixChannelTests",
+            dependencies: [
+                "PhoenixChannel", "PhoenixCore", "PortalMessages", "PortalServer", "PortalTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "phoenix-channel/Tests/PhoenixChannelTests"
         ),
         .testTarget(
             name: "PortalMessagesTests",
@@ -343,10 +367,24 @@ let package = Package(
             ],
             path: "tests/portal/Sources/firezone-portal"
         ),
+        // The local portal in this process, its admin API, and PhoenixChannel helpers to talk to it.
+        .target(
+            name: "PortalTestSupport",
+            dependencies: [
+                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/portal/Sources/PortalTestSupport"
+        ),
         .testTarget(
             name: "PortalTests",
             dependencies: [
-                "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneCrypto", "FirezoneTesting",
+                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore",
+                "FirezoneCrypto", "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

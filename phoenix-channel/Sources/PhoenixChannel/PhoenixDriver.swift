@@ -86,9 +86,9 @@ final class PhoenixDriver<Topic: PortalTopic>: @unchecked Sendable {
         self.pump()
     }
 
-    func disconnected(_ connection: PhoenixConnectionID, reason: String) {
+    func disconnected(_ connection: PhoenixConnectionID, _ closure: PhoenixSocketClosure) {
         self.sockets[connection] = nil
-        self.session.handleDisconnected(connection, reason: reason, now: self.now())
+        self.session.handleDisconnected(connection, closure, now: self.now())
         self.pump()
     }
 

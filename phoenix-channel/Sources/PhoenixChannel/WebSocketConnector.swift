@@ -11,7 +11,7 @@ protocol WebSocketDelegate: AnyObject, Sendable {
     func connected(_ connection: PhoenixConnectionID)
     func connectFailed(_ connection: PhoenixConnectionID, _ failure: PhoenixConnectFailure)
     func received(_ text: String, on connection: PhoenixConnectionID)
-    func disconnected(_ connection: PhoenixConnectionID, reason: String)
+    func disconnected(_ connection: PhoenixConnectionID, _ closure: PhoenixSocketClosure)
 }
 
 /// Opens client WebSockets: TCP (5 s connect timeout), TLS for `wss://`, the HTTP/1.1 upgrade, then text frames.
@@ -228,7 +228,7 @@ private final class WebSocketFrameHandler: ChannelInboundHandler {
 
     private let delegate: any WebSocketDelegate
     private let id: PhoenixConnectionID
-    private var closeReason = "the connection closed"
+    private var closure = PhoenixSocketClosure.connectionClosed
 
     init(delegate: any WebSocketDelegate, id: PhoenixConnectionID) {
         self.delegate = delegate
@@ -244,9 +244,8 @@ private final class WebSocketFrameHandler: ChannelInboundHandler {
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
             context.writeAndFlush(self.wrapOutboundOut(pong), promise: nil)
         case .connectionClose:
-            var data = frame.unmaskedData
-            let code = data.readWebSocketErrorCode().map { "\($0)" } ?? "none"
-            self.closeReason = "the portal closed the WebSocket (code \(code))"
+            // RFC 6455 §5.5.1: the body, if any, starts with a two-byte status code.
+            self.closure = .closeFrame(code: frame.unmaskedData.getInteger(at: frame.unmaskedData.readerIndex))
             context.close(promise: nil)
         default:
             // Binary and pong frames carry nothing for us.
@@ -255,12 +254,12 @@ private final class WebSocketFrameHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.closeReason = "\(error)"
+        self.closure = .failed("\(error)")
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.delegate.disconnected(self.id, reason: self.closeReason)
+        self.delegate.disconnected(self.id, self.closure)
         context.fireChannelInactive()
     }
 }

@@ -47,11 +47,29 @@ public enum PhoenixConnectFailure: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+/// How an open WebSocket ended, as the shell reports it.
+public enum PhoenixSocketClosure: Hashable, Sendable, CustomStringConvertible {
+    /// The connection ended without a close frame: the portal stopped or dropped an idle socket.
+    case connectionClosed
+    /// The portal sent a close frame with this status code (RFC 6455 §7.4.1); nil when the frame carried none.
+    case closeFrame(code: UInt16?)
+    /// The socket failed (reset, TLS alert, an oversized frame); the error as the shell describes it.
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .connectionClosed: "the connection closed"
+        case .closeFrame(let code): "the portal closed the WebSocket (code \(code.map { String($0) } ?? "none"))"
+        case .failed(let error): error
+        }
+    }
+}
+
 /// Why the session is reconnecting.
 public enum PhoenixDisconnect: Hashable, Sendable, CustomStringConvertible {
     case connectFailed(PhoenixConnectFailure)
     case connectTimedOut
-    case socketClosed(String)
+    case socketClosed(PhoenixSocketClosure)
     case joinTimedOut
     /// A heartbeat had no reply when the next one was due.
     case heartbeatTimedOut

@@ -134,12 +134,16 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
     }
 
     /// The open WebSocket of `connection` closed (by the server or the network).
-    public mutating func handleDisconnected(_ connection: PhoenixConnectionID, reason: String, now: Instant) {
+    public mutating func handleDisconnected(
+        _ connection: PhoenixConnectionID,
+        _ closure: PhoenixSocketClosure,
+        now: Instant
+    ) {
         self.advance(to: now)
         guard let current = self.openConnection, current == connection else {
             return
         }
-        self.reconnect(.socketClosed(reason), closing: connection, now: now)
+        self.reconnect(.socketClosed(closure), closing: connection, now: now)
     }
 
     /// A text frame arrived on `connection`.

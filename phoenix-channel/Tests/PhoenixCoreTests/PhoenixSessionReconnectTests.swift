@@ -62,7 +62,7 @@ struct PhoenixSessionReconnectTests {
         let delays = failEveryAttempt(&harness, with: .transport("refused"), limit: 6)
         #expect(delays.last! > .seconds(1))
         let connection = harness.join()
-        harness.session.handleDisconnected(connection, reason: "reset", now: harness.now)
+        harness.session.handleDisconnected(connection, .failed("reset"), now: harness.now)
         #expect(harness.take().events.contains { $0.disconnect?.1 == .zero })
         harness.advance(by: .zero)
         harness.session.handleConnectFailed(try #require(harness.lastConnect), .transport("refused"), now: harness.now)
@@ -97,7 +97,7 @@ struct PhoenixSessionReconnectTests {
         _ = harness.take()
         // Joined for longer than the partition time (no heartbeat is due yet).
         harness.advance(by: .seconds(20))
-        harness.session.handleDisconnected(connection, reason: "reset", now: harness.now)
+        harness.session.handleDisconnected(connection, .failed("reset"), now: harness.now)
         let (_, events) = harness.take()
         #expect(events.first?.disconnect?.1 == .zero)
         #expect(!harness.session.isClosed)

@@ -141,6 +141,25 @@ struct PhoenixSessionHeartbeatTests {
         #expect(harness.session.stats.heartbeatsSent == 1)
     }
 
+    /// Thirty-one seconds of a joined session and a portal that answers: one heartbeat, no second attempt, no
+    /// disconnect.
+    @Test
+    func aJoinedSessionSendsOneHeartbeatIn31SecondsAndStays() throws {
+        var harness = ClientHarness(joinPayload: EmptyPayload())
+        let connection = harness.join()
+        _ = harness.take()
+        harness.advance(by: .seconds(31))
+        let (actions, events) = harness.take()
+        let frames = ClientHarness.frames(in: actions)
+        #expect(frames.map(\.body) == [.heartbeat])
+        harness.reply(ref: try #require(frames.first?.ref?.number), topic: "phoenix", on: connection)
+        #expect(events.isEmpty)
+        #expect(harness.take().events.isEmpty)
+        #expect(harness.session.stats.heartbeatsSent == 1)
+        #expect(harness.session.stats.connectAttempts == 1)
+        #expect(harness.session.isJoined)
+    }
+
     @Test
     func answeredHeartbeatsKeepTheSocket() throws {
         var harness = ClientHarness(joinPayload: EmptyPayload())
@@ -240,12 +259,12 @@ struct PhoenixSessionServerEventTests {
         var harness = ClientHarness(joinPayload: EmptyPayload())
         let old = harness.join()
         _ = harness.take()
-        harness.session.handleDisconnected(old, reason: "reset", now: harness.now)
+        harness.session.handleDisconnected(old, .failed("reset"), now: harness.now)
         harness.advance(by: .zero)
         let new = try #require(harness.lastConnect)
         _ = harness.take()
         // The old socket's late reports change nothing.
-        harness.session.handleDisconnected(old, reason: "late", now: harness.now)
+        harness.session.handleDisconnected(old, .failed("late"), now: harness.now)
         harness.receive(#"{"topic":"client","event":"phx_close","payload":{},"ref":null}"#, on: old)
         #expect(harness.take().actions.isEmpty)
         harness.session.handleConnected(new, now: harness.now)
@@ -256,7 +275,7 @@ struct PhoenixSessionServerEventTests {
     func refsKeepCountingAcrossReconnects() throws {
         var harness = ClientHarness(joinPayload: EmptyPayload())
         let first = harness.join()
-        harness.session.handleDisconnected(first, reason: "reset", now: harness.now)
+        harness.session.handleDisconnected(first, .failed("reset"), now: harness.now)
         harness.advance(by: .zero)
         let second = try #require(harness.lastConnect)
         _ = harness.take()

@@ -69,6 +69,12 @@ public final class XDPOffload {
         )
     }
 
+    /// Drives a loaded `program` as it is, attached or not: tests run it on frames with `BPF_PROG_TEST_RUN`.
+    package init(program: XDPProgram, logger: Logger) {
+        self.program = program
+        self.logger = logger
+    }
+
     /// Inserts or deletes both directions of a channel binding; other commands are not the offload's.
     public func mirror(_ command: RelayCommand) {
         switch command {

@@ -34,6 +34,11 @@ public struct RelayStats: Sendable, Equatable {
         public var method: UInt16
         public var errorCode: UInt16?
 
+        package init(method: UInt16, errorCode: UInt16?) {
+            self.method = method
+            self.errorCode = errorCode
+        }
+
         public static func < (lhs: ResponseKey, rhs: ResponseKey) -> Bool {
             (lhs.method, lhs.errorCode ?? 0) < (rhs.method, rhs.errorCode ?? 0)
         }

@@ -380,37 +380,6 @@ struct RelayServerChannelTests {
     }
 }
 
-/// Equal seeds and inputs give equal outputs: nothing of Swift's per-process hashing reaches the commands.
-struct RelayServerDeterminismTests {
-    @Test(arguments: TestSeeds.seeds(count: 8))
-    func identicalRunsProduceIdenticalCommands(seed: UInt64) throws {
-        func run() throws -> [RelayCommand] {
-            var relay = RelayHarness(seed: seed)
-            var all: [RelayCommand] = []
-            for index in 0..<5 {
-                let alice = client("198.51.100.\(index):40000")
-                let credentials = RelayHarness.credentials(salt: "c\(index)")
-                _ = try relay.authenticated(
-                    .allocate, from: alice, attributes: [.requestedTransport(17), .additionalAddressFamily(.v6)],
-                    credentials: credentials, otherCommands: &all
-                )
-                for channel in 0..<4 {
-                    _ = try relay.authenticated(
-                        .channelBind, from: alice,
-                        attributes: [.channelNumber(0x4000 + UInt16(channel)), .xorPeerAddress(IPSocketAddress("192.0.2.\(channel):9")!)],
-                        credentials: credentials, otherCommands: &all
-                    )
-                }
-            }
-            relay.advance(by: .seconds(3600))
-            return all + relay.drain()
-        }
-        let first = try run()
-        #expect(first == (try run()), Comment(rawValue: TestSeeds.replayHint(seed)))
-        #expect(first.count == 5 * 2 + 20 + 20 + 10)
-    }
-}
-
 /// RFC 8656 §7.2: EVEN-PORT and RESERVATION-TOKEN, which coturn's clients send.
 struct RelayServerEvenPortTests {
     let alice = client("198.51.100.7:40000")

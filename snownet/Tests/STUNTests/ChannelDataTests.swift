@@ -116,9 +116,10 @@ struct ChannelDataTests {
         #expect(STUNConstants.firezoneClientChannelNumbers == 0x4000...0x4FFF)
     }
 
-    /// Random datagrams never trap, and what decodes is consistent with its bytes.
+    /// Random datagrams decode, or throw exactly the error their header calls for (RFC 8656 §12.4, §12.6); what
+    /// decodes is consistent with its bytes.
     @Test(arguments: TestSeeds.seeds(count: 200))
-    func randomDatagramsNeverCrash(seed: UInt64) {
+    func randomDatagramsDecodeOrThrowTheirError(seed: UInt64) {
         var rng = SeededRandomNumberGenerator(seed: seed)
         let count = Int.random(in: 0...80, using: &rng)
         var bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -129,16 +130,30 @@ struct ChannelDataTests {
             bytes[2] = 0
             bytes[3] = UInt8.random(in: 0...UInt8(min(count, 255)), using: &rng)
         }
-        guard let channelData = try? ChannelData(decoding: ByteBuffer(bytes: bytes)) else {
-            return
+        let context = Comment(rawValue: "seed \(seed): \(bytes)")
+        let expectedError: ChannelDataDecodeError? =
+            if bytes.count < 4 {
+                .tooShort(length: bytes.count)
+            } else if !(0x40...0x7F).contains(bytes[0]) {
+                .invalidChannelNumber(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
+            } else if Int(bytes[2]) << 8 | Int(bytes[3]) > bytes.count - 4 {
+                .truncated(declared: Int(bytes[2]) << 8 | Int(bytes[3]), available: bytes.count - 4)
+            } else {
+                nil
+            }
+        do {
+            let channelData = try ChannelData(decoding: ByteBuffer(bytes: bytes))
+            #expect(expectedError == nil, context)
+            #expect(channelData.channelNumber == UInt16(bytes[0]) << 8 | UInt16(bytes[1]), context)
+            #expect(channelData.payload.readableBytes == Int(bytes[2]) << 8 | Int(bytes[3]), context)
+            #expect(
+                Array(channelData.payload.readableBytesView)
+                    == Array(bytes[4..<(4 + channelData.payload.readableBytes)]),
+                context
+            )
+        } catch {
+            #expect(error == expectedError, context)
         }
-        let context = Comment(rawValue: TestSeeds.replayHint(seed))
-        #expect(ChannelData.channelNumbers.contains(channelData.channelNumber), context)
-        #expect(channelData.payload.readableBytes == Int(bytes[2]) << 8 | Int(bytes[3]), context)
-        #expect(
-            Array(channelData.payload.readableBytesView) == Array(bytes[4..<(4 + channelData.payload.readableBytes)]),
-            context
-        )
     }
 }
 

@@ -39,9 +39,9 @@ struct STUNPropertyTests {
         }
     }
 
-    /// Corrupted messages are rejected or decode to something whose every accessor answers: nothing traps.
+    /// Corrupted messages decode, or throw the error their bytes call for (see ``expectDecodesOrThrowsItsError``).
     @Test(arguments: TestSeeds.seeds(count: 500))
-    func corruptedMessagesNeverCrash(seed: UInt64) {
+    func corruptedMessagesDecodeOrThrowTheirError(seed: UInt64) {
         var rng = SeededRandomNumberGenerator(seed: seed)
         let sample = RandomMessage(using: &rng)
         var bytes = Array(sample.encoded.readableBytesView)
@@ -52,15 +52,13 @@ struct STUNPropertyTests {
         if Bool.random(using: &rng) {
             bytes.removeLast(Int.random(in: 0...bytes.count, using: &rng))
         }
-        if let message = try? STUNMessage(decoding: ByteBuffer(bytes: bytes)) {
-            exerciseAccessors(message, key: sample.key)
-        }
+        expectDecodesOrThrowsItsError(bytes, key: sample.key, seed: seed)
     }
 
     /// A valid header in front of random attribute bytes: the attribute walk and every value decoder see
     /// arbitrary input, which corrupting a valid message rarely reaches past the FINGERPRINT.
     @Test(arguments: TestSeeds.seeds(count: 1000))
-    func randomAttributesNeverCrash(seed: UInt64) {
+    func randomAttributesDecodeOrThrowTheirError(seed: UInt64) {
         var rng = SeededRandomNumberGenerator(seed: seed)
         var body: [UInt8] = []
         for _ in 0..<Int.random(in: 0...6, using: &rng) {
@@ -80,22 +78,44 @@ struct STUNPropertyTests {
         datagram.writeInteger(STUNConstants.magicCookie)
         datagram.writeTransactionID(TransactionID(using: &rng))
         datagram.writeBytes(body)
-        if let message = try? STUNMessage(decoding: datagram) {
-            exerciseAccessors(message, key: [1, 2, 3])
-        }
+        expectDecodesOrThrowsItsError(Array(datagram.readableBytesView), key: [1, 2, 3], seed: seed)
     }
 
     /// Random bytes, mostly not STUN at all.
     @Test(arguments: TestSeeds.seeds(count: 300))
-    func randomBytesNeverCrash(seed: UInt64) {
+    func randomBytesDecodeOrThrowTheirError(seed: UInt64) {
         var rng = SeededRandomNumberGenerator(seed: seed)
         var bytes = (0..<Int.random(in: 0...120, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
         if bytes.count >= 8, Bool.random(using: &rng) {
             bytes[0] &= 0x3F
             bytes.replaceSubrange(4..<8, with: bigEndian(STUNConstants.magicCookie))
         }
-        if let message = try? STUNMessage(decoding: ByteBuffer(bytes: bytes)) {
-            exerciseAccessors(message, key: [])
+        expectDecodesOrThrowsItsError(bytes, key: [], seed: seed)
+    }
+
+    /// `bytes` decode, or the decoder throws the error a reference reading of the bytes predicts:
+    /// - the header's errors exactly, in the order of RFC 8489 §5's fields: length, the two zero bits, the magic
+    ///   cookie, the length's alignment, then the length against the datagram;
+    /// - an attribute's value running past the message exactly, with its type, length and the bytes left;
+    /// - every other attribute error names the type of an attribute that starts on a boundary of the walk.
+    /// What decodes is whole: every attribute framed, and the message is the datagram.
+    private func expectDecodesOrThrowsItsError(_ bytes: [UInt8], key: [UInt8]?, seed: UInt64) {
+        let context = Comment(rawValue: "seed \(seed): \(bytes)")
+        let reference = ReferenceFraming(bytes)
+        do {
+            let message = try STUNMessage(decoding: ByteBuffer(bytes: bytes))
+            #expect(reference.headerError == nil && reference.truncation == nil, context)
+            #expect(Array(message.buffer.readableBytesView) == bytes, context)
+            exerciseAccessors(message, key: key)
+        } catch {
+            if let headerError = reference.headerError {
+                #expect(error == headerError, context)
+            } else if case .truncatedAttribute = error {
+                #expect(error == reference.truncation, context)
+            } else {
+                let type = error.attributeType
+                #expect(type.map { reference.framedTypes.contains($0) } == true, "\(error); \(context)")
+            }
         }
     }
 
@@ -108,6 +128,66 @@ struct STUNPropertyTests {
         _ = (message.requestedAddressFamily, message.additionalAddressFamily, message.unknownAttributes)
         _ = (message.priority, message.useCandidate, message.iceControlled, message.iceControlling)
         _ = message.unknownComprehensionRequiredAttributes
+    }
+}
+
+/// What a datagram's framing says, read independently of the decoder: the header's error, if any, and the
+/// attributes' type-length-value walk up to the first value that runs past the message.
+struct ReferenceFraming {
+    var headerError: STUNDecodeError?
+    var framedTypes: Set<UInt16> = []
+    var truncation: STUNDecodeError?
+
+    init(_ bytes: [UInt8]) {
+        func read16(_ index: Int) -> Int { Int(bytes[index]) << 8 | Int(bytes[index + 1]) }
+        guard bytes.count >= 20 else {
+            self.headerError = .tooShort(length: bytes.count)
+            return
+        }
+        guard bytes[0] & 0xC0 == 0 else {
+            self.headerError = .notSTUN(firstByte: bytes[0])
+            return
+        }
+        let cookie = UInt32(read16(4)) << 16 | UInt32(read16(6))
+        guard cookie == 0x2112_A442 else {
+            self.headerError = .badMagicCookie(cookie)
+            return
+        }
+        let length = read16(2)
+        guard length % 4 == 0 else {
+            self.headerError = .unalignedLength(length)
+            return
+        }
+        guard length == bytes.count - 20 else {
+            self.headerError = .lengthMismatch(declared: length, actual: bytes.count - 20)
+            return
+        }
+        var offset = 20
+        while offset < bytes.count {
+            let type = UInt16(read16(offset))
+            let valueLength = read16(offset + 2)
+            let padded = (valueLength + 3) / 4 * 4
+            let available = bytes.count - offset - 4
+            guard padded <= available else {
+                self.truncation = .truncatedAttribute(type: type, length: valueLength, available: available)
+                return
+            }
+            self.framedTypes.insert(type)
+            offset += 4 + padded
+        }
+    }
+}
+
+extension STUNDecodeError {
+    /// The attribute an attribute-level error names; nil for the header's errors.
+    var attributeType: UInt16? {
+        switch self {
+        case .tooShort, .notSTUN, .badMagicCookie, .unalignedLength, .lengthMismatch: nil
+        case .badFingerprint: STUNConstants.AttributeType.fingerprint
+        case .truncatedAttribute(let type, _, _), .malformedAttribute(let type, _),
+            .invalidAddressFamily(let type, _), .invalidUTF8(let type), .attributeAfterFingerprint(let type):
+            type
+        }
     }
 }
 

@@ -6,6 +6,7 @@ import PhoenixChannel
 import PhoenixCore
 import PortalMessages
 import PortalServer
+import PortalTestSupport
 import RelayCore
 import Testing
 
@@ -24,6 +25,48 @@ struct BrokeringTests {
 
     static func joined<Inbound>(_ events: EventLog<Inbound>) async throws {
         try await events.next { $0 == .joined ? () : nil }
+    }
+
+    /// What the portal pushed to a client until now: a flow to a resource nobody has is refused on the client's
+    /// socket after those pushes, since one socket's frames keep their order.
+    static func pushedSoFar(
+        _ client: PhoenixChannel<ClientTopic>,
+        _ events: EventLog<ClientInbound>
+    ) async throws -> [PhoenixEvent<ClientInbound>] {
+        let marker = ResourceID("res-marker")
+        client.send(.createFlow(CreateFlow(resourceID: marker, connectedGatewayIDs: [])))
+        return try await events.eventsBefore {
+            if case .flowCreationFailed(let failure)? = $0.message { failure.resourceID == marker } else { false }
+        }
+    }
+
+    /// What the portal pushed to a gateway until now: authorizing a flow that does not exist is answered with an
+    /// error on the gateway's socket after those pushes.
+    static func pushedSoFar(
+        _ gateway: PhoenixChannel<GatewayTopic>,
+        _ events: EventLog<GatewayInbound>
+    ) async throws -> [PhoenixEvent<GatewayInbound>] {
+        gateway.send(.flowAuthorized(FlowAuthorized(ref: "ref-marker")))
+        return try await events.eventsBefore { $0 == .errorReply(reason: "not_found") }
+    }
+
+    /// Waits until the admin API's presence report satisfies `condition`.
+    static func presence(
+        of fixture: PortalFixture,
+        sourceLocation: SourceLocation = #_sourceLocation,
+        until condition: (String) -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var presence = ""
+        while ContinuousClock.now < deadline {
+            presence = try await fixture.admin("GET", "/v1/presence").1
+            if condition(presence) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("presence never matched: \(presence)", sourceLocation: sourceLocation)
+        throw TimedOut()
     }
 
     @Test
@@ -139,7 +182,7 @@ struct BrokeringTests {
         #expect(try await flowTo2(TestWorld.lan, connected: [TestWorld.gateway2]) == TestWorld.gateway2)
         // An offline gateway is skipped, even when the client names it.
         gateway2.close()
-        try await Task.sleep(for: .milliseconds(200))
+        try await Self.presence(of: fixture) { $0.contains(#""gateways":["gw-1"]"#) }
         #expect(try await flow(TestWorld.corp, connected: [TestWorld.gateway2]) == TestWorld.gateway1)
         client.close()
         gateway1.close()
@@ -194,9 +237,11 @@ struct BrokeringTests {
             try await Self.expect(clientEvents) { if case .invalidateIceCandidates(let c) = $0 { c } else { nil } }
                 == GatewayIceCandidates(gatewayID: TestWorld.gateway1, candidates: [host])
         )
-        // gw-2 has no flow with the client: it hears nothing.
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(!otherEvents.all.contains { if case .message(.iceCandidates) = $0 { true } else { false } })
+        // gw-2 has no flow with the client: it heard nothing of the broadcast that named it, which the portal
+        // handled before gw-1 received its copy.
+        _ = try await Self.expect(otherEvents) { if case .initialize(let initial) = $0 { initial } else { nil } }
+        let heardByOther = try await Self.pushedSoFar(other, otherEvents)
+        #expect(heardByOther.isEmpty, "\(heardByOther)")
         client.close()
         gateway.close()
         other.close()
@@ -310,8 +355,7 @@ struct BrokeringTests {
         channel.close()
         try await Task.sleep(for: .milliseconds(200))
         channel = try await relay(secret: "aa")
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(!clientEvents.all.contains { if case .message(.relaysPresence) = $0 { true } else { false } })
+        #expect(try await Self.pushedSoFar(client, clientEvents).isEmpty)
         // Back with another secret: its old allocations are gone, so it is reported gone and new at once.
         channel.close()
         try await Task.sleep(for: .milliseconds(200))
@@ -419,8 +463,8 @@ struct BrokeringTests {
             body: #"{"id":"res-new","type":"cidr","address":"192.168.7.0/24","site_ids":["site-a"]}"#
         )
         #expect(status == 200)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(!clientEvents.all.contains { if case .message(.resourceCreatedOrUpdated) = $0 { true } else { false } })
+        #expect(try await Self.pushedSoFar(client, clientEvents).isEmpty)
+        #expect(try await Self.pushedSoFar(gateway, gatewayEvents).isEmpty)
 
         // Bad admin input is refused with a reason.
         (status, body) = try await fixture.admin(

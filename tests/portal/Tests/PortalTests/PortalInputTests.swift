@@ -1,6 +1,7 @@
 import NIOPosix
 import PortalMessages
 import PortalServer
+import PortalTestSupport
 import Testing
 
 /// What no component should send reaches the portal anyway; it answers with errors and keeps serving.

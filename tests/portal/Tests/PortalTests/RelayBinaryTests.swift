@@ -3,6 +3,7 @@ import NIOPosix
 import PhoenixCore
 import PortalMessages
 import PortalServer
+import PortalTestSupport
 import RelayCore
 import Testing
 

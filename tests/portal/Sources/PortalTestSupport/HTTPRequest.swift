@@ -4,8 +4,8 @@ import NIOPosix
 import Synchronization
 
 /// One HTTP/1.1 request over a fresh connection, for the admin API and refused upgrades.
-enum HTTPRequest {
-    static func send(
+package enum HTTPRequest {
+    package static func send(
         method: String,
         host: String,
         port: Int,

@@ -4,9 +4,10 @@ import NIOSSL
 import PhoenixCore
 import PortalMessages
 import PortalServer
+import PortalTestSupport
 import Testing
 
-/// `wss://`: the library over TLS to the portal, and a certificate it must not trust.
+/// `wss://`: PhoenixChannel over TLS to the portal, and a certificate it must not trust.
 @Suite(.timeLimit(.minutes(1)))
 struct TLSTests {
     /// A throwaway self-signed certificate for `localhost` and 127.0.0.1, made with the openssl tool.
@@ -46,7 +47,7 @@ struct TLSTests {
             group: group
         )
         try await events.next { $0 == .joined ? () : nil }
-        _ = try await BrokeringTests.expect(events) { if case .initialize(let i) = $0 { i } else { nil } }
+        try await events.next { $0.message.map { if case .initialize = $0 { () } else { nil } } ?? nil }
         channel.close()
         try await fixture.stop()
         try await group.shutdownGracefully()

@@ -11,15 +11,15 @@ import Synchronization
 import Testing
 
 /// A portal on an ephemeral localhost port, with its admin API, in this process.
-final class PortalFixture: Sendable {
-    let group: MultiThreadedEventLoopGroup
-    let portal: Portal
-    let server: PortalServer
-    let admin: AdminServer
+package final class PortalFixture: Sendable {
+    package let group: MultiThreadedEventLoopGroup
+    package let portal: Portal
+    package let server: PortalServer
+    package let admin: AdminServer
 
-    let scheme: String
+    package let scheme: String
 
-    init(
+    package init(
         configuration: PortalConfiguration = .test,
         port: Int = 0,
         options: Portal.Options = .test,
@@ -37,18 +37,18 @@ final class PortalFixture: Sendable {
         self.scheme = tls == nil ? "ws" : "wss"
     }
 
-    var port: Int { self.server.port }
-    var apiURL: String { "\(self.scheme)://127.0.0.1:\(self.port)" }
+    package var port: Int { self.server.port }
+    package var apiURL: String { "\(self.scheme)://127.0.0.1:\(self.port)" }
 
     /// Stops serving and drops every socket, as a portal restart does.
-    func stop() async throws {
+    package func stop() async throws {
         try await self.server.close()
         try await self.admin.close()
         try await self.group.shutdownGracefully()
     }
 
     /// An admin API request; the status and body.
-    func admin(_ method: String, _ path: String, body: String = "") async throws -> (Int, String) {
+    package func admin(_ method: String, _ path: String, body: String = "") async throws -> (Int, String) {
         try await HTTPRequest.send(
             method: method,
             host: "127.0.0.1",
@@ -60,10 +60,10 @@ final class PortalFixture: Sendable {
     }
 }
 
-let testLogger = Logger(label: "portal-tests", factory: { _ in SwiftLogNoOpLogHandler() })
+package let testLogger = Logger(label: "portal-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
 extension Portal.Options {
-    static var test: Portal.Options {
+    package static var test: Portal.Options {
         var options = Portal.Options()
         options.relayLeaveDebounce = .milliseconds(200)
         return options
@@ -71,27 +71,27 @@ extension Portal.Options {
 }
 
 /// Identities of the test configuration.
-enum TestWorld {
-    static let site = SiteID("site-a")
-    static let otherSite = SiteID("site-b")
-    static let gateway1 = GatewayID("gw-1")
-    static let gateway2 = GatewayID("gw-2")
-    static let client = ClientID("client-1")
-    static let outsider = ClientID("client-2")
-    static let relay = RelayID("relay-1")
-    static let lan = ResourceID("res-lan")
-    static let corp = ResourceID("res-corp")
-    static let remote = ResourceID("res-remote")
-    static let elsewhere = ResourceID("res-elsewhere")
-    static let hidden = ResourceID("res-hidden")
+package enum TestWorld {
+    package static let site = SiteID("site-a")
+    package static let otherSite = SiteID("site-b")
+    package static let gateway1 = GatewayID("gw-1")
+    package static let gateway2 = GatewayID("gw-2")
+    package static let client = ClientID("client-1")
+    package static let outsider = ClientID("client-2")
+    package static let relay = RelayID("relay-1")
+    package static let lan = ResourceID("res-lan")
+    package static let corp = ResourceID("res-corp")
+    package static let remote = ResourceID("res-remote")
+    package static let elsewhere = ResourceID("res-elsewhere")
+    package static let hidden = ResourceID("res-hidden")
 
-    static func key(_ byte: UInt8) -> PublicKey {
+    package static func key(_ byte: UInt8) -> PublicKey {
         PublicKey(bytes: [UInt8](repeating: byte, count: 32))!
     }
 }
 
 extension PortalConfiguration {
-    static var test: PortalConfiguration {
+    package static var test: PortalConfiguration {
         try! PortalConfiguration.parse(
             #"""
             {
@@ -132,7 +132,7 @@ extension PortalConfiguration {
 }
 
 /// Records a channel's events from a background task, so a test can wait for the one it expects.
-final class EventLog<Inbound: PortalEvents>: Sendable {
+package final class EventLog<Inbound: PortalEvents>: Sendable {
     private final class Storage: Sendable {
         let events = Mutex<[PhoenixEvent<Inbound>]>([])
         let finished = Mutex(false)
@@ -141,7 +141,7 @@ final class EventLog<Inbound: PortalEvents>: Sendable {
     private let storage = Storage()
     private let task: Task<Void, Never>
 
-    init(_ stream: AsyncStream<PhoenixEvent<Inbound>>) {
+    package init(_ stream: AsyncStream<PhoenixEvent<Inbound>>) {
         let storage = self.storage
         self.task = Task {
             for await event in stream {
@@ -155,23 +155,22 @@ final class EventLog<Inbound: PortalEvents>: Sendable {
         self.task.cancel()
     }
 
-    var all: [PhoenixEvent<Inbound>] {
+    package var all: [PhoenixEvent<Inbound>] {
         self.storage.events.withLock { $0 }
     }
 
-    var isFinished: Bool {
+    package var isFinished: Bool {
         self.storage.finished.withLock { $0 }
     }
 
     /// Waits until an event not yet consumed matches, consumes everything up to it and returns it.
-    func next<T>(
+    package func next<T>(
         within timeout: Duration = .seconds(10),
         sourceLocation: SourceLocation = #_sourceLocation,
         _ match: @escaping (PhoenixEvent<Inbound>) -> T?
     ) async throws -> T {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let found: T? = self.storage.events.withLock { events in
+        try await self.poll(within: timeout, waitingFor: "a matching event", sourceLocation: sourceLocation) {
+            self.storage.events.withLock { events in
                 for (index, event) in events.enumerated() {
                     if let value = match(event) {
                         events.removeFirst(index + 1)
@@ -180,26 +179,67 @@ final class EventLog<Inbound: PortalEvents>: Sendable {
                 }
                 return nil
             }
-            if let found {
+        }
+    }
+
+    /// Waits until an event not yet consumed is the marker; consumes everything up to it and returns the events
+    /// before it.
+    package func eventsBefore(
+        within timeout: Duration = .seconds(10),
+        sourceLocation: SourceLocation = #_sourceLocation,
+        _ isMarker: @escaping (PhoenixEvent<Inbound>) -> Bool
+    ) async throws -> [PhoenixEvent<Inbound>] {
+        try await self.poll(within: timeout, waitingFor: "the marker event", sourceLocation: sourceLocation) {
+            self.storage.events.withLock { events in
+                guard let index = events.firstIndex(where: isMarker) else {
+                    return nil
+                }
+                defer { events.removeFirst(index + 1) }
+                return Array(events[..<index])
+            }
+        }
+    }
+
+    /// Waits until the stream has ended and returns the events not yet consumed.
+    package func remainderAfterTheEnd(
+        within timeout: Duration = .seconds(10),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [PhoenixEvent<Inbound>] {
+        try await self.poll(within: timeout, waitingFor: "the end of the stream", sourceLocation: sourceLocation) {
+            self.isFinished ? self.all : nil
+        }
+    }
+
+    private func poll<T>(
+        within timeout: Duration,
+        waitingFor expectation: String,
+        sourceLocation: SourceLocation,
+        _ attempt: () -> T?
+    ) async throws -> T {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let found = attempt() {
                 return found
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("no matching event within \(timeout); seen: \(self.all)", sourceLocation: sourceLocation)
+        Issue.record("no \(expectation) within \(timeout); seen: \(self.all)", sourceLocation: sourceLocation)
         throw TimedOut()
     }
 }
 
-struct TimedOut: Error {}
+package struct TimedOut: Error {
+    package init() {}
+}
 
 extension PhoenixEvent {
-    var message: Inbound? {
+    package var message: Inbound? {
         if case .message(let message) = self { message } else { nil }
     }
 }
 
 /// Opens a library channel to the portal.
-func connect<Topic: PortalTopic>(
+package func connect<Topic: PortalTopic>(
     _ topic: Topic.Type,
     to apiURL: String,
     token: String,
@@ -223,7 +263,7 @@ func connect<Topic: PortalTopic>(
     return (channel, EventLog(channel.events))
 }
 
-func connectClient(
+package func connectClient(
     _ fixture: PortalFixture,
     token: String = "client-1-token",
     key: PublicKey = TestWorld.key(1),
@@ -239,7 +279,7 @@ func connectClient(
     )
 }
 
-func connectGateway(
+package func connectGateway(
     _ fixture: PortalFixture,
     token: String = "gw-1-token",
     key: PublicKey = TestWorld.key(2),
