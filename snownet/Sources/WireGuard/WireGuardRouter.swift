@@ -87,8 +87,9 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
         self.peerByID[peer].flatMap { self.peers[$0].endpoint }
     }
 
-    public func tunnel(of peer: PeerID) -> WireGuardTunnel? {
-        self.peerByID[peer].map { self.peers[$0].tunnel }
+    /// Whether `peer`'s tunnel has a session that can carry packets.
+    public func hasSession(_ peer: PeerID) -> Bool {
+        self.peerByID[peer].map { self.peers[$0].tunnel.hasSession } ?? false
     }
 
     // MARK: Incoming

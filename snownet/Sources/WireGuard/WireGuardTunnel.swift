@@ -796,3 +796,11 @@ public struct WireGuardTunnel {
         self.logger.debug("Connection expired: all session keys erased")
     }
 }
+
+extension WireGuardTunnel: CustomStringConvertible {
+    /// Names the peer and the session state, never key material (reflection would print every chaining key).
+    public var description: String {
+        "WireGuardTunnel(peer index \(self.peerIndex), remote \(self.remote.publicKey), "
+            + "session \(self.currentSessionIndex.map { "\($0)" } ?? "none"), handshaking \(self.isHandshaking))"
+    }
+}
