@@ -1,7 +1,8 @@
 import FirezoneTime
 import NIOCore
 import Testing
-import WireGuard
+
+@testable import WireGuard
 
 /// Allows inner IPv4 sources whose first octet is `octet` (the test packets' fill byte is their source address).
 struct SourceOctet: AllowedIPs {
@@ -189,6 +190,22 @@ struct WireGuardRouterTests {
         #expect(pair.toBob(initiation, from: "mallory:1") == [.failure(.unknownPeer)])
         #expect(pair.alice.stats.unknownPeers == 1)
         #expect(pair.bob.stats.unknownPeers == 1)
+    }
+
+    /// The router decrypts the initiator's static key to find the tunnel, and the tunnel finishes the initiation
+    /// from there: DH(S_r, E_i) once, then the response's DH(E_r, E_i) and DH(E_r, S_i). DH(S_r, S_i) is
+    /// precomputed per peer, as wireguard-go does.
+    @Test func anInitiationCostsTheResponderOneDiffieHellmanWithItsStaticKey() throws {
+        var pair = try RouterPair()
+        var buffer = ByteBuffer()
+        _ = pair.alice.encapsulate(ipv4Packet(totalLength: 40, fill: 0xA0), into: &buffer, for: "bob")
+        let initiation = pair.drainAlice()
+        let counter = SharedSecretCounter()
+        let outcomes = X25519.$sharedSecretCounter.withValue(counter) {
+            pair.toBob(initiation, from: "alice:1")
+        }
+        #expect(outcomes == [.success(.handshake("alice"))])
+        #expect(counter.count.load(ordering: .relaxed) == 3)
     }
 
     @Test func addingAPeerTwiceIsRefused() throws {
