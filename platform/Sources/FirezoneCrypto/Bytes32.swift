@@ -1,3 +1,5 @@
+import CSodium
+
 /// Thirty-two bytes in fixed inline storage: the shape of every WireGuard key, hash and chaining key.
 ///
 /// A value type without heap storage, so that copying a key never allocates and zeroing it (``setZero()``)
@@ -36,11 +38,14 @@ public struct Bytes32: Sendable {
         }
     }
 
-    @inlinable
+    /// Lends the bytes through a stack copy, which is wiped afterwards with `sodium_memzero` (a plain store of
+    /// zeros to a dying variable is a dead store the optimiser may drop).
     public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         var copy = self.storage
-        defer { copy = (0, 0, 0, 0) }
-        return try Swift.withUnsafeBytes(of: &copy) { (raw) throws(E) -> R in try body(raw) }
+        return try Swift.withUnsafeMutableBytes(of: &copy) { (raw) throws(E) -> R in
+            defer { sodium_memzero(raw.baseAddress, raw.count) }
+            return try body(UnsafeRawBufferPointer(raw))
+        }
     }
 
     @inlinable
@@ -55,10 +60,9 @@ public struct Bytes32: Sendable {
         self.withUnsafeBytes { Array($0) }
     }
 
-    /// Clears the key material (wireguard-go's `setZero`).
-    @inlinable
+    /// Clears the key material (wireguard-go's `setZero`) with `sodium_memzero`, which the optimiser cannot drop.
     public mutating func setZero() {
-        self.storage = (0, 0, 0, 0)
+        Swift.withUnsafeMutableBytes(of: &self.storage) { sodium_memzero($0.baseAddress, $0.count) }
     }
 
     public var isZero: Bool {

@@ -186,10 +186,9 @@ public final class RelayEventLoop {
         case .listener(let family):
             guard let socket = self.listeners[family] else { return }
             self.receive(from: socket, allocationPort: nil)
-        case .allocation(let port, let family):
+        case .allocation(let port, _):
             guard let socket = self.allocationSockets[key] else { return }
             self.receive(from: socket, allocationPort: AllocationPort(port))
-            _ = family
         }
     }
 

@@ -49,8 +49,14 @@ public struct HandshakeRateLimiter {
         reply: inout ByteBuffer,
         now: Instant
     ) throws(WireGuardError) -> Verdict {
-        let header = try PacketHeader(parsing: datagram)
-        guard let mac1Offset = Noise.mac1Offset(of: header.type) else {
+        let mac1Offset: Int
+        let senderIndex: UInt32
+        switch try PacketHeader(parsing: datagram) {
+        case .handshakeInitiation(let sender):
+            (mac1Offset, senderIndex) = (WireGuardConstants.initiationMAC1Offset, sender)
+        case .handshakeResponse(let sender, _):
+            (mac1Offset, senderIndex) = (WireGuardConstants.responseMAC1Offset, sender)
+        case .cookieReply, .transportData:
             return .accept
         }
         let validMAC1 = datagram.withUnsafeReadableBytes { raw in
@@ -85,7 +91,7 @@ public struct HandshakeRateLimiter {
         if validMAC2 {
             return .accept
         }
-        self.writeCookieReply(cookie, for: datagram, header: header, mac1Offset: mac1Offset, into: &reply)
+        self.writeCookieReply(cookie, for: datagram, senderIndex: senderIndex, mac1Offset: mac1Offset, into: &reply)
         return .sendCookieReply
     }
 
@@ -94,7 +100,7 @@ public struct HandshakeRateLimiter {
     private mutating func writeCookieReply(
         _ cookie: MAC,
         for datagram: ByteBuffer,
-        header: PacketHeader,
+        senderIndex: UInt32,
         mac1Offset: Int,
         into reply: inout ByteBuffer
     ) {
@@ -103,9 +109,9 @@ public struct HandshakeRateLimiter {
         reply.writeRepeatingByte(0, count: WireGuardConstants.cookieReplyLength)
         let mac1 = datagram.withUnsafeReadableBytes { MAC(copying: $0.baseAddress! + mac1Offset) }
         reply.withUnsafeMutableReadableBytes { raw in
-            raw.storeBytes(of: UInt32(WireGuardConstants.typeCookieReply).littleEndian, as: UInt32.self)
+            raw.storeBytes(of: PacketType.cookieReply.word, as: UInt32.self)
             raw.storeBytes(
-                of: header.senderIndex!.littleEndian,
+                of: senderIndex.littleEndian,
                 toByteOffset: WireGuardConstants.cookieReceiverIndexOffset,
                 as: UInt32.self
             )

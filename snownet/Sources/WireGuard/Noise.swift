@@ -3,7 +3,7 @@ import FirezoneCrypto
 /// The Noise_IKpsk2 handshake of WireGuard §5.4, message by message, on raw message bytes.
 ///
 /// Pure functions: keys, indices, timestamps and ephemeral secrets come in, messages and session keys go out.
-/// ``Tunnel`` owns the state between them. Every intermediate secret is zeroed before it goes out of scope.
+/// ``WireGuardTunnel`` owns the state between them. Every intermediate secret is zeroed before it goes out of scope.
 package enum Noise {
     /// §5.4.2: `C_i := Hash(Construction)`.
     package static let initialChainingKey: Bytes32 = bytes(of: WireGuardConstants.construction) { BLAKE2s.hash($0) }
@@ -96,7 +96,7 @@ package enum Noise {
         precondition(message.count >= WireGuardConstants.handshakeInitiationLength)
         var chainingKey = Self.initialChainingKey
         var hash = remote.initialHash
-        message.storeBytes(of: UInt32(WireGuardConstants.typeHandshakeInitiation).littleEndian, as: UInt32.self)
+        message.storeBytes(of: PacketType.handshakeInitiation.word, as: UInt32.self)
         message.storeBytes(
             of: localIndex.rawValue.littleEndian,
             toByteOffset: WireGuardConstants.senderIndexOffset,
@@ -239,7 +239,7 @@ package enum Noise {
             hash.setZero()
             initiation.initiator.setZero()
         }
-        message.storeBytes(of: UInt32(WireGuardConstants.typeHandshakeResponse).littleEndian, as: UInt32.self)
+        message.storeBytes(of: PacketType.handshakeResponse.word, as: UInt32.self)
         message.storeBytes(of: localIndex.rawValue.littleEndian, toByteOffset: WireGuardConstants.senderIndexOffset, as: UInt32.self)
         message.storeBytes(
             of: initiation.initiator.senderIndex.littleEndian,
@@ -360,14 +360,5 @@ package enum Noise {
             BLAKE2s.mac(key: key, UnsafeRawBufferPointer(rebasing: message[0..<mac1Offset]))
         }
         return expected == MAC(copying: message.baseAddress! + mac1Offset)
-    }
-
-    /// The MAC1 offset of a handshake message, by type.
-    static func mac1Offset(of type: PacketType) -> Int? {
-        switch type {
-        case .handshakeInitiation: WireGuardConstants.initiationMAC1Offset
-        case .handshakeResponse: WireGuardConstants.responseMAC1Offset
-        case .cookieReply, .transportData: nil
-        }
     }
 }

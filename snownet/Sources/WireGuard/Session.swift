@@ -29,13 +29,10 @@ final class Session {
         keys.receiving.setZero()
     }
 
-    func isExpired(now: Instant) -> Bool {
-        now - self.established >= WireGuardConstants.rejectAfterTime
-    }
-
-    /// Whether this session may carry another outgoing packet.
-    func canSend(now: Instant) -> Bool {
-        self.confirmed && !self.isExpired(now: now) && self.sendingCounter < WireGuardConstants.rejectAfterMessages
+    /// Whether this session may carry another outgoing packet. Age is not checked here: the tunnel drops a session
+    /// the moment it reaches ``WireGuardConstants/rejectAfterTime``.
+    var canSend: Bool {
+        self.confirmed && self.sendingCounter < WireGuardConstants.rejectAfterMessages
     }
 
     /// The counter for the next outgoing packet.

@@ -12,6 +12,19 @@ package struct TAI64N: Comparable, Sendable {
         self.nanoseconds = nanoseconds & ~WireGuardConstants.timestampWhitenerMask
     }
 
+    /// The smallest whitened timestamp after this one: one whitening step (about 16.8 ms) later.
+    package var successor: TAI64N {
+        var next = self
+        let step = WireGuardConstants.timestampWhitenerMask + 1
+        if UInt64(next.nanoseconds) + UInt64(step) >= 1_000_000_000 {
+            next.seconds &+= 1
+            next.nanoseconds = 0
+        } else {
+            next.nanoseconds += step
+        }
+        return next
+    }
+
     init(bytes: UnsafeRawBufferPointer) {
         self.seconds = UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self))
         self.nanoseconds = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self))

@@ -34,12 +34,6 @@ public enum WireGuardConstants {
     /// peers do not retry in lockstep.
     public static let rekeyTimeoutJitterMaximum: Duration = .milliseconds(334)
 
-    /// Message types (§5.4.2–§5.4.6): the first byte, followed by three reserved zero bytes.
-    static let typeHandshakeInitiation: UInt8 = 1
-    static let typeHandshakeResponse: UInt8 = 2
-    static let typeCookieReply: UInt8 = 3
-    static let typeTransportData: UInt8 = 4
-
     public static let handshakeInitiationLength = 148
     public static let handshakeResponseLength = 92
     public static let cookieReplyLength = 64
@@ -51,7 +45,6 @@ public enum WireGuardConstants {
     public static let transportOverhead = transportHeaderLength + tagLength
     /// §5.4.6: "P is padded to a multiple of 16 bytes".
     public static let paddingMultiple = 16
-    static let keyLength = 32
     static let macLength = 16
     static let timestampLength = 12
     static let cookieNonceLength = 24
@@ -62,12 +55,10 @@ public enum WireGuardConstants {
     static let initiationStaticOffset = 40
     static let initiationTimestampOffset = 88
     static let initiationMAC1Offset = 116
-    static let initiationMAC2Offset = 132
     static let responseReceiverIndexOffset = 8
     static let responseEphemeralOffset = 12
     static let responseEmptyOffset = 44
     static let responseMAC1Offset = 60
-    static let responseMAC2Offset = 76
     static let cookieReceiverIndexOffset = 4
     static let cookieNonceOffset = 8
     static let cookieEncryptedOffset = 32

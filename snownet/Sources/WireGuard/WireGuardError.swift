@@ -16,10 +16,9 @@ public enum WireGuardError: Error, Hashable, Sendable {
     case handshakeFlood
     /// A response or cookie reply for no handshake of ours in flight.
     case unexpectedMessage
-    /// A transport packet for a session index we do not have (never had, replaced, or erased).
+    /// A transport packet for a session index we do not have (never had, replaced, expired after
+    /// ``WireGuardConstants/rejectAfterTime``, or erased).
     case unknownSession
-    /// A transport packet on a session older than ``WireGuardConstants/rejectAfterTime``.
-    case sessionExpired
     /// A counter seen before, too far behind the window, or at the end of the counter space.
     case replayedCounter
     /// A decrypted payload that is not a whole IPv4 or IPv6 packet.

@@ -7,8 +7,8 @@ import Logging
 import NIOCore
 import WireGuard
 
-/// A userspace WireGuard device: a TUN interface, UDP sockets and one ``Tunnel`` per configured peer, driven by
-/// one thread (the interop and benchmark testbed of `wireguard-peer`).
+/// A userspace WireGuard device: a TUN interface, UDP sockets and a ``WireGuardRouter`` with one tunnel per
+/// configured peer, driven by one thread (the interop and benchmark testbed of `wireguard-peer`).
 ///
 /// Each turn of the loop waits on epoll for the TUN device, the sockets, the termination signal or the earliest
 /// tunnel timer. The TUN device runs with TCP segmentation offload (IFF_VNET_HDR, as wireguard-go and Tailscale
@@ -16,9 +16,9 @@ import WireGuard
 /// preallocated region, each with 16 bytes of headroom for the transport header, routed by destination to a
 /// peer's AllowedIPs and encrypted in place; each batch leaves with one sendmmsg(2) per socket, runs of
 /// equal-size datagrams to one endpoint as UDP GSO sends (`fz_udp_send_coalesced`). Datagrams arrive by
-/// recvmmsg(2) into other slots (UDP GRO may hand over a run of them as one, which is split), pass the rate limiter, go to the tunnel their receiver index (or, for an
-/// initiation, their decrypted static key) names, are decrypted in place and written to the TUN device if their
-/// source address is one of that peer's AllowedIPs. Nothing is allocated per packet on these paths.
+/// recvmmsg(2) into other slots (UDP GRO may hand over a run of them as one, which is split), and the router
+/// decrypts each in place for its peer (rate limiter, tunnel, AllowedIPs, roaming); packets are then written to
+/// the TUN device. Nothing is allocated per packet on these paths.
 public final class WireGuardDevice {
     /// Datagrams read per recvmmsg(2): enough to amortise the call, few enough that one direction cannot starve
     /// the other for long.
@@ -36,12 +36,6 @@ public final class WireGuardDevice {
     /// Kernel socket buffers we ask for (wireguard-go f26efb6 uses 7 MB for the same reason: absorb bursts).
     static let socketBufferSize: Int32 = 8 << 20
 
-    private struct Peer {
-        var tunnel: Tunnel
-        var endpoint: IPSocketAddress?
-        let allowedIPs: [IPNetwork]
-    }
-
     private enum Token: UInt64 {
         case tun = 1
         case udp4
@@ -49,12 +43,12 @@ public final class WireGuardDevice {
         case signal
     }
 
-    private let identity: LocalIdentity
-    private var peers: [Peer]
-    private let peerByKey: [PublicKey: Int]
+    /// Peers are named by their position in the configuration.
+    private var router: WireGuardRouter<Int, IPSocketAddress, AllowedIPList>
     /// AllowedIPs of all peers, longest prefix first, for routing outgoing packets.
     private let routes: [(network: IPNetwork, peer: Int)]
-    private var limiter: HandshakeRateLimiter
+    /// Peers whose timers fired, reused by every turn of the loop.
+    private var firedPeers: [Int] = []
     private let logger: Logger
 
     private let tun: Int32
@@ -83,38 +77,52 @@ public final class WireGuardDevice {
     private var outgoing6: [fz_datagram] = []
     private var control = ByteBuffer()
     private var tokens: [UInt64]
-    public private(set) var stats = DeviceStats()
+    private var deviceStats = DeviceStats()
+
+    /// The device's own counters together with the router's drops.
+    public var stats: DeviceStats {
+        var stats = self.deviceStats
+        stats.packetsFromDisallowedSource = self.router.stats.packetsFromDisallowedSource
+        stats.invalidDatagrams += self.router.stats.invalidDatagrams
+        stats.unknownPeers = self.router.stats.unknownPeers
+        return stats
+    }
 
     public init(interfaceName: String, configuration: DeviceConfiguration, logger: Logger) throws(SystemCallError) {
         self.logger = logger
-        self.identity = LocalIdentity(secret: configuration.privateKey)
+        let identity = LocalIdentity(secret: configuration.privateKey)
         var rng = SystemRandomNumberGenerator()
         let now = Instant.zero
         let unixTime = Self.unixTime()
-        var peers: [Peer] = []
-        var byKey: [PublicKey: Int] = [:]
+        var router = WireGuardRouter<Int, IPSocketAddress, AllowedIPList>(
+            identity: identity,
+            limiterSeed: Self.seed(&rng),
+            indexSeed: rng.next(),
+            now: now
+        )
         var routes: [(network: IPNetwork, peer: Int)] = []
         for (index, peer) in configuration.peers.enumerated() {
-            let tunnel = Tunnel(
-                local: self.identity,
-                remote: peer.publicKey,
-                presharedKey: peer.presharedKey,
-                // Index 0 would make session indices of 0..7; starting at 1 keeps every index non-zero.
-                peerIndex: PeerIndex(UInt32(index + 1)),
-                persistentKeepalive: peer.persistentKeepalive,
-                seed: Self.seed(&rng),
-                logger: logger,
-                now: now,
-                unixTime: unixTime
-            )
-            peers.append(Peer(tunnel: tunnel, endpoint: peer.endpoint, allowedIPs: peer.allowedIPs))
-            byKey[peer.publicKey] = index
+            do throws(WireGuardRouterError) {
+                _ = try router.addPeer(
+                    index,
+                    publicKey: peer.publicKey,
+                    presharedKey: peer.presharedKey,
+                    persistentKeepalive: peer.persistentKeepalive,
+                    endpoint: peer.endpoint,
+                    allowedIPs: AllowedIPList(networks: peer.allowedIPs),
+                    seed: Self.seed(&rng),
+                    logger: logger,
+                    now: now,
+                    unixTime: unixTime
+                )
+            } catch {
+                throw SystemCallError(operation: "add peer \(peer.publicKey): \(error)", errno: EINVAL)
+            }
             routes += peer.allowedIPs.map { ($0, index) }
         }
-        self.peers = peers
-        self.peerByKey = byKey
+        self.router = router
         self.routes = routes.sorted { $0.network.prefixLength > $1.network.prefixLength }
-        self.limiter = HandshakeRateLimiter(identity: self.identity, seed: Self.seed(&rng), now: now)
+        self.firedPeers.reserveCapacity(configuration.peers.count)
 
         let tun = interfaceName.withCString { fz_tun_open_offload($0) }
         guard tun >= 0 else {
@@ -183,8 +191,8 @@ public final class WireGuardDevice {
         self.logger.info(
             "WireGuard device up",
             metadata: [
-                "interface": "\(interfaceName)", "listen.port": "\(boundPort)", "peers": "\(peers.count)",
-                "public.key": "\(self.identity.publicKey)",
+                "interface": "\(interfaceName)", "listen.port": "\(boundPort)",
+                "peers": "\(configuration.peers.count)", "public.key": "\(identity.publicKey)",
             ]
         )
     }
@@ -219,7 +227,7 @@ public final class WireGuardDevice {
         while true {
             var timeout: Int32 = -1
             let now = self.now()
-            if let deadline = self.earliestDeadline() {
+            if let deadline = self.router.pollTimeout()?.deadline {
                 let wait = deadline - now
                 timeout = wait <= .zero ? 0 : Int32(clamping: (wait.nanoseconds + 999_999) / 1_000_000)
             }
@@ -251,23 +259,10 @@ public final class WireGuardDevice {
         }
     }
 
-    private func earliestDeadline() -> Instant? {
-        var earliest: Instant?
-        for peer in self.peers {
-            if let deadline = peer.tunnel.pollTimeout()?.deadline, deadline < earliest ?? Instant(nanoseconds: .max) {
-                earliest = deadline
-            }
-        }
-        return earliest
-    }
-
     private func handleTimers(now: Instant) {
-        let unixTime = Self.unixTime()
-        for index in self.peers.indices {
-            if let deadline = self.peers[index].tunnel.pollTimeout()?.deadline, deadline <= now {
-                self.peers[index].tunnel.handleTimeout(now: now, unixTime: unixTime)
-                self.flushControl(peer: index, now: now)
-            }
+        self.router.handleTimeout(now: now, unixTime: Self.unixTime(), fired: &self.firedPeers)
+        for peer in self.firedPeers {
+            self.flushControl(peer: peer, now: now)
         }
     }
 
@@ -305,7 +300,7 @@ public final class WireGuardDevice {
             )
         }
         if count == -EINVAL {
-            self.stats.unsegmentablePackets += 1
+            self.deviceStats.unsegmentablePackets += 1
             return true
         }
         guard count > 0 else {
@@ -330,22 +325,24 @@ public final class WireGuardDevice {
     /// Encrypts the packet in `regions[region]`'s readable bytes for the peer its destination routes to. Returns
     /// where the datagram goes, or nil when it does not go out now (no route, no endpoint, waiting for a handshake).
     private func seal(region: Int, now: Instant) -> IPSocketAddress? {
-        guard let destination = Self.address(in: self.regions[region], sourceNotDestination: false),
+        guard let destination = self.regions[region].ipAddress(source: false),
             let peer = self.peer(routing: destination)
         else {
-            self.stats.packetsWithoutRoute += 1
+            self.deviceStats.packetsWithoutRoute += 1
             return nil
         }
-        switch self.peers[peer].tunnel.encapsulate(&self.regions[region], now: now) {
+        switch self.router.encapsulate(&self.regions[region], for: peer, now: now) {
         case .datagram:
-            guard let endpoint = self.peers[peer].endpoint else {
-                self.stats.packetsWithoutEndpoint += 1
+            guard let endpoint = self.router.endpoint(of: peer) else {
+                self.deviceStats.packetsWithoutEndpoint += 1
                 return nil
             }
             return endpoint
         case .queued:
             self.flushControl(peer: peer, now: now)
             return nil
+        case nil:
+            preconditionFailure("routes name configured peers only")
         }
     }
 
@@ -368,30 +365,6 @@ public final class WireGuardDevice {
         return nil
     }
 
-    /// The destination (or source) address of the IP packet in `buffer`'s readable bytes.
-    private static func address(in buffer: ByteBuffer, sourceNotDestination: Bool) -> IPAddress? {
-        buffer.withUnsafeReadableBytes { raw -> IPAddress? in
-            guard raw.count >= 20 else {
-                return nil
-            }
-            switch raw[0] >> 4 {
-            case 4:
-                let offset = sourceNotDestination ? 12 : 16
-                return .v4(IPv4Address(rawValue: UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self))))
-            case 6 where raw.count >= 40:
-                let offset = sourceNotDestination ? 8 : 24
-                return .v6(
-                    IPv6Address(
-                        high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)),
-                        low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
-                    )
-                )
-            default:
-                return nil
-            }
-        }
-    }
-
     private func sendBatches() {
         for (fd, family) in [(self.udp4, 4), (self.udp6, 6)] {
             let count = family == 4 ? self.outgoing4.count : self.outgoing6.count
@@ -408,9 +381,9 @@ public final class WireGuardDevice {
                     fz_udp_send_coalesced(fd, $0.baseAddress, UInt32(count), &failed, &self.segmentationOffloadDisabled)
                 }
             if sent < count {
-                self.stats.sendFailures += UInt64(count - max(Int(sent), 0))
+                self.deviceStats.sendFailures += UInt64(count - max(Int(sent), 0))
             }
-            self.stats.sendFailures += UInt64(failed)
+            self.deviceStats.sendFailures += UInt64(failed)
             if family == 4 {
                 self.outgoing4.removeAll(keepingCapacity: true)
             } else {
@@ -422,9 +395,9 @@ public final class WireGuardDevice {
     /// Sends what a tunnel has queued (handshake messages, keepalives, packets that waited for a session), one by
     /// one: these are rare next to data.
     private func flushControl(peer: Int, now: Instant) {
-        while self.peers[peer].tunnel.pollTransmit(into: &self.control, now: now) {
-            guard let endpoint = self.peers[peer].endpoint else {
-                self.stats.packetsWithoutEndpoint += 1
+        while self.router.pollTransmit(for: peer, into: &self.control, now: now) {
+            guard let endpoint = self.router.endpoint(of: peer) else {
+                self.deviceStats.packetsWithoutEndpoint += 1
                 continue
             }
             self.sendControl(to: endpoint)
@@ -442,7 +415,7 @@ public final class WireGuardDevice {
             return fz_udp_send_batch(fd, &datagram, 1, &failed)
         }
         if sent != 1 || failed != 0 {
-            self.stats.sendFailures += 1
+            self.deviceStats.sendFailures += 1
         }
     }
 
@@ -484,7 +457,7 @@ public final class WireGuardDevice {
                 )
             }
         }
-        self.stats.tunWriteFailures += UInt64(failures)
+        self.deviceStats.tunWriteFailures += UInt64(failures)
         self.deliveries.removeAll(keepingCapacity: true)
         self.deliveryLengths.removeAll(keepingCapacity: true)
     }
@@ -493,13 +466,13 @@ public final class WireGuardDevice {
     private func handleDatagram(slot: Int, now: Instant) {
         let datagram = self.received[slot]
         guard datagram.truncated == 0 else {
-            self.stats.invalidDatagrams += 1
+            self.deviceStats.invalidDatagrams += 1
             return
         }
         let length = Int(datagram.length)
         let segmentSize = datagram.segment_size == 0 ? length : Int(datagram.segment_size)
         if segmentSize < length {
-            self.stats.coalescedReceives += 1
+            self.deviceStats.coalescedReceives += 1
         }
         var start = 0
         while start < length {
@@ -516,50 +489,26 @@ public final class WireGuardDevice {
     private func handleSegment(slot: Int, now: Instant) {
         let datagram = self.received[slot]
         let source = datagram.socketAddress
-        do throws(WireGuardError) {
-            let header = try PacketHeader(parsing: self.udpSlots[slot])
-            if try self.limiter.check(self.udpSlots[slot], from: datagram.cookieSource, reply: &self.control, now: now)
-                == .sendCookieReply
-            {
-                self.sendControl(to: source)
-                return
-            }
-            let peer: Int
-            if header.type == .handshakeInitiation {
-                let key = try self.identity.initiatorKey(of: self.udpSlots[slot])
-                guard let known = self.peerByKey[key] else {
-                    self.stats.unknownPeers += 1
-                    return
-                }
-                peer = known
-            } else {
-                let index = Int(header.receiverIndex!.peer.rawValue) - 1
-                guard self.peers.indices.contains(index) else {
-                    self.stats.unknownPeers += 1
-                    return
-                }
-                peer = index
-            }
-            let result = try self.peers[peer].tunnel.decapsulate(&self.udpSlots[slot], now: now)
-            // Authenticated: the peer is where this came from (§2, roaming).
-            self.peers[peer].endpoint = source
+        do throws(WireGuardRouterError) {
+            let result = try self.router.decapsulate(
+                &self.udpSlots[slot],
+                from: source,
+                cookieSource: datagram.cookieSource,
+                reply: &self.control,
+                now: now
+            )
             switch result {
             case .packet:
-                guard let sourceAddress = Self.address(in: self.udpSlots[slot], sourceNotDestination: true),
-                    self.peers[peer].allowedIPs.contains(where: { $0.contains(sourceAddress) })
-                else {
-                    self.stats.packetsFromDisallowedSource += 1
-                    return
-                }
                 self.deliveries.append(self.received[slot].bytes + self.udpSlots[slot].readerIndex)
                 self.deliveryLengths.append(UInt32(self.udpSlots[slot].readableBytes))
             case .keepalive:
                 break
-            case .handshake:
+            case .handshake(let peer):
                 self.flushControl(peer: peer, now: now)
+            case .sendCookieReply:
+                self.sendControl(to: source)
             }
         } catch {
-            self.stats.invalidDatagrams += 1
             self.logger.trace("Dropped datagram", metadata: ["error": "\(error)"])
         }
     }
@@ -584,13 +533,5 @@ public struct DeviceStats: Sendable, CustomStringConvertible {
             + "unknown peer \(self.unknownPeers), send failures \(self.sendFailures), "
             + "TUN write failures \(self.tunWriteFailures), unsegmentable \(self.unsegmentablePackets), "
             + "coalesced receives \(self.coalescedReceives)"
-    }
-}
-
-extension ByteBuffer {
-    /// Clears the buffer and lets `body` fill its storage from the start; returns what `body` returns.
-    fileprivate mutating func withUnsafeMutableWritableBytesAfterClear<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) -> R {
-        self.clear()
-        return self.withUnsafeMutableWritableBytes(body)
     }
 }

@@ -94,7 +94,7 @@ struct MalformedMessageTests {
     @Test func bitFlipsNeverAuthenticate() throws {
         let (pair, messages) = Self.sampleMessages()
         // messages: initiation (to Bob), response (to Alice), data (to Bob); the cookie reply went nowhere.
-        let receivers: [Tunnel] = [pair.bob, pair.alice, pair.bob]
+        let receivers: [WireGuardTunnel] = [pair.bob, pair.alice, pair.bob]
         for (message, receiver) in zip(messages.prefix(3), receivers) {
             for bit in 32..<(message.readableBytes * 8) {
                 if message.getInteger(at: 0, as: UInt8.self) != 4, bit >= (message.readableBytes - 16) * 8 {

@@ -17,14 +17,14 @@ struct ReplayWindowTests {
         #expect(!accepted5)
         let accepted6 = window.accept(1)
         #expect(accepted6)
-        let accepted7 = window.accept(5000)
+        let accepted7 = window.accept(12_000)
         #expect(accepted7)
-        let accepted8 = window.accept(5000 - ReplayWindow.windowSize)
+        let accepted8 = window.accept(12_000 - ReplayWindow.windowSize)
         #expect(accepted8)
-        let accepted9 = window.accept(5000 - ReplayWindow.windowSize - 1)
+        let accepted9 = window.accept(12_000 - ReplayWindow.windowSize - 1)
         #expect(!accepted9)
         #expect(!window.mightAccept(4))
-        #expect(window.mightAccept(4999))
+        #expect(window.mightAccept(11_999))
     }
 
     @Test func forgetsNothingInsideTheWindowAcrossLargeJumps() {
@@ -51,5 +51,18 @@ struct ReplayWindowTests {
         #expect(!accepted)
         let accepted2 = window.accept(WireGuardConstants.rejectAfterMessages - 1)
         #expect(accepted2)
+    }
+
+    @Test func windowIs8128CountersWideAsInWireGuardGoAndTheKernel() {
+        var window = ReplayWindow()
+        #expect(ReplayWindow.windowSize == 8128)
+        let highest = window.accept(20_000)
+        #expect(highest)
+        #expect(window.mightAccept(20_000 - 8128))
+        let oldestInside = window.accept(20_000 - 8128)
+        #expect(oldestInside)
+        #expect(!window.mightAccept(20_000 - 8129))
+        let justOutside = window.accept(20_000 - 8129)
+        #expect(!justOutside)
     }
 }

@@ -57,8 +57,8 @@ let quietLogger: Logger = {
 struct Pair {
     static let unixStart: Duration = .seconds(1_750_000_000)
 
-    var alice: Tunnel
-    var bob: Tunnel
+    var alice: WireGuardTunnel
+    var bob: WireGuardTunnel
     var now = Instant.zero + .seconds(1)
     let aliceIdentity: LocalIdentity
     let bobIdentity: LocalIdentity
@@ -66,22 +66,24 @@ struct Pair {
     init(
         alicePresharedKey: PresharedKey = .none,
         bobPresharedKey: PresharedKey = .none,
-        alicePersistentKeepalive: Duration? = nil
+        alicePersistentKeepalive: Duration? = nil,
+        aliceHandshakeTimeout: Duration = WireGuardConstants.rekeyAttemptTime
     ) {
         self.aliceIdentity = LocalIdentity(secret: StaticSecret(testKey(1)))
         self.bobIdentity = LocalIdentity(secret: StaticSecret(testKey(2)))
-        self.alice = Tunnel(
+        self.alice = WireGuardTunnel(
             local: self.aliceIdentity,
             remote: self.bobIdentity.publicKey,
             presharedKey: alicePresharedKey,
             peerIndex: PeerIndex(0x0A0A0A),
             persistentKeepalive: alicePersistentKeepalive,
+            handshakeTimeout: aliceHandshakeTimeout,
             seed: testKey(3),
             logger: quietLogger,
             now: self.now,
             unixTime: Self.unixStart
         )
-        self.bob = Tunnel(
+        self.bob = WireGuardTunnel(
             local: self.bobIdentity,
             remote: self.aliceIdentity.publicKey,
             presharedKey: bobPresharedKey,
@@ -102,7 +104,7 @@ struct Pair {
     }
 
     /// Everything `alice` (or `bob`) has to send, in order.
-    static func drain(_ tunnel: inout Tunnel, now: Instant) -> [ByteBuffer] {
+    static func drain(_ tunnel: inout WireGuardTunnel, now: Instant) -> [ByteBuffer] {
         var datagrams: [ByteBuffer] = []
         var buffer = ByteBuffer()
         while tunnel.pollTransmit(into: &buffer, now: now) {
@@ -118,7 +120,7 @@ struct Pair {
         var packets: [ByteBuffer] = []
     }
 
-    static func deliver(_ datagrams: [ByteBuffer], to tunnel: inout Tunnel, now: Instant) -> Delivery {
+    static func deliver(_ datagrams: [ByteBuffer], to tunnel: inout WireGuardTunnel, now: Instant) -> Delivery {
         var delivery = Delivery()
         for var datagram in datagrams {
             do {
@@ -170,8 +172,8 @@ struct Pair {
         }
     }
 
-    static func events(_ tunnel: inout Tunnel) -> [TunnelEvent] {
-        var events: [TunnelEvent] = []
+    static func events(_ tunnel: inout WireGuardTunnel) -> [WireGuardTunnelEvent] {
+        var events: [WireGuardTunnelEvent] = []
         while let event = tunnel.pollEvent() {
             events.append(event)
         }

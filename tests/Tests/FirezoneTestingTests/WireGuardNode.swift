@@ -18,7 +18,7 @@ struct WireGuardNode: SimulatedNode {
         case relayed(TURNChannelClient)
     }
 
-    var tunnel: Tunnel
+    var tunnel: WireGuardTunnel
     let local: IPSocketAddress
     var path: Path
     /// The UDP payloads of the inner packets that came out of the tunnel.
@@ -40,7 +40,7 @@ struct WireGuardNode: SimulatedNode {
         clock: FluxCapacitor,
         logger: Logger
     ) {
-        self.tunnel = Tunnel(
+        self.tunnel = WireGuardTunnel(
             local: LocalIdentity(secret: StaticSecret(secret)),
             remote: peerPublicKey,
             peerIndex: PeerIndex(peerIndex),

@@ -106,11 +106,12 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
     }
 }
 
-/// libsodium's ChaCha20-Poly1305 (IETF), which takes the key on every call.
-public final class SodiumChaCha20Poly1305: TransportAEAD {
+/// libsodium's ChaCha20-Poly1305 (IETF), which takes the key on every call: kept only to be compared against in
+/// the known-answer tests.
+package final class SodiumChaCha20Poly1305: TransportAEAD {
     private var key: Bytes32
 
-    public init(key: Bytes32) {
+    package init(key: Bytes32) {
         Sodium.ensureInitialized()
         self.key = key
     }
@@ -119,7 +120,7 @@ public final class SodiumChaCha20Poly1305: TransportAEAD {
         self.key.setZero()
     }
 
-    public func seal(counter: UInt64, _ plaintext: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer) {
+    package func seal(counter: UInt64, _ plaintext: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer) {
         let nonce = ChaCha20Poly1305.Nonce(counter: counter)
         self.key.withUnsafeBytes { key in
             nonce.withUnsafeBytes { nonce in
@@ -141,7 +142,7 @@ public final class SodiumChaCha20Poly1305: TransportAEAD {
         }
     }
 
-    public func open(counter: UInt64, _ ciphertext: UnsafeMutableRawBufferPointer, tag: UnsafeRawPointer) -> Bool {
+    package func open(counter: UInt64, _ ciphertext: UnsafeMutableRawBufferPointer, tag: UnsafeRawPointer) -> Bool {
         let nonce = ChaCha20Poly1305.Nonce(counter: counter)
         return self.key.withUnsafeBytes { key in
             nonce.withUnsafeBytes { nonce in

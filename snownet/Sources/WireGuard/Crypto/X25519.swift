@@ -1,5 +1,6 @@
 import CSodium
 import FirezoneCrypto
+import Synchronization
 
 /// Curve25519 Diffie-Hellman (RFC 7748) from libsodium, whose `crypto_scalarmult` clamps the scalar itself.
 public enum X25519 {
@@ -18,6 +19,7 @@ public enum X25519 {
     /// WireGuard §5.4.2 requires rejecting those, and libsodium reports them with -1.
     static func sharedSecret(_ secret: StaticSecret, _ publicKey: PublicKey) -> Bytes32? {
         Sodium.ensureInitialized()
+        Self.sharedSecretCounter?.count.add(1, ordering: .relaxed)
         var output = Bytes32.zero
         let result = output.withUnsafeMutableBytes { output in
             secret.rawValue.withUnsafeBytes { secret in
@@ -28,6 +30,19 @@ public enum X25519 {
         }
         return result == 0 ? output : nil
     }
+}
+
+extension X25519 {
+    /// Counts ``sharedSecret(_:_:)`` calls made by the current task, for tests that pin what a handshake costs
+    /// (wireguard-go precomputes the static-static DH per peer so that an initiation costs one DH with the static
+    /// key, not two).
+    @TaskLocal package static var sharedSecretCounter: SharedSecretCounter?
+}
+
+package final class SharedSecretCounter: Sendable {
+    package let count = Atomic<Int>(0)
+
+    package init() {}
 }
 
 /// libsodium picks its fastest implementations (AVX2 ChaCha20, for one) in `sodium_init`, which is idempotent and

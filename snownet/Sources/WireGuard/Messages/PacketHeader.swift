@@ -6,18 +6,26 @@ public enum PacketType: UInt8, Sendable {
     case handshakeResponse = 2
     case cookieReply = 3
     case transportData = 4
+
+    /// §5.4.2: "type := 1 (1 byte), reserved := 0^3 (3 bytes)", written as one little-endian word.
+    var word: UInt32 {
+        UInt32(self.rawValue).littleEndian
+    }
 }
 
-/// What a datagram's fixed header says: its type, and the index it is addressed to (ours) or sent from.
+/// What a datagram's fixed header says: its type, and the indices that type carries.
 ///
 /// Parsing checks the type and the exact length together (boringtun's `parse_incoming_packet`), so every later
 /// field read is in bounds.
-public struct PacketHeader: Hashable, Sendable {
-    public var type: PacketType
-    /// Our session index the message is addressed to; nil for an initiation, which names none.
-    public var receiverIndex: SessionIndex?
-    /// The sender's index (initiations and responses).
-    public var senderIndex: UInt32?
+public enum PacketHeader: Hashable, Sendable {
+    /// §5.4.2: names no index of ours; the tunnel is found by the initiator's static key.
+    case handshakeInitiation(senderIndex: UInt32)
+    /// §5.4.3: answers our initiation sent from `receiverIndex`.
+    case handshakeResponse(senderIndex: UInt32, receiverIndex: SessionIndex)
+    /// §5.4.7: answers our handshake message sent from `receiverIndex`.
+    case cookieReply(receiverIndex: SessionIndex)
+    /// §5.4.6: data (or a keepalive) on our session `receiverIndex`.
+    case transportData(receiverIndex: SessionIndex)
 
     public init(parsing buffer: ByteBuffer) throws(WireGuardError) {
         let length = buffer.readableBytes
@@ -25,41 +33,61 @@ public struct PacketHeader: Hashable, Sendable {
         else {
             throw .invalidMessage
         }
-        // §5.4.2: "type := 1 (1 byte), reserved := 0^3 (3 bytes)"; wireguard-go reads these four bytes as one
-        // little-endian word, so non-zero reserved bytes make an unknown type.
+        // wireguard-go reads the type and reserved bytes as one little-endian word, so non-zero reserved bytes make
+        // an unknown type.
         guard word <= 0xFF, let type = PacketType(rawValue: UInt8(word)) else {
             throw .invalidMessage
         }
-        let base = buffer.readerIndex
         func index(at offset: Int) -> UInt32 {
-            buffer.getInteger(at: base + offset, endianness: .little, as: UInt32.self)!
+            buffer.withUnsafeReadableBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
         }
-        self.type = type
         switch type {
         case .handshakeInitiation:
             guard length == WireGuardConstants.handshakeInitiationLength else {
                 throw .invalidMessage
             }
-            self.receiverIndex = nil
-            self.senderIndex = index(at: WireGuardConstants.senderIndexOffset)
+            self = .handshakeInitiation(senderIndex: index(at: WireGuardConstants.senderIndexOffset))
         case .handshakeResponse:
             guard length == WireGuardConstants.handshakeResponseLength else {
                 throw .invalidMessage
             }
-            self.senderIndex = index(at: WireGuardConstants.senderIndexOffset)
-            self.receiverIndex = SessionIndex(rawValue: index(at: WireGuardConstants.responseReceiverIndexOffset))
+            self = .handshakeResponse(
+                senderIndex: index(at: WireGuardConstants.senderIndexOffset),
+                receiverIndex: SessionIndex(rawValue: index(at: WireGuardConstants.responseReceiverIndexOffset))
+            )
         case .cookieReply:
             guard length == WireGuardConstants.cookieReplyLength else {
                 throw .invalidMessage
             }
-            self.senderIndex = nil
-            self.receiverIndex = SessionIndex(rawValue: index(at: WireGuardConstants.cookieReceiverIndexOffset))
+            self = .cookieReply(
+                receiverIndex: SessionIndex(rawValue: index(at: WireGuardConstants.cookieReceiverIndexOffset))
+            )
         case .transportData:
             guard length >= WireGuardConstants.transportOverhead else {
                 throw .invalidMessage
             }
-            self.senderIndex = nil
-            self.receiverIndex = SessionIndex(rawValue: index(at: WireGuardConstants.transportReceiverIndexOffset))
+            self = .transportData(
+                receiverIndex: SessionIndex(rawValue: index(at: WireGuardConstants.transportReceiverIndexOffset))
+            )
+        }
+    }
+
+    public var type: PacketType {
+        switch self {
+        case .handshakeInitiation: .handshakeInitiation
+        case .handshakeResponse: .handshakeResponse
+        case .cookieReply: .cookieReply
+        case .transportData: .transportData
+        }
+    }
+
+    /// Our session index the message is addressed to; nil for an initiation, which names none.
+    public var receiverIndex: SessionIndex? {
+        switch self {
+        case .handshakeInitiation: nil
+        case .handshakeResponse(_, let receiverIndex), .cookieReply(let receiverIndex),
+            .transportData(let receiverIndex):
+            receiverIndex
         }
     }
 }

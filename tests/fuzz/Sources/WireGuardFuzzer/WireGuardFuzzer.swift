@@ -32,8 +32,8 @@ struct Setup {
     nonisolated(unsafe) static let shared = Setup()
     static let unixStart: Duration = .seconds(1_750_000_000)
 
-    var alice: Tunnel
-    var bob: Tunnel
+    var alice: WireGuardTunnel
+    var bob: WireGuardTunnel
     let bobIdentity: LocalIdentity
     var limiter: HandshakeRateLimiter
     let now: Instant
@@ -49,7 +49,7 @@ struct Setup {
         let aliceIdentity = LocalIdentity(secret: StaticSecret(Self.key(1)))
         self.bobIdentity = LocalIdentity(secret: StaticSecret(Self.key(2)))
         var now = Instant.zero + .seconds(1)
-        self.alice = Tunnel(
+        self.alice = WireGuardTunnel(
             local: aliceIdentity,
             remote: self.bobIdentity.publicKey,
             presharedKey: PresharedKey(Self.key(3)),
@@ -59,7 +59,7 @@ struct Setup {
             now: now,
             unixTime: Self.unixStart
         )
-        self.bob = Tunnel(
+        self.bob = WireGuardTunnel(
             local: self.bobIdentity,
             remote: aliceIdentity.publicKey,
             presharedKey: PresharedKey(Self.key(3)),
@@ -111,7 +111,7 @@ struct Setup {
         }
     }
 
-    static func shuttle(from sender: inout Tunnel, to receiver: inout Tunnel, now: Instant) {
+    static func shuttle(from sender: inout WireGuardTunnel, to receiver: inout WireGuardTunnel, now: Instant) {
         var buffer = ByteBuffer()
         while sender.pollTransmit(into: &buffer, now: now) {
             _ = try? receiver.decapsulate(&buffer, now: now)
@@ -190,7 +190,7 @@ func fuzzOne(_ input: [UInt8]) {
             if input.count != WireGuardConstants.transportOverhead {
                 fatalError("a keepalive of \(input.count) bytes")
             }
-        case .handshake:
+        case .handshake, .cookieReply:
             break
         }
     }

@@ -5,7 +5,7 @@ import Testing
 import WireGuard
 
 /// Two tunnels talking in memory: handshakes, data, timers, sessions.
-struct TunnelTests {
+struct WireGuardTunnelTests {
     @Test(arguments: [true, false])
     func handshakeCompletesAndDataFlowsWhicheverSideInitiates(aliceInitiates: Bool) throws {
         var pair = Pair()
@@ -20,8 +20,8 @@ struct TunnelTests {
         }
         let (toAlice, toBob) = pair.exchange()
         #expect((aliceInitiates ? toBob : toAlice) == [packet])
-        #expect(pair.alice.hasSession(now: pair.now))
-        #expect(pair.bob.hasSession(now: pair.now))
+        #expect(pair.alice.hasSession)
+        #expect(pair.bob.hasSession)
         #expect(Pair.events(&pair.alice).count == 1)
         #expect(Pair.events(&pair.bob).count == 1)
 
@@ -135,8 +135,9 @@ struct TunnelTests {
         let encapsulated = pair.bob.encapsulate(ipv4Packet(totalLength: 30), into: &stale, now: pair.now)
         #expect(encapsulated == .datagram)
         pair.advance(by: WireGuardConstants.rejectAfterTime)
-        #expect(throws: WireGuardError.sessionExpired) { try pair.alice.decapsulate(&stale, now: pair.now) }
-        #expect(!pair.alice.hasSession(now: pair.now))
+        // Dropped with its keys the moment it expired: not even recognised any more.
+        #expect(throws: WireGuardError.unknownSession) { try pair.alice.decapsulate(&stale, now: pair.now) }
+        #expect(!pair.alice.hasSession)
         var buffer = ByteBuffer()
         let encapsulated2 = pair.alice.encapsulate(ipv4Packet(totalLength: 30), into: &buffer, now: pair.now)
         #expect(encapsulated2 == .queued)
@@ -181,7 +182,7 @@ struct TunnelTests {
         #expect(response.count == 1)
         let delivery = Pair.deliver(response, to: &pair.alice, now: pair.now)
         #expect(delivery.results == [.failure(.decryptionFailed)])
-        #expect(!pair.alice.hasSession(now: pair.now))
+        #expect(!pair.alice.hasSession)
     }
 
     @Test func matchingPresharedKeysWork() throws {
@@ -195,7 +196,7 @@ struct TunnelTests {
     @Test func initiationFromAnotherPeerIsRejected() throws {
         var pair = Pair()
         let mallory = LocalIdentity(secret: StaticSecret(testKey(7)))
-        var impostor = Tunnel(
+        var impostor = WireGuardTunnel(
             local: mallory,
             remote: pair.bobIdentity.publicKey,
             peerIndex: PeerIndex(5),
@@ -231,7 +232,7 @@ struct TunnelTests {
             pair.now = deadline
             pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime)
             initiations += Pair.drain(&pair.alice, now: pair.now).count
-            if Pair.events(&pair.alice) == [.handshakeTimedOut] {
+            if Pair.events(&pair.alice) == [.connectionExpired] {
                 break
             }
         }
@@ -260,7 +261,7 @@ struct TunnelTests {
         var pair = Pair(alicePersistentKeepalive: .seconds(25))
         pair.handleTimeouts()
         pair.exchange()
-        #expect(pair.bob.hasSession(now: pair.now))
+        #expect(pair.bob.hasSession)
         let before = pair.alice.stats.packetsSent
         pair.run(for: .seconds(60), step: .seconds(1))
         #expect(pair.alice.stats.packetsSent - before == 2)
@@ -310,5 +311,88 @@ struct TunnelTests {
         _ = pair.alice.encapsulate(ipv4Packet(totalLength: 60), into: &buffer, now: pair.now)
         buffer.setInteger(buffer.getInteger(at: 30, as: UInt8.self)! ^ 1, at: 30)
         #expect(throws: WireGuardError.decryptionFailed) { try pair.bob.decapsulate(&buffer, now: pair.now) }
+    }
+
+    /// Firezone gives up an ICE connection's handshake after 15 s instead of REKEY_ATTEMPT_TIME (90 s): the tunnel
+    /// then drops every session, even one still young enough, and says the connection expired.
+    @Test func handshakeTimeoutExpiresTheConnectionAndClearsItsSessions() throws {
+        var pair = Pair(aliceHandshakeTimeout: .seconds(15))
+        pair.alice.rollOverSession(now: pair.now)
+        pair.exchange()
+        #expect(pair.alice.hasSession)
+        _ = Pair.events(&pair.alice)
+        // Bob becomes unreachable; Alice's next handshake goes unanswered.
+        pair.advance(by: .seconds(21))
+        pair.alice.rollOverSession(now: pair.now)
+        let started = pair.now
+        var initiations = Pair.drain(&pair.alice, now: pair.now).count
+        var expiredAt: Instant?
+        while expiredAt == nil, let deadline = pair.alice.pollTimeout()?.deadline, deadline <= started + .seconds(60) {
+            pair.now = deadline
+            pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime)
+            initiations += Pair.drain(&pair.alice, now: pair.now).count
+            if Pair.events(&pair.alice).contains(.connectionExpired) {
+                expiredAt = pair.now
+            }
+        }
+        #expect(expiredAt == started + .seconds(15))
+        // One every REKEY_TIMEOUT plus jitter: at 0, about 5 and about 10 s.
+        #expect(initiations == 3)
+        #expect(!pair.alice.hasSession)
+        #expect(pair.alice.currentSessionIndex == nil)
+        #expect(!pair.alice.isHandshaking)
+    }
+
+    /// §5.1: the responder drops an initiation whose timestamp is not newer than the last one it accepted, so a wall
+    /// clock stepped back (NTP) must not make our next initiation older.
+    @Test func initiationTimestampsIncreaseWhenTheWallClockStepsBack() throws {
+        var pair = Pair()
+        pair.alice.rollOverSession(now: pair.now)
+        pair.exchange()
+        pair.advance(by: .seconds(21))
+        pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime - .seconds(3600))
+        pair.alice.rollOverSession(now: pair.now)
+        let initiation = Pair.drain(&pair.alice, now: pair.now)
+        #expect(Pair.deliver(initiation, to: &pair.bob, now: pair.now).results == [.success(.handshake)])
+    }
+
+    /// wireguard-go `timersHandshakeComplete`: when both sides initiate and the peer confirms our responder session
+    /// first, our own initiation is no longer needed and must not keep being retransmitted.
+    @Test func confirmedResponderSessionStopsRetransmittingOurInitiation() throws {
+        var pair = Pair()
+        pair.alice.rollOverSession(now: pair.now)
+        #expect(Pair.drain(&pair.alice, now: pair.now).count == 1)  // lost on the way
+        #expect(pair.alice.isHandshaking)
+        pair.bob.rollOverSession(now: pair.now)
+        pair.exchange()
+        #expect(pair.alice.hasSession)
+        #expect(!pair.alice.isHandshaking)
+        #expect(pair.alice.pollTimeout()?.reason.description != "retransmit handshake")
+        pair.advance(by: WireGuardConstants.rekeyTimeout + .seconds(1))
+        pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime)
+        #expect(Pair.drain(&pair.alice, now: pair.now).isEmpty)
+    }
+
+    /// §6.1: a session REJECT_AFTER_TIME old is gone by the next call that brings the time, without a packet for
+    /// it, and so is the getter's answer.
+    @Test func sessionIsDroppedWhenItsTimerFires() throws {
+        var pair = Pair()
+        pair.alice.rollOverSession(now: pair.now)
+        pair.exchange()
+        let established = pair.now
+        #expect(pair.alice.hasSession)
+        while let timeout = pair.alice.pollTimeout(), timeout.deadline < established + WireGuardConstants.rejectAfterTime {
+            pair.now = timeout.deadline
+            pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime)
+            _ = Pair.drain(&pair.alice, now: pair.now)
+        }
+        let timeout = try #require(pair.alice.pollTimeout())
+        #expect(timeout.deadline == established + WireGuardConstants.rejectAfterTime)
+        #expect(timeout.reason.description == "expire sessions")
+        #expect(pair.alice.hasSession)
+        pair.now = timeout.deadline
+        pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime)
+        #expect(!pair.alice.hasSession)
+        #expect(pair.alice.currentSessionIndex == nil)
     }
 }

@@ -4,45 +4,43 @@ import FirezoneTime
 import Logging
 import NIOCore
 
-/// The WireGuard state machine of one peer (what boringtun's `Tunn` is to Firezone): handshakes, up to eight
-/// sessions, and the timers of WireGuard §6, without IO.
+/// The WireGuard state machine of one peer (what boringtun's `Tunn` is to Firezone, one per ICE connection):
+/// handshakes, up to eight sessions, and the timers of WireGuard §6, without IO.
 ///
 /// Driving loop: the shell hands every datagram from the peer to ``decapsulate(_:now:)`` and every IP packet for
 /// the peer to ``encapsulate(_:now:)``, calls ``handleTimeout(now:unixTime:)`` when ``pollTimeout()`` is due, and
 /// after each of these drains ``pollTransmit(into:now:)`` (datagrams for the peer) and ``pollEvent()``. The tunnel
 /// never reads a clock or draws entropy: time comes in as `now` (monotonic) plus a wall-clock `unixTime` for
-/// handshake timestamps, and randomness from the seed given at creation.
+/// handshake timestamps, and randomness from the seed given at creation. State that depends on time (session
+/// expiry) is advanced by every call that takes `now`, so getters need none.
 ///
 /// Local session indices are `peerIndex << 8 | slot` (reference §2.1): the shell finds the tunnel of a response,
 /// cookie reply or data packet by `receiverIndex.peer`, and the tunnel of an initiation by
-/// ``LocalIdentity/initiatorKey(of:)``.
-public struct Tunnel {
-    /// The timers of WireGuard §6.2–§6.5 (wireguard-go `timers.go`), handled in declaration order.
-    public enum TimerKind: Int, CaseIterable, Sendable {
-        /// An initiation went unanswered: resend it, or give up after `rekeyAttemptTime`.
-        case retransmitHandshake
-        /// We received data and sent nothing since: send a keepalive so the peer knows the session works.
-        case sendKeepalive
-        /// We sent data and received nothing since: the session may be dead, start a new handshake.
-        case newHandshake
-        /// The configured persistent keepalive interval passed without anything sent or received.
-        case persistentKeepalive
-        /// No new session for three times `rejectAfterTime`: erase every key.
-        case zeroKeyMaterial
+/// ``LocalIdentity/decryptInitiation(_:)``.
+public struct WireGuardTunnel {
+    /// Our handshake, as initiator.
+    private enum HandshakeState {
+        /// No initiation of ours is in flight.
+        case idle
+        /// Our initiation is in flight; the retransmit and give-up timers run.
+        case initiationSent(InitiationSent)
+    }
 
-        var reason: StaticString {
-            switch self {
-            case .retransmitHandshake: "retransmit handshake"
-            case .sendKeepalive: "send keepalive"
-            case .newHandshake: "new handshake"
-            case .persistentKeepalive: "persistent keepalive"
-            case .zeroKeyMaterial: "zero key material"
-            }
-        }
+    private struct InitiationSent {
+        /// What the response will be consumed with; wiped when the state is left.
+        var noise: Noise.InitiatorState
+        /// When the first initiation of this attempt went out: the give-up timer counts from here.
+        let attemptStarted: Instant
+        /// When the latest (re)transmission went out.
+        let sent: Instant
     }
 
     public let peerIndex: PeerIndex
     public let persistentKeepalive: Duration?
+    /// How long a handshake is retried before the tunnel gives up and reports ``WireGuardTunnelEvent/connectionExpired``:
+    /// ``WireGuardConstants/rekeyAttemptTime`` for classic WireGuard; Firezone uses 15 s over ICE, where a dead
+    /// path should fail over quickly.
+    public let handshakeTimeout: Duration
     private let local: LocalIdentity
     private let remote: RemoteIdentity
     private let presharedKey: PresharedKey
@@ -56,25 +54,28 @@ public struct Tunnel {
     /// The slot of the session outgoing packets use: the newest confirmed one.
     private var currentSlot: Int?
     private var nextSlot = 0
-    private var initiator: Noise.InitiatorState?
-    private var handshakeAttemptStarted: Instant?
-    private var lastInitiationSent: Instant?
+    private var handshake = HandshakeState.idle
     private var lastRollOver: Instant?
-    private var greatestTimestamp: TAI64N?
+    /// The newest timestamp of an initiation accepted from the peer (§5.1, replay protection).
+    private var greatestTimestampReceived: TAI64N?
+    /// The timestamp of our last initiation: the next one is later even if the wall clock stepped back, or the
+    /// peer would drop it as a replay until the clock caught up.
+    private var lastTimestampSent: TAI64N?
     private var lastInitiationConsumed: Instant?
     private var cookie: (value: MAC, received: Instant)?
     /// MAC1 of our last handshake message and the index it was sent from: a cookie reply must name that index
-    /// and be bound to that MAC1 (wireguard-go looks the receiver index up exactly).
+    /// and be bound to that MAC1 (wireguard-go looks the receiver index up exactly). Cleared by the cookie reply
+    /// it accepts, so a replayed reply is refused.
     private var lastSentMAC1: (mac: MAC, index: SessionIndex)?
     private var timers: [Instant?]
     private var handshakeMessages: Deque<ByteBuffer> = []
     private var keepalivePending = false
     private var queuedPackets: Deque<ByteBuffer> = []
-    private var events: Deque<TunnelEvent> = []
+    private var events: Deque<WireGuardTunnelEvent> = []
     private var lastNow: Instant
     /// `unixTime - now`, refreshed by ``handleTimeout(now:unixTime:)``, for handshake timestamps.
     private var unixOffset: Duration
-    public private(set) var stats = TunnelStats()
+    public private(set) var stats = WireGuardTunnelStats()
 
     public init(
         local: LocalIdentity,
@@ -82,6 +83,7 @@ public struct Tunnel {
         presharedKey: PresharedKey = .none,
         peerIndex: PeerIndex,
         persistentKeepalive: Duration? = nil,
+        handshakeTimeout: Duration = WireGuardConstants.rekeyAttemptTime,
         seed: Bytes32,
         logger: Logger,
         now: Instant,
@@ -93,6 +95,7 @@ public struct Tunnel {
         self.staticShared = X25519.sharedSecret(local.secret, remote)
         self.peerIndex = peerIndex
         self.persistentKeepalive = persistentKeepalive
+        self.handshakeTimeout = handshakeTimeout
         self.rng = KeyStream(seed: seed)
         var logger = logger
         logger[metadataKey: "peer.index"] = "\(peerIndex)"
@@ -113,9 +116,17 @@ public struct Tunnel {
         self.remote.publicKey
     }
 
-    /// Whether a session can carry outgoing packets now.
-    public func hasSession(now: Instant) -> Bool {
-        self.currentSession(now: now) != nil
+    /// Whether a session can carry outgoing packets.
+    public var hasSession: Bool {
+        self.currentSession != nil
+    }
+
+    /// Whether an initiation of ours is waiting for its response.
+    public var isHandshaking: Bool {
+        if case .initiationSent = self.handshake {
+            return true
+        }
+        return false
     }
 
     /// The local index of the session outgoing packets use.
@@ -123,11 +134,21 @@ public struct Tunnel {
         self.currentSlot.flatMap { self.sessions[$0]?.localIndex }
     }
 
-    private func currentSession(now: Instant) -> Session? {
-        guard let slot = self.currentSlot, let session = self.sessions[slot], session.canSend(now: now) else {
+    /// Expired sessions are dropped as soon as time passes their expiry (``advance(to:)``), so the current one, if
+    /// any, is young enough.
+    private var currentSession: Session? {
+        guard let slot = self.currentSlot, let session = self.sessions[slot], session.canSend else {
             return nil
         }
         return session
+    }
+
+    private func timer(_ kind: TimerKind) -> Instant? {
+        self.timers[kind.rawValue]
+    }
+
+    private mutating func setTimer(_ kind: TimerKind, _ deadline: Instant?) {
+        self.timers[kind.rawValue] = deadline
     }
 
     // MARK: Outgoing
@@ -143,7 +164,7 @@ public struct Tunnel {
             "encapsulate needs 16 bytes of headroom before the packet"
         )
         self.advance(to: now)
-        guard let session = self.currentSession(now: now) else {
+        guard let session = self.currentSession else {
             self.enqueue(packet)
             self.sendInitiation(now: now, isRetry: false)
             return .queued
@@ -173,7 +194,7 @@ public struct Tunnel {
             output.writeImmutableBuffer(message)
             return true
         }
-        guard let session = self.currentSession(now: now) else {
+        guard let session = self.currentSession else {
             self.keepalivePending = false
             return false
         }
@@ -193,7 +214,7 @@ public struct Tunnel {
         return false
     }
 
-    public mutating func pollEvent() -> TunnelEvent? {
+    public mutating func pollEvent() -> WireGuardTunnelEvent? {
         self.events.popFirst()
     }
 
@@ -227,7 +248,7 @@ public struct Tunnel {
         buffer.moveReaderIndex(to: buffer.readerIndex - WireGuardConstants.transportHeaderLength)
         let counter = session.takeSendingCounter()
         buffer.withUnsafeMutableReadableBytes { raw in
-            raw.storeBytes(of: UInt32(WireGuardConstants.typeTransportData).littleEndian, as: UInt32.self)
+            raw.storeBytes(of: PacketType.transportData.word, as: UInt32.self)
             raw.storeBytes(
                 of: session.remoteIndex.littleEndian,
                 toByteOffset: WireGuardConstants.transportReceiverIndexOffset,
@@ -246,9 +267,8 @@ public struct Tunnel {
         self.anyAuthenticatedPacketSent(now: now)
         if length > 0 {
             // wireguard-go `timersDataSent`.
-            if self.timers[TimerKind.newHandshake.rawValue] == nil {
-                self.timers[TimerKind.newHandshake.rawValue] =
-                    now + WireGuardConstants.keepaliveTimeout + WireGuardConstants.rekeyTimeout
+            if self.timer(.newHandshake) == nil {
+                self.setTimer(.newHandshake, now + WireGuardConstants.keepaliveTimeout + WireGuardConstants.rekeyTimeout)
             }
         }
     }
@@ -258,21 +278,52 @@ public struct Tunnel {
     /// Processes one datagram from the peer in place. For ``DecapsulateResult/packet`` the readable bytes are then
     /// exactly the inner IP packet.
     public mutating func decapsulate(_ datagram: inout ByteBuffer, now: Instant) throws(WireGuardError) -> DecapsulateResult {
-        self.advance(to: now)
-        let header = try PacketHeader(parsing: datagram)
-        switch header.type {
-        case .transportData:
-            return try self.openTransport(&datagram, index: header.receiverIndex!, now: now)
+        switch try PacketHeader(parsing: datagram) {
+        case .transportData(let receiverIndex):
+            self.advance(to: now)
+            return try self.openTransport(&datagram, index: receiverIndex, now: now)
         case .handshakeInitiation:
-            try self.consumeInitiation(datagram, now: now)
+            let initiation = try self.local.decryptInitiation(datagram)
+            return try self.decapsulate(datagram, initiation: initiation, now: now)
+        case .handshakeResponse(let senderIndex, let receiverIndex):
+            self.advance(to: now)
+            try self.consumeResponse(datagram, senderIndex: senderIndex, receiverIndex: receiverIndex, now: now)
             return .handshake
-        case .handshakeResponse:
-            try self.consumeResponse(datagram, header: header, now: now)
-            return .handshake
-        case .cookieReply:
-            try self.consumeCookieReply(datagram, index: header.receiverIndex!, now: now)
-            return .handshake
+        case .cookieReply(let receiverIndex):
+            self.advance(to: now)
+            try self.consumeCookieReply(datagram, index: receiverIndex, now: now)
+            return .cookieReply
         }
+    }
+
+    /// Finishes the handshake initiation in `datagram`, whose initiator the caller already decrypted to choose this
+    /// tunnel (``LocalIdentity/decryptInitiation(_:)``): one DH with our static key per initiation, not two.
+    public mutating func decapsulate(
+        _ datagram: ByteBuffer,
+        initiation: consuming DecryptedInitiation,
+        now: Instant
+    ) throws(WireGuardError) -> DecapsulateResult {
+        self.advance(to: now)
+        guard initiation.initiatorKey == self.remote.publicKey else {
+            initiation.setZero()
+            throw .wrongPeer
+        }
+        guard let staticShared = self.staticShared else {
+            initiation.setZero()
+            throw .lowOrderPoint
+        }
+        var state = initiation.state
+        defer { state.setZero() }
+        let result: Result<Noise.ConsumedInitiation, WireGuardError> = datagram.withUnsafeReadableBytes { raw in
+            do throws(WireGuardError) {
+                return .success(try Noise.finishInitiation(raw, initiator: state, staticShared: staticShared))
+            } catch {
+                return .failure(error)
+            }
+        }
+        initiation.setZero()
+        try self.respond(to: try result.get(), now: now)
+        return .handshake
     }
 
     private mutating func openTransport(
@@ -286,11 +337,10 @@ public struct Tunnel {
         else {
             throw .unknownSession
         }
-        guard !session.isExpired(now: now) else {
-            throw .sessionExpired
-        }
         let base = datagram.readerIndex
-        let counter = datagram.getInteger(at: base + WireGuardConstants.transportCounterOffset, endianness: .little, as: UInt64.self)!
+        let counter = datagram.withUnsafeReadableBytes {
+            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: WireGuardConstants.transportCounterOffset, as: UInt64.self))
+        }
         guard session.replayWindow.mightAccept(counter) else {
             throw .replayedCounter
         }
@@ -310,13 +360,7 @@ public struct Tunnel {
             throw .replayedCounter
         }
         if !session.confirmed {
-            // §5.4.6: the initiator used the session, so the responder may now send on it too.
-            session.confirmed = true
-            if let current = self.currentSlot.flatMap({ self.sessions[$0] }), current.established > session.established {
-                // An initiation of ours completed later; keep sending on that one.
-            } else {
-                self.currentSlot = slot
-            }
+            self.confirm(session, slot: slot)
         }
         self.anyAuthenticatedPacketReceived(now: now)
         if session.needsRekeyAfterReceiving(now: now), self.currentSlot == slot {
@@ -333,10 +377,23 @@ public struct Tunnel {
         self.stats.packetsReceived += 1
         self.stats.bytesReceived += UInt64(packetLength)
         // wireguard-go `timersDataReceived`.
-        if self.timers[TimerKind.sendKeepalive.rawValue] == nil {
-            self.timers[TimerKind.sendKeepalive.rawValue] = now + WireGuardConstants.keepaliveTimeout
+        if self.timer(.sendKeepalive) == nil {
+            self.setTimer(.sendKeepalive, now + WireGuardConstants.keepaliveTimeout)
         }
         return .packet
+    }
+
+    /// §5.4.6: the initiator used our responder session, so we may send on it too. Like wireguard-go's
+    /// `timersHandshakeComplete` on the first packet of a new keypair, this completes the handshake: an initiation of
+    /// ours still in flight (both sides started at once) is no longer needed, so it stops being retransmitted.
+    private mutating func confirm(_ session: Session, slot: Int) {
+        session.confirmed = true
+        if let current = self.currentSlot.flatMap({ self.sessions[$0] }), current.established > session.established {
+            // An initiation of ours completed later; keep sending on that one.
+        } else {
+            self.currentSlot = slot
+        }
+        self.abandonInitiation()
     }
 
     /// The length an IPv4 or IPv6 header declares, which must fit in the plaintext (the rest is padding).
@@ -360,27 +417,10 @@ public struct Tunnel {
         return length
     }
 
-    private mutating func consumeInitiation(_ datagram: ByteBuffer, now: Instant) throws(WireGuardError) {
-        let result: Result<Noise.ConsumedInitiation, WireGuardError> = datagram.withUnsafeReadableBytes { raw in
-            guard Noise.checkMAC1(raw, mac1Offset: WireGuardConstants.initiationMAC1Offset, mac1Key: self.local.mac1Key) else {
-                return .failure(.invalidMAC1)
-            }
-            do throws(WireGuardError) {
-                let initiator = try Noise.decryptInitiator(raw, local: self.local)
-                guard initiator.staticKey == self.remote.publicKey else {
-                    return .failure(.wrongPeer)
-                }
-                guard let staticShared = self.staticShared else {
-                    return .failure(.lowOrderPoint)
-                }
-                return .success(try Noise.finishInitiation(raw, initiator: initiator, staticShared: staticShared))
-            } catch {
-                return .failure(error)
-            }
-        }
-        var initiation = try result.get()
+    /// §5.4.3: answers an authenticated initiation with a response and installs the responder session, unconfirmed.
+    private mutating func respond(to initiation: consuming Noise.ConsumedInitiation, now: Instant) throws(WireGuardError) {
         // §5.1: replay protection; wireguard-go additionally rate-limits initiations per peer.
-        if let greatest = self.greatestTimestamp, initiation.timestamp <= greatest {
+        if let greatest = self.greatestTimestampReceived, initiation.timestamp <= greatest {
             initiation.initiator.setZero()
             throw .replayedTimestamp
         }
@@ -388,7 +428,7 @@ public struct Tunnel {
             initiation.initiator.setZero()
             throw .handshakeFlood
         }
-        self.greatestTimestamp = initiation.timestamp
+        self.greatestTimestampReceived = initiation.timestamp
         self.lastInitiationConsumed = now
         self.anyAuthenticatedPacketReceived(now: now)
 
@@ -409,7 +449,12 @@ public struct Tunnel {
                     localIndex: localIndex,
                     ephemeral: ephemeral
                 )
-                let mac1 = Noise.writeMACs(into: raw, mac1Offset: WireGuardConstants.responseMAC1Offset, mac1Key: self.remote.mac1Key, cookie: cookie)
+                let mac1 = Noise.writeMACs(
+                    into: raw,
+                    mac1Offset: WireGuardConstants.responseMAC1Offset,
+                    mac1Key: self.remote.mac1Key,
+                    cookie: cookie
+                )
                 return .success((keys, mac1))
             } catch {
                 return .failure(error)
@@ -417,14 +462,22 @@ public struct Tunnel {
         }
         var (keys, mac1) = try response.get()
         self.lastSentMAC1 = (mac1, localIndex)
-        self.install(Session(localIndex: localIndex, remoteIndex: remoteIndex, keys: &keys, isInitiator: false, now: now), slot: slot)
+        self.install(
+            Session(localIndex: localIndex, remoteIndex: remoteIndex, keys: &keys, isInitiator: false, now: now),
+            slot: slot
+        )
         self.handshakeMessages.append(message)
         self.anyAuthenticatedPacketSent(now: now)
         self.sessionDerived(localIndex, initiator: false, now: now)
     }
 
-    private mutating func consumeResponse(_ datagram: ByteBuffer, header: PacketHeader, now: Instant) throws(WireGuardError) {
-        guard let state = self.initiator, state.localIndex == header.receiverIndex else {
+    private mutating func consumeResponse(
+        _ datagram: ByteBuffer,
+        senderIndex: UInt32,
+        receiverIndex: SessionIndex,
+        now: Instant
+    ) throws(WireGuardError) {
+        guard case .initiationSent(let sent) = self.handshake, sent.noise.localIndex == receiverIndex else {
             throw .unexpectedMessage
         }
         let result: Result<Noise.SessionKeys, WireGuardError> = datagram.withUnsafeReadableBytes { raw in
@@ -432,24 +485,23 @@ public struct Tunnel {
                 return .failure(.invalidMAC1)
             }
             do throws(WireGuardError) {
-                return .success(try Noise.consumeResponse(raw, state: state, local: self.local, presharedKey: self.presharedKey))
+                return .success(
+                    try Noise.consumeResponse(raw, state: sent.noise, local: self.local, presharedKey: self.presharedKey)
+                )
             } catch {
                 return .failure(error)
             }
         }
         var keys = try result.get()
-        self.initiator?.setZero()
-        self.initiator = nil
-        self.handshakeAttemptStarted = nil
-        self.timers[TimerKind.retransmitHandshake.rawValue] = nil
-        let slot = Int(state.localIndex.slot)
+        self.abandonInitiation()
+        let slot = Int(receiverIndex.slot)
         self.install(
-            Session(localIndex: state.localIndex, remoteIndex: header.senderIndex!, keys: &keys, isInitiator: true, now: now),
+            Session(localIndex: receiverIndex, remoteIndex: senderIndex, keys: &keys, isInitiator: true, now: now),
             slot: slot
         )
         self.currentSlot = slot
         self.anyAuthenticatedPacketReceived(now: now)
-        self.sessionDerived(state.localIndex, initiator: true, now: now)
+        self.sessionDerived(receiverIndex, initiator: true, now: now)
         if self.queuedPackets.isEmpty {
             // §5.4.6: the responder waits for our first transport message before sending; without data to send,
             // a keepalive confirms the session (wireguard-go does the same).
@@ -481,6 +533,9 @@ public struct Tunnel {
             throw .decryptionFailed
         }
         self.cookie = (cookie, now)
+        // wireguard-go `ConsumeMessageCookieReply` clears `hasLastMAC1`: one cookie per handshake message, so a
+        // replayed reply cannot refresh the cookie.
+        self.lastSentMAC1 = nil
         self.logger.debug("Received cookie reply: the peer is under load")
     }
 
@@ -488,11 +543,17 @@ public struct Tunnel {
 
     /// §6.4: starts (or, for a retransmission, restarts) our handshake: a new ephemeral key and a new initiation.
     private mutating func sendInitiation(now: Instant, isRetry: Bool) {
-        if !isRetry {
-            if self.initiator != nil, let last = self.lastInitiationSent, now - last < WireGuardConstants.rekeyTimeout {
+        let attemptStarted: Instant
+        switch self.handshake {
+        case .initiationSent(let sent) where isRetry:
+            attemptStarted = sent.attemptStarted
+        case .initiationSent(let sent):
+            if now - sent.sent < WireGuardConstants.rekeyTimeout {
                 return
             }
-            self.handshakeAttemptStarted = now
+            attemptStarted = now
+        case .idle:
+            attemptStarted = now
         }
         guard let staticShared = self.staticShared else {
             self.logger.debug("Not initiating a handshake: the peer's public key is a low-order point")
@@ -500,8 +561,9 @@ public struct Tunnel {
         }
         let slot = self.allocateSlot()
         let localIndex = SessionIndex(peer: self.peerIndex, slot: UInt8(slot))
-        let ephemeral = StaticSecret(self.rng.nextBytes32())
-        let timestamp = TAI64N(unixTime: self.unixOffset + (now - .zero))
+        var ephemeral = StaticSecret(self.rng.nextBytes32())
+        defer { ephemeral.setZero() }
+        let timestamp = self.nextTimestamp(now: now)
         let cookie = self.freshCookie(now: now)
         var message = ByteBufferAllocator().buffer(capacity: WireGuardConstants.handshakeInitiationLength)
         message.writeRepeatingByte(0, count: WireGuardConstants.handshakeInitiationLength)
@@ -530,26 +592,52 @@ public struct Tunnel {
         guard let (state, mac1) = written else {
             return
         }
-        self.initiator?.setZero()
-        self.initiator = state
+        self.abandonInitiation()
+        self.handshake = .initiationSent(InitiationSent(noise: state, attemptStarted: attemptStarted, sent: now))
         self.lastSentMAC1 = (mac1, localIndex)
-        self.lastInitiationSent = now
         self.handshakeMessages.append(message)
         self.stats.handshakesInitiated += 1
         let jitter = Duration.nanoseconds(
             Int64(self.rng.next() % UInt64(WireGuardConstants.rekeyTimeoutJitterMaximum.nanoseconds))
         )
-        self.timers[TimerKind.retransmitHandshake.rawValue] = now + WireGuardConstants.rekeyTimeout + jitter
+        self.setTimer(.retransmitHandshake, now + WireGuardConstants.rekeyTimeout + jitter)
+        self.setTimer(.handshakeExpired, attemptStarted + self.handshakeTimeout)
         self.anyAuthenticatedPacketSent(now: now)
         self.logger.debug("Sent handshake initiation", metadata: ["session.index": "\(localIndex)"])
     }
 
+    /// The TAI64N timestamp of a new initiation: the wall clock, but always later than the previous one, since the
+    /// peer drops an initiation whose timestamp is not newer than the last it accepted (§5.1).
+    private mutating func nextTimestamp(now: Instant) -> TAI64N {
+        var timestamp = TAI64N(unixTime: self.unixOffset + (now - .zero))
+        if let last = self.lastTimestampSent, timestamp <= last {
+            timestamp = last.successor
+        }
+        self.lastTimestampSent = timestamp
+        return timestamp
+    }
+
+    /// Leaves ``HandshakeState/initiationSent(_:)``: wipes its state and stops its timers.
+    private mutating func abandonInitiation() {
+        guard case .initiationSent(var sent) = self.handshake else {
+            return
+        }
+        sent.noise.setZero()
+        self.handshake = .idle
+        self.setTimer(.retransmitHandshake, nil)
+        self.setTimer(.handshakeExpired, nil)
+    }
+
     /// The next slot for a new session or initiation, never the current session's or the initiation in flight's.
     private mutating func allocateSlot() -> Int {
+        var inFlight: Int?
+        if case .initiationSent(let sent) = self.handshake {
+            inFlight = Int(sent.noise.localIndex.slot)
+        }
         while true {
             let slot = self.nextSlot
             self.nextSlot = (self.nextSlot + 1) % WireGuardConstants.sessionSlots
-            if slot != self.currentSlot && Int(self.initiator?.localIndex.slot ?? .max) != slot {
+            if slot != self.currentSlot && slot != inFlight {
                 return slot
             }
         }
@@ -560,11 +648,15 @@ public struct Tunnel {
         if self.currentSlot == slot {
             self.currentSlot = nil
         }
+        let expiry = session.established + WireGuardConstants.rejectAfterTime
+        if expiry < self.timer(.expireSessions) ?? Instant(nanoseconds: .max) {
+            self.setTimer(.expireSessions, expiry)
+        }
     }
 
     /// wireguard-go `timersSessionDerived` plus bookkeeping.
     private mutating func sessionDerived(_ index: SessionIndex, initiator: Bool, now: Instant) {
-        self.timers[TimerKind.zeroKeyMaterial.rawValue] = now + WireGuardConstants.zeroKeyMaterialAfter
+        self.setTimer(.zeroKeyMaterial, now + WireGuardConstants.zeroKeyMaterialAfter)
         self.stats.handshakesCompleted += 1
         self.events.append(.handshakeCompleted(index, initiator: initiator))
         self.logger.debug(
@@ -583,27 +675,54 @@ public struct Tunnel {
 
     // MARK: Timers
 
+    /// Records `now` and drops sessions it made too old, so that nothing later needs `now` to tell whether a
+    /// session is usable.
     private mutating func advance(to now: Instant) {
         if now > self.lastNow {
             self.lastNow = now
         }
+        if let expiry = self.timer(.expireSessions), expiry <= now {
+            self.expireSessions(now: now)
+        }
+    }
+
+    /// §6.1: a session `rejectAfterTime` old is neither used nor accepted; it is dropped at once, which frees its
+    /// cipher contexts (OpenSSL cleanses their keys).
+    private mutating func expireSessions(now: Instant) {
+        var next: Instant?
+        for slot in self.sessions.indices {
+            guard let session = self.sessions[slot] else {
+                continue
+            }
+            let expiry = session.established + WireGuardConstants.rejectAfterTime
+            if expiry <= now {
+                self.sessions[slot] = nil
+                if self.currentSlot == slot {
+                    self.currentSlot = nil
+                }
+                self.logger.debug("Session expired", metadata: ["session.index": "\(session.localIndex)"])
+            } else if expiry < next ?? Instant(nanoseconds: .max) {
+                next = expiry
+            }
+        }
+        self.setTimer(.expireSessions, next)
     }
 
     /// wireguard-go `timersAnyAuthenticatedPacketSent` and `…Traversal`.
     private mutating func anyAuthenticatedPacketSent(now: Instant) {
-        self.timers[TimerKind.sendKeepalive.rawValue] = nil
+        self.setTimer(.sendKeepalive, nil)
         self.resetPersistentKeepalive(now: now)
     }
 
     /// wireguard-go `timersAnyAuthenticatedPacketReceived` and `…Traversal`.
     private mutating func anyAuthenticatedPacketReceived(now: Instant) {
-        self.timers[TimerKind.newHandshake.rawValue] = nil
+        self.setTimer(.newHandshake, nil)
         self.resetPersistentKeepalive(now: now)
     }
 
     private mutating func resetPersistentKeepalive(now: Instant) {
         if let interval = self.persistentKeepalive {
-            self.timers[TimerKind.persistentKeepalive.rawValue] = now + interval
+            self.setTimer(.persistentKeepalive, now + interval)
         }
     }
 
@@ -611,7 +730,7 @@ public struct Tunnel {
     public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
         var earliest: (deadline: Instant, reason: StaticString)?
         for kind in TimerKind.allCases {
-            if let deadline = self.timers[kind.rawValue], deadline < earliest?.deadline ?? .init(nanoseconds: .max) {
+            if let deadline = self.timer(kind), deadline < earliest?.deadline ?? .init(nanoseconds: .max) {
                 earliest = (max(deadline, self.lastNow), kind.reason)
             }
         }
@@ -624,13 +743,18 @@ public struct Tunnel {
         self.advance(to: now)
         self.unixOffset = unixTime - (now - .zero)
         for kind in TimerKind.allCases {
-            guard let deadline = self.timers[kind.rawValue], deadline <= now else {
+            guard let deadline = self.timer(kind), deadline <= now else {
                 continue
             }
-            self.timers[kind.rawValue] = nil
+            self.setTimer(kind, nil)
             switch kind {
+            case .expireSessions:
+                self.expireSessions(now: now)
+            case .handshakeExpired:
+                self.logger.debug("Handshake unanswered for the handshake timeout: giving up")
+                self.expireConnection()
             case .retransmitHandshake:
-                self.retransmitHandshake(now: now)
+                self.sendInitiation(now: now, isRetry: true)
             case .sendKeepalive:
                 self.sendKeepalive(now: now)
             case .newHandshake:
@@ -639,54 +763,45 @@ public struct Tunnel {
             case .persistentKeepalive:
                 self.sendKeepalive(now: now)
             case .zeroKeyMaterial:
-                self.eraseKeys()
+                self.logger.debug("No new session for three times REJECT_AFTER_TIME: erasing all keys")
+                self.expireConnection()
             }
         }
-    }
-
-    private mutating func retransmitHandshake(now: Instant) {
-        guard self.initiator != nil else {
-            return
-        }
-        if let started = self.handshakeAttemptStarted, now - started >= WireGuardConstants.rekeyAttemptTime {
-            self.initiator?.setZero()
-            self.initiator = nil
-            self.handshakeAttemptStarted = nil
-            self.stats.packetsDroppedFromQueue += UInt64(self.queuedPackets.count)
-            self.queuedPackets.removeAll()
-            self.events.append(.handshakeTimedOut)
-            self.logger.debug("Handshake timed out")
-            if self.sessions.allSatisfy({ $0 == nil }), self.timers[TimerKind.zeroKeyMaterial.rawValue] == nil {
-                self.timers[TimerKind.zeroKeyMaterial.rawValue] = now + WireGuardConstants.zeroKeyMaterialAfter
-            }
-            return
-        }
-        self.sendInitiation(now: now, isRetry: true)
     }
 
     /// A keepalive on the current session, or, without one, a handshake (wireguard-go `SendKeepalive` stages an
     /// empty packet, which triggers one).
     private mutating func sendKeepalive(now: Instant) {
-        if self.currentSession(now: now) != nil {
+        if self.currentSession != nil {
             self.keepalivePending = true
         } else {
             self.sendInitiation(now: now, isRetry: false)
         }
     }
 
-    /// §6.3 (boringtun `ConnectionExpired`): no usable session for a long time, so every key goes.
-    private mutating func eraseKeys() {
+    /// §6.3 and Firezone's boringtun fork (`ConnectionExpired`): every session, key and queued packet goes, and
+    /// the owner learns that the connection is dead.
+    private mutating func expireConnection() {
         for slot in self.sessions.indices {
             self.sessions[slot] = nil
         }
         self.currentSlot = nil
-        self.initiator?.setZero()
-        self.initiator = nil
-        self.handshakeAttemptStarted = nil
-        self.timers[TimerKind.retransmitHandshake.rawValue] = nil
+        self.abandonInitiation()
+        for kind in [TimerKind.expireSessions, .sendKeepalive, .newHandshake, .zeroKeyMaterial] {
+            self.setTimer(kind, nil)
+        }
+        self.stats.packetsDroppedFromQueue += UInt64(self.queuedPackets.count)
         self.queuedPackets.removeAll()
         self.keepalivePending = false
         self.events.append(.connectionExpired)
         self.logger.debug("Connection expired: all session keys erased")
+    }
+}
+
+extension WireGuardTunnel: CustomStringConvertible {
+    /// Names the peer and the session state, never key material (reflection would print every chaining key).
+    public var description: String {
+        "WireGuardTunnel(peer index \(self.peerIndex), remote \(self.remote.publicKey), "
+            + "session \(self.currentSessionIndex.map { "\($0)" } ?? "none"), handshaking \(self.isHandshaking))"
     }
 }
