@@ -120,10 +120,6 @@ struct RelayServerCredentialBindingTests {
         _ = relay.drain()
 
         var commands: [RelayCommand] = []
-        let refresh = try relay.authenticated(
-            .refresh, from: self.alice, attributes: [.lifetime(0)], credentials: self.intruder, otherCommands: &commands
-        )
-        #expect(refresh.errorCode?.code == 441)
         let bind = try relay.authenticated(
             .channelBind, from: self.alice, attributes: [.channelNumber(0x4000), .xorPeerAddress(IPSocketAddress("192.0.2.66:1")!)],
             credentials: self.intruder, otherCommands: &commands
@@ -134,6 +130,10 @@ struct RelayServerCredentialBindingTests {
             credentials: self.intruder, otherCommands: &commands
         )
         #expect(permission.errorCode?.code == 441)
+        let refresh = try relay.authenticated(
+            .refresh, from: self.alice, attributes: [.lifetime(0)], credentials: self.intruder, otherCommands: &commands
+        )
+        #expect(refresh.errorCode?.code == 441)
         #expect(commands.isEmpty, "no port closed, no binding made")
         #expect(relay.server.stats.allocations == 1 && relay.server.stats.channels == 0)
 
