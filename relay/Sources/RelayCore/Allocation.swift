@@ -49,4 +49,6 @@ struct PortOpening {
     var port: AllocationPort
     var family: IPVersion
     var allocationID: UInt64
+    /// The allocation went before the shell reported: a port the shell did open must be closed again.
+    var abandoned = false
 }

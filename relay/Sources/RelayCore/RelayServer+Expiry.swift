@@ -101,9 +101,9 @@ extension RelayServer {
         self.allocations[port] = allocation
     }
 
-    /// Deletes an allocation with its channels, telling the shell to stop relaying them and close its ports:
-    /// every family but `failedFamily`, the one the shell could not open.
-    mutating func deleteAllocation(at port: AllocationPort, failedFamily: IPVersion? = nil) {
+    /// Deletes an allocation with its channels, telling the shell to stop relaying them and close its ports: those
+    /// open now, and those it has yet to report on once it reports them open.
+    mutating func deleteAllocation(at port: AllocationPort) {
         guard let allocation = self.allocations.removeValue(forKey: port) else {
             return
         }
@@ -120,8 +120,15 @@ extension RelayServer {
             }
             self.forgetChannel(key, binding: binding)
         }
-        for family in allocation.families where family != failedFamily {
-            self.commands.append(.freeAllocation(port, family))
+        for family in allocation.families {
+            if allocation.opening?.opened.contains(family) ?? true {
+                self.commands.append(.freeAllocation(port, family))
+            }
+        }
+        if allocation.opening != nil {
+            for index in self.portsOpening.indices where self.portsOpening[index].allocationID == allocation.id {
+                self.portsOpening[index].abandoned = true
+            }
         }
         self.allocationByClient[allocation.client] = nil
         self.holdingsByUsername[allocation.username, default: UsernameHoldings()].ports.remove(port)

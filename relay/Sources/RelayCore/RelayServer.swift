@@ -186,8 +186,13 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
     /// the allocation is open, its success response goes out.
     public mutating func handleAllocationPortOpened(_ port: AllocationPort, _ family: IPVersion, now: Instant) {
         self.lastNow = max(self.lastNow, now)
-        guard let allocationID = self.takePortOpening(port, family),
-            var allocation = self.allocations[port], allocation.id == allocationID, var opening = allocation.opening
+        let report = self.takePortOpening(port, family)
+        if report.abandoned {
+            self.commands.append(.freeAllocation(port, family))
+            return
+        }
+        guard var allocation = self.allocations[port], allocation.id == report.allocationID,
+            var opening = allocation.opening
         else {
             return
         }
@@ -210,23 +215,24 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
     /// families' ports are closed, and the client gets 508 Insufficient Capacity.
     public mutating func handleAllocationPortFailed(_ port: AllocationPort, _ family: IPVersion, now: Instant) {
         self.lastNow = max(self.lastNow, now)
-        guard let allocationID = self.takePortOpening(port, family),
-            let allocation = self.allocations[port], allocation.id == allocationID, let opening = allocation.opening
+        let report = self.takePortOpening(port, family)
+        guard !report.abandoned, let allocation = self.allocations[port], allocation.id == report.allocationID,
+            let opening = allocation.opening
         else {
             return
         }
         self.logger.info("Cannot open an allocation port", metadata: ["allocation.port": "\(port)", "family": "\(family)"])
-        self.deleteAllocation(at: port, failedFamily: family)
+        self.deleteAllocation(at: port)
         self.send(opening.failure, method: .allocate, error: .insufficientCapacity, to: allocation.client)
     }
 
-    /// The allocation the report is about, checking that the shell reports in the order it was asked.
-    private mutating func takePortOpening(_ port: AllocationPort, _ family: IPVersion) -> UInt64? {
+    /// The opening the report is about, checking that the shell reports in the order it was asked.
+    private mutating func takePortOpening(_ port: AllocationPort, _ family: IPVersion) -> PortOpening {
         guard let opening = self.portsOpening.popFirst() else {
             preconditionFailure("a port reported on that the relay core did not ask to open")
         }
         precondition(opening.port == port && opening.family == family, "ports reported out of the order asked")
-        return opening.allocationID
+        return opening
     }
 
     // MARK: Outputs

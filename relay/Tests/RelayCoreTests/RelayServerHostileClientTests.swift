@@ -430,4 +430,23 @@ struct RelayServerPortOpeningTests {
         relay.opensPorts = true
         #expect(try relay.allocate(self.alice) == port)
     }
+
+    /// A port the shell has yet to report on when its allocation goes is closed once the shell reports it open,
+    /// never before: the shell is never asked to close a port it has not opened.
+    @Test func aPortReportedAfterItsAllocationWentIsClosedThen() throws {
+        var relay = RelayHarness(ports: 50000...50000)
+        relay.opensPorts = false
+        let port = AllocationPort(50000)
+        _ = try self.allocate(&relay)
+        relay.server.handleAllocationPortFailed(port, .v4, now: relay.now)
+        let commands = relay.drain()
+        guard commands.count == 1, case .sendMessage(let bytes, self.alice) = commands[0] else {
+            Issue.record("expected the 508 alone, got \(commands)")
+            return
+        }
+        #expect(try STUNMessage(decoding: bytes).errorCode?.code == 508)
+        relay.server.handleAllocationPortOpened(port, .v6, now: relay.now)
+        #expect(relay.drain() == [.freeAllocation(port, .v6)])
+        #expect(relay.server.stateSizes.portsOpening == 0)
+    }
 }
