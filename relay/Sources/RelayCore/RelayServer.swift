@@ -22,8 +22,10 @@ import STUN
 ///    ALLOCATE's response waits for it. Reporting while draining is fine; what it queues is drained with the rest.
 /// 4. Wake up at ``pollTimeout()`` and call ``handleTimeout(now:)``: allocations and channels expire.
 ///
-/// The relay path (1 and 2 for data) does not allocate. Randomness (ports, nonces) comes from the injected
-/// generator, time from the caller: a test drives every rule deterministically.
+/// The relay path (1 and 2 for data) does not allocate. Randomness (ports, the nonce key, the rate limiter's hash
+/// key) comes from the injected generator, time from the caller: a test drives every rule deterministically.
+/// Every table the core keeps is bounded by ``RelayLimits`` or by the port range, whatever clients send
+/// (`docs/relay-security.md`).
 public struct RelayServer<RNG: RandomNumberGenerator> {
     public struct Configuration: Sendable {
         /// Who mints the relay's credentials, which decides what a second allocation by one username means.
