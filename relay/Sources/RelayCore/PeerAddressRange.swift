@@ -20,8 +20,8 @@ public struct PeerAddressRange: Hashable, Sendable, CustomStringConvertible {
     /// `a.b.c.d/n` or `x::y/n`.
     public init?(_ text: some StringProtocol) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let address = IPAddress(parts[0]), let length = RelayCredentials.canonicalDecimal(Substring(parts[1])),
-            length <= 128
+        guard parts.count == 2, let address = IPAddress(parts[0]),
+            let length = RelayCredentials.canonicalDecimal(Substring(parts[1])), length <= 128
         else {
             return nil
         }
@@ -34,8 +34,9 @@ public struct PeerAddressRange: Hashable, Sendable, CustomStringConvertible {
             let mask: UInt32 = self.prefixLength == 0 ? 0 : ~0 << (32 - self.prefixLength)
             return network.rawValue & mask == address.rawValue & mask
         case (.v6(let network), .v6(let address)):
-            let highMask: UInt64 = self.prefixLength == 0 ? 0 : self.prefixLength >= 64 ? ~0 : ~0 << (64 - self.prefixLength)
-            let lowMask: UInt64 = self.prefixLength <= 64 ? 0 : ~0 << (128 - self.prefixLength)
+            let length = self.prefixLength
+            let highMask: UInt64 = length == 0 ? 0 : length >= 64 ? ~0 : ~0 << (64 - length)
+            let lowMask: UInt64 = length <= 64 ? 0 : ~0 << (128 - length)
             return network.high & highMask == address.high & highMask && network.low & lowMask == address.low & lowMask
         case (.v4, .v6), (.v6, .v4):
             return false

@@ -64,7 +64,9 @@ extension RelayServer {
                 binding.state = .unbound(reusableAt: reusableAt)
                 self.stats.channels -= 1
                 self.commands.append(
-                    .deleteChannelBinding(client: key.client, channel: key.channel, peer: binding.peer, port: binding.port)
+                    .deleteChannelBinding(
+                        client: key.client, channel: key.channel, peer: binding.peer, port: binding.port
+                    )
                 )
                 self.reschedule(&binding, at: reusableAt)
             case .bound(let expiresAt):

@@ -173,7 +173,9 @@ extension RelayServer {
             // Firezone's rule: one username is one client, and a client that roamed to a new socket replaces its
             // allocation. Its reservations go too, so that EVEN-PORT cannot chain allocations past the rule.
             for port in holdings.ports.sorted() {
-                self.logger.debug("Replacing the allocation of a roaming client", metadata: ["allocation.port": "\(port)"])
+                self.logger.debug(
+                    "Replacing the allocation of a roaming client", metadata: ["allocation.port": "\(port)"]
+                )
                 self.deleteAllocation(at: port)
             }
             for token in holdings.reservationTokens.sorted() {
@@ -366,9 +368,10 @@ extension RelayServer {
         // A binding the relay has no room for gets 508 Insufficient Capacity, the code RFC 8656 gives a server out
         // of resources. A refresh of a held binding is never refused.
         let limits = self.configuration.limits
-        if existing == nil,
-            allocation.channels.count >= limits.channelBindingsPerAllocation || self.channels.count >= limits.channelBindings
-        {
+        let full =
+            allocation.channels.count >= limits.channelBindingsPerAllocation
+            || self.channels.count >= limits.channelBindings
+        if existing == nil, full {
             self.respond(to: message, from: client, error: .insufficientCapacity, attributes: [], key: key)
             return
         }
@@ -398,9 +401,13 @@ extension RelayServer {
     private mutating func announceBinding(_ binding: ChannelBinding) {
         self.stats.channels += 1
         self.commands.append(
-            .createChannelBinding(client: binding.client, channel: binding.channel, peer: binding.peer, port: binding.port)
+            .createChannelBinding(
+                client: binding.client, channel: binding.channel, peer: binding.peer, port: binding.port
+            )
         )
-        self.logger.debug("Channel bound", metadata: ["allocation.port": "\(binding.port)", "channel": "\(binding.channel)"])
+        self.logger.debug(
+            "Channel bound", metadata: ["allocation.port": "\(binding.port)", "channel": "\(binding.channel)"]
+        )
     }
 
     // MARK: CREATE-PERMISSION
@@ -494,7 +501,9 @@ extension RelayServer {
         return (key, username)
     }
 
-    private mutating func refuse(_ message: STUNMessage, from client: ClientSocket, error: STUNErrorCode, now: Instant) {
+    private mutating func refuse(
+        _ message: STUNMessage, from client: ClientSocket, error: STUNErrorCode, now: Instant
+    ) {
         guard self.admitsUnauthenticatedReply(to: client) else {
             return
         }

@@ -208,7 +208,8 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         self.allocations[port] = allocation
         self.send(opening.success, method: .allocate, error: nil, to: allocation.client)
         self.logger.info(
-            "Allocation created", metadata: ["allocation.port": "\(port)", "allocation.families": "\(allocation.families)"]
+            "Allocation created",
+            metadata: ["allocation.port": "\(port)", "allocation.families": "\(allocation.families)"]
         )
     }
 
@@ -223,7 +224,9 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         else {
             return
         }
-        self.logger.info("Cannot open an allocation port", metadata: ["allocation.port": "\(port)", "family": "\(family)"])
+        self.logger.info(
+            "Cannot open an allocation port", metadata: ["allocation.port": "\(port)", "family": "\(family)"]
+        )
         self.deleteAllocation(at: port)
         self.send(opening.failure, method: .allocate, error: .insufficientCapacity, to: allocation.client)
     }

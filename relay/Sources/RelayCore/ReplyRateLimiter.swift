@@ -51,8 +51,9 @@ struct ReplyRateLimiter {
                 chosen = index
                 break
             }
+            // Keep the first empty slot; otherwise move to a fuller bucket (an earlier arrival time).
             let current = self.slots[chosen]
-            if current.prefix != prefix, current.prefix != 0, slot.prefix == 0 || slot.theoreticalArrival < current.theoreticalArrival {
+            if current.prefix != 0, slot.prefix == 0 || slot.theoreticalArrival < current.theoreticalArrival {
                 chosen = index
             }
         }
