@@ -165,6 +165,7 @@ public final class RelayEventLoop {
                 self.executeCommands()
             }
             if ContinuousClock.now - lastPublished >= .seconds(1) {
+                self.core.handleWallClock(unixTime: Self.unixTime(), now: self.now())
                 self.publishStats()
                 lastPublished = ContinuousClock.now
             }

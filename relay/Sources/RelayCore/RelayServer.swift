@@ -95,8 +95,9 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
     let configuration: Configuration
     var logger: Logger
     var rng: RNG
-    /// Wall-clock time at `origin`: credentials expire in Unix time (STYLE rule 8).
-    let unixTimeAtOrigin: Duration
+    /// Wall-clock time at `origin`: credentials expire in Unix time (STYLE rule 8). Moved by
+    /// ``handleWallClock(unixTime:now:)`` when the wall clock is stepped.
+    var unixTimeAtOrigin: Duration
     let origin: Instant
     var lastNow: Instant
 
@@ -238,6 +239,14 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         }
         precondition(opening.port == port && opening.family == family, "ports reported out of the order asked")
         return opening
+    }
+
+    /// The wall clock read at `now`. Credentials and nonces expire in Unix time, and the wall clock can be stepped
+    /// (NTP, a suspended VM) while the monotonic clock runs on: the shell passes a fresh reading now and then (once
+    /// a second will do), and the core counts Unix time from the latest.
+    public mutating func handleWallClock(unixTime: Duration, now: Instant) {
+        self.lastNow = max(self.lastNow, now)
+        self.unixTimeAtOrigin = unixTime - (now - self.origin)
     }
 
     // MARK: Outputs

@@ -67,6 +67,17 @@ struct RelayServerAuthenticationTests {
         #expect(refresh.errorCode?.code == 401)
     }
 
+    @Test func usernamesExpireByTheLatestWallClockReading() throws {
+        var relay = RelayHarness()
+        let credentials = RelayHarness.credentials(expiry: 1_685_984_100)
+        _ = try relay.allocate(self.alice, credentials: credentials)
+        relay.advance(by: .seconds(50))
+        // The wall clock was stepped 60 s ahead of the monotonic clock: the username has now expired.
+        relay.server.handleWallClock(unixTime: RelayHarness.unixStart + .seconds(110), now: relay.now)
+        let refresh = try relay.authenticated(.refresh, from: self.alice, credentials: credentials)
+        #expect(refresh.errorCode?.code == 401)
+    }
+
     @Test func aNonceNotOfOurFormIs401AndOneNotOfOurKeyIs438() throws {
         var relay = RelayHarness()
         let (username, password) = RelayHarness.credentials()
