@@ -183,7 +183,7 @@ extension RelayServer {
             }
             return true
         case .standalone:
-            // RFC 8656 §7.2: "the server MAY also choose to limit the number of allocations per username".
+            // RFC 8656 §7.2: a server may limit the allocations of one username, and answers 486 past the quota.
             return holdings.count + (reserving ? 2 : 1) <= self.configuration.limits.allocationsPerUsername
         }
     }
@@ -307,9 +307,9 @@ extension RelayServer {
 
     /// The port of the client's allocation, or nil after answering 437 (there is none) or 441.
     ///
-    /// RFC 8656 §5: "the server MUST require that the username [...] be the same as the username used to create
-    /// the allocation"; otherwise 441 Wrong Credentials, and nothing changes. Without it, anyone holding a
-    /// credential could delete or redirect another user's allocation by spoofing its client's address.
+    /// RFC 8656 §5: requests about an allocation must carry the username that created it; any other gets 441
+    /// Wrong Credentials, and nothing changes. Without it, anyone holding a credential could delete or redirect
+    /// another user's allocation by spoofing its client's address.
     private mutating func allocation(
         of client: ClientSocket, for message: STUNMessage, username: String, key: [UInt8]
     ) -> AllocationPort? {
