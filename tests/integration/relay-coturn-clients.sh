@@ -76,12 +76,18 @@ lost_nothing() {
         && [ "${BASH_REMATCH[1]}" -gt 0 ] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]
 }
 
-# One session per username: Firezone's relay keeps one allocation per username and replaces it when the same
-# username allocates from another socket (a roaming client), so uclient's -m N sessions would evict each other.
 if uclient -u "$username" -w "$password" -e 10.97.0.1 -r 3480 -n 5000 -l 1000 -m 1 -z 1 -c 10.97.0.2 && lost_nothing; then
     pass "turnutils_uclient relays 5000 messages of 1000 bytes over IPv4 with 0 % loss"
 else
     fail "turnutils_uclient over IPv4"; loss_report
+fi
+
+# A standalone relay is a general TURN server: one username holds several allocations (up to its quota of 16),
+# so uclient's four sessions with one credential each relay, none evicting another.
+if uclient -u "$username" -w "$password" -e 10.97.0.1 -r 3480 -n 1000 -l 500 -m 4 -z 1 -c 10.97.0.2 && lost_nothing; then
+    pass "turnutils_uclient -m 4 relays four sessions with one credential with 0 % loss"
+else
+    fail "turnutils_uclient -m 4 with one credential"; loss_report
 fi
 
 if uclient -u "$username" -w "$password" -e fd97::1 -r 3480 -n 2000 -l 500 -m 1 -z 1 -c fd97::2 && lost_nothing; then

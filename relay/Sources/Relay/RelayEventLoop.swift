@@ -71,6 +71,7 @@ public final class RelayEventLoop {
             configuration: .init(
                 publicIPv4: configuration.publicIPv4,
                 publicIPv6: configuration.publicIPv6,
+                listenPort: configuration.listenPort,
                 allocationPorts: configuration.allocationPorts,
                 authSecret: configuration.authSecret,
                 software: configuration.software
@@ -164,6 +165,7 @@ public final class RelayEventLoop {
                 self.executeCommands()
             }
             if ContinuousClock.now - lastPublished >= .seconds(1) {
+                self.core.handleWallClock(unixTime: Self.unixTime(), now: self.now())
                 self.publishStats()
                 lastPublished = ContinuousClock.now
             }
@@ -353,8 +355,10 @@ public final class RelayEventLoop {
                     let key = SocketKey.allocation(port.value, family)
                     self.allocationSockets[key] = socket
                     _ = fz_epoll_add(self.epoll, socket.fd, key.token)
+                    self.core.handleAllocationPortOpened(port, family, now: self.now())
                 } catch {
                     self.logger.warning("Cannot open an allocation port", metadata: ["error": "\(error)"])
+                    self.core.handleAllocationPortFailed(port, family, now: self.now())
                 }
             case .freeAllocation(let port, let family):
                 if let socket = self.allocationSockets.removeValue(forKey: .allocation(port.value, family)) {

@@ -15,6 +15,8 @@ struct ChannelBinding {
     var peer: PeerSocket
     var port: AllocationPort
     var state: State
+    /// The time of this binding's one live entry in the deadline heap: its expiry or its end of reuse delay.
+    var scheduled: Instant
 
     var isBound: Bool {
         if case .bound = self.state {

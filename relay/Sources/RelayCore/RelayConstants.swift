@@ -21,8 +21,10 @@ public enum RelayConstants {
 
     /// Firezone's relays always use this realm (reference §3.2).
     public static let realm = "firezone"
-    /// Authenticated requests one nonce is good for (reference §3.3).
-    public static let nonceUses = 10_000
+    /// The source prefixes replies to unauthenticated requests are limited by: what one customer, one NAT pool
+    /// or one spoofing host typically holds (an IPv4 /24, an IPv6 /56 as RIPE-690 §4.2 assigns to a site).
+    public static let rateLimitedIPv4PrefixLength = 24
+    public static let rateLimitedIPv6PrefixLength = 56
     /// Firezone's clients hard-code this port.
     public static let defaultListenPort: UInt16 = 3478
     /// The ports allocations are made from (reference §3.1).

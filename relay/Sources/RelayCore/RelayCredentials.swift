@@ -28,9 +28,22 @@ public enum RelayCredentials {
     }
 
     private static func split(_ username: String) -> (expiry: UInt64, salt: Substring)? {
-        guard let colon = username.firstIndex(of: ":"), let expiry = UInt64(username[..<colon]) else {
+        guard let colon = username.firstIndex(of: ":"), let expiry = Self.canonicalDecimal(username[..<colon]) else {
             return nil
         }
         return (expiry, username[username.index(after: colon)...])
+    }
+
+    /// The value of `text` if it is the one way `UInt64.description` writes a number: ASCII digits, no sign, no
+    /// leading zero. Anything looser would let one credential be written as many usernames (`+1700000000`,
+    /// `01700000000`, …), each of which would get its own quota.
+    static func canonicalDecimal(_ text: Substring) -> UInt64? {
+        let utf8 = text.utf8
+        guard let first = utf8.first, utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+            first != UInt8(ascii: "0") || utf8.count == 1
+        else {
+            return nil
+        }
+        return UInt64(text)
     }
 }

@@ -11,7 +11,7 @@ extension RelayServer {
         } catch {
             self.stats.countDrop(.malformedSTUN)
             // Reference §3.4: a request whose attributes do not decode gets an unauthenticated 400.
-            if let header = RequestHeader(datagram) {
+            if let header = RequestHeader(datagram), self.admitsUnauthenticatedReply(to: client) {
                 self.logger.debug("Malformed STUN request", metadata: ["stun.error": "\(error)"])
                 self.send(
                     self.encode(method: header.method, transactionID: header.transactionID, error: .badRequest),
@@ -45,10 +45,7 @@ extension RelayServer {
         case .channelBind:
             self.handleChannelBind(message, from: client, now: now)
         case .createPermission:
-            // Reference §3.4: only channels relay data, so permissions are accepted and not kept.
-            if let key = self.authenticate(message, from: client, now: now) {
-                self.respond(to: message, from: client, attributes: [], key: key)
-            }
+            self.handleCreatePermission(message, from: client, now: now)
         default:
             self.respond(to: message, from: client, error: .badRequest, attributes: [], key: nil)
         }
@@ -59,7 +56,7 @@ extension RelayServer {
 
     /// RFC 8656 §7.2, with Firezone's choices of reference §3.4.
     private mutating func handleAllocate(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
-        guard let key = self.authenticate(message, from: client, now: now), let username = message.username else {
+        guard let (key, username) = self.authenticate(message, from: client, now: now) else {
             return
         }
         if self.allocationByClient[client] != nil {
@@ -81,7 +78,8 @@ extension RelayServer {
         }
         let families: [IPVersion]
         if let token {
-            guard let reservation = self.reservations[token] else {
+            // A token is redeemed by the username that reserved it, whose quota the port already counts against.
+            guard let reservation = self.reservations[token], reservation.username == username else {
                 self.respond(to: message, from: client, error: .insufficientCapacity, attributes: [], key: key)
                 return
             }
@@ -94,18 +92,16 @@ extension RelayServer {
                 self.respond(to: message, from: client, error: error.code, attributes: [], key: key)
                 return
             }
+            guard self.makeRoom(for: username, reserving: evenPort == true) else {
+                self.respond(to: message, from: client, error: .allocationQuotaReached, attributes: [], key: key)
+                return
+            }
         }
 
-        // One allocation per username: a client that roamed to a new socket replaces its old allocation. Redeeming
-        // a reservation is not roaming: it is the second half of a pair (RTP and RTCP) the same client asked for.
-        if token == nil, let previous = self.clientByUsername[username], let previousPort = self.allocationByClient[previous] {
-            self.logger.debug("Replacing the allocation of a roaming client", metadata: ["allocation.port": "\(previousPort)"])
-            self.deleteAllocation(at: previousPort)
-        }
         let port: AllocationPort
         var reservedToken: UInt64?
-        if let token, let reservation = self.reservations.removeValue(forKey: token) {
-            self.reservedPorts.remove(reservation.port)
+        if let token, let reservation = self.reservations[token] {
+            self.forgetReservation(token)
             port = reservation.port
         } else if let even = evenPort {
             guard let found = self.freeEvenPort(reservingNext: even) else {
@@ -115,12 +111,13 @@ extension RelayServer {
             port = found
             if even {
                 let reserved = Reservation(
-                    port: AllocationPort(port.value + 1), family: families[0],
+                    port: AllocationPort(port.value + 1), family: families[0], username: username,
                     expiresAt: now + RelayConstants.reservationLifetime
                 )
                 let token = self.rng.next()
                 self.reservations[token] = reserved
                 self.reservedPorts.insert(reserved.port)
+                self.holdingsByUsername[username, default: UsernameHoldings()].reservationTokens.insert(token)
                 self.deadlines.insert(Deadline(at: reserved.expiresAt, kind: .reservationExpiry(token)))
                 reservedToken = token
             }
@@ -133,28 +130,62 @@ extension RelayServer {
         }
 
         let lifetime = Self.lifetime(requested: message.lifetime)
-        let allocation = Allocation(
-            client: client, port: port, username: username, families: families, expiresAt: now + lifetime
-        )
-        self.allocations[port] = allocation
-        self.allocationByClient[client] = port
-        if token == nil {
-            self.clientByUsername[username] = client
-        }
-        self.deadlines.insert(Deadline(at: allocation.expiresAt, kind: .allocationExpiry(port)))
-        self.stats.allocations += 1
-        for family in families {
-            self.commands.append(.createAllocation(port, family))
-        }
-        self.logger.info("Allocation created", metadata: ["allocation.port": "\(port)", "allocation.families": "\(families)"])
-
         var attributes = families.map { STUNAttribute.xorRelayedAddress(self.relayedAddress(port, family: $0)) }
         attributes.append(.xorMappedAddress(client.address))
         attributes.append(.lifetime(UInt32(lifetime.wholeSeconds)))
         if let reservedToken {
             attributes.append(.reservationToken(reservedToken))
         }
-        self.respond(to: message, from: client, attributes: attributes, key: key)
+        // The response waits until the shell has opened the port on every family (see
+        // ``handleAllocationPortOpened(_:_:now:)``): a client told of a relayed address that is not bound would
+        // send into nothing.
+        let opening = Allocation.Opening(
+            success: self.encode(
+                method: .allocate, transactionID: message.transactionID, error: nil, attributes: attributes, key: key
+            ),
+            failure: self.encode(
+                method: .allocate, transactionID: message.transactionID, error: .insufficientCapacity, key: key
+            )
+        )
+        let id = self.nextAllocationID
+        self.nextAllocationID += 1
+        let allocation = Allocation(
+            id: id, client: client, port: port, username: username, families: families, expiresAt: now + lifetime,
+            scheduledExpiry: now + lifetime, opening: opening
+        )
+        self.allocations[port] = allocation
+        self.allocationByClient[client] = port
+        self.holdingsByUsername[username, default: UsernameHoldings()].ports.insert(port)
+        self.deadlines.insert(Deadline(at: allocation.expiresAt, kind: .allocationExpiry(port)))
+        self.stats.allocations += 1
+        for family in families {
+            self.commands.append(.createAllocation(port, family))
+            self.portsOpening.append(PortOpening(port: port, family: family, allocationID: id))
+        }
+    }
+
+    /// Whether `username` may take one more allocation (and a reserved port with it); in portal mode it always
+    /// may, as its new allocation replaces whatever it held.
+    private mutating func makeRoom(for username: String, reserving: Bool) -> Bool {
+        let holdings = self.holdingsByUsername[username] ?? UsernameHoldings()
+        switch self.configuration.mode {
+        case .portal:
+            // Firezone's rule: one username is one client, and a client that roamed to a new socket replaces its
+            // allocation. Its reservations go too, so that EVEN-PORT cannot chain allocations past the rule.
+            for port in holdings.ports.sorted() {
+                self.logger.debug(
+                    "Replacing the allocation of a roaming client", metadata: ["allocation.port": "\(port)"]
+                )
+                self.deleteAllocation(at: port)
+            }
+            for token in holdings.reservationTokens.sorted() {
+                self.forgetReservation(token)
+            }
+            return true
+        case .standalone:
+            // RFC 8656 §7.2: a server may limit the allocations of one username, and answers 486 past the quota.
+            return holdings.count + (reserving ? 2 : 1) <= self.configuration.limits.allocationsPerUsername
+        }
     }
 
     private struct FamilyError: Error {
@@ -257,11 +288,10 @@ extension RelayServer {
 
     /// RFC 8656 §7.3: a lifetime of zero deletes the allocation; any other extends it.
     private mutating func handleRefresh(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
-        guard let key = self.authenticate(message, from: client, now: now) else {
+        guard let (key, username) = self.authenticate(message, from: client, now: now) else {
             return
         }
-        guard let port = self.allocationByClient[client] else {
-            self.respond(to: message, from: client, error: .allocationMismatch, attributes: [], key: key)
+        guard let port = self.allocation(of: client, for: message, username: username, key: key) else {
             return
         }
         if message.lifetime == 0 {
@@ -271,17 +301,34 @@ extension RelayServer {
             return
         }
         let lifetime = Self.lifetime(requested: message.lifetime)
-        let expiresAt = now + lifetime
-        self.allocations[port]?.expiresAt = expiresAt
-        self.deadlines.insert(Deadline(at: expiresAt, kind: .allocationExpiry(port)))
+        self.setExpiry(of: port, to: now + lifetime)
         self.respond(to: message, from: client, attributes: [.lifetime(UInt32(lifetime.wholeSeconds))], key: key)
+    }
+
+    /// The port of the client's allocation, or nil after answering 437 (there is none) or 441.
+    ///
+    /// RFC 8656 §5: requests about an allocation must carry the username that created it; any other gets 441
+    /// Wrong Credentials, and nothing changes. Without it, anyone holding a credential could delete or redirect
+    /// another user's allocation by spoofing its client's address.
+    private mutating func allocation(
+        of client: ClientSocket, for message: STUNMessage, username: String, key: [UInt8]
+    ) -> AllocationPort? {
+        guard let port = self.allocationByClient[client], let allocation = self.allocations[port] else {
+            self.respond(to: message, from: client, error: .allocationMismatch, attributes: [], key: key)
+            return nil
+        }
+        guard allocation.username == username else {
+            self.respond(to: message, from: client, error: .wrongCredentials, attributes: [], key: key)
+            return nil
+        }
+        return port
     }
 
     // MARK: CHANNEL-BIND
 
     /// RFC 8656 §11.2 and reference §3.4.
     private mutating func handleChannelBind(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
-        guard let key = self.authenticate(message, from: client, now: now) else {
+        guard let (key, username) = self.authenticate(message, from: client, now: now) else {
             return
         }
         guard let number = message.channelNumber, let peerAddress = message.xorPeerAddress,
@@ -290,12 +337,17 @@ extension RelayServer {
             self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
             return
         }
-        guard let port = self.allocationByClient[client], let allocation = self.allocations[port] else {
-            self.respond(to: message, from: client, error: .allocationMismatch, attributes: [], key: key)
+        guard let port = self.allocation(of: client, for: message, username: username, key: key),
+            let allocation = self.allocations[port]
+        else {
             return
         }
         guard allocation.serves(peerAddress.address.version) else {
             self.respond(to: message, from: client, error: .peerAddressFamilyMismatch, attributes: [], key: key)
+            return
+        }
+        guard self.permits(peerAddress) else {
+            self.respond(to: message, from: client, error: .forbidden, attributes: [], key: key)
             return
         }
 
@@ -304,7 +356,8 @@ extension RelayServer {
         let clientChannel = ClientChannel(client: client, channel: channel)
         // RFC 8656 §11.2: the number may not be bound to another peer, nor the peer to another number, until the
         // earlier binding has been gone for the reuse delay.
-        if let existing = self.channels[clientChannel], existing.peer != peer {
+        let existing = self.channels[clientChannel]
+        if let existing, existing.peer != peer {
             self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
             return
         }
@@ -312,79 +365,171 @@ extension RelayServer {
             self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
             return
         }
+        // A binding the relay has no room for gets 508 Insufficient Capacity, the code RFC 8656 gives a server out
+        // of resources. A refresh of a held binding is never refused.
+        let limits = self.configuration.limits
+        let full =
+            allocation.channels.count >= limits.channelBindingsPerAllocation
+            || self.channels.count >= limits.channelBindings
+        if existing == nil, full {
+            self.respond(to: message, from: client, error: .insufficientCapacity, attributes: [], key: key)
+            return
+        }
 
         let expiresAt = now + RelayConstants.channelBindingLifetime
-        let wasBound = self.channels[clientChannel]?.isBound ?? false
-        self.channels[clientChannel] = ChannelBinding(
-            client: client, channel: channel, peer: peer, port: port, state: .bound(expiresAt: expiresAt)
-        )
-        self.channelByPeer[PortAndPeer(port: port, peer: peer)] = clientChannel
-        self.allocations[port]?.channels.insert(channel)
-        self.deadlines.insert(Deadline(at: expiresAt, kind: .channelExpiry(clientChannel)))
-        if !wasBound {
-            self.stats.channels += 1
-            self.commands.append(.createChannelBinding(client: client, channel: channel, peer: peer, port: port))
-            self.logger.debug("Channel bound", metadata: ["allocation.port": "\(port)", "channel": "\(channel)"])
+        if var binding = existing {
+            let wasBound = binding.isBound
+            binding.state = .bound(expiresAt: expiresAt)
+            self.channels[clientChannel] = binding
+            if !wasBound {
+                self.announceBinding(binding)
+            }
+        } else {
+            let binding = ChannelBinding(
+                client: client, channel: channel, peer: peer, port: port, state: .bound(expiresAt: expiresAt),
+                scheduled: expiresAt
+            )
+            self.channels[clientChannel] = binding
+            self.channelByPeer[PortAndPeer(port: port, peer: peer)] = clientChannel
+            self.allocations[port]?.channels.insert(channel)
+            self.deadlines.insert(Deadline(at: expiresAt, kind: .channel(clientChannel)))
+            self.announceBinding(binding)
         }
         self.respond(to: message, from: client, attributes: [], key: key)
     }
 
+    private mutating func announceBinding(_ binding: ChannelBinding) {
+        self.stats.channels += 1
+        self.commands.append(
+            .createChannelBinding(
+                client: binding.client, channel: binding.channel, peer: binding.peer, port: binding.port
+            )
+        )
+        self.logger.debug(
+            "Channel bound", metadata: ["allocation.port": "\(binding.port)", "channel": "\(binding.channel)"]
+        )
+    }
+
+    // MARK: CREATE-PERMISSION
+
+    /// RFC 8656 §10.2. Reference §3.4: only channels relay data, so permissions are checked and answered but not
+    /// kept.
+    private mutating func handleCreatePermission(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
+        guard let (key, username) = self.authenticate(message, from: client, now: now) else {
+            return
+        }
+        let peers = message.attributes.compactMap { if case .xorPeerAddress(let peer) = $0 { peer } else { nil } }
+        guard !peers.isEmpty else {
+            self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
+            return
+        }
+        guard let port = self.allocation(of: client, for: message, username: username, key: key),
+            let allocation = self.allocations[port]
+        else {
+            return
+        }
+        guard peers.allSatisfy({ allocation.serves($0.address.version) }) else {
+            self.respond(to: message, from: client, error: .peerAddressFamilyMismatch, attributes: [], key: key)
+            return
+        }
+        guard peers.allSatisfy(self.permits) else {
+            self.respond(to: message, from: client, error: .forbidden, attributes: [], key: key)
+            return
+        }
+        self.respond(to: message, from: client, attributes: [], key: key)
+    }
+
+    // MARK: Peers
+
+    /// Whether the relay relays to `peer` (RFC 8656 §21, security considerations: a relay must not become a way into
+    /// its own host or network). The relay's own public addresses are peers on allocation ports only: that is how two
+    /// clients of one relay reach each other (and the XDP datapath's relay-to-relay loopback), while its listening
+    /// port and every other service on the host stay out of reach.
+    func permits(_ peer: IPSocketAddress) -> Bool {
+        guard peer.port != 0 else {
+            return false
+        }
+        let isOwnAddress: Bool =
+            switch peer.address {
+            case .v4(let address): address == self.configuration.publicIPv4
+            case .v6(let address): address == self.configuration.publicIPv6
+            }
+        if isOwnAddress {
+            return peer.port != self.configuration.listenPort && self.configuration.allocationPorts.contains(peer.port)
+        }
+        return !PeerAddressRange.neverPeers.contains { $0.contains(peer.address) }
+            && !self.configuration.deniedPeerRanges.contains { $0.contains(peer.address) }
+    }
+
     // MARK: Authentication
 
-    /// The long-term key of an authenticated request, or nil after queueing the 401 or 438 that refuses it.
+    /// The long-term key and username of an authenticated request, or nil after queueing the 401 or 438 that
+    /// refuses it.
     ///
     /// The checks run in the seed era's order (seed-era delta §3.2/3.3): MESSAGE-INTEGRITY, USERNAME, a nonce of
-    /// ours (else 401), a nonce still valid (else 438), an unexpired username and a matching integrity (else 401).
-    /// Every refusal carries the realm and a fresh nonce.
-    private mutating func authenticate(_ message: STUNMessage, from client: ClientSocket, now: Instant) -> [UInt8]? {
+    /// our form (else 401), a nonce still valid (else 438), an unexpired username and a matching integrity (else
+    /// 401). Every refusal carries the realm and a fresh nonce.
+    private mutating func authenticate(_ message: STUNMessage, from client: ClientSocket, now: Instant)
+        -> (key: [UInt8], username: String)?
+    {
         guard message.hasMessageIntegrity, let username = message.username, let nonce = message.nonce else {
-            self.refuse(message, from: client, error: .unauthorized)
+            self.refuse(message, from: client, error: .unauthorized, now: now)
             return nil
         }
-        switch self.nonces.use(nonce) {
+        switch self.nonces.check(nonce, unixTime: self.unixTime(at: now)) {
         case .valid:
             break
         case .malformed:
-            self.refuse(message, from: client, error: .unauthorized)
+            self.refuse(message, from: client, error: .unauthorized, now: now)
             return nil
         case .stale:
-            self.refuse(message, from: client, error: .staleNonce)
+            self.refuse(message, from: client, error: .staleNonce, now: now)
             return nil
         }
         guard let expiry = RelayCredentials.expiry(of: username),
             Duration.seconds(Int64(clamping: expiry)) >= self.unixTime(at: now),
             let password = RelayCredentials.password(username: username, secret: self.configuration.authSecret)
         else {
-            self.refuse(message, from: client, error: .unauthorized)
+            self.refuse(message, from: client, error: .unauthorized, now: now)
             return nil
         }
         let key = LongTermCredentials.key(username: username, realm: RelayConstants.realm, password: password)
         guard message.verifyMessageIntegrity(key: key) else {
-            self.refuse(message, from: client, error: .unauthorized)
+            self.refuse(message, from: client, error: .unauthorized, now: now)
             return nil
         }
-        return key
+        return (key, username)
     }
 
-    private mutating func refuse(_ message: STUNMessage, from client: ClientSocket, error: STUNErrorCode) {
-        let nonce = self.nonces.issue(using: &self.rng)
-        self.respond(
-            to: message, from: client, error: error,
-            attributes: [.realm(RelayConstants.realm), .nonce(nonce)], key: nil
+    private mutating func refuse(
+        _ message: STUNMessage, from client: ClientSocket, error: STUNErrorCode, now: Instant
+    ) {
+        guard self.admitsUnauthenticatedReply(to: client) else {
+            return
+        }
+        let nonce = self.nonces.issue(unixTime: self.unixTime(at: now))
+        let response = self.encode(
+            method: message.type.method, transactionID: message.transactionID, error: error,
+            attributes: [.realm(RelayConstants.realm), .nonce(nonce)]
         )
+        self.send(response, method: message.type.method, error: error, to: client)
     }
 
     // MARK: Responses
 
     /// Queues the success or error response to `message`, with SOFTWARE, and MESSAGE-INTEGRITY when `key` is
     /// given (the request authenticated). No FINGERPRINT: Firezone's TURN messages carry none (reference §2.12).
-    private mutating func respond(
+    /// A response without a key goes out only within the source's rate (``RelayLimits``).
+    mutating func respond(
         to message: STUNMessage,
         from client: ClientSocket,
         error: STUNErrorCode? = nil,
         attributes: [STUNAttribute],
         key: [UInt8]?
     ) {
+        if key == nil, !self.admitsUnauthenticatedReply(to: client) {
+            return
+        }
         let response = self.encode(
             method: message.type.method, transactionID: message.transactionID, error: error,
             attributes: attributes, key: key
@@ -392,12 +537,21 @@ extension RelayServer {
         self.send(response, method: message.type.method, error: error, to: client)
     }
 
-    private mutating func send(_ response: ByteBuffer, method: STUNMethod, error: STUNErrorCode?, to client: ClientSocket) {
+    /// Whether the client's prefix may have another unauthenticated reply now; counts the drop if not.
+    private mutating func admitsUnauthenticatedReply(to client: ClientSocket) -> Bool {
+        guard self.replyLimiter.admit(client.address.address, now: self.lastNow) else {
+            self.stats.countDrop(.rateLimited)
+            return false
+        }
+        return true
+    }
+
+    mutating func send(_ response: ByteBuffer, method: STUNMethod, error: STUNErrorCode?, to client: ClientSocket) {
         self.stats.responses[RelayStats.ResponseKey(method: method.rawValue, errorCode: error?.code), default: 0] += 1
         self.commands.append(.sendMessage(response, to: client))
     }
 
-    private func encode(
+    func encode(
         method: STUNMethod,
         transactionID: TransactionID,
         error: STUNErrorCode?,

@@ -15,6 +15,8 @@ public struct RelayStats: Sendable, Equatable {
         case unboundChannel
         /// A peer datagram on an allocation port with no channel to its sender.
         case noChannelForPeer
+        /// A reply to an unauthenticated request not sent: its source prefix used up its rate (``RelayLimits``).
+        case rateLimited
 
         public var description: String {
             switch self {
@@ -25,6 +27,7 @@ public struct RelayStats: Sendable, Equatable {
             case .malformedChannelData: "malformed_channel_data"
             case .unboundChannel: "unbound_channel"
             case .noChannelForPeer: "no_channel_for_peer"
+            case .rateLimited: "rate_limited"
             }
         }
     }

@@ -16,9 +16,14 @@ struct RelayCredentialsTests {
         #expect(RelayCredentials.expiry(of: username) == 1_700_000_000)
         #expect(RelayCredentials.password(username: username, secret: "s") == password)
         #expect(RelayCredentials.password(username: username, secret: "t") != password)
+        #expect(RelayCredentials.expiry(of: "0:salt") == 0)
     }
 
-    @Test(arguments: ["", "salt", ":salt", "-1:salt", "1e9:salt", "18446744073709551616:x"])
+    /// The expiry is read in its one canonical form, so that one credential cannot be written as many usernames.
+    @Test(arguments: [
+        "", "salt", ":salt", "-1:salt", "1e9:salt", "18446744073709551616:x",
+        "+1700000000:salt", "01700000000:salt", "00:salt", " 1700000000:salt", "1700000000 :salt", "0x65:salt",
+    ])
     func rejectsUsernamesWithoutAnExpiry(username: String) {
         #expect(RelayCredentials.expiry(of: username) == nil)
         #expect(RelayCredentials.password(username: username, secret: "s") == nil)

@@ -23,7 +23,7 @@ struct RelayServerAuthenticationTests {
         let response = try relay.request(.allocate, from: self.alice, attributes: [.requestedTransport(17)])
         #expect(response.errorCode?.code == 401)
         #expect(response.realm == "firezone")
-        #expect(response.nonce.map { $0.count == 36 } == true)
+        #expect(response.nonce.map { $0.count == 56 } == true)
         #expect(!response.hasMessageIntegrity)
     }
 
@@ -67,7 +67,18 @@ struct RelayServerAuthenticationTests {
         #expect(refresh.errorCode?.code == 401)
     }
 
-    @Test func aNonceThatIsNotOursIs401AndAnUnknownOneIs438() throws {
+    @Test func usernamesExpireByTheLatestWallClockReading() throws {
+        var relay = RelayHarness()
+        let credentials = RelayHarness.credentials(expiry: 1_685_984_100)
+        _ = try relay.allocate(self.alice, credentials: credentials)
+        relay.advance(by: .seconds(50))
+        // The wall clock was stepped 60 s ahead of the monotonic clock: the username has now expired.
+        relay.server.handleWallClock(unixTime: RelayHarness.unixStart + .seconds(110), now: relay.now)
+        let refresh = try relay.authenticated(.refresh, from: self.alice, credentials: credentials)
+        #expect(refresh.errorCode?.code == 401)
+    }
+
+    @Test func aNonceNotOfOurFormIs401AndOneNotOfOurKeyIs438() throws {
         var relay = RelayHarness()
         let (username, password) = RelayHarness.credentials()
         let key = LongTermCredentials.key(username: username, realm: "firezone", password: password)
@@ -78,21 +89,25 @@ struct RelayServerAuthenticationTests {
             ).errorCode?.code
         }
         #expect(try attempt(nonce: "not-a-uuid") == 401)
-        #expect(try attempt(nonce: "0b7dd8a4-9c34-4b1c-a1d6-3f1b6b0e2a11") == 438)
+        #expect(try attempt(nonce: "0b7dd8a4-9c34-4b1c-a1d6-3f1b6b0e2a11") == 401)
+        // Our form, but not our MAC (an earlier run of the relay, another key): stale, so the client retries.
+        #expect(try attempt(nonce: "00000000647d4b00" + String(repeating: "0", count: 40)) == 438)
     }
 
-    @Test func aNonceIsGoodForTenThousandRequests() throws {
+    @Test func aNonceIsGoodForItsLifetimeAndThenStale() throws {
         var relay = RelayHarness()
-        _ = try relay.allocate(self.alice)
+        _ = try relay.allocate(self.alice, attributes: [.lifetime(3600)])
         let challenge = try relay.request(.refresh, from: self.alice)
         let nonce = try #require(challenge.nonce)
         let (username, password) = RelayHarness.credentials()
         let key = LongTermCredentials.key(username: username, realm: "firezone", password: password)
         let attributes: [STUNAttribute] = [.username(username), .realm("firezone"), .nonce(nonce)]
-        for use in 1...RelayConstants.nonceUses {
-            let response = try relay.request(.refresh, from: self.alice, attributes: attributes, key: key)
-            try #require(response.type.class == .successResponse, "use \(use)")
+        for _ in 0..<3 {
+            #expect(try relay.request(.refresh, from: self.alice, attributes: attributes, key: key).type.class == .successResponse)
         }
+        relay.advance(by: RelayLimits().nonceLifetime - .seconds(1))
+        #expect(try relay.request(.refresh, from: self.alice, attributes: attributes, key: key).type.class == .successResponse)
+        relay.advance(by: .seconds(1))
         let stale = try relay.request(.refresh, from: self.alice, attributes: attributes, key: key)
         #expect(stale.errorCode?.code == 438)
         #expect(stale.nonce != nil && stale.nonce != nonce)
@@ -166,8 +181,8 @@ struct RelayServerAllocationTests {
         #expect(again.errorCode?.code == 437)
     }
 
-    @Test func aRoamingClientReplacesItsAllocation() throws {
-        var relay = RelayHarness()
+    @Test func aRoamingClientReplacesItsAllocationWhenJoinedToAPortal() throws {
+        var relay = RelayHarness(mode: .portal)
         let first = try relay.allocate(self.alice)
         _ = try relay.bind(self.alice, channel: 0x4000, to: peer("192.0.2.9:5000"))
         _ = relay.drain()

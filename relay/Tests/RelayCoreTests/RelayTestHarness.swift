@@ -18,12 +18,19 @@ struct RelayHarness {
     var server: RelayServer<SeededRandomNumberGenerator>
     var now = Instant.zero
     var rng = SeededRandomNumberGenerator(seed: 99)
+    /// Whether ``drain()`` plays the shell and reports every port the relay asks to open as opened (or failed,
+    /// for ports in `failingPorts`).
+    var opensPorts = true
+    var failingPorts: Set<AllocationPort> = []
 
     init(
         ipv4: Bool = true,
         ipv6: Bool = true,
         ports: ClosedRange<UInt16> = RelayConstants.defaultAllocationPorts,
-        seed: UInt64 = 1
+        seed: UInt64 = 1,
+        mode: RelayServer<SeededRandomNumberGenerator>.Configuration.Mode = .standalone,
+        limits: RelayLimits = RelayLimits(),
+        deniedPeerRanges: [PeerAddressRange] = []
     ) {
         self.server = RelayServer(
             configuration: .init(
@@ -31,7 +38,10 @@ struct RelayHarness {
                 publicIPv6: ipv6 ? Self.publicIPv6 : nil,
                 allocationPorts: ports,
                 authSecret: Self.secret,
-                software: "firezone-relay; rev=testtest"
+                software: "firezone-relay; rev=testtest",
+                mode: mode,
+                limits: limits,
+                deniedPeerRanges: deniedPeerRanges
             ),
             rng: SeededRandomNumberGenerator(seed: seed),
             now: .zero,
@@ -49,6 +59,13 @@ struct RelayHarness {
         var commands: [RelayCommand] = []
         while let command = self.server.pollCommand() {
             commands.append(command)
+            if self.opensPorts, case .createAllocation(let port, let family) = command {
+                if self.failingPorts.contains(port) {
+                    self.server.handleAllocationPortFailed(port, family, now: self.now)
+                } else {
+                    self.server.handleAllocationPortOpened(port, family, now: self.now)
+                }
+            }
         }
         return commands
     }

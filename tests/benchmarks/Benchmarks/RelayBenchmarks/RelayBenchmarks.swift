@@ -83,8 +83,13 @@ enum RelayBench {
             _ = relay.handleClientInput(buffer, from: client, now: .zero)
             var response: STUNMessage?
             while let command = relay.pollCommand() {
-                if case .sendMessage(let bytes, _) = command {
+                switch command {
+                case .sendMessage(let bytes, _):
                     response = try! STUNMessage(decoding: bytes)
+                case .createAllocation(let port, let family):
+                    relay.handleAllocationPortOpened(port, family, now: .zero)
+                default:
+                    break
                 }
             }
             return response!

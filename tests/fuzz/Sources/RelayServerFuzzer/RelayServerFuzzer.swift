@@ -11,14 +11,17 @@ import STUN
 //
 // Input: records of `[op: UInt8][length: UInt16, big endian][length bytes]` (a short last record takes what is
 // left). The op's bits choose:
-// - 0–1: which of four clients (two IPv4, two IPv6; clients 0 and 2 share a username, so one replaces the
-//   other's allocation) sends the datagram;
+// - 0–1: which of four clients (two IPv4, two IPv6; clients 0 and 2 share a username, so in portal mode one
+//   replaces the other's allocation, and standalone they share a quota) sends the datagram;
 // - 2: the datagram arrives from a peer on an allocation port instead (the port picked among the open ones by
 //   the first byte, the peer among four by the second);
 // - 3: "authenticate": if the bytes decode as a STUN message, they are sent re-encoded with the client's valid
 //   USERNAME, REALM, the latest NONCE the relay handed out, and MESSAGE-INTEGRITY, so that the fuzzer reaches
 //   ALLOCATE, REFRESH and CHANNEL-BIND past authentication;
 // - 4–7: first advance the clock by that many times 37 s and run the server's timers.
+// An input of even length runs the relay in portal mode, an odd one standalone, with limits small enough to reach
+// (two allocations per username, three channels per allocation, five in all). The fuzzer's shell fails to open
+// every fifth port.
 //
 // Invariants, any violation a `fatalError`: nothing traps; every STUN request gets exactly one response, to its
 // sender, with its transaction ID and method; nothing else gets a response; ports are opened only when closed and
@@ -29,7 +32,7 @@ import STUN
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     var records = Records(UnsafeBufferPointer(start: start, count: start == nil ? 0 : count))
-    var run = Run()
+    var run = Run(mode: count % 2 == 0 ? .portal : .standalone)
     while let (op, bytes) = records.next() {
         run.step(op: op, bytes: bytes)
     }
@@ -93,23 +96,33 @@ struct Run {
         LongTermCredentials.key(username: $0.username, realm: "firezone", password: $0.password)
     }
 
-    var server = RelayServer(
-        configuration: .init(
-            publicIPv4: IPv4Address("203.0.113.1")!,
-            publicIPv6: IPv6Address("2001:db8::1")!,
-            allocationPorts: 49_152...49_200,
-            authSecret: Run.secret,
-            software: "firezone-relay; rev=fuzzfuzz"
-        ),
-        rng: SeededRandomNumberGenerator(seed: 1),
-        now: .zero,
-        unixTime: Run.unixStart,
-        logger: Logger(label: "relay-fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
-    )
+    var server: RelayServer<SeededRandomNumberGenerator>
     var now = Instant.zero
     var nonce: String?
     var openPorts: Set<OpenPort> = []
     var bindings: Set<Binding> = []
+
+    init(mode: RelayServer<SeededRandomNumberGenerator>.Configuration.Mode) {
+        var limits = RelayLimits()
+        limits.allocationsPerUsername = 2
+        limits.channelBindingsPerAllocation = 3
+        limits.channelBindings = 5
+        self.server = RelayServer(
+            configuration: .init(
+                publicIPv4: IPv4Address("203.0.113.1")!,
+                publicIPv6: IPv6Address("2001:db8::1")!,
+                allocationPorts: 49_152...49_200,
+                authSecret: Run.secret,
+                software: "firezone-relay; rev=fuzzfuzz",
+                mode: mode,
+                limits: limits
+            ),
+            rng: SeededRandomNumberGenerator(seed: 1),
+            now: .zero,
+            unixTime: Run.unixStart,
+            logger: Logger(label: "relay-fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+    }
 
     mutating func step(op: UInt8, bytes: [UInt8]) {
         let advance = Int64(op >> 4) * 37
@@ -193,6 +206,7 @@ struct Run {
     /// Drains the server's commands, checking them against what was open and bound before.
     mutating func applyCommands(expectingResponseTo request: (RequestIdentity, ClientSocket)?) {
         var responses = 0
+        let rateLimited = self.server.stats.drops(.rateLimited)
         while let command = self.server.pollCommand() {
             switch command {
             case .sendMessage(let bytes, let destination):
@@ -217,7 +231,13 @@ struct Run {
                     self.nonce = nonce
                 }
             case .createAllocation(let port, let family):
-                check(self.openPorts.insert(OpenPort(port: port, family: family)).inserted, "port \(port) opened twice")
+                // A shell sometimes cannot bind a port (another program holds it): every fifth port fails here.
+                if port.value % 5 == 0 {
+                    self.server.handleAllocationPortFailed(port, family, now: self.now)
+                } else {
+                    check(self.openPorts.insert(OpenPort(port: port, family: family)).inserted, "port \(port) opened twice")
+                    self.server.handleAllocationPortOpened(port, family, now: self.now)
+                }
             case .freeAllocation(let port, let family):
                 check(self.openPorts.remove(OpenPort(port: port, family: family)) != nil, "port \(port) closed, not open")
             case .createChannelBinding(let client, let channel, let peer, let port):
@@ -229,7 +249,9 @@ struct Run {
             }
         }
         if request != nil {
-            check(responses == 1, "a request got \(responses) responses")
+            // A reply the relay's rate limit held back is counted instead of sent.
+            let limited = Int(self.server.stats.drops(.rateLimited) - rateLimited)
+            check(responses + limited == 1, "a request got \(responses) responses and \(limited) rate-limited")
         }
     }
 }
