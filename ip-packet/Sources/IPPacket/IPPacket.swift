@@ -53,14 +53,14 @@ public struct IPPacket: Sendable, Hashable {
     }
     public var source: IPAddress {
         switch self.version {
-        case .v4: .v4(self.ipv4Address(at: 12))
-        case .v6: .v6(self.ipv6Address(at: 8))
+        case .v4: .v4(self.ipv4Address(at: IPPacketConstants.ipv4SourceOffset))
+        case .v6: .v6(self.ipv6Address(at: IPPacketConstants.ipv6SourceOffset))
         }
     }
     public var destination: IPAddress {
         switch self.version {
-        case .v4: .v4(self.ipv4Address(at: 16))
-        case .v6: .v6(self.ipv6Address(at: 24))
+        case .v4: .v4(self.ipv4Address(at: IPPacketConstants.ipv4DestinationOffset))
+        case .v6: .v6(self.ipv6Address(at: IPPacketConstants.ipv6DestinationOffset))
         }
     }
 
@@ -158,13 +158,7 @@ public struct IPPacket: Sendable, Hashable {
         IPv4Address(rawValue: self.buffer.getInteger(at: self.base + offset, as: UInt32.self)!)
     }
     func ipv6Address(at offset: Int) -> IPv6Address {
-        IPv6Address(
-            high: self.buffer.getInteger(at: self.base + offset, as: UInt64.self)!,
-            low: self.buffer.getInteger(at: self.base + offset + 8, as: UInt64.self)!
-        )
-    }
-    mutating func setByte(_ value: UInt8, at offset: Int) {
-        self.buffer.setInteger(value, at: self.base + offset)
+        self.buffer.withUnsafeReadableBytes { $0.ipv6Address(at: offset) }
     }
     mutating func setUInt16(_ value: UInt16, at offset: Int) {
         self.buffer.setInteger(value, at: self.base + offset)
