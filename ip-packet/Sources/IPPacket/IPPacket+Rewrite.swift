@@ -212,7 +212,11 @@ extension IPPacket {
         Self.transportChecksumOffset(self.version, self.ipProtocol, self.transportOffset)
     }
 
-    static func transportChecksumOffset(_ version: IPVersion, _ ipProtocol: IPProtocol, _ transportOffset: Int) -> Int? {
+    static func transportChecksumOffset(
+        _ version: IPVersion,
+        _ ipProtocol: IPProtocol,
+        _ transportOffset: Int
+    ) -> Int? {
         switch (version, ipProtocol) {
         case (_, .tcp): transportOffset + 16
         case (_, .udp): transportOffset + 6

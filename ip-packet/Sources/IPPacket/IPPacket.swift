@@ -53,14 +53,14 @@ public struct IPPacket: Sendable, Hashable {
     }
     public var source: IPAddress {
         switch self.version {
-        case .v4: .v4(self.ipv4Address(at: 12))
-        case .v6: .v6(self.ipv6Address(at: 8))
+        case .v4: .v4(self.ipv4Address(at: IPPacketConstants.ipv4SourceOffset))
+        case .v6: .v6(self.ipv6Address(at: IPPacketConstants.ipv6SourceOffset))
         }
     }
     public var destination: IPAddress {
         switch self.version {
-        case .v4: .v4(self.ipv4Address(at: 16))
-        case .v6: .v6(self.ipv6Address(at: 24))
+        case .v4: .v4(self.ipv4Address(at: IPPacketConstants.ipv4DestinationOffset))
+        case .v6: .v6(self.ipv6Address(at: IPPacketConstants.ipv6DestinationOffset))
         }
     }
 
@@ -158,13 +158,7 @@ public struct IPPacket: Sendable, Hashable {
         IPv4Address(rawValue: self.buffer.getInteger(at: self.base + offset, as: UInt32.self)!)
     }
     func ipv6Address(at offset: Int) -> IPv6Address {
-        IPv6Address(
-            high: self.buffer.getInteger(at: self.base + offset, as: UInt64.self)!,
-            low: self.buffer.getInteger(at: self.base + offset + 8, as: UInt64.self)!
-        )
-    }
-    mutating func setByte(_ value: UInt8, at offset: Int) {
-        self.buffer.setInteger(value, at: self.base + offset)
+        self.buffer.withUnsafeReadableBytes { $0.ipv6Address(at: offset) }
     }
     mutating func setUInt16(_ value: UInt16, at offset: Int) {
         self.buffer.setInteger(value, at: self.base + offset)
@@ -267,7 +261,7 @@ extension IPPacket {
         guard headerLength >= IPPacketConstants.ipv4MinimumHeaderLength, headerLength <= length else {
             return .invalid(Rejection(.invalidIPv4HeaderLength(words: words), .header(.v4, transportOffset: nil)))
         }
-        let totalLength = Int(bytes.bigEndian(at: 2, as: UInt16.self))
+        let totalLength = Int(bytes.bigEndian(at: IPPacketConstants.ipv4TotalLengthOffset, as: UInt16.self))
         guard totalLength == length else {
             return .invalid(
                 Rejection(
@@ -280,7 +274,8 @@ extension IPPacket {
         guard bytes.bigEndian(at: 6, as: UInt16.self) & 0x3FFF == 0 else {
             return .invalid(Rejection(.fragmented, .header(.v4, transportOffset: headerLength)))
         }
-        return .valid(.v4, IPProtocol(rawValue: bytes[9]), transportOffset: headerLength)
+        let ipProtocol = IPProtocol(rawValue: bytes[IPPacketConstants.ipv4ProtocolOffset])
+        return .valid(.v4, ipProtocol, transportOffset: headerLength)
     }
 
     /// RFC 8200 §3 and §4: the fixed header, then the extension headers up to the upper-layer header.
@@ -289,30 +284,27 @@ extension IPPacket {
         guard length >= IPPacketConstants.ipv6HeaderLength else {
             return .invalid(Rejection(.truncatedIPHeader(version: .v6, length: length)))
         }
-        let payloadLength = Int(bytes.bigEndian(at: 4, as: UInt16.self))
+        let payloadLength = Int(bytes.bigEndian(at: IPPacketConstants.ipv6PayloadLengthOffset, as: UInt16.self))
         guard payloadLength == length - IPPacketConstants.ipv6HeaderLength else {
-            return .invalid(
-                Rejection(
-                    .payloadLengthMismatch(declared: payloadLength, actual: length - IPPacketConstants.ipv6HeaderLength),
-                    .header(.v6, transportOffset: nil)
-                )
-            )
+            let actual = length - IPPacketConstants.ipv6HeaderLength
+            let reason = IPPacketError.Reason.payloadLengthMismatch(declared: payloadLength, actual: actual)
+            return .invalid(Rejection(reason, .header(.v6, transportOffset: nil)))
         }
 
-        var nextHeader = IPProtocol(rawValue: bytes[6])
+        var nextHeader = IPProtocol(rawValue: bytes[IPPacketConstants.ipv6NextHeaderOffset])
         var offset = IPPacketConstants.ipv6HeaderLength
         for _ in 0...IPPacketConstants.maximumIPv6ExtensionHeaders {
             let headerLength: Int
             switch nextHeader {
             case .ipv6HopByHopOptions, .ipv6Routing, .ipv6DestinationOptions:
                 guard offset + 1 < length else {
-                    return .invalid(Rejection(.truncatedExtensionHeader(nextHeader), .header(.v6, transportOffset: nil)))
+                    return Self.truncated(nextHeader)
                 }
                 // RFC 8200 §4.3: "Hdr Ext Len: length of the header in 8-octet units, not including the first 8".
                 headerLength = (Int(bytes[offset + 1]) + 1) * 8
             case .authenticationHeader:
                 guard offset + 1 < length else {
-                    return .invalid(Rejection(.truncatedExtensionHeader(nextHeader), .header(.v6, transportOffset: nil)))
+                    return Self.truncated(nextHeader)
                 }
                 // RFC 4302 §2.2: "Payload Len: the length of AH in 32-bit words, minus 2".
                 headerLength = (Int(bytes[offset + 1]) + 2) * 4
@@ -322,12 +314,16 @@ extension IPPacket {
                 return .valid(.v6, nextHeader, transportOffset: offset)
             }
             guard offset + headerLength <= length else {
-                return .invalid(Rejection(.truncatedExtensionHeader(nextHeader), .header(.v6, transportOffset: nil)))
+                return Self.truncated(nextHeader)
             }
             nextHeader = IPProtocol(rawValue: bytes[offset])
             offset += headerLength
         }
         return .invalid(Rejection(.tooManyExtensionHeaders, .header(.v6, transportOffset: nil)))
+    }
+
+    private static func truncated(_ extensionHeader: IPProtocol) -> Validation {
+        .invalid(Rejection(.truncatedExtensionHeader(extensionHeader), .header(.v6, transportOffset: nil)))
     }
 
     /// The transport header, once the IP headers are valid; `nil` if it is.

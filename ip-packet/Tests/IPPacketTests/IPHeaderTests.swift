@@ -78,7 +78,8 @@ struct IPHeaderTests {
         #expect(header.version == packet.version, "\(TestSeeds.replayHint(seed))")
         #expect(header.headerLength == expectedHeaderLength, "\(TestSeeds.replayHint(seed))")
         #expect(header.totalLength == packet.length, "\(TestSeeds.replayHint(seed))")
-        #expect(header.source == packet.source && header.destination == packet.destination, "\(TestSeeds.replayHint(seed))")
+        #expect(header.source == packet.source, "\(TestSeeds.replayHint(seed))")
+        #expect(header.destination == packet.destination, "\(TestSeeds.replayHint(seed))")
         if packet.version == .v4 || packet.transportOffset == 40 {
             #expect(header.ipProtocol == packet.ipProtocol, "\(TestSeeds.replayHint(seed))")
         }

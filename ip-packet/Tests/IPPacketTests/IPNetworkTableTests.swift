@@ -77,7 +77,8 @@ struct IPNetworkTableTests {
             let address = RandomNetworks.address(using: &rng)
             let length = UInt8.random(in: 0...IPNetwork.maximumPrefixLength(of: address.version), using: &rng)
             let network = try IPNetwork(masking: address, prefixLength: length)
-            if Int.random(in: 0..<5, using: &rng) == 0, let victim = reference.keys.sorted().randomElement(using: &rng) {
+            let removes = Int.random(in: 0..<5, using: &rng) == 0
+            if removes, let victim = reference.keys.sorted().randomElement(using: &rng) {
                 #expect(table.removeValue(for: victim) == reference.removeValue(forKey: victim))
             } else {
                 #expect(table.updateValue(step, for: network) == reference.updateValue(step, forKey: network))

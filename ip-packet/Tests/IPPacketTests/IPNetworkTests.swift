@@ -89,7 +89,8 @@ struct IPNetworkTests {
     @Test func ordersIPv4FirstThenByAddressThenShorterPrefixes() throws {
         let texts = ["fd00::/8", "10.0.0.0/8", "10.0.0.0/16", "9.0.0.0/8", "::/0", "10.1.0.0/16"]
         let sorted = try texts.map { text throws(IPNetworkError) in try IPNetwork(parsing: text) }.sorted()
-        #expect(sorted.map(\.description) == ["9.0.0.0/8", "10.0.0.0/8", "10.0.0.0/16", "10.1.0.0/16", "::/0", "fd00::/8"])
+        let expected = ["9.0.0.0/8", "10.0.0.0/8", "10.0.0.0/16", "10.1.0.0/16", "::/0", "fd00::/8"]
+        #expect(sorted.map(\.description) == expected)
     }
 
     /// Random addresses and prefix lengths: masking then printing then strict parsing gives the same network.

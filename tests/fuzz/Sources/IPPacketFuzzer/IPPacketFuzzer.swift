@@ -65,7 +65,10 @@ func fuzzOne(_ input: [UInt8]) {
     var checksummed = packet
     checksummed.computeChecksums()
     let expected = Reference.withChecksums(raw, layout)
-    check(equal(contents(checksummed), expected), "computeChecksums() \(hex(contents(checksummed))) != \(hex(expected))")
+    check(
+        equal(contents(checksummed), expected),
+        "computeChecksums() \(hex(contents(checksummed))) != \(hex(expected))"
+    )
     check(equal(contents(packet), raw), "computeChecksums() on a copy changed the original")
     check(checksummed.hasValidChecksums, "hasValidChecksums after computeChecksums() of \(hex(expected))")
     var again = checksummed

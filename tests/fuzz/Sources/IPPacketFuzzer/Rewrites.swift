@@ -226,7 +226,10 @@ struct Lane {
             guard case .noPortOrIdentifier = error.reason else {
                 fatalError("\(rewrite) threw \(error), not noPortOrIdentifier \(self.context)")
             }
-            check(equal(contents(self.packet), before), "\(rewrite) threw and still changed \(hex(before)) \(self.context)")
+            check(
+                equal(contents(self.packet), before),
+                "\(rewrite) threw and still changed \(hex(before)) \(self.context)"
+            )
         }
         self.verify()
     }
