@@ -27,8 +27,8 @@ public struct NATConfiguration: Sendable, Hashable {
     /// How long a mapping lives without outbound traffic refreshing it. RFC 4787 REQ-5 asks for at least two
     /// minutes; many home routers use 30 s for UDP.
     public var mappingTimeout: Duration
-    /// Whether inbound datagrams that pass the filter also refresh the mapping (RFC 4787 §4.3, REQ-6 leaves it
-    /// open; outbound datagrams always refresh).
+    /// Whether inbound datagrams that pass the filter also refresh the mapping. RFC 4787 §4.3 leaves it to the
+    /// NAT; outbound datagrams always refresh (REQ-6).
     public var inboundRefresh: Bool
     /// The first external port handed out; ports are then handed out in order, so traces repeat.
     public var firstPort: UInt16

@@ -94,12 +94,12 @@ struct RelaySimulationTests {
         )
     }
 
-    /// Both sides behind symmetric NATs with 20 % loss on each client's link: TURN retransmits its requests,
-    /// WireGuard its initiations.
+    /// Both sides behind symmetric NATs with 10 % loss on each client's link, so 19 % from one client to the other
+    /// in each direction: TURN retransmits its requests, WireGuard its initiations.
     @Test(arguments: TestSeeds.seeds(count: 4))
-    func aRelayedTunnelBetweenSymmetricNATsSurvives20PercentLoss(seed: UInt64) throws {
+    func aRelayedTunnelBetweenSymmetricNATsSurvivesLossyLinks(seed: UInt64) throws {
         let logs = InMemoryLogHandler.Records()
-        var simulation = Self.setUp(seed: seed, loss: 0.2, logs: logs)
+        var simulation = Self.setUp(seed: seed, loss: 0.1, logs: logs)
         try Self.connect(&simulation)
         try WireGuardSimulationTests.exchange(&simulation, between: "alice", and: "bob", logs: logs)
     }

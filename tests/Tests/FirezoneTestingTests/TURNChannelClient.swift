@@ -5,8 +5,9 @@ import NIOCore
 import STUN
 
 /// The smallest TURN client that gets a peer's datagrams through our relay: one allocation and one channel
-/// (RFC 8656 §7 and §12), long-term credentials fetched with a first unauthenticated request (§9.2), and
-/// retransmission of the one outstanding request on an RTO that starts at 500 ms and doubles (RFC 8489 §6.2.1).
+/// (RFC 8656's Allocate and ChannelBind), long-term credentials fetched with a first unauthenticated request
+/// (RFC 8489 §9.2), and retransmission of the one outstanding request on an RTO that starts at 500 ms and doubles
+/// (RFC 8489 §6.2.1).
 struct TURNChannelClient {
     private struct Request {
         var method: STUNMethod
@@ -58,7 +59,7 @@ struct TURNChannelClient {
                 self.send(request.method, attributes: request.attributes, now: now)
             } else if code == 437, request.method == .allocate {
                 // Our allocation exists but its success response was lost (the relay does not recognise a
-                // retransmission by its transaction ID): delete it (RFC 8656 §7.3, lifetime 0) and allocate again.
+                // retransmission by its transaction ID): delete it with a Refresh of lifetime 0 and allocate again.
                 self.send(.refresh, attributes: [.lifetime(0)], now: now)
             } else if request.method == .refresh {
                 self.send(.allocate, attributes: [.requestedTransport(17)], now: now)
