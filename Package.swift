@@ -344,7 +344,8 @@ let package = Package(
         .testTarget(
             name: "PortalTests",
             dependencies: [
-                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "FirezoneTesting",
+                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket",
+                "RelayCore", "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

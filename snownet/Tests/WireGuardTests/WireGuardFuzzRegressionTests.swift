@@ -9,13 +9,15 @@ import WireGuard
 struct WireGuardFuzzRegressionTests {
     /// Corpus `cookie-reply`: the rate limiter's cookie reply to Alice's initiation in flight.
     static let cookieReply = bytes(
-        hex: "0300000001a100001ccdc193a3a5c9772d95d25ccc81e6ddd6c9333b0aafb77fae4a834abbb0296d1d7c0d3ffa4ff1bf3a081fca029d08a78d4b13845388ff43"
+        hex: "0300000001a100001ccdc193a3a5c9772d95d25ccc81e6ddd6c9333b0aafb77f"
+            + "ae4a834abbb0296d1d7c0d3ffa4ff1bf3a081fca029d08a78d4b13845388ff43"
     )
     /// Corpus `regression-cookie-reply-wrong-slot`: the same reply with the receiver index naming slot 0xab of
     /// Alice's peer instead of the slot her initiation came from. The index is outside the cookie's AEAD, so only
     /// comparing it with the index of our last handshake message can refuse it (wireguard-go looks it up exactly).
     static let cookieReplyNamingAnotherSlot = bytes(
-        hex: "03000000aba100001ccdc193a3a5c9772d95d25ccc81e6ddd6c9333b0aafb77fae4a834abbb0296d1d7c0d3ffa4ff1bf3a081fca029d08a78d4b13845388ff43"
+        hex: "03000000aba100001ccdc193a3a5c9772d95d25ccc81e6ddd6c9333b0aafb77f"
+            + "ae4a834abbb0296d1d7c0d3ffa4ff1bf3a081fca029d08a78d4b13845388ff43"
     )
 
     @Test func aCookieReplyNamingAnotherSessionSlotIsRefused() throws {
