@@ -127,8 +127,10 @@ struct ChannelDataTests {
             bytes[0] = UInt8.random(in: 0x40...0x7F, using: &rng)
         }
         if bytes.count >= 4, Bool.random(using: &rng) {
-            bytes[2] = 0
-            bytes[3] = UInt8.random(in: 0...UInt8(min(count, 255)), using: &rng)
+            // Around the boundary: a declared length at, just under or just over what follows the header.
+            let declared = max(0, count - 4 + Int.random(in: -2...2, using: &rng))
+            bytes[2] = UInt8(declared >> 8)
+            bytes[3] = UInt8(declared & 0xFF)
         }
         let context = Comment(rawValue: "seed \(seed): \(bytes)")
         let expectedError: ChannelDataDecodeError? =

@@ -5,16 +5,23 @@ import PortalMessages
 import PortalServer
 import PortalTestSupport
 import RelayCore
+import Synchronization
 import Testing
 
 /// The `firezone-relay` executable (built next to this test binary) against the local portal.
 @Suite(.timeLimit(.minutes(2)))
 struct RelayBinaryTests {
-    /// A relay process with its standard error captured.
+    /// A relay process with its standard error captured as it comes.
     final class RelayProcess: @unchecked Sendable {
         // Written by `Process` before `waitUntilExit` returns, read after: no concurrent access.
         let process = Process()
         let errors = Pipe()
+        private let output = Output()
+
+        /// Standard error so far, and whether it has ended; filled by the pipe's readability handler.
+        private final class Output: Sendable {
+            let state = Mutex<(text: String, ended: Bool)>(("", false))
+        }
 
         init(arguments: [String], environment: [String: String]) throws {
             let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
@@ -28,7 +35,40 @@ struct RelayBinaryTests {
             self.process.environment = environment.merging(["RUST_LOG": "info"]) { $1 }
             self.process.standardError = self.errors
             self.process.standardOutput = FileHandle.nullDevice
+            let output = self.output
+            self.errors.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty {
+                    handle.readabilityHandler = nil
+                }
+                output.state.withLock { state in
+                    state.text += String(decoding: data, as: UTF8.self)
+                    state.ended = state.ended || data.isEmpty
+                }
+            }
             try self.process.run()
+        }
+
+        /// Waits up to `timeout` for standard error to contain `text`; false (recorded) if it never does.
+        func waitForOutput(
+            containing text: String,
+            within timeout: Duration = .seconds(10),
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> Bool {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                let (found, ended) = self.output.state.withLock { ($0.text.contains(text), $0.ended) }
+                if found {
+                    return true
+                }
+                if ended {
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let seen = self.output.state.withLock { $0.text }
+            Issue.record("the relay never wrote \"\(text)\": \(seen)", sourceLocation: sourceLocation)
+            return false
         }
 
         /// Waits up to `timeout` for the process to exit; its status and standard error.
@@ -42,8 +82,12 @@ struct RelayBinaryTests {
                 self.process.waitUntilExit()
                 Issue.record("the relay did not exit within \(timeout)")
             }
-            let output = String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            return (self.process.terminationStatus, output)
+            // The pipe ends when the process has gone; its last bytes may still be on the way.
+            let drained = ContinuousClock.now + .seconds(5)
+            while !self.output.state.withLock({ $0.ended }), ContinuousClock.now < drained {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return (self.process.terminationStatus, self.output.state.withLock { $0.text })
         }
 
         func stop() {
@@ -128,8 +172,8 @@ struct RelayBinaryTests {
         }
         #expect(try await waitForRelay(first))
         try await first.stop()
-        // Down for a couple of seconds: the relay keeps retrying with backoff, and keeps running.
-        try await Task.sleep(for: .seconds(2))
+        // Down: the relay's attempts fail and it backs off, still running.
+        #expect(try await relay.waitForOutput(containing: "connect failed"))
         #expect(relay.process.isRunning)
         let second = try await PortalFixture(port: port)
         #expect(try await waitForRelay(second))
@@ -171,7 +215,7 @@ struct RelayBinaryTests {
     @Test
     func withoutATokenTheRelayRunsStandalone() async throws {
         let relay = try RelayProcess(arguments: Self.relayArguments(port: Self.freePort()), environment: [:])
-        try await Task.sleep(for: .seconds(1))
+        #expect(try await relay.waitForOutput(containing: "running standalone"))
         #expect(relay.process.isRunning)
         relay.process.terminate()
         let (status, output) = try await relay.exit(within: .seconds(5))
