@@ -28,7 +28,9 @@ struct PortalOptionsTests {
             return Array("file-token\n".utf8)
         }
         let flags = PortalOptions.Flags(tokenFile: "/run/token", name: "flag-name")
-        let options = try #require(try PortalOptions.resolve(flags, reader: reader, defaultPartitionTime: .seconds(900)))
+        let options = try #require(
+            try PortalOptions.resolve(flags, reader: reader, defaultPartitionTime: .seconds(900))
+        )
         #expect(options.token.exposedValue == "file-token")
         #expect(options.apiURL == PortalOptions.defaultAPIURL)
         #expect(options.name == "flag-name")
@@ -55,9 +57,15 @@ struct PortalOptionsTests {
 
     @Test func theHeadlessClientsKeysAreHonoured() throws {
         var keys = PortalOptions.Keys.standard
-        keys.maxPartitionTime = OptionKey("maximum partition time", flag: "--max-partition-time", variable: "MAX_PARTITION_TIME")
+        keys.maxPartitionTime = OptionKey(
+            "maximum partition time",
+            flag: "--max-partition-time",
+            variable: "MAX_PARTITION_TIME"
+        )
         let reader = OptionReader(environment: ["FIREZONE_TOKEN": "t", "MAX_PARTITION_TIME": "2d"])
-        let options = try #require(try PortalOptions.resolve(.init(), reader: reader, keys: keys, defaultPartitionTime: nil))
+        let options = try #require(
+            try PortalOptions.resolve(.init(), reader: reader, keys: keys, defaultPartitionTime: nil)
+        )
         #expect(options.maxPartitionTime == .seconds(172_800))
     }
 }

@@ -95,7 +95,8 @@ struct SecretTests {
 
     @Test func aFileThatIsNotTextIsRefused() {
         let reader = OptionReader(environment: [:]) { _ throws(OptionReader.FileReadError) in [0xFF, 0xFE, 0x00] }
-        let message = "the auth secret file (--auth-secret-file / FIREZONE_RELAY_AUTH_SECRET_FILE) '/b' is not UTF-8 text"
+        let message =
+            "the auth secret file (--auth-secret-file / FIREZONE_RELAY_AUTH_SECRET_FILE) '/b' is not UTF-8 text"
         #expect(throws: OptionError(message)) { try reader.secret(Self.key, flag: nil, fileFlag: "/b") }
     }
 
@@ -122,8 +123,10 @@ struct SecretTests {
         let error = try #require(throws: OptionError.self) {
             try reader.secret(Self.key, flag: nil, fileFlag: nil, minimumBytes: 32)
         }
-        #expect(error.description.hasPrefix("invalid auth secret (--auth-secret / FIREZONE_RELAY_AUTH_SECRET): it holds "))
-        #expect(error.description.hasSuffix("fewer than the 32 it needs; use 32 random bytes as hex (openssl rand -hex 32)"))
+        let prefix = "invalid auth secret (--auth-secret / FIREZONE_RELAY_AUTH_SECRET): it holds "
+        let suffix = "fewer than the 32 it needs; use 32 random bytes as hex (openssl rand -hex 32)"
+        #expect(error.description.hasPrefix(prefix))
+        #expect(error.description.hasSuffix(suffix))
         #expect(!error.description.contains(text))
         #expect(!error.description.contains(text.prefix(8)))
     }
@@ -150,8 +153,8 @@ struct SecretTests {
         let files = ["/s": secret, "/w": weak]
         record { try Self.reader([:], files: files).secret(Self.key, flag: secret, fileFlag: "/s") }
         record {
-            try Self.reader(["FIREZONE_RELAY_AUTH_SECRET": secret, "FIREZONE_RELAY_AUTH_SECRET_FILE": "/s"], files: files)
-                .secret(Self.key, flag: nil, fileFlag: nil)
+            let environment = ["FIREZONE_RELAY_AUTH_SECRET": secret, "FIREZONE_RELAY_AUTH_SECRET_FILE": "/s"]
+            return try Self.reader(environment, files: files).secret(Self.key, flag: nil, fileFlag: nil)
         }
         record { try Self.reader([:], files: files).secret(Self.key, flag: weak, fileFlag: nil, minimumBytes: 32) }
         record { try Self.reader([:], files: files).secret(Self.key, flag: nil, fileFlag: "/w", minimumBytes: 32) }
@@ -181,7 +184,8 @@ struct SecretTests {
     }
 
     @Test func onlyAFlagWarns() throws {
-        let warning = try #require(Secret(exposedValue: "x", source: .flag("--auth-secret")).commandLineWarning(Self.key))
+        let secret = Secret(exposedValue: "x", source: .flag("--auth-secret"))
+        let warning = try #require(secret.commandLineWarning(Self.key))
         #expect(
             warning
                 == "The auth secret was given as --auth-secret, which every local user can read in /proc/PID/cmdline; "

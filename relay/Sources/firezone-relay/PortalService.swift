@@ -24,7 +24,11 @@ struct PortalService<Topic: PortalTopic>: Service {
     let handle: @Sendable (PhoenixEvent<Topic.Inbound>) async -> Void
 
     func run() async throws {
-        let channel = try PhoenixChannel<Topic>(configuration: self.configuration, group: self.group, logger: self.logger)
+        let channel = try PhoenixChannel<Topic>(
+            configuration: self.configuration,
+            group: self.group,
+            logger: self.logger
+        )
         defer {
             channel.close()
             self.logger.info("Portal connection closed")

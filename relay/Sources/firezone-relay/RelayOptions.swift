@@ -84,15 +84,21 @@ struct RelayOptions {
             XDPAttachMode(rawValue: $0)
         }
         if let interface = reader.text(Self.ebpfOffloading, flag: run.ebpfOffloading) {
+            let interfaceIPv4 = try reader.value(
+                Self.ebpfInterfaceIPv4,
+                flag: run.ebpfInterfaceIPv4,
+                expected: "an IPv4 address"
+            ) { IPv4Address($0) }
+            let interfaceIPv6 = try reader.value(
+                Self.ebpfInterfaceIPv6,
+                flag: run.ebpfInterfaceIPv6,
+                expected: "an IPv6 address"
+            ) { IPv6Address($0) }
             xdp = XDPOffloadConfiguration(
                 interface: interface,
                 mode: mode ?? .driver,
-                interfaceIPv4: try reader.value(Self.ebpfInterfaceIPv4, flag: run.ebpfInterfaceIPv4, expected: "an IPv4 address") {
-                    IPv4Address($0)
-                },
-                interfaceIPv6: try reader.value(Self.ebpfInterfaceIPv6, flag: run.ebpfInterfaceIPv6, expected: "an IPv6 address") {
-                    IPv6Address($0)
-                }
+                interfaceIPv4: interfaceIPv4,
+                interfaceIPv6: interfaceIPv6
             )
         }
 

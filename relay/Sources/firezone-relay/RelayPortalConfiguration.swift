@@ -27,7 +27,8 @@ enum RelayPortalConfiguration {
                 )
             )
         } catch {
-            throw OptionError("invalid \(PortalOptions.Keys.standard.apiURL.label) (\(PortalOptions.Keys.standard.apiURL)): \(error)")
+            let key = PortalOptions.Keys.standard.apiURL
+            throw OptionError("invalid \(key.label) (\(key)): \(error)")
         }
         return .init(
             url: url,

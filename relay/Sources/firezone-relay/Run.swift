@@ -22,7 +22,10 @@ struct Run: AsyncParsableCommand {
     var publicIPv4: String?
     @Option(name: .customLong("public-ip6-addr"), help: "Public IPv6 address (env PUBLIC_IP6_ADDR).")
     var publicIPv6: String?
-    @Option(name: .customLong("bind-ip4-addr"), help: "Local IPv4 address to bind (env BIND_IP4_ADDR, default 0.0.0.0).")
+    @Option(
+        name: .customLong("bind-ip4-addr"),
+        help: "Local IPv4 address to bind (env BIND_IP4_ADDR, default 0.0.0.0)."
+    )
     var bindIPv4: String?
     @Option(name: .customLong("bind-ip6-addr"), help: "Local IPv6 address to bind (env BIND_IP6_ADDR, default ::).")
     var bindIPv6: String?
@@ -32,13 +35,31 @@ struct Run: AsyncParsableCommand {
     var lowestPort: String?
     @Option(name: .customLong("highest-port"), help: "Highest allocation port (env HIGHEST_PORT, default 65535).")
     var highestPort: String?
-    @Option(name: .customLong("health-check-addr"), help: "Address of /healthz and /metrics (env HEALTH_CHECK_ADDR, default 0.0.0.0:8080).")
+    @Option(
+        name: .customLong("health-check-addr"),
+        help: "Address of /healthz and /metrics (env HEALTH_CHECK_ADDR, default 0.0.0.0:8080)."
+    )
     var healthCheckAddress: String?
-    @Option(name: .customLong("auth-secret"), help: "Credential secret, at least 32 bytes (env FIREZONE_RELAY_AUTH_SECRET); random when absent. Visible to local users: prefer --auth-secret-file.")
+    @Option(
+        name: .customLong("auth-secret"),
+        help: ArgumentHelp(
+            "Credential secret, at least 32 bytes (env FIREZONE_RELAY_AUTH_SECRET); random when absent. " +
+            "Visible to local users: prefer --auth-secret-file."
+        )
+    )
     var authSecret: String?
-    @Option(name: .customLong("auth-secret-file"), help: "File holding the credential secret (env FIREZONE_RELAY_AUTH_SECRET_FILE).")
+    @Option(
+        name: .customLong("auth-secret-file"),
+        help: "File holding the credential secret (env FIREZONE_RELAY_AUTH_SECRET_FILE)."
+    )
     var authSecretFile: String?
-    @Option(name: .customLong("token"), help: "Portal token (env FIREZONE_TOKEN); without one the relay runs standalone. Visible to local users: prefer --token-file.")
+    @Option(
+        name: .customLong("token"),
+        help: ArgumentHelp(
+            "Portal token (env FIREZONE_TOKEN); without one the relay runs standalone. Visible to local " +
+            "users: prefer --token-file."
+        )
+    )
     var token: String?
     @Option(name: .customLong("token-file"), help: "File holding the portal token (env FIREZONE_TOKEN_FILE).")
     var tokenFile: String?
@@ -46,15 +67,39 @@ struct Run: AsyncParsableCommand {
     var apiURL: String?
     @Option(name: .customLong("name"), help: "Name shown in the portal (env FIREZONE_NAME).")
     var name: String?
-    @Option(name: .customLong("max-partition-time"), help: "How long the portal may be unreachable before the relay exits, e.g. 900s, 15m, 1h (env FIREZONE_MAX_PARTITION_TIME, default 15m).")
+    @Option(
+        name: .customLong("max-partition-time"),
+        help: ArgumentHelp(
+            "How long the portal may be unreachable before the relay exits, e.g. 900s, 15m, 1h (env " +
+            "FIREZONE_MAX_PARTITION_TIME, default 15m)."
+        )
+    )
     var maxPartitionTime: String?
-    @Option(name: .customLong("ebpf-offloading"), help: "Interface to attach the XDP fast path to (env EBPF_OFFLOADING); off when absent.")
+    @Option(
+        name: .customLong("ebpf-offloading"),
+        help: "Interface to attach the XDP fast path to (env EBPF_OFFLOADING); off when absent."
+    )
     var ebpfOffloading: String?
-    @Option(name: .customLong("ebpf-attach-mode"), help: "XDP attach mode: driver or generic (env EBPF_ATTACH_MODE, default driver).")
+    @Option(
+        name: .customLong("ebpf-attach-mode"),
+        help: "XDP attach mode: driver or generic (env EBPF_ATTACH_MODE, default driver)."
+    )
     var ebpfAttachMode: String?
-    @Option(name: .customLong("ebpf-int4-addr"), help: "The interface's IPv4 address, the source of packets XDP translates from IPv6 (env EBPF_INT4_ADDR, default the public IPv4 address).")
+    @Option(
+        name: .customLong("ebpf-int4-addr"),
+        help: ArgumentHelp(
+            "The interface's IPv4 address, the source of packets XDP translates from IPv6 (env " +
+            "EBPF_INT4_ADDR, default the public IPv4 address)."
+        )
+    )
     var ebpfInterfaceIPv4: String?
-    @Option(name: .customLong("ebpf-int6-addr"), help: "The interface's IPv6 address, the source of packets XDP translates from IPv4 (env EBPF_INT6_ADDR, default the public IPv6 address).")
+    @Option(
+        name: .customLong("ebpf-int6-addr"),
+        help: ArgumentHelp(
+            "The interface's IPv6 address, the source of packets XDP translates from IPv4 (env " +
+            "EBPF_INT6_ADDR, default the public IPv6 address)."
+        )
+    )
     var ebpfInterfaceIPv6: String?
 
     func run() async throws {
@@ -78,7 +123,8 @@ struct Run: AsyncParsableCommand {
         let portal = try portalOptions.map { portalOptions throws(OptionError) in
             try RelayPortalConfiguration.make(portalOptions, relay: options.configuration)
         }
-        for (secret, key) in [(options.staticAuthSecret, SecretOptionKey.relayAuthSecret), (portalOptions?.token, .token)] {
+        let secrets = [(options.staticAuthSecret, SecretOptionKey.relayAuthSecret), (portalOptions?.token, .token)]
+        for (secret, key) in secrets {
             if let warning = secret?.commandLineWarning(key) {
                 logger.warning("\(warning)")
             }
@@ -99,7 +145,12 @@ struct Run: AsyncParsableCommand {
         }
         let loop: RelayEventLoop
         do {
-            loop = try RelayEventLoop(configuration: configuration, offload: offload, statsPublisher: publisher, logger: logger)
+            loop = try RelayEventLoop(
+                configuration: configuration,
+                offload: offload,
+                statsPublisher: publisher,
+                logger: logger
+            )
         } catch {
             offload?.detach()
             throw RelayError("cannot start the relay: \(error)")
@@ -136,7 +187,12 @@ struct Run: AsyncParsableCommand {
             if let portal {
                 services.append(
                     .init(
-                        service: PortalService<RelayTopic>(configuration: portal, group: group, logger: logger) { _ in },
+                        service: PortalService<RelayTopic>(
+                            configuration: portal,
+                            group: group,
+                            logger: logger,
+                            handle: { _ in }
+                        ),
                         successTerminationBehavior: .gracefullyShutdownGroup,
                         failureTerminationBehavior: .gracefullyShutdownGroup,
                         serviceName: "portal"
