@@ -1,5 +1,4 @@
 import LinuxIO
-import Logging
 import NIOPosix
 import Relay
 import ServiceLifecycle
@@ -15,13 +14,11 @@ final class RelayEventLoopService: Service, @unchecked Sendable {
     private let loop: RelayEventLoop
     private let offload: XDPOffload?
     private let stop: StopRequest
-    private let logger: Logger
 
-    init(loop: RelayEventLoop, offload: XDPOffload?, logger: Logger) {
+    init(loop: RelayEventLoop, offload: XDPOffload?) {
         self.loop = loop
         self.offload = offload
         self.stop = StopRequest(wakeup: loop.wakeupDescriptor)
-        self.logger = logger
     }
 
     func run() async throws {

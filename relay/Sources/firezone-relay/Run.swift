@@ -172,7 +172,7 @@ struct Run: AsyncParsableCommand {
             // first that the relay is leaving and the relay keeps relaying until the portal connection is closed.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(
-                    service: RelayEventLoopService(loop: loop, offload: offload, logger: logger),
+                    service: RelayEventLoopService(loop: loop, offload: offload),
                     successTerminationBehavior: .gracefullyShutdownGroup,
                     failureTerminationBehavior: .gracefullyShutdownGroup,
                     serviceName: "relay"
