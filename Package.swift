@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -90,6 +91,19 @@ let package = Package(
             name: "LinuxIOTests",
             dependencies: ["LinuxIO", "IPPacket"],
             path: "platform/Tests/LinuxIOTests"
+        ),
+
+        // What every executable reads at start: a flag or its environment variable, typed with errors that name
+        // both, durations, `RUST_LOG` directives, the portal options and secrets from files.
+        .target(
+            name: "FirezoneOptions",
+            dependencies: ["FirezoneCrypto", .product(name: "Logging", package: "swift-log")],
+            path: "platform/Sources/FirezoneOptions"
+        ),
+        .testTarget(
+            name: "FirezoneOptionsTests",
+            dependencies: ["FirezoneOptions", .product(name: "Logging", package: "swift-log")],
+            path: "platform/Tests/FirezoneOptionsTests"
         ),
 
         // MARK: ebpf
@@ -222,11 +236,13 @@ let package = Package(
         .executableTarget(
             name: "firezone-relay",
             dependencies: [
-                "Relay", "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneCrypto", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "Relay", "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
+                "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "relay/Sources/firezone-relay"
         ),

@@ -35,7 +35,7 @@ tag=$$
 client="fzc$tag"
 relay="fzr$tag"
 make_link "$client" "$relay" 97
-secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 start_in "$relay" "$FZ_SCRATCH/relay.log" env RUST_LOG=debug "$relay_binary" \
     --public-ip4-addr 10.97.0.2 --public-ip6-addr fd97::2 \

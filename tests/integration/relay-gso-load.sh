@@ -17,7 +17,7 @@ tag=$$
 load="fzg$tag"
 relay="fzh$tag"
 make_link "$load" "$relay" 94
-secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 start_in "$relay" "$FZ_SCRATCH/relay.log" "$bin/firezone-relay" --public-ip4-addr 10.94.0.2 --public-ip6-addr fd94::2 \
     --health-check-addr 10.94.0.2:8080 --auth-secret "$secret"

@@ -65,7 +65,7 @@ ip netns exec "$router" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwa
 
 build_xdp_pass "$FZ_SCRATCH/xdp_pass.o"
 
-secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 relay_flags=(--public-ip4-addr 10.50.0.2 --public-ip6-addr fd50::2 --health-check-addr 127.0.0.1:8080 --auth-secret "$secret")
 
 metric() {

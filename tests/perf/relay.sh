@@ -40,7 +40,7 @@ tag=$$
 load="fzl$tag"
 relay="fzp$tag"
 make_link "$load" "$relay" 96
-secret=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 [ "$(nproc)" -ge 2 ] || { echo "relay perf: needs two cores (one for the relay, one for the load)" >&2; exit 1; }
 ip netns exec "$load" ethtool -K eth0 tx off >/dev/null
 build_xdp_pass "$FZ_SCRATCH/xdp_pass.o"

@@ -1,62 +1,110 @@
-import ArgumentParser
 import FirezoneCrypto
-import LinuxIO
-import Glibc
+import FirezoneOptions
 import IPPacket
-import Logging
 import Relay
 import RelayCore
 import RelayXDP
 
-/// Flags, then Firezone's environment variables, then defaults; every value validated with a message that
-/// names the option.
-enum RelayOptions {
-    static func resolve(_ run: Run) throws -> RelayConfiguration {
-        func value(_ flag: String?, _ variable: String) -> String? {
-            if let flag { return flag }
-            return getenv(variable).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-        }
-        func parse<T>(_ text: String?, _ name: String, _ parser: (String) -> T?) throws -> T? {
-            guard let text else { return nil }
-            guard let parsed = parser(text) else {
-                throw ValidationError("invalid \(name): '\(text)'")
-            }
-            return parsed
-        }
+/// The relay's options (reference §3.1) read through ``OptionReader``: flag, then variable, then default.
+struct RelayOptions {
+    /// The secret a relay without a static one mints at start (reference §3.2), and the least a static one holds.
+    static let authSecretBytes = 32
+    /// The tracing target whose `RUST_LOG` directives apply to the relay (Firezone's crate `firezone-relay`).
+    static let logTargets = ["firezone_relay"]
 
-        let publicIPv4 = try parse(value(run.publicIPv4, "PUBLIC_IP4_ADDR"), "public IPv4 address (--public-ip4-addr / PUBLIC_IP4_ADDR)") { IPv4Address($0) }
-        let publicIPv6 = try parse(value(run.publicIPv6, "PUBLIC_IP6_ADDR"), "public IPv6 address (--public-ip6-addr / PUBLIC_IP6_ADDR)") { IPv6Address($0) }
-        guard publicIPv4 != nil || publicIPv6 != nil else {
-            throw ValidationError("a public address is required: --public-ip4-addr / PUBLIC_IP4_ADDR or --public-ip6-addr / PUBLIC_IP6_ADDR")
+    var configuration: RelayConfiguration
+    /// The static secret when one was given; nil when the relay minted its own.
+    var staticAuthSecret: Secret?
+
+    static let publicIPv4 = OptionKey("public IPv4 address", flag: "--public-ip4-addr", variable: "PUBLIC_IP4_ADDR")
+    static let publicIPv6 = OptionKey("public IPv6 address", flag: "--public-ip6-addr", variable: "PUBLIC_IP6_ADDR")
+    static let bindIPv4 = OptionKey("bind IPv4 address", flag: "--bind-ip4-addr", variable: "BIND_IP4_ADDR")
+    static let bindIPv6 = OptionKey("bind IPv6 address", flag: "--bind-ip6-addr", variable: "BIND_IP6_ADDR")
+    static let listenPort = OptionKey("listen port", flag: "--listen-port", variable: "LISTEN_PORT")
+    static let lowestPort = OptionKey("lowest port", flag: "--lowest-port", variable: "LOWEST_PORT")
+    static let highestPort = OptionKey("highest port", flag: "--highest-port", variable: "HIGHEST_PORT")
+    static let healthCheckAddress = OptionKey(
+        "health check address",
+        flag: "--health-check-addr",
+        variable: "HEALTH_CHECK_ADDR"
+    )
+    static let ebpfOffloading = OptionKey("XDP interface", flag: "--ebpf-offloading", variable: "EBPF_OFFLOADING")
+    static let ebpfAttachMode = OptionKey("XDP attach mode", flag: "--ebpf-attach-mode", variable: "EBPF_ATTACH_MODE")
+    static let ebpfInterfaceIPv4 = OptionKey(
+        "XDP interface IPv4 address",
+        flag: "--ebpf-int4-addr",
+        variable: "EBPF_INT4_ADDR"
+    )
+    static let ebpfInterfaceIPv6 = OptionKey(
+        "XDP interface IPv6 address",
+        flag: "--ebpf-int6-addr",
+        variable: "EBPF_INT6_ADDR"
+    )
+
+    init(_ run: Run, reader: OptionReader) throws(OptionError) {
+        let publicIPv4 = try reader.value(Self.publicIPv4, flag: run.publicIPv4, expected: "an IPv4 address") {
+            IPv4Address($0)
         }
-        let bindIPv4 = try parse(value(run.bindIPv4, "BIND_IP4_ADDR"), "bind IPv4 address (--bind-ip4-addr / BIND_IP4_ADDR)") { IPv4Address($0) } ?? .any
-        let bindIPv6 = try parse(value(run.bindIPv6, "BIND_IP6_ADDR"), "bind IPv6 address (--bind-ip6-addr / BIND_IP6_ADDR)") { IPv6Address($0) } ?? .unspecified
-        let listenPort = try parse(value(run.listenPort, "LISTEN_PORT"), "listen port (--listen-port / LISTEN_PORT)") { UInt16($0).flatMap { $0 == 0 ? nil : $0 } } ?? RelayConstants.defaultListenPort
-        let lowest = try parse(value(run.lowestPort, "LOWEST_PORT"), "lowest port (--lowest-port / LOWEST_PORT)") { UInt16($0).flatMap { $0 == 0 ? nil : $0 } } ?? RelayConstants.defaultAllocationPorts.lowerBound
-        let highest = try parse(value(run.highestPort, "HIGHEST_PORT"), "highest port (--highest-port / HIGHEST_PORT)") { UInt16($0).flatMap { $0 == 0 ? nil : $0 } } ?? RelayConstants.defaultAllocationPorts.upperBound
+        let publicIPv6 = try reader.value(Self.publicIPv6, flag: run.publicIPv6, expected: "an IPv6 address") {
+            IPv6Address($0)
+        }
+        guard publicIPv4 != nil || publicIPv6 != nil else {
+            throw OptionError("a public address is required: \(Self.publicIPv4) or \(Self.publicIPv6)")
+        }
+        let bindIPv4 =
+            try reader.value(Self.bindIPv4, flag: run.bindIPv4, expected: "an IPv4 address") { IPv4Address($0) }
+            ?? .any
+        let bindIPv6 =
+            try reader.value(Self.bindIPv6, flag: run.bindIPv6, expected: "an IPv6 address") { IPv6Address($0) }
+            ?? .unspecified
+        let listenPort = try reader.port(Self.listenPort, flag: run.listenPort) ?? RelayConstants.defaultListenPort
+        let lowest =
+            try reader.port(Self.lowestPort, flag: run.lowestPort) ?? RelayConstants.defaultAllocationPorts.lowerBound
+        let highest =
+            try reader.port(Self.highestPort, flag: run.highestPort) ?? RelayConstants.defaultAllocationPorts.upperBound
         guard lowest <= highest else {
-            throw ValidationError("the lowest port (\(lowest)) is above the highest port (\(highest))")
+            throw OptionError("the lowest port (\(lowest)) is above the highest port (\(highest))")
         }
         guard !(lowest...highest).contains(listenPort) else {
-            throw ValidationError("the listen port \(listenPort) lies inside the allocation ports \(lowest)-\(highest)")
+            throw OptionError("the listen port \(listenPort) lies inside the allocation ports \(lowest)-\(highest)")
         }
-        let health = try parse(value(run.healthCheckAddress, "HEALTH_CHECK_ADDR"), "health check address (--health-check-addr / HEALTH_CHECK_ADDR)") { IPSocketAddress($0) } ?? IPSocketAddress(.v4(.any), port: 8080)
-        let secret = value(run.authSecret, "FIREZONE_RELAY_AUTH_SECRET") ?? Self.randomHex(bytes: 32)
-        guard !secret.isEmpty else {
-            throw ValidationError("the auth secret must not be empty")
-        }
+        let health =
+            try reader.value(Self.healthCheckAddress, flag: run.healthCheckAddress, expected: "an address:port") {
+                IPSocketAddress($0)
+            } ?? IPSocketAddress(.v4(.any), port: 8080)
+        let secret = try reader.secret(
+            .relayAuthSecret,
+            flag: run.authSecret,
+            fileFlag: run.authSecretFile,
+            minimumBytes: Self.authSecretBytes
+        )
 
         var xdp: XDPOffloadConfiguration?
-        if let interface = value(run.ebpfOffloading, "EBPF_OFFLOADING") {
-            let mode = try parse(value(run.ebpfAttachMode, "EBPF_ATTACH_MODE"), "XDP attach mode (--ebpf-attach-mode / EBPF_ATTACH_MODE: driver or generic)") { XDPAttachMode(rawValue: $0) } ?? .driver
-            let interfaceIPv4 = try parse(value(run.ebpfInterfaceIPv4, "EBPF_INT4_ADDR"), "XDP interface IPv4 address (--ebpf-int4-addr / EBPF_INT4_ADDR)") { IPv4Address($0) }
-            let interfaceIPv6 = try parse(value(run.ebpfInterfaceIPv6, "EBPF_INT6_ADDR"), "XDP interface IPv6 address (--ebpf-int6-addr / EBPF_INT6_ADDR)") { IPv6Address($0) }
-            xdp = XDPOffloadConfiguration(interface: interface, mode: mode, interfaceIPv4: interfaceIPv4, interfaceIPv6: interfaceIPv6)
-        } else if let mode = value(run.ebpfAttachMode, "EBPF_ATTACH_MODE"), XDPAttachMode(rawValue: mode) == nil {
-            throw ValidationError("invalid XDP attach mode (--ebpf-attach-mode / EBPF_ATTACH_MODE: driver or generic): '\(mode)'")
+        let mode = try reader.value(Self.ebpfAttachMode, flag: run.ebpfAttachMode, expected: "driver or generic") {
+            XDPAttachMode(rawValue: $0)
+        }
+        if let interface = reader.text(Self.ebpfOffloading, flag: run.ebpfOffloading) {
+            let interfaceIPv4 = try reader.value(
+                Self.ebpfInterfaceIPv4,
+                flag: run.ebpfInterfaceIPv4,
+                expected: "an IPv4 address"
+            ) { IPv4Address($0) }
+            let interfaceIPv6 = try reader.value(
+                Self.ebpfInterfaceIPv6,
+                flag: run.ebpfInterfaceIPv6,
+                expected: "an IPv6 address"
+            ) { IPv6Address($0) }
+            xdp = XDPOffloadConfiguration(
+                interface: interface,
+                mode: mode ?? .driver,
+                interfaceIPv4: interfaceIPv4,
+                interfaceIPv6: interfaceIPv6
+            )
         }
 
-        return RelayConfiguration(
+        let revision = String((reader.variable("GIT_SHA") ?? "xxxxxxxx").prefix(8))
+        self.staticAuthSecret = secret
+        self.configuration = RelayConfiguration(
             publicIPv4: publicIPv4,
             publicIPv6: publicIPv6,
             bindIPv4: bindIPv4,
@@ -64,23 +112,11 @@ enum RelayOptions {
             listenPort: listenPort,
             allocationPorts: lowest...highest,
             healthCheckAddress: health,
-            authSecret: secret,
-            software: "firezone-relay; rev=\(Self.revision)",
+            authSecret: secret?.exposedValue ?? Self.randomHex(bytes: Self.authSecretBytes),
+            // The first eight characters of the build's git revision, as Firezone's SOFTWARE attribute carries.
+            software: "firezone-relay; rev=\(revision)",
             xdp: xdp
         )
-    }
-
-    /// The first eight characters of the build's git revision, as Firezone's SOFTWARE attribute carries.
-    static let revision: String = {
-        let text = getenv("GIT_SHA").map { String(cString: $0) } ?? "xxxxxxxx"
-        return String(text.prefix(8))
-    }()
-
-    /// `RUST_LOG`'s leading level, as Firezone's relay reads it (`info` when unset or unknown).
-    static func logLevel() -> Logger.Level {
-        let directive = getenv("RUST_LOG").map { String(cString: $0) } ?? "info"
-        let level = directive.split(separator: ",").first.map { $0.split(separator: "=").last.map(String.init) ?? "" } ?? ""
-        return Logger.Level(rawValue: level.lowercased()) ?? .info
     }
 
     /// Hex of `bytes` bytes from the system's secure random source.

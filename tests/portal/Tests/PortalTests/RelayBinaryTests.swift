@@ -5,23 +5,18 @@ import PortalMessages
 import PortalServer
 import PortalTestSupport
 import RelayCore
-import Synchronization
 import Testing
 
 /// The `firezone-relay` executable (built next to this test binary) against the local portal.
 @Suite(.timeLimit(.minutes(2)))
 struct RelayBinaryTests {
-    /// A relay process with its standard error captured as it comes.
+    /// A relay process with its standard error captured in a file, so that a test can wait for a line while the
+    /// relay runs.
     final class RelayProcess: @unchecked Sendable {
         // Written by `Process` before `waitUntilExit` returns, read after: no concurrent access.
         let process = Process()
-        let errors = Pipe()
-        private let output = Output()
-
-        /// Standard error so far, and whether it has ended; filled by the pipe's readability handler.
-        private final class Output: Sendable {
-            let state = Mutex<(text: String, ended: Bool)>(("", false))
-        }
+        let errorsPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("firezone-relay-\(UUID().uuidString).log")
 
         init(arguments: [String], environment: [String: String]) throws {
             let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
@@ -30,45 +25,37 @@ struct RelayBinaryTests {
                 Issue.record("firezone-relay is not built next to the tests (\(binary.path)); run swift build first")
                 throw TimedOut()
             }
+            guard FileManager.default.createFile(atPath: self.errorsPath.path, contents: nil) else {
+                Issue.record("cannot create \(self.errorsPath.path)")
+                throw TimedOut()
+            }
             self.process.executableURL = binary
             self.process.arguments = arguments
             self.process.environment = environment.merging(["RUST_LOG": "info"]) { $1 }
-            self.process.standardError = self.errors
+            self.process.standardError = try FileHandle(forWritingTo: self.errorsPath)
             self.process.standardOutput = FileHandle.nullDevice
-            let output = self.output
-            self.errors.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty {
-                    handle.readabilityHandler = nil
-                }
-                output.state.withLock { state in
-                    state.text += String(decoding: data, as: UTF8.self)
-                    state.ended = state.ended || data.isEmpty
-                }
-            }
             try self.process.run()
         }
 
-        /// Waits up to `timeout` for standard error to contain `text`; false (recorded) if it never does.
-        func waitForOutput(
-            containing text: String,
-            within timeout: Duration = .seconds(10),
-            sourceLocation: SourceLocation = #_sourceLocation
-        ) async throws -> Bool {
+        deinit {
+            try? FileManager.default.removeItem(at: self.errorsPath)
+        }
+
+        /// What the relay wrote to standard error so far.
+        var output: String {
+            (try? String(contentsOf: self.errorsPath, encoding: .utf8)) ?? ""
+        }
+
+        /// Waits up to `timeout` for `text` in the output; whether it appeared.
+        func waitForOutput(containing text: String, within timeout: Duration) async throws -> Bool {
             let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
-                let (found, ended) = self.output.state.withLock { ($0.text.contains(text), $0.ended) }
-                if found {
-                    return true
+            while !self.output.contains(text) {
+                guard ContinuousClock.now < deadline, self.process.isRunning else {
+                    return self.output.contains(text)
                 }
-                if ended {
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(20))
+                try await Task.sleep(for: .milliseconds(50))
             }
-            let seen = self.output.state.withLock { $0.text }
-            Issue.record("the relay never wrote \"\(text)\": \(seen)", sourceLocation: sourceLocation)
-            return false
+            return true
         }
 
         /// Waits up to `timeout` for the process to exit; its status and standard error.
@@ -82,12 +69,8 @@ struct RelayBinaryTests {
                 self.process.waitUntilExit()
                 Issue.record("the relay did not exit within \(timeout)")
             }
-            // The pipe ends when the process has gone; its last bytes may still be on the way.
-            let drained = ContinuousClock.now + .seconds(5)
-            while !self.output.state.withLock({ $0.ended }), ContinuousClock.now < drained {
-                try await Task.sleep(for: .milliseconds(10))
-            }
-            return (self.process.terminationStatus, self.output.state.withLock { $0.text })
+            #expect(self.process.terminationReason == .exit, "killed by signal \(self.process.terminationStatus)")
+            return (self.process.terminationStatus, self.output)
         }
 
         func stop() {
@@ -96,6 +79,14 @@ struct RelayBinaryTests {
                 self.process.waitUntilExit()
             }
         }
+    }
+
+    /// A file holding `contents`, removed by `body`'s end.
+    static func withFile<T>(_ contents: String, _ body: (String) async throws -> T) async throws -> T {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("relay-secret-\(UUID().uuidString)")
+        try Data((contents + "\n").utf8).write(to: path)
+        defer { try? FileManager.default.removeItem(at: path) }
+        return try await body(path.path)
     }
 
     static func relayArguments(port: Int) -> [String] {
@@ -173,7 +164,7 @@ struct RelayBinaryTests {
         #expect(try await waitForRelay(first))
         try await first.stop()
         // Down: the relay's attempts fail and it backs off, still running.
-        #expect(try await relay.waitForOutput(containing: "connect failed"))
+        #expect(try await relay.waitForOutput(containing: "connect failed", within: .seconds(10)))
         #expect(relay.process.isRunning)
         let second = try await PortalFixture(port: port)
         #expect(try await waitForRelay(second))
@@ -215,11 +206,93 @@ struct RelayBinaryTests {
     @Test
     func withoutATokenTheRelayRunsStandalone() async throws {
         let relay = try RelayProcess(arguments: Self.relayArguments(port: Self.freePort()), environment: [:])
-        #expect(try await relay.waitForOutput(containing: "running standalone"))
+        #expect(try await relay.waitForOutput(containing: "Serving health checks", within: .seconds(10)))
         #expect(relay.process.isRunning)
         relay.process.terminate()
         let (status, output) = try await relay.exit(within: .seconds(5))
         #expect(status == 0)
         #expect(output.contains("running standalone"), "\(output)")
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalStopsTheRelayGracefullyInReverseOrder(signal: Int32) async throws {
+        let fixture = try await PortalFixture()
+        let relay = try RelayProcess(
+            arguments: Self.relayArguments(port: Self.freePort()),
+            environment: ["FIREZONE_TOKEN": "relay-1-token", "FIREZONE_API_URL": fixture.apiURL]
+        )
+        defer { relay.stop() }
+        #expect(try await relay.waitForOutput(containing: "Connected to the portal", within: .seconds(10)))
+        kill(relay.process.processIdentifier, signal)
+        let (status, output) = try await relay.exit(within: .seconds(10))
+        #expect(status == 0, "\(output)")
+        // The portal hears first that the relay leaves; the relay keeps relaying until then.
+        let portal = try #require(output.range(of: "Portal connection closed"), "\(output)")
+        let health = try #require(output.range(of: "Health checks stopped"), "\(output)")
+        let loop = try #require(output.range(of: "Relay stopped"), "\(output)")
+        #expect(portal.lowerBound < health.lowerBound && health.lowerBound < loop.lowerBound, "\(output)")
+        try await fixture.stop()
+    }
+
+    @Test
+    func theSecretAndTheTokenCanComeFromFiles() async throws {
+        let fixture = try await PortalFixture()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let secret = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+        try await Self.withFile(secret) { secretPath in
+            try await Self.withFile("relay-1-token") { tokenPath in
+                let relay = try RelayProcess(
+                    arguments: Self.relayArguments(port: Self.freePort()) + ["--auth-secret-file", secretPath],
+                    environment: [
+                        "FIREZONE_TOKEN_FILE": tokenPath, "FIREZONE_API_URL": fixture.apiURL, "FIREZONE_NAME": "relay-1",
+                    ]
+                )
+                defer { relay.stop() }
+                #expect(try await relay.waitForOutput(containing: "Connected to the portal", within: .seconds(10)))
+                let (client, events) = try connectClient(fixture, group: group)
+                let initial = try await BrokeringTests.expect(events) {
+                    if case .initialize(let i) = $0 { i } else { nil }
+                }
+                guard case .turn(let entry)? = initial.relays.elements.first else {
+                    Issue.record("no relay in init: \(initial.relays)")
+                    return
+                }
+                // The portal minted the client's credentials from the secret in the file.
+                #expect(RelayCredentials.password(username: entry.username, secret: secret) == entry.password)
+                client.close()
+                relay.stop()
+                #expect(!relay.output.contains(secret), "the secret leaked into the log: \(relay.output)")
+                #expect(!relay.output.contains("relay-1-token"), "the token leaked into the log: \(relay.output)")
+                #expect(!relay.output.contains("/proc/PID/cmdline"), "\(relay.output)")
+            }
+        }
+        try await fixture.stop()
+        try await group.shutdownGracefully()
+    }
+
+    @Test
+    func aWeakSecretIsAUsageErrorThatDoesNotQuoteIt() async throws {
+        let relay = try RelayProcess(
+            arguments: Self.relayArguments(port: Self.freePort()),
+            environment: ["FIREZONE_RELAY_AUTH_SECRET": "00112233445566778899aabbccddeeff"]
+        )
+        let (status, output) = try await relay.exit(within: .seconds(10))
+        #expect(status == 2)
+        #expect(output.contains("FIREZONE_RELAY_AUTH_SECRET): it holds 16 bytes, fewer than the 32"), "\(output)")
+        #expect(!output.contains("00112233"), "\(output)")
+    }
+
+    @Test
+    func aSecretFlagIsWarnedAbout() async throws {
+        let relay = try RelayProcess(
+            arguments: Self.relayArguments(port: Self.freePort())
+                + ["--auth-secret", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"],
+            environment: [:]
+        )
+        defer { relay.stop() }
+        #expect(try await relay.waitForOutput(containing: "Serving health checks", within: .seconds(10)))
+        #expect(relay.output.contains("warning"), "\(relay.output)")
+        #expect(relay.output.contains("--auth-secret, which every local user can read in /proc/PID/cmdline"))
+        #expect(!relay.output.contains("00112233445566778899"), "\(relay.output)")
     }
 }
