@@ -8,27 +8,18 @@ import NIOCore
 import WireGuard
 
 /// A userspace WireGuard device: a TUN interface, UDP sockets and one ``Tunnel`` per configured peer, driven by
-/// one thread (the interop and benchmark testbed of `wireguard-peer`).
+/// one thread on an ``EventLoopDriver`` (the interop and benchmark testbed of `wireguard-peer`).
 ///
 /// Each turn of the loop waits on epoll for the TUN device, the sockets, the termination signal or the earliest
 /// tunnel timer. The TUN device runs with TCP segmentation offload (IFF_VNET_HDR, as wireguard-go and Tailscale
-/// do): the kernel hands over TCP super-packets of up to 64 KiB, which are cut into MTU-sized packets in a
-/// preallocated region, each with 16 bytes of headroom for the transport header, routed by destination to a
-/// peer's AllowedIPs and encrypted in place; each batch leaves with one sendmmsg(2) per socket, runs of
-/// equal-size datagrams to one endpoint as UDP GSO sends (`fz_udp_send_coalesced`). Datagrams arrive by
-/// recvmmsg(2) into other slots (UDP GRO may hand over a run of them as one, which is split), pass the rate limiter, go to the tunnel their receiver index (or, for an
-/// initiation, their decrypted static key) names, are decrypted in place and written to the TUN device if their
-/// source address is one of that peer's AllowedIPs. Nothing is allocated per packet on these paths.
+/// do): the kernel hands over TCP super-packets of up to 64 KiB, which the driver cuts into MTU-sized packets in a
+/// preallocated region, each with 16 bytes of headroom for the transport header; each is routed by destination to
+/// a peer's AllowedIPs and encrypted in place, and the batch leaves with one sendmmsg(2) per socket, runs of
+/// equal-size datagrams to one endpoint as UDP GSO sends. Datagrams arrive by recvmmsg(2) into the driver's slots
+/// (UDP GRO runs split), pass the rate limiter, go to the tunnel their receiver index (or, for an initiation, their
+/// decrypted static key) names, are decrypted in place and written to the TUN device, coalesced, if their source
+/// address is one of that peer's AllowedIPs. Nothing is allocated per packet on these paths.
 public final class WireGuardDevice {
-    /// Datagrams read per recvmmsg(2): enough to amortise the call, few enough that one direction cannot starve
-    /// the other for long.
-    static let batchSize = 32
-    /// The most packets one TUN super-packet becomes: 64 KiB of TCP payload in segments of at least 1 KiB.
-    static let maximumSegments = 64
-    /// Super-packets read from the TUN device per send batch.
-    static let regionsPerBatch = 2
-    /// Room for one super-packet's datagrams: 64 segments of up to 4 KiB, or one packet of up to 64 KiB.
-    static let regionCapacity = 256 * 1024
     /// Bytes in front of each TUN packet for the transport header.
     static let headroom = WireGuardConstants.transportHeaderLength
     /// The largest datagram (and IP packet) plus padding and tag.
@@ -46,7 +37,6 @@ public final class WireGuardDevice {
         case tun = 1
         case udp4
         case udp6
-        case signal
     }
 
     private let identity: LocalIdentity
@@ -60,37 +50,30 @@ public final class WireGuardDevice {
     private let tun: Int32
     private let udp4: Int32
     private let udp6: Int32
-    private let epoll: Int32
-    private let signals: Int32
-    private let clockOrigin = ContinuousClock.now
-
-    /// Where super-packets from the TUN device are cut up and sealed, and the start of each one's storage.
-    private var regions: [ByteBuffer] = []
-    private var regionBases: [UnsafeMutablePointer<UInt8>] = []
-    private var segmentLengths: [UInt32]
-    /// Set by `fz_udp_send_coalesced` when a UDP GSO send fails with EIO (seed 004 #10279); then never tried again.
-    private var segmentationOffloadDisabled: UInt8 = 0
-    /// One super-packet with its virtio-net header, as read from the TUN device.
-    private let superPacket: UnsafeMutableRawBufferPointer
-    /// Decrypted packets of the current receive batch, written to the TUN device together (coalesced) at its end.
-    private var deliveries: [UnsafeMutablePointer<UInt8>?] = []
-    private var deliveryLengths: [UInt32] = []
-    /// Where coalesced super-packets for the TUN device are built.
-    private let coalesced: UnsafeMutableRawBufferPointer
-    private var udpSlots: [ByteBuffer] = []
-    private var received: [fz_datagram]
-    private var outgoing4: [fz_datagram] = []
-    private var outgoing6: [fz_datagram] = []
+    private let driver: EventLoopDriver
     private var control = ByteBuffer()
-    private var tokens: [UInt64]
-    public private(set) var stats = DeviceStats()
+    private var deviceStats = DeviceStats()
+
+    /// The device's drops, with those of its event loop.
+    public var stats: DeviceStats {
+        var stats = self.deviceStats
+        let counters = self.driver.counters
+        stats.invalidDatagrams += counters.truncatedDatagrams
+        stats.sendFailures += counters.datagramsNotSent
+        stats.tunWriteFailures += counters.tunWriteFailures
+        stats.unsegmentablePackets += counters.unsegmentablePackets
+        stats.coalescedReceives += counters.coalescedReceives
+        return stats
+    }
 
     public init(interfaceName: String, configuration: DeviceConfiguration, logger: Logger) throws(SystemCallError) {
         self.logger = logger
         self.identity = LocalIdentity(secret: configuration.privateKey)
         var rng = SystemRandomNumberGenerator()
-        let now = Instant.zero
-        let unixTime = Self.unixTime()
+        // SIGINT and SIGTERM go to the loop's signalfd; blocked before any thread of ours starts.
+        self.driver = try EventLoopDriver(terminationSignals: true)
+        let now = self.driver.clock.now()
+        let unixTime = self.driver.clock.unixTime()
         var peers: [Peer] = []
         var byKey: [PublicKey: Int] = [:]
         var routes: [(network: IPNetwork, peer: Int)] = []
@@ -138,47 +121,17 @@ public final class WireGuardDevice {
             // Best effort: without UDP GRO every datagram simply arrives on its own.
             _ = fz_udp_enable_gro(fd)
         }
-        self.signals = fz_termination_signalfd()
-        guard self.signals >= 0 else {
-            throw SystemCallError(operation: "signalfd", errno: -self.signals)
-        }
-        self.epoll = fz_epoll_create()
-        guard self.epoll >= 0 else {
-            throw SystemCallError(operation: "epoll_create1", errno: -self.epoll)
-        }
-        for (fd, token) in [(tun, Token.tun), (udp4, .udp4), (udp6, .udp6), (self.signals, .signal)] {
-            let result = fz_epoll_add(self.epoll, fd, token.rawValue)
-            guard result == 0 else {
-                throw SystemCallError(operation: "epoll_ctl", errno: -result)
-            }
-        }
-
-        self.received = Array(repeating: fz_datagram(), count: Self.batchSize)
-        self.segmentLengths = Array(repeating: 0, count: Self.maximumSegments)
-        self.superPacket = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
-        self.coalesced = .allocate(byteCount: Int(FZ_VNET_HEADER_LENGTH) + 65_536, alignment: 16)
-        self.deliveries.reserveCapacity(Self.batchSize * Self.maximumSegments)
-        self.deliveryLengths.reserveCapacity(Self.batchSize * Self.maximumSegments)
-        self.tokens = Array(repeating: 0, count: 8)
-        self.outgoing4.reserveCapacity(Self.regionsPerBatch * Self.maximumSegments)
-        self.outgoing6.reserveCapacity(Self.regionsPerBatch * Self.maximumSegments)
-        for _ in 0..<Self.regionsPerBatch {
-            var region = ByteBufferAllocator().buffer(capacity: Self.regionCapacity)
-            region.writeRepeatingByte(0, count: Self.regionCapacity)
-            // Uniquely owned by `regions` and never grown, so the storage address is stable for our lifetime.
-            self.regionBases.append(region.withUnsafeMutableReadableBytes { $0.baseAddress!.assumingMemoryBound(to: UInt8.self) })
-            self.regions.append(region)
-        }
-        for _ in 0..<Self.batchSize {
-            var udpSlot = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
-            udpSlot.writeRepeatingByte(0, count: Self.slotCapacity)
-            // Uniquely owned by `udpSlots` and never grown, so the storage address is stable for our lifetime.
-            let pointer = udpSlot.withUnsafeMutableReadableBytes { $0.baseAddress! }
-            self.udpSlots.append(udpSlot)
-            // recvmmsg(2) fills in length and address; where and how much it may write never changes.
-            self.received[self.udpSlots.count - 1].bytes = pointer.assumingMemoryBound(to: UInt8.self)
-            self.received[self.udpSlots.count - 1].capacity = UInt32(Self.slotCapacity)
-        }
+        try self.driver.register(
+            tun: tun,
+            token: Token.tun.rawValue,
+            layout: .init(
+                headroom: Self.headroom,
+                paddingMultiple: WireGuardConstants.paddingMultiple,
+                tailroom: WireGuardConstants.tagLength
+            )
+        )
+        try self.driver.register(udp: udp4, token: Token.udp4.rawValue)
+        try self.driver.register(udp: udp6, token: Token.udp6.rawValue)
         self.control = ByteBufferAllocator().buffer(capacity: Self.slotCapacity)
         self.logger.info(
             "WireGuard device up",
@@ -190,65 +143,21 @@ public final class WireGuardDevice {
     }
 
     deinit {
-        for fd in [self.tun, self.udp4, self.udp6, self.epoll, self.signals] where fd >= 0 {
+        for fd in [self.tun, self.udp4, self.udp6] where fd >= 0 {
             _ = Glibc.close(fd)
         }
-        self.superPacket.deallocate()
-        self.coalesced.deallocate()
     }
 
     private static func seed(_ rng: inout SystemRandomNumberGenerator) -> Bytes32 {
         Bytes32((0..<Bytes32.count).map { _ in UInt8.random(in: .min ... .max, using: &rng) })!
     }
 
-    private static func unixTime() -> Duration {
-        var seconds: Int64 = 0
-        var nanoseconds: Int64 = 0
-        fz_unix_time(&seconds, &nanoseconds)
-        return .seconds(seconds) + .nanoseconds(nanoseconds)
-    }
-
-    private func now() -> Instant {
-        Instant(nanoseconds: UInt64(clamping: (ContinuousClock.now - self.clockOrigin).nanoseconds))
-    }
-
     /// Runs until SIGINT or SIGTERM.
     public func run() throws(SystemCallError) {
         // Persistent keepalives are due at once.
-        self.handleTimers(now: self.now())
-        while true {
-            var timeout: Int32 = -1
-            let now = self.now()
-            if let deadline = self.earliestDeadline() {
-                let wait = deadline - now
-                timeout = wait <= .zero ? 0 : Int32(clamping: (wait.nanoseconds + 999_999) / 1_000_000)
-            }
-            let ready = self.tokens.withUnsafeMutableBufferPointer {
-                fz_epoll_wait(self.epoll, $0.baseAddress, UInt32($0.count), timeout)
-            }
-            if ready == -EINTR {
-                continue
-            }
-            guard ready >= 0 else {
-                throw SystemCallError(operation: "epoll_wait", errno: -ready)
-            }
-            for index in 0..<Int(ready) {
-                switch Token(rawValue: self.tokens[index]) {
-                case .tun:
-                    self.readTUN()
-                case .udp4:
-                    self.readUDP(self.udp4)
-                case .udp6:
-                    self.readUDP(self.udp6)
-                case .signal:
-                    self.logger.info("Termination signal received, shutting down")
-                    return
-                case nil:
-                    preconditionFailure("unknown epoll token")
-                }
-            }
-            self.handleTimers(now: self.now())
-        }
+        self.handleTimers(now: self.driver.clock.now())
+        try self.driver.run(self, until: { false })
+        self.logger.info("Termination signal received, shutting down")
     }
 
     private func earliestDeadline() -> Instant? {
@@ -262,7 +171,7 @@ public final class WireGuardDevice {
     }
 
     private func handleTimers(now: Instant) {
-        let unixTime = Self.unixTime()
+        let unixTime = self.driver.clock.unixTime()
         for index in self.peers.indices {
             if let deadline = self.peers[index].tunnel.pollTimeout()?.deadline, deadline <= now {
                 self.peers[index].tunnel.handleTimeout(now: now, unixTime: unixTime)
@@ -273,73 +182,26 @@ public final class WireGuardDevice {
 
     // MARK: TUN → peers
 
-    /// Reads super-packets from the TUN device, cuts them into packets, encrypts and sends them.
-    private func readTUN() {
-        var more = true
-        while more {
-            let now = self.now()
-            for region in 0..<Self.regionsPerBatch where more {
-                more = self.readSuperPacket(into: region, now: now)
-            }
-            self.sendBatches()
+    /// Encrypts one packet from the TUN device and queues it for its peer's endpoint.
+    private func handleTUNPacket(_ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, now: Instant) {
+        if let destination = self.seal(&packet, now: now) {
+            self.queue(storage + packet.readerIndex, length: packet.readableBytes, to: destination)
         }
     }
 
-    /// Reads one super-packet into `region`, seals its packets in place and queues them for the batch. False when
-    /// nothing was waiting.
-    private func readSuperPacket(into region: Int, now: Instant) -> Bool {
-        var stride = 0
-        let count = self.segmentLengths.withUnsafeMutableBufferPointer { lengths in
-            fz_tun_read_segments(
-                self.tun,
-                self.superPacket.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                self.superPacket.count,
-                self.regionBases[region],
-                Self.regionCapacity,
-                Self.headroom,
-                WireGuardConstants.paddingMultiple,
-                WireGuardConstants.tagLength,
-                &stride,
-                lengths.baseAddress!,
-                UInt32(Self.maximumSegments)
-            )
-        }
-        if count == -EINVAL {
-            self.stats.unsegmentablePackets += 1
-            return true
-        }
-        guard count > 0 else {
-            return false
-        }
-        for index in 0..<Int(count) {
-            let offset = index * stride
-            self.regions[region].moveReaderIndex(to: 0)
-            self.regions[region].moveWriterIndex(to: offset + Self.headroom + Int(self.segmentLengths[index]))
-            self.regions[region].moveReaderIndex(to: offset + Self.headroom)
-            if let destination = self.seal(region: region, now: now) {
-                self.queue(
-                    self.regionBases[region] + self.regions[region].readerIndex,
-                    length: self.regions[region].readableBytes,
-                    to: destination
-                )
-            }
-        }
-        return true
-    }
-
-    /// Encrypts the packet in `regions[region]`'s readable bytes for the peer its destination routes to. Returns
-    /// where the datagram goes, or nil when it does not go out now (no route, no endpoint, waiting for a handshake).
-    private func seal(region: Int, now: Instant) -> IPSocketAddress? {
-        guard let destination = Self.address(in: self.regions[region], sourceNotDestination: false),
+    /// Encrypts the packet in `packet`'s readable bytes for the peer its destination routes to. Returns where the
+    /// datagram goes, or nil when it does not go out now (no route, no endpoint, waiting for a handshake).
+    private func seal(_ packet: inout ByteBuffer, now: Instant) -> IPSocketAddress? {
+        guard let destination = Self.address(in: packet, sourceNotDestination: false),
             let peer = self.peer(routing: destination)
         else {
-            self.stats.packetsWithoutRoute += 1
+            self.deviceStats.packetsWithoutRoute += 1
             return nil
         }
-        switch self.peers[peer].tunnel.encapsulate(&self.regions[region], now: now) {
+        switch self.peers[peer].tunnel.encapsulate(&packet, now: now) {
         case .datagram:
             guard let endpoint = self.peers[peer].endpoint else {
-                self.stats.packetsWithoutEndpoint += 1
+                self.deviceStats.packetsWithoutEndpoint += 1
                 return nil
             }
             return endpoint
@@ -354,11 +216,7 @@ public final class WireGuardDevice {
         datagram.setDestination(endpoint)
         datagram.bytes = bytes
         datagram.length = UInt32(length)
-        if datagram.family == 4 {
-            self.outgoing4.append(datagram)
-        } else {
-            self.outgoing6.append(datagram)
-        }
+        self.driver.queueSend(datagram, on: datagram.family == 4 ? self.udp4 : self.udp6)
     }
 
     private func peer(routing address: IPAddress) -> Int? {
@@ -392,39 +250,12 @@ public final class WireGuardDevice {
         }
     }
 
-    private func sendBatches() {
-        for (fd, family) in [(self.udp4, 4), (self.udp6, 6)] {
-            let count = family == 4 ? self.outgoing4.count : self.outgoing6.count
-            guard count > 0 else {
-                continue
-            }
-            var failed: UInt32 = 0
-            let sent =
-                family == 4
-                ? self.outgoing4.withUnsafeMutableBufferPointer {
-                    fz_udp_send_coalesced(fd, $0.baseAddress, UInt32(count), &failed, &self.segmentationOffloadDisabled)
-                }
-                : self.outgoing6.withUnsafeMutableBufferPointer {
-                    fz_udp_send_coalesced(fd, $0.baseAddress, UInt32(count), &failed, &self.segmentationOffloadDisabled)
-                }
-            if sent < count {
-                self.stats.sendFailures += UInt64(count - max(Int(sent), 0))
-            }
-            self.stats.sendFailures += UInt64(failed)
-            if family == 4 {
-                self.outgoing4.removeAll(keepingCapacity: true)
-            } else {
-                self.outgoing6.removeAll(keepingCapacity: true)
-            }
-        }
-    }
-
     /// Sends what a tunnel has queued (handshake messages, keepalives, packets that waited for a session), one by
     /// one: these are rare next to data.
     private func flushControl(peer: Int, now: Instant) {
         while self.peers[peer].tunnel.pollTransmit(into: &self.control, now: now) {
             guard let endpoint = self.peers[peer].endpoint else {
-                self.stats.packetsWithoutEndpoint += 1
+                self.deviceStats.packetsWithoutEndpoint += 1
                 continue
             }
             self.sendControl(to: endpoint)
@@ -442,83 +273,18 @@ public final class WireGuardDevice {
             return fz_udp_send_batch(fd, &datagram, 1, &failed)
         }
         if sent != 1 || failed != 0 {
-            self.stats.sendFailures += 1
+            self.deviceStats.sendFailures += 1
         }
     }
 
     // MARK: Peers → TUN
 
-    private func readUDP(_ fd: Int32) {
-        while true {
-            let count = self.received.withUnsafeMutableBufferPointer {
-                fz_udp_receive_batch(fd, $0.baseAddress, UInt32(Self.batchSize))
-            }
-            guard count > 0 else {
-                return
-            }
-            let now = self.now()
-            for index in 0..<Int(count) {
-                self.handleDatagram(slot: index, now: now)
-            }
-            self.deliver()
-            if count < Self.batchSize {
-                return
-            }
-        }
-    }
-
-    /// Writes the batch's decrypted packets to the TUN device, consecutive TCP segments of a flow as one.
-    private func deliver() {
-        guard !self.deliveries.isEmpty else {
-            return
-        }
-        let failures = self.deliveries.withUnsafeBufferPointer { packets in
-            self.deliveryLengths.withUnsafeBufferPointer { lengths in
-                fz_tun_write_packets(
-                    self.tun,
-                    packets.baseAddress,
-                    lengths.baseAddress,
-                    UInt32(packets.count),
-                    self.coalesced.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                    self.coalesced.count
-                )
-            }
-        }
-        self.stats.tunWriteFailures += UInt64(failures)
-        self.deliveries.removeAll(keepingCapacity: true)
-        self.deliveryLengths.removeAll(keepingCapacity: true)
-    }
-
-    /// Handles what one receive slot holds: a datagram, or a run of datagrams UDP GRO coalesced, one by one.
-    private func handleDatagram(slot: Int, now: Instant) {
-        let datagram = self.received[slot]
-        guard datagram.truncated == 0 else {
-            self.stats.invalidDatagrams += 1
-            return
-        }
-        let length = Int(datagram.length)
-        let segmentSize = datagram.segment_size == 0 ? length : Int(datagram.segment_size)
-        if segmentSize < length {
-            self.stats.coalescedReceives += 1
-        }
-        var start = 0
-        while start < length {
-            let end = min(start + segmentSize, length)
-            self.udpSlots[slot].moveReaderIndex(to: 0)
-            self.udpSlots[slot].moveWriterIndex(to: end)
-            self.udpSlots[slot].moveReaderIndex(to: start)
-            self.handleSegment(slot: slot, now: now)
-            start = end
-        }
-    }
-
-    /// Handles the datagram in `udpSlots[slot]`'s readable bytes.
-    private func handleSegment(slot: Int, now: Instant) {
-        let datagram = self.received[slot]
+    /// Handles one datagram: `buffer`'s readable bytes, received as `datagram` says.
+    private func handleSegment(_ buffer: inout ByteBuffer, datagram: fz_datagram, now: Instant) {
         let source = datagram.socketAddress
         do throws(WireGuardError) {
-            let header = try PacketHeader(parsing: self.udpSlots[slot])
-            if try self.limiter.check(self.udpSlots[slot], from: datagram.cookieSource, reply: &self.control, now: now)
+            let header = try PacketHeader(parsing: buffer)
+            if try self.limiter.check(buffer, from: datagram.cookieSource, reply: &self.control, now: now)
                 == .sendCookieReply
             {
                 self.sendControl(to: source)
@@ -526,42 +292,61 @@ public final class WireGuardDevice {
             }
             let peer: Int
             if header.type == .handshakeInitiation {
-                let key = try self.identity.initiatorKey(of: self.udpSlots[slot])
+                let key = try self.identity.initiatorKey(of: buffer)
                 guard let known = self.peerByKey[key] else {
-                    self.stats.unknownPeers += 1
+                    self.deviceStats.unknownPeers += 1
                     return
                 }
                 peer = known
             } else {
                 let index = Int(header.receiverIndex!.peer.rawValue) - 1
                 guard self.peers.indices.contains(index) else {
-                    self.stats.unknownPeers += 1
+                    self.deviceStats.unknownPeers += 1
                     return
                 }
                 peer = index
             }
-            let result = try self.peers[peer].tunnel.decapsulate(&self.udpSlots[slot], now: now)
+            let result = try self.peers[peer].tunnel.decapsulate(&buffer, now: now)
             // Authenticated: the peer is where this came from (§2, roaming).
             self.peers[peer].endpoint = source
             switch result {
             case .packet:
-                guard let sourceAddress = Self.address(in: self.udpSlots[slot], sourceNotDestination: true),
+                guard let sourceAddress = Self.address(in: buffer, sourceNotDestination: true),
                     self.peers[peer].allowedIPs.contains(where: { $0.contains(sourceAddress) })
                 else {
-                    self.stats.packetsFromDisallowedSource += 1
+                    self.deviceStats.packetsFromDisallowedSource += 1
                     return
                 }
-                self.deliveries.append(self.received[slot].bytes + self.udpSlots[slot].readerIndex)
-                self.deliveryLengths.append(UInt32(self.udpSlots[slot].readableBytes))
+                self.driver.queueTUNWrite(datagram.bytes + buffer.readerIndex, length: buffer.readableBytes)
             case .keepalive:
                 break
             case .handshake:
                 self.flushControl(peer: peer, now: now)
             }
         } catch {
-            self.stats.invalidDatagrams += 1
+            self.deviceStats.invalidDatagrams += 1
             self.logger.trace("Dropped datagram", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+extension WireGuardDevice: EventLoopHandler {
+    public func nextDeadline() -> Instant? {
+        self.earliestDeadline()
+    }
+
+    public func handleTimeout(now: Instant) {
+        self.handleTimers(now: now)
+    }
+
+    public func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
+        self.handleSegment(&datagram, datagram: received, now: now)
+    }
+
+    public func handleTUNPacket(
+        _ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant
+    ) {
+        self.handleTUNPacket(&packet, storage: storage, now: now)
     }
 }
 
@@ -584,13 +369,5 @@ public struct DeviceStats: Sendable, CustomStringConvertible {
             + "unknown peer \(self.unknownPeers), send failures \(self.sendFailures), "
             + "TUN write failures \(self.tunWriteFailures), unsegmentable \(self.unsegmentablePackets), "
             + "coalesced receives \(self.coalescedReceives)"
-    }
-}
-
-extension ByteBuffer {
-    /// Clears the buffer and lets `body` fill its storage from the start; returns what `body` returns.
-    fileprivate mutating func withUnsafeMutableWritableBytesAfterClear<R>(_ body: (UnsafeMutableRawBufferPointer) -> R) -> R {
-        self.clear()
-        return self.withUnsafeMutableWritableBytes(body)
     }
 }
