@@ -1,6 +1,7 @@
 import Dispatch
 import FirezoneTime
 import Glibc
+import IPPacket
 import LinuxIO
 import NIOCore
 import Synchronization
@@ -267,5 +268,80 @@ extension LoopbackSocket {
         var failed: UInt32 = 0
         let sent = fz_udp_send_batch(self.fd, &datagrams, UInt32(datagrams.count), &failed)
         try #require(sent == datagrams.count && failed == 0, "sent \(sent) of \(datagrams.count), failed \(failed)")
+    }
+}
+
+/// The driver's TUN path on a SOCK_SEQPACKET socket pair, which keeps message boundaries as a TUN device does:
+/// a super-packet with a virtio-net header goes in, its segments reach the handler with room to seal them in place,
+/// and what the handler queues for the device comes out coalesced at the end of the batch.
+struct EventLoopDriverTUNTests {
+    @Test func aSuperPacketReachesTheHandlerAsSegmentsAndLeavesCoalesced() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &fds) == 0)
+        defer { fds.forEach { close($0) } }
+        let (device, kernel) = (fds[0], fds[1])
+        try #require(fcntl(device, F_SETFL, fcntl(device, F_GETFL) | O_NONBLOCK) == 0)
+        let driver = try EventLoopDriver()
+        try driver.register(tun: device, token: 5, layout: .init(headroom: 16, paddingMultiple: 16, tailroom: 16))
+        let handler = TUNLoopbackHandler(driver: driver)
+        let payload = (0..<1100).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let packet = try IPPacket.makeTCP(
+            source: IPAddress("10.196.0.1")!,
+            sourcePort: 40000,
+            destination: IPAddress("10.196.0.2")!,
+            destinationPort: 5201,
+            sequenceNumber: 1000,
+            acknowledgmentNumber: 77,
+            flags: [.ack],
+            payload: ByteBuffer(bytes: payload)
+        )
+        // What the kernel hands over: a virtio-net header asking for TCP segments of 250 bytes and the checksum.
+        var message: [UInt8] = [1, 1]
+        for value: UInt16 in [20 + 20, 250, 20, 16] {
+            message += [UInt8(value & 0xFF), UInt8(value >> 8)]
+        }
+        message += Array(packet.intoBuffer().readableBytesView)
+        #expect(message.withUnsafeBytes { write(kernel, $0.baseAddress, $0.count) } == message.count)
+
+        try driver.turn(handler)
+
+        #expect(handler.packets.map(\.count) == [290, 290, 290, 290, 140])
+        #expect(handler.packets.map { Array($0[40...]) }.joined().elementsEqual(payload))
+        // Each packet has the layout's room around it: 16 bytes of headroom, padding to 16, 16 bytes of tailroom.
+        let stride = 16 + (290 + 15) / 16 * 16 + 16
+        #expect(handler.offsets == (0..<5).map { 16 + $0 * stride })
+        try #require(fcntl(kernel, F_SETFL, fcntl(kernel, F_GETFL) | O_NONBLOCK) == 0)
+        var received = [UInt8](repeating: 0, count: 70_000)
+        let length = received.withUnsafeMutableBytes { read(kernel, $0.baseAddress, $0.count) }
+        try #require(length > 10)
+        let coalesced = try IPPacket(ByteBuffer(bytes: received[10..<length]))
+        #expect(Array(coalesced.payload.readableBytesView) == payload, "the five segments went back as one")
+        #expect(driver.counters.tunWriteFailures == 0)
+    }
+}
+
+/// Records each TUN packet and queues it back for the device.
+final class TUNLoopbackHandler: EventLoopHandler {
+    let driver: EventLoopDriver
+    var packets: [[UInt8]] = []
+    /// Where each packet starts in its region.
+    var offsets: [Int] = []
+
+    init(driver: EventLoopDriver) {
+        self.driver = driver
+    }
+
+    func nextDeadline() -> Instant? {
+        self.driver.clock.now() + .seconds(3600)
+    }
+
+    func handleTimeout(now: Instant) {}
+
+    func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {}
+
+    func handleTUNPacket(_ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant) {
+        self.packets.append(Array(packet.readableBytesView))
+        self.offsets.append(packet.readerIndex)
+        self.driver.queueTUNWrite(storage + packet.readerIndex, length: packet.readableBytes)
     }
 }
