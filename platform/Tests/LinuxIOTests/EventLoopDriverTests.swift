@@ -70,7 +70,8 @@ struct EventLoopDriverTests {
         try driver.register(udp: quiet.fd, token: 2)
         let handler = RecordingHandler(driver: driver)
         let flood = 1024
-        try sender.send((0..<flood).map { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }, to: flooded.port)
+        let floodPayloads = (0..<flood).map { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        try sender.send(floodPayloads, to: flooded.port)
         try sender.send([[0x51]], to: quiet.port)
         handler.timer = driver.clock.now()
 
@@ -339,7 +340,9 @@ final class TUNLoopbackHandler: EventLoopHandler {
 
     func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {}
 
-    func handleTUNPacket(_ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant) {
+    func handleTUNPacket(
+        _ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant
+    ) {
         self.packets.append(Array(packet.readableBytesView))
         self.offsets.append(packet.readerIndex)
         self.driver.queueTUNWrite(storage + packet.readerIndex, length: packet.readableBytes)

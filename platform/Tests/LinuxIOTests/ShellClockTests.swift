@@ -22,9 +22,8 @@ struct ShellClockTests {
         #expect(ShellClock.instant(origin, since: origin) == .zero)
         #expect(ShellClock.instant(origin - .seconds(5), since: origin) == .zero)
         #expect(ShellClock.instant(origin + .milliseconds(1500), since: origin) == Instant(nanoseconds: 1_500_000_000))
-        #expect(
-            ShellClock.instant(origin + .seconds(Int64.max / 2), since: origin) == Instant(nanoseconds: UInt64(Int64.max))
-        )
+        let farReading = ShellClock.instant(origin + .seconds(Int64.max / 2), since: origin)
+        #expect(farReading == Instant(nanoseconds: UInt64(Int64.max)))
     }
 
     @Test func wallClockTimeIsTodayAndNeverBefore1970() {

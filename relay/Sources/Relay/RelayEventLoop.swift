@@ -149,6 +149,18 @@ public final class RelayEventLoop {
         }
     }
 
+    private func openAllocationSocket(port: UInt16, family: IPVersion) throws(SystemCallError) {
+        let socket = try UDPSocket(binding: self.configuration.bindAddress(family), port: port)
+        let key = SocketKey.allocation(port, family)
+        do {
+            let registration = try self.driver.register(udp: socket.fd, token: key.token)
+            self.allocationSockets[key] = (socket, registration)
+        } catch {
+            socket.close()
+            throw error
+        }
+    }
+
     private func executeCommands() {
         while let command = self.core.pollCommand() {
             switch command {
@@ -164,15 +176,13 @@ public final class RelayEventLoop {
                 }
             case .createAllocation(let port, let family):
                 do {
-                    let socket = try UDPSocket(binding: self.configuration.bindAddress(family), port: port.value)
-                    let key = SocketKey.allocation(port.value, family)
-                    let registration = try self.driver.register(udp: socket.fd, token: key.token)
-                    self.allocationSockets[key] = (socket, registration)
+                    try self.openAllocationSocket(port: port.value, family: family)
                 } catch {
                     self.logger.warning("Cannot open an allocation port", metadata: ["error": "\(error)"])
                 }
             case .freeAllocation(let port, let family):
-                if let (socket, registration) = self.allocationSockets.removeValue(forKey: .allocation(port.value, family)) {
+                let key = SocketKey.allocation(port.value, family)
+                if let (socket, registration) = self.allocationSockets.removeValue(forKey: key) {
                     self.driver.unregister(registration)
                     socket.close()
                 }
