@@ -47,7 +47,8 @@ public final class EventLoopDriver {
         public var paddingMultiple: Int
         /// Bytes behind the padded packet (WireGuard: the 16-byte tag).
         public var tailroom: Int
-        /// Super-packets read per batch, and so regions: two keep a batch's sends near one GSO run per flow.
+        /// Super-packets read per batch, and so regions: one or two, since the send queue (``sendCapacity``) holds
+        /// the segments of two.
         public var superPacketsPerBatch: Int
 
         public init(headroom: Int, paddingMultiple: Int, tailroom: Int, superPacketsPerBatch: Int = 2) {

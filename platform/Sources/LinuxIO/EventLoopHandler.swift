@@ -5,8 +5,8 @@ import NIOCore
 /// core and queues what the core sends with the driver.
 ///
 /// Every call happens on the thread that runs the driver. `source` is the token the shell registered the
-/// descriptor with. The driver is generic over its handler, so these are direct calls, not dynamic dispatch
-/// through an existential.
+/// descriptor with. The driver is generic over its handler: no existential box and no closure stands between a
+/// datagram and the handler.
 public protocol EventLoopHandler: AnyObject {
     /// The earliest time the core wants ``handleTimeout(now:)``, or nil when nothing is timed.
     func nextDeadline() -> Instant?
