@@ -83,13 +83,13 @@ let package = Package(
         ),
         .target(
             name: "LinuxIO",
-            dependencies: ["CLinuxIO", "IPPacket"],
+            dependencies: ["CLinuxIO", "IPPacket", "FirezoneTime", .product(name: "NIOCore", package: "swift-nio")],
             path: "platform/Sources/LinuxIO"
         ),
         // Real loopback sockets: batched sends and receives, UDP GSO coalescing and GRO splitting.
         .testTarget(
             name: "LinuxIOTests",
-            dependencies: ["LinuxIO", "IPPacket"],
+            dependencies: ["LinuxIO", "IPPacket", "FirezoneTime", .product(name: "NIOCore", package: "swift-nio")],
             path: "platform/Tests/LinuxIOTests"
         ),
 
@@ -287,7 +287,7 @@ let package = Package(
         .target(
             name: "PhoenixChannel",
             dependencies: [
-                "PhoenixCore", "PortalMessages", "FirezoneTime",
+                "PhoenixCore", "PortalMessages", "FirezoneTime", "LinuxIO",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

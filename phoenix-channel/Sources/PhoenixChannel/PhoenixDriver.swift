@@ -1,4 +1,5 @@
 import FirezoneTime
+import LinuxIO
 import Logging
 import NIOCore
 import PhoenixCore
@@ -13,7 +14,7 @@ final class PhoenixDriver<Topic: PortalTopic>: @unchecked Sendable {
     private let connector: WebSocketConnector
     private let continuation: AsyncStream<PhoenixEvent<Topic.Inbound>>.Continuation
     private let logger: Logger
-    private let origin = ContinuousClock.now
+    private let clock = ShellClock()
 
     private var session: PhoenixSession<Topic, SystemRandomNumberGenerator>
     private var sockets: [PhoenixConnectionID: WebSocketConnection] = [:]
@@ -166,7 +167,7 @@ final class PhoenixDriver<Topic: PortalTopic>: @unchecked Sendable {
     }
 
     private func now() -> Instant {
-        Instant(nanoseconds: UInt64(max(0, (ContinuousClock.now - self.origin).nanoseconds)))
+        self.clock.now()
     }
 }
 

@@ -1,4 +1,4 @@
-// epoll, eventfd, signalfd and the wall clock for the event loops: the calls Swift's Glibc module does not import.
+// epoll, eventfd and signalfd for the event loops: the calls Swift's Glibc module does not import.
 #define _GNU_SOURCE
 #include "event_fds.h"
 
@@ -8,7 +8,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 int fz_epoll_create(void) {
@@ -67,11 +66,4 @@ int fz_termination_signalfd(void) {
     }
     int fd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
-}
-
-void fz_unix_time(int64_t *seconds, int64_t *nanoseconds) {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    *seconds = now.tv_sec;
-    *nanoseconds = now.tv_nsec;
 }

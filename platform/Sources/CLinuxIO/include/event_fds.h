@@ -30,7 +30,4 @@ void fz_eventfd_drain(int fd);
 /// signalfd that becomes readable when either arrives, or -errno.
 int fz_termination_signalfd(void);
 
-/// Wall-clock time, seconds and nanoseconds since 1970 (CLOCK_REALTIME), for handshake timestamps.
-void fz_unix_time(int64_t *seconds, int64_t *nanoseconds);
-
 #endif
