@@ -76,14 +76,20 @@ struct RelayNode: SimulatedNode {
                 self.drops.append("\(reason)")
             }
         }
-        self.drainCommands()
+        self.drainCommands(now: now)
     }
 
-    private mutating func drainCommands() {
+    /// Sends the core's messages; every allocation port opens at once (the simulated host has all ports free).
+    private mutating func drainCommands(now: Instant) {
         while let command = self.server.pollCommand() {
-            if case .sendMessage(let message, let client) = command {
+            switch command {
+            case .sendMessage(let message, let client):
                 let from = self.socket(port: Self.listeningPort, family: client.address.address.version)
                 self.outbox.append(SimulatedTransmit(source: from, destination: client.address, payload: message))
+            case .createAllocation(let port, let family):
+                self.server.handleAllocationPortOpened(port, family, now: now)
+            case .freeAllocation, .createChannelBinding, .deleteChannelBinding:
+                break
             }
         }
     }
@@ -104,6 +110,6 @@ struct RelayNode: SimulatedNode {
 
     mutating func handleTimeout(now: Instant, unixTime: Duration) {
         self.server.handleTimeout(now: now)
-        self.drainCommands()
+        self.drainCommands(now: now)
     }
 }
