@@ -1,6 +1,6 @@
 import IPPacket
 
-/// How a relay runs: its addresses and ports, and its credential secret (reference §3.1).
+/// How a relay runs: its addresses and ports, and its credential secret (Firezone's relay CLI, rust/relay/server/src/main.rs).
 public struct RelayConfiguration: Sendable {
     public var publicIPv4: IPv4Address?
     public var publicIPv6: IPv6Address?

@@ -7,7 +7,7 @@ import NIOCore
 import RelayCore
 import STUN
 
-/// The relay's IO shell: one thread that owns every UDP socket and the ``RelayServer`` core (reference §3.7),
+/// The relay's IO shell: one thread that owns every UDP socket and the ``RelayServer`` core (as Firezone's rust/relay/server/src/main.rs),
 /// running on an ``EventLoopDriver``.
 ///
 /// The driver receives batches from the listening and allocation sockets (UDP GRO runs split), hands every datagram

@@ -211,7 +211,7 @@ struct RelayServerAllocationTests {
         #expect(try relay.authenticated(.allocate, from: self.alice, attributes: attributes).errorCode?.code == 400)
     }
 
-    /// Reference §3.4 and RFC 8656 §7.2: the address family rules, on dual- and single-stack relays.
+    /// RFC 8656 §7.2, as Firezone's relay does it: the address family rules, on dual- and single-stack relays.
     @Test(arguments: [
         (true, true, [], [IPVersion.v4], nil),
         (true, true, [STUNAttribute.requestedAddressFamily(.v6)], [.v6], nil),
