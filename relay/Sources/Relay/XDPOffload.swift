@@ -78,7 +78,8 @@ public final class XDPOffload {
     /// Inserts or deletes both directions of a channel binding; other commands are not the offload's.
     public func mirror(_ command: RelayCommand) {
         switch command {
-        case .createChannelBinding(let client, let channel, let peer, let port):
+        case .createChannelBinding(let client, let channel, let peer, let port),
+            .refreshChannelBinding(let client, let channel, let peer, let port):
             do throws(SystemCallError) {
                 try self.program.insertBinding(client: client, channel: channel, peer: peer, port: port)
             } catch {

@@ -381,7 +381,11 @@ extension RelayServer {
             let wasBound = binding.isBound
             binding.state = .bound(expiresAt: expiresAt)
             self.channels[clientChannel] = binding
-            if !wasBound {
+            if wasBound {
+                self.commands.append(
+                    .refreshChannelBinding(client: binding.client, channel: binding.channel, peer: binding.peer, port: binding.port)
+                )
+            } else {
                 self.announceBinding(binding)
             }
         } else {
