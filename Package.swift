@@ -240,6 +240,7 @@ let package = Package(
                 "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -258,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayTests",
-            dependencies: [
+            dependencies: ["STUN", 
                 "Relay", "RelayCore", "RelayXDP", "CRelayXDP", "IPPacket", "LinuxIO", "FirezoneTesting",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -386,7 +387,7 @@ let package = Package(
         // The local portal in this process, its admin API, and PhoenixChannel helpers to talk to it.
         .target(
             name: "PortalTestSupport",
-            dependencies: [
+            dependencies: ["FirezoneCrypto", 
                 "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

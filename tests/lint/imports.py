@@ -62,7 +62,7 @@ ALLOWED = {
     "PortalMessages": {"ours": {"IPPacket", "FirezoneCrypto"}, "packages": set()},
     "PhoenixCore": {"ours": {"PortalMessages"} | PLATFORM, "packages": CORE_PACKAGES},
     "PhoenixChannel": {
-        "ours": {"PhoenixCore", "PortalMessages"} | PLATFORM,
+        "ours": {"PhoenixCore", "PortalMessages"} | PLATFORM | LINUX_IO,
         "packages": CORE_PACKAGES | {"NIOPosix", "NIOHTTP1", "NIOWebSocket", "NIOSSL", "ServiceLifecycle"},
     },
     # connlib/: the tunnel's state machines and their IO shell.

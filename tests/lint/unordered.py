@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # `var name: [Key: Value]`, `: Set<…>`, `: Dictionary<…>`, and `= [:]` / `= Set(…)` / `= Dictionary(…)`.
 DECLARATION = re.compile(
-    r"\b(?:var|let)\s+(\w+)\s*(?::\s*(?:\[[^\[\]]+:[^\[\]]+\]|\[[^\[\]]*\[[^\]]*\][^\[\]]*:[^\]]*\]|Set<|Dictionary<)"
+    r"\b(?:var|let)\s+(\w+)\s*(?::\s*(?:\[(?!\()[^\[\]]+:[^\[\]]+\]|\[[^\[\]]*\[[^\]]*\][^\[\]]*:[^\]]*\]|Set<|Dictionary<)"
     r"|=\s*(?:\[:\]|Set\(|Set<|Dictionary\(|Dictionary<))")
 ORDER_SENSITIVE = ("keys", "values", "map", "compactMap", "flatMap", "filter", "forEach", "reduce", "first",
                    "min", "max", "enumerated", "lazy", "makeIterator", "randomElement", "popFirst", "removeFirst",
@@ -52,7 +52,8 @@ def main(directories):
     reference = rf"(?<!\w)(?:{alternatives})\b"
     walks = [
         re.compile(rf"\bfor\b[^{{]*\bin\s+(?:[\w.]*\.)?{reference}\s*(?:\{{|where\b)"),
-        re.compile(rf"{reference}\s*\.\s*(?:{'|'.join(ORDER_SENSITIVE)})\b"),
+        # `name.keys.sorted()` is the fix, not the fault.
+        re.compile(rf"{reference}\s*\.\s*(?:{'|'.join(ORDER_SENSITIVE)})\b(?!\s*\.\s*sorted\b)"),
         re.compile(rf"\b(?:Array|OrderedSet|Deque|ContiguousArray)\(\s*{reference}\s*\)"),
     ]
     failures = []

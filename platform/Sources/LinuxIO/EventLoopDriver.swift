@@ -92,6 +92,8 @@ public final class EventLoopDriver {
         public var unsegmentablePackets: UInt64 = 0
         /// Writes to the TUN device that failed.
         public var tunWriteFailures: UInt64 = 0
+        /// Turns that a ``Waker`` ended (not a drop).
+        public var wakeups: UInt64 = 0
     }
 
     private enum Kind {
@@ -330,6 +332,7 @@ public final class EventLoopDriver {
             self.flush()
         case .wakeup:
             fz_eventfd_drain(source.fd)
+            self.counters.wakeups += 1
         case .signal:
             self.receivedTerminationSignal = true
         }

@@ -24,6 +24,15 @@ struct ChannelBinding {
         }
         return false
     }
+
+    /// Whether data may flow at `now`: bound and not past its expiry. The data path asks this per packet, so a
+    /// binding stops relaying at its expiry even when its timer has not been handled yet (a busy event loop).
+    func relays(at now: Instant) -> Bool {
+        if case .bound(let expiresAt) = self.state {
+            return now < expiresAt
+        }
+        return false
+    }
 }
 
 /// The key of a binding as the client sees it.

@@ -149,7 +149,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         case .some(0...3):
             return self.handleSTUN(datagram, from: client, now: now)
         case .some(64...127):
-            return self.handleChannelData(datagram, from: client)
+            return self.handleChannelData(datagram, from: client, now: now)
         default:
             self.stats.countDrop(.notTURN)
             return .dropped(.notTURN)
@@ -162,7 +162,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
     {
         self.lastNow = max(self.lastNow, now)
         guard let key = self.channelByPeer[PortAndPeer(port: port, peer: peer)],
-            let binding = self.channels[key], binding.isBound
+            let binding = self.channels[key], binding.relays(at: now)
         else {
             self.stats.countDrop(.noChannelForPeer)
             return .dropped(.noChannelForPeer)
@@ -171,13 +171,13 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         return .forward(client: binding.client, channel: binding.channel)
     }
 
-    private mutating func handleChannelData(_ datagram: ByteBuffer, from client: ClientSocket) -> ClientInput {
+    private mutating func handleChannelData(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant) -> ClientInput {
         guard let channelData = try? ChannelData(decoding: datagram) else {
             self.stats.countDrop(.malformedChannelData)
             return .dropped(.malformedChannelData)
         }
         let key = ClientChannel(client: client, channel: ChannelNumber(channelData.channelNumber))
-        guard let binding = self.channels[key], binding.isBound else {
+        guard let binding = self.channels[key], binding.relays(at: now) else {
             self.stats.countDrop(.unboundChannel)
             return .dropped(.unboundChannel)
         }

@@ -362,6 +362,22 @@ struct RelayServerChannelTests {
         #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: relay.now) != .dropped(.unboundChannel))
     }
 
+    /// The data path checks the binding's expiry itself: a binding past it relays nothing even before the relay's
+    /// timer for it has run (an event loop busy with a flood).
+    @Test func anExpiredBindingRelaysNothingBeforeItsTimerRuns() throws {
+        var relay = RelayHarness()
+        let port = try relay.allocate(self.alice, attributes: [.lifetime(3600)])
+        _ = try relay.bind(self.alice, channel: 0x4001, to: self.bob)
+        _ = relay.drain()
+        let justBefore = relay.now + RelayConstants.channelBindingLifetime - .milliseconds(1)
+        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: justBefore) != .dropped(.unboundChannel))
+
+        // No handleTimeout: only `now` moves past the expiry.
+        let expiry = relay.now + RelayConstants.channelBindingLifetime
+        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: expiry) == .dropped(.unboundChannel))
+        #expect(relay.server.handlePeerInput(length: 1, from: self.bob, to: port, now: expiry) == .dropped(.noChannelForPeer))
+    }
+
     @Test func aLapsedBindingStopsDataAndReservesItsNumberAndPeerFor300Seconds() throws {
         var relay = RelayHarness()
         let port = try relay.allocate(self.alice, attributes: [.lifetime(3600)])
