@@ -67,8 +67,9 @@ struct IPPacketPropertyTests {
         expectValidation(of: Array(bytes.readableBytesView), Comment(rawValue: TestSeeds.replayHint(seed)))
     }
 
-    /// Random bytes behind a version nibble, with the declared length made right half of the time so that the
-    /// checks past the IP header are reached, parse or fail as the independent reading of their bytes says.
+    /// Random bytes behind a version nibble parse or fail as the independent reading of their bytes says. Half the
+    /// time the declared lengths (IP, and UDP's) are made right, the IPv4 fragment fields cleared and the protocol
+    /// drawn from the ones with rules, so that the checks past the IP header are reached.
     @Test(arguments: TestSeeds.seeds(count: 400))
     func randomBytesParseOrFailWithTheReasonTheirBytesCallFor(seed: UInt64) {
         var rng = SeededRandomNumberGenerator(seed: seed)
@@ -77,15 +78,26 @@ struct IPPacketPropertyTests {
             bytes[0] = Bool.random(using: &rng) ? 0x45 : 0x60  // get past the version check
         }
         if Bool.random(using: &rng) {
+            // TCP, UDP, ICMP, ICMPv6, the IPv6 extension headers, Firezone's control protocol.
+            let ipProtocol: UInt8 = [6, 17, 1, 58, 0, 43, 44, 51, 60, 0xFF].randomElement(using: &rng)!
             switch bytes.first {
             case 0x45 where bytes.count >= 20:
                 bytes[2] = UInt8(bytes.count >> 8)
                 bytes[3] = UInt8(bytes.count & 0xFF)
+                bytes[6] = 0
+                bytes[7] = 0
+                bytes[9] = ipProtocol
             case 0x60 where bytes.count >= 40:
                 bytes[4] = UInt8((bytes.count - 40) >> 8)
                 bytes[5] = UInt8((bytes.count - 40) & 0xFF)
+                bytes[6] = ipProtocol
             default:
                 break
+            }
+            let transportOffset = bytes.first == 0x45 ? 20 : 40
+            if ipProtocol == 17, bytes.count >= transportOffset + 8 {
+                bytes[transportOffset + 4] = UInt8((bytes.count - transportOffset) >> 8)
+                bytes[transportOffset + 5] = UInt8((bytes.count - transportOffset) & 0xFF)
             }
         }
         expectValidation(of: bytes, Comment(rawValue: TestSeeds.replayHint(seed)))
