@@ -328,7 +328,7 @@ let package = Package(
         .target(
             name: "FirezoneTesting",
             dependencies: [
-                "FirezoneTime", "IPPacket",
+                "FirezoneTime", "FirezoneCrypto", "IPPacket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -413,7 +413,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SystemLibrariesTests",
-            dependencies: ["CSodium", "COpenSSL", "CLibBPF"],
+            dependencies: ["CSodium", "COpenSSL", "CLibBPF", "FirezoneTesting"],
             path: "tests/Tests/SystemLibrariesTests"
         ),
     ]

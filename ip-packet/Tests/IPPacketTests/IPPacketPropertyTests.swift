@@ -51,10 +51,10 @@ struct IPPacketPropertyTests {
         }
     }
 
-    /// Any corruption of a valid packet is either rejected with a typed error or yields a packet whose
-    /// accessors all answer: nothing traps.
+    /// Any corruption of a valid packet either parses as the independent reading of its bytes says, or is refused
+    /// with exactly the reason that reading finds.
     @Test(arguments: TestSeeds.seeds(count: 400))
-    func corruptedPacketsNeverCrash(seed: UInt64) {
+    func corruptedPacketsParseOrFailWithTheReasonTheirBytesCallFor(seed: UInt64) {
         var rng = SeededRandomNumberGenerator(seed: seed)
         var bytes = RandomPackets.packet(using: &rng).buffer
         for _ in 0..<Int.random(in: 1...8, using: &rng) {
@@ -64,22 +64,43 @@ struct IPPacketPropertyTests {
         if Bool.random(using: &rng) {
             bytes.moveWriterIndex(to: Int.random(in: 0...bytes.writerIndex, using: &rng))
         }
-        guard let packet = try? IPPacket(bytes) else {
-            return
-        }
-        exerciseAccessors(packet)
+        expectValidation(of: Array(bytes.readableBytesView), Comment(rawValue: TestSeeds.replayHint(seed)))
     }
 
-    @Test(arguments: TestSeeds.seeds(count: 200))
-    func randomBytesNeverCrash(seed: UInt64) {
+    /// Random bytes behind a version nibble parse or fail as the independent reading of their bytes says. Half the
+    /// time the declared lengths (IP, and UDP's) are made right, the IPv4 fragment fields cleared and the protocol
+    /// drawn from the ones with rules, so that the checks past the IP header are reached.
+    @Test(arguments: TestSeeds.seeds(count: 400))
+    func randomBytesParseOrFailWithTheReasonTheirBytesCallFor(seed: UInt64) {
         var rng = SeededRandomNumberGenerator(seed: seed)
         var bytes = rng.bytes(Int.random(in: 0...1300, using: &rng))
         if !bytes.isEmpty {
             bytes[0] = Bool.random(using: &rng) ? 0x45 : 0x60  // get past the version check
         }
-        if let packet = try? IPPacket(ByteBuffer(bytes: bytes)) {
-            exerciseAccessors(packet)
+        if Bool.random(using: &rng) {
+            // TCP, UDP, ICMP, ICMPv6, the IPv6 extension headers, Firezone's control protocol.
+            let ipProtocol: UInt8 = [6, 17, 1, 58, 0, 43, 44, 51, 60, 0xFF].randomElement(using: &rng)!
+            switch bytes.first {
+            case 0x45 where bytes.count >= 20:
+                bytes[2] = UInt8(bytes.count >> 8)
+                bytes[3] = UInt8(bytes.count & 0xFF)
+                bytes[6] = 0
+                bytes[7] = 0
+                bytes[9] = ipProtocol
+            case 0x60 where bytes.count >= 40:
+                bytes[4] = UInt8((bytes.count - 40) >> 8)
+                bytes[5] = UInt8((bytes.count - 40) & 0xFF)
+                bytes[6] = ipProtocol
+            default:
+                break
+            }
+            let transportOffset = bytes.first == 0x45 ? 20 : 40
+            if ipProtocol == 17, bytes.count >= transportOffset + 8 {
+                bytes[transportOffset + 4] = UInt8((bytes.count - transportOffset) >> 8)
+                bytes[transportOffset + 5] = UInt8((bytes.count - transportOffset) & 0xFF)
+            }
         }
+        expectValidation(of: bytes, Comment(rawValue: TestSeeds.replayHint(seed)))
     }
 
     /// Every packet that can be refused can be refused with an ICMP error quoting it faithfully.
@@ -98,6 +119,19 @@ struct IPPacketPropertyTests {
             #expect(failed.ipProtocol == original.ipProtocol, context)
             #expect(failed.sourceProtocol == (try? original.sourceProtocol()), context)
         }
+    }
+}
+
+/// `IPPacket(_:)` agrees with ``ExpectedValidation``: the same layout when it parses, the same reason when not. A
+/// packet that parses then answers every accessor and rewrite.
+private func expectValidation(of bytes: [UInt8], _ context: Comment) {
+    let expected = ExpectedValidation(bytes)
+    do throws(IPPacketError) {
+        let packet = try IPPacket(ByteBuffer(bytes: bytes))
+        #expect(expected == .valid(packet.version, packet.ipProtocol, transportOffset: packet.transportOffset), context)
+        exerciseAccessors(packet)
+    } catch {
+        #expect(expected == .invalid(error.reason), context)
     }
 }
 

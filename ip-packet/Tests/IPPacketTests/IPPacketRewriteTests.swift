@@ -1,3 +1,4 @@
+import FirezoneTesting
 import IPPacket
 import NIOCore
 import Testing

@@ -113,7 +113,7 @@ public final class RelayEventLoop {
         }
         switch self.core.handleClientInput(datagram, from: client, now: now) {
         case .forward(let payload, let port, let peer):
-            guard let socket = self.allocationSockets[.allocation(port.value, peer.address.address.version)]?.socket
+            guard let socket = self.allocationSockets[.allocation(port, peer.address.address.version)]?.socket
             else {
                 return
             }
@@ -155,8 +155,8 @@ public final class RelayEventLoop {
         }
     }
 
-    private func openAllocationSocket(port: UInt16, family: IPVersion) throws(SystemCallError) {
-        let socket = try UDPSocket(binding: self.configuration.bindAddress(family), port: port)
+    private func openAllocationSocket(port: AllocationPort, family: IPVersion) throws(SystemCallError) {
+        let socket = try UDPSocket(binding: self.configuration.bindAddress(family), port: port.value)
         let key = SocketKey.allocation(port, family)
         do {
             let registration = try self.driver.register(udp: socket.fd, token: key.token)
@@ -182,14 +182,14 @@ public final class RelayEventLoop {
                 }
             case .createAllocation(let port, let family):
                 do {
-                    try self.openAllocationSocket(port: port.value, family: family)
+                    try self.openAllocationSocket(port: port, family: family)
                     self.core.handleAllocationPortOpened(port, family, now: self.driver.clock.now())
                 } catch {
                     self.logger.warning("Cannot open an allocation port", metadata: ["error": "\(error)"])
                     self.core.handleAllocationPortFailed(port, family, now: self.driver.clock.now())
                 }
             case .freeAllocation(let port, let family):
-                let key = SocketKey.allocation(port.value, family)
+                let key = SocketKey.allocation(port, family)
                 if let (socket, registration) = self.allocationSockets.removeValue(forKey: key) {
                     self.driver.unregister(registration)
                     socket.close()
@@ -232,7 +232,7 @@ extension RelayEventLoop: EventLoopHandler {
             self.handleClientDatagram(datagram, storage: storage, from: ClientSocket(received.socketAddress), now: now)
         case .allocation(let port, _):
             self.handlePeerDatagram(
-                datagram, storage: storage, from: PeerSocket(received.socketAddress), to: AllocationPort(port), now: now
+                datagram, storage: storage, from: PeerSocket(received.socketAddress), to: port, now: now
             )
         }
     }
@@ -257,12 +257,12 @@ extension RelayEventLoop: EventLoopHandler {
 /// What a driver token stands for.
 enum SocketKey: Hashable {
     case listener(IPVersion)
-    case allocation(UInt16, IPVersion)
+    case allocation(AllocationPort, IPVersion)
 
     var token: UInt64 {
         switch self {
         case .listener(let family): 1 << 32 | UInt64(family.rawValue) << 16
-        case .allocation(let port, let family): 2 << 32 | UInt64(family.rawValue) << 16 | UInt64(port)
+        case .allocation(let port, let family): 2 << 32 | UInt64(family.rawValue) << 16 | UInt64(port.value)
         }
     }
 
@@ -271,7 +271,7 @@ enum SocketKey: Hashable {
         if token >> 32 == 1 {
             self = .listener(family)
         } else {
-            self = .allocation(UInt16(truncatingIfNeeded: token), family)
+            self = .allocation(AllocationPort(UInt16(truncatingIfNeeded: token)), family)
         }
     }
 }

@@ -4,7 +4,7 @@ import NIOCore
 import STUN
 
 extension RelayServer {
-    mutating func handleSTUN(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant) -> ClientInput {
+    mutating func handleSTUN(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant) -> ClientInputResult {
         let message: STUNMessage
         do {
             message = try STUNMessage(decoding: datagram)

@@ -13,7 +13,7 @@ import STUN
 /// 1. A datagram on the listening port goes to ``handleClientInput(_:from:now:)``. Channel data comes back as
 ///    `.forward`: send the payload from that allocation port to that peer. STUN requests are answered through
 ///    commands.
-/// 2. A datagram on an allocation port goes to ``handlePeerInput(_:from:to:now:)``. `.forward` says which
+/// 2. A datagram on an allocation port goes to ``handlePeerInput(length:from:to:now:)``. `.forward` says which
 ///    client and channel: write the 4-byte channel header in front of the payload and send it from the
 ///    listening port.
 /// 3. After each input, drain ``pollCommand()``: messages to send, ports to open and close, channel bindings to
@@ -76,22 +76,6 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         }
     }
 
-    /// What to do with a datagram from a client.
-    public enum ClientInput: Equatable {
-        /// Channel data: send `payload` from the allocation port to the peer.
-        case forward(payload: ByteBuffer, from: AllocationPort, to: PeerSocket)
-        /// A STUN message was handled; its response, if any, is a queued command.
-        case handled
-        case dropped(RelayStats.DropReason)
-    }
-
-    /// What to do with a datagram from a peer.
-    public enum PeerInput: Equatable {
-        /// Prefix the datagram with channel data for `channel` and send it to `client` from the listening port.
-        case forward(client: ClientSocket, channel: ChannelNumber)
-        case dropped(RelayStats.DropReason)
-    }
-
     let configuration: Configuration
     var logger: Logger
     var rng: RNG
@@ -137,7 +121,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
 
     /// A datagram that arrived on the listening port.
     public mutating func handleClientInput(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant)
-        -> ClientInput
+        -> ClientInputResult
     {
         self.lastNow = max(self.lastNow, now)
         guard client.address.port != 0 else {
@@ -158,7 +142,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
 
     /// A datagram of `length` bytes that arrived on allocation port `port` from `peer`.
     public mutating func handlePeerInput(length: Int, from peer: PeerSocket, to port: AllocationPort, now: Instant)
-        -> PeerInput
+        -> PeerInputResult
     {
         self.lastNow = max(self.lastNow, now)
         guard let key = self.channelByPeer[PortAndPeer(port: port, peer: peer)],
@@ -171,7 +155,11 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         return .forward(client: binding.client, channel: binding.channel)
     }
 
-    private mutating func handleChannelData(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant) -> ClientInput {
+    private mutating func handleChannelData(
+        _ datagram: ByteBuffer,
+        from client: ClientSocket,
+        now: Instant
+    ) -> ClientInputResult {
         guard let channelData = try? ChannelData(decoding: datagram) else {
             self.stats.countDrop(.malformedChannelData)
             return .dropped(.malformedChannelData)

@@ -58,7 +58,7 @@ struct RelayServerTranscriptTests {
                 .allocate, from: alice, attributes: [.requestedTransport(17), .additionalAddressFamily(.v6)],
                 credentials: credentials, otherCommands: &commands
             )
-            lines.append("response to \(alice): \(Self.hex(allocated.buffer))")
+            lines.append("response to \(alice): \(hex(allocated.buffer))")
             for channel in 0..<4 {
                 let bound = try relay.authenticated(
                     .channelBind, from: alice,
@@ -68,7 +68,7 @@ struct RelayServerTranscriptTests {
                     ],
                     credentials: credentials, otherCommands: &commands
                 )
-                lines.append("response to \(alice): \(Self.hex(bound.buffer))")
+                lines.append("response to \(alice): \(hex(bound.buffer))")
             }
             lines += commands.map(Self.line)
         }
@@ -80,7 +80,7 @@ struct RelayServerTranscriptTests {
     static func line(_ command: RelayCommand) -> String {
         switch command {
         case .sendMessage(let bytes, let client):
-            "sendMessage to \(client): \(Self.hex(bytes))"
+            "sendMessage to \(client): \(hex(bytes))"
         case .createAllocation(let port, let version):
             "createAllocation \(port) \(version)"
         case .freeAllocation(let port, let version):
@@ -92,10 +92,6 @@ struct RelayServerTranscriptTests {
         case .deleteChannelBinding(let client, let channel, let peer, let port):
             "deleteChannelBinding client \(client) channel \(channel) peer \(peer) port \(port)"
         }
-    }
-
-    static func hex(_ buffer: ByteBuffer) -> String {
-        buffer.readableBytesView.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 
     static func fixturePath(_ name: String) -> String {
@@ -122,11 +118,5 @@ struct RelayServerTranscriptTests {
         defer { fclose(file) }
         let bytes = Array(text.utf8)
         #expect(fwrite(bytes, 1, bytes.count, file) == bytes.count)
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        String(repeating: "0", count: max(0, width - self.count)) + self
     }
 }

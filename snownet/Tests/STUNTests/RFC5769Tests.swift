@@ -1,3 +1,4 @@
+import FirezoneTesting
 import IPPacket
 import NIOCore
 import STUN
@@ -25,7 +26,7 @@ struct RFC5769Vector: Sendable, CustomTestStringConvertible {
     /// RFC 5769 §2.1, Sample Request: short-term credentials, so the key is the password itself.
     static let request = RFC5769Vector(
         name: "§2.1 sample request",
-        bytes: STUNTests.bytes(
+        bytes: FirezoneTesting.bytes(
             hex: """
                 000100582112a442b7e7a701bc34d686fa87dfae
                 802200105354554e207465737420636c69656e74
@@ -52,7 +53,7 @@ struct RFC5769Vector: Sendable, CustomTestStringConvertible {
     /// RFC 5769 §2.2, Sample IPv4 Response.
     static let ipv4Response = RFC5769Vector(
         name: "§2.2 sample IPv4 response",
-        bytes: STUNTests.bytes(
+        bytes: FirezoneTesting.bytes(
             hex: """
                 0101003c2112a442b7e7a701bc34d686fa87dfae
                 8022000b7465737420766563746f7220
@@ -75,7 +76,7 @@ struct RFC5769Vector: Sendable, CustomTestStringConvertible {
     /// RFC 5769 §2.3, Sample IPv6 Response.
     static let ipv6Response = RFC5769Vector(
         name: "§2.3 sample IPv6 response",
-        bytes: STUNTests.bytes(
+        bytes: FirezoneTesting.bytes(
             hex: """
                 010100482112a442b7e7a701bc34d686fa87dfae
                 8022000b7465737420766563746f7220
@@ -102,7 +103,7 @@ struct RFC5769Vector: Sendable, CustomTestStringConvertible {
     /// is "TheMatrIX" after SASLprep; the key is MD5 of "username:realm:password".
     static let longTermRequest = RFC5769Vector(
         name: "§2.4 sample request with long-term authentication",
-        bytes: STUNTests.bytes(
+        bytes: FirezoneTesting.bytes(
             hex: """
                 000100602112a44278ad3433c6ad72c029da412e
                 00060012e3839ee38388e383aae38383e382afe382b90000

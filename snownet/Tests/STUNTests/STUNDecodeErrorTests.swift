@@ -1,4 +1,5 @@
 import FirezoneCrypto
+import FirezoneTesting
 import NIOCore
 import STUN
 import Testing

@@ -1,4 +1,5 @@
 import FirezoneCrypto
+import FirezoneTesting
 import IPPacket
 import NIOCore
 import STUN

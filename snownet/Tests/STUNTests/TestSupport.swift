@@ -1,26 +1,5 @@
 import NIOCore
 
-/// Hex text to a buffer, for test vectors; spaces and newlines are ignored.
-func buffer(hex: String) -> ByteBuffer {
-    ByteBuffer(bytes: bytes(hex: hex))
-}
-
-func bytes(hex: String) -> [UInt8] {
-    let digits = Array(hex.utf8.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") })
-    precondition(digits.count % 2 == 0, "an even number of hex digits")
-    return stride(from: 0, to: digits.count, by: 2).map {
-        UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
-    }
-}
-
-func hex(_ buffer: ByteBuffer) -> String {
-    hex(Array(buffer.readableBytesView))
-}
-
-func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
-
 /// A STUN message built by hand from raw attributes, for inputs the encoder will not write: unknown or malformed
 /// attributes, wrong lengths. The header's length is correct unless `length` overrides it; values are padded
 /// with zeros.

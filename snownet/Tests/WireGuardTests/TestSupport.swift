@@ -1,23 +1,9 @@
 import FirezoneCrypto
+import FirezoneTesting
 import FirezoneTime
 import Logging
 import NIOCore
 import WireGuard
-
-func hex(_ bytes: some Sequence<UInt8>) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
-
-func bytes(hex text: String) -> [UInt8] {
-    var output: [UInt8] = []
-    var index = text.startIndex
-    while index < text.endIndex {
-        let next = text.index(index, offsetBy: 2)
-        output.append(UInt8(text[index..<next], radix: 16)!)
-        index = next
-    }
-    return output
-}
 
 func key32(hex text: String) -> Bytes32 {
     Bytes32(bytes(hex: text))!

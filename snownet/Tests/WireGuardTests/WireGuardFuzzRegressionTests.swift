@@ -1,4 +1,5 @@
 import FirezoneCrypto
+import FirezoneTesting
 import FirezoneTime
 import Logging
 import NIOCore

@@ -60,13 +60,13 @@ struct RelayNode: SimulatedNode {
                 self.drops.append("\(reason)")
             }
         } else {
-            let input = self.server.handlePeerInput(
+            let result = self.server.handlePeerInput(
                 length: datagram.readableBytes,
                 from: PeerSocket(source),
                 to: AllocationPort(destination.port),
                 now: now
             )
-            switch input {
+            switch result {
             case .forward(let client, let channel):
                 var message = ByteBuffer()
                 ChannelData(channelNumber: channel.value, payload: datagram).write(into: &message)

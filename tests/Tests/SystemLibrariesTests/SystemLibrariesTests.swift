@@ -1,6 +1,7 @@
 import CLibBPF
 import COpenSSL
 import CSodium
+import FirezoneTesting
 import Testing
 
 /// The system libraries link and answer with the values their specifications fix.
@@ -19,7 +20,7 @@ struct SystemLibrariesTests {
     @Test func libsodiumDerivesTheRFC7748X25519PublicKey() {
         #expect(sodium_init() >= 0)
         // RFC 7748 §6.1: Alice's private and public keys.
-        let privateKey = bytes("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+        let privateKey = bytes(hex: "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
         var publicKey = [UInt8](repeating: 0, count: 32)
         #expect(crypto_scalarmult_base(&publicKey, privateKey) == 0)
         #expect(hex(publicKey) == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
@@ -28,13 +29,4 @@ struct SystemLibrariesTests {
     @Test func libbpfIsVersionOne() {
         #expect(libbpf_major_version() == 1)
     }
-}
-
-private func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
-
-private func bytes(_ hex: String) -> [UInt8] {
-    let digits = Array(hex.utf8)
-    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
 }

@@ -1,0 +1,5 @@
+import IPPacket
+
+func ip(_ text: String) -> IPAddress {
+    IPAddress(text)!
+}
