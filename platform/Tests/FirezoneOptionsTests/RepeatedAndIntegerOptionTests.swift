@@ -34,7 +34,8 @@ struct RepeatedAndIntegerOptionTests {
     }
 
     @Test func aBadItemNamesTheFlagTheVariableAndTheReason() {
-        let message = "invalid denied peer range (--denied-peer-ip / DENIED_PEER_IPS): 'B'; expected a word (not a word)"
+        let message =
+            "invalid denied peer range (--denied-peer-ip / DENIED_PEER_IPS): 'B'; expected a word (not a word)"
         #expect(throws: OptionError(message)) {
             try OptionReader(environment: [:]).values(Self.denied, flags: ["a", "B"], expected: "a word", Self.word)
         }
@@ -53,7 +54,8 @@ struct RepeatedAndIntegerOptionTests {
 
     @Test(arguments: ["0", "101", "-1", "+5", "1e2", "1_000", " 5", "five", ""])
     func anythingElseIsAUsageError(text: String) {
-        let message = "invalid allocation limit (--max-allocations / MAX_ALLOCATIONS): '\(text)'; expected a whole "
+        let message =
+            "invalid allocation limit (--max-allocations / MAX_ALLOCATIONS): '\(text)'; expected a whole "
             + "number from 1 to 100"
         #expect(throws: OptionError(message)) {
             try OptionReader(environment: [:]).integer(Self.limit, flag: text, in: 1...100)

@@ -365,12 +365,13 @@ struct RelayServerPeerPolicyTests {
         #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("192.0.2.1:5000")).errorCode?.code == 403)
         #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("[2001:db8:5::1]:5000")).errorCode?.code == 403)
         #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("192.0.2.2:5000")).type.class == .successResponse)
-        #expect(try relay.bind(self.alice, channel: 0x4001, to: peer("[2001:db8:5::2]:5000")).type.class == .successResponse)
+        let beyondTheIPv6Range = try relay.bind(self.alice, channel: 0x4001, to: peer("[2001:db8:5::2]:5000"))
+        #expect(beyondTheIPv6Range.type.class == .successResponse)
 
-        var everyIPv6Denied = RelayHarness(deniedPeerRanges: [denied[2]])
-        _ = try everyIPv6Denied.allocate(self.alice, attributes: [.additionalAddressFamily(.v6)])
-        #expect(try everyIPv6Denied.bind(self.alice, channel: 0x4000, to: peer("[2001:db8:7::1]:5000")).errorCode?.code == 403)
-        #expect(try everyIPv6Denied.bind(self.alice, channel: 0x4000, to: peer("192.0.2.9:5000")).type.class == .successResponse)
+        var noIPv6 = RelayHarness(deniedPeerRanges: [denied[2]])
+        _ = try noIPv6.allocate(self.alice, attributes: [.additionalAddressFamily(.v6)])
+        #expect(try noIPv6.bind(self.alice, channel: 0x4000, to: peer("[2001:db8:7::1]:5000")).errorCode?.code == 403)
+        #expect(try noIPv6.bind(self.alice, channel: 0x4000, to: peer("192.0.2.9:5000")).type.class == .successResponse)
     }
 }
 

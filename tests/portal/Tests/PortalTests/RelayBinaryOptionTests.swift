@@ -29,16 +29,28 @@ struct RelayBinaryOptionTests {
         return (relay, port)
     }
 
-    @Test(arguments: [
-        (["--denied-peer-ip", "10.0.0.1/8"], [:], "'10.0.0.1/8'; expected a network in CIDR notation"),
-        (["--denied-peer-ip", "10.0.0.0/33"], [:], "'10.0.0.0/33'"),
-        ([], ["DENIED_PEER_IPS": "192.0.2.0/24, example.com/8"], "'example.com/8'"),
-        (["--max-channel-bindings", "0"], [:], "(--max-channel-bindings / FIREZONE_RELAY_MAX_CHANNEL_BINDINGS): '0'"),
-        ([], ["FIREZONE_RELAY_MAX_ALLOCATIONS_PER_USERNAME": "-1"], "FIREZONE_RELAY_MAX_ALLOCATIONS_PER_USERNAME): '-1'"),
-        ([], ["FIREZONE_RELAY_MAX_CHANNELS_PER_ALLOCATION": "many"], "FIREZONE_RELAY_MAX_CHANNELS_PER_ALLOCATION): 'many'"),
-        ([], ["EBPF_BINDING_CAPACITY": "0"], "(--ebpf-binding-capacity / EBPF_BINDING_CAPACITY): '0'"),
-    ] as [([String], [String: String], String)])
-    func aBadHardeningOptionIsAUsageError(arguments: [String], environment: [String: String], message: String)
+    @Test(
+        arguments: [
+            (["--denied-peer-ip", "10.0.0.1/8"], [:], "'10.0.0.1/8'; expected a network in CIDR notation"),
+            (["--denied-peer-ip", "10.0.0.0/33"], [:], "'10.0.0.0/33'"),
+            ([], ["DENIED_PEER_IPS": "192.0.2.0/24, example.com/8"], "'example.com/8'"),
+            (
+                ["--max-channel-bindings", "0"], [:],
+                "(--max-channel-bindings / FIREZONE_RELAY_MAX_CHANNEL_BINDINGS): '0'"
+            ),
+            (
+                [], ["FIREZONE_RELAY_MAX_ALLOCATIONS_PER_USERNAME": "-1"],
+                "_PER_USERNAME): '-1'; expected a whole number"
+            ),
+            ([], ["FIREZONE_RELAY_MAX_CHANNELS_PER_ALLOCATION": "many"], "_PER_ALLOCATION): 'many'; expected a whole"),
+            ([], ["EBPF_BINDING_CAPACITY": "0"], "(--ebpf-binding-capacity / EBPF_BINDING_CAPACITY): '0'"),
+        ] as [([String], [String: String], String)]
+    )
+    func aBadHardeningOptionIsAUsageError(
+        arguments: [String],
+        environment: [String: String],
+        message: String
+    )
         async throws
     {
         let relay = try RelayProcess(
@@ -50,10 +62,12 @@ struct RelayBinaryOptionTests {
         #expect(output.contains(message), "\(output)")
     }
 
-    @Test(arguments: [
-        (["--denied-peer-ip", "198.51.100.0/24", "--denied-peer-ip", "192.0.2.0/24"], [:]),
-        ([], ["DENIED_PEER_IPS": "198.51.100.0/24,192.0.2.0/24"]),
-    ] as [([String], [String: String])])
+    @Test(
+        arguments: [
+            (["--denied-peer-ip", "198.51.100.0/24", "--denied-peer-ip", "192.0.2.0/24"], [:]),
+            ([], ["DENIED_PEER_IPS": "198.51.100.0/24,192.0.2.0/24"]),
+        ] as [([String], [String: String])]
+    )
     func aDeniedPeerIsRefusedWith403(arguments: [String], environment: [String: String]) async throws {
         let (relay, port) = try await Self.startRelay(arguments, environment: environment)
         defer { relay.stop() }
@@ -155,7 +169,8 @@ struct RelayBinaryOptionTests {
         // No such interface: the relay warns while reading its options, then cannot attach and exits.
         let relay = try RelayProcess(
             arguments: RelayBinaryTests.relayArguments(port: RelayBinaryTests.freePort())
-                + ["--ebpf-offloading", "fz-absent0", "--ebpf-binding-capacity", "100", "--max-channel-bindings", "101"],
+                + ["--ebpf-offloading", "fz-absent0", "--ebpf-binding-capacity", "100"]
+                + ["--max-channel-bindings", "101"],
             environment: [:]
         )
         let (status, output) = try await relay.exit(within: .seconds(10))

@@ -74,7 +74,11 @@ final class TURNTestClient {
         let challenge = try self.request(method, attributes: attributes)
         #expect(challenge.errorCode?.code == 401)
         let nonce = try #require(challenge.nonce)
-        let key = LongTermCredentials.key(username: credentials.username, realm: "firezone", password: credentials.password)
+        let key = LongTermCredentials.key(
+            username: credentials.username,
+            realm: "firezone",
+            password: credentials.password
+        )
         return try self.request(
             method,
             attributes: attributes + [.username(credentials.username), .realm("firezone"), .nonce(nonce)],
