@@ -12,8 +12,7 @@ patterns=(
     '(^|[^-[:alnum:]_])shared/'
     'style-anchors' 'peers-and-numbers'
     # History narration.
-    'as the issue' 'the issue asks' 'this issue' 'previous session' 'used to be' 'no longer ' 'the old ' 'were replaced'
-    'these replaced'
+    'as the issue' 'the issue asks' 'this issue' 'previous session' 'used to be' 'were replaced' 'these replaced'
 )
 
 paths=(Makefile Package.swift .ci platform ip-packet snownet relay ebpf phoenix-channel connlib gateway headless-client tests)

@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOLCHAIN = {"Glibc", "Darwin", "Foundation", "FoundationEssentials", "Dispatch", "Synchronization", "Testing",
              "XCTest", "_Concurrency", "Observation", "RegexBuilder", "PackagePlugin"}
 
-# Products of packages that a sans-IO core may use: value types and collections, no syscalls (STYLE.md rule 1).
+# Products of packages that a sans-IO core may use: value types and collections, no syscalls.
 CORE_PACKAGES = {"NIOCore", "DequeModule", "HeapModule", "OrderedCollections", "Collections", "Logging"}
 
 PLATFORM = {"FirezoneTime", "FirezoneCrypto", "COpenSSL", "CSodium"}

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// A Firezone peer-to-peer control message (reference §5.4), carried inside WireGuard as an IPv6 packet from
+/// A Firezone peer-to-peer control message (Firezone's connlib, rust/connlib/tunnel), carried inside WireGuard as an IPv6 packet from
 /// `::` to `::` with next header 0xFF and hop limit 0. Such a packet must never be written to a TUN device.
 ///
 /// Its payload is an 8-byte header, whose first byte is the event type and the rest zero, then the event's body.

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Why a gateway or client refuses a packet with an ICMP destination unreachable (reference §5.5).
+/// Why a gateway or client refuses a packet with an ICMP destination unreachable (Firezone's connlib, rust/connlib/tunnel).
 public enum DestinationUnreachableReason: Hashable, Sendable {
     /// ICMPv4 type 3 code 13, ICMPv6 type 1 code 1: a filter or missing authorization denies the packet.
     case administrativelyProhibited
@@ -129,7 +129,7 @@ extension IPPacket {
         )
     }
 
-    /// The ICMP destination unreachable that refuses `original` (reference §5.5): from the original destination
+    /// The ICMP destination unreachable that refuses `original` (Firezone's connlib, rust/connlib/tunnel): from the original destination
     /// to the original source, TTL 20, quoting the IPv4 header plus 8 bytes, or in IPv6 as much of the original
     /// as fits in the minimum MTU.
     public static func makeICMPDestinationUnreachable(
@@ -177,7 +177,7 @@ extension IPPacket {
         }
     }
 
-    /// A Firezone peer-to-peer control packet (reference §5.4): IPv6 from `::` to `::`, next header 0xFF,
+    /// A Firezone peer-to-peer control packet (Firezone's connlib, rust/connlib/tunnel): IPv6 from `::` to `::`, next header 0xFF,
     /// hop limit 0, an 8-byte header holding the event type, then the body.
     public static func makeFZP2PControl(
         eventType: FZP2PControl.EventType,

@@ -4,7 +4,7 @@ import NIOCore
 ///
 /// The packet is the readable bytes of `buffer`; nothing is copied when a packet is made from a buffer or when
 /// it is rewritten while the buffer is uniquely referenced. Construction checks everything a rewrite or an
-/// accessor relies on (reference §6), so accessors do not fail afterwards:
+/// accessor relies on (as Firezone's rust/connlib/ip-packet does), so accessors do not fail afterwards:
 /// - at most ``IPPacketConstants/maximumPacketLength`` bytes, and no fragments;
 /// - IPv4: IHL of at least 5 words within the packet, total length equal to the packet length;
 /// - IPv6: payload length equal to what follows the fixed header, extension headers within the packet;

@@ -41,7 +41,7 @@ public enum IPPacketConstants {
     public static let dataChannelOverhead = 4
     /// A tunnel packet once encrypted and framed for a relay: 1280 + 32 + 4.
     public static let maximumFirezonePayloadLength = maximumPacketLength + wireGuardOverhead + dataChannelOverhead
-    /// The TTL / hop limit of ICMP errors that Firezone generates (reference §5.5).
+    /// The TTL / hop limit of ICMP errors that Firezone generates (Firezone's connlib, rust/connlib/tunnel).
     public static let generatedICMPErrorHopLimit: UInt8 = 20
     /// The TTL / hop limit of packets built without an explicit one.
     public static let defaultHopLimit: UInt8 = 64

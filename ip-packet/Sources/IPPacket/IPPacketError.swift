@@ -3,7 +3,7 @@ import NIOCore
 /// Why bytes are not an IP packet we accept, or why a rewrite cannot apply, with what could be read of the packet.
 ///
 /// The context (addresses, protocol and the first bytes of the transport header) is what made parse errors
-/// diagnosable in Firezone (seed 004, #10337). It holds a slice of the packet, not a copy. Addresses are
+/// diagnosable in Firezone (Firezone #10337). It holds a slice of the packet, not a copy. Addresses are
 /// personal data: log the context at debug level at most.
 public struct IPPacketError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Reason: Hashable, Sendable {

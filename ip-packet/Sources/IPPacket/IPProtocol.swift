@@ -20,7 +20,7 @@ public struct IPProtocol: RawRepresentable, Hashable, Comparable, Sendable, Cust
     public static let ipv6NoNextHeader = IPProtocol(rawValue: 59)
     public static let ipv6DestinationOptions = IPProtocol(rawValue: 60)
 
-    /// Reserved by IANA; Firezone uses it for its peer-to-peer control packets inside WireGuard (reference §5.4).
+    /// Reserved by IANA; Firezone uses it for its peer-to-peer control packets inside WireGuard (Firezone's connlib, rust/connlib/tunnel).
     public static let firezoneP2PControl = IPProtocol(rawValue: 0xFF)
 
     public static func < (lhs: IPProtocol, rhs: IPProtocol) -> Bool {

@@ -3,7 +3,7 @@ import NIOCore
 import Testing
 
 struct ICMPErrorTests {
-    /// Reference §5.5: prohibited is ICMPv4 3/13 and ICMPv6 1/1; network unreachable ICMPv4 3/0 and ICMPv6 1/3.
+    /// As Firezone's connlib (rust/connlib/tunnel) sends them: prohibited is ICMPv4 3/13 and ICMPv6 1/1; network unreachable ICMPv4 3/0 and ICMPv6 1/3.
     @Test(arguments: [
         (Vectors.udp4, DestinationUnreachableReason.administrativelyProhibited, ICMPError.v4Unreachable(code: 13)),
         (Vectors.tcp4, .networkUnreachable, .v4Unreachable(code: 0)),

@@ -94,7 +94,7 @@ struct IPPacketBuilderTests {
         #expect(String(buffer: packet.payload) == "hello")
     }
 
-    // MARK: Peer-to-peer control (reference §5.4)
+    // MARK: Peer-to-peer control (Firezone's connlib, rust/connlib/tunnel)
 
     @Test func framesP2PControlMessages() throws {
         let body = ByteBuffer(string: #"{"resource":"r","domain":"app.example","status":"Active"}"#)

@@ -135,7 +135,7 @@ struct IPPacketValidationTests {
         #expect(throws: IPPacketError.self) { try packet.sourceProtocol() }
     }
 
-    /// Seed 004, #10337: a parse error names the addresses and shows the transport header.
+    /// Firezone #10337: a parse error names the addresses and shows the transport header.
     @Test func errorsCarryAddressesAndTheTransportHeader() throws {
         var bytes = buffer(hex: Vectors.udp4)
         bytes.setInteger(UInt16(12), at: 24)

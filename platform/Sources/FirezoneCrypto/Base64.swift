@@ -1,5 +1,5 @@
 /// Standard base64 (RFC 4648 §4): keys as configuration files and the portal carry them (padded), and Firezone's
-/// relay passwords (reference §3.2: `base64_nopad(SHA256(…))`, unpadded).
+/// relay passwords (Firezone's rust/relay/server/src/auth.rs: `base64_nopad(SHA256(…))`, unpadded).
 public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 

@@ -1,6 +1,6 @@
 /// SHA-256 (FIPS 180-4), through OpenSSL 3.
 ///
-/// Public because Firezone's relay credentials are made with it (reference §3.2):
+/// Public because Firezone's relay credentials are made with it (Firezone's rust/relay/server/src/auth.rs):
 /// `password = base64_nopad(SHA256("<expiry>:<secret>:<salt>"))`.
 public enum SHA256 {
     public static let digestLength = 32

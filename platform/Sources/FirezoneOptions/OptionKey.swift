@@ -1,5 +1,5 @@
 /// One option as an operator gives it: a command-line flag and the environment variable Firezone reads for it
-/// (reference §3.1), with the words error messages use for it.
+/// (Firezone's relay CLI, rust/relay/server/src/main.rs), with the words error messages use for it.
 public struct OptionKey: Sendable, Hashable, CustomStringConvertible {
     /// What the value is, in words: "listen port", "maximum partition time".
     public var label: String

@@ -1,8 +1,8 @@
-/// What a component needs to reach the portal (reference §4.1): its token, the API URL, the name it shows and how
+/// What a component needs to reach the portal (Firezone's rust/connlib/phoenix-channel/src/login_url.rs): its token, the API URL, the name it shows and how
 /// long it may stay unreachable.
 public struct PortalOptions: Sendable {
     /// The keys of the portal options; the relay's and the gateway's are ``standard``, the headless client names its
-    /// partition time `MAX_PARTITION_TIME` (reference §1.4) and builds its own.
+    /// partition time `MAX_PARTITION_TIME` (Firezone's headless client, rust/headless-client) and builds its own.
     public struct Keys: Sendable, Hashable {
         public var token: SecretOptionKey
         public var apiURL: OptionKey

@@ -33,7 +33,7 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
         Mirror(self, children: ["source": self.source])
     }
 
-    /// The bytes the secret stands for: hex is decoded first (Firezone writes its secrets as hex, reference §3.2),
+    /// The bytes the secret stands for: hex is decoded first (Firezone writes its secrets as hex, Firezone's rust/relay/server/src/auth.rs),
     /// then standard base64 (padded or not), and any other text counts as its UTF-8 bytes. Hex comes
     /// first because hex text is often valid base64 too, and reading it as hex credits it with fewer bytes.
     public var entropyBytes: Int {

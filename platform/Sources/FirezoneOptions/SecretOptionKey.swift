@@ -15,7 +15,7 @@ public struct SecretOptionKey: Sendable, Hashable {
         file: OptionKey("portal token file", flag: "--token-file", variable: "FIREZONE_TOKEN_FILE")
     )
 
-    /// The relay's static credential secret (reference §3.2).
+    /// The relay's static credential secret (Firezone's rust/relay/server/src/auth.rs).
     public static let relayAuthSecret = SecretOptionKey(
         value: OptionKey("auth secret", flag: "--auth-secret", variable: "FIREZONE_RELAY_AUTH_SECRET"),
         file: OptionKey("auth secret file", flag: "--auth-secret-file", variable: "FIREZONE_RELAY_AUTH_SECRET_FILE")

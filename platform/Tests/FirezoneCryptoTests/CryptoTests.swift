@@ -15,7 +15,7 @@ struct CryptoTests {
         #expect(Hex.encode(SHA256.hash(input.utf8)) == digest)
     }
 
-    /// Reference §3.2's relay credential vector: base64 without padding of SHA-256("<expiry>:<secret>:<salt>").
+    /// Firezone's rust/relay/server/src/auth.rs relay credential vector: base64 without padding of SHA-256("<expiry>:<secret>:<salt>").
     @Test func sha256MakesFirezonesRelayPassword() {
         let digest = SHA256.hash("1685984278:1cab293a-4032-46f4-862a-40e5d174b0d2:uvdgKvS9GXYZ_vmv".utf8)
         #expect(Base64.encode(digest, padding: false) == "6xUIoZ+QvxKhRasLifwfRkMXl+ETLJUsFkHlXjlHAkg")

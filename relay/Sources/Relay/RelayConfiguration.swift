@@ -1,8 +1,8 @@
 import IPPacket
 import RelayCore
 
-/// How a relay runs: its addresses and ports, its credential secret, and what its core enforces (reference §3.1,
-/// `docs/relay-security.md`).
+/// How a relay runs: its addresses and ports, its credential secret (Firezone's relay CLI,
+/// rust/relay/server/src/main.rs), and what its core enforces (`docs/relay-security.md`).
 public struct RelayConfiguration: Sendable {
     public var publicIPv4: IPv4Address?
     public var publicIPv6: IPv6Address?

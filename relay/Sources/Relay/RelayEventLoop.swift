@@ -7,7 +7,7 @@ import NIOCore
 import RelayCore
 import STUN
 
-/// The relay's IO shell: one thread that owns every UDP socket and the ``RelayServer`` core (reference §3.7),
+/// The relay's IO shell: one thread that owns every UDP socket and the ``RelayServer`` core (as Firezone's rust/relay/server/src/main.rs),
 /// running on an ``EventLoopDriver``.
 ///
 /// The driver receives batches from the listening and allocation sockets (UDP GRO runs split), hands every datagram
@@ -109,6 +109,11 @@ public final class RelayEventLoop {
     private func handleClientDatagram(
         _ datagram: ByteBuffer, storage: UnsafeMutablePointer<UInt8>, from client: ClientSocket, now: Instant
     ) {
+        // STUN (first byte 0–3, RFC 7983 §7) may carry credentials, whose expiry is checked against the wall clock
+        // as it is when the message arrives. Channel data, the hot path, never reads it.
+        if datagram.readableBytesView.first.map({ $0 < 4 }) ?? false {
+            self.core.handleWallClock(unixTime: self.driver.clock.unixTime(), now: now)
+        }
         switch self.core.handleClientInput(datagram, from: client, now: now) {
         case .forward(let payload, let port, let peer):
             guard let socket = self.allocationSockets[.allocation(port.value, peer.address.address.version)]?.socket
@@ -192,7 +197,7 @@ public final class RelayEventLoop {
                     self.driver.unregister(registration)
                     socket.close()
                 }
-            case .createChannelBinding, .deleteChannelBinding:
+            case .createChannelBinding, .refreshChannelBinding, .deleteChannelBinding:
                 // Only the XDP datapath mirrors bindings; the userspace path asks the core per packet.
                 self.offload?.mirror(command)
             }

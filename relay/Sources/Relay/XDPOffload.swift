@@ -4,7 +4,7 @@ import Logging
 import RelayCore
 import RelayXDP
 
-/// Where and how the relay offloads channel data to XDP (reference §3.1: `EBPF_OFFLOADING`, `EBPF_ATTACH_MODE`,
+/// Where and how the relay offloads channel data to XDP (Firezone's relay CLI, rust/relay/server/src/main.rs: `EBPF_OFFLOADING`, `EBPF_ATTACH_MODE`,
 /// `EBPF_INT4_ADDR`, `EBPF_INT6_ADDR`).
 public struct XDPOffloadConfiguration: Sendable, Hashable {
     public var interface: String
@@ -35,7 +35,7 @@ public struct XDPOffloadConfiguration: Sendable, Hashable {
 /// core's channel bindings through ``mirror(_:)``, detached by ``detach()`` or when the process ends.
 ///
 /// With it attached, steady-state channel data never reaches the relay's sockets: only STUN/TURN control and
-/// what the program leaves to the kernel (reference §3.7).
+/// what the program leaves to the kernel (as Firezone's rust/relay/server/src/main.rs).
 public final class XDPOffload {
     private let program: XDPProgram
     private let logger: Logger
@@ -78,7 +78,8 @@ public final class XDPOffload {
     /// Inserts or deletes both directions of a channel binding; other commands are not the offload's.
     public func mirror(_ command: RelayCommand) {
         switch command {
-        case .createChannelBinding(let client, let channel, let peer, let port):
+        case .createChannelBinding(let client, let channel, let peer, let port),
+            .refreshChannelBinding(let client, let channel, let peer, let port):
             do throws(SystemCallError) {
                 try self.program.insertBinding(client: client, channel: channel, peer: peer, port: port)
             } catch {

@@ -1,6 +1,6 @@
 import IPPacket
 
-/// The numbers of the relay's TURN behaviour (reference §3.3–3.4, RFC 8656).
+/// The numbers of the relay's TURN behaviour (RFC 8656; Firezone's rust/relay/server/src/server.rs).
 public enum RelayConstants {
     // MARK: Specification
 
@@ -21,7 +21,7 @@ public enum RelayConstants {
 
     // MARK: Implementation
 
-    /// Firezone's relays always use this realm (reference §3.2).
+    /// Firezone's relays always use this realm (Firezone's rust/relay/server/src/auth.rs).
     public static let realm = "firezone"
     /// The source prefixes replies to unauthenticated requests are limited by: what one customer, one NAT pool
     /// or one spoofing host typically holds (an IPv4 /24, an IPv6 /56 as RIPE-690 §4.2 assigns to a site).
@@ -29,7 +29,7 @@ public enum RelayConstants {
     public static let rateLimitedIPv6PrefixLength = 56
     /// Firezone's clients hard-code this port.
     public static let defaultListenPort: UInt16 = 3478
-    /// The ports allocations are made from (reference §3.1).
+    /// The ports allocations are made from (Firezone's relay CLI, rust/relay/server/src/main.rs).
     public static let defaultAllocationPorts: ClosedRange<UInt16> = 49152...65535
     /// Random draws before the port search falls back to a scan, so allocation stays fast while ports are plenty.
     public static let randomPortAttempts = 16

@@ -1,7 +1,7 @@
 import FirezoneCrypto
 import STUN
 
-/// Firezone's time-limited relay credentials (reference §3.2): the portal mints them from the relay's secret,
+/// Firezone's time-limited relay credentials (Firezone's rust/relay/server/src/auth.rs): the portal mints them from the relay's secret,
 /// the relay recomputes the password to check a request, and neither side stores them.
 ///
 /// `username = "<expiry unix seconds>:<salt>"`,

@@ -10,7 +10,7 @@ extension RelayServer {
             message = try STUNMessage(decoding: datagram)
         } catch {
             self.stats.countDrop(.malformedSTUN)
-            // Reference §3.4: a request whose attributes do not decode gets an unauthenticated 400.
+            // As Firezone's relay (rust/relay/server/src/server.rs): a request whose attributes do not decode gets an unauthenticated 400.
             if let header = RequestHeader(datagram), self.admitsUnauthenticatedReply(to: client) {
                 self.logger.debug("Malformed STUN request", metadata: ["stun.error": "\(error)"])
                 self.send(
@@ -36,7 +36,7 @@ extension RelayServer {
 
         switch message.type.method {
         case .binding:
-            // Reference §3.4: BINDING is answered without authentication.
+            // As Firezone's relay (rust/relay/server/src/server.rs): BINDING is answered without authentication.
             self.respond(to: message, from: client, attributes: [.xorMappedAddress(client.address)], key: nil)
         case .allocate:
             self.handleAllocate(message, from: client, now: now)
@@ -54,7 +54,7 @@ extension RelayServer {
 
     // MARK: ALLOCATE
 
-    /// RFC 8656 §7.2, with Firezone's choices of reference §3.4.
+    /// RFC 8656 §7.2, with Firezone's choices in rust/relay/server/src/server.rs.
     private mutating func handleAllocate(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
         guard let (key, username) = self.authenticate(message, from: client, now: now) else {
             return
@@ -192,7 +192,7 @@ extension RelayServer {
         var code: STUNErrorCode
     }
 
-    /// RFC 8656 §7.2 and reference §3.4: IPv4 unless asked otherwise; REQUESTED-ADDRESS-FAMILY picks one family,
+    /// RFC 8656 §7.2, as Firezone's relay does it: IPv4 unless asked otherwise; REQUESTED-ADDRESS-FAMILY picks one family,
     /// ADDITIONAL-ADDRESS-FAMILY (IPv6 only) asks for both and is granted in part on a single-stack relay.
     private func families(for message: STUNMessage) -> Result<[IPVersion], FamilyError> {
         let requested = message.requestedAddressFamily
@@ -326,7 +326,7 @@ extension RelayServer {
 
     // MARK: CHANNEL-BIND
 
-    /// RFC 8656 §11.2 and reference §3.4.
+    /// RFC 8656 §11.2, as Firezone's relay does it.
     private mutating func handleChannelBind(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
         guard let (key, username) = self.authenticate(message, from: client, now: now) else {
             return
@@ -381,7 +381,11 @@ extension RelayServer {
             let wasBound = binding.isBound
             binding.state = .bound(expiresAt: expiresAt)
             self.channels[clientChannel] = binding
-            if !wasBound {
+            if wasBound {
+                self.commands.append(
+                    .refreshChannelBinding(client: binding.client, channel: binding.channel, peer: binding.peer, port: binding.port)
+                )
+            } else {
                 self.announceBinding(binding)
             }
         } else {
@@ -412,7 +416,7 @@ extension RelayServer {
 
     // MARK: CREATE-PERMISSION
 
-    /// RFC 8656 §10.2. Reference §3.4: only channels relay data, so permissions are checked and answered but not
+    /// RFC 8656 §10.2. As in Firezone's relay, only channels relay data, so permissions are checked and answered but not
     /// kept.
     private mutating func handleCreatePermission(_ message: STUNMessage, from client: ClientSocket, now: Instant) {
         guard let (key, username) = self.authenticate(message, from: client, now: now) else {
@@ -466,7 +470,7 @@ extension RelayServer {
     /// The long-term key and username of an authenticated request, or nil after queueing the 401 or 438 that
     /// refuses it.
     ///
-    /// The checks run in the seed era's order (seed-era delta §3.2/3.3): MESSAGE-INTEGRITY, USERNAME, a nonce of
+    /// The checks run in the order of Firezone 685acdac3a's rust/relay/server/src/server.rs: MESSAGE-INTEGRITY, USERNAME, a nonce of
     /// our form (else 401), a nonce still valid (else 438), an unexpired username and a matching integrity (else
     /// 401). Every refusal carries the realm and a fresh nonce.
     private mutating func authenticate(_ message: STUNMessage, from client: ClientSocket, now: Instant)
@@ -518,7 +522,7 @@ extension RelayServer {
     // MARK: Responses
 
     /// Queues the success or error response to `message`, with SOFTWARE, and MESSAGE-INTEGRITY when `key` is
-    /// given (the request authenticated). No FINGERPRINT: Firezone's TURN messages carry none (reference §2.12).
+    /// given (the request authenticated). No FINGERPRINT: Firezone's TURN messages carry none (Firezone's rust/connlib/snownet/src/allocation.rs).
     /// A response without a key goes out only within the source's rate (``RelayLimits``).
     mutating func respond(
         to message: STUNMessage,

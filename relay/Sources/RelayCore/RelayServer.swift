@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import STUN
 
-/// The relay's TURN server as a sans-IO state machine (reference §3.3–3.4).
+/// The relay's TURN server as a sans-IO state machine (RFC 8656; Firezone's rust/relay/server/src/server.rs).
 ///
 /// The IO shell owns the sockets: the listening port per family and one port per allocation and family. It
 /// drives the server like this:
@@ -43,7 +43,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         /// The listening port, which no channel may relay to on the relay's own addresses.
         public var listenPort: UInt16
         public var allocationPorts: ClosedRange<UInt16>
-        /// The secret credentials are minted from (reference §3.2), as text.
+        /// The secret credentials are minted from (Firezone's rust/relay/server/src/auth.rs), as text.
         public var authSecret: String
         /// The SOFTWARE attribute of every response: `firezone-relay; rev=<8 characters>`.
         public var software: String
@@ -144,7 +144,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
             self.stats.countDrop(.sourcePortZero)
             return .dropped(.sourcePortZero)
         }
-        // Reference §3.4: demultiplex by the first byte, 0–3 STUN, 64–127 channel data.
+        // As Firezone's relay (rust/relay/server/src/server.rs): demultiplex by the first byte, 0–3 STUN, 64–127 channel data.
         switch datagram.getInteger(at: datagram.readerIndex, as: UInt8.self) {
         case .some(0...3):
             return self.handleSTUN(datagram, from: client, now: now)

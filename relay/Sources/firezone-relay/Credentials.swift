@@ -4,7 +4,7 @@ import FirezoneOptions
 import Glibc
 import RelayCore
 
-/// `firezone-relay credentials`: what a TURN client of this relay needs (reference §3.2).
+/// `firezone-relay credentials`: what a TURN client of this relay needs (Firezone's rust/relay/server/src/auth.rs).
 struct Credentials: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a username and password for a TURN client of a relay with this secret."

@@ -5,9 +5,9 @@ import Relay
 import RelayCore
 import RelayXDP
 
-/// The relay's options (reference §3.1) read through ``OptionReader``: flag, then variable, then default.
+/// The relay's options (Firezone's relay CLI, rust/relay/server/src/main.rs) read through ``OptionReader``: flag, then variable, then default.
 struct RelayOptions {
-    /// The secret a relay without a static one mints at start (reference §3.2), and the least a static one holds.
+    /// The secret a relay without a static one mints at start (Firezone's rust/relay/server/src/auth.rs), and the least a static one holds.
     static let authSecretBytes = 32
     /// The tracing target whose `RUST_LOG` directives apply to the relay (Firezone's crate `firezone-relay`).
     static let logTargets = ["firezone_relay"]

@@ -15,7 +15,7 @@ import ServiceLifecycle
 /// `firezone-relay [run]`: reads the options, starts what can fail to start, then runs the relay's services in one
 /// `ServiceGroup` until SIGTERM or SIGINT.
 ///
-/// Every option is also read from the environment variable Firezone's relay uses (reference §3.1); a flag wins
+/// Every option is also read from the environment variable Firezone's relay uses (Firezone's relay CLI, rust/relay/server/src/main.rs); a flag wins
 /// over its variable. Secrets are best given as files or variables: flags are visible to every local user.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the relay (the default).")

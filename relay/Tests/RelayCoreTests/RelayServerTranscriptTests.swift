@@ -87,6 +87,8 @@ struct RelayServerTranscriptTests {
             "freeAllocation \(port) \(version)"
         case .createChannelBinding(let client, let channel, let peer, let port):
             "createChannelBinding client \(client) channel \(channel) peer \(peer) port \(port)"
+        case .refreshChannelBinding(let client, let channel, let peer, let port):
+            "refreshChannelBinding client \(client) channel \(channel) peer \(peer) port \(port)"
         case .deleteChannelBinding(let client, let channel, let peer, let port):
             "deleteChannelBinding client \(client) channel \(channel) peer \(peer) port \(port)"
         }

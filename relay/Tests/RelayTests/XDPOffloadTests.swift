@@ -92,6 +92,22 @@ struct XDPOffloadTests {
         #expect(logs.errors.isEmpty)
     }
 
+    /// A refresh mirrors the binding again: an entry the maps lost (here deleted behind the offload's back) is
+    /// back after the client's next CHANNEL-BIND.
+    @Test
+    func aRefreshPutsBackABindingTheMapsLost() throws {
+        let program = try Self.program()
+        let offload = XDPOffload(program: program, logger: LogRecorder().logger)
+        offload.mirror(Self.create)
+        try program.deleteBinding(client: Self.client, channel: Self.channel, peer: Self.peer, port: Self.port)
+        #expect(try program.testRun(Self.channelData()).action == .pass)
+
+        offload.mirror(.refreshChannelBinding(client: Self.client, channel: Self.channel, peer: Self.peer, port: Self.port))
+        #expect(try program.testRun(Self.channelData()).action == .tx)
+        #expect(try program.testRun(Self.peerDatagram()).action == .tx)
+        #expect(offload.failedInserts == 0)
+    }
+
     /// Allocations, and the messages the relay sends, are userspace's: mirroring them changes no map.
     @Test
     func commandsOtherThanBindingsLeaveTheMapsAlone() throws {

@@ -5,7 +5,7 @@ import NIOCore
 /// The node-wide guard in front of every tunnel's handshake processing: checks MAC1 and, under load, demands a
 /// valid MAC2 and answers without one with a cookie reply (WireGuard §5.3, §5.4.7).
 ///
-/// Load is measured as in boringtun's `RateLimiter`, which Firezone uses with a limit of 100 (reference §2.1):
+/// Load is measured as in boringtun's `RateLimiter`, which Firezone uses with a limit of 100 (Firezone's rust/connlib/snownet/src/node.rs):
 /// handshake messages per second across all peers. Below the limit every message with a valid MAC1 passes; above
 /// it only those whose MAC2 proves the sender can receive at its source address. Transport data and cookie
 /// replies are not handshakes and always pass.

@@ -3,7 +3,7 @@ import NIOCore
 
 extension LocalIdentity {
     /// Decrypts the static key of a handshake initiation to us, so that the tunnel for it is chosen by that key
-    /// before any tunnel state is touched (reference §2.3, seed 004 #10109). MAC1 is checked first, so that random
+    /// before any tunnel state is touched (Firezone's rust/connlib/snownet/src/node.rs, #10109). MAC1 is checked first, so that random
     /// bytes cost no DH.
     public func decryptInitiation(_ datagram: ByteBuffer) throws(WireGuardError) -> DecryptedInitiation {
         guard case .handshakeInitiation = try PacketHeader(parsing: datagram) else {

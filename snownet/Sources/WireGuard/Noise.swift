@@ -154,7 +154,7 @@ package enum Noise {
     }
 
     /// The responder's first half: decrypts the initiator's static key. This is all it takes to learn who is
-    /// calling before choosing a tunnel (seed 004, #10109).
+    /// calling before choosing a tunnel (Firezone #10109).
     package static func decryptInitiator(
         _ message: UnsafeRawBufferPointer,
         local: LocalIdentity

@@ -1,7 +1,6 @@
 /// The 24-bit part of our session indices that names a peer (a connection), unique per node.
 ///
-/// Firezone demultiplexes incoming responses, cookie replies and data by it: `receiverIndex >> 8` (seed 004,
-/// #10109).
+/// Firezone demultiplexes incoming responses, cookie replies and data by it: `receiverIndex >> 8` (Firezone #10109).
 public struct PeerIndex: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let maximum: UInt32 = (1 << 24) - 1
 
@@ -23,7 +22,7 @@ public struct PeerIndex: Hashable, Comparable, Sendable, CustomStringConvertible
 }
 
 /// A local session index as it appears on the wire: the peer's 24-bit index, then an 8-bit session slot
-/// (reference §2.1, Firezone's boringtun fork). Logged as `(peer|slot)` (seed 004, #10135).
+/// (Firezone's rust/connlib/snownet/src/node.rs and its boringtun fork). Logged as `(peer|slot)` (Firezone #10135).
 public struct SessionIndex: Hashable, Comparable, Sendable, CustomStringConvertible {
     public let rawValue: UInt32
 

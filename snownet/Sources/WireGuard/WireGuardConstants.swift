@@ -84,6 +84,6 @@ public enum WireGuardConstants {
     /// TAI64's label for 1970 (2^62), plus the 10 s TAI–UTC offset wireguard-go adds.
     static let tai64Base: UInt64 = 0x4000_0000_0000_000a
     /// Roll-overs requested by the caller (a connection upsert) are debounced to one per this interval
-    /// (seed 004, #10102).
+    /// (Firezone #10102).
     public static let rollOverDebounce: Duration = .seconds(20)
 }

@@ -14,7 +14,7 @@ import NIOCore
 /// handshake timestamps, and randomness from the seed given at creation. State that depends on time (session
 /// expiry) is advanced by every call that takes `now`, so getters need none.
 ///
-/// Local session indices are `peerIndex << 8 | slot` (reference §2.1): the shell finds the tunnel of a response,
+/// Local session indices are `peerIndex << 8 | slot` (Firezone's rust/connlib/snownet/src/node.rs): the shell finds the tunnel of a response,
 /// cookie reply or data packet by `receiverIndex.peer`, and the tunnel of an initiation by
 /// ``LocalIdentity/decryptInitiation(_:)``.
 public struct WireGuardTunnel {
@@ -219,7 +219,7 @@ public struct WireGuardTunnel {
     }
 
     /// Starts a new handshake so that a fresh session replaces the current one, at most once per
-    /// ``WireGuardConstants/rollOverDebounce`` (seed 004, #10102: a connection upsert rolls the session over).
+    /// ``WireGuardConstants/rollOverDebounce`` (Firezone #10102: a connection upsert rolls the session over).
     public mutating func rollOverSession(now: Instant) {
         self.advance(to: now)
         if let last = self.lastRollOver, now - last < WireGuardConstants.rollOverDebounce {

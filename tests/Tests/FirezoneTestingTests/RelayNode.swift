@@ -88,7 +88,7 @@ struct RelayNode: SimulatedNode {
                 self.outbox.append(SimulatedTransmit(source: from, destination: client.address, payload: message))
             case .createAllocation(let port, let family):
                 self.server.handleAllocationPortOpened(port, family, now: now)
-            case .freeAllocation, .createChannelBinding, .deleteChannelBinding:
+            case .freeAllocation, .createChannelBinding, .refreshChannelBinding, .deleteChannelBinding:
                 break
             }
         }

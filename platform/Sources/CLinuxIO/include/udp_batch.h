@@ -47,7 +47,7 @@ int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, 
 /// device or the receiver. A run is datagrams of equal length to one destination, the last one possibly shorter.
 /// `datagrams` is reordered in place, stably by destination, so each destination's datagrams keep their order.
 /// If the kernel refuses GSO (EIO: no checksum offload on the route), `*gso_disabled` is set, the run is sent
-/// datagram by datagram, and later calls with the flag set never try GSO again (seed 004, #10279).
+/// datagram by datagram, and later calls with the flag set never try GSO again (Firezone #10279).
 /// Returns and counts like fz_udp_send_batch.
 int fz_udp_send_coalesced(int fd, fz_datagram *datagrams, unsigned int count, unsigned int *failed,
                           uint8_t *gso_disabled);

@@ -243,6 +243,9 @@ struct Run {
             case .createChannelBinding(let client, let channel, let peer, let port):
                 let binding = Binding(client: client, channel: channel, peer: peer, port: port)
                 check(self.bindings.insert(binding).inserted, "binding \(channel) created twice")
+            case .refreshChannelBinding(let client, let channel, let peer, let port):
+                let binding = Binding(client: client, channel: channel, peer: peer, port: port)
+                check(self.bindings.contains(binding), "binding \(channel) refreshed, not created")
             case .deleteChannelBinding(let client, let channel, let peer, let port):
                 let binding = Binding(client: client, channel: channel, peer: peer, port: port)
                 check(self.bindings.remove(binding) != nil, "binding \(channel) deleted, not created")
