@@ -400,7 +400,7 @@ let package = Package(
         .testTarget(
             name: "PortalTests",
             dependencies: [
-                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore",
+                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "STUN",
                 "FirezoneCrypto", "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -3,6 +3,9 @@ import IPPacket
 
 /// What the program must know about the relay before it is loaded (it becomes read-only data the verifier sees).
 public struct XDPConfiguration: Sendable, Hashable {
+    /// The bindings each binding map holds unless ``bindingCapacity`` says otherwise (`relay_xdp.h`).
+    public static let defaultBindingCapacity = Int(RELAY_XDP_MAXIMUM_BINDINGS)
+
     /// The relay's public addresses: a peer at one of them is another allocation on this relay (loopback).
     public var publicIPv4: IPv4Address?
     public var publicIPv6: IPv6Address?

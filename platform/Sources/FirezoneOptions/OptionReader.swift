@@ -62,6 +62,47 @@ public struct OptionReader: Sendable {
         return value
     }
 
+    /// A repeatable option: every value of its repeated flag or, without any flag, the comma-separated items of its
+    /// variable (white space around an item ignored, empty items skipped); empty when neither is given. A value
+    /// `parse` throws for is a usage error naming both, quoting the value, `expected` and `parse`'s reason.
+    public func values<Value>(
+        _ key: OptionKey,
+        flags: [String],
+        expected: String,
+        _ parse: (String) throws -> Value
+    ) throws(OptionError) -> [Value] {
+        let texts: [String]
+        if !flags.isEmpty {
+            texts = flags
+        } else if let variable = self.variable(key.variable) {
+            texts = variable.split(separator: ",").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
+        } else {
+            return []
+        }
+        var values: [Value] = []
+        for text in texts {
+            do {
+                values.append(try parse(text))
+            } catch {
+                throw .invalid(key, text: text, expected: "\(expected) (\(error))")
+            }
+        }
+        return values
+    }
+
+    /// A whole number in `range`, in plain decimal digits: no sign, no separators.
+    public func integer(_ key: OptionKey, flag: String?, in range: ClosedRange<Int>) throws(OptionError) -> Int? {
+        try self.value(key, flag: flag, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)") {
+            text in
+            guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let value = Int(text),
+                range.contains(value)
+            else {
+                return nil
+            }
+            return value
+        }
+    }
+
     /// A UDP or TCP port, 1 to 65535.
     public func port(_ key: OptionKey, flag: String?) throws(OptionError) -> UInt16? {
         try self.value(key, flag: flag, expected: "a port from 1 to 65535") { text in
@@ -200,5 +241,16 @@ public struct OptionReader: Sendable {
                 throw FileReadError(reason: "larger than \(Self.maximumSecretFileSize) bytes")
             }
         }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingWhitespace() -> String {
+        guard let first = self.firstIndex(where: { !$0.isWhitespace }),
+            let last = self.lastIndex(where: { !$0.isWhitespace })
+        else {
+            return ""
+        }
+        return String(self[first...last])
     }
 }

@@ -1,6 +1,8 @@
 import IPPacket
+import RelayCore
 
-/// How a relay runs: its addresses and ports, and its credential secret (Firezone's relay CLI, rust/relay/server/src/main.rs).
+/// How a relay runs: its addresses and ports, its credential secret (Firezone's relay CLI,
+/// rust/relay/server/src/main.rs), and what its core enforces (`docs/relay-security.md`).
 public struct RelayConfiguration: Sendable {
     public var publicIPv4: IPv4Address?
     public var publicIPv6: IPv6Address?
@@ -14,6 +16,11 @@ public struct RelayConfiguration: Sendable {
     public var software: String
     /// The XDP fast path, when the relay is asked to offload.
     public var xdp: XDPOffloadConfiguration?
+    /// `.portal` when the relay joins a portal, which decides what a second ALLOCATE by one username means.
+    public var mode: RelayServer<SystemRandomNumberGenerator>.Configuration.Mode
+    public var limits: RelayLimits
+    /// Peers refused with 403 beyond ``RelayConstants/neverPeers``.
+    public var deniedPeerRanges: [IPNetwork]
 
     public init(
         publicIPv4: IPv4Address?,
@@ -25,7 +32,10 @@ public struct RelayConfiguration: Sendable {
         healthCheckAddress: IPSocketAddress,
         authSecret: String,
         software: String,
-        xdp: XDPOffloadConfiguration? = nil
+        xdp: XDPOffloadConfiguration? = nil,
+        mode: RelayServer<SystemRandomNumberGenerator>.Configuration.Mode = .standalone,
+        limits: RelayLimits = RelayLimits(),
+        deniedPeerRanges: [IPNetwork] = []
     ) {
         self.publicIPv4 = publicIPv4
         self.publicIPv6 = publicIPv6
@@ -37,6 +47,9 @@ public struct RelayConfiguration: Sendable {
         self.authSecret = authSecret
         self.software = software
         self.xdp = xdp
+        self.mode = mode
+        self.limits = limits
+        self.deniedPeerRanges = deniedPeerRanges
     }
 
     /// The families the relay serves: those with a public address.

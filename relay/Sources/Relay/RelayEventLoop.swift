@@ -52,7 +52,10 @@ public final class RelayEventLoop {
                 listenPort: configuration.listenPort,
                 allocationPorts: configuration.allocationPorts,
                 authSecret: configuration.authSecret,
-                software: configuration.software
+                software: configuration.software,
+                mode: configuration.mode,
+                limits: configuration.limits,
+                deniedPeerRanges: configuration.deniedPeerRanges
             ),
             rng: SystemRandomNumberGenerator(),
             now: now,

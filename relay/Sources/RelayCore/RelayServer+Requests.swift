@@ -461,7 +461,7 @@ extension RelayServer {
         if isOwnAddress {
             return peer.port != self.configuration.listenPort && self.configuration.allocationPorts.contains(peer.port)
         }
-        return !PeerAddressRange.neverPeers.contains { $0.contains(peer.address) }
+        return !RelayConstants.neverPeers.contains { $0.contains(peer.address) }
             && !self.configuration.deniedPeerRanges.contains { $0.contains(peer.address) }
     }
 

@@ -49,8 +49,8 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         public var software: String
         public var mode: Mode
         public var limits: RelayLimits
-        /// Peers refused with 403 beyond ``PeerAddressRange/neverPeers`` (coturn's `denied-peer-ip`).
-        public var deniedPeerRanges: [PeerAddressRange]
+        /// Peers refused with 403 beyond ``RelayConstants/neverPeers`` (coturn's `denied-peer-ip`).
+        public var deniedPeerRanges: [IPNetwork]
 
         public init(
             publicIPv4: IPv4Address?,
@@ -61,7 +61,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
             software: String = "firezone-relay; rev=xxxxxxxx",
             mode: Mode = .standalone,
             limits: RelayLimits = RelayLimits(),
-            deniedPeerRanges: [PeerAddressRange] = []
+            deniedPeerRanges: [IPNetwork] = []
         ) {
             precondition(publicIPv4 != nil || publicIPv6 != nil, "a relay has a public address in at least one family")
             self.publicIPv4 = publicIPv4

@@ -15,6 +15,8 @@ struct RelayOptions {
     var configuration: RelayConfiguration
     /// The static secret when one was given; nil when the relay minted its own.
     var staticAuthSecret: Secret?
+    /// Combinations of options that work but cost something, for the log.
+    var warnings: [String] = []
 
     static let publicIPv4 = OptionKey("public IPv4 address", flag: "--public-ip4-addr", variable: "PUBLIC_IP4_ADDR")
     static let publicIPv6 = OptionKey("public IPv6 address", flag: "--public-ip6-addr", variable: "PUBLIC_IP6_ADDR")
@@ -40,8 +42,37 @@ struct RelayOptions {
         flag: "--ebpf-int6-addr",
         variable: "EBPF_INT6_ADDR"
     )
+    static let ebpfBindingCapacity = OptionKey(
+        "XDP binding capacity",
+        flag: "--ebpf-binding-capacity",
+        variable: "EBPF_BINDING_CAPACITY"
+    )
+    static let deniedPeerRanges = OptionKey(
+        "denied peer range",
+        flag: "--denied-peer-ip",
+        variable: "DENIED_PEER_IPS"
+    )
+    static let allocationsPerUsername = OptionKey(
+        "allocations per username",
+        flag: "--max-allocations-per-username",
+        variable: "FIREZONE_RELAY_MAX_ALLOCATIONS_PER_USERNAME"
+    )
+    static let channelsPerAllocation = OptionKey(
+        "channels per allocation",
+        flag: "--max-channels-per-allocation",
+        variable: "FIREZONE_RELAY_MAX_CHANNELS_PER_ALLOCATION"
+    )
+    static let channelBindings = OptionKey(
+        "relay-wide channel bindings",
+        flag: "--max-channel-bindings",
+        variable: "FIREZONE_RELAY_MAX_CHANNEL_BINDINGS"
+    )
+    /// The most any count option takes: far above what a host holds, and within every platform's `Int`.
+    static let countRange = 1...Int(Int32.max)
 
-    init(_ run: Run, reader: OptionReader) throws(OptionError) {
+    /// `joinsPortal`: whether a portal token was given, which makes a username one client (``RelayServer``'s
+    /// `.portal` mode).
+    init(_ run: Run, reader: OptionReader, joinsPortal: Bool) throws(OptionError) {
         let publicIPv4 = try reader.value(Self.publicIPv4, flag: run.publicIPv4, expected: "an IPv4 address") {
             IPv4Address($0)
         }
@@ -79,7 +110,31 @@ struct RelayOptions {
             minimumBytes: Self.authSecretBytes
         )
 
+        func count(_ key: OptionKey, flag: String?) throws(OptionError) -> Int? {
+            try reader.integer(key, flag: flag, in: Self.countRange)
+        }
+        var limits = RelayLimits()
+        if let value = try count(Self.allocationsPerUsername, flag: run.allocationsPerUsername) {
+            limits.allocationsPerUsername = value
+        }
+        if let value = try count(Self.channelsPerAllocation, flag: run.channelsPerAllocation) {
+            limits.channelBindingsPerAllocation = value
+        }
+        if let value = try count(Self.channelBindings, flag: run.channelBindings) {
+            limits.channelBindings = value
+        }
+        let deniedPeerRanges = try reader.values(
+            Self.deniedPeerRanges,
+            flags: run.deniedPeerRanges,
+            expected: "a network in CIDR notation such as 10.0.0.0/8 or fd00::/8"
+        ) { try IPNetwork(parsing: $0) }
+
         var xdp: XDPOffloadConfiguration?
+        let bindingCapacity = try reader.integer(
+            Self.ebpfBindingCapacity,
+            flag: run.ebpfBindingCapacity,
+            in: 1...Int(UInt32.max)
+        )
         let mode = try reader.value(Self.ebpfAttachMode, flag: run.ebpfAttachMode, expected: "driver or generic") {
             XDPAttachMode(rawValue: $0)
         }
@@ -98,8 +153,17 @@ struct RelayOptions {
                 interface: interface,
                 mode: mode ?? .driver,
                 interfaceIPv4: interfaceIPv4,
-                interfaceIPv6: interfaceIPv6
+                interfaceIPv6: interfaceIPv6,
+                bindingCapacity: bindingCapacity
             )
+            let capacity = bindingCapacity ?? XDPConfiguration.defaultBindingCapacity
+            if limits.channelBindings > capacity {
+                self.warnings.append(
+                    "The relay-wide channel binding limit (\(limits.channelBindings), \(Self.channelBindings)) exceeds "
+                        + "the XDP maps' capacity (\(capacity), \(Self.ebpfBindingCapacity)): bindings past it are "
+                        + "relayed by userspace"
+                )
+            }
         }
 
         let revision = String((reader.variable("GIT_SHA") ?? "xxxxxxxx").prefix(8))
@@ -115,7 +179,10 @@ struct RelayOptions {
             authSecret: secret?.exposedValue ?? Self.randomHex(bytes: Self.authSecretBytes),
             // The first eight characters of the build's git revision, as Firezone's SOFTWARE attribute carries.
             software: "firezone-relay; rev=\(revision)",
-            xdp: xdp
+            xdp: xdp,
+            mode: joinsPortal ? .portal : .standalone,
+            limits: limits,
+            deniedPeerRanges: deniedPeerRanges
         )
     }
 

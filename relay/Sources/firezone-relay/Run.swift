@@ -1,5 +1,6 @@
 import ArgumentParser
 import FirezoneOptions
+import LinuxIO
 import Logging
 import NIOPosix
 import PhoenixChannel
@@ -8,6 +9,7 @@ import PortalMessages
 import Prometheus
 import Relay
 import RelayCore
+import RelayXDP
 import ServiceLifecycle
 
 /// `firezone-relay [run]`: reads the options, starts what can fail to start, then runs the relay's services in one
@@ -101,13 +103,53 @@ struct Run: AsyncParsableCommand {
         )
     )
     var ebpfInterfaceIPv6: String?
+    @Option(
+        name: .customLong("ebpf-binding-capacity"),
+        help: ArgumentHelp(
+            "Channel bindings each XDP map holds; userspace relays bindings past it (env EBPF_BINDING_CAPACITY, " +
+            "default \(XDPConfiguration.defaultBindingCapacity))."
+        )
+    )
+    var ebpfBindingCapacity: String?
+    @Option(
+        name: .customLong("denied-peer-ip"),
+        parsing: .singleValue,
+        help: ArgumentHelp(
+            "A network the relay refuses to relay to (403), such as 10.0.0.0/8; repeat for more (env " +
+            "DENIED_PEER_IPS, comma-separated). Loopback, link-local and multicast are always refused."
+        )
+    )
+    var deniedPeerRanges: [String] = []
+    @Option(
+        name: .customLong("max-allocations-per-username"),
+        help: ArgumentHelp(
+            "Allocations one username may hold on a standalone relay; past it 486 (env " +
+            "FIREZONE_RELAY_MAX_ALLOCATIONS_PER_USERNAME, default \(RelayLimits().allocationsPerUsername))."
+        )
+    )
+    var allocationsPerUsername: String?
+    @Option(
+        name: .customLong("max-channels-per-allocation"),
+        help: ArgumentHelp(
+            "Channel bindings one allocation may hold; past it 508 (env " +
+            "FIREZONE_RELAY_MAX_CHANNELS_PER_ALLOCATION, default \(RelayLimits().channelBindingsPerAllocation))."
+        )
+    )
+    var channelsPerAllocation: String?
+    @Option(
+        name: .customLong("max-channel-bindings"),
+        help: ArgumentHelp(
+            "Channel bindings the whole relay may hold; past it 508 (env FIREZONE_RELAY_MAX_CHANNEL_BINDINGS, " +
+            "default \(RelayLimits().channelBindings))."
+        )
+    )
+    var channelBindings: String?
 
     func run() async throws {
         // 1. Options: every usage error surfaces here, before anything starts.
         let reader = OptionReader(environment: OptionReader.processEnvironment())
         var logger = Logger(label: "firezone-relay", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = try reader.logLevel(for: RelayOptions.logTargets)
-        let options = try RelayOptions(self, reader: reader)
         let portalFlags = PortalOptions.Flags(
             token: self.token,
             tokenFile: self.tokenFile,
@@ -120,6 +162,10 @@ struct Run: AsyncParsableCommand {
             reader: reader,
             defaultPartitionTime: PhoenixConstants.defaultPartitionTime
         )
+        let options = try RelayOptions(self, reader: reader, joinsPortal: portalOptions != nil)
+        for warning in options.warnings {
+            logger.warning("\(warning)")
+        }
         let portal = try portalOptions.map { portalOptions throws(OptionError) in
             try RelayPortalConfiguration.make(portalOptions, relay: options.configuration)
         }
@@ -132,6 +178,7 @@ struct Run: AsyncParsableCommand {
 
         // 2. What can fail to start (exit 1), in the order it is needed.
         let configuration = options.configuration
+        OpenFileLimit.raise(toFit: configuration, logger: logger)
         let registry = PrometheusCollectorRegistry()
         let publisher = RelayStatsPublisher(factory: PrometheusMetricsFactory(registry: registry))
         // Asked to offload, the relay never runs without it: a failure to load or attach ends the process.

@@ -348,7 +348,7 @@ struct RelayServerPeerPolicyTests {
     }
 
     @Test func refusesConfiguredRanges() throws {
-        let denied = ["10.0.0.0/8", "fd00::/8"].compactMap(PeerAddressRange.init)
+        let denied = try ["10.0.0.0/8", "fd00::/8"].map { try IPNetwork(parsing: $0) }
         var relay = RelayHarness(deniedPeerRanges: denied)
         _ = try relay.allocate(self.alice, attributes: [.additionalAddressFamily(.v6)])
         #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("10.255.0.1:5000")).errorCode?.code == 403)
@@ -356,18 +356,22 @@ struct RelayServerPeerPolicyTests {
         #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("11.0.0.1:5000")).type.class == .successResponse)
     }
 
-    @Test func parsesRangesInCIDRNotation() {
-        let range = PeerAddressRange("10.0.0.0/8")
-        #expect(range?.contains(try! #require(IPAddress("10.1.2.3"))) == true)
-        #expect(range?.contains(try! #require(IPAddress("11.0.0.0"))) == false)
-        #expect(range?.contains(try! #require(IPAddress("::ffff:10.1.2.3"))) == false)
-        #expect(PeerAddressRange("2001:db8::/32")?.contains(try! #require(IPAddress("2001:db8:ffff::1"))) == true)
-        #expect(PeerAddressRange("2001:db8::/127")?.contains(try! #require(IPAddress("2001:db8::1"))) == true)
-        #expect(PeerAddressRange("2001:db8::/128")?.contains(try! #require(IPAddress("2001:db8::1"))) == false)
-        #expect(PeerAddressRange("::/0")?.contains(try! #require(IPAddress("ff02::1"))) == true)
-        for invalid in ["10.0.0.0/33", "10.0.0.0", "10.0.0.0/+8", "10.0.0.0/08", "::/129", "x/8"] {
-            #expect(PeerAddressRange(invalid) == nil, "\(invalid)")
-        }
+    /// A configured range refuses exactly its prefix, in its own family: the edges of a /31 and a /127, and a
+    /// whole family (`::/0`) that leaves the other one allowed.
+    @Test func configuredRangesMatchTheirPrefixInTheirFamily() throws {
+        let denied = try ["192.0.2.0/31", "2001:db8:5::/127", "::/0"].map { try IPNetwork(parsing: $0) }
+        var relay = RelayHarness(deniedPeerRanges: Array(denied.prefix(2)))
+        _ = try relay.allocate(self.alice, attributes: [.additionalAddressFamily(.v6)])
+        #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("192.0.2.1:5000")).errorCode?.code == 403)
+        #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("[2001:db8:5::1]:5000")).errorCode?.code == 403)
+        #expect(try relay.bind(self.alice, channel: 0x4000, to: peer("192.0.2.2:5000")).type.class == .successResponse)
+        let beyondTheIPv6Range = try relay.bind(self.alice, channel: 0x4001, to: peer("[2001:db8:5::2]:5000"))
+        #expect(beyondTheIPv6Range.type.class == .successResponse)
+
+        var noIPv6 = RelayHarness(deniedPeerRanges: [denied[2]])
+        _ = try noIPv6.allocate(self.alice, attributes: [.additionalAddressFamily(.v6)])
+        #expect(try noIPv6.bind(self.alice, channel: 0x4000, to: peer("[2001:db8:7::1]:5000")).errorCode?.code == 403)
+        #expect(try noIPv6.bind(self.alice, channel: 0x4000, to: peer("192.0.2.9:5000")).type.class == .successResponse)
     }
 }
 

@@ -30,7 +30,7 @@ struct RelayHarness {
         seed: UInt64 = 1,
         mode: RelayServer<SeededRandomNumberGenerator>.Configuration.Mode = .standalone,
         limits: RelayLimits = RelayLimits(),
-        deniedPeerRanges: [PeerAddressRange] = []
+        deniedPeerRanges: [IPNetwork] = []
     ) {
         self.server = RelayServer(
             configuration: .init(

@@ -18,7 +18,9 @@ struct RelayBinaryTests {
         let errorsPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("firezone-relay-\(UUID().uuidString).log")
 
-        init(arguments: [String], environment: [String: String]) throws {
+        /// `shellPrefix`: shell commands run before the relay replaces the shell (`ulimit -n 300`), so that the
+        /// relay starts with what they set.
+        init(arguments: [String], environment: [String: String], shellPrefix: String? = nil) throws {
             let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
                 .appendingPathComponent("firezone-relay")
             guard FileManager.default.isExecutableFile(atPath: binary.path) else {
@@ -29,8 +31,13 @@ struct RelayBinaryTests {
                 Issue.record("cannot create \(self.errorsPath.path)")
                 throw TimedOut()
             }
-            self.process.executableURL = binary
-            self.process.arguments = arguments
+            if let shellPrefix {
+                self.process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                self.process.arguments = ["-c", shellPrefix + " && exec \"$0\" \"$@\"", binary.path] + arguments
+            } else {
+                self.process.executableURL = binary
+                self.process.arguments = arguments
+            }
             self.process.environment = environment.merging(["RUST_LOG": "info"]) { $1 }
             self.process.standardError = try FileHandle(forWritingTo: self.errorsPath)
             self.process.standardOutput = FileHandle.nullDevice
