@@ -10,7 +10,14 @@
 # 2. While the listening port is flooded, a channel binding's expiry (RFC 8656 §12, 600 s) stops relaying within
 #    one second, in userspace and with the XDP program attached (generic mode). The relay's monotonic clock is
 #    moved on by clock_shift.c (LD_PRELOAD) so that the 600 s end within the test; the relay has no option to
-#    shorten them.
+#    shorten them. The allocation is refreshed to an hour first, so it is the binding's own expiry that is measured.
+#
+# Rates (FLOOD_RATE, EXPIRY_FLOOD_RATE): a flood past what the relay reads fills its listening socket, and the
+# kernel then drops legitimate datagrams with the flood's. So where legitimate clients must get through (part 1, and
+# the userspace expiry, whose channel data goes to the listening port), the flood runs at about what a debug build
+# reads on a small shared host. With XDP the channel data never reaches the socket, so there the flood runs well
+# past the relay: the listening socket never runs dry, and only an event loop that bounds the listener's share of
+# each turn still runs its timers.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
@@ -135,8 +142,8 @@ rate_limited=$(metric 'relay_dropped_packets_total{reason="rate_limited"}')
 echo "flood of $flood_count took $((SECONDS - flood_started)) s; relay RSS ${before_kb} kB before, ${after_kb} kB after; rate_limited ${rate_limited:-none}"
 check "the relay's resident memory after the flood is within 10 MB of before (${before_kb} kB, then ${after_kb} kB)" \
     test $((after_kb - before_kb)) -le 10240
-# Half the spoofed sources lie in 64 /24s, about 500,000 requests: at 64 replies a second and a burst of 256 per
-# prefix, at most some tens of thousands of them can be answered in the flood's seconds.
+# Half the spoofed sources lie in 8 /24s, about 500,000 requests: at 64 replies a second and a burst of 256 per
+# prefix, fewer than 70,000 of them can be answered in the flood's two minutes.
 check "/metrics counts the replies refused by the per-prefix limit (${rate_limited:-none} rate_limited)" \
     test "${rate_limited:-0}" -ge $((flood_count / 4))
 stop_relay flood
@@ -152,7 +159,6 @@ expiry_under_flood() {
     expiry_pid=$!
     FZ_PIDS+=("$expiry_pid")
     wait_until 30 test -e "$FZ_SCRATCH/ready" || fail "[$label] the client binds a channel"
-    # As fast as the flooder can: past what the relay handles, so its listening socket never runs dry.
     start_flood "$FZ_SCRATCH/flooding" "$label" "$rate"
     sleep 1
     touch "$FZ_SCRATCH/go"
@@ -163,14 +169,14 @@ expiry_under_flood() {
     FZ_FAILURES=$((FZ_FAILURES + $(grep -c '^not ok - ' "$FZ_SCRATCH/expiry.log" || true)))
     grep -q '^ok - .*stopped relaying' "$FZ_SCRATCH/expiry.log" || grep -q '^not ok' "$FZ_SCRATCH/expiry.log" ||
         fail "[$label] the expiry measurement ran"
-    if [ "$rate" = "$expiry_flood_rate" ]; then
+    if [[ $label == XDP* ]]; then
         sleep 1.5
         xdp_relayed=$(metric 'relay_relayed_packets_total{datapath="xdp"}')
         check "[$label] XDP relayed the channel's datagrams (${xdp_relayed:-none})" test "${xdp_relayed:-0}" -gt 0
     fi
     stop_relay "$label"
 }
-[ -n "${SKIP_EXPIRY:-}" ] || expiry_under_flood userspace "$flood_rate"
-[ -n "${SKIP_EXPIRY:-}" ] || expiry_under_flood "XDP generic" "$expiry_flood_rate" --ebpf-offloading eth0 --ebpf-attach-mode generic
+expiry_under_flood userspace "$flood_rate"
+expiry_under_flood "XDP generic" "$expiry_flood_rate" --ebpf-offloading eth0 --ebpf-attach-mode generic
 
 finish
