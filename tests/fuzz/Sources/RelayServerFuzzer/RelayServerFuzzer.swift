@@ -47,7 +47,8 @@ struct Records {
         self.input = input
     }
 
-    mutating func next() -> (UInt8, [UInt8])? {
+    /// The next record's op and its bytes, a view into the input (valid until `LLVMFuzzerTestOneInput` returns).
+    mutating func next() -> (UInt8, UnsafeBufferPointer<UInt8>)? {
         guard self.offset + 3 <= self.input.count else {
             return nil
         }
@@ -56,7 +57,7 @@ struct Records {
         let start = self.offset + 3
         let end = min(start + declared, self.input.count)
         self.offset = end
-        return (op, Array(self.input[start..<end]))
+        return (op, UnsafeBufferPointer(rebasing: self.input[start..<end]))
     }
 }
 
@@ -161,7 +162,7 @@ struct Run {
         self.applyCommands(expectingResponseTo: request.map { ($0, client) })
     }
 
-    mutating func peerInput(_ bytes: [UInt8]) {
+    mutating func peerInput(_ bytes: UnsafeBufferPointer<UInt8>) {
         let open = self.openPorts.sorted { ($0.port, $0.family == .v4 ? 0 : 1) < ($1.port, $1.family == .v4 ? 0 : 1) }
         let port = open.isEmpty ? AllocationPort(49_152) : open[Int(bytes.first ?? 0) % open.count].port
         let peer = Self.peers[Int(bytes.dropFirst().first ?? 0) % Self.peers.count]
@@ -178,7 +179,7 @@ struct Run {
     }
 
     /// The bytes as a STUN message re-encoded with valid credentials, or as they are if they do not decode.
-    mutating func authenticated(_ bytes: [UInt8], client: Int) -> ByteBuffer {
+    mutating func authenticated(_ bytes: UnsafeBufferPointer<UInt8>, client: Int) -> ByteBuffer {
         let original = ByteBuffer(bytes: bytes)
         guard let message = try? STUNMessage(decoding: original) else {
             return original
@@ -273,11 +274,13 @@ struct RequestIdentity {
             datagram.getInteger(at: datagram.readerIndex + 4, as: UInt32.self) == 0x2112_A442,
             rawType < 0x0400,
             let type = STUNMessageType(rawValue: rawType), type.class == .request,
-            let id = datagram.getBytes(at: datagram.readerIndex + 8, length: 12)
+            let high = datagram.getInteger(at: datagram.readerIndex + 8, as: UInt32.self),
+            let low = datagram.getInteger(at: datagram.readerIndex + 12, as: UInt64.self)
         else {
             return nil
         }
-        self.transactionID = TransactionID(bytes: id)
+        // The two integers, not `TransactionID(bytes:)`: that generic initializer costs more than the whole check.
+        self.transactionID = TransactionID(high: high, low: low)
         self.method = type.method
     }
 }
