@@ -125,7 +125,7 @@ struct Run {
         )
     }
 
-    mutating func step(op: UInt8, bytes: [UInt8]) {
+    mutating func step(op: UInt8, bytes: UnsafeBufferPointer<UInt8>) {
         let advance = Int64(op >> 4) * 37
         if advance > 0 {
             self.now += .seconds(advance)
