@@ -168,7 +168,7 @@ let package = Package(
         .target(
             name: "WireGuard",
             dependencies: [
-                "CSodium", "COpenSSL", "FirezoneTime", "FirezoneCrypto",
+                "CSodium", "COpenSSL", "FirezoneTime", "FirezoneCrypto", "IPPacket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
