@@ -10,6 +10,11 @@ struct PeerAllowedIPs: AllowedIPs {
     let routes: IPNetworkTable<Int>
     let peer: Int
 
+    /// The table of every peer's AllowedIPs, valued by the peer's position in `peers`.
+    static func routes(of peers: [PeerConfiguration]) -> IPNetworkTable<Int> {
+        IPNetworkTable(peers.enumerated().flatMap { index, peer in peer.allowedIPs.map { ($0, index) } })
+    }
+
     func allowsSource(of packet: ByteBuffer) -> Bool {
         guard let header = try? IPHeader(packet) else {
             return false

@@ -77,9 +77,7 @@ public final class WireGuardDevice {
             indexSeed: rng.next(),
             now: now
         )
-        let routes = IPNetworkTable(
-            configuration.peers.enumerated().flatMap { index, peer in peer.allowedIPs.map { ($0, index) } }
-        )
+        let routes = PeerAllowedIPs.routes(of: configuration.peers)
         for (index, peer) in configuration.peers.enumerated() {
             do throws(WireGuardRouterError) {
                 _ = try router.addPeer(
