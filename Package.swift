@@ -168,7 +168,7 @@ let package = Package(
         .target(
             name: "WireGuard",
             dependencies: [
-                "CSodium", "COpenSSL", "FirezoneTime", "FirezoneCrypto",
+                "CSodium", "COpenSSL", "FirezoneTime", "FirezoneCrypto", "IPPacket",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -183,31 +183,6 @@ let package = Package(
             path: "snownet/Tests/WireGuardTests",
             exclude: ["Vectors"]
         ),
-        // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.
-        .target(
-            name: "WireGuardPeer",
-            dependencies: [
-                "WireGuard", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneCrypto",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "snownet/Sources/WireGuardPeer"
-        ),
-        .executableTarget(
-            name: "wireguard-peer",
-            dependencies: [
-                "WireGuardPeer",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "snownet/Sources/wireguard-peer"
-        ),
-        .testTarget(
-            name: "WireGuardPeerTests",
-            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket", "LinuxIO", "FirezoneCrypto", .product(name: "NIOCore", package: "swift-nio")],
-            path: "snownet/Tests/WireGuardPeerTests"
-        ),
-
         // MARK: relay
 
         .target(
@@ -354,6 +329,30 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "tests/Sources/relay-load"
+        ),
+        // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.
+        .target(
+            name: "WireGuardPeer",
+            dependencies: [
+                "WireGuard", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/Sources/WireGuardPeer"
+        ),
+        .executableTarget(
+            name: "wireguard-peer",
+            dependencies: [
+                "WireGuardPeer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/Sources/wireguard-peer"
+        ),
+        .testTarget(
+            name: "WireGuardPeerTests",
+            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket", "LinuxIO", "FirezoneCrypto", .product(name: "NIOCore", package: "swift-nio")],
+            path: "tests/Tests/WireGuardPeerTests"
         ),
         .target(
             name: "CNetworkTestSupport",

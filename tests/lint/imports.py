@@ -46,7 +46,6 @@ ALLOWED = {
     # snownet/: knows nothing of connlib, the portal or the relay's server.
     "STUN": {"ours": {"IPPacket", "FirezoneCrypto"}, "packages": CORE_PACKAGES},
     "WireGuard": {"ours": {"IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
-    "WireGuardPeer": {"ours": {"WireGuard", "IPPacket"} | PLATFORM | LINUX_IO, "packages": CORE_PACKAGES},
     "Snownet": {"ours": {"WireGuard", "STUN", "IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
     # relay/: knows nothing of snownet beyond the STUN codec.
     "RelayCore": {"ours": {"STUN", "IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},

@@ -1,6 +1,7 @@
 import DequeModule
 import FirezoneCrypto
 import FirezoneTime
+import IPPacket
 import Logging
 import NIOCore
 
@@ -337,7 +338,6 @@ public struct WireGuardTunnel {
         else {
             throw .unknownSession
         }
-        let base = datagram.readerIndex
         let counter = datagram.withUnsafeReadableBytes {
             UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: WireGuardConstants.transportCounterOffset, as: UInt64.self))
         }
@@ -371,7 +371,7 @@ public struct WireGuardTunnel {
             self.stats.packetsReceived += 1
             return .keepalive
         }
-        let packetLength = try Self.innerPacketLength(datagram, at: base + WireGuardConstants.transportHeaderLength, available: plaintextLength)
+        let packetLength = try Self.innerPacketLength(datagram, plaintextLength: plaintextLength)
         datagram.moveReaderIndex(forwardBy: WireGuardConstants.transportHeaderLength)
         datagram.moveWriterIndex(to: datagram.readerIndex + packetLength)
         self.stats.packetsReceived += 1
@@ -396,25 +396,18 @@ public struct WireGuardTunnel {
         self.abandonInitiation()
     }
 
-    /// The length an IPv4 or IPv6 header declares, which must fit in the plaintext (the rest is padding).
-    private static func innerPacketLength(_ buffer: ByteBuffer, at offset: Int, available: Int) throws(WireGuardError) -> Int {
-        let version = buffer.getInteger(at: offset, as: UInt8.self)! >> 4
-        let length: Int
-        switch version {
-        case 4 where available >= 20:
-            length = Int(buffer.getInteger(at: offset + 2, as: UInt16.self)!)
-            guard length >= 20 else {
-                throw .invalidInnerPacket
-            }
-        case 6 where available >= 40:
-            length = 40 + Int(buffer.getInteger(at: offset + 4, as: UInt16.self)!)
-        default:
+    /// The length the inner IPv4 or IPv6 header declares (§5.4.6), which must cover that header and fit in the
+    /// plaintext; the bytes after it are padding.
+    private static func innerPacketLength(_ datagram: ByteBuffer, plaintextLength: Int) throws(WireGuardError) -> Int {
+        let header = datagram.withUnsafeReadableBytes { raw -> IPHeader? in
+            let start = WireGuardConstants.transportHeaderLength
+            // A malformed header is dropped as `invalidInnerPacket`; which field was wrong does not matter here.
+            return try? IPHeader(bytes: UnsafeRawBufferPointer(rebasing: raw[start..<start + plaintextLength]))
+        }
+        guard let header, header.totalLength >= header.headerLength, header.totalLength <= plaintextLength else {
             throw .invalidInnerPacket
         }
-        guard length <= available else {
-            throw .invalidInnerPacket
-        }
-        return length
+        return header.totalLength
     }
 
     /// §5.4.3: answers an authenticated initiation with a response and installs the responder session, unconfirmed.

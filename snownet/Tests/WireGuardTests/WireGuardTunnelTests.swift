@@ -313,6 +313,49 @@ struct WireGuardTunnelTests {
         #expect(throws: WireGuardError.decryptionFailed) { try pair.bob.decapsulate(&buffer, now: pair.now) }
     }
 
+    /// The decrypted packet is cut to the length its IP header declares (§5.4.6: the rest is padding), and a header
+    /// that declares no usable length is dropped.
+    @Test(arguments: [
+        ("IPv4 declaring more than the plaintext", ipv4Packet(totalLength: 200).getSlice(at: 0, length: 60)!),
+        ("IPv4 declaring less than its header", Self.ipv4Bytes(headerWords: 6, totalLength: 22, bytes: 40)),
+        ("IPv4 header length beyond the plaintext", Self.ipv4Bytes(headerWords: 15, totalLength: 60, bytes: 40)),
+        ("IPv4 header length under 20 bytes", Self.ipv4Bytes(headerWords: 4, totalLength: 40, bytes: 40)),
+        ("shorter than an IPv4 header", ipv4Packet(totalLength: 19)),
+        ("IPv6 declaring more than the plaintext", ipv6Packet(payloadLength: 100).getSlice(at: 0, length: 60)!),
+        ("IP version 5", ByteBuffer(bytes: [0x55] + [UInt8](repeating: 0, count: 39))),
+    ])
+    func innerPacketWithoutAUsableLengthIsRejected(name: String, packet: ByteBuffer) throws {
+        var pair = Pair()
+        pair.alice.rollOverSession(now: pair.now)
+        pair.exchange()
+        var datagram = ByteBuffer()
+        #expect(pair.alice.encapsulate(packet, into: &datagram, now: pair.now) == .datagram)
+        #expect(throws: WireGuardError.invalidInnerPacket, "\(name)") {
+            try pair.bob.decapsulate(&datagram, now: pair.now)
+        }
+    }
+
+    @Test func innerIPv4PacketWithOptionsKeepsItsDeclaredLength() throws {
+        var pair = Pair()
+        pair.alice.rollOverSession(now: pair.now)
+        pair.exchange()
+        let packet = Self.ipv4Bytes(headerWords: 6, totalLength: 24, bytes: 24)
+        var datagram = ByteBuffer()
+        #expect(pair.alice.encapsulate(packet, into: &datagram, now: pair.now) == .datagram)
+        #expect(try pair.bob.decapsulate(&datagram, now: pair.now) == .packet)
+        #expect(datagram == packet)
+    }
+
+    /// `bytes` bytes starting with an IPv4 header of `headerWords` 32-bit words that declares `totalLength`.
+    static func ipv4Bytes(headerWords: UInt8, totalLength: UInt16, bytes: Int) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(0x40 | headerWords)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(totalLength)
+        buffer.writeRepeatingByte(0xAB, count: bytes - 4)
+        return buffer
+    }
+
     /// Firezone gives up an ICE connection's handshake after 15 s instead of REKEY_ATTEMPT_TIME (90 s): the tunnel
     /// then drops every session, even one still young enough, and says the connection expired.
     @Test func handshakeTimeoutExpiresTheConnectionAndClearsItsSessions() throws {

@@ -34,9 +34,9 @@ public final class WireGuardDevice {
     }
 
     /// Peers are named by their position in the configuration.
-    private var router: WireGuardRouter<Int, IPSocketAddress, AllowedIPList>
-    /// AllowedIPs of all peers, longest prefix first, for routing outgoing packets.
-    private let routes: [(network: IPNetwork, peer: Int)]
+    private var router: WireGuardRouter<Int, IPSocketAddress, PeerAllowedIPs>
+    /// AllowedIPs of all peers, valued by peer: routes outgoing packets by destination and checks incoming sources.
+    private let routes: IPNetworkTable<Int>
     /// Peers whose timers fired, reused by every turn of the loop.
     private var firedPeers: [Int] = []
     private let logger: Logger
@@ -71,13 +71,13 @@ public final class WireGuardDevice {
         self.driver = try EventLoopDriver(terminationSignals: true)
         let now = self.driver.clock.now()
         let unixTime = self.driver.clock.unixTime()
-        var router = WireGuardRouter<Int, IPSocketAddress, AllowedIPList>(
+        var router = WireGuardRouter<Int, IPSocketAddress, PeerAllowedIPs>(
             identity: identity,
             limiterSeed: Self.seed(&rng),
             indexSeed: rng.next(),
             now: now
         )
-        var routes: [(network: IPNetwork, peer: Int)] = []
+        let routes = PeerAllowedIPs.routes(of: configuration.peers)
         for (index, peer) in configuration.peers.enumerated() {
             do throws(WireGuardRouterError) {
                 _ = try router.addPeer(
@@ -86,7 +86,7 @@ public final class WireGuardDevice {
                     presharedKey: peer.presharedKey,
                     persistentKeepalive: peer.persistentKeepalive,
                     endpoint: peer.endpoint,
-                    allowedIPs: AllowedIPList(networks: peer.allowedIPs),
+                    allowedIPs: PeerAllowedIPs(routes: routes, peer: index),
                     seed: Self.seed(&rng),
                     logger: logger,
                     now: now,
@@ -95,10 +95,9 @@ public final class WireGuardDevice {
             } catch {
                 throw SystemCallError(operation: "add peer \(peer.publicKey): \(error)", errno: EINVAL)
             }
-            routes += peer.allowedIPs.map { ($0, index) }
         }
         self.router = router
-        self.routes = routes.sorted { $0.network.prefixLength > $1.network.prefixLength }
+        self.routes = routes
         self.firedPeers.reserveCapacity(configuration.peers.count)
 
         let tun = interfaceName.withCString { fz_tun_open_offload($0) }
@@ -181,8 +180,7 @@ public final class WireGuardDevice {
     /// Encrypts the packet in `packet`'s readable bytes for the peer its destination routes to. Returns where the
     /// datagram goes, or nil when it does not go out now (no route, no endpoint, waiting for a handshake).
     private func seal(_ packet: inout ByteBuffer, now: Instant) -> IPSocketAddress? {
-        guard let destination = packet.ipAddress(source: false),
-            let peer = self.peer(routing: destination)
+        guard let header = try? IPHeader(packet), let peer = self.routes.longestMatch(for: header.destination)?.value
         else {
             self.deviceStats.packetsWithoutRoute += 1
             return nil
@@ -208,13 +206,6 @@ public final class WireGuardDevice {
         datagram.bytes = bytes
         datagram.length = UInt32(length)
         self.driver.queueSend(datagram, on: datagram.family == 4 ? self.udp4 : self.udp6)
-    }
-
-    private func peer(routing address: IPAddress) -> Int? {
-        for route in self.routes where route.network.contains(address) {
-            return route.peer
-        }
-        return nil
     }
 
     /// Sends what a tunnel has queued (handshake messages, keepalives, packets that waited for a session), one by
