@@ -63,7 +63,11 @@ let package = Package(
             name: "FirezoneTime",
             path: "platform/Sources/FirezoneTime"
         ),
-        .testTarget(name: "FirezoneTimeTests", dependencies: ["FirezoneTime"], path: "platform/Tests/FirezoneTimeTests"),
+        .testTarget(
+            name: "FirezoneTimeTests",
+            dependencies: ["FirezoneTime"],
+            path: "platform/Tests/FirezoneTimeTests"
+        ),
         // SHA-256, HMAC, MD5, CRC32, base64 and hex, and the fixed-size key family.
         .target(
             name: "FirezoneCrypto",
@@ -128,8 +132,10 @@ let package = Package(
         // Needs root: runs the XDP program in the kernel with BPF_PROG_TEST_RUN.
         .testTarget(
             name: "RelayXDPTests",
-            dependencies: ["RelayXDP", "CRelayXDP", "RelayCore", "STUN", "IPPacket", "LinuxIO", "FirezoneTesting",
-                           .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "RelayXDP", "CRelayXDP", "RelayCore", "STUN", "IPPacket", "LinuxIO", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "ebpf/Tests/RelayXDPTests"
         ),
 
@@ -149,7 +155,9 @@ let package = Package(
         // namespace, and parses what the kernel answers.
         .testTarget(
             name: "IPPacketKernelTests",
-            dependencies: ["IPPacket", "FirezoneTesting", "CNetworkTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "IPPacket", "FirezoneTesting", "CNetworkTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "ip-packet/Tests/IPPacketKernelTests"
         ),
 
@@ -162,7 +170,10 @@ let package = Package(
         ),
         .testTarget(
             name: "STUNTests",
-            dependencies: ["STUN", "FirezoneCrypto", "FirezoneTesting", "IPPacket", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "STUN", "FirezoneCrypto", "FirezoneTesting", "IPPacket",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "snownet/Tests/STUNTests"
         ),
         .target(
@@ -178,7 +189,8 @@ let package = Package(
         .testTarget(
             name: "WireGuardTests",
             dependencies: [
-                "WireGuard", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                "WireGuard", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "snownet/Tests/WireGuardTests",
             exclude: ["Vectors"]
@@ -234,7 +246,8 @@ let package = Package(
         ),
         .testTarget(
             name: "RelayTests",
-            dependencies: ["STUN", 
+            dependencies: [
+                "STUN",
                 "Relay", "RelayCore", "RelayXDP", "CRelayXDP", "IPPacket", "LinuxIO", "FirezoneTesting",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -275,7 +288,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PhoenixCoreTests",
-            dependencies: ["PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "PhoenixCore", "PortalMessages", "FirezoneTime", "FirezoneCrypto", "FirezoneTesting",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "phoenix-channel/Tests/PhoenixCoreTests"
         ),
         // PhoenixChannel over real sockets, against the local portal (PortalTestSupport) and hand-made servers.
@@ -351,7 +367,10 @@ let package = Package(
         ),
         .testTarget(
             name: "WireGuardPeerTests",
-            dependencies: ["WireGuardPeer", "WireGuard", "IPPacket", "LinuxIO", "FirezoneCrypto", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "WireGuardPeer", "WireGuard", "IPPacket", "LinuxIO", "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "tests/Tests/WireGuardPeerTests"
         ),
         .target(
@@ -386,7 +405,8 @@ let package = Package(
         // The local portal in this process, its admin API, and PhoenixChannel helpers to talk to it.
         .target(
             name: "PortalTestSupport",
-            dependencies: ["FirezoneCrypto", 
+            dependencies: [
+                "FirezoneCrypto",
                 "PortalServer", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -399,7 +419,8 @@ let package = Package(
         .testTarget(
             name: "PortalTests",
             dependencies: [
-                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket", "RelayCore", "STUN",
+                "PortalServer", "PortalTestSupport", "PhoenixChannel", "PhoenixCore", "PortalMessages", "IPPacket",
+                "RelayCore", "STUN",
                 "FirezoneCrypto", "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

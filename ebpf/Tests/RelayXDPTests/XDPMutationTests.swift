@@ -29,7 +29,10 @@ struct XDPMutationTests {
                 try XDPTestFrames.udp(
                     from: F.client(client).address,
                     to: IPSocketAddress(F.relayAddress(client), port: F.listenPort),
-                    payload: XDPTestFrames.channelData(channel.value, XDPTestFrames.data(UInt8(index), count: 40 + index))
+                    payload: XDPTestFrames.channelData(
+                        channel.value,
+                        XDPTestFrames.data(UInt8(index), count: 40 + index)
+                    )
                 )
             )
             frames.append(
@@ -71,6 +74,9 @@ struct XDPMutationTests {
             )
         }
         let counters = try program.counters()
-        #expect(counters.packets.reduce(0, +) == UInt64(Self.runsPerSeed), "one reason per frame, \(TestSeeds.replayHint(seed))")
+        #expect(
+            counters.packets.reduce(0, +) == UInt64(Self.runsPerSeed),
+            "one reason per frame, \(TestSeeds.replayHint(seed))"
+        )
     }
 }

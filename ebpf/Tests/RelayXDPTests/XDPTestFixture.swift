@@ -64,7 +64,11 @@ enum XDPTestFixture {
         input == output ? Self.relayAddress(output) : Self.interfaceAddress(output)
     }
 
-    static func program(interfaceIPv4: Bool = true, interfaceIPv6: Bool = true, interfaceMTU: Int? = nil) throws -> XDPProgram {
+    static func program(
+        interfaceIPv4: Bool = true,
+        interfaceIPv6: Bool = true,
+        interfaceMTU: Int? = nil
+    ) throws -> XDPProgram {
         try XDPProgram(
             configuration: XDPConfiguration(
                 publicIPv4: Self.publicIPv4,
@@ -95,9 +99,16 @@ func expectTransmitted(
     #expect(result.action == .tx, sourceLocation: sourceLocation)
     let frame = try TransmittedFrame(result.frame)
     let output = destination.address.version
-    #expect(frame.destinationMAC == XDPTestFrames.clientMAC, "back to the hop it came from", sourceLocation: sourceLocation)
+    #expect(
+        frame.destinationMAC == XDPTestFrames.clientMAC,
+        "back to the hop it came from",
+        sourceLocation: sourceLocation
+    )
     #expect(frame.sourceMAC == XDPTestFrames.relayMAC, sourceLocation: sourceLocation)
-    #expect(frame.etherType == (output == .v4 ? XDPTestFrames.etherTypeIPv4 : XDPTestFrames.etherTypeIPv6), sourceLocation: sourceLocation)
+    #expect(
+        frame.etherType == (output == .v4 ? XDPTestFrames.etherTypeIPv4 : XDPTestFrames.etherTypeIPv6),
+        sourceLocation: sourceLocation
+    )
     #expect(frame.packet.version == output, sourceLocation: sourceLocation)
     #expect(frame.packet.ipProtocol == .udp, sourceLocation: sourceLocation)
     #expect(frame.packet.source == source, sourceLocation: sourceLocation)
@@ -106,7 +117,10 @@ func expectTransmitted(
     #expect(frame.trafficClass == XDPTestFrames.trafficClass, sourceLocation: sourceLocation)
     switch (input, output) {
     case (.v4, .v4):
-        #expect(frame.ipv4IdentificationAndFlags == (XDPTestFrames.ipv4Identification, 0x4000), sourceLocation: sourceLocation)
+        #expect(
+            frame.ipv4IdentificationAndFlags == (XDPTestFrames.ipv4Identification, 0x4000),
+            sourceLocation: sourceLocation
+        )
     case (.v6, .v4):
         #expect(frame.ipv4IdentificationAndFlags == (0, 0x4000), sourceLocation: sourceLocation)
     case (.v6, .v6):

@@ -40,7 +40,9 @@ enum XDPTestFrames {
             bytes[6] = 0x40
         case .v6:
             let word = UInt32(6) << 28 | UInt32(Self.trafficClass) << 20 | Self.ipv6FlowLabel
-            bytes[0..<4] = [UInt8(word >> 24), UInt8((word >> 16) & 0xFF), UInt8((word >> 8) & 0xFF), UInt8(word & 0xFF)]
+            bytes[0..<4] = [
+                UInt8(word >> 24), UInt8((word >> 16) & 0xFF), UInt8((word >> 8) & 0xFF), UInt8(word & 0xFF),
+            ]
         }
         var rewritten = try IPPacket(ByteBuffer(bytes: bytes))
         rewritten.computeChecksums()

@@ -14,7 +14,12 @@ struct XDPTranslationTests {
     @Test(arguments: F.familyPairs)
     func channelDataFromAClientBecomesUDPToItsPeer(client: IPVersion, peer: IPVersion) throws {
         let program = try F.program()
-        try program.insertBinding(client: F.client(client), channel: F.channel, peer: F.peer(peer), port: F.allocationPort)
+        try program.insertBinding(
+            client: F.client(client),
+            channel: F.channel,
+            peer: F.peer(peer),
+            port: F.allocationPort
+        )
         let data = XDPTestFrames.data(1)
 
         let result = try program.testRun(
@@ -42,7 +47,12 @@ struct XDPTranslationTests {
     @Test(arguments: F.familyPairs)
     func udpFromAPeerBecomesChannelDataToTheClient(peer: IPVersion, client: IPVersion) throws {
         let program = try F.program()
-        try program.insertBinding(client: F.client(client), channel: F.channel, peer: F.peer(peer), port: F.allocationPort)
+        try program.insertBinding(
+            client: F.client(client),
+            channel: F.channel,
+            peer: F.peer(peer),
+            port: F.allocationPort
+        )
         let data = XDPTestFrames.data(2)
 
         let result = try program.testRun(
@@ -79,7 +89,12 @@ struct XDPTranslationTests {
         let relayedA = PeerSocket(IPSocketAddress(F.publicAddress(relayed), port: F.allocationPort.value))
         let relayedB = PeerSocket(IPSocketAddress(F.publicAddress(relayed), port: F.otherAllocationPort.value))
         try program.insertBinding(client: F.client(a), channel: F.channel, peer: relayedB, port: F.allocationPort)
-        try program.insertBinding(client: F.otherClient(b), channel: F.otherChannel, peer: relayedA, port: F.otherAllocationPort)
+        try program.insertBinding(
+            client: F.otherClient(b),
+            channel: F.otherChannel,
+            peer: relayedA,
+            port: F.otherAllocationPort
+        )
         let data = XDPTestFrames.data(3, count: 64)
 
         let result = try program.testRun(
@@ -155,7 +170,12 @@ struct XDPTranslationTests {
     @Test(arguments: F.familyPairs)
     func checksumsHoldForEveryShortLength(client: IPVersion, peer: IPVersion) throws {
         let program = try F.program()
-        try program.insertBinding(client: F.client(client), channel: F.channel, peer: F.peer(peer), port: F.allocationPort)
+        try program.insertBinding(
+            client: F.client(client),
+            channel: F.channel,
+            peer: F.peer(peer),
+            port: F.allocationPort
+        )
         for length in 0...64 {
             let data = XDPTestFrames.data(UInt8(length), count: length)
             let toPeer = try program.testRun(
@@ -183,8 +203,18 @@ struct XDPTranslationTests {
     @Test(arguments: F.familyPairs)
     func deletedBindingsNoLongerRelay(client: IPVersion, peer: IPVersion) throws {
         let program = try F.program()
-        try program.insertBinding(client: F.client(client), channel: F.channel, peer: F.peer(peer), port: F.allocationPort)
-        try program.deleteBinding(client: F.client(client), channel: F.channel, peer: F.peer(peer), port: F.allocationPort)
+        try program.insertBinding(
+            client: F.client(client),
+            channel: F.channel,
+            peer: F.peer(peer),
+            port: F.allocationPort
+        )
+        try program.deleteBinding(
+            client: F.client(client),
+            channel: F.channel,
+            peer: F.peer(peer),
+            port: F.allocationPort
+        )
 
         let toPeer = try program.testRun(
             XDPTestFrames.udp(
@@ -207,6 +237,11 @@ struct XDPTranslationTests {
         #expect(counters.packets(RELAY_XDP_PASS_NO_CHANNEL_BINDING) == 1)
         #expect(counters.packets(RELAY_XDP_PASS_NO_PEER_BINDING) == 1)
         // Deleting again is not an error: expiry and unbinding may both report it.
-        try program.deleteBinding(client: F.client(client), channel: F.channel, peer: F.peer(peer), port: F.allocationPort)
+        try program.deleteBinding(
+            client: F.client(client),
+            channel: F.channel,
+            peer: F.peer(peer),
+            port: F.allocationPort
+        )
     }
 }

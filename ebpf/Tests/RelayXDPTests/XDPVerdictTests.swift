@@ -45,7 +45,11 @@ struct XDPVerdictTests {
     ) throws {
         let program = try program ?? F.program()
         let result = try program.testRun(frame)
-        #expect(result.action == action, "\(String(cString: relay_xdp_reason_name(reason)))", sourceLocation: sourceLocation)
+        #expect(
+            result.action == action,
+            "\(String(cString: relay_xdp_reason_name(reason)))",
+            sourceLocation: sourceLocation
+        )
         #expect(result.frame == frame, "the frame is left as it came", sourceLocation: sourceLocation)
         let counters = try program.counters()
         #expect(counters.packets(reason) == 1, sourceLocation: sourceLocation)
@@ -108,7 +112,10 @@ struct XDPVerdictTests {
 
     @Test(arguments: F.families)
     func aTruncatedPacketIsMalformed(family: IPVersion) throws {
-        let frame = try Self.channelData(XDPTestFrames.channelData(F.channel.value, XDPTestFrames.data(5)), family: family)
+        let frame = try Self.channelData(
+            XDPTestFrames.channelData(F.channel.value, XDPTestFrames.data(5)),
+            family: family
+        )
         try Self.expect(Array(frame.dropLast(10)), .pass, RELAY_XDP_PASS_MALFORMED)
     }
 
@@ -146,10 +153,12 @@ struct XDPVerdictTests {
     }
 
     /// A STUN binding request (first two bits 00) and a datagram too short for a channel header.
-    @Test(arguments: [
-        [0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42] + [UInt8](repeating: 7, count: 12),
-        [0x40, 0x01, 0x00],
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42] + [UInt8](repeating: 7, count: 12),
+            [0x40, 0x01, 0x00],
+        ] as [[UInt8]]
+    )
     func stunOnTheListeningPortIsNotChannelData(payload: [UInt8]) throws {
         try Self.expect(try Self.channelData(payload), .pass, RELAY_XDP_PASS_NOT_CHANNEL_DATA)
     }
@@ -166,7 +175,11 @@ struct XDPVerdictTests {
     @Test func ipv6WithoutAUDPChecksumIsLeftToTheKernel() throws {
         let program = try F.program()
         try program.insertBinding(client: F.client(.v6), channel: F.channel, peer: F.peer(.v6), port: F.allocationPort)
-        let frame = try Self.channelData(XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]), family: .v6, zeroChecksum: true)
+        let frame = try Self.channelData(
+            XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]),
+            family: .v6,
+            zeroChecksum: true
+        )
         try Self.expect(frame, .pass, RELAY_XDP_PASS_UDP_CHECKSUM_MISSING, program: program)
     }
 
@@ -174,12 +187,20 @@ struct XDPVerdictTests {
     @Test func ipv4WithoutAChecksumToIPv6IsLeftToUserspace() throws {
         let toPeer = try F.program()
         try toPeer.insertBinding(client: F.client(.v4), channel: F.channel, peer: F.peer(.v6), port: F.allocationPort)
-        let channelData = try Self.channelData(XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]), zeroChecksum: true)
+        let channelData = try Self.channelData(
+            XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]),
+            zeroChecksum: true
+        )
         try Self.expect(channelData, .pass, RELAY_XDP_PASS_UDP_CHECKSUM_MISSING, program: toPeer)
 
         let toClient = try F.program()
         try toClient.insertBinding(client: F.client(.v6), channel: F.channel, peer: F.peer(.v4), port: F.allocationPort)
-        try Self.expect(try Self.peerDatagram(zeroChecksum: true), .pass, RELAY_XDP_PASS_UDP_CHECKSUM_MISSING, program: toClient)
+        try Self.expect(
+            try Self.peerDatagram(zeroChecksum: true),
+            .pass,
+            RELAY_XDP_PASS_UDP_CHECKSUM_MISSING,
+            program: toClient
+        )
     }
 
     /// The maps may lack a binding the relay holds (an insert failed): userspace must see the traffic.
@@ -187,7 +208,12 @@ struct XDPVerdictTests {
     func channelDataOnAChannelTheMapsLackGoesToUserspace(family: IPVersion) throws {
         let program = try F.program()
         // Bound, but another channel.
-        try program.insertBinding(client: F.client(family), channel: F.otherChannel, peer: F.peer(family), port: F.allocationPort)
+        try program.insertBinding(
+            client: F.client(family),
+            channel: F.otherChannel,
+            peer: F.peer(family),
+            port: F.allocationPort
+        )
         let frame = try Self.channelData(XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]), family: family)
         try Self.expect(frame, .pass, RELAY_XDP_PASS_NO_CHANNEL_BINDING, program: program)
     }
@@ -267,7 +293,12 @@ struct XDPVerdictTests {
     func translatingIntoAFamilyWithoutAnInterfaceAddressIsDropped(missing: IPVersion) throws {
         let program = try F.program(interfaceIPv4: missing != .v4, interfaceIPv6: missing != .v6)
         let client = missing == .v4 ? IPVersion.v6 : .v4
-        try program.insertBinding(client: F.client(client), channel: F.channel, peer: F.peer(missing), port: F.allocationPort)
+        try program.insertBinding(
+            client: F.client(client),
+            channel: F.channel,
+            peer: F.peer(missing),
+            port: F.allocationPort
+        )
         let frame = try Self.channelData(XDPTestFrames.channelData(F.channel.value, [1, 2, 3, 4]), family: client)
         try Self.expect(frame, .drop, RELAY_XDP_DROP_ADDRESS_UNSET, program: program)
     }

@@ -235,7 +235,10 @@ extension IPPacket {
         allocator: ByteBufferAllocator,
         writeTransport: (inout ByteBuffer) -> Void
     ) throws(IPPacketError) -> IPPacket {
-        precondition(source.version == destination.version, "source \(source) and destination \(destination) differ in IP version")
+        precondition(
+            source.version == destination.version,
+            "source \(source) and destination \(destination) differ in IP version"
+        )
         let headerLength =
             source.version == .v4 ? IPPacketConstants.ipv4MinimumHeaderLength : IPPacketConstants.ipv6HeaderLength
         guard headerLength + transportLength <= IPPacketConstants.maximumPacketLength else {

@@ -360,7 +360,8 @@ extension IPPacket {
             }
         case .firezoneP2PControl where version == .v6:
             // A control packet (``IPPacket/isFZP2PControl``) goes from `::` to `::`: 32 zero bytes from offset 8.
-            let addresses = bytes.bigEndian(at: 8, as: UInt64.self) | bytes.bigEndian(at: 16, as: UInt64.self)
+            let addresses =
+                bytes.bigEndian(at: 8, as: UInt64.self) | bytes.bigEndian(at: 16, as: UInt64.self)
                 | bytes.bigEndian(at: 24, as: UInt64.self) | bytes.bigEndian(at: 32, as: UInt64.self)
             guard addresses != 0 || segmentLength >= FZP2PControl.headerLength else {
                 return .truncatedP2PControlHeader(length: segmentLength)

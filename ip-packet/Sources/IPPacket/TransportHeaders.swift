@@ -12,9 +12,13 @@ public struct UDPHeader: Sendable, Hashable {
     }
 
     @inlinable public var sourcePort: UInt16 { self.segment.getInteger(at: self.segment.readerIndex, as: UInt16.self)! }
-    @inlinable public var destinationPort: UInt16 { self.segment.getInteger(at: self.segment.readerIndex + 2, as: UInt16.self)! }
+    @inlinable public var destinationPort: UInt16 {
+        self.segment.getInteger(at: self.segment.readerIndex + 2, as: UInt16.self)!
+    }
     @inlinable public var length: UInt16 { self.segment.getInteger(at: self.segment.readerIndex + 4, as: UInt16.self)! }
-    @inlinable public var checksum: UInt16 { self.segment.getInteger(at: self.segment.readerIndex + 6, as: UInt16.self)! }
+    @inlinable public var checksum: UInt16 {
+        self.segment.getInteger(at: self.segment.readerIndex + 6, as: UInt16.self)!
+    }
 }
 
 /// The control bits of a TCP header (RFC 9293 §3.1).
@@ -103,13 +107,21 @@ public struct ICMPHeader: Sendable, Hashable {
 
     @inlinable public var type: UInt8 { self.segment.getInteger(at: self.segment.readerIndex, as: UInt8.self)! }
     @inlinable public var code: UInt8 { self.segment.getInteger(at: self.segment.readerIndex + 1, as: UInt8.self)! }
-    @inlinable public var checksum: UInt16 { self.segment.getInteger(at: self.segment.readerIndex + 2, as: UInt16.self)! }
+    @inlinable public var checksum: UInt16 {
+        self.segment.getInteger(at: self.segment.readerIndex + 2, as: UInt16.self)!
+    }
     /// Bytes 4 and 5: the identifier of an echo request or reply.
-    @inlinable public var identifier: UInt16 { self.segment.getInteger(at: self.segment.readerIndex + 4, as: UInt16.self)! }
+    @inlinable public var identifier: UInt16 {
+        self.segment.getInteger(at: self.segment.readerIndex + 4, as: UInt16.self)!
+    }
     /// Bytes 6 and 7: the sequence number of an echo request or reply.
-    @inlinable public var sequenceNumber: UInt16 { self.segment.getInteger(at: self.segment.readerIndex + 6, as: UInt16.self)! }
+    @inlinable public var sequenceNumber: UInt16 {
+        self.segment.getInteger(at: self.segment.readerIndex + 6, as: UInt16.self)!
+    }
     /// Bytes 4 to 7, whose meaning depends on the type (the MTU of a packet-too-big message, for example).
-    @inlinable public var restOfHeader: UInt32 { self.segment.getInteger(at: self.segment.readerIndex + 4, as: UInt32.self)! }
+    @inlinable public var restOfHeader: UInt32 {
+        self.segment.getInteger(at: self.segment.readerIndex + 4, as: UInt32.self)!
+    }
 
     @inlinable
     public var isEchoRequest: Bool {

@@ -11,7 +11,10 @@ struct KernelCrossCheckTests {
     func kernelAnswersOurEchoRequest(peer: IPAddress, local: IPAddress) throws {
         try KernelTunnel.run { tunnel in
             let request = try IPPacket.makeICMPEchoRequest(
-                source: peer, destination: local, identifier: 0x4242, sequenceNumber: 7,
+                source: peer,
+                destination: local,
+                identifier: 0x4242,
+                sequenceNumber: 7,
                 payload: ByteBuffer(string: "firezone")
             )
             try tunnel.write(request)
@@ -30,13 +33,21 @@ struct KernelCrossCheckTests {
         (KernelTunnel.peer4, KernelTunnel.local4, IPAddress("192.0.2.1")!, IPAddress("198.51.100.1")!),
         (KernelTunnel.peer6, KernelTunnel.local6, IPAddress("2001:db8::1")!, IPAddress("2001:db8::2")!),
     ])
-    func kernelAcceptsADatagramWeTranslated(peer: IPAddress, local: IPAddress, before: IPAddress, after: IPAddress)
+    func kernelAcceptsADatagramWeTranslated(
+        peer: IPAddress,
+        local: IPAddress,
+        before: IPAddress,
+        after: IPAddress
+    )
         throws
     {
         try KernelTunnel.run { tunnel in
             let socket = try BoundSocket(.udp, address: local, port: 5353)
             var packet = try IPPacket.makeUDP(
-                source: before, sourcePort: 1111, destination: after, destinationPort: 2222,
+                source: before,
+                sourcePort: 1111,
+                destination: after,
+                destinationPort: 2222,
                 payload: ByteBuffer(string: "translated")
             )
             try packet.translateSource(to: peer, port: 40000)
@@ -53,12 +64,19 @@ struct KernelCrossCheckTests {
         (KernelTunnel.peer4, KernelTunnel.local4, ICMPError.v4Unreachable(code: 3)),
         (KernelTunnel.peer6, KernelTunnel.local6, ICMPError.v6Unreachable(code: 4)),
     ])
-    func kernelRefusesAClosedPortWithAnICMPErrorWeParse(peer: IPAddress, local: IPAddress, expected: ICMPError)
+    func kernelRefusesAClosedPortWithAnICMPErrorWeParse(
+        peer: IPAddress,
+        local: IPAddress,
+        expected: ICMPError
+    )
         throws
     {
         try KernelTunnel.run { tunnel in
             let probe = try IPPacket.makeUDP(
-                source: peer, sourcePort: 40001, destination: local, destinationPort: 9,
+                source: peer,
+                sourcePort: 40001,
+                destination: local,
+                destinationPort: 9,
                 payload: ByteBuffer(string: "anyone?")
             )
             try tunnel.write(probe)
@@ -79,8 +97,13 @@ struct KernelCrossCheckTests {
             let listener = try BoundSocket(.tcpListener, address: local, port: 8443)
             _ = listener.fd
             let syn = try IPPacket.makeTCP(
-                source: peer, sourcePort: 40002, destination: local, destinationPort: 8443,
-                sequenceNumber: 0x1000_0000, flags: .syn, options: ByteBuffer(bytes: [2, 4, 0x04, 0xC4])
+                source: peer,
+                sourcePort: 40002,
+                destination: local,
+                destinationPort: 8443,
+                sequenceNumber: 0x1000_0000,
+                flags: .syn,
+                options: ByteBuffer(bytes: [2, 4, 0x04, 0xC4])
             )
             try tunnel.write(syn)
 

@@ -43,7 +43,10 @@ struct ICMPErrorTests {
 
     @Test func ipv6QuotesAsMuchAsFitsTheMinimumMTU() throws {
         let large = try IPPacket.makeUDP(
-            source: ip("fd00::1"), sourcePort: 1, destination: ip("fd00::2"), destinationPort: 2,
+            source: ip("fd00::1"),
+            sourcePort: 1,
+            destination: ip("fd00::2"),
+            destinationPort: 2,
             payload: ByteBuffer(repeating: 7, count: 1280 - 48)
         )
         let unreachable = IPPacket.makeICMPDestinationUnreachable(for: large, reason: .administrativelyProhibited)
@@ -96,11 +99,20 @@ struct ICMPErrorTests {
             return try IPPacket(bytes)
         }
         #expect(throws: IPPacketError.self) { try unreachable(quoting: []).icmpError() }
-        #expect(throws: IPPacketError.self) { try unreachable(quoting: [0x60] + Array(repeating: 0, count: 39)).icmpError() }
-        #expect(throws: IPPacketError.self) { try unreachable(quoting: [0x45] + Array(repeating: 0, count: 10)).icmpError() }
-        #expect(throws: IPPacketError.self) { try unreachable(quoting: [0x46] + Array(repeating: 0, count: 19)).icmpError() }
+        #expect(throws: IPPacketError.self) {
+            try unreachable(quoting: [0x60] + Array(repeating: 0, count: 39)).icmpError()
+        }
+        #expect(throws: IPPacketError.self) {
+            try unreachable(quoting: [0x45] + Array(repeating: 0, count: 10)).icmpError()
+        }
+        #expect(throws: IPPacketError.self) {
+            try unreachable(quoting: [0x46] + Array(repeating: 0, count: 19)).icmpError()
+        }
         // A quote too short for ports still names addresses, without ports.
-        let failed = try #require(try unreachable(quoting: [0x45] + Array(repeating: 0, count: 8) + [17] + Array(repeating: 0, count: 10)).icmpError()?.1)
+        let failed = try #require(
+            try unreachable(quoting: [0x45] + Array(repeating: 0, count: 8) + [17] + Array(repeating: 0, count: 10))
+                .icmpError()?.1
+        )
         #expect(failed.ipProtocol == .udp && failed.sourceProtocol == nil)
     }
 }

@@ -59,7 +59,9 @@ struct IPSocketAddressTests {
         #expect(try #require(IPSocketAddress(text)).description == text)
     }
 
-    @Test(arguments: ["10.0.0.1", "10.0.0.1:", "10.0.0.1:65536", "fd00::1:80", "[fd00::1]", "[10.0.0.1]:1", "[fd00::1:1"])
+    @Test(arguments: [
+        "10.0.0.1", "10.0.0.1:", "10.0.0.1:65536", "fd00::1:80", "[fd00::1]", "[10.0.0.1]:1", "[fd00::1:1",
+    ])
     func rejectsMalformedText(text: String) {
         #expect(IPSocketAddress(text) == nil)
     }

@@ -7,7 +7,10 @@ import Testing
 struct IPPacketBuilderTests {
     @Test func buildsUDPOverIPv4() throws {
         let packet = try IPPacket.makeUDP(
-            source: ip("10.0.0.1"), sourcePort: 1234, destination: ip("10.0.0.2"), destinationPort: 53,
+            source: ip("10.0.0.1"),
+            sourcePort: 1234,
+            destination: ip("10.0.0.2"),
+            destinationPort: 53,
             payload: ByteBuffer(string: "hello")
         )
         #expect(hex(packet.buffer) == Vectors.udp4)
@@ -15,7 +18,10 @@ struct IPPacketBuilderTests {
 
     @Test func buildsUDPOverIPv6() throws {
         let packet = try IPPacket.makeUDP(
-            source: ip("fd00::1"), sourcePort: 1234, destination: ip("fd00::2"), destinationPort: 53,
+            source: ip("fd00::1"),
+            sourcePort: 1234,
+            destination: ip("fd00::2"),
+            destinationPort: 53,
             payload: ByteBuffer(string: "hello")
         )
         #expect(hex(packet.buffer) == Vectors.udp6)
@@ -23,16 +29,28 @@ struct IPPacketBuilderTests {
 
     @Test func buildsTCPWithOptionsOverIPv4() throws {
         let packet = try IPPacket.makeTCP(
-            source: ip("192.168.1.10"), sourcePort: 40000, destination: ip("93.184.216.34"), destinationPort: 443,
-            sequenceNumber: 0x0102_0304, flags: .syn, window: 64240, options: ByteBuffer(bytes: [2, 4, 0x05, 0xB4])
+            source: ip("192.168.1.10"),
+            sourcePort: 40000,
+            destination: ip("93.184.216.34"),
+            destinationPort: 443,
+            sequenceNumber: 0x0102_0304,
+            flags: .syn,
+            window: 64240,
+            options: ByteBuffer(bytes: [2, 4, 0x05, 0xB4])
         )
         #expect(hex(packet.buffer) == Vectors.tcp4)
     }
 
     @Test func buildsTCPWithPayloadOverIPv6() throws {
         let packet = try IPPacket.makeTCP(
-            source: ip("fd00:2021:1111::1"), sourcePort: 40000, destination: ip("2001:db8::80"), destinationPort: 80,
-            sequenceNumber: 7, acknowledgmentNumber: 9, flags: [.psh, .ack], window: 512,
+            source: ip("fd00:2021:1111::1"),
+            sourcePort: 40000,
+            destination: ip("2001:db8::80"),
+            destinationPort: 80,
+            sequenceNumber: 7,
+            acknowledgmentNumber: 9,
+            flags: [.psh, .ack],
+            window: 512,
             payload: ByteBuffer(string: "GET /")
         )
         #expect(hex(packet.buffer) == Vectors.tcp6)
@@ -40,12 +58,18 @@ struct IPPacketBuilderTests {
 
     @Test func buildsICMPEchoRequests() throws {
         let v4 = try IPPacket.makeICMPEchoRequest(
-            source: ip("100.64.0.1"), destination: ip("10.0.0.5"), identifier: 0x1234, sequenceNumber: 1,
+            source: ip("100.64.0.1"),
+            destination: ip("10.0.0.5"),
+            identifier: 0x1234,
+            sequenceNumber: 1,
             payload: ByteBuffer(string: "ping")
         )
         #expect(hex(v4.buffer) == Vectors.icmp4)
         let v6 = try IPPacket.makeICMPEchoRequest(
-            source: ip("fd00::1"), destination: ip("fd00::5"), identifier: 0x1234, sequenceNumber: 1,
+            source: ip("fd00::1"),
+            destination: ip("fd00::5"),
+            identifier: 0x1234,
+            sequenceNumber: 1,
             payload: ByteBuffer(string: "ping")
         )
         #expect(hex(v6.buffer) == Vectors.icmp6)
@@ -56,7 +80,10 @@ struct IPPacketBuilderTests {
         let source = ip(sourceText)
         let destination = source.version == .v4 ? ip("10.0.0.9") : ip("fd00::9")
         let reply = try IPPacket.makeICMPEchoReply(
-            source: source, destination: destination, identifier: 7, sequenceNumber: 3
+            source: source,
+            destination: destination,
+            identifier: 7,
+            sequenceNumber: 3
         )
         let icmp = try #require(reply.icmp)
         #expect(icmp.isEchoReply && !icmp.isEchoRequest)
@@ -68,7 +95,10 @@ struct IPPacketBuilderTests {
     @Test func refusesPayloadsThatDoNotFitTheMTU() {
         #expect(throws: IPPacketError.self) {
             try IPPacket.makeUDP(
-                source: ip("fd00::1"), sourcePort: 1, destination: ip("fd00::2"), destinationPort: 2,
+                source: ip("fd00::1"),
+                sourcePort: 1,
+                destination: ip("fd00::2"),
+                destinationPort: 2,
                 payload: ByteBuffer(repeating: 0, count: 1280 - 48 + 1)
             )
         }

@@ -32,7 +32,10 @@ struct IPPacketPropertyTests {
                 _ = try? packet.translateSource(to: RandomPackets.address(packet.version, using: &rng), port: value)
                 applied.append("translateSource(\(value))")
             case 5:
-                _ = try? packet.translateDestination(to: RandomPackets.address(packet.version, using: &rng), port: value)
+                _ = try? packet.translateDestination(
+                    to: RandomPackets.address(packet.version, using: &rng),
+                    port: value
+                )
                 applied.append("translateDestination(\(value))")
             default:
                 let ecn = ECN.allCases.randomElement(using: &rng)!

@@ -55,7 +55,10 @@ struct IPPacketRewriteTests {
     /// RFC 768: a computed UDP checksum of zero is sent as all ones, by full and incremental computation alike.
     @Test func aUDPChecksumThatComputesToZeroIsSentAsAllOnes() throws {
         var packet = try IPPacket.makeUDP(
-            source: ip("10.0.0.1"), sourcePort: 1, destination: ip("10.0.0.2"), destinationPort: 2,
+            source: ip("10.0.0.1"),
+            sourcePort: 1,
+            destination: ip("10.0.0.2"),
+            destinationPort: 2,
             payload: ByteBuffer(bytes: [0, 0])
         )
         // Choose the payload word that makes the sum all ones, so that the checksum computes to zero.

@@ -18,7 +18,11 @@ struct IPPacketValidationTests {
     @Test func rejectsPacketsLongerThanTheMTU() throws {
         let payload = ByteBuffer(repeating: 0, count: 1280 - 28)
         let largest = try IPPacket.makeUDP(
-            source: ip("10.0.0.1"), sourcePort: 1, destination: ip("10.0.0.2"), destinationPort: 2, payload: payload
+            source: ip("10.0.0.1"),
+            sourcePort: 1,
+            destination: ip("10.0.0.2"),
+            destinationPort: 2,
+            payload: payload
         )
         #expect(largest.length == 1280)
 
@@ -94,13 +98,23 @@ struct IPPacketValidationTests {
         #expect(reason(truncated) == .truncatedExtensionHeader(.ipv6DestinationOptions))
 
         let chain = Array(repeating: (UInt8(60), 8), count: 9)
-        #expect(reason(ipv6(extensionHeaders: chain, upperLayer: 17, upperLayerBytes: udpSegment())) == .tooManyExtensionHeaders)
+        #expect(
+            reason(ipv6(extensionHeaders: chain, upperLayer: 17, upperLayerBytes: udpSegment()))
+                == .tooManyExtensionHeaders
+        )
     }
 
     @Test func rejectsTruncatedTransportHeaders() {
-        #expect(reason(ipv4(protocol: 17, transport: [0, 1, 0, 2, 0, 7, 0])) == .truncatedTransportHeader(.udp, length: 7))
-        #expect(reason(ipv4(protocol: 6, transport: Array(repeating: 0, count: 19))) == .truncatedTransportHeader(.tcp, length: 19))
-        #expect(reason(ipv4(protocol: 1, transport: [8, 0, 0, 0, 0, 0, 0])) == .truncatedTransportHeader(.icmp, length: 7))
+        #expect(
+            reason(ipv4(protocol: 17, transport: [0, 1, 0, 2, 0, 7, 0])) == .truncatedTransportHeader(.udp, length: 7)
+        )
+        #expect(
+            reason(ipv4(protocol: 6, transport: Array(repeating: 0, count: 19)))
+                == .truncatedTransportHeader(.tcp, length: 19)
+        )
+        #expect(
+            reason(ipv4(protocol: 1, transport: [8, 0, 0, 0, 0, 0, 0])) == .truncatedTransportHeader(.icmp, length: 7)
+        )
     }
 
     @Test func rejectsAUDPLengthThatDiffersFromTheSegment() {
@@ -117,7 +131,9 @@ struct IPPacketValidationTests {
     }
 
     @Test func rejectsICMPInTheWrongIPVersion() {
-        #expect(reason(ipv4(protocol: 58, transport: Array(repeating: 0, count: 8))) == .icmpVersionMismatch(.icmpv6, .v4))
+        #expect(
+            reason(ipv4(protocol: 58, transport: Array(repeating: 0, count: 8))) == .icmpVersionMismatch(.icmpv6, .v4)
+        )
         var icmpInIPv6 = buffer(hex: Vectors.icmp6)
         icmpInIPv6.setInteger(UInt8(1), at: 6)
         #expect(reason(icmpInIPv6) == .icmpVersionMismatch(.icmp, .v6))

@@ -47,7 +47,8 @@ enum RandomPackets {
             transport[12] = UInt8(5 + optionWords) << 4
             transport += rng.bytes(Int.random(in: 0...(room - transport.count), using: &rng))
         case .icmp, .icmpv6:
-            let echo: UInt8 = version == .v4 ? [0, 8, 3].randomElement(using: &rng)! : [128, 129, 1].randomElement(using: &rng)!
+            let echo: UInt8 =
+                version == .v4 ? [0, 8, 3].randomElement(using: &rng)! : [128, 129, 1].randomElement(using: &rng)!
             transport = [echo] + rng.bytes(7) + rng.bytes(Int.random(in: 0...(room - 8), using: &rng))
         default:
             transport = rng.bytes(Int.random(in: 0...room, using: &rng))

@@ -424,7 +424,10 @@ public final class EventLoopDriver {
                     tun.regions[region].moveWriterIndex(to: start + Int(tun.segmentLengths[segment]))
                     tun.regions[region].moveReaderIndex(to: start)
                     handler.handleTUNPacket(
-                        &tun.regions[region], storage: tun.regionBases[region], source: token, now: now
+                        &tun.regions[region],
+                        storage: tun.regionBases[region],
+                        source: token,
+                        now: now
                     )
                 }
             }
@@ -499,7 +502,10 @@ public final class EventLoopDriver {
             }
             var failed: UInt32 = 0
             let sent = fz_udp_send_coalesced(
-                self.outgoingSockets[start], self.outgoing.baseAddress! + start, UInt32(end - start), &failed,
+                self.outgoingSockets[start],
+                self.outgoing.baseAddress! + start,
+                UInt32(end - start),
+                &failed,
                 &self.gsoDisabled
             )
             self.counters.datagramsNotSent += UInt64(end - start - Int(max(sent, 0))) + UInt64(failed)

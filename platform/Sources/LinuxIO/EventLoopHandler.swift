@@ -42,7 +42,10 @@ public protocol EventLoopHandler: AnyObject {
 
 extension EventLoopHandler {
     public func handleTUNPacket(
-        _ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant
+        _ packet: inout ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        source: UInt64,
+        now: Instant
     ) {}
 
     public func handleReadable(source: UInt64, now: Instant) {}

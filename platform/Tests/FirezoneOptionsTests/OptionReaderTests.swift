@@ -70,14 +70,16 @@ struct OptionReaderTests {
 
     @Test func aBareNumberIsNotADuration() {
         let reader = OptionReader(environment: ["FIREZONE_MAX_PARTITION_TIME": "900"])
-        let message = "invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): '900'; "
+        let message =
+            "invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): '900'; "
             + "expected a duration such as 900s, 15m or 1h (a unit is needed)"
         #expect(throws: OptionError(message)) { try reader.duration(Self.partition, flag: nil) }
     }
 
     @Test func aZeroDurationIsRefused() {
         let reader = OptionReader(environment: [:])
-        let message = "invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): '0s'; "
+        let message =
+            "invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): '0s'; "
             + "expected a duration above zero, such as 900s, 15m or 1h"
         #expect(throws: OptionError(message)) { try reader.duration(Self.partition, flag: "0s") }
     }
@@ -92,7 +94,8 @@ struct OptionReaderTests {
 
     @Test func aBadRustLogIsAUsageError() {
         let reader = OptionReader(environment: ["RUST_LOG": "firezone_relay=loud"])
-        let message = "invalid log filter (RUST_LOG): invalid directive 'firezone_relay=loud'; expected LEVEL, "
+        let message =
+            "invalid log filter (RUST_LOG): invalid directive 'firezone_relay=loud'; expected LEVEL, "
             + "TARGET=LEVEL or TARGET with a level of off, error, warn, info, debug or trace"
         #expect(throws: OptionError(message)) { try reader.logLevel(for: ["firezone_relay"]) }
     }

@@ -48,7 +48,8 @@ struct PortalOptionsTests {
 
     @Test func aBadPartitionTimeIsAUsageErrorEvenWithoutAToken() {
         let reader = OptionReader(environment: ["FIREZONE_MAX_PARTITION_TIME": "soon"])
-        let message = "invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): 'soon'; "
+        let message =
+            "invalid maximum partition time (--max-partition-time / FIREZONE_MAX_PARTITION_TIME): 'soon'; "
             + "expected a duration such as 900s, 15m or 1h (a number is expected before each unit)"
         #expect(throws: OptionError(message)) {
             try PortalOptions.resolve(.init(), reader: reader, defaultPartitionTime: nil)

@@ -75,7 +75,8 @@ struct SecretTests {
     }
 
     @Test func aMissingFileNamesItsPathAndTheReason() {
-        let message = "cannot read the auth secret file (--auth-secret-file / FIREZONE_RELAY_AUTH_SECRET_FILE) "
+        let message =
+            "cannot read the auth secret file (--auth-secret-file / FIREZONE_RELAY_AUTH_SECRET_FILE) "
             + "'/missing': No such file or directory"
         #expect(throws: OptionError(message)) {
             try Self.reader([:]).secret(Self.key, flag: nil, fileFlag: "/missing")

@@ -1,5 +1,5 @@
-import LinuxIO
 import Glibc
+import LinuxIO
 import Testing
 
 /// `fz_udp_send_coalesced` and `fz_udp_receive_batch` over real loopback sockets: what one side coalesces with
@@ -86,7 +86,7 @@ final class LoopbackSocket {
 
     func sendCoalesced(_ batch: [(bytes: [UInt8], prefix: [UInt8], to: UInt16)]) throws -> Int {
         let storage = batch.map { UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max($0.bytes.count, 1)) }
-        defer { storage.forEach { $0.deallocate() } }
+        defer { for buffer in storage { buffer.deallocate() } }
         var datagrams = batch.enumerated().map { index, entry in
             _ = storage[index].initialize(from: entry.bytes)
             var datagram = fz_datagram()
@@ -132,9 +132,12 @@ final class LoopbackSocket {
             try #require(got == 1)
             let bytes = Array(buffer[0..<Int(datagram.length)])
             let size = Int(datagram.segment_size)
-            let segments = size == 0 ? [bytes] : stride(from: 0, to: bytes.count, by: size).map {
-                Array(bytes[$0..<min($0 + size, bytes.count)])
-            }
+            let segments =
+                size == 0
+                ? [bytes]
+                : stride(from: 0, to: bytes.count, by: size).map {
+                    Array(bytes[$0..<min($0 + size, bytes.count)])
+                }
             received.append(Received(segmentSize: size, segments: segments))
         }
         return received

@@ -254,7 +254,7 @@ extension LoopbackSocket {
     /// Sends each payload as its own datagram (no GSO) to 127.0.0.1:`port`.
     func send(_ payloads: [[UInt8]], to port: UInt16) throws {
         let storage = payloads.map { UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max($0.count, 1)) }
-        defer { storage.forEach { $0.deallocate() } }
+        defer { for buffer in storage { buffer.deallocate() } }
         var datagrams = payloads.enumerated().map { index, payload in
             _ = storage[index].initialize(from: payload)
             var datagram = fz_datagram()
@@ -278,7 +278,7 @@ struct EventLoopDriverTUNTests {
     @Test func aSuperPacketReachesTheHandlerAsSegmentsAndLeavesCoalesced() throws {
         var fds: [Int32] = [0, 0]
         try #require(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &fds) == 0)
-        defer { fds.forEach { close($0) } }
+        defer { for fd in fds { close(fd) } }
         let (device, kernel) = (fds[0], fds[1])
         try #require(fcntl(device, F_SETFL, fcntl(device, F_GETFL) | O_NONBLOCK) == 0)
         let driver = try EventLoopDriver()
@@ -340,7 +340,10 @@ final class TUNLoopbackHandler: EventLoopHandler {
     func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {}
 
     func handleTUNPacket(
-        _ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant
+        _ packet: inout ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        source: UInt64,
+        now: Instant
     ) {
         self.packets.append(Array(packet.readableBytesView))
         self.offsets.append(packet.readerIndex)

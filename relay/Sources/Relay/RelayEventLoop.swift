@@ -1,7 +1,7 @@
-import LinuxIO
 import FirezoneTime
 import Glibc
 import IPPacket
+import LinuxIO
 import Logging
 import NIOCore
 import RelayCore
@@ -102,12 +102,19 @@ public final class RelayEventLoop {
     private func publishStats() {
         self.statsPublisher.publish(self.core.stats)
         if let offload = self.offload, let counters = offload.counters() {
-            self.statsPublisher.publish(counters, mapMemoryBytes: offload.mapMemoryBytes, failedInserts: offload.failedInserts)
+            self.statsPublisher.publish(
+                counters,
+                mapMemoryBytes: offload.mapMemoryBytes,
+                failedInserts: offload.failedInserts
+            )
         }
     }
 
     private func handleClientDatagram(
-        _ datagram: ByteBuffer, storage: UnsafeMutablePointer<UInt8>, from client: ClientSocket, now: Instant
+        _ datagram: ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        from client: ClientSocket,
+        now: Instant
     ) {
         // STUN (first byte 0–3, RFC 7983 §7) may carry credentials, whose expiry is checked against the wall clock
         // as it is when the message arrives. Channel data, the hot path, never reads it.
@@ -133,7 +140,10 @@ public final class RelayEventLoop {
     }
 
     private func handlePeerDatagram(
-        _ datagram: ByteBuffer, storage: UnsafeMutablePointer<UInt8>, from peer: PeerSocket, to port: AllocationPort,
+        _ datagram: ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        from peer: PeerSocket,
+        to port: AllocationPort,
         now: Instant
     ) {
         let length = datagram.readableBytes
@@ -235,7 +245,11 @@ extension RelayEventLoop: EventLoopHandler {
             self.handleClientDatagram(datagram, storage: storage, from: ClientSocket(received.socketAddress), now: now)
         case .allocation(let port, _):
             self.handlePeerDatagram(
-                datagram, storage: storage, from: PeerSocket(received.socketAddress), to: port, now: now
+                datagram,
+                storage: storage,
+                from: PeerSocket(received.socketAddress),
+                to: port,
+                now: now
             )
         }
     }

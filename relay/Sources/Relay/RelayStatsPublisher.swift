@@ -33,13 +33,29 @@ public final class RelayStatsPublisher: Sendable {
         self.factory = factory
         self.allocations = Gauge(label: "relay_allocations", factory: factory)
         self.channels = Gauge(label: "relay_channels", factory: factory)
-        self.relayedPackets = Counter(label: "relay_relayed_packets_total", dimensions: [("datapath", "userspace")], factory: factory)
-        self.relayedBytes = Counter(label: "relay_relayed_bytes_total", dimensions: [("datapath", "userspace")], factory: factory)
+        self.relayedPackets = Counter(
+            label: "relay_relayed_packets_total",
+            dimensions: [("datapath", "userspace")],
+            factory: factory
+        )
+        self.relayedBytes = Counter(
+            label: "relay_relayed_bytes_total",
+            dimensions: [("datapath", "userspace")],
+            factory: factory
+        )
         self.drops = RelayStats.DropReason.allCases.map {
             Counter(label: "relay_dropped_packets_total", dimensions: [("reason", $0.description)], factory: factory)
         }
-        self.xdpRelayedPackets = Counter(label: "relay_relayed_packets_total", dimensions: [("datapath", "xdp")], factory: factory)
-        self.xdpRelayedBytes = Counter(label: "relay_relayed_bytes_total", dimensions: [("datapath", "xdp")], factory: factory)
+        self.xdpRelayedPackets = Counter(
+            label: "relay_relayed_packets_total",
+            dimensions: [("datapath", "xdp")],
+            factory: factory
+        )
+        self.xdpRelayedBytes = Counter(
+            label: "relay_relayed_bytes_total",
+            dimensions: [("datapath", "xdp")],
+            factory: factory
+        )
         self.xdpPackets = XDPCounters.reasons.map {
             Counter(
                 label: "relay_xdp_packets_total",

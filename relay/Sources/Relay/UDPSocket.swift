@@ -1,6 +1,6 @@
-import LinuxIO
 import Glibc
 import IPPacket
+import LinuxIO
 
 /// A bound, non-blocking UDP socket of the relay, closed explicitly by its owner.
 struct UDPSocket {

@@ -65,7 +65,10 @@ extension RelayServer {
                 self.stats.channels -= 1
                 self.commands.append(
                     .deleteChannelBinding(
-                        client: key.client, channel: key.channel, peer: binding.peer, port: binding.port
+                        client: key.client,
+                        channel: key.channel,
+                        peer: binding.peer,
+                        port: binding.port
                     )
                 )
                 self.reschedule(&binding, at: reusableAt)

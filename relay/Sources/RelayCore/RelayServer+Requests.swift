@@ -15,7 +15,9 @@ extension RelayServer {
                 self.logger.debug("Malformed STUN request", metadata: ["stun.error": "\(error)"])
                 self.send(
                     self.encode(method: header.method, transactionID: header.transactionID, error: .badRequest),
-                    method: header.method, error: .badRequest, to: client
+                    method: header.method,
+                    error: .badRequest,
+                    to: client
                 )
                 return .handled
             }
@@ -28,8 +30,11 @@ extension RelayServer {
         // RFC 8489 §6.3.1.1: unknown comprehension-required attributes get a 420 that lists them.
         if !message.unknownComprehensionRequiredAttributes.isEmpty {
             self.respond(
-                to: message, from: client, error: .unknownAttribute,
-                attributes: [.unknownAttributes(message.unknownComprehensionRequiredAttributes)], key: nil
+                to: message,
+                from: client,
+                error: .unknownAttribute,
+                attributes: [.unknownAttributes(message.unknownComprehensionRequiredAttributes)],
+                key: nil
             )
             return .handled
         }
@@ -72,7 +77,9 @@ extension RelayServer {
         let token = message.reservationToken
         let evenPort = message.evenPort
         let asksForFamilies = message.requestedAddressFamily != nil || message.additionalAddressFamily != nil
-        if token != nil && (evenPort != nil || asksForFamilies) || evenPort == true && message.additionalAddressFamily != nil {
+        if token != nil && (evenPort != nil || asksForFamilies)
+            || evenPort == true && message.additionalAddressFamily != nil
+        {
             self.respond(to: message, from: client, error: .badRequest, attributes: [], key: key)
             return
         }
@@ -111,7 +118,9 @@ extension RelayServer {
             port = found
             if even {
                 let reserved = Reservation(
-                    port: AllocationPort(port.value + 1), family: families[0], username: username,
+                    port: AllocationPort(port.value + 1),
+                    family: families[0],
+                    username: username,
                     expiresAt: now + RelayConstants.reservationLifetime
                 )
                 let token = self.rng.next()
@@ -141,17 +150,30 @@ extension RelayServer {
         // send into nothing.
         let opening = Allocation.Opening(
             success: self.encode(
-                method: .allocate, transactionID: message.transactionID, error: nil, attributes: attributes, key: key
+                method: .allocate,
+                transactionID: message.transactionID,
+                error: nil,
+                attributes: attributes,
+                key: key
             ),
             failure: self.encode(
-                method: .allocate, transactionID: message.transactionID, error: .insufficientCapacity, key: key
+                method: .allocate,
+                transactionID: message.transactionID,
+                error: .insufficientCapacity,
+                key: key
             )
         )
         let id = self.nextAllocationID
         self.nextAllocationID += 1
         let allocation = Allocation(
-            id: id, client: client, port: port, username: username, families: families, expiresAt: now + lifetime,
-            scheduledExpiry: now + lifetime, opening: opening
+            id: id,
+            client: client,
+            port: port,
+            username: username,
+            families: families,
+            expiresAt: now + lifetime,
+            scheduledExpiry: now + lifetime,
+            opening: opening
         )
         self.allocations[port] = allocation
         self.allocationByClient[client] = port
@@ -174,7 +196,8 @@ extension RelayServer {
             // allocation. Its reservations go too, so that EVEN-PORT cannot chain allocations past the rule.
             for port in holdings.ports.sorted() {
                 self.logger.debug(
-                    "Replacing the allocation of a roaming client", metadata: ["allocation.port": "\(port)"]
+                    "Replacing the allocation of a roaming client",
+                    metadata: ["allocation.port": "\(port)"]
                 )
                 self.deleteAllocation(at: port)
             }
@@ -204,7 +227,8 @@ extension RelayServer {
             return .failure(FamilyError(code: .badRequest))
         }
         if let requested {
-            return self.serves(requested) ? .success([requested]) : .failure(FamilyError(code: .addressFamilyNotSupported))
+            return self.serves(requested)
+                ? .success([requested]) : .failure(FamilyError(code: .addressFamilyNotSupported))
         }
         let wanted: [IPVersion] = additional == .v6 ? [.v4, .v6] : [.v4]
         let granted = wanted.filter(self.serves)
@@ -311,7 +335,10 @@ extension RelayServer {
     /// Wrong Credentials, and nothing changes. Without it, anyone holding a credential could delete or redirect
     /// another user's allocation by spoofing its client's address.
     private mutating func allocation(
-        of client: ClientSocket, for message: STUNMessage, username: String, key: [UInt8]
+        of client: ClientSocket,
+        for message: STUNMessage,
+        username: String,
+        key: [UInt8]
     ) -> AllocationPort? {
         guard let port = self.allocationByClient[client], let allocation = self.allocations[port] else {
             self.respond(to: message, from: client, error: .allocationMismatch, attributes: [], key: key)
@@ -383,14 +410,23 @@ extension RelayServer {
             self.channels[clientChannel] = binding
             if wasBound {
                 self.commands.append(
-                    .refreshChannelBinding(client: binding.client, channel: binding.channel, peer: binding.peer, port: binding.port)
+                    .refreshChannelBinding(
+                        client: binding.client,
+                        channel: binding.channel,
+                        peer: binding.peer,
+                        port: binding.port
+                    )
                 )
             } else {
                 self.announceBinding(binding)
             }
         } else {
             let binding = ChannelBinding(
-                client: client, channel: channel, peer: peer, port: port, state: .bound(expiresAt: expiresAt),
+                client: client,
+                channel: channel,
+                peer: peer,
+                port: port,
+                state: .bound(expiresAt: expiresAt),
                 scheduled: expiresAt
             )
             self.channels[clientChannel] = binding
@@ -406,11 +442,15 @@ extension RelayServer {
         self.stats.channels += 1
         self.commands.append(
             .createChannelBinding(
-                client: binding.client, channel: binding.channel, peer: binding.peer, port: binding.port
+                client: binding.client,
+                channel: binding.channel,
+                peer: binding.peer,
+                port: binding.port
             )
         )
         self.logger.debug(
-            "Channel bound", metadata: ["allocation.port": "\(binding.port)", "channel": "\(binding.channel)"]
+            "Channel bound",
+            metadata: ["allocation.port": "\(binding.port)", "channel": "\(binding.channel)"]
         )
     }
 
@@ -473,7 +513,11 @@ extension RelayServer {
     /// The checks run in the order of Firezone 685acdac3a's rust/relay/server/src/server.rs: MESSAGE-INTEGRITY, USERNAME, a nonce of
     /// our form (else 401), a nonce still valid (else 438), an unexpired username and a matching integrity (else
     /// 401). Every refusal carries the realm and a fresh nonce.
-    private mutating func authenticate(_ message: STUNMessage, from client: ClientSocket, now: Instant)
+    private mutating func authenticate(
+        _ message: STUNMessage,
+        from client: ClientSocket,
+        now: Instant
+    )
         -> (key: [UInt8], username: String)?
     {
         guard message.hasMessageIntegrity, let username = message.username, let nonce = message.nonce else {
@@ -506,14 +550,19 @@ extension RelayServer {
     }
 
     private mutating func refuse(
-        _ message: STUNMessage, from client: ClientSocket, error: STUNErrorCode, now: Instant
+        _ message: STUNMessage,
+        from client: ClientSocket,
+        error: STUNErrorCode,
+        now: Instant
     ) {
         guard self.admitsUnauthenticatedReply(to: client) else {
             return
         }
         let nonce = self.nonces.issue(unixTime: self.unixTime(at: now))
         let response = self.encode(
-            method: message.type.method, transactionID: message.transactionID, error: error,
+            method: message.type.method,
+            transactionID: message.transactionID,
+            error: error,
             attributes: [.realm(RelayConstants.realm), .nonce(nonce)]
         )
         self.send(response, method: message.type.method, error: error, to: client)
@@ -535,8 +584,11 @@ extension RelayServer {
             return
         }
         let response = self.encode(
-            method: message.type.method, transactionID: message.transactionID, error: error,
-            attributes: attributes, key: key
+            method: message.type.method,
+            transactionID: message.transactionID,
+            error: error,
+            attributes: attributes,
+            key: key
         )
         self.send(response, method: message.type.method, error: error, to: client)
     }

@@ -120,7 +120,11 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
     // MARK: Inputs
 
     /// A datagram that arrived on the listening port.
-    public mutating func handleClientInput(_ datagram: ByteBuffer, from client: ClientSocket, now: Instant)
+    public mutating func handleClientInput(
+        _ datagram: ByteBuffer,
+        from client: ClientSocket,
+        now: Instant
+    )
         -> ClientInputResult
     {
         self.lastNow = max(self.lastNow, now)
@@ -141,7 +145,12 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
     }
 
     /// A datagram of `length` bytes that arrived on allocation port `port` from `peer`.
-    public mutating func handlePeerInput(length: Int, from peer: PeerSocket, to port: AllocationPort, now: Instant)
+    public mutating func handlePeerInput(
+        length: Int,
+        from peer: PeerSocket,
+        to port: AllocationPort,
+        now: Instant
+    )
         -> PeerInputResult
     {
         self.lastNow = max(self.lastNow, now)
@@ -214,7 +223,8 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
             return
         }
         self.logger.info(
-            "Cannot open an allocation port", metadata: ["allocation.port": "\(port)", "family": "\(family)"]
+            "Cannot open an allocation port",
+            metadata: ["allocation.port": "\(port)", "family": "\(family)"]
         )
         self.deleteAllocation(at: port)
         self.send(opening.failure, method: .allocate, error: .insufficientCapacity, to: allocation.client)

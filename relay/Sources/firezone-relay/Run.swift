@@ -45,8 +45,8 @@ struct Run: AsyncParsableCommand {
     @Option(
         name: .customLong("auth-secret"),
         help: ArgumentHelp(
-            "Credential secret, at least 32 bytes (env FIREZONE_RELAY_AUTH_SECRET); random when absent. " +
-            "Visible to local users: prefer --auth-secret-file."
+            "Credential secret, at least 32 bytes (env FIREZONE_RELAY_AUTH_SECRET); random when absent. "
+                + "Visible to local users: prefer --auth-secret-file."
         )
     )
     var authSecret: String?
@@ -58,8 +58,8 @@ struct Run: AsyncParsableCommand {
     @Option(
         name: .customLong("token"),
         help: ArgumentHelp(
-            "Portal token (env FIREZONE_TOKEN); without one the relay runs standalone. Visible to local " +
-            "users: prefer --token-file."
+            "Portal token (env FIREZONE_TOKEN); without one the relay runs standalone. Visible to local "
+                + "users: prefer --token-file."
         )
     )
     var token: String?
@@ -72,8 +72,8 @@ struct Run: AsyncParsableCommand {
     @Option(
         name: .customLong("max-partition-time"),
         help: ArgumentHelp(
-            "How long the portal may be unreachable before the relay exits, e.g. 900s, 15m, 1h (env " +
-            "FIREZONE_MAX_PARTITION_TIME, default 15m)."
+            "How long the portal may be unreachable before the relay exits, e.g. 900s, 15m, 1h (env "
+                + "FIREZONE_MAX_PARTITION_TIME, default 15m)."
         )
     )
     var maxPartitionTime: String?
@@ -90,24 +90,24 @@ struct Run: AsyncParsableCommand {
     @Option(
         name: .customLong("ebpf-int4-addr"),
         help: ArgumentHelp(
-            "The interface's IPv4 address, the source of packets XDP translates from IPv6 (env " +
-            "EBPF_INT4_ADDR, default the public IPv4 address)."
+            "The interface's IPv4 address, the source of packets XDP translates from IPv6 (env "
+                + "EBPF_INT4_ADDR, default the public IPv4 address)."
         )
     )
     var ebpfInterfaceIPv4: String?
     @Option(
         name: .customLong("ebpf-int6-addr"),
         help: ArgumentHelp(
-            "The interface's IPv6 address, the source of packets XDP translates from IPv4 (env " +
-            "EBPF_INT6_ADDR, default the public IPv6 address)."
+            "The interface's IPv6 address, the source of packets XDP translates from IPv4 (env "
+                + "EBPF_INT6_ADDR, default the public IPv6 address)."
         )
     )
     var ebpfInterfaceIPv6: String?
     @Option(
         name: .customLong("ebpf-binding-capacity"),
         help: ArgumentHelp(
-            "Channel bindings each XDP map holds; userspace relays bindings past it (env EBPF_BINDING_CAPACITY, " +
-            "default \(XDPConfiguration.defaultBindingCapacity))."
+            "Channel bindings each XDP map holds; userspace relays bindings past it (env EBPF_BINDING_CAPACITY, "
+                + "default \(XDPConfiguration.defaultBindingCapacity))."
         )
     )
     var ebpfBindingCapacity: String?
@@ -115,32 +115,32 @@ struct Run: AsyncParsableCommand {
         name: .customLong("denied-peer-ip"),
         parsing: .singleValue,
         help: ArgumentHelp(
-            "A network the relay refuses to relay to (403), such as 10.0.0.0/8; repeat for more (env " +
-            "DENIED_PEER_IPS, comma-separated). Loopback, link-local and multicast are always refused."
+            "A network the relay refuses to relay to (403), such as 10.0.0.0/8; repeat for more (env "
+                + "DENIED_PEER_IPS, comma-separated). Loopback, link-local and multicast are always refused."
         )
     )
     var deniedPeerRanges: [String] = []
     @Option(
         name: .customLong("max-allocations-per-username"),
         help: ArgumentHelp(
-            "Allocations one username may hold on a standalone relay; past it 486 (env " +
-            "FIREZONE_RELAY_MAX_ALLOCATIONS_PER_USERNAME, default \(RelayLimits().allocationsPerUsername))."
+            "Allocations one username may hold on a standalone relay; past it 486 (env "
+                + "FIREZONE_RELAY_MAX_ALLOCATIONS_PER_USERNAME, default \(RelayLimits().allocationsPerUsername))."
         )
     )
     var allocationsPerUsername: String?
     @Option(
         name: .customLong("max-channels-per-allocation"),
         help: ArgumentHelp(
-            "Channel bindings one allocation may hold; past it 508 (env " +
-            "FIREZONE_RELAY_MAX_CHANNELS_PER_ALLOCATION, default \(RelayLimits().channelBindingsPerAllocation))."
+            "Channel bindings one allocation may hold; past it 508 (env "
+                + "FIREZONE_RELAY_MAX_CHANNELS_PER_ALLOCATION, default \(RelayLimits().channelBindingsPerAllocation))."
         )
     )
     var channelsPerAllocation: String?
     @Option(
         name: .customLong("max-channel-bindings"),
         help: ArgumentHelp(
-            "Channel bindings the whole relay may hold; past it 508 (env FIREZONE_RELAY_MAX_CHANNEL_BINDINGS, " +
-            "default \(RelayLimits().channelBindings))."
+            "Channel bindings the whole relay may hold; past it 508 (env FIREZONE_RELAY_MAX_CHANNEL_BINDINGS, "
+                + "default \(RelayLimits().channelBindings))."
         )
     )
     var channelBindings: String?

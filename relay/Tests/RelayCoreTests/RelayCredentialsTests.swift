@@ -5,7 +5,8 @@ struct RelayCredentialsTests {
     /// Firezone's rust/relay/server/src/auth.rs vector, checked independently with Python's hashlib.
     @Test func matchesTheReferenceVector() {
         let password = RelayCredentials.password(
-            username: "1685984278:uvdgKvS9GXYZ_vmv", secret: "1cab293a-4032-46f4-862a-40e5d174b0d2"
+            username: "1685984278:uvdgKvS9GXYZ_vmv",
+            secret: "1cab293a-4032-46f4-862a-40e5d174b0d2"
         )
         #expect(password == "6xUIoZ+QvxKhRasLifwfRkMXl+ETLJUsFkHlXjlHAkg")
     }

@@ -18,8 +18,12 @@ struct RelayServerUnauthenticatedTrafficTests {
         var sources = SeededRandomNumberGenerator(seed: seed)
         var request = ByteBuffer()
         STUNMessageEncoder.encode(
-            type: STUNMessageType(method: .allocate, class: .request), transactionID: TransactionID(using: &relay.rng),
-            attributes: [.requestedTransport(17)], messageIntegrityKey: nil, fingerprint: false, into: &request
+            type: STUNMessageType(method: .allocate, class: .request),
+            transactionID: TransactionID(using: &relay.rng),
+            attributes: [.requestedTransport(17)],
+            messageIntegrityKey: nil,
+            fingerprint: false,
+            into: &request
         )
         let floodSize = 200_000
         let alice = client("198.51.100.7:40000")
@@ -68,9 +72,12 @@ struct RelayServerUnauthenticatedTrafficTests {
         func answered(_ method: STUNMethod, from source: ClientSocket, count: Int) -> Int {
             var request = ByteBuffer()
             STUNMessageEncoder.encode(
-                type: STUNMessageType(method: method, class: .request), transactionID: TransactionID(using: &relay.rng),
-                attributes: method == .allocate ? [.requestedTransport(17)] : [], messageIntegrityKey: nil,
-                fingerprint: false, into: &request
+                type: STUNMessageType(method: method, class: .request),
+                transactionID: TransactionID(using: &relay.rng),
+                attributes: method == .allocate ? [.requestedTransport(17)] : [],
+                messageIntegrityKey: nil,
+                fingerprint: false,
+                into: &request
             )
             var replies = 0
             for _ in 0..<count {
@@ -94,7 +101,10 @@ struct RelayServerUnauthenticatedTrafficTests {
         let (username, password) = RelayHarness.credentials()
         let key = LongTermCredentials.key(username: username, realm: "firezone", password: password)
         let refresh = try relay.request(
-            .refresh, from: alice, attributes: [.username(username), .realm("firezone"), .nonce(nonce)], key: key
+            .refresh,
+            from: alice,
+            attributes: [.username(username), .realm("firezone"), .nonce(nonce)],
+            key: key
         )
         #expect(refresh.type.class == .successResponse)
 
@@ -121,17 +131,27 @@ struct RelayServerCredentialBindingTests {
 
         var commands: [RelayCommand] = []
         let bind = try relay.authenticated(
-            .channelBind, from: self.alice, attributes: [.channelNumber(0x4000), .xorPeerAddress(IPSocketAddress("192.0.2.66:1")!)],
-            credentials: self.intruder, otherCommands: &commands
+            .channelBind,
+            from: self.alice,
+            attributes: [.channelNumber(0x4000), .xorPeerAddress(IPSocketAddress("192.0.2.66:1")!)],
+            credentials: self.intruder,
+            otherCommands: &commands
         )
         #expect(bind.errorCode?.code == 441)
         let permission = try relay.authenticated(
-            .createPermission, from: self.alice, attributes: [.xorPeerAddress(IPSocketAddress("192.0.2.66:1")!)],
-            credentials: self.intruder, otherCommands: &commands
+            .createPermission,
+            from: self.alice,
+            attributes: [.xorPeerAddress(IPSocketAddress("192.0.2.66:1")!)],
+            credentials: self.intruder,
+            otherCommands: &commands
         )
         #expect(permission.errorCode?.code == 441)
         let refresh = try relay.authenticated(
-            .refresh, from: self.alice, attributes: [.lifetime(0)], credentials: self.intruder, otherCommands: &commands
+            .refresh,
+            from: self.alice,
+            attributes: [.lifetime(0)],
+            credentials: self.intruder,
+            otherCommands: &commands
         )
         #expect(refresh.errorCode?.code == 441)
         #expect(commands.isEmpty, "no port closed, no binding made")
@@ -152,7 +172,10 @@ struct RelayServerCredentialBindingTests {
         let canonical = RelayHarness.credentials()
         let username = expiry + ":salt"
         let response = try relay.authenticated(
-            .allocate, from: self.alice, attributes: [.requestedTransport(17)], credentials: (username, canonical.password)
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17)],
+            credentials: (username, canonical.password)
         )
         #expect(response.errorCode?.code == 401)
     }
@@ -174,12 +197,20 @@ struct RelayServerQuotaTests {
         }
         #expect(relay.server.stats.allocations == 16, "none replaced another")
         let seventeenth = try relay.authenticated(
-            .allocate, from: Self.socket(16), attributes: [.requestedTransport(17)], credentials: Self.credentials
+            .allocate,
+            from: Self.socket(16),
+            attributes: [.requestedTransport(17)],
+            credentials: Self.credentials
         )
         #expect(seventeenth.errorCode?.code == 486)
         // Another username is not held back by this one's quota, and a freed allocation makes room.
         _ = try relay.allocate(Self.socket(17), credentials: RelayHarness.credentials(salt: "other"))
-        _ = try relay.authenticated(.refresh, from: Self.socket(0), attributes: [.lifetime(0)], credentials: Self.credentials)
+        _ = try relay.authenticated(
+            .refresh,
+            from: Self.socket(0),
+            attributes: [.lifetime(0)],
+            credentials: Self.credentials
+        )
         _ = try relay.allocate(Self.socket(16), credentials: Self.credentials)
     }
 
@@ -188,23 +219,32 @@ struct RelayServerQuotaTests {
         limits.allocationsPerUsername = 3
         var relay = RelayHarness(limits: limits)
         let paired = try relay.authenticated(
-            .allocate, from: Self.socket(0), attributes: [.requestedTransport(17), .evenPort(reserve: true)],
+            .allocate,
+            from: Self.socket(0),
+            attributes: [.requestedTransport(17), .evenPort(reserve: true)],
             credentials: Self.credentials
         )
         let token = try #require(paired.reservationToken)
         _ = try relay.allocate(Self.socket(1), credentials: Self.credentials)
         let fourth = try relay.authenticated(
-            .allocate, from: Self.socket(2), attributes: [.requestedTransport(17)], credentials: Self.credentials
+            .allocate,
+            from: Self.socket(2),
+            attributes: [.requestedTransport(17)],
+            credentials: Self.credentials
         )
         #expect(fourth.errorCode?.code == 486, "two allocations and a reservation")
         // Another username cannot redeem the token; its owner can, within the quota the port already counted in.
         let stolen = try relay.authenticated(
-            .allocate, from: Self.socket(3), attributes: [.requestedTransport(17), .reservationToken(token)],
+            .allocate,
+            from: Self.socket(3),
+            attributes: [.requestedTransport(17), .reservationToken(token)],
             credentials: RelayHarness.credentials(salt: "other")
         )
         #expect(stolen.errorCode?.code == 508)
         let redeemed = try relay.authenticated(
-            .allocate, from: Self.socket(3), attributes: [.requestedTransport(17), .reservationToken(token)],
+            .allocate,
+            from: Self.socket(3),
+            attributes: [.requestedTransport(17), .reservationToken(token)],
             credentials: Self.credentials
         )
         #expect(redeemed.type.class == .successResponse)
@@ -217,12 +257,16 @@ struct RelayServerQuotaTests {
         var relay = RelayHarness(mode: .portal)
         for round in 0..<4 {
             let paired = try relay.authenticated(
-                .allocate, from: Self.socket(2 * round), attributes: [.requestedTransport(17), .evenPort(reserve: true)],
+                .allocate,
+                from: Self.socket(2 * round),
+                attributes: [.requestedTransport(17), .evenPort(reserve: true)],
                 credentials: Self.credentials
             )
             let token = try #require(paired.reservationToken)
             let redeemed = try relay.authenticated(
-                .allocate, from: Self.socket(2 * round + 1), attributes: [.requestedTransport(17), .reservationToken(token)],
+                .allocate,
+                from: Self.socket(2 * round + 1),
+                attributes: [.requestedTransport(17), .reservationToken(token)],
                 credentials: Self.credentials
             )
             #expect(redeemed.type.class == .successResponse)
@@ -230,7 +274,9 @@ struct RelayServerQuotaTests {
         }
         // A plain ALLOCATE replaces the pair, and forgets an unredeemed reservation.
         _ = try relay.authenticated(
-            .allocate, from: Self.socket(20), attributes: [.requestedTransport(17), .evenPort(reserve: true)],
+            .allocate,
+            from: Self.socket(20),
+            attributes: [.requestedTransport(17), .evenPort(reserve: true)],
             credentials: Self.credentials
         )
         _ = try relay.allocate(Self.socket(21), credentials: Self.credentials)
@@ -250,12 +296,23 @@ struct RelayServerBindingLimitTests {
         limits.channelBindingsPerAllocation = 2
         limits.channelBindings = 3
         var relay = RelayHarness(limits: limits)
-        _ = try relay.allocate(self.alice, attributes: [.lifetime(3600)], credentials: RelayHarness.credentials(salt: "a"))
-        _ = try relay.allocate(self.bob, attributes: [.lifetime(3600)], credentials: RelayHarness.credentials(salt: "b"))
+        _ = try relay.allocate(
+            self.alice,
+            attributes: [.lifetime(3600)],
+            credentials: RelayHarness.credentials(salt: "a")
+        )
+        _ = try relay.allocate(
+            self.bob,
+            attributes: [.lifetime(3600)],
+            credentials: RelayHarness.credentials(salt: "b")
+        )
         func bind(_ client: ClientSocket, _ channel: UInt16, _ salt: String) throws -> UInt16? {
             try relay.authenticated(
-                .channelBind, from: client,
-                attributes: [.channelNumber(channel), .xorPeerAddress(IPSocketAddress("192.0.2.\(channel & 0xFF):9")!)],
+                .channelBind,
+                from: client,
+                attributes: [
+                    .channelNumber(channel), .xorPeerAddress(IPSocketAddress("192.0.2.\(channel & 0xFF):9")!),
+                ],
                 credentials: RelayHarness.credentials(salt: salt)
             ).errorCode?.code
         }
@@ -285,10 +342,16 @@ struct RelayServerBindingLimitTests {
         for round in 0..<10_000 {
             relay.now += .milliseconds(5)
             let bind = try relay.request(
-                .channelBind, from: self.alice, attributes: [.channelNumber(0x4000), .xorPeerAddress(peerAddress)] + auth, key: key
+                .channelBind,
+                from: self.alice,
+                attributes: [.channelNumber(0x4000), .xorPeerAddress(peerAddress)] + auth,
+                key: key
             )
             let refresh = try relay.request(.refresh, from: self.alice, attributes: [.lifetime(3600)] + auth, key: key)
-            try #require(bind.type.class == .successResponse && refresh.type.class == .successResponse, "round \(round)")
+            try #require(
+                bind.type.class == .successResponse && refresh.type.class == .successResponse,
+                "round \(round)"
+            )
         }
         #expect(relay.server.stateSizes.deadlines == 2)
 
@@ -331,11 +394,18 @@ struct RelayServerPeerPolicyTests {
         _ = relay.drain()
         var commands: [RelayCommand] = []
         let bind = try relay.authenticated(
-            .channelBind, from: self.alice, attributes: [.channelNumber(0x4000), .xorPeerAddress(address)], otherCommands: &commands
+            .channelBind,
+            from: self.alice,
+            attributes: [.channelNumber(0x4000), .xorPeerAddress(address)],
+            otherCommands: &commands
         )
         #expect(bind.errorCode?.code == 403)
         #expect(commands.isEmpty)
-        let permission = try relay.authenticated(.createPermission, from: self.alice, attributes: [.xorPeerAddress(address)])
+        let permission = try relay.authenticated(
+            .createPermission,
+            from: self.alice,
+            attributes: [.xorPeerAddress(address)]
+        )
         #expect(permission.errorCode?.code == 403)
     }
 
@@ -381,16 +451,22 @@ struct RelayServerPortOpeningTests {
 
     /// Sends an authenticated ALLOCATE asking for both families and returns what the relay did at once.
     func allocate(_ relay: inout RelayHarness) throws -> [RelayCommand] {
-        let nonce = try #require(try relay.request(.allocate, from: self.alice, attributes: [.requestedTransport(17)]).nonce)
+        let nonce = try #require(
+            try relay.request(.allocate, from: self.alice, attributes: [.requestedTransport(17)]).nonce
+        )
         let (username, password) = RelayHarness.credentials()
         let key = LongTermCredentials.key(username: username, realm: "firezone", password: password)
         var request = ByteBuffer()
         STUNMessageEncoder.encode(
-            type: STUNMessageType(method: .allocate, class: .request), transactionID: TransactionID(using: &relay.rng),
+            type: STUNMessageType(method: .allocate, class: .request),
+            transactionID: TransactionID(using: &relay.rng),
             attributes: [
-                .requestedTransport(17), .additionalAddressFamily(.v6), .username(username), .realm("firezone"), .nonce(nonce),
+                .requestedTransport(17), .additionalAddressFamily(.v6), .username(username), .realm("firezone"),
+                .nonce(nonce),
             ],
-            messageIntegrityKey: key, fingerprint: false, into: &request
+            messageIntegrityKey: key,
+            fingerprint: false,
+            into: &request
         )
         #expect(relay.server.handleClientInput(request, from: self.alice, now: relay.now) == .handled)
         return relay.drain()

@@ -31,7 +31,10 @@ struct RelayServerAuthenticationTests {
         var relay = RelayHarness()
         var commands: [RelayCommand] = []
         let response = try relay.authenticated(
-            .allocate, from: self.alice, attributes: [.requestedTransport(17)], otherCommands: &commands
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17)],
+            otherCommands: &commands
         )
         #expect(response.type.class == .successResponse)
         let relayed = try #require(response.xorRelayedAddresses.first)
@@ -47,13 +50,21 @@ struct RelayServerAuthenticationTests {
         var relay = RelayHarness()
         let (username, _) = RelayHarness.credentials()
         let wrong = try relay.authenticated(
-            .allocate, from: self.alice, attributes: [.requestedTransport(17)], credentials: (username, "guess")
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17)],
+            credentials: (username, "guess")
         )
         #expect(wrong.errorCode?.code == 401)
 
         // Expired one second before the relay's clock.
         let expired = RelayHarness.credentials(expiry: 1_685_983_999)
-        let late = try relay.authenticated(.allocate, from: self.alice, attributes: [.requestedTransport(17)], credentials: expired)
+        let late = try relay.authenticated(
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17)],
+            credentials: expired
+        )
         #expect(late.errorCode?.code == 401)
         #expect(relay.server.stats.allocations == 0)
     }
@@ -84,8 +95,10 @@ struct RelayServerAuthenticationTests {
         let key = LongTermCredentials.key(username: username, realm: "firezone", password: password)
         func attempt(nonce: String) throws -> UInt16? {
             try relay.request(
-                .allocate, from: self.alice,
-                attributes: [.requestedTransport(17), .username(username), .realm("firezone"), .nonce(nonce)], key: key
+                .allocate,
+                from: self.alice,
+                attributes: [.requestedTransport(17), .username(username), .realm("firezone"), .nonce(nonce)],
+                key: key
             ).errorCode?.code
         }
         #expect(try attempt(nonce: "not-a-uuid") == 401)
@@ -103,10 +116,16 @@ struct RelayServerAuthenticationTests {
         let key = LongTermCredentials.key(username: username, realm: "firezone", password: password)
         let attributes: [STUNAttribute] = [.username(username), .realm("firezone"), .nonce(nonce)]
         for _ in 0..<3 {
-            #expect(try relay.request(.refresh, from: self.alice, attributes: attributes, key: key).type.class == .successResponse)
+            #expect(
+                try relay.request(.refresh, from: self.alice, attributes: attributes, key: key).type.class
+                    == .successResponse
+            )
         }
         relay.advance(by: RelayLimits().nonceLifetime - .seconds(1))
-        #expect(try relay.request(.refresh, from: self.alice, attributes: attributes, key: key).type.class == .successResponse)
+        #expect(
+            try relay.request(.refresh, from: self.alice, attributes: attributes, key: key).type.class
+                == .successResponse
+        )
         relay.advance(by: .seconds(1))
         let stale = try relay.request(.refresh, from: self.alice, attributes: attributes, key: key)
         #expect(stale.errorCode?.code == 438)
@@ -131,8 +150,12 @@ struct RelayServerAuthenticationTests {
 
         var indication = ByteBuffer()
         STUNMessageEncoder.encode(
-            type: STUNMessageType(method: .send, class: .indication), transactionID: TransactionID(using: &relay.rng),
-            attributes: [], messageIntegrityKey: nil, fingerprint: false, into: &indication
+            type: STUNMessageType(method: .send, class: .indication),
+            transactionID: TransactionID(using: &relay.rng),
+            attributes: [],
+            messageIntegrityKey: nil,
+            fingerprint: false,
+            into: &indication
         )
         #expect(relay.server.handleClientInput(indication, from: self.alice, now: relay.now) == .dropped(.notARequest))
         #expect(relay.drain().isEmpty)
@@ -190,12 +213,20 @@ struct RelayServerAllocationTests {
         let roamed = client("198.51.100.99:41000")
         var commands: [RelayCommand] = []
         let response = try relay.authenticated(
-            .allocate, from: roamed, attributes: [.requestedTransport(17)], otherCommands: &commands
+            .allocate,
+            from: roamed,
+            attributes: [.requestedTransport(17)],
+            otherCommands: &commands
         )
         let second = AllocationPort(try #require(response.xorRelayedAddresses.first).port)
         #expect(
             commands == [
-                .deleteChannelBinding(client: self.alice, channel: ChannelNumber(0x4000), peer: peer("192.0.2.9:5000"), port: first),
+                .deleteChannelBinding(
+                    client: self.alice,
+                    channel: ChannelNumber(0x4000),
+                    peer: peer("192.0.2.9:5000"),
+                    port: first
+                ),
                 .freeAllocation(first, .v4),
                 .createAllocation(second, .v4),
             ]
@@ -212,25 +243,34 @@ struct RelayServerAllocationTests {
     }
 
     /// RFC 8656 §7.2, as Firezone's relay does it: the address family rules, on dual- and single-stack relays.
-    @Test(arguments: [
-        (true, true, [], [IPVersion.v4], nil),
-        (true, true, [STUNAttribute.requestedAddressFamily(.v6)], [.v6], nil),
-        (true, true, [.requestedAddressFamily(.v4)], [.v4], nil),
-        (true, true, [.additionalAddressFamily(.v6)], [.v4, .v6], nil),
-        (true, true, [.additionalAddressFamily(.v4)], [], 400),
-        (true, true, [.requestedAddressFamily(.v4), .additionalAddressFamily(.v6)], [], 400),
-        (true, false, [.requestedAddressFamily(.v6)], [], 440),
-        (true, false, [.additionalAddressFamily(.v6)], [.v4], nil),
-        (false, true, [], [], 440),
-        (false, true, [.additionalAddressFamily(.v6)], [.v6], nil),
-    ] as [(Bool, Bool, [STUNAttribute], [IPVersion], UInt16?)])
+    @Test(
+        arguments: [
+            (true, true, [], [IPVersion.v4], nil),
+            (true, true, [STUNAttribute.requestedAddressFamily(.v6)], [.v6], nil),
+            (true, true, [.requestedAddressFamily(.v4)], [.v4], nil),
+            (true, true, [.additionalAddressFamily(.v6)], [.v4, .v6], nil),
+            (true, true, [.additionalAddressFamily(.v4)], [], 400),
+            (true, true, [.requestedAddressFamily(.v4), .additionalAddressFamily(.v6)], [], 400),
+            (true, false, [.requestedAddressFamily(.v6)], [], 440),
+            (true, false, [.additionalAddressFamily(.v6)], [.v4], nil),
+            (false, true, [], [], 440),
+            (false, true, [.additionalAddressFamily(.v6)], [.v6], nil),
+        ] as [(Bool, Bool, [STUNAttribute], [IPVersion], UInt16?)]
+    )
     func grantsAddressFamiliesAsAsked(
-        ipv4: Bool, ipv6: Bool, attributes: [STUNAttribute], granted: [IPVersion], error: UInt16?
+        ipv4: Bool,
+        ipv6: Bool,
+        attributes: [STUNAttribute],
+        granted: [IPVersion],
+        error: UInt16?
     ) throws {
         var relay = RelayHarness(ipv4: ipv4, ipv6: ipv6)
         var commands: [RelayCommand] = []
         let response = try relay.authenticated(
-            .allocate, from: self.alice, attributes: [.requestedTransport(17)] + attributes, otherCommands: &commands
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17)] + attributes,
+            otherCommands: &commands
         )
         #expect(response.errorCode?.code == error)
         #expect(response.xorRelayedAddresses.map(\.address.version) == granted)
@@ -244,7 +284,9 @@ struct RelayServerAllocationTests {
         _ = try relay.allocate(client("10.0.0.1:1"), credentials: RelayHarness.credentials(salt: "a"))
         _ = try relay.allocate(client("10.0.0.2:1"), credentials: RelayHarness.credentials(salt: "b"))
         let third = try relay.authenticated(
-            .allocate, from: client("10.0.0.3:1"), attributes: [.requestedTransport(17)],
+            .allocate,
+            from: client("10.0.0.3:1"),
+            attributes: [.requestedTransport(17)],
             credentials: RelayHarness.credentials(salt: "c")
         )
         #expect(third.errorCode?.code == 508)
@@ -254,7 +296,9 @@ struct RelayServerAllocationTests {
     func grantsLifetimesBetweenTheDefaultAndTheMaximum(requested: UInt32?, granted: UInt32) throws {
         var relay = RelayHarness()
         let response = try relay.authenticated(
-            .allocate, from: self.alice, attributes: [.requestedTransport(17)] + (requested.map { [.lifetime($0)] } ?? [])
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17)] + (requested.map { [.lifetime($0)] } ?? [])
         )
         #expect(response.lifetime == granted)
     }
@@ -278,7 +322,12 @@ struct RelayServerAllocationTests {
         var relay = RelayHarness()
         let port = try relay.allocate(self.alice, attributes: [.additionalAddressFamily(.v6)])
         var commands: [RelayCommand] = []
-        let response = try relay.authenticated(.refresh, from: self.alice, attributes: [.lifetime(0)], otherCommands: &commands)
+        let response = try relay.authenticated(
+            .refresh,
+            from: self.alice,
+            attributes: [.lifetime(0)],
+            otherCommands: &commands
+        )
         #expect(response.lifetime == 0)
         #expect(commands == [.freeAllocation(port, .v4), .freeAllocation(port, .v6)])
     }
@@ -286,7 +335,11 @@ struct RelayServerAllocationTests {
     @Test func createPermissionIsAcceptedAndKeepsNothing() throws {
         var relay = RelayHarness()
         _ = try relay.allocate(self.alice)
-        let response = try relay.authenticated(.createPermission, from: self.alice, attributes: [.xorPeerAddress(IPSocketAddress("192.0.2.1:1")!)])
+        let response = try relay.authenticated(
+            .createPermission,
+            from: self.alice,
+            attributes: [.xorPeerAddress(IPSocketAddress("192.0.2.1:1")!)]
+        )
         #expect(response.type.class == .successResponse)
     }
 }
@@ -300,14 +353,24 @@ struct RelayServerChannelTests {
         let port = try relay.allocate(self.alice)
         var commands: [RelayCommand] = []
         let bind = try relay.authenticated(
-            .channelBind, from: self.alice,
-            attributes: [.channelNumber(0x4001), .xorPeerAddress(self.bob.address)], otherCommands: &commands
+            .channelBind,
+            from: self.alice,
+            attributes: [.channelNumber(0x4001), .xorPeerAddress(self.bob.address)],
+            otherCommands: &commands
         )
         #expect(bind.type.class == .successResponse)
-        #expect(commands == [.createChannelBinding(client: self.alice, channel: ChannelNumber(0x4001), peer: self.bob, port: port)])
+        #expect(
+            commands == [
+                .createChannelBinding(client: self.alice, channel: ChannelNumber(0x4001), peer: self.bob, port: port)
+            ]
+        )
 
         // RFC 8656 §12.5: padding after the declared length is tolerated and not relayed.
-        let outbound = relay.server.handleClientInput(channelData(0x4001, "hello", padding: 3), from: self.alice, now: relay.now)
+        let outbound = relay.server.handleClientInput(
+            channelData(0x4001, "hello", padding: 3),
+            from: self.alice,
+            now: relay.now
+        )
         #expect(outbound == .forward(payload: ByteBuffer(string: "hello"), from: port, to: self.bob))
 
         let inbound = relay.server.handlePeerInput(length: 7, from: self.bob, to: port, now: relay.now)
@@ -318,21 +381,39 @@ struct RelayServerChannelTests {
     @Test func dropsDataOnUnboundChannelsAndFromUnknownPeers() throws {
         var relay = RelayHarness()
         let port = try relay.allocate(self.alice)
-        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: relay.now) == .dropped(.unboundChannel))
-        #expect(relay.server.handlePeerInput(length: 1, from: self.bob, to: port, now: relay.now) == .dropped(.noChannelForPeer))
+        #expect(
+            relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: relay.now)
+                == .dropped(.unboundChannel)
+        )
+        #expect(
+            relay.server.handlePeerInput(length: 1, from: self.bob, to: port, now: relay.now)
+                == .dropped(.noChannelForPeer)
+        )
 
         _ = try relay.bind(self.alice, channel: 0x4001, to: self.bob)
         // Another client may not use alice's channel, and another peer gets nothing through it.
-        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: client("198.51.100.8:1"), now: relay.now) == .dropped(.unboundChannel))
-        #expect(relay.server.handlePeerInput(length: 1, from: peer("192.0.2.10:5000"), to: port, now: relay.now) == .dropped(.noChannelForPeer))
+        #expect(
+            relay.server.handleClientInput(channelData(0x4001, "x"), from: client("198.51.100.8:1"), now: relay.now)
+                == .dropped(.unboundChannel)
+        )
+        #expect(
+            relay.server.handlePeerInput(length: 1, from: peer("192.0.2.10:5000"), to: port, now: relay.now)
+                == .dropped(.noChannelForPeer)
+        )
     }
 
     @Test func refusesMalformedAndConflictingBindings() throws {
         var relay = RelayHarness()
         #expect(try relay.bind(self.alice, channel: 0x4001, to: self.bob).errorCode?.code == 437)
         _ = try relay.allocate(self.alice)
-        #expect(try relay.authenticated(.channelBind, from: self.alice, attributes: [.channelNumber(0x4001)]).errorCode?.code == 400)
-        #expect(try relay.authenticated(.channelBind, from: self.alice, attributes: [.xorPeerAddress(self.bob.address)]).errorCode?.code == 400)
+        #expect(
+            try relay.authenticated(.channelBind, from: self.alice, attributes: [.channelNumber(0x4001)]).errorCode?
+                .code == 400
+        )
+        #expect(
+            try relay.authenticated(.channelBind, from: self.alice, attributes: [.xorPeerAddress(self.bob.address)])
+                .errorCode?.code == 400
+        )
         #expect(try relay.bind(self.alice, channel: 0x3FFF, to: self.bob).errorCode?.code == 400)
         #expect(try relay.bind(self.alice, channel: 0x8000, to: self.bob).errorCode?.code == 400)
         #expect(try relay.bind(self.alice, channel: 0x4001, to: peer("[2001:db8::9]:5000")).errorCode?.code == 443)
@@ -350,16 +431,23 @@ struct RelayServerChannelTests {
         relay.advance(by: .seconds(500))
         var commands: [RelayCommand] = []
         let again = try relay.authenticated(
-            .channelBind, from: self.alice, attributes: [.channelNumber(0x4001), .xorPeerAddress(self.bob.address)],
+            .channelBind,
+            from: self.alice,
+            attributes: [.channelNumber(0x4001), .xorPeerAddress(self.bob.address)],
             otherCommands: &commands
         )
         #expect(again.type.class == .successResponse)
         // The datapath keeps the binding; an offloading one mirrors it again in case its copy was lost.
         #expect(
-            commands == [.refreshChannelBinding(client: self.alice, channel: ChannelNumber(0x4001), peer: self.bob, port: port)]
+            commands == [
+                .refreshChannelBinding(client: self.alice, channel: ChannelNumber(0x4001), peer: self.bob, port: port)
+            ]
         )
         relay.advance(by: .seconds(500))
-        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: relay.now) != .dropped(.unboundChannel))
+        #expect(
+            relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: relay.now)
+                != .dropped(.unboundChannel)
+        )
     }
 
     /// The data path checks the binding's expiry itself: a binding past it relays nothing even before the relay's
@@ -370,12 +458,21 @@ struct RelayServerChannelTests {
         _ = try relay.bind(self.alice, channel: 0x4001, to: self.bob)
         _ = relay.drain()
         let justBefore = relay.now + RelayConstants.channelBindingLifetime - .milliseconds(1)
-        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: justBefore) != .dropped(.unboundChannel))
+        #expect(
+            relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: justBefore)
+                != .dropped(.unboundChannel)
+        )
 
         // No handleTimeout: only `now` moves past the expiry.
         let expiry = relay.now + RelayConstants.channelBindingLifetime
-        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: expiry) == .dropped(.unboundChannel))
-        #expect(relay.server.handlePeerInput(length: 1, from: self.bob, to: port, now: expiry) == .dropped(.noChannelForPeer))
+        #expect(
+            relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: expiry)
+                == .dropped(.unboundChannel)
+        )
+        #expect(
+            relay.server.handlePeerInput(length: 1, from: self.bob, to: port, now: expiry)
+                == .dropped(.noChannelForPeer)
+        )
     }
 
     @Test func aLapsedBindingStopsDataAndReservesItsNumberAndPeerFor300Seconds() throws {
@@ -385,10 +482,20 @@ struct RelayServerChannelTests {
         _ = relay.drain()
 
         relay.advance(by: .seconds(600))
-        #expect(relay.drain() == [.deleteChannelBinding(client: self.alice, channel: ChannelNumber(0x4001), peer: self.bob, port: port)])
+        #expect(
+            relay.drain() == [
+                .deleteChannelBinding(client: self.alice, channel: ChannelNumber(0x4001), peer: self.bob, port: port)
+            ]
+        )
         #expect(relay.server.stats.channels == 0)
-        #expect(relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: relay.now) == .dropped(.unboundChannel))
-        #expect(relay.server.handlePeerInput(length: 1, from: self.bob, to: port, now: relay.now) == .dropped(.noChannelForPeer))
+        #expect(
+            relay.server.handleClientInput(channelData(0x4001, "x"), from: self.alice, now: relay.now)
+                == .dropped(.unboundChannel)
+        )
+        #expect(
+            relay.server.handlePeerInput(length: 1, from: self.bob, to: port, now: relay.now)
+                == .dropped(.noChannelForPeer)
+        )
         #expect(try relay.bind(self.alice, channel: 0x4001, to: peer("192.0.2.10:5000")).errorCode?.code == 400)
         #expect(try relay.bind(self.alice, channel: 0x4002, to: self.bob).errorCode?.code == 400)
 
@@ -405,7 +512,12 @@ struct RelayServerChannelTests {
         relay.advance(by: .seconds(600))
         #expect(
             relay.drain() == [
-                .deleteChannelBinding(client: self.alice, channel: ChannelNumber(0x4000), peer: peer("192.0.2.10:5000"), port: port),
+                .deleteChannelBinding(
+                    client: self.alice,
+                    channel: ChannelNumber(0x4000),
+                    peer: peer("192.0.2.10:5000"),
+                    port: port
+                ),
                 .deleteChannelBinding(client: self.alice, channel: ChannelNumber(0x4001), peer: self.bob, port: port),
                 .freeAllocation(port, .v4),
             ]
@@ -421,7 +533,11 @@ struct RelayServerEvenPortTests {
 
     @Test func allocatesAnEvenPortAndReservesTheNextForItsToken() throws {
         var relay = RelayHarness(ports: 50000...50009)
-        let first = try relay.authenticated(.allocate, from: self.alice, attributes: [.requestedTransport(17), .evenPort(reserve: true)])
+        let first = try relay.authenticated(
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17), .evenPort(reserve: true)]
+        )
         let port = try #require(first.xorRelayedAddresses.first?.port)
         #expect(port % 2 == 0)
         let token = try #require(first.reservationToken)
@@ -429,14 +545,18 @@ struct RelayServerEvenPortTests {
         // The companion allocation comes from another socket of the same client, with the same username: it
         // must not evict the first as a roaming client would.
         let second = try relay.authenticated(
-            .allocate, from: self.bob, attributes: [.requestedTransport(17), .reservationToken(token)]
+            .allocate,
+            from: self.bob,
+            attributes: [.requestedTransport(17), .reservationToken(token)]
         )
         #expect(second.xorRelayedAddresses.first?.port == port + 1)
         #expect(relay.server.stats.allocations == 2)
         #expect(try relay.authenticated(.refresh, from: self.alice).type.class == .successResponse)
         // A token is good once.
         let third = try relay.authenticated(
-            .allocate, from: client("198.51.100.9:1"), attributes: [.requestedTransport(17), .reservationToken(token)],
+            .allocate,
+            from: client("198.51.100.9:1"),
+            attributes: [.requestedTransport(17), .reservationToken(token)],
             credentials: RelayHarness.credentials(salt: "carol")
         )
         #expect(third.errorCode?.code == 508)
@@ -444,12 +564,30 @@ struct RelayServerEvenPortTests {
 
     @Test func aReservedPortIsNotHandedOutAndIsReleasedAfter30Seconds() throws {
         var relay = RelayHarness(ports: 50000...50001)
-        let first = try relay.authenticated(.allocate, from: self.alice, attributes: [.requestedTransport(17), .evenPort(reserve: true)])
+        let first = try relay.authenticated(
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17), .evenPort(reserve: true)]
+        )
         #expect(first.xorRelayedAddresses.first?.port == 50000)
         let credentials = RelayHarness.credentials(salt: "bob")
-        #expect(try relay.authenticated(.allocate, from: self.bob, attributes: [.requestedTransport(17)], credentials: credentials).errorCode?.code == 508)
+        #expect(
+            try relay.authenticated(
+                .allocate,
+                from: self.bob,
+                attributes: [.requestedTransport(17)],
+                credentials: credentials
+            ).errorCode?.code == 508
+        )
         relay.advance(by: .seconds(30))
-        #expect(try relay.authenticated(.allocate, from: self.bob, attributes: [.requestedTransport(17)], credentials: credentials).xorRelayedAddresses.first?.port == 50001)
+        #expect(
+            try relay.authenticated(
+                .allocate,
+                from: self.bob,
+                attributes: [.requestedTransport(17)],
+                credentials: credentials
+            ).xorRelayedAddresses.first?.port == 50001
+        )
     }
 
     @Test(arguments: [
@@ -459,12 +597,19 @@ struct RelayServerEvenPortTests {
     ])
     func refusesContradictoryRequests(attributes: [STUNAttribute]) throws {
         var relay = RelayHarness()
-        #expect(try relay.authenticated(.allocate, from: self.alice, attributes: [.requestedTransport(17)] + attributes).errorCode?.code == 400)
+        #expect(
+            try relay.authenticated(.allocate, from: self.alice, attributes: [.requestedTransport(17)] + attributes)
+                .errorCode?.code == 400
+        )
     }
 
     @Test func anUnknownTokenIs508() throws {
         var relay = RelayHarness()
-        let response = try relay.authenticated(.allocate, from: self.alice, attributes: [.requestedTransport(17), .reservationToken(42)])
+        let response = try relay.authenticated(
+            .allocate,
+            from: self.alice,
+            attributes: [.requestedTransport(17), .reservationToken(42)]
+        )
         #expect(response.errorCode?.code == 508)
     }
 }

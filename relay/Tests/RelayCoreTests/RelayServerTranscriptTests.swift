@@ -55,18 +55,23 @@ struct RelayServerTranscriptTests {
             let credentials = RelayHarness.credentials(salt: "c\(index)")
             var commands: [RelayCommand] = []
             let allocated = try relay.authenticated(
-                .allocate, from: alice, attributes: [.requestedTransport(17), .additionalAddressFamily(.v6)],
-                credentials: credentials, otherCommands: &commands
+                .allocate,
+                from: alice,
+                attributes: [.requestedTransport(17), .additionalAddressFamily(.v6)],
+                credentials: credentials,
+                otherCommands: &commands
             )
             lines.append("response to \(alice): \(hex(allocated.buffer))")
             for channel in 0..<4 {
                 let bound = try relay.authenticated(
-                    .channelBind, from: alice,
+                    .channelBind,
+                    from: alice,
                     attributes: [
                         .channelNumber(0x4000 + UInt16(channel)),
                         .xorPeerAddress(IPSocketAddress("192.0.2.\(channel):9")!),
                     ],
-                    credentials: credentials, otherCommands: &commands
+                    credentials: credentials,
+                    otherCommands: &commands
                 )
                 lines.append("response to \(alice): \(hex(bound.buffer))")
             }

@@ -50,7 +50,10 @@ struct RelayHarness {
         )
     }
 
-    static func credentials(expiry: UInt64 = 1_685_990_000, salt: String = "salt") -> (username: String, password: String) {
+    static func credentials(
+        expiry: UInt64 = 1_685_990_000,
+        salt: String = "salt"
+    ) -> (username: String, password: String) {
         RelayCredentials.mint(expiry: expiry, salt: salt, secret: Self.secret)
     }
 
@@ -100,7 +103,11 @@ struct RelayHarness {
         return try self.request(method, from: client, attributes: attributes, key: key, otherCommands: &ignored)
     }
 
-    mutating func send(_ datagram: ByteBuffer, from client: ClientSocket, otherCommands: inout [RelayCommand]) throws
+    mutating func send(
+        _ datagram: ByteBuffer,
+        from client: ClientSocket,
+        otherCommands: inout [RelayCommand]
+    ) throws
         -> STUNMessage
     {
         #expect(self.server.handleClientInput(datagram, from: client, now: self.now) == .handled)
@@ -128,11 +135,17 @@ struct RelayHarness {
         let challenge = try self.request(method, from: client, attributes: attributes)
         #expect(challenge.errorCode?.code == 401)
         let nonce = try #require(challenge.nonce)
-        let key = LongTermCredentials.key(username: credentials.username, realm: "firezone", password: credentials.password)
+        let key = LongTermCredentials.key(
+            username: credentials.username,
+            realm: "firezone",
+            password: credentials.password
+        )
         let response = try self.request(
-            method, from: client,
+            method,
+            from: client,
             attributes: attributes + [.username(credentials.username), .realm("firezone"), .nonce(nonce)],
-            key: key, otherCommands: &otherCommands
+            key: key,
+            otherCommands: &otherCommands
         )
         // Refusals (401, 438) cannot be signed with a key the relay did not accept; everything else is.
         if ![401, 438].contains(response.errorCode?.code) {
@@ -148,7 +161,13 @@ struct RelayHarness {
         credentials: (username: String, password: String) = credentials()
     ) throws -> STUNMessage {
         var ignored: [RelayCommand] = []
-        return try self.authenticated(method, from: client, attributes: attributes, credentials: credentials, otherCommands: &ignored)
+        return try self.authenticated(
+            method,
+            from: client,
+            attributes: attributes,
+            credentials: credentials,
+            otherCommands: &ignored
+        )
     }
 
     /// Allocates for `client` and returns the relay port.
@@ -158,14 +177,24 @@ struct RelayHarness {
         credentials: (username: String, password: String) = credentials()
     ) throws -> AllocationPort {
         let response = try self.authenticated(
-            .allocate, from: client, attributes: [.requestedTransport(17)] + attributes, credentials: credentials
+            .allocate,
+            from: client,
+            attributes: [.requestedTransport(17)] + attributes,
+            credentials: credentials
         )
-        let relayed = try #require(response.xorRelayedAddresses.first, "allocation succeeded: \(response.errorCode?.code ?? 0)")
+        let relayed = try #require(
+            response.xorRelayedAddresses.first,
+            "allocation succeeded: \(response.errorCode?.code ?? 0)"
+        )
         return AllocationPort(relayed.port)
     }
 
     mutating func bind(_ client: ClientSocket, channel: UInt16, to peer: PeerSocket) throws -> STUNMessage {
-        try self.authenticated(.channelBind, from: client, attributes: [.channelNumber(channel), .xorPeerAddress(peer.address)])
+        try self.authenticated(
+            .channelBind,
+            from: client,
+            attributes: [.channelNumber(channel), .xorPeerAddress(peer.address)]
+        )
     }
 
     mutating func advance(by duration: Duration) {

@@ -62,10 +62,16 @@ struct XDPOffloadTests {
     }
 
     static let create = RelayCommand.createChannelBinding(
-        client: client, channel: channel, peer: peer, port: port
+        client: client,
+        channel: channel,
+        peer: peer,
+        port: port
     )
     static let delete = RelayCommand.deleteChannelBinding(
-        client: client, channel: channel, peer: peer, port: port
+        client: client,
+        channel: channel,
+        peer: peer,
+        port: port
     )
 
     @Test
@@ -102,7 +108,9 @@ struct XDPOffloadTests {
         try program.deleteBinding(client: Self.client, channel: Self.channel, peer: Self.peer, port: Self.port)
         #expect(try program.testRun(Self.channelData()).action == .pass)
 
-        offload.mirror(.refreshChannelBinding(client: Self.client, channel: Self.channel, peer: Self.peer, port: Self.port))
+        offload.mirror(
+            .refreshChannelBinding(client: Self.client, channel: Self.channel, peer: Self.peer, port: Self.port)
+        )
         #expect(try program.testRun(Self.channelData()).action == .tx)
         #expect(try program.testRun(Self.peerDatagram()).action == .tx)
         #expect(offload.failedInserts == 0)

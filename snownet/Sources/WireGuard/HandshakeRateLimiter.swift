@@ -27,7 +27,12 @@ public struct HandshakeRateLimiter {
     private var handshakesInWindow = 0
     public private(set) var cookieRepliesSent: UInt64 = 0
 
-    public init(identity: LocalIdentity, limit: Int = WireGuardConstants.handshakeRateLimit, seed: Bytes32, now: Instant) {
+    public init(
+        identity: LocalIdentity,
+        limit: Int = WireGuardConstants.handshakeRateLimit,
+        seed: Bytes32,
+        now: Instant
+    ) {
         self.identity = identity
         self.limit = limit
         self.rng = KeyStream(seed: seed)

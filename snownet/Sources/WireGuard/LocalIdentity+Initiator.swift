@@ -10,7 +10,8 @@ extension LocalIdentity {
             throw .invalidMessage
         }
         let result: Result<Noise.DecryptedInitiator, WireGuardError> = datagram.withUnsafeReadableBytes { raw in
-            guard Noise.checkMAC1(raw, mac1Offset: WireGuardConstants.initiationMAC1Offset, mac1Key: self.mac1Key) else {
+            guard Noise.checkMAC1(raw, mac1Offset: WireGuardConstants.initiationMAC1Offset, mac1Key: self.mac1Key)
+            else {
                 return .failure(.invalidMAC1)
             }
             do throws(WireGuardError) {

@@ -125,7 +125,13 @@ package enum Noise {
         )
         local.publicKey.rawValue.withUnsafeBytes { staticKey in
             hash.withUnsafeBytes { hash in
-                ChaCha20Poly1305.seal(key: key, counter: 0, plaintext: staticKey, aad: hash, output: staticField.baseAddress!)
+                ChaCha20Poly1305.seal(
+                    key: key,
+                    counter: 0,
+                    plaintext: staticKey,
+                    aad: hash,
+                    output: staticField.baseAddress!
+                )
             }
         }
         Self.mix(&hash, UnsafeRawBufferPointer(staticField))
@@ -177,7 +183,13 @@ package enum Noise {
         var staticKey = Bytes32.zero
         let opened = staticKey.withUnsafeMutableBytes { output in
             hash.withUnsafeBytes { hash in
-                ChaCha20Poly1305.open(key: key, counter: 0, ciphertext: staticField, aad: hash, output: output.baseAddress!)
+                ChaCha20Poly1305.open(
+                    key: key,
+                    counter: 0,
+                    ciphertext: staticField,
+                    aad: hash,
+                    output: output.baseAddress!
+                )
             }
         }
         guard opened else {
@@ -189,7 +201,12 @@ package enum Noise {
             hash: hash,
             ephemeral: ephemeral,
             staticKey: PublicKey(staticKey),
-            senderIndex: UInt32(littleEndian: message.loadUnaligned(fromByteOffset: WireGuardConstants.senderIndexOffset, as: UInt32.self))
+            senderIndex: UInt32(
+                littleEndian: message.loadUnaligned(
+                    fromByteOffset: WireGuardConstants.senderIndexOffset,
+                    as: UInt32.self
+                )
+            )
         )
     }
 
@@ -208,7 +225,13 @@ package enum Noise {
         var stamp: (UInt64, UInt64) = (0, 0)
         let opened = withUnsafeMutableBytes(of: &stamp) { output in
             initiator.hash.withUnsafeBytes { hash in
-                ChaCha20Poly1305.open(key: key, counter: 0, ciphertext: timestampField, aad: hash, output: output.baseAddress!)
+                ChaCha20Poly1305.open(
+                    key: key,
+                    counter: 0,
+                    ciphertext: timestampField,
+                    aad: hash,
+                    output: output.baseAddress!
+                )
             }
         }
         guard opened else {
@@ -240,7 +263,11 @@ package enum Noise {
             initiation.initiator.setZero()
         }
         message.storeBytes(of: PacketType.handshakeResponse.word, as: UInt32.self)
-        message.storeBytes(of: localIndex.rawValue.littleEndian, toByteOffset: WireGuardConstants.senderIndexOffset, as: UInt32.self)
+        message.storeBytes(
+            of: localIndex.rawValue.littleEndian,
+            toByteOffset: WireGuardConstants.senderIndexOffset,
+            as: UInt32.self
+        )
         message.storeBytes(
             of: initiation.initiator.senderIndex.littleEndian,
             toByteOffset: WireGuardConstants.responseReceiverIndexOffset,
@@ -249,7 +276,10 @@ package enum Noise {
         // msg.ephemeral := E_pub_r; C_r := Kdf1(C_r, E_pub_r); H_r := Hash(H_r ‖ msg.ephemeral)
         let ephemeralPublic = ephemeral.publicKey
         ephemeralPublic.rawValue.withUnsafeBytes {
-            message.baseAddress!.advanced(by: WireGuardConstants.responseEphemeralOffset).copyMemory(from: $0.baseAddress!, byteCount: 32)
+            message.baseAddress!.advanced(by: WireGuardConstants.responseEphemeralOffset).copyMemory(
+                from: $0.baseAddress!,
+                byteCount: 32
+            )
         }
         chainingKey = KDF.derive1(key: chainingKey, input: ephemeralPublic.rawValue)
         Self.mix(&hash, ephemeralPublic.rawValue)
@@ -272,7 +302,13 @@ package enum Noise {
         tau.setZero()
         let emptyField = message.baseAddress!.advanced(by: WireGuardConstants.responseEmptyOffset)
         hash.withUnsafeBytes { hash in
-            ChaCha20Poly1305.seal(key: key, counter: 0, plaintext: UnsafeRawBufferPointer(start: nil, count: 0), aad: hash, output: emptyField)
+            ChaCha20Poly1305.seal(
+                key: key,
+                counter: 0,
+                plaintext: UnsafeRawBufferPointer(start: nil, count: 0),
+                aad: hash,
+                output: emptyField
+            )
         }
         key.setZero()
         // (T_recv_r, T_send_r) := Kdf2(C_r, ε)
@@ -318,7 +354,13 @@ package enum Noise {
         )
         let opened = hash.withUnsafeBytes { hash in
             withUnsafeTemporaryAllocation(byteCount: 1, alignment: 1) { output in
-                ChaCha20Poly1305.open(key: key, counter: 0, ciphertext: emptyField, aad: hash, output: output.baseAddress!)
+                ChaCha20Poly1305.open(
+                    key: key,
+                    counter: 0,
+                    ciphertext: emptyField,
+                    aad: hash,
+                    output: output.baseAddress!
+                )
             }
         }
         guard opened else {

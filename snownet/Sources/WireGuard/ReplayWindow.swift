@@ -16,7 +16,8 @@ package struct ReplayWindow {
     /// Whether `counter` would be accepted, without recording it: checked before decrypting, so that old
     /// packets cost no crypto.
     package func mightAccept(_ counter: UInt64) -> Bool {
-        counter < WireGuardConstants.rejectAfterMessages && (counter > self.highest || self.highest - counter <= Self.windowSize)
+        counter < WireGuardConstants.rejectAfterMessages
+            && (counter > self.highest || self.highest - counter <= Self.windowSize)
     }
 
     /// Records `counter` of an authenticated packet; false if it was seen before or is out of the window.

@@ -17,7 +17,8 @@ final class Session {
     let sender: TransportCipher
     let receiver: TransportCipher
 
-    init(localIndex: SessionIndex, remoteIndex: UInt32, keys: inout Noise.SessionKeys, isInitiator: Bool, now: Instant) {
+    init(localIndex: SessionIndex, remoteIndex: UInt32, keys: inout Noise.SessionKeys, isInitiator: Bool, now: Instant)
+    {
         self.localIndex = localIndex
         self.remoteIndex = remoteIndex
         self.established = now

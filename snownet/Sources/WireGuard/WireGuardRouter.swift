@@ -225,7 +225,9 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
     public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
         var earliest: (deadline: Instant, reason: StaticString)?
         for peer in self.peers {
-            if let timeout = peer.tunnel.pollTimeout(), timeout.deadline < earliest?.deadline ?? Instant(nanoseconds: .max) {
+            if let timeout = peer.tunnel.pollTimeout(),
+                timeout.deadline < earliest?.deadline ?? Instant(nanoseconds: .max)
+            {
                 earliest = timeout
             }
         }

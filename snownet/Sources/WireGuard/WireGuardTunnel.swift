@@ -178,7 +178,11 @@ public struct WireGuardTunnel {
     }
 
     /// Copies `packet` into `output` (cleared first) and encrypts it there; see ``encapsulate(_:now:)``.
-    public mutating func encapsulate(_ packet: ByteBuffer, into output: inout ByteBuffer, now: Instant) -> EncapsulateResult {
+    public mutating func encapsulate(
+        _ packet: ByteBuffer,
+        into output: inout ByteBuffer,
+        now: Instant
+    ) -> EncapsulateResult {
         output.clear()
         output.writeRepeatingByte(0, count: WireGuardConstants.transportHeaderLength)
         output.moveReaderIndex(forwardBy: WireGuardConstants.transportHeaderLength)
@@ -255,7 +259,11 @@ public struct WireGuardTunnel {
                 toByteOffset: WireGuardConstants.transportReceiverIndexOffset,
                 as: UInt32.self
             )
-            raw.storeBytes(of: counter.littleEndian, toByteOffset: WireGuardConstants.transportCounterOffset, as: UInt64.self)
+            raw.storeBytes(
+                of: counter.littleEndian,
+                toByteOffset: WireGuardConstants.transportCounterOffset,
+                as: UInt64.self
+            )
             let header = WireGuardConstants.transportHeaderLength
             session.sender.seal(
                 counter: counter,
@@ -269,7 +277,10 @@ public struct WireGuardTunnel {
         if length > 0 {
             // wireguard-go `timersDataSent`.
             if self.timer(.newHandshake) == nil {
-                self.setTimer(.newHandshake, now + WireGuardConstants.keepaliveTimeout + WireGuardConstants.rekeyTimeout)
+                self.setTimer(
+                    .newHandshake,
+                    now + WireGuardConstants.keepaliveTimeout + WireGuardConstants.rekeyTimeout
+                )
             }
         }
     }
@@ -278,7 +289,10 @@ public struct WireGuardTunnel {
 
     /// Processes one datagram from the peer in place. For ``DecapsulateResult/packet`` the readable bytes are then
     /// exactly the inner IP packet.
-    public mutating func decapsulate(_ datagram: inout ByteBuffer, now: Instant) throws(WireGuardError) -> DecapsulateResult {
+    public mutating func decapsulate(
+        _ datagram: inout ByteBuffer,
+        now: Instant
+    ) throws(WireGuardError) -> DecapsulateResult {
         switch try PacketHeader(parsing: datagram) {
         case .transportData(let receiverIndex):
             self.advance(to: now)
@@ -339,7 +353,12 @@ public struct WireGuardTunnel {
             throw .unknownSession
         }
         let counter = datagram.withUnsafeReadableBytes {
-            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: WireGuardConstants.transportCounterOffset, as: UInt64.self))
+            UInt64(
+                littleEndian: $0.loadUnaligned(
+                    fromByteOffset: WireGuardConstants.transportCounterOffset,
+                    as: UInt64.self
+                )
+            )
         }
         guard session.replayWindow.mightAccept(counter) else {
             throw .replayedCounter
@@ -411,7 +430,10 @@ public struct WireGuardTunnel {
     }
 
     /// §5.4.3: answers an authenticated initiation with a response and installs the responder session, unconfirmed.
-    private mutating func respond(to initiation: consuming Noise.ConsumedInitiation, now: Instant) throws(WireGuardError) {
+    private mutating func respond(
+        to initiation: consuming Noise.ConsumedInitiation,
+        now: Instant
+    ) throws(WireGuardError) {
         // §5.1: replay protection; wireguard-go additionally rate-limits initiations per peer.
         if let greatest = self.greatestTimestampReceived, initiation.timestamp <= greatest {
             initiation.initiator.setZero()
@@ -474,12 +496,18 @@ public struct WireGuardTunnel {
             throw .unexpectedMessage
         }
         let result: Result<Noise.SessionKeys, WireGuardError> = datagram.withUnsafeReadableBytes { raw in
-            guard Noise.checkMAC1(raw, mac1Offset: WireGuardConstants.responseMAC1Offset, mac1Key: self.local.mac1Key) else {
+            guard Noise.checkMAC1(raw, mac1Offset: WireGuardConstants.responseMAC1Offset, mac1Key: self.local.mac1Key)
+            else {
                 return .failure(.invalidMAC1)
             }
             do throws(WireGuardError) {
                 return .success(
-                    try Noise.consumeResponse(raw, state: sent.noise, local: self.local, presharedKey: self.presharedKey)
+                    try Noise.consumeResponse(
+                        raw,
+                        state: sent.noise,
+                        local: self.local,
+                        presharedKey: self.presharedKey
+                    )
                 )
             } catch {
                 return .failure(error)
@@ -502,7 +530,11 @@ public struct WireGuardTunnel {
         }
     }
 
-    private mutating func consumeCookieReply(_ datagram: ByteBuffer, index: SessionIndex, now: Instant) throws(WireGuardError) {
+    private mutating func consumeCookieReply(
+        _ datagram: ByteBuffer,
+        index: SessionIndex,
+        now: Instant
+    ) throws(WireGuardError) {
         guard let (mac1, sentFrom) = self.lastSentMAC1, sentFrom == index else {
             throw .unexpectedMessage
         }
@@ -513,7 +545,9 @@ public struct WireGuardTunnel {
                     ChaCha20Poly1305.openExtended(
                         key: self.remote.cookieKey,
                         nonce: UnsafeRawBufferPointer(
-                            rebasing: raw[WireGuardConstants.cookieNonceOffset..<WireGuardConstants.cookieEncryptedOffset]
+                            rebasing: raw[
+                                WireGuardConstants.cookieNonceOffset..<WireGuardConstants.cookieEncryptedOffset
+                            ]
                         ),
                         ciphertext: UnsafeRawBufferPointer(rebasing: raw[WireGuardConstants.cookieEncryptedOffset...]),
                         aad: aad,

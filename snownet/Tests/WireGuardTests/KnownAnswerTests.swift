@@ -103,7 +103,12 @@ struct KnownAnswerTests {
                 localIndex: SessionIndex(rawValue: Vector.responderIndex),
                 ephemeral: StaticSecret(key32(hex: Vector.responderEphemeralSecret))
             )
-            _ = Noise.writeMACs(into: raw, mac1Offset: 60, mac1Key: RemoteIdentity(self.initiator.publicKey).mac1Key, cookie: nil)
+            _ = Noise.writeMACs(
+                into: raw,
+                mac1Offset: 60,
+                mac1Key: RemoteIdentity(self.initiator.publicKey).mac1Key,
+                cookie: nil
+            )
             return keys
         }
         #expect(hex(message) == Vector.response)

@@ -1,5 +1,5 @@
-import FirezoneTime
 import FirezoneTesting
+import FirezoneTime
 import NIOCore
 import Testing
 import WireGuard

@@ -82,7 +82,13 @@ struct RouterPair {
             var datagram = datagram
             do throws(WireGuardRouterError) {
                 return .success(
-                    try router.decapsulate(&datagram, from: source, cookieSource: Self.aliceSource, reply: &reply, now: now)
+                    try router.decapsulate(
+                        &datagram,
+                        from: source,
+                        cookieSource: Self.aliceSource,
+                        reply: &reply,
+                        now: now
+                    )
                 )
             } catch {
                 return .failure(error)
@@ -119,7 +125,11 @@ struct RouterPair {
 
 extension WireGuardRouter {
     /// Copies `packet` behind 16 bytes of headroom and encapsulates it there.
-    mutating func encapsulate(_ packet: ByteBuffer, into output: inout ByteBuffer, for peer: PeerID) -> EncapsulateResult? {
+    mutating func encapsulate(
+        _ packet: ByteBuffer,
+        into output: inout ByteBuffer,
+        for peer: PeerID
+    ) -> EncapsulateResult? {
         output.clear()
         output.writeRepeatingByte(0, count: WireGuardConstants.transportHeaderLength)
         output.moveReaderIndex(forwardBy: WireGuardConstants.transportHeaderLength)

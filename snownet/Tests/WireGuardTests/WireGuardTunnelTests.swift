@@ -424,7 +424,9 @@ struct WireGuardTunnelTests {
         pair.exchange()
         let established = pair.now
         #expect(pair.alice.hasSession)
-        while let timeout = pair.alice.pollTimeout(), timeout.deadline < established + WireGuardConstants.rejectAfterTime {
+        while let timeout = pair.alice.pollTimeout(),
+            timeout.deadline < established + WireGuardConstants.rejectAfterTime
+        {
             pair.now = timeout.deadline
             pair.alice.handleTimeout(now: pair.now, unixTime: pair.unixTime)
             _ = Pair.drain(&pair.alice, now: pair.now)

@@ -36,7 +36,11 @@ struct NATRouter {
 
     /// The external source of a datagram from `source` to `destination`, creating or refreshing its mapping;
     /// nil when the router has no public address of the datagram's family or no free port.
-    mutating func translateOutbound(from source: IPSocketAddress, to destination: IPSocketAddress, now: Instant)
+    mutating func translateOutbound(
+        from source: IPSocketAddress,
+        to destination: IPSocketAddress,
+        now: Instant
+    )
         -> IPSocketAddress?
     {
         self.expire(now: now)
@@ -60,7 +64,11 @@ struct NATRouter {
     }
 
     /// Where a datagram from `source` to the router's `destination` goes.
-    mutating func translateInbound(from source: IPSocketAddress, to destination: IPSocketAddress, now: Instant)
+    mutating func translateInbound(
+        from source: IPSocketAddress,
+        to destination: IPSocketAddress,
+        now: Instant
+    )
         -> Inbound
     {
         self.expire(now: now)

@@ -187,7 +187,10 @@ public struct Simulation {
         self.advance(until: self.clock.now + duration, stoppingWhen: condition).conditionHeld
     }
 
-    private mutating func advance(until deadline: Instant, stoppingWhen condition: (Simulation) -> Bool)
+    private mutating func advance(
+        until deadline: Instant,
+        stoppingWhen condition: (Simulation) -> Bool
+    )
         -> (outcome: AdvanceOutcome, conditionHeld: Bool)
     {
         var stepsAtThisInstant = 0

@@ -140,7 +140,10 @@ extension DeviceConfiguration {
                     pendingPeer!.configuration.presharedKey = parsed
                 case "endpoint":
                     guard let parsed = IPSocketAddress(value), parsed.port != 0 else {
-                        throw fail(number, "Endpoint '\(value)' is not an IP address and port (host names are not resolved)")
+                        throw fail(
+                            number,
+                            "Endpoint '\(value)' is not an IP address and port (host names are not resolved)"
+                        )
                     }
                     pendingPeer!.configuration.endpoint = parsed
                 case "allowedips":

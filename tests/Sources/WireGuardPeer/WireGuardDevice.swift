@@ -1,8 +1,8 @@
 import FirezoneCrypto
-import LinuxIO
 import FirezoneTime
 import Glibc
 import IPPacket
+import LinuxIO
 import Logging
 import NIOCore
 import WireGuard
@@ -278,7 +278,10 @@ extension WireGuardDevice: EventLoopHandler {
     }
 
     public func handleTUNPacket(
-        _ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant
+        _ packet: inout ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        source: UInt64,
+        now: Instant
     ) {
         self.handleTUNPacket(&packet, storage: storage, now: now)
     }

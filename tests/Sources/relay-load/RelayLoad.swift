@@ -1,8 +1,8 @@
 import ArgumentParser
 import FirezoneCrypto
-import LinuxIO
 import Glibc
 import IPPacket
+import LinuxIO
 import NIOCore
 import RelayCore
 import STUN
@@ -33,9 +33,15 @@ struct RelayLoad: ParsableCommand {
     var coturnSecret: String?
     @Option(help: "The realm coturn is configured with.")
     var realm = "firezone"
-    @Flag(help: "Only send: what comes back is counted elsewhere (tests/perf/relay.sh drops and counts it in XDP at the load host's interface), so that receiving costs the load generator nothing.")
+    @Flag(
+        help:
+            "Only send: what comes back is counted elsewhere (tests/perf/relay.sh drops and counts it in XDP at the load host's interface), so that receiving costs the load generator nothing."
+    )
     var sendOnly = false
-    @Option(help: "Bursts of 32 datagrams per second and direction, over all allocations; 0 (the default) sends as fast as the sockets take them. A paced load shows what a relay delivers when it is not overrun.")
+    @Option(
+        help:
+            "Bursts of 32 datagrams per second and direction, over all allocations; 0 (the default) sends as fast as the sockets take them. A paced load shows what a relay delivers when it is not overrun."
+    )
     var burstsPerSecond = 0
 
     func validate() throws {
@@ -45,7 +51,9 @@ struct RelayLoad: ParsableCommand {
         guard IPSocketAddress(self.relay) != nil, IPAddress(self.local) != nil else {
             throw ValidationError("--relay must be ADDRESS:PORT and --local an address")
         }
-        guard (1...4096).contains(self.allocations), (1...1400).contains(self.payload), self.seconds > 0, self.seconds <= 120 else {
+        guard (1...4096).contains(self.allocations), (1...1400).contains(self.payload), self.seconds > 0,
+            self.seconds <= 120
+        else {
             throw ValidationError("--allocations 1...4096, --payload 1...1400, --seconds up to 120")
         }
         guard self.burstsPerSecond >= 0 else {
@@ -61,7 +69,10 @@ struct RelayLoad: ParsableCommand {
             sessions.append(try Session(index: index, relay: relay, local: local, credentials: self.credentials(index)))
         }
         let result = Blaster(
-            sessions: sessions, relay: relay, payload: self.payload, receive: !self.sendOnly,
+            sessions: sessions,
+            relay: relay,
+            payload: self.payload,
+            receive: !self.sendOnly,
             burstsPerSecond: self.burstsPerSecond
         ).run(seconds: self.seconds)
         let total = result.receivedAtPeers + result.receivedAtClients
@@ -109,7 +120,8 @@ struct Session {
     let relayed: IPSocketAddress
     let peerAddress: IPSocketAddress
 
-    init(index: Int, relay: IPSocketAddress, local: IPAddress, credentials: (username: String, password: String)) throws {
+    init(index: Int, relay: IPSocketAddress, local: IPAddress, credentials: (username: String, password: String)) throws
+    {
         let client = try Self.bind(local)
         let peer = try Self.bind(local)
         let peerAddress = IPSocketAddress(local, port: UInt16(fz_udp_local_port(peer)))
@@ -127,13 +139,22 @@ struct Session {
         let auth: [STUNAttribute] = [.username(credentials.username), .realm(realm), .nonce(nonce)]
         let allocated = try Self.transact(.allocate, allocate + auth, key: key, on: client, to: relay)
         guard let relayed = allocated.xorRelayedAddresses.first else {
-            throw LoadError(description: "allocation \(index) failed: \(allocated.errorCode.map(String.init(describing:)) ?? "no relayed address")")
+            throw LoadError(
+                description:
+                    "allocation \(index) failed: \(allocated.errorCode.map(String.init(describing:)) ?? "no relayed address")"
+            )
         }
         let bound = try Self.transact(
-            .channelBind, [.channelNumber(Self.channel), .xorPeerAddress(peerAddress)] + auth, key: key, on: client, to: relay
+            .channelBind,
+            [.channelNumber(Self.channel), .xorPeerAddress(peerAddress)] + auth,
+            key: key,
+            on: client,
+            to: relay
         )
         guard bound.type.class == .successResponse else {
-            throw LoadError(description: "channel bind \(index) failed: \(bound.errorCode.map(String.init(describing:)) ?? "?")")
+            throw LoadError(
+                description: "channel bind \(index) failed: \(bound.errorCode.map(String.init(describing:)) ?? "?")"
+            )
         }
         self.client = client
         self.peer = peer
@@ -143,14 +164,21 @@ struct Session {
 
     /// A request and its response, retransmitted up to five times a second apart.
     static func transact(
-        _ method: STUNMethod, _ attributes: [STUNAttribute], key: [UInt8]?, on fd: Int32, to relay: IPSocketAddress
+        _ method: STUNMethod,
+        _ attributes: [STUNAttribute],
+        key: [UInt8]?,
+        on fd: Int32,
+        to relay: IPSocketAddress
     ) throws -> STUNMessage {
         var rng = SystemRandomNumberGenerator()
         var request = ByteBuffer()
         let transaction = TransactionID(using: &rng)
         STUNMessageEncoder.encode(
-            type: STUNMessageType(method: method, class: .request), transactionID: transaction,
-            attributes: attributes, messageIntegrityKey: key, into: &request
+            type: STUNMessageType(method: method, class: .request),
+            transactionID: transaction,
+            attributes: attributes,
+            messageIntegrityKey: key,
+            into: &request
         )
         for _ in 0..<5 {
             try Self.send(request, from: fd, to: relay)
@@ -265,11 +293,24 @@ struct Blaster {
                         for session in self.sessions {
                             if self.burstsPerSecond > 0 {
                                 // Paced: burst number n leaves n / rate seconds after the start, receiving meanwhile.
-                                let due = start + .nanoseconds(Int64(Double(bursts) / Double(self.burstsPerSecond) * 1e9))
+                                let due =
+                                    start + .nanoseconds(Int64(Double(bursts) / Double(self.burstsPerSecond) * 1e9))
                                 while clock.now < due {
                                     if self.receive {
-                                        result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
-                                        result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
+                                        result.receivedAtPeers += Self.drain(
+                                            session.peer,
+                                            expecting: peerExpected,
+                                            &incoming,
+                                            scratchBytes,
+                                            &result.malformed
+                                        )
+                                        result.receivedAtClients += Self.drain(
+                                            session.client,
+                                            expecting: clientExpected,
+                                            &incoming,
+                                            scratchBytes,
+                                            &result.malformed
+                                        )
                                     }
                                     usleep(100)
                                 }
@@ -281,24 +322,70 @@ struct Blaster {
                                 outgoing[index].length = UInt32(channelBytes.count)
                                 outgoing[index].setDestination(self.relay)
                             }
-                            result.sentToPeers += max(0, Int(fz_udp_send_coalesced(session.client, &outgoing, UInt32(Self.batch), &failed, &gsoDisabled)))
+                            result.sentToPeers += max(
+                                0,
+                                Int(
+                                    fz_udp_send_coalesced(
+                                        session.client,
+                                        &outgoing,
+                                        UInt32(Self.batch),
+                                        &failed,
+                                        &gsoDisabled
+                                    )
+                                )
+                            )
                             for index in 0..<Self.batch {
                                 outgoing[index].bytes = plainBytes.baseAddress
                                 outgoing[index].length = UInt32(plainBytes.count)
                                 outgoing[index].setDestination(session.relayed)
                             }
-                            result.sentToClients += max(0, Int(fz_udp_send_coalesced(session.peer, &outgoing, UInt32(Self.batch), &failed, &gsoDisabled)))
+                            result.sentToClients += max(
+                                0,
+                                Int(
+                                    fz_udp_send_coalesced(
+                                        session.peer,
+                                        &outgoing,
+                                        UInt32(Self.batch),
+                                        &failed,
+                                        &gsoDisabled
+                                    )
+                                )
+                            )
                             guard self.receive else { continue }
-                            result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
-                            result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
+                            result.receivedAtPeers += Self.drain(
+                                session.peer,
+                                expecting: peerExpected,
+                                &incoming,
+                                scratchBytes,
+                                &result.malformed
+                            )
+                            result.receivedAtClients += Self.drain(
+                                session.client,
+                                expecting: clientExpected,
+                                &incoming,
+                                scratchBytes,
+                                &result.malformed
+                            )
                         }
                     }
                     // What is still in flight when the sending stops is counted too; with --send-only, something else counts.
                     guard self.receive else { return }
                     usleep(200_000)
                     for session in self.sessions {
-                        result.receivedAtPeers += Self.drain(session.peer, expecting: peerExpected, &incoming, scratchBytes, &result.malformed)
-                        result.receivedAtClients += Self.drain(session.client, expecting: clientExpected, &incoming, scratchBytes, &result.malformed)
+                        result.receivedAtPeers += Self.drain(
+                            session.peer,
+                            expecting: peerExpected,
+                            &incoming,
+                            scratchBytes,
+                            &result.malformed
+                        )
+                        result.receivedAtClients += Self.drain(
+                            session.client,
+                            expecting: clientExpected,
+                            &incoming,
+                            scratchBytes,
+                            &result.malformed
+                        )
                     }
                 }
             }
@@ -329,9 +416,11 @@ struct Blaster {
                 var offset = 0
                 repeat {
                     let size = min(segment, length - offset)
-                    let intact = size == expected.count && expected.withUnsafeBytes {
-                        memcmp(incoming[index].bytes + offset, $0.baseAddress!, size) == 0
-                    }
+                    let intact =
+                        size == expected.count
+                        && expected.withUnsafeBytes {
+                            memcmp(incoming[index].bytes + offset, $0.baseAddress!, size) == 0
+                        }
                     if !intact {
                         malformed += 1
                     }

@@ -41,7 +41,11 @@ struct WireGuardPeerCommand: ParsableCommand {
             Self.fail("\(error)", status: 2)
         }
         do {
-            let device = try WireGuardDevice(interfaceName: self.interfaceName, configuration: configuration, logger: logger)
+            let device = try WireGuardDevice(
+                interfaceName: self.interfaceName,
+                configuration: configuration,
+                logger: logger
+            )
             try device.run()
             logger.info("Stopped", metadata: ["drops": "\(device.stats)"])
         } catch {

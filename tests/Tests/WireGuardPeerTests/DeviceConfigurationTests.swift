@@ -49,18 +49,29 @@ struct DeviceConfigurationTests {
         ("[Interface]\nPrivateKey = \(privateKey)\nFwMark = 1\n", 3, "unknown [Interface] key 'fwmark'"),
         ("[Interface]\nPrivateKey = \(privateKey)\nListenPort = 70000\n", 3, "ListenPort '70000' is not a port number"),
         ("[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nEndpoint = 1.2.3.4:5\n", 3, "[Peer] has no PublicKey"),
-        ("[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\nEndpoint = example.com:51820\n", 5,
-            "Endpoint 'example.com:51820' is not an IP address and port"),
-        ("[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\nAllowedIPs = 10.0.0.0/33\n", 5,
-            "AllowedIPs entry '10.0.0.0/33' is not an address/prefix"),
-        ("[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\nPersistentKeepalive = soon\n", 5,
-            "PersistentKeepalive 'soon' is not a number of seconds or 'off'"),
+        (
+            "[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\nEndpoint = example.com:51820\n",
+            5,
+            "Endpoint 'example.com:51820' is not an IP address and port"
+        ),
+        (
+            "[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\nAllowedIPs = 10.0.0.0/33\n", 5,
+            "AllowedIPs entry '10.0.0.0/33' is not an address/prefix"
+        ),
+        (
+            "[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\nPersistentKeepalive = soon\n",
+            5,
+            "PersistentKeepalive 'soon' is not a number of seconds or 'off'"
+        ),
         ("PrivateKey = \(privateKey)\n", 1, "'privatekey' outside of a section"),
         ("[Interface]\nListenPort = 1\n", 1, "[Interface] has no PrivateKey"),
         ("[Interface]\nPrivateKey = \(privateKey)\n[Peers]\n", 3, "unknown section [Peers]"),
         ("[Interface]\nPrivateKey = \(privateKey)\njust words\n", 3, "expected 'Key = Value'"),
-        ("[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\n[Peer]\nPublicKey = \(publicKey)\n", 5,
-            "a [Peer] with this PublicKey appears twice"),
+        (
+            "[Interface]\nPrivateKey = \(privateKey)\n[Peer]\nPublicKey = \(publicKey)\n[Peer]\nPublicKey = \(publicKey)\n",
+            5,
+            "a [Peer] with this PublicKey appears twice"
+        ),
     ])
     func rejectsBadConfigurationNamingTheLine(text: String, line: Int, message: String) {
         do {

@@ -1,6 +1,7 @@
 import IPPacket
 import NIOCore
 import Testing
+
 @testable import WireGuardPeer
 
 /// Cryptokey routing (the WireGuard paper, §2): one longest-prefix-match table routes outgoing packets and checks

@@ -1,6 +1,6 @@
-import LinuxIO
 import Glibc
 import IPPacket
+import LinuxIO
 import NIOCore
 import Testing
 
@@ -72,7 +72,19 @@ struct TunOffloadTests {
         var lengths = [UInt32](repeating: 0, count: 8)
         var scratch = [UInt8](repeating: 0, count: 70_000)
         var stride = 0
-        let count = fz_tun_read_segments(reader, &scratch, scratch.count, region, 8192, 16, 16, 16, &stride, &lengths, 8)
+        let count = fz_tun_read_segments(
+            reader,
+            &scratch,
+            scratch.count,
+            region,
+            8192,
+            16,
+            16,
+            16,
+            &stride,
+            &lengths,
+            8
+        )
         try #require(count == 5)
         let segmentLength = ipLength + 32 + 250
         #expect(stride == 16 + (segmentLength + 15) / 16 * 16 + 16)
@@ -82,7 +94,9 @@ struct TunOffloadTests {
             #expect(packet.hasValidChecksums, "segment \(index)")
             let tcp = try #require(packet.tcp)
             #expect(tcp.sequenceNumber == 1000 + UInt32(index * 250))
-            #expect(Array(packet.payload.readableBytesView) == Array(whole[(index * 250)..<min(1100, (index + 1) * 250)]))
+            #expect(
+                Array(packet.payload.readableBytesView) == Array(whole[(index * 250)..<min(1100, (index + 1) * 250)])
+            )
             let last = index == 4
             #expect(tcp.flags.contains(.fin) == last && tcp.flags.contains(.psh) == last)
             if !ipv6 {
@@ -116,7 +130,7 @@ struct TunOffloadTests {
             (buffer + 16).initialize(from: packet, count: packet.count)
             return buffer
         }
-        defer { buffers.forEach { $0.deallocate() } }
+        defer { for buffer in buffers { buffer.deallocate() } }
         let pointers: [UnsafeMutablePointer<UInt8>?] = buffers.map { $0 + 16 }
         let lengths = packets.map { UInt32($0.count) }
         var scratch = [UInt8](repeating: 0, count: 70_000)

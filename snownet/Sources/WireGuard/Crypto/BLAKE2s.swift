@@ -54,7 +54,14 @@ package enum BLAKE2s {
         var key32 = Bytes32.zero
         defer { key32.setZero() }
         key32.withUnsafeMutableBytes { $0.copyMemory(from: key) }
-        let (full, _) = Self.mac(Self.keyedAlgorithm, key: key32, keyLength: key.count, parameters: .outputSize16, outputLength: 16, [data])
+        let (full, _) = Self.mac(
+            Self.keyedAlgorithm,
+            key: key32,
+            keyLength: key.count,
+            parameters: .outputSize16,
+            outputLength: 16,
+            [data]
+        )
         return MAC(prefixOf: full)
     }
 

@@ -39,7 +39,9 @@ public enum PacketHeader: Hashable, Sendable {
             throw .invalidMessage
         }
         func index(at offset: Int) -> UInt32 {
-            buffer.withUnsafeReadableBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+            buffer.withUnsafeReadableBytes {
+                UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            }
         }
         switch type {
         case .handshakeInitiation:

@@ -57,7 +57,10 @@ enum PacketKind: String, CaseIterable {
         } catch {
             fatalError("cannot build the \(self.rawValue) packet: \(error)")
         }
-        precondition(packet.length == IPPacketConstants.maximumPacketLength, "\(self.rawValue) is \(packet.length) bytes")
+        precondition(
+            packet.length == IPPacketConstants.maximumPacketLength,
+            "\(self.rawValue) is \(packet.length) bytes"
+        )
         precondition(packet.hasValidChecksums, "\(self.rawValue) has invalid checksums")
         return Array(packet.buffer.readableBytesView)
     }

@@ -77,8 +77,11 @@ enum RelayBench {
         func request(_ method: STUNMethod, _ attributes: [STUNAttribute], key: [UInt8]?) -> STUNMessage {
             var buffer = ByteBuffer()
             STUNMessageEncoder.encode(
-                type: STUNMessageType(method: method, class: .request), transactionID: TransactionID(using: &rng),
-                attributes: attributes, messageIntegrityKey: key, into: &buffer
+                type: STUNMessageType(method: method, class: .request),
+                transactionID: TransactionID(using: &rng),
+                attributes: attributes,
+                messageIntegrityKey: key,
+                into: &buffer
             )
             _ = relay.handleClientInput(buffer, from: client, now: .zero)
             var response: STUNMessage?
@@ -99,7 +102,11 @@ enum RelayBench {
         let credentials: [STUNAttribute] = [.username(username), .realm("firezone"), .nonce(nonce)]
         let allocated = request(.allocate, [.requestedTransport(17)] + credentials, key: key)
         port = AllocationPort(allocated.xorRelayedAddresses[0].port)
-        let bound = request(.channelBind, [.channelNumber(channel), .xorPeerAddress(peer.address)] + credentials, key: key)
+        let bound = request(
+            .channelBind,
+            [.channelNumber(channel), .xorPeerAddress(peer.address)] + credentials,
+            key: key
+        )
         precondition(bound.type.class == .successResponse, "the channel is bound")
         return relay
     }

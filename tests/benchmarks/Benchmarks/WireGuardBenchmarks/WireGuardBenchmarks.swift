@@ -32,7 +32,10 @@ let benchmarks: @Sendable () -> Void = {
             blackHole(pair.alice.encapsulate(&buffer, now: pair.now))
         }
         benchmark.stopMeasurement()
-        precondition(buffer.readableBytes == WireGuardConstants.transportOverhead + padded, "the last packet was sealed")
+        precondition(
+            buffer.readableBytes == WireGuardConstants.transportOverhead + padded,
+            "the last packet was sealed"
+        )
     }
 
     Benchmark("wireguard decapsulate (1420 bytes)", configuration: configuration) { benchmark in
@@ -127,12 +130,22 @@ enum WireGuardBench {
         let bobIdentity = LocalIdentity(secret: StaticSecret(key(2)))
         let now = Instant.zero + .seconds(1)
         var alice = WireGuardTunnel(
-            local: aliceIdentity, remote: bobIdentity.publicKey, peerIndex: PeerIndex(1), seed: key(3),
-            logger: logger, now: now, unixTime: .seconds(1_750_000_000)
+            local: aliceIdentity,
+            remote: bobIdentity.publicKey,
+            peerIndex: PeerIndex(1),
+            seed: key(3),
+            logger: logger,
+            now: now,
+            unixTime: .seconds(1_750_000_000)
         )
         var bob = WireGuardTunnel(
-            local: bobIdentity, remote: aliceIdentity.publicKey, peerIndex: PeerIndex(2), seed: key(4),
-            logger: logger, now: now, unixTime: .seconds(1_750_000_000)
+            local: bobIdentity,
+            remote: aliceIdentity.publicKey,
+            peerIndex: PeerIndex(2),
+            seed: key(4),
+            logger: logger,
+            now: now,
+            unixTime: .seconds(1_750_000_000)
         )
         alice.rollOverSession(now: now)
         var buffer = ByteBuffer()

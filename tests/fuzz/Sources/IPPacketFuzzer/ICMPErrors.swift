@@ -108,7 +108,10 @@ func checkUnreachable(for packet: IPPacket) {
             check(failed.ipProtocol == packet.ipProtocol, fail("quoted protocol"))
             check(failed.transportOffset == layout.transportOffset, fail("quoted transport offset"))
             check(failed.sourceProtocol == (try? packet.sourceProtocol()), fail("quoted source protocol"))
-            check(failed.destinationProtocol == (try? packet.destinationProtocol()), fail("quoted destination protocol"))
+            check(
+                failed.destinationProtocol == (try? packet.destinationProtocol()),
+                fail("quoted destination protocol")
+            )
         }
     }
 }

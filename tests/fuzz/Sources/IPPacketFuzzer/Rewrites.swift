@@ -245,7 +245,8 @@ struct Lane {
             check(reparsed == self.packet, "the re-parsed packet differs: \(hex(actual)) \(self.context)")
             check(!Reference.isShortP2PControl(actual, self.layout), "a control packet without header parsed")
         } catch {
-            guard Reference.isShortP2PControl(actual, self.layout), case .truncatedP2PControlHeader = error.reason else {
+            guard Reference.isShortP2PControl(actual, self.layout), case .truncatedP2PControlHeader = error.reason
+            else {
                 fatalError("the rewritten packet \(hex(actual)) no longer parses: \(error) \(self.context)")
             }
         }

@@ -1,8 +1,8 @@
 import FirezoneTesting
 import FirezoneTime
+import FuzzSupport
 import IPPacket
 import Logging
-import FuzzSupport
 import NIOCore
 import RelayCore
 import STUN
@@ -153,7 +153,10 @@ struct Run {
                 self.bindings.contains(Binding(client: client, channel: channel, peer: peer, port: port)),
                 "channel data relayed without an announced binding"
             )
-            check(self.openPorts.contains { $0.port == port && $0.family == peer.address.address.version }, "relayed from a closed port")
+            check(
+                self.openPorts.contains { $0.port == port && $0.family == peer.address.address.version },
+                "relayed from a closed port"
+            )
             let declared = Int(datagram.getInteger(at: datagram.readerIndex + 2, as: UInt16.self)!)
             check(payload.readableBytes == declared, "relayed \(payload.readableBytes) bytes of \(declared)")
         case .handled, .dropped:
@@ -236,11 +239,17 @@ struct Run {
                 if port.value % 5 == 0 {
                     self.server.handleAllocationPortFailed(port, family, now: self.now)
                 } else {
-                    check(self.openPorts.insert(OpenPort(port: port, family: family)).inserted, "port \(port) opened twice")
+                    check(
+                        self.openPorts.insert(OpenPort(port: port, family: family)).inserted,
+                        "port \(port) opened twice"
+                    )
                     self.server.handleAllocationPortOpened(port, family, now: self.now)
                 }
             case .freeAllocation(let port, let family):
-                check(self.openPorts.remove(OpenPort(port: port, family: family)) != nil, "port \(port) closed, not open")
+                check(
+                    self.openPorts.remove(OpenPort(port: port, family: family)) != nil,
+                    "port \(port) closed, not open"
+                )
             case .createChannelBinding(let client, let channel, let peer, let port):
                 let binding = Binding(client: client, channel: channel, peer: peer, port: port)
                 check(self.bindings.insert(binding).inserted, "binding \(channel) created twice")

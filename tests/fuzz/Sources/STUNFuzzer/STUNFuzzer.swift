@@ -88,7 +88,10 @@ func checkChannelData(_ buffer: ByteBuffer) {
     }
     check(ChannelData.channelNumbers.contains(channelData.channelNumber), "channel \(channelData.channelNumber)")
     let declared = Int(buffer.getInteger(at: buffer.readerIndex + 2, as: UInt16.self)!)
-    check(channelData.payload.readableBytes == declared, "payload of \(channelData.payload.readableBytes), not \(declared)")
+    check(
+        channelData.payload.readableBytes == declared,
+        "payload of \(channelData.payload.readableBytes), not \(declared)"
+    )
 
     var written = ByteBuffer()
     channelData.write(into: &written)

@@ -98,7 +98,12 @@ struct Setup {
         self.valid.append(("response", Array(response.readableBytesView), 76))
         var limiterCopy = self.limiter
         var cookie = ByteBuffer()
-        _ = try? limiterCopy.check(initiation, from: CookieSource(ipv4: 0x0A00_0001, port: 51820), reply: &cookie, now: now)
+        _ = try? limiterCopy.check(
+            initiation,
+            from: CookieSource(ipv4: 0x0A00_0001, port: 51820),
+            reply: &cookie,
+            now: now
+        )
         self.valid.append(("cookie-reply", Array(cookie.readableBytesView), 64))
         // Bob's passive keepalive after Alice's data, on the first session.
         var keepalive = ByteBuffer()
@@ -165,7 +170,12 @@ func fuzzOne(_ input: [UInt8]) {
 
     var limiter = setup.limiter
     var reply = ByteBuffer()
-    if let verdict = try? limiter.check(datagram, from: CookieSource(ipv4: 0x0A00_0001, port: 51820), reply: &reply, now: setup.now),
+    if let verdict = try? limiter.check(
+        datagram,
+        from: CookieSource(ipv4: 0x0A00_0001, port: 51820),
+        reply: &reply,
+        now: setup.now
+    ),
         verdict == .sendCookieReply, reply.readableBytes != WireGuardConstants.cookieReplyLength
     {
         fatalError("cookie reply of \(reply.readableBytes) bytes")

@@ -251,7 +251,8 @@ struct RelayBinaryTests {
                 let relay = try RelayProcess(
                     arguments: Self.relayArguments(port: Self.freePort()) + ["--auth-secret-file", secretPath],
                     environment: [
-                        "FIREZONE_TOKEN_FILE": tokenPath, "FIREZONE_API_URL": fixture.apiURL, "FIREZONE_NAME": "relay-1",
+                        "FIREZONE_TOKEN_FILE": tokenPath, "FIREZONE_API_URL": fixture.apiURL,
+                        "FIREZONE_NAME": "relay-1",
                     ]
                 )
                 defer { relay.stop() }
