@@ -72,7 +72,8 @@ ip -n "$relay" route add 10.62.0.0/24 via 10.60.0.1
 ip -n "$relay" route add default via 10.63.0.1
 ip netns exec "$flooder" sysctl -qw net.ipv4.ip_forward=0
 
-gcc -O2 -shared -fPIC -o "$FZ_SCRATCH/clock_shift.so" clock_shift.c -ldl
+# clang: tests/install-deps.sh installs it for the eBPF program, so every test machine has it.
+clang -O2 -shared -fPIC -o "$FZ_SCRATCH/clock_shift.so" clock_shift.c -ldl
 clock_file="$FZ_SCRATCH/clock-offset"
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 relay_flags=(--public-ip4-addr 10.60.0.2 --health-check-addr 127.0.0.1:8080 --auth-secret "$secret")
