@@ -41,6 +41,20 @@ make_link() {
     done
 }
 
+# A veth pair between namespace $2 (interface $3) and namespace $4 (interface $5), both up, with transmit checksum
+# offload off on both ends: XDP rewrites datagrams whole, so senders must compute full UDP checksums. $1 prefixes
+# the temporary names and must be unique to the run (interface names are at most 15 characters).
+wire_namespaces() {
+    local prefix=$1
+    ip link add "$prefix-1" type veth peer name "$prefix-2"
+    ip link set "$prefix-1" netns "$2" name "$3"
+    ip link set "$prefix-2" netns "$4" name "$5"
+    ip -n "$2" link set "$3" up
+    ip -n "$4" link set "$5" up
+    ip netns exec "$2" ethtool -K "$3" tx off >/dev/null
+    ip netns exec "$4" ethtool -K "$5" tx off >/dev/null
+}
+
 # Runs a command in a namespace in the background and records its PID (`ip netns exec` execs, so $! is it).
 start_in() {
     local namespace=$1 log=$2

@@ -42,16 +42,7 @@ for namespace in "$relay" "$router" "$host_a" "$host_b" "$flooder"; do
     ip -n "$namespace" link set lo up
 done
 
-wire() {
-    ip link add "fft$tag-1" type veth peer name "fft$tag-2"
-    ip link set "fft$tag-1" netns "$1" name "$2"
-    ip link set "fft$tag-2" netns "$3" name "$4"
-    ip -n "$1" link set "$2" up
-    ip -n "$3" link set "$4" up
-    # Full UDP checksums from senders, as relay-xdp.sh explains: XDP rewrites datagrams whole.
-    ip netns exec "$1" ethtool -K "$2" tx off >/dev/null
-    ip netns exec "$3" ethtool -K "$4" tx off >/dev/null
-}
+wire() { wire_namespaces "fft$tag" "$@"; }
 attach_host() {
     local namespace=$1 net=$2 router_interface=$3
     wire "$namespace" eth0 "$router" "$router_interface"

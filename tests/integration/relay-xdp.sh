@@ -37,16 +37,8 @@ for namespace in "$relay" "$router" "$host_a" "$host_b"; do
     ip -n "$namespace" link set lo up
 done
 
-# A veth pair between two namespaces, renamed there.
-wire() {
-    ip link add "fxt$tag-1" type veth peer name "fxt$tag-2"
-    ip link set "fxt$tag-1" netns "$1" name "$2"
-    ip link set "fxt$tag-2" netns "$3" name "$4"
-    ip -n "$1" link set "$2" up
-    ip -n "$3" link set "$4" up
-    ip netns exec "$1" ethtool -K "$2" tx off >/dev/null
-    ip netns exec "$3" ethtool -K "$4" tx off >/dev/null
-}
+# A veth pair between two namespaces (lib.sh), with this run's prefix.
+wire() { wire_namespaces "fxt$tag" "$@"; }
 # A host on subnet $2 behind the router: 10.$2.0.2 and fd$2::2, the router at .1 and ::1.
 attach_host() {
     local namespace=$1 net=$2 router_interface=$3
