@@ -230,9 +230,6 @@ extension RelayEventLoop: EventLoopHandler {
             self.executeCommands()
         }
         if self.nextStatsPublication <= now {
-            // Credential and nonce expiry follow the wall clock as it is now, not as it was at start.
-            self.core.handleWallClock(unixTime: self.driver.clock.unixTime(), now: now)
-            self.executeCommands()
             self.publishStats()
             self.nextStatsPublication = now + Self.statsInterval
         }
