@@ -103,25 +103,39 @@ struct Run {
     var openPorts: Set<OpenPort> = []
     var bindings: Set<Binding> = []
 
-    init(mode: RelayServer<SeededRandomNumberGenerator>.Configuration.Mode) {
+    typealias Configuration = RelayServer<SeededRandomNumberGenerator>.Configuration
+
+    /// Built once per mode: parsing the addresses and making a logger for every input cost a fifth of the
+    /// target's time.
+    static let portal = Run.configuration(.portal)
+    static let standalone = Run.configuration(.standalone)
+
+    /// Limits small enough that the inputs reach them.
+    static func configuration(_ mode: Configuration.Mode) -> Configuration {
         var limits = RelayLimits()
         limits.allocationsPerUsername = 2
         limits.channelBindingsPerAllocation = 3
         limits.channelBindings = 5
+        return Configuration(
+            publicIPv4: IPv4Address("203.0.113.1")!,
+            publicIPv6: IPv6Address("2001:db8::1")!,
+            allocationPorts: 49_152...49_200,
+            authSecret: Run.secret,
+            software: "firezone-relay; rev=fuzzfuzz",
+            mode: mode,
+            limits: limits
+        )
+    }
+
+    static let logger = Logger(label: "relay-fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    init(mode: Configuration.Mode) {
         self.server = RelayServer(
-            configuration: .init(
-                publicIPv4: IPv4Address("203.0.113.1")!,
-                publicIPv6: IPv6Address("2001:db8::1")!,
-                allocationPorts: 49_152...49_200,
-                authSecret: Run.secret,
-                software: "firezone-relay; rev=fuzzfuzz",
-                mode: mode,
-                limits: limits
-            ),
+            configuration: mode == .portal ? Run.portal : Run.standalone,
             rng: SeededRandomNumberGenerator(seed: 1),
             now: .zero,
             unixTime: Run.unixStart,
-            logger: Logger(label: "relay-fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: Run.logger
         )
     }
 
