@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "WireGuard", targets: ["WireGuard"]),
+        .library(name: "ICE", targets: ["ICE"]),
+        .library(name: "TURNClient", targets: ["TURNClient"]),
+        .library(name: "Snownet", targets: ["Snownet"]),
         .executable(name: "wireguard-peer", targets: ["wireguard-peer"]),
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .library(name: "RelayXDP", targets: ["RelayXDP"]),
@@ -194,6 +197,46 @@ let package = Package(
             ],
             path: "snownet/Tests/WireGuardTests",
             exclude: ["Vectors"]
+        ),
+        .target(
+            name: "ICE",
+            dependencies: [
+                "STUN", "IPPacket", "FirezoneTime", "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/ICE"
+        ),
+        .testTarget(
+            name: "ICETests",
+            dependencies: [
+                "ICE", "STUN", "IPPacket", "FirezoneTime", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Tests/ICETests"
+        ),
+        .target(
+            name: "TURNClient",
+            dependencies: [
+                "STUN", "IPPacket", "FirezoneTime", "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/TURNClient"
+        ),
+        .target(
+            name: "Snownet",
+            dependencies: [
+                "ICE", "TURNClient", "WireGuard", "STUN", "IPPacket", "FirezoneTime", "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Sources/Snownet"
         ),
         // MARK: relay
 

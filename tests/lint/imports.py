@@ -46,7 +46,10 @@ ALLOWED = {
     # snownet/: knows nothing of connlib, the portal or the relay's server.
     "STUN": {"ours": {"IPPacket", "FirezoneCrypto"}, "packages": CORE_PACKAGES},
     "WireGuard": {"ours": {"IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
-    "Snownet": {"ours": {"WireGuard", "STUN", "IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
+    # ICE and the TURN client do not know each other: the Node turns the TURN client's addresses into ICE candidates.
+    "ICE": {"ours": {"STUN", "IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
+    "TURNClient": {"ours": {"STUN", "IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
+    "Snownet": {"ours": {"ICE", "TURNClient", "WireGuard", "STUN", "IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
     # relay/: knows nothing of snownet beyond the STUN codec.
     "RelayCore": {"ours": {"STUN", "IPPacket"} | PLATFORM, "packages": CORE_PACKAGES},
     "Relay": {

@@ -12,6 +12,9 @@ cores=(
     IPPacket:ip-packet/Sources/IPPacket
     STUN:snownet/Sources/STUN
     WireGuard:snownet/Sources/WireGuard
+    ICE:snownet/Sources/ICE
+    TURNClient:snownet/Sources/TURNClient
+    Snownet:snownet/Sources/Snownet
     RelayCore:relay/Sources/RelayCore
     PortalMessages:phoenix-channel/Sources/PortalMessages
     PhoenixCore:phoenix-channel/Sources/PhoenixCore
