@@ -83,6 +83,33 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
         return index
     }
 
+    /// Forgets `peer` and its tunnel; its index and key then route nothing. The last peer takes the removed one's
+    /// place in ``peerIDs``. False for an unknown peer.
+    @discardableResult
+    public mutating func removePeer(_ id: PeerID) -> Bool {
+        guard let position = self.peerByID.removeValue(forKey: id) else {
+            return false
+        }
+        let removed = self.peers[position]
+        self.peerByIndex.removeValue(forKey: removed.tunnel.peerIndex)
+        self.peerByKey.removeValue(forKey: removed.tunnel.remotePublicKey)
+        let last = self.peers.count - 1
+        if position != last {
+            let moved = self.peers[last]
+            self.peers[position] = moved
+            self.peerByID[moved.id] = position
+            self.peerByIndex[moved.tunnel.peerIndex] = position
+            self.peerByKey[moved.tunnel.remotePublicKey] = position
+        }
+        self.peers.removeLast()
+        return true
+    }
+
+    /// The peer whose static public key is `key`.
+    public func peer(withKey key: PublicKey) -> PeerID? {
+        self.peerByKey[key].map { self.peers[$0].id }
+    }
+
     /// Where datagrams for `peer` go: configured, or learned from its latest authenticated datagram.
     public func endpoint(of peer: PeerID) -> Endpoint? {
         self.peerByID[peer].flatMap { self.peers[$0].endpoint }
@@ -209,6 +236,22 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
         return self.peers[position].tunnel.pollTransmit(into: &output, now: now)
     }
 
+    /// Starts a handshake for a fresh session with `peer`, debounced; see ``WireGuardTunnel/rollOverSession(now:)``.
+    public mutating func rollOverSession(for peer: PeerID, now: Instant) {
+        guard let position = self.peerByID[peer] else {
+            return
+        }
+        self.peers[position].tunnel.rollOverSession(now: now)
+    }
+
+    /// The next event of `peer`'s tunnel.
+    public mutating func pollEvent(for peer: PeerID) -> WireGuardTunnelEvent? {
+        guard let position = self.peerByID[peer] else {
+            return nil
+        }
+        return self.peers[position].tunnel.pollEvent()
+    }
+
     /// The next event of any tunnel, with its peer, in the order peers were added.
     public mutating func pollEvent() -> (peer: PeerID, event: WireGuardTunnelEvent)? {
         for position in self.peers.indices {
@@ -232,6 +275,20 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
             }
         }
         return earliest
+    }
+
+    /// The earliest timer of `peer`'s tunnel: a node with many peers keeps its own queue of deadlines rather than
+    /// asking every tunnel on every tick.
+    public func pollTimeout(for peer: PeerID) -> (deadline: Instant, reason: StaticString)? {
+        self.peerByID[peer].flatMap { self.peers[$0].tunnel.pollTimeout() }
+    }
+
+    /// Fires the due timers of `peer`'s tunnel.
+    public mutating func handleTimeout(for peer: PeerID, now: Instant, unixTime: Duration) {
+        guard let position = self.peerByID[peer] else {
+            return
+        }
+        self.peers[position].tunnel.handleTimeout(now: now, unixTime: unixTime)
     }
 
     /// Fires the due timers of every tunnel; returns the peers whose tunnels did, whose ``pollTransmit(for:into:now:)``

@@ -233,4 +233,50 @@ struct WireGuardRouterTests {
             )
         }
     }
+
+    /// A removed peer's index and key route nothing, and the peer that took its place in the array still routes
+    /// by its own index and key.
+    @Test func aRemovedPeerRoutesNothingAndTheOthersKeepRouting() throws {
+        var pair = try RouterPair()
+        let carolIdentity = LocalIdentity(secret: StaticSecret(testKey(10)))
+        _ = try pair.bob.addPeer(
+            "carol",
+            publicKey: carolIdentity.publicKey,
+            endpoint: nil,
+            allowedIPs: SourceOctet(octet: 0xC0),
+            seed: testKey(35),
+            logger: quietLogger,
+            now: pair.now,
+            unixTime: Pair.unixStart
+        )
+        let outcomes = pair.handshake(packet: ipv4Packet(totalLength: 40, fill: 0xA0))
+        #expect(outcomes.contains(.success(.packet("alice"))))
+
+        let removed = pair.bob.removePeer("alice")
+        let removedAgain = pair.bob.removePeer("alice")
+        #expect(removed && !removedAgain)
+        #expect(pair.bob.peerIDs == ["carol"])
+        #expect(pair.bob.peer(withKey: carolIdentity.publicKey) == "carol")
+        #expect(pair.bob.peer(withKey: LocalIdentity(secret: StaticSecret(testKey(1))).publicKey) == nil)
+
+        var buffer = ByteBuffer()
+        let encapsulated = pair.alice.encapsulate(ipv4Packet(totalLength: 40, fill: 0xA0), into: &buffer, for: "bob")
+        #expect(encapsulated == .datagram)
+        #expect(pair.toBob([buffer], from: "alice:1") == [.failure(.unknownPeer)])
+
+        // The key can be added again under a new ID, with a new tunnel and index.
+        _ = try pair.bob.addPeer(
+            "alice again",
+            publicKey: LocalIdentity(secret: StaticSecret(testKey(1))).publicKey,
+            endpoint: nil,
+            allowedIPs: SourceOctet(octet: 0xA0),
+            seed: testKey(36),
+            logger: quietLogger,
+            now: pair.now,
+            unixTime: Pair.unixStart
+        )
+        pair.alice.rollOverSession(for: "bob", now: pair.now + .seconds(30))
+        let initiation = RouterPair.drain(&pair.alice, peer: "bob", now: pair.now + .seconds(30))
+        #expect(pair.toBob(initiation, from: "alice:1") == [.success(.handshake("alice again"))])
+    }
 }
