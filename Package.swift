@@ -226,6 +226,14 @@ let package = Package(
             ],
             path: "snownet/Sources/TURNClient"
         ),
+        .testTarget(
+            name: "TURNClientTests",
+            dependencies: [
+                "TURNClient", "STUN", "IPPacket", "FirezoneTime", "FirezoneTesting", "SimulatedRelay", "RelayCore",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Tests/TURNClientTests"
+        ),
         .target(
             name: "Snownet",
             dependencies: [
@@ -369,10 +377,21 @@ let package = Package(
             ],
             path: "tests/Sources/FirezoneTesting"
         ),
+        // Our RelayServer on a simulated host, for the tests of TURN clients and of snownet's Node.
+        .target(
+            name: "SimulatedRelay",
+            dependencies: [
+                "FirezoneTesting", "RelayCore", "STUN", "IPPacket", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/Sources/SimulatedRelay"
+        ),
         .testTarget(
             name: "FirezoneTestingTests",
             dependencies: [
                 "FirezoneTesting", "FirezoneTime", "FirezoneCrypto", "IPPacket", "WireGuard", "RelayCore", "STUN",
+                "SimulatedRelay",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

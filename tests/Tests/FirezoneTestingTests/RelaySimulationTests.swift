@@ -3,6 +3,7 @@ import FirezoneTime
 import IPPacket
 import Logging
 import RelayCore
+import SimulatedRelay
 import Testing
 import WireGuard
 

@@ -8,17 +8,17 @@ import STUN
 
 /// Our TURN server on a simulated host, driven as the relay's IO shell drives it: the listening port takes STUN
 /// and channel data from clients, every other port is an allocation that takes datagrams from peers.
-struct RelayNode: SimulatedNode {
-    static let listeningPort: UInt16 = 3478
-    static let secret = "4e1d7c4c-7a1d-4c36-9b3b-4b1c0e5d2f10"
+public struct RelayNode: SimulatedNode {
+    public static let listeningPort: UInt16 = 3478
+    public static let secret = "4e1d7c4c-7a1d-4c36-9b3b-4b1c0e5d2f10"
 
-    var server: RelayServer<SeededRandomNumberGenerator>
-    let addresses: [IPAddress]
-    private(set) var drops: [String] = []
+    public var server: RelayServer<SeededRandomNumberGenerator>
+    public let addresses: [IPAddress]
+    public private(set) var drops: [String] = []
     private var outbox: [SimulatedTransmit] = []
     private var sent = 0
 
-    init(addresses: [IPAddress], seed: UInt64, clock: FluxCapacitor, logger: Logger) {
+    public init(addresses: [IPAddress], seed: UInt64, clock: FluxCapacitor, logger: Logger) {
         self.addresses = addresses
         self.server = RelayServer(
             configuration: .init(
@@ -35,7 +35,7 @@ struct RelayNode: SimulatedNode {
 
     /// Credentials valid for an hour from `clock`'s wall-clock time. Each client needs its own `salt`: the relay
     /// keeps one allocation per username and replaces it when the username allocates from another socket.
-    static func credentials(clock: FluxCapacitor, salt: String) -> (username: String, password: String) {
+    public static func credentials(clock: FluxCapacitor, salt: String) -> (username: String, password: String) {
         RelayCredentials.mint(expiry: UInt64(clock.unixTime.wholeSeconds) + 3600, salt: salt, secret: Self.secret)
     }
 
@@ -43,7 +43,7 @@ struct RelayNode: SimulatedNode {
         IPSocketAddress(self.addresses.first { $0.version == family }!, port: port)
     }
 
-    mutating func handleDatagram(
+    public mutating func handleDatagram(
         _ datagram: ByteBuffer,
         from source: IPSocketAddress,
         to destination: IPSocketAddress,
@@ -94,7 +94,7 @@ struct RelayNode: SimulatedNode {
         }
     }
 
-    mutating func pollTransmit(now: Instant) -> SimulatedTransmit? {
+    public mutating func pollTransmit(now: Instant) -> SimulatedTransmit? {
         guard self.sent < self.outbox.count else {
             self.outbox.removeAll()
             self.sent = 0
@@ -104,11 +104,11 @@ struct RelayNode: SimulatedNode {
         return self.outbox[self.sent - 1]
     }
 
-    func pollTimeout() -> Instant? {
+    public func pollTimeout() -> Instant? {
         self.server.pollTimeout()?.deadline
     }
 
-    mutating func handleTimeout(now: Instant, unixTime: Duration) {
+    public mutating func handleTimeout(now: Instant, unixTime: Duration) {
         self.server.handleTimeout(now: now)
         self.drainCommands(now: now)
     }

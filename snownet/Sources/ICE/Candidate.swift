@@ -1,0 +1,178 @@
+import IPPacket
+
+/// A transport address an ICE agent may be reached at (RFC 8445 §5.1), for component 1 over UDP: Firezone runs one
+/// data stream with one component.
+///
+/// The factories give a candidate the priority it would have as the first of its kind and family;
+/// ``IceAgent/addLocalCandidate(_:)`` returns it with its final priority and foundation.
+public struct Candidate: Hashable, Sendable, CustomStringConvertible {
+    public let kind: CandidateKind
+    /// Where a peer sends to reach this candidate.
+    public let address: IPSocketAddress
+    /// RFC 8445 §5.1.1.1: the address the agent sends from for this candidate. A host candidate is its own base, a
+    /// server-reflexive one has the host socket it was learned on, a relayed one is its own base (the Node wraps
+    /// what it sends from there in TURN channel data). For a remote candidate the base is unknown (SDP carries a
+    /// deliberately fake `raddr`) and equals `address`.
+    public let base: IPSocketAddress
+    public let priority: UInt32
+    /// RFC 8445 §5.1.1.3, in str0m's spelling: 8 hex digits of the priority's bytes in network order, then a hash.
+    public let foundation: String
+    /// For a local relayed candidate, our socket that talks to the TURN server (str0m's `local`): a relayed
+    /// candidate of the other IP family than that socket is ranked lower. Nil for every other candidate.
+    public let relayClientSocket: IPSocketAddress?
+
+    /// A candidate with every field given, for candidates that come from elsewhere (a test, a peer).
+    public init(
+        kind: CandidateKind,
+        address: IPSocketAddress,
+        base: IPSocketAddress,
+        priority: UInt32,
+        foundation: String
+    ) {
+        self.init(
+            kind: kind,
+            address: address,
+            base: base,
+            priority: priority,
+            foundation: foundation,
+            relayClientSocket: nil
+        )
+    }
+
+    init(
+        kind: CandidateKind,
+        address: IPSocketAddress,
+        base: IPSocketAddress,
+        priority: UInt32,
+        foundation: String,
+        relayClientSocket: IPSocketAddress?
+    ) {
+        self.kind = kind
+        self.address = address
+        self.base = base
+        self.priority = priority
+        self.foundation = foundation
+        self.relayClientSocket = relayClientSocket
+    }
+
+    /// A local candidate with its priority computed from `sameKind`, the number of local candidates of the same
+    /// kind and IP family added before it, and its foundation from that priority.
+    init(
+        kind: CandidateKind,
+        address: IPSocketAddress,
+        base: IPSocketAddress,
+        relayClientSocket: IPSocketAddress?,
+        sameKind: Int
+    ) {
+        let localPreference = Self.localPreference(
+            kind: kind,
+            address: address,
+            relayClientSocket: relayClientSocket,
+            sameKind: sameKind
+        )
+        let priority = Self.priority(kind: kind, localPreference: localPreference)
+        self.init(
+            kind: kind,
+            address: address,
+            base: base,
+            priority: priority,
+            foundation: Self.foundation(kind: kind, base: base, priority: priority),
+            relayClientSocket: relayClientSocket
+        )
+    }
+
+    /// A host candidate: one of our sockets.
+    public static func host(_ address: IPSocketAddress) -> Candidate {
+        Candidate(kind: .host, address: address, base: address, relayClientSocket: nil, sameKind: 0)
+    }
+
+    /// A server-reflexive candidate: `address` is what a STUN server saw of our socket `base`.
+    public static func serverReflexive(_ address: IPSocketAddress, base: IPSocketAddress) -> Candidate {
+        Candidate(kind: .serverReflexive, address: address, base: base, relayClientSocket: nil, sameKind: 0)
+    }
+
+    /// A relayed candidate: an address a TURN server allocated for us, reached from a socket of the same family.
+    public static func relayed(_ address: IPSocketAddress) -> Candidate {
+        Candidate(kind: .relayed, address: address, base: address, relayClientSocket: nil, sameKind: 0)
+    }
+
+    /// A relayed candidate allocated through our socket `clientSocket` to the TURN server; when the two differ in
+    /// IP family the candidate ranks lower (str0m's cross-family punishment).
+    public static func relayed(_ address: IPSocketAddress, via clientSocket: IPSocketAddress) -> Candidate {
+        Candidate(kind: .relayed, address: address, base: address, relayClientSocket: clientSocket, sameKind: 0)
+    }
+
+    /// RFC 8445 §5.1.2.1 with str0m's bands (src/ice/preference.rs at 44ab8e39): host 49152–65535, prflx
+    /// 32768–49151, srflx 16384–32767, relay 0–16383; IPv6 takes the odd values (preferred), IPv4 the even ones;
+    /// each earlier candidate of the same kind and family costs 2, and a relayed candidate of the other family than
+    /// its TURN socket costs 1000. Clamped to the band so that many candidates never wrap into a better kind.
+    static func localPreference(
+        kind: CandidateKind,
+        address: IPSocketAddress,
+        relayClientSocket: IPSocketAddress?,
+        sameKind: Int
+    ) -> UInt32 {
+        let top = kind.localPreferenceBandTop
+        let bottom = top - IceConstants.localPreferenceBandWidth + 1
+        var penalty = address.address.version == .v6 ? 0 : 1
+        penalty += 2 * min(sameKind, Int(IceConstants.localPreferenceBandWidth))
+        if kind == .relayed, let relayClientSocket, relayClientSocket.address.version != address.address.version {
+            penalty += IceConstants.crossFamilyRelayPenalty
+        }
+        return UInt32(max(Int(bottom), Int(top) - penalty))
+    }
+
+    /// RFC 8445 §5.1.2.1: `2^24 × type preference + 2^8 × local preference + (256 − component)`, component 1.
+    static func priority(kind: CandidateKind, localPreference: UInt32) -> UInt32 {
+        kind.typePreference << 24 | localPreference << 8 | (256 - IceConstants.component)
+    }
+
+    /// str0m's foundation (`Candidate::foundation`): the priority as `format!("{:08x}", prio.to_be())` on a
+    /// little-endian host, i.e. its bytes reversed, then the hash of kind, base IP, `raddr` IP and transport.
+    /// str0m hashes with Rust's `DefaultHasher`; ours is FNV-1a 64, which only has to give equal foundations to
+    /// equal inputs (RFC 8445 §5.1.1.3 leaves the value to the agent).
+    static func foundation(kind: CandidateKind, base: IPSocketAddress, priority: UInt32) -> String {
+        var hash = FNV1a()
+        hash.update(kind.foundationCode)
+        hash.update(base.address)
+        if kind == .serverReflexive || kind == .relayed {
+            hash.update(Self.placeholderRelatedAddress(for: base.address.version).address)
+        }
+        hash.update("udp")
+        return Self.hex(priority.byteSwapped, width: 8) + String(hash.value, radix: 16)
+    }
+
+    /// str0m's `arbitrary_raddr`: the related address it signals for server-reflexive and relayed candidates, so
+    /// that the peer learns nothing of our host addresses.
+    static func placeholderRelatedAddress(for version: IPVersion) -> IPSocketAddress {
+        switch version {
+        case .v4: IPSocketAddress(.v4(.any), port: 0)
+        case .v6: IPSocketAddress(.v6(.unspecified), port: 0)
+        }
+    }
+
+    static func hex(_ value: UInt32, width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    /// The identity of a candidate regardless of priority: what redundancy (RFC 8445 §5.1.3) and invalidation
+    /// compare.
+    var key: CandidateKey {
+        CandidateKey(kind: self.kind, address: self.address, base: self.base)
+    }
+
+    public var description: String {
+        if self.base == self.address {
+            return "\(self.kind) \(self.address) priority \(self.priority)"
+        }
+        return "\(self.kind) \(self.address) base \(self.base) priority \(self.priority)"
+    }
+}
+
+/// A candidate's kind and addresses without its priority.
+struct CandidateKey: Hashable {
+    var kind: CandidateKind
+    var address: IPSocketAddress
+    var base: IPSocketAddress
+}
