@@ -246,6 +246,17 @@ let package = Package(
             ],
             path: "snownet/Sources/Snownet"
         ),
+        .testTarget(
+            name: "SnownetTests",
+            dependencies: [
+                "Snownet", "ICE", "TURNClient", "WireGuard", "STUN", "IPPacket", "FirezoneTime", "FirezoneCrypto",
+                "FirezoneTesting", "SimulatedRelay",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "snownet/Tests/SnownetTests"
+        ),
         // MARK: relay
 
         .target(

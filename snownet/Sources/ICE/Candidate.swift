@@ -113,7 +113,7 @@ public struct Candidate: Hashable, Sendable, CustomStringConvertible {
         sameKind: Int
     ) -> UInt32 {
         let top = kind.localPreferenceBandTop
-        let bottom = top - IceConstants.localPreferenceBandWidth + 1
+        let bottom = top + 1 - IceConstants.localPreferenceBandWidth
         var penalty = address.address.version == .v6 ? 0 : 1
         penalty += 2 * min(sameKind, Int(IceConstants.localPreferenceBandWidth))
         if kind == .relayed, let relayClientSocket, relayClientSocket.address.version != address.address.version {

@@ -1,3 +1,5 @@
+import IPPacket
+
 /// The source address and port of a handshake message, as the cookie binds them (§5.4.7: `Mac(R_m, A_m)`): the
 /// address's 4 or 16 bytes, then the port in network order, as wireguard-go writes them.
 public struct CookieSource: Hashable, Sendable {
@@ -18,6 +20,14 @@ public struct CookieSource: Hashable, Sendable {
         self.low = low
         self.port = port
         self.isIPv4 = false
+    }
+
+    /// The cookie source of a datagram from `address`.
+    public init(_ address: IPSocketAddress) {
+        switch address.address {
+        case .v4(let v4): self.init(ipv4: v4.rawValue, port: address.port)
+        case .v6(let v6): self.init(ipv6High: v6.high, low: v6.low, port: address.port)
+        }
     }
 
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {

@@ -29,10 +29,10 @@ public struct Simulation {
 
     struct Host {
         let name: String
-        let addresses: [IPAddress]
+        var addresses: [IPAddress]
         /// The router the host is behind; nil for a host on the public internet.
         let router: String?
-        let link: LinkConditions
+        var link: LinkConditions
         var node: any SimulatedNode
     }
 
@@ -103,6 +103,23 @@ public struct Simulation {
         precondition(addresses.allSatisfy { self.owner(of: $0, behind: router) == nil }, "addresses are unique")
         self.hosts[name] = Host(name: name, addresses: addresses, router: router, link: link, node: node)
         self.drainTransmits(ofHost: self.hosts.count - 1)
+    }
+
+    /// Changes `host`'s access link from now on; `LinkConditions(loss: 1)` cuts it. Datagrams already on the link
+    /// keep the conditions they started with.
+    public mutating func setLink(of host: String, to conditions: LinkConditions) {
+        precondition(self.hosts[host] != nil, "the host exists")
+        self.hosts[host]?.link = conditions
+    }
+
+    /// Moves `host` to new addresses behind the same router (roaming to another network): datagrams to its old
+    /// addresses go nowhere from now on, and its NAT keeps the old mappings until they time out.
+    public mutating func readdress(_ host: String, to addresses: [IPAddress]) {
+        guard let router = self.hosts[host].map({ $0.router }) else {
+            preconditionFailure("the host exists")
+        }
+        precondition(addresses.allSatisfy { self.owner(of: $0, behind: router) == nil }, "addresses are unique")
+        self.hosts[host]?.addresses = addresses
     }
 
     /// The node of `host`, for a test to inspect.

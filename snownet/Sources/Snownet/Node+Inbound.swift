@@ -1,0 +1,172 @@
+import FirezoneTime
+import ICE
+import IPPacket
+import NIOCore
+import STUN
+import WireGuard
+
+extension Node {
+    /// Takes one datagram that arrived on our local socket `local` from `source` (reference §2.3): relay traffic
+    /// (from port 3478 of one of our relays: TURN responses, or channel data unwrapped and taken as coming from the
+    /// peer to our relayed address), then ICE checks, then WireGuard.
+    ///
+    /// Returns the connection whose decrypted IP packet is now `datagram`'s readable bytes, or nil when the
+    /// datagram was for the node itself (drain the outputs). A refused datagram is thrown and counted in
+    /// ``stats``.
+    public mutating func decapsulate(
+        _ datagram: inout ByteBuffer,
+        from source: IPSocketAddress,
+        local: IPSocketAddress,
+        now: Instant
+    ) throws(NodeError) -> ConnectionID? {
+        self.lastNow = now
+        defer { self.finishInput() }
+        var source = source
+        var local = local
+        if source.port == NodeConstants.relayPort, let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self),
+            first <= 3 || (0x40...0x4F).contains(first)
+        {
+            guard let relayID = self.relays.first(where: { $0.value.allocation.isServer(source) })?.key else {
+                // Seed era: relay traffic from no relay of ours is dropped.
+                self.stats.datagramsFromUnknownRelays += 1
+                throw .unknownRelay
+            }
+            if first <= 3 {
+                try self.handleRelayMessage(datagram, from: source, local: local, relay: relayID, now: now)
+                return nil
+            }
+            let peer = try self.unwrapChannelData(&datagram, relay: relayID, now: now)
+            source = peer.source
+            local = peer.local
+        }
+        if let message = Self.iceMessage(in: datagram) {
+            try self.handleICEMessage(message, from: source, to: local, now: now)
+            return nil
+        }
+        let result: WireGuardRouterResult<ConnectionID>
+        do throws(WireGuardRouterError) {
+            result = try self.router.decapsulate(
+                &datagram,
+                from: source,
+                cookieSource: CookieSource(source),
+                reply: &self.reply,
+                now: now
+            )
+        } catch {
+            self.stats.wireGuardRejections += 1
+            throw .wireGuard(error)
+        }
+        switch result {
+        case .packet(let id):
+            self.noteApplicationTraffic(id, now: now)
+            return id
+        case .keepalive:
+            return nil
+        case .handshake(let id):
+            self.drainTunnel(id, now: now)
+            self.reschedule(id, now: now)
+            return nil
+        case .sendCookieReply:
+            var reply = self.reply
+            self.send(&reply, from: local, to: source)
+            return nil
+        }
+    }
+
+    private mutating func handleRelayMessage(
+        _ datagram: ByteBuffer,
+        from source: IPSocketAddress,
+        local: IPSocketAddress,
+        relay: RelayID,
+        now: Instant
+    ) throws(NodeError) {
+        let message: STUNMessage
+        do throws(STUNDecodeError) {
+            message = try STUNMessage(decoding: datagram)
+        } catch {
+            self.stats.unexpectedRelayMessages += 1
+            throw .unexpectedRelayMessage
+        }
+        let handled = self.relays[relay]?.allocation.handleSTUN(message, from: source, local: local, now: now) ?? false
+        self.drainAllocations(now: now)
+        guard handled else {
+            self.stats.unexpectedRelayMessages += 1
+            throw .unexpectedRelayMessage
+        }
+    }
+
+    /// Strips the channel-data header in place; the payload came from the channel's peer to our relayed address.
+    /// Seed era: the declared length must be the payload's length exactly.
+    private mutating func unwrapChannelData(
+        _ datagram: inout ByteBuffer,
+        relay: RelayID,
+        now: Instant
+    ) throws(NodeError) -> (source: IPSocketAddress, local: IPSocketAddress) {
+        guard let number = datagram.getInteger(at: datagram.readerIndex, as: UInt16.self),
+            let length = datagram.getInteger(at: datagram.readerIndex + 2, as: UInt16.self),
+            ChannelData.channelNumbers.contains(number),
+            Int(length) == datagram.readableBytes - ChannelData.headerLength,
+            let peer = self.relays[relay]?.allocation.peer(forChannel: ChannelNumber(number), now: now),
+            let relayed = self.relays[relay]?.allocation.relayedAddresses.first(where: {
+                $0.address.version == peer.address.version
+            })
+        else {
+            self.stats.invalidChannelData += 1
+            throw .invalidChannelData
+        }
+        datagram.moveReaderIndex(forwardBy: ChannelData.headerLength)
+        return (peer, relayed)
+    }
+
+    /// A STUN message between peers: the magic cookie tells it from WireGuard, whose first bytes are also 1–4.
+    private static func iceMessage(in datagram: ByteBuffer) -> STUNMessage? {
+        guard let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self), first <= 3,
+            datagram.getInteger(at: datagram.readerIndex + 4, as: UInt32.self) == STUNConstants.magicCookie
+        else {
+            return nil
+        }
+        return try? STUNMessage(decoding: datagram)
+    }
+
+    /// Routes a peer's ICE message to its connection: requests by the first half of USERNAME (our ufrag, unique
+    /// per connection), responses by the transaction we sent (reference §2.3).
+    private mutating func handleICEMessage(
+        _ message: STUNMessage,
+        from source: IPSocketAddress,
+        to local: IPSocketAddress,
+        now: Instant
+    ) throws(NodeError) {
+        let owner: ConnectionID?
+        if message.type.class == .request {
+            owner = message.username
+                .flatMap { $0.split(separator: ":", maxSplits: 1).first }
+                .flatMap { self.connectionByUfrag[String($0)] }
+        } else {
+            owner = self.requestOwners[message.transactionID]
+        }
+        guard let id = owner, self.connections[id]?.agent.accepts(message) == true else {
+            self.stats.unroutedSTUN += 1
+            throw .unroutedSTUN
+        }
+        self.connections[id]?.agent.handleSTUN(message, from: source, to: local, now: now)
+        self.drainAgent(id, now: now)
+        self.reschedule(id, now: now)
+    }
+
+    /// Application traffic either way keeps a connection active, and wakes an idle one at once.
+    mutating func noteApplicationTraffic(_ id: ConnectionID, now: Instant) {
+        guard var connection = self.connections[id] else {
+            return
+        }
+        connection.lastApplicationTraffic = now
+        if case .idle = connection.state {
+            connection.state = .connected
+            connection.agent.setIdle(false, now: now)
+            self.connections[id] = connection
+            self.drainAgent(id, now: now)
+            self.reschedule(id, now: now)
+            return
+        }
+        self.connections[id] = connection
+    }
+}

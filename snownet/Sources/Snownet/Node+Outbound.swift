@@ -1,0 +1,279 @@
+import DequeModule
+import FirezoneTime
+import ICE
+import IPPacket
+import NIOCore
+import STUN
+import WireGuard
+
+extension Node {
+    /// Encrypts the IP packet in `packet`'s readable bytes for a connection, in place: afterwards the readable
+    /// bytes are the datagram to send to the returned destination (as WireGuard data, or wrapped in TURN channel
+    /// data for a relayed path). `packet` needs ``NodeConstants/headroom`` bytes before its reader index and
+    /// ``NodeConstants/tailroom`` after its writer index; then nothing is copied or allocated.
+    ///
+    /// Nil when nothing is to be sent now: the connection is being set up (a client keeps the packet until a
+    /// path is nominated, a gateway drops it), the tunnel waits for a handshake (it keeps the packet), or the
+    /// relayed path's channel is still being bound (dropped, counted).
+    public mutating func encapsulate(
+        _ packet: inout ByteBuffer,
+        for id: ConnectionID,
+        now: Instant
+    ) throws(NodeError) -> NodeDestination? {
+        self.lastNow = now
+        guard let connection = self.connections[id] else {
+            throw .unknownConnection
+        }
+        guard connection.nominated != nil else {
+            self.holdWhileConnecting(packet, for: id)
+            return nil
+        }
+        self.noteApplicationTraffic(id, now: now)
+        switch self.router.encapsulate(&packet, for: id, now: now) {
+        case .datagram:
+            return self.route(id, datagram: &packet, now: now)
+        case .queued, nil:
+            self.drainTunnel(id, now: now)
+            self.reschedule(id, now: now)
+            self.finishInput()
+            return nil
+        }
+    }
+
+    private mutating func holdWhileConnecting(_ packet: ByteBuffer, for id: ConnectionID) {
+        guard self.role == .client else {
+            self.stats.packetsDroppedWhileConnecting += 1
+            return
+        }
+        var copy = ByteBufferAllocator().buffer(capacity: packet.readableBytes)
+        copy.writeImmutableBuffer(packet)
+        if self.connections[id]?.pendingPackets.count ?? 0 >= NodeConstants.setupBufferCapacity {
+            self.connections[id]?.pendingPackets.removeFirst()
+            self.stats.packetsDroppedFromBuffer += 1
+        }
+        self.connections[id]?.pendingPackets.append(copy)
+    }
+
+    /// Where a sealed WireGuard datagram for `id` goes on its nominated path; for our relayed candidate, the
+    /// channel-data header is written in front of it.
+    private mutating func route(_ id: ConnectionID, datagram: inout ByteBuffer, now: Instant) -> NodeDestination? {
+        guard let (local, remote) = self.connections[id]?.nominated else {
+            return nil
+        }
+        self.connections[id]?.lastTunnelDatagramSent = now
+        if local.kind != .relayed {
+            return NodeDestination(source: local.base, destination: remote.address)
+        }
+        guard let relay = self.relayOwning(local.base) else {
+            self.stats.packetsDroppedWithoutChannel += 1
+            return nil
+        }
+        return self.wrapInChannelData(&datagram, relay: relay, to: remote.address, now: now)
+    }
+
+    private mutating func wrapInChannelData(
+        _ datagram: inout ByteBuffer,
+        relay: RelayID,
+        to peer: IPSocketAddress,
+        now: Instant
+    ) -> NodeDestination? {
+        guard let channel = self.relays[relay]?.allocation.channelForSending(to: peer, now: now),
+            let server = self.relays[relay]?.allocation.activeSocket
+        else {
+            self.stats.packetsDroppedWithoutChannel += 1
+            self.drainAllocations(now: now)
+            return nil
+        }
+        let length = datagram.readableBytes
+        if datagram.readerIndex >= ChannelData.headerLength {
+            datagram.moveReaderIndex(to: datagram.readerIndex - ChannelData.headerLength)
+            ChannelData.writeHeader(
+                channelNumber: channel.value,
+                length: length,
+                into: &datagram,
+                at: datagram.readerIndex
+            )
+        } else {
+            // A control message (an ICE check) built without headroom: copied behind a header.
+            var message = ByteBufferAllocator().buffer(capacity: ChannelData.headerLength + length)
+            ChannelData(channelNumber: channel.value, payload: datagram).write(into: &message)
+            datagram = message
+        }
+        return NodeDestination(source: nil, destination: server)
+    }
+
+    /// The relay whose allocation owns the relayed address `address`.
+    func relayOwning(_ address: IPSocketAddress) -> RelayID? {
+        self.relays.first { $0.value.allocation.relayedAddresses.contains(address) }?.key
+    }
+
+    /// Queues a sealed datagram for a connection's nominated path, or keeps it until one is nominated.
+    mutating func sendOverPath(_ id: ConnectionID, datagram: inout ByteBuffer, now: Instant) {
+        guard self.connections[id]?.nominated != nil else {
+            if self.connections[id]?.pendingDatagrams.count ?? 0 >= NodeConstants.setupBufferCapacity {
+                self.connections[id]?.pendingDatagrams.removeFirst()
+                self.stats.packetsDroppedFromBuffer += 1
+            }
+            self.connections[id]?.pendingDatagrams.append(datagram)
+            return
+        }
+        if let destination = self.route(id, datagram: &datagram, now: now) {
+            self.transmits.append(
+                NodeTransmit(source: destination.source, destination: destination.destination, payload: datagram)
+            )
+        }
+    }
+
+    /// Queues `payload` from our candidate base `local` (a host socket, or our relayed address, through its
+    /// relay) to `remote`.
+    mutating func send(_ payload: inout ByteBuffer, from local: IPSocketAddress, to remote: IPSocketAddress) {
+        guard let relay = self.relayOwning(local) else {
+            self.transmits.append(NodeTransmit(source: local, destination: remote, payload: payload))
+            return
+        }
+        if let destination = self.wrapInChannelData(&payload, relay: relay, to: remote, now: self.lastNow) {
+            self.transmits.append(
+                NodeTransmit(source: destination.source, destination: destination.destination, payload: payload)
+            )
+        }
+    }
+
+    /// Everything the connection's tunnel wants sent (handshake messages, packets that waited for a session,
+    /// keep-alives), and what happened to it.
+    mutating func drainTunnel(_ id: ConnectionID, now: Instant) {
+        while self.router.pollTransmit(for: id, into: &self.scratch, now: now) {
+            var datagram = ByteBufferAllocator().buffer(
+                capacity: ChannelData.headerLength + self.scratch.readableBytes
+            )
+            datagram.moveWriterIndex(forwardBy: ChannelData.headerLength)
+            datagram.moveReaderIndex(forwardBy: ChannelData.headerLength)
+            datagram.writeImmutableBuffer(self.scratch)
+            self.sendOverPath(id, datagram: &datagram, now: now)
+        }
+        while let event = self.router.pollEvent(for: id) {
+            switch event {
+            case .handshakeCompleted:
+                self.connections[id]?.handshakeCompleted = true
+                self.reportEstablished(id)
+            case .connectionExpired:
+                self.fail(id, .handshakeTimedOut)
+                return
+            }
+        }
+    }
+
+    /// Reports a connection established once it has both a nominated path and a WireGuard session (reference
+    /// §2.3; the seed era reported it at the first handshake message, before a path might exist).
+    private mutating func reportEstablished(_ id: ConnectionID) {
+        guard let connection = self.connections[id], !connection.established, connection.handshakeCompleted,
+            let path = connection.path
+        else {
+            return
+        }
+        self.connections[id]?.established = true
+        self.stats.connectionsEstablished += 1
+        self.logger.info("Connection established", metadata: ["connection": "\(id)", "path": "\(path)"])
+        self.events.append(.connectionEstablished(id, path))
+    }
+
+    /// Everything the connection's ICE agent wants sent, and what it decided.
+    mutating func drainAgent(_ id: ConnectionID, now: Instant) {
+        while let transmit = self.connections[id]?.agent.pollTransmit() {
+            self.noteRequest(transmit.payload, from: id, now: now)
+            var payload = transmit.payload
+            self.send(&payload, from: transmit.source, to: transmit.destination)
+        }
+        while let event = self.connections[id]?.agent.pollEvent() {
+            switch event {
+            case .nominated(let local, let remote):
+                self.nominate(id, local: local, remote: remote, now: now)
+            case .stateChanged(.disconnected):
+                self.fail(id, .iceDisconnected)
+                return
+            case .stateChanged:
+                break
+            }
+        }
+    }
+
+    /// Remembers which connection sent an ICE request, to route the response by its transaction.
+    private mutating func noteRequest(_ payload: ByteBuffer, from id: ConnectionID, now: Instant) {
+        guard let type = payload.getInteger(at: payload.readerIndex, as: UInt16.self),
+            STUNMessageType(rawValue: type)?.class == .request,
+            let transaction = payload.getTransactionID(at: payload.readerIndex + 8)
+        else {
+            return
+        }
+        self.requestOwners[transaction] = id
+        self.requestExpiries.append((now + NodeConstants.transactionLifetime, transaction))
+    }
+
+    /// ICE chose a pair: data goes there from now on. The first nomination sends what waited for a path; the
+    /// client then starts a handshake (on a re-nomination too, so that the new path carries a fresh session at
+    /// once; the tunnel debounces it).
+    private mutating func nominate(_ id: ConnectionID, local: Candidate, remote: Candidate, now: Instant) {
+        guard var connection = self.connections[id] else {
+            return
+        }
+        let previous = connection.path
+        connection.nominated = (local, remote)
+        if case .connecting = connection.state {
+            connection.state = .connected
+            connection.lastApplicationTraffic = now
+        }
+        let datagrams = connection.pendingDatagrams
+        let packets = connection.pendingPackets
+        connection.pendingDatagrams.removeAll()
+        connection.pendingPackets.removeAll()
+        self.connections[id] = connection
+        self.logger.debug(
+            "Nominated",
+            metadata: ["connection": "\(id)", "local": "\(local)", "remote": "\(remote)"]
+        )
+        for var datagram in datagrams {
+            self.sendOverPath(id, datagram: &datagram, now: now)
+        }
+        if self.role == .client {
+            self.router.rollOverSession(for: id, now: now)
+        }
+        for packet in packets {
+            var buffer = ByteBufferAllocator().buffer(
+                capacity: NodeConstants.headroom + packet.readableBytes + NodeConstants.tailroom
+            )
+            buffer.moveWriterIndex(forwardBy: NodeConstants.headroom)
+            buffer.moveReaderIndex(forwardBy: NodeConstants.headroom)
+            buffer.writeImmutableBuffer(packet)
+            if case .datagram = self.router.encapsulate(&buffer, for: id, now: now) {
+                self.sendOverPath(id, datagram: &buffer, now: now)
+            }
+        }
+        self.drainTunnel(id, now: now)
+        if let path = self.connections[id]?.path, let previous, path != previous,
+            self.connections[id]?.established == true
+        {
+            self.events.append(.connectionPathChanged(id, path))
+        }
+        self.reportEstablished(id)
+    }
+
+    /// Ends every input: the candidate changes it made go out as one batch per connection, highest priority first.
+    mutating func finishInput() {
+        guard !self.candidateChanges.isEmpty else {
+            return
+        }
+        for (id, changes) in self.candidateChanges {
+            if !changes.invalidated.isEmpty {
+                self.events.append(.invalidatedIceCandidates(id, Self.batch(changes.invalidated)))
+            }
+            if !changes.new.isEmpty {
+                self.events.append(.newIceCandidates(id, Self.batch(changes.new)))
+            }
+        }
+        self.candidateChanges.removeAll()
+    }
+
+    private static func batch(_ candidates: [Candidate]) -> [String] {
+        var seen: Set<String> = []
+        return candidates.sorted { $0.priority > $1.priority }.map(\.sdp).filter { seen.insert($0).inserted }
+    }
+}

@@ -1,0 +1,228 @@
+import FirezoneTime
+import ICE
+import IPPacket
+import Logging
+import TURNClient
+
+extension Node {
+    /// Changes the relays (reference §2.9): `removing` go away with their relayed candidates; each of `adding` is
+    /// new, or replaces the relay with its ID when its address or credentials changed; every relay that stays is
+    /// probed (``Allocation/refresh(now:)``). Connections on a relay that went away move to another one.
+    public mutating func updateRelays(removing: [RelayID], adding: [TURNServer<RelayID>], now: Instant) {
+        self.lastNow = now
+        defer { self.finishInput() }
+        for id in removing {
+            self.removeRelay(id)
+        }
+        let added = Set(adding.map(\.id))
+        for id in self.relays.keys where !added.contains(id) {
+            self.relays[id]?.allocation.refresh(now: now)
+        }
+        for server in adding {
+            if let existing = self.relays[server.id] {
+                if existing.server == server {
+                    self.relays[server.id]?.allocation.refresh(now: now)
+                    continue
+                }
+                self.removeRelay(server.id)
+            }
+            let allocation = self.makeAllocation(server, now: now)
+            self.relays[server.id] = RelayState(server: server, allocation: allocation)
+            self.hadRelays = true
+        }
+        self.migrateConnections(now: now)
+        self.drainAllocations(now: now)
+    }
+
+    mutating func makeAllocation(_ server: TURNServer<RelayID>, now: Instant) -> Allocation {
+        var logger = self.logger
+        logger[metadataKey: "relay"] = "\(server.id)"
+        return Allocation(
+            server: server.socket,
+            username: server.username,
+            password: server.password,
+            realm: server.realm,
+            software: self.software,
+            seed: self.rng.next(),
+            now: now,
+            logger: logger
+        )
+    }
+
+    /// Forgets a relay: its relayed candidates are invalidated on the connections that use it, which then need
+    /// another relay.
+    mutating func removeRelay(_ id: RelayID) {
+        guard let relay = self.relays.removeValue(forKey: id) else {
+            return
+        }
+        self.logger.debug("Removing relay", metadata: ["relay": "\(id)"])
+        for address in relay.allocation.relayedAddresses {
+            self.invalidateLocalCandidate(.relayed(address), onRelay: id)
+        }
+        for (connection, state) in self.connections where state.relay == id {
+            self.connections[connection]?.relay = nil
+        }
+    }
+
+    /// A relay for a new or migrating connection: uniformly at random among the relays that have an allocation, or
+    /// among all while none has one yet (the seed era samples uniformly; reference §2.9 samples by RTT).
+    mutating func sampleRelay() -> RelayID? {
+        let allocated = self.relays.filter { !$0.value.allocation.relayedAddresses.isEmpty }.keys
+        let candidates = allocated.isEmpty ? Array(self.relays.keys) : Array(allocated)
+        guard !candidates.isEmpty else {
+            return nil
+        }
+        return candidates[Int(self.rng.next() % UInt64(candidates.count))]
+    }
+
+    /// Gives every connection without a relay a new one and signals that relay's candidates (reference §2.9).
+    mutating func migrateConnections(now: Instant) {
+        for id in Array(self.connections.keys) where self.connections[id]?.relay == nil {
+            guard let relay = self.sampleRelay() else {
+                return
+            }
+            self.connections[id]?.relay = relay
+            self.logger.debug("Connection moves to relay", metadata: ["connection": "\(id)", "relay": "\(relay)"])
+            for address in self.relays[relay]?.allocation.relayedAddresses ?? [] {
+                self.addLocalCandidate(.relayed(address), to: id)
+            }
+            self.drainAgent(id, now: now)
+            self.reschedule(id, now: now)
+        }
+    }
+
+    /// A new connection's local candidates: every allocation's host and server-reflexive addresses, and its
+    /// relay's relayed ones.
+    mutating func addLocalCandidates(to id: ConnectionID) {
+        for relay in self.relays.values {
+            for host in relay.allocation.hostAddresses {
+                self.addLocalCandidate(.host(host), to: id)
+            }
+            for reflexive in relay.allocation.serverReflexiveAddresses {
+                if let candidate = self.serverReflexiveCandidate(reflexive, of: relay.allocation) {
+                    self.addLocalCandidate(candidate, to: id)
+                }
+            }
+        }
+        if let relay = self.connections[id]?.relay {
+            for address in self.relays[relay]?.allocation.relayedAddresses ?? [] {
+                self.addLocalCandidate(.relayed(address), to: id)
+            }
+        }
+    }
+
+    /// A server-reflexive candidate needs its base: the host socket of its family that talked to the relay.
+    func serverReflexiveCandidate(_ address: IPSocketAddress, of allocation: Allocation) -> Candidate? {
+        allocation.hostAddresses.first { $0.address.version == address.address.version }.map {
+            .serverReflexive(address, base: $0)
+        }
+    }
+
+    /// Adds a local candidate to a connection's agent and signals it, once: the same server-reflexive address
+    /// seen through two relays is one candidate (seed 003). Server-reflexive candidates are only signalled: the
+    /// agent checks from their base, a host candidate (RFC 8445 §6.1.2.4).
+    mutating func addLocalCandidate(_ candidate: Candidate, to id: ConnectionID) {
+        guard var connection = self.connections[id],
+            !connection.signalled.contains(where: { $0.kind == candidate.kind && $0.address == candidate.address })
+        else {
+            return
+        }
+        let signalled: Candidate?
+        if candidate.kind == .serverReflexive {
+            signalled = candidate
+        } else {
+            signalled = connection.agent.addLocalCandidate(candidate)
+        }
+        guard let signalled else {
+            return
+        }
+        connection.signalled.append(signalled)
+        self.connections[id] = connection
+        self.candidateChanges[id, default: ([], [])].new.append(signalled)
+    }
+
+    /// Takes a local candidate back from every connection that has it (`onRelay`: only those on that relay).
+    mutating func invalidateLocalCandidate(_ candidate: Candidate, onRelay relay: RelayID? = nil) {
+        for (id, connection) in self.connections {
+            if let relay, connection.relay != relay {
+                continue
+            }
+            guard
+                let index = connection.signalled.firstIndex(where: {
+                    $0.kind == candidate.kind && $0.address == candidate.address
+                })
+            else {
+                continue
+            }
+            let signalled = connection.signalled[index]
+            self.connections[id]?.signalled.remove(at: index)
+            if signalled.kind != .serverReflexive {
+                self.connections[id]?.agent.invalidateLocalCandidate(signalled)
+            }
+            self.candidateChanges[id, default: ([], [])].invalidated.append(signalled)
+        }
+    }
+
+    /// Drains every allocation: its datagrams go out, its address changes become candidate changes.
+    mutating func drainAllocations(now: Instant) {
+        for relayID in Array(self.relays.keys) {
+            while let transmit = self.relays[relayID]?.allocation.pollTransmit() {
+                self.transmits.append(
+                    NodeTransmit(source: nil, destination: transmit.destination, payload: transmit.payload)
+                )
+            }
+            while let event = self.relays[relayID]?.allocation.pollEvent() {
+                self.handleAllocationEvent(event, relay: relayID, now: now)
+            }
+        }
+    }
+
+    private mutating func handleAllocationEvent(_ event: AllocationEvent, relay relayID: RelayID, now: Instant) {
+        guard let allocation = self.relays[relayID]?.allocation else {
+            return
+        }
+        switch event {
+        case .newAddress(.host, let address):
+            for id in self.connections.keys {
+                self.addLocalCandidate(.host(address), to: id)
+            }
+        case .newAddress(.serverReflexive, let address):
+            guard let candidate = self.serverReflexiveCandidate(address, of: allocation) else {
+                return
+            }
+            for id in self.connections.keys {
+                self.addLocalCandidate(candidate, to: id)
+            }
+        case .newAddress(.relayed, let address):
+            for (id, connection) in self.connections where connection.relay == relayID {
+                self.addLocalCandidate(.relayed(address), to: id)
+            }
+            if self.connections.values.contains(where: { $0.relay == nil }) {
+                self.migrateConnections(now: now)
+            }
+        case .invalidatedAddress(.host, let address):
+            self.invalidateLocalCandidate(.host(address))
+        case .invalidatedAddress(.serverReflexive, let address):
+            self.invalidateLocalCandidate(.serverReflexive(address, base: address))
+        case .invalidatedAddress(.relayed, let address):
+            self.invalidateLocalCandidate(.relayed(address), onRelay: relayID)
+        }
+        for id in Array(self.connections.keys) {
+            self.drainAgent(id, now: now)
+        }
+    }
+
+    /// Frees the allocations that can never work again (reference §2.8.9), moves their connections, and reports
+    /// ``NodeEvent/noRelays`` once the last one is gone.
+    mutating func collectAllocations(now: Instant) {
+        for id in Array(self.relays.keys) where self.relays[id]?.allocation.canBeFreed == true {
+            self.logger.info("Relay unusable, freeing its allocation", metadata: ["relay": "\(id)"])
+            self.removeRelay(id)
+        }
+        self.migrateConnections(now: now)
+        if self.relays.isEmpty && self.hadRelays {
+            self.hadRelays = false
+            self.events.append(.noRelays)
+        }
+    }
+}

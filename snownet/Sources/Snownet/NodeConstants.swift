@@ -1,0 +1,22 @@
+/// The node's own limits and timers; the connection timers of seed-era idle connections are ``ConnectionTiming``.
+public enum NodeConstants {
+    /// Relays listen here; only datagrams from this port are taken for relay traffic (reference §2.3).
+    public static let relayPort: UInt16 = 3478
+    /// A connection that got no remote candidate for this long fails (reference §2.2).
+    public static let remoteCandidateTimeout: Duration = .seconds(10)
+    /// A connection's WireGuard handshake is retried for this long before the connection fails: longer than
+    /// ICE's own ~10 s failure detection, far shorter than classic WireGuard's 90 s (seed-era `Tunn` rekey
+    /// attempt time).
+    public static let handshakeTimeout: Duration = .seconds(15)
+    /// Datagrams and packets kept per connection while it is being set up, each (reference §2.6).
+    public static let setupBufferCapacity = 128
+    /// How long the node remembers which connection sent an ICE request, to route its response.
+    public static let transactionLifetime: Duration = .seconds(10)
+    /// Remote candidates the node guesses per connection (Firezone #10367).
+    public static let maximumOptimisticCandidates = 2
+    /// Bytes ``Node/encapsulate(_:for:now:)`` needs in front of the packet: the WireGuard transport header and a
+    /// TURN channel-data header.
+    public static let headroom = 16 + 4
+    /// Bytes it needs behind the packet: up to 15 of padding and the 16-byte tag.
+    public static let tailroom = 15 + 16
+}

@@ -1,0 +1,78 @@
+import FirezoneTesting
+import FirezoneTime
+import Snownet
+import Testing
+
+/// A client and a gateway connect on the path their NATs allow, over many seeds: direct when hole punching
+/// works, through a relay when one side's NAT is symmetric, relay to relay when both are.
+@Suite struct PathScenarioTests {
+    static let seedsPerScenario = 100
+
+    struct Case: CustomTestStringConvertible, Sendable {
+        let name: String
+        let client: Scenario.Placement
+        let gateway: Scenario.Placement
+        let relays: Int
+        /// The paths the client may end up on (ICE may pick either when two kinds of pair both work).
+        let clientPaths: Set<ConnectionPath>
+        var testDescription: String { self.name }
+    }
+
+    static let cases: [Case] = [
+        Case(
+            name: "no NAT",
+            client: .publicInternet,
+            gateway: .publicInternet,
+            relays: 1,
+            clientPaths: [.direct]
+        ),
+        Case(
+            name: "cone NATs on both sides",
+            client: .behind(.fullCone),
+            gateway: .behind(.portRestrictedCone),
+            relays: 1,
+            clientPaths: [.direct]
+        ),
+        // A port-restricted cone NAT lets in only what comes from where its host sent to, and a symmetric NAT
+        // sends from a new port for every destination: no direct pair can work.
+        Case(
+            name: "client behind symmetric NAT",
+            client: .behind(.symmetric),
+            gateway: .behind(.portRestrictedCone),
+            relays: 1,
+            clientPaths: [.relayedOnOurSide, .relayedOnTheirSide, .relayToRelay]
+        ),
+        Case(
+            name: "both behind symmetric NAT, one relay",
+            client: .behind(.symmetric),
+            gateway: .behind(.symmetric),
+            relays: 1,
+            clientPaths: [.relayToRelay]
+        ),
+        Case(
+            name: "both behind symmetric NAT, two relays",
+            client: .behind(.symmetric),
+            gateway: .behind(.symmetric),
+            relays: 2,
+            clientPaths: [.relayToRelay]
+        ),
+    ]
+
+    @Test(arguments: cases)
+    func connectsAndCarriesDataBothWays(_ testCase: Case) throws {
+        for seed in TestSeeds.seeds(count: Self.seedsPerScenario) {
+            var scenario = Scenario(seed: seed, client: testCase.client, gateway: testCase.gateway, relays: testCase.relays)
+            scenario.joinRelays()
+            try scenario.connect()
+            let established = scenario.run(for: .seconds(10), until: Scenario.bothEstablished)
+            try #require(established, "established; \(scenario.report(seed: seed))")
+            let path = scenario.peer(Scenario.client).node.path(of: Scenario.gateway)
+            try #require(
+                path.map { testCase.clientPaths.contains($0) } == true,
+                "client path \(path.map { "\($0)" } ?? "none"), expected one of \(testCase.clientPaths); \(scenario.report(seed: seed))"
+            )
+            let arrived = scenario.exchange(count: 10)
+            try #require(arrived == (10, 10), "arrived \(arrived); \(scenario.report(seed: seed))")
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import FirezoneTesting
+import FirezoneTime
+import ICE
+import Snownet
+import Testing
+
+/// Seed 000's connection timers, measured on the simulated network: how fast a broken connection is noticed,
+/// and how little an idle one sends.
+@Suite struct TimingScenarioTests {
+    static let seeds = 20
+
+    /// Establishes a direct connection between two public hosts.
+    static func established(seed: UInt64) throws -> Scenario {
+        var scenario = Scenario(seed: seed, client: .publicInternet, gateway: .publicInternet)
+        scenario.joinRelays()
+        try scenario.connect()
+        let established = scenario.run(for: .seconds(10), until: Scenario.bothEstablished)
+        try #require(established, "established; \(scenario.report(seed: seed))")
+        return scenario
+    }
+
+    static func failed(_ host: String) -> (Simulation) -> Bool {
+        { simulation in
+            simulation.node(host, as: PeerHost.self).events.contains {
+                if case .connectionFailed = $0 { true } else { false }
+            }
+        }
+    }
+
+    /// Traffic keeps the connection active; the client's link is cut; the client gives the connection up about
+    /// 10 s later (within one check interval of the first unanswered check plus seven more intervals).
+    @Test func aBrokenActiveConnectionFailsInAboutTenSeconds() throws {
+        let interval = ConnectionTiming.activeCheckInterval
+        let timeout = ConnectionTiming.failureTimeout(
+            checkInterval: interval,
+            maximumMissedResponses: ConnectionTiming.activeMaximumMissedResponses
+        )
+        var durations: [Duration] = []
+        for seed in TestSeeds.seeds(count: Self.seeds) {
+            var scenario = try Self.established(seed: seed)
+            _ = scenario.exchange(count: 5)
+            let cut = scenario.simulation.now
+            scenario.simulation.setLink(of: Scenario.client, to: LinkConditions(loss: 1))
+            var failed = false
+            for index in 0..<200 where !failed {
+                scenario.simulation.withNode(Scenario.client, as: PeerHost.self) { host, now in
+                    _ = try? host.send(Scenario.packet("after the cut \(index)", fromClient: true), to: Scenario.gateway, now: now)
+                }
+                failed = scenario.run(for: .milliseconds(100), until: Self.failed(Scenario.client))
+            }
+            try #require(failed, "failed; \(scenario.report(seed: seed))")
+            let elapsed = scenario.simulation.now - cut
+            durations.append(elapsed)
+            #expect(
+                elapsed >= timeout - interval && elapsed <= timeout + interval,
+                "failed \(elapsed) after the cut; \(TestSeeds.replayHint(seed))"
+            )
+            #expect(scenario.peer(Scenario.client).events.contains(.connectionFailed(Scenario.gateway, .iceDisconnected)))
+        }
+        print("broken active connection failed after \(durations.min()!) to \(durations.max()!) (\(durations.count) seeds)")
+    }
+
+    /// Idle for a minute, then cut: the client notices within four idle check intervals.
+    @Test func aBrokenIdleConnectionFailsWithinFourIdleChecks() throws {
+        for seed in TestSeeds.seeds(count: 5) {
+            var scenario = try Self.established(seed: seed)
+            scenario.run(for: .seconds(70))
+            try #require(scenario.peer(Scenario.client).node.isIdle(Scenario.gateway))
+            let cut = scenario.simulation.now
+            scenario.simulation.setLink(of: Scenario.client, to: LinkConditions(loss: 1))
+            let limit = ConnectionTiming.idleCheckInterval * ConnectionTiming.idleMaximumMissedResponses
+            let failed = scenario.run(for: limit + .seconds(1), until: Self.failed(Scenario.client))
+            try #require(failed, "failed within \(limit); \(scenario.report(seed: seed))")
+            print("broken idle connection failed after \(scenario.simulation.now - cut); \(TestSeeds.replayHint(seed))")
+        }
+    }
+
+    /// An idle connection for a simulated hour: one ICE check a minute each way and the client's WireGuard
+    /// keep-alive every 25 s, nothing else but the rekeying handshakes.
+    @Test func anIdleConnectionSendsOneCheckAMinuteAndAKeepaliveEvery25Seconds() throws {
+        var scenario = try Self.established(seed: TestSeeds.seeds(count: 1)[0])
+        scenario.run(for: .seconds(30))
+        try #require(scenario.peer(Scenario.client).node.isIdle(Scenario.gateway))
+        try #require(scenario.peer(Scenario.gateway).node.isIdle(Scenario.client))
+        let clientBefore = scenario.peer(Scenario.client).sentToPeers
+        let gatewayBefore = scenario.peer(Scenario.gateway).sentToPeers
+        scenario.run(for: .seconds(3600))
+        let client = scenario.peer(Scenario.client).sentToPeers - clientBefore
+        let gateway = scenario.peer(Scenario.gateway).sentToPeers - gatewayBefore
+        print("idle hour, client: \(client)")
+        print("idle hour, gateway: \(gateway)")
+        let checks = Int(Duration.seconds(3600) / ConnectionTiming.idleCheckInterval)
+        let keepalives = Int(Duration.seconds(3600) / ConnectionTiming.keepaliveInterval)
+        #expect((checks - 1...checks + 1).contains(client.iceRequests))
+        #expect((checks - 1...checks + 1).contains(gateway.iceRequests))
+        #expect((keepalives - 1...keepalives + 1).contains(client.wireGuardKeepalives))
+        #expect(gateway.wireGuardKeepalives == 0)
+        #expect(client.wireGuardData == 0 && gateway.wireGuardData == 0)
+        #expect(scenario.peer(Scenario.client).node.isEstablished(Scenario.gateway))
+        #expect(!scenario.peer(Scenario.client).events.contains { if case .connectionFailed = $0 { true } else { false } })
+    }
+
+    /// Traffic on an idle connection makes it active again at once: the next check comes within one active
+    /// interval.
+    @Test func trafficRevertsAnIdleConnectionAtOnce() throws {
+        var scenario = try Self.established(seed: TestSeeds.seeds(count: 1)[0])
+        scenario.run(for: .seconds(30))
+        try #require(scenario.peer(Scenario.client).node.isIdle(Scenario.gateway))
+        let before = scenario.peer(Scenario.client).sentToPeers
+        scenario.simulation.withNode(Scenario.client, as: PeerHost.self) { host, now in
+            _ = try? host.send(Scenario.packet("wake up", fromClient: true), to: Scenario.gateway, now: now)
+        }
+        #expect(!scenario.peer(Scenario.client).node.isIdle(Scenario.gateway))
+        scenario.run(for: ConnectionTiming.activeCheckInterval)
+        let sent = scenario.peer(Scenario.client).sentToPeers - before
+        #expect(sent.iceRequests >= 1, "\(sent)")
+    }
+}
