@@ -23,7 +23,8 @@ extension Node {
         defer { self.finishInput() }
         var source = source
         var local = local
-        if source.port == NodeConstants.relayPort, let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self),
+        if source.port == NodeConstants.relayPort,
+            let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self),
             first <= 3 || (0x40...0x4F).contains(first)
         {
             guard let relayID = self.relays.first(where: { $0.value.allocation.isServer(source) })?.key else {

@@ -93,7 +93,9 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
     public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
         var earliest = self.deadlines.earliest.map { (deadline: $0, reason: StaticString("connection")) }
         for relay in self.relays.values {
-            if let deadline = relay.allocation.pollTimeout(), deadline < earliest?.deadline ?? Instant(nanoseconds: .max) {
+            if let deadline = relay.allocation.pollTimeout(),
+                deadline < earliest?.deadline ?? Instant(nanoseconds: .max)
+            {
                 earliest = (deadline, "allocation")
             }
         }

@@ -73,7 +73,11 @@ import WireGuard
             var failed = false
             for index in 0..<150 where !failed {
                 scenario.simulation.withNode(Scenario.client, as: PeerHost.self) { host, now in
-                    _ = try? host.send(Scenario.packet("still there? \(index)", fromClient: true), to: Scenario.gateway, now: now)
+                    _ = try? host.send(
+                        Scenario.packet("still there? \(index)", fromClient: true),
+                        to: Scenario.gateway,
+                        now: now
+                    )
                 }
                 failed = scenario.run(for: .milliseconds(100), until: TimingScenarioTests.failed(Scenario.client))
             }
@@ -85,25 +89,36 @@ import WireGuard
         }
     }
 
-    /// 20 % loss on both access links, each way: the connection still comes up and carries data.
+    /// 20 % loss each way on the client's access link. A connection whose handshake or checks lose too much fails,
+    /// and the client's next packet asks the portal for a new one (connlib's behaviour); within a minute the two
+    /// are connected and most packets arrive.
     @Test func twentyPercentLossStillConnects() throws {
-        let lossy = LinkConditions(latency: .milliseconds(10), loss: 0.2)
+        var attempts: [Int] = []
         for seed in TestSeeds.seeds(count: Self.seeds) {
             var scenario = Scenario(
                 seed: seed,
                 client: .behind(.portRestrictedCone),
                 gateway: .publicInternet,
-                clientLink: lossy,
-                gatewayLink: lossy
+                clientLink: LinkConditions(latency: .milliseconds(10), loss: 0.2)
             )
             scenario.joinRelays()
-            scenario.run(for: .seconds(10))
-            try scenario.connect()
-            let established = scenario.run(for: .seconds(30), until: Scenario.bothEstablished)
+            var established = false
+            var attempt = 0
+            while !established && attempt < 4 {
+                attempt += 1
+                try scenario.connect()
+                established = scenario.run(for: .seconds(20)) { simulation in
+                    Scenario.bothEstablished(simulation)
+                        || simulation.node(Scenario.client, as: PeerHost.self).node.connectionIDs.isEmpty
+                }
+                established = established && Scenario.bothEstablished(scenario.simulation)
+            }
+            attempts.append(attempt)
             try #require(established, "established; \(scenario.report(seed: seed))")
             let arrived = scenario.exchange(count: 50)
             #expect(arrived.toGateway >= 25 && arrived.toClient >= 25, "\(arrived); \(TestSeeds.replayHint(seed))")
         }
+        print("20 % loss: connections needed per seed: \(attempts)")
     }
 
     /// 50 ms of jitter on both links (packets reorder): still connects.
@@ -160,6 +175,7 @@ import WireGuard
     @Test func noRelaysIsReportedWhenAllRelaysDisappear() throws {
         for seed in TestSeeds.seeds(count: 5) {
             var scenario = Scenario(seed: seed, client: .publicInternet, gateway: .publicInternet, relays: 2)
+            scenario.portalRestoresRelays = false
             scenario.joinRelays()
             for relay in scenario.relayNames {
                 scenario.simulation.setLink(of: relay, to: LinkConditions(loss: 1))

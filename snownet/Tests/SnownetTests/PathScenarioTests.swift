@@ -61,7 +61,12 @@ import Testing
     @Test(arguments: cases)
     func connectsAndCarriesDataBothWays(_ testCase: Case) throws {
         for seed in TestSeeds.seeds(count: Self.seedsPerScenario) {
-            var scenario = Scenario(seed: seed, client: testCase.client, gateway: testCase.gateway, relays: testCase.relays)
+            var scenario = Scenario(
+                seed: seed,
+                client: testCase.client,
+                gateway: testCase.gateway,
+                relays: testCase.relays
+            )
             scenario.joinRelays()
             try scenario.connect()
             let established = scenario.run(for: .seconds(10), until: Scenario.bothEstablished)

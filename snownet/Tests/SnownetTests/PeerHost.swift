@@ -23,7 +23,7 @@ struct PeerHost: SimulatedNode {
     private(set) var delivered: [(connection: String, packet: ByteBuffer)] = []
     /// Every event the node reported, in order.
     private(set) var events: [NodeEvent<String>] = []
-    /// Candidate events not yet carried to the peer by the test's portal.
+    /// Candidate events (and reports of no relays) not yet handled by the test's portal.
     private(set) var signals: [NodeEvent<String>] = []
     /// Every refusal, in order.
     private(set) var errors: [NodeError] = []
@@ -139,7 +139,7 @@ struct PeerHost: SimulatedNode {
         while let event = self.node.pollEvent() {
             self.events.append(event)
             switch event {
-            case .newIceCandidates, .invalidatedIceCandidates: self.signals.append(event)
+            case .newIceCandidates, .invalidatedIceCandidates, .noRelays: self.signals.append(event)
             default: break
             }
         }

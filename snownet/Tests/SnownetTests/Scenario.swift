@@ -7,8 +7,8 @@ import Logging
 import NIOCore
 import SimulatedRelay
 import Snownet
-import Testing
 import TURNClient
+import Testing
 
 /// A client and a gateway with snownet nodes, one or two relays running our `RelayServer`, NAT routers of the
 /// kinds a test asks for, and a portal that carries candidates between the two nodes: the whole of a
@@ -33,6 +33,8 @@ struct Scenario {
     let relayNames: [String]
     /// How long the portal takes to carry candidates from one node to the other.
     var signallingDelay: Duration = .milliseconds(20)
+    /// Whether a node that reports no relays gets them again (it reconnects to the portal, whose `init` lists them).
+    var portalRestoresRelays = true
     private var inTransit: [(arrival: Instant, host: String, event: NodeEvent<String>)] = []
 
     enum Placement {
@@ -133,7 +135,8 @@ struct Scenario {
 
     /// The portal's flow: the gateway authorizes the client, the client learns the gateway (with the keys the
     /// portal knows them by).
-    mutating func connect(clientSecret: Bytes32 = Self.clientSecret, gatewaySecret: Bytes32 = Self.gatewaySecret) throws {
+    mutating func connect(clientSecret: Bytes32 = Self.clientSecret, gatewaySecret: Bytes32 = Self.gatewaySecret) throws
+    {
         try self.withPeer(Self.gateway) { node, now throws(NodeError) in
             try node.upsertConnection(
                 Self.client,
@@ -181,6 +184,15 @@ struct Scenario {
         for host in [Self.client, Self.gateway] {
             let events = self.simulation.withNode(host, as: PeerHost.self) { host, _ in host.takeSignals() }
             for event in events {
+                if event == .noRelays {
+                    guard self.portalRestoresRelays else {
+                        continue
+                    }
+                    // The node reconnects to the portal, whose `init` lists the relays again.
+                    let servers = self.turnServers(for: host)
+                    self.update(host) { node, now in node.updateRelays(removing: [], adding: servers, now: now) }
+                    continue
+                }
                 self.inTransit.append((now + self.signallingDelay, Self.peer(of: host), event))
             }
         }
@@ -217,7 +229,9 @@ struct Scenario {
         var outcome: Result<Value, NodeError>?
         self.simulation.withNode(host, as: PeerHost.self) { host, now in
             do throws(NodeError) {
-                outcome = .success(try host.change { (node: inout PeerHost.SnownetNode) throws(NodeError) in try body(&node, now) })
+                outcome = .success(
+                    try host.change { (node: inout PeerHost.SnownetNode) throws(NodeError) in try body(&node, now) }
+                )
             } catch {
                 outcome = .failure(error)
             }
@@ -279,7 +293,8 @@ struct Scenario {
     /// A UDP packet from the client's tunnel address to the resource, or back.
     static func packet(_ text: String, fromClient: Bool) -> IPPacket {
         let (source, destination) =
-            fromClient ? (Self.clientTunnelAddress, Self.resourceAddress) : (Self.resourceAddress, Self.clientTunnelAddress)
+            fromClient
+            ? (Self.clientTunnelAddress, Self.resourceAddress) : (Self.resourceAddress, Self.clientTunnelAddress)
         return try! IPPacket.makeUDP(
             source: source,
             sourcePort: 40000,
