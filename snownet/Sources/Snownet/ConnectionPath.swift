@@ -1,4 +1,5 @@
-/// Which path a connection's WireGuard datagrams take, as seen from one side (reference §2.4's socket kinds).
+/// Which path a connection's WireGuard datagrams take, as seen from one side (the socket kinds of Firezone's
+/// rust/connlib/snownet/src/node/connection_state.rs).
 public enum ConnectionPath: Hashable, Sendable, CustomStringConvertible {
     /// Straight to the peer, host or server-reflexive on both ends.
     case direct

@@ -7,14 +7,12 @@ import NIOCore
 import WireGuard
 
 extension Node {
-    /// Creates the connection to a peer, or keeps the existing one when nothing about the peer changed
-    /// (reference §2.2).
-    ///
-    /// Kept: the same key, preshared key (Firezone #9999) and ICE credentials both ways. It then wakes up from idle,
-    /// signals all its local candidates again and, on the client, rolls the WireGuard session over (at most every
-    /// 20 s, Firezone #10102). Otherwise any old connection with this ID is dropped and a new one made on a relay
-    /// chosen uniformly at random (the seed era's choice), which fails with ``NodeError/noRelays`` when the node has
-    /// none.
+    /// Creates the connection to a peer, or keeps the existing one when nothing about the peer changed (Firezone's
+    /// rust/connlib/snownet/src/node.rs).  Kept: the same key, preshared key (Firezone #9999) and ICE credentials both
+    /// ways. It then wakes up from idle, signals all its local candidates again and, on the client, rolls the WireGuard
+    /// session over (at most every 20 s, Firezone #10102). Otherwise any old connection with this ID is dropped and a
+    /// new one made on a relay chosen uniformly at random (Firezone 685acdac3a's choice), which fails with
+    /// ``NodeError/noRelays`` when the node has none.
     public mutating func upsertConnection(
         _ id: ConnectionID,
         remoteKey: PublicKey,
@@ -202,7 +200,7 @@ extension Node {
         self.reschedule(id, now: now)
     }
 
-    /// Starts over after the network changed (roaming, reference §2.10 and the seed era's reset): every
+    /// Starts over after the network changed (roaming; Firezone's `Node::reset`): every
     /// connection is closed (``NodeEvent/connectionClosed(_:)``), the static key is replaced by `secret` (the
     /// portal learns it when the client reconnects) and every allocation starts again from BINDING with the same
     /// credentials, from whatever sockets the shell now has.
@@ -256,8 +254,9 @@ extension Node {
         self.events.append(.connectionFailed(id, cause))
     }
 
-    /// Adds one remote candidate, binds a channel to it on our relay when it is not a host candidate (reference
-    /// §2.7), and guesses the optimistic candidates it makes possible.
+    /// Adds one remote candidate, binds a channel to it on our relay when it is not a host candidate (a relayed
+    /// pair towards it needs one; host candidates are reached directly), and guesses the optimistic candidates it
+    /// makes possible.
     mutating func addRemoteCandidate(_ candidate: Candidate, to id: ConnectionID, now: Instant) {
         guard var connection = self.connections[id] else {
             return

@@ -6,13 +6,11 @@ import STUN
 import WireGuard
 
 extension Node {
-    /// Takes one datagram that arrived on our local socket `local` from `source` (reference §2.3): relay traffic
-    /// (from port 3478 of one of our relays: TURN responses, or channel data unwrapped and taken as coming from the
-    /// peer to our relayed address), then ICE checks, then WireGuard.
-    ///
-    /// Returns the connection whose decrypted IP packet is now `datagram`'s readable bytes, or nil when the
-    /// datagram was for the node itself (drain the outputs). A refused datagram is thrown and counted in
-    /// ``stats``.
+    /// Takes one datagram that arrived on our local socket `local` from `source` (Firezone's
+    /// rust/connlib/snownet/src/node.rs): relay traffic (from port 3478 of one of our relays: TURN responses, or
+    /// channel data unwrapped and taken as coming from the peer to our relayed address), then ICE checks, then
+    /// WireGuard.  Returns the connection whose decrypted IP packet is now `datagram`'s readable bytes, or nil when the
+    /// datagram was for the node itself (drain the outputs). A refused datagram is thrown and counted in ``stats``.
     public mutating func decapsulate(
         _ datagram: inout ByteBuffer,
         from source: IPSocketAddress,
@@ -28,7 +26,7 @@ extension Node {
             first <= 3 || (0x40...0x4F).contains(first)
         {
             guard let relayID = self.relays.first(where: { $0.value.allocation.isServer(source) })?.key else {
-                // Seed era: relay traffic from no relay of ours is dropped.
+                // Firezone 685acdac3a: relay traffic from no relay of ours is dropped.
                 self.stats.datagramsFromUnknownRelays += 1
                 throw .unknownRelay
             }
@@ -97,7 +95,7 @@ extension Node {
     }
 
     /// Strips the channel-data header in place; the payload came from the channel's peer to our relayed address.
-    /// Seed era: the declared length must be the payload's length exactly.
+    /// Firezone 685acdac3a: the declared length must be the payload's length exactly.
     private mutating func unwrapChannelData(
         _ datagram: inout ByteBuffer,
         relay: RelayID,
@@ -130,7 +128,7 @@ extension Node {
     }
 
     /// Routes a peer's ICE message to its connection: requests by the first half of USERNAME (our ufrag, unique
-    /// per connection), responses by the transaction we sent (reference §2.3).
+    /// per connection), responses by the transaction we sent (Firezone's rust/connlib/snownet/src/node.rs).
     private mutating func handleICEMessage(
         _ message: STUNMessage,
         from source: IPSocketAddress,

@@ -163,7 +163,7 @@ extension Node {
     }
 
     /// Reports a connection established once it has both a nominated path and a WireGuard session (reference
-    /// §2.3; the seed era reported it at the first handshake message, before a path might exist).
+    /// Firezone 685acdac3a reported it at the first handshake message, before a path might exist).
     private mutating func reportEstablished(_ id: ConnectionID) {
         guard let connection = self.connections[id], !connection.established, connection.handshakeCompleted,
             let path = connection.path

@@ -5,9 +5,10 @@ import Logging
 import TURNClient
 
 extension Node {
-    /// Changes the relays (reference §2.9): `removing` go away with their relayed candidates; each of `adding` is
-    /// new, or replaces the relay with its ID when its address or credentials changed; every relay that stays is
-    /// probed (``Allocation/refresh(now:)``). Connections on a relay that went away move to another one.
+    /// Changes the relays (Firezone's rust/connlib/snownet/src/node.rs): `removing` go away with their relayed
+    /// candidates; each of `adding` is new, or replaces the relay with its ID when its address or credentials changed;
+    /// every relay that stays is probed (``Allocation/refresh(now:)``). Connections on a relay that went away move to
+    /// another one.
     public mutating func updateRelays(removing: [RelayID], adding: [TURNServer<RelayID>], now: Instant) {
         self.lastNow = now
         defer { self.finishInput() }
@@ -65,7 +66,7 @@ extension Node {
     }
 
     /// A relay for a new or migrating connection: uniformly at random among the relays that have an allocation, or
-    /// among all while none has one yet (the seed era samples uniformly; reference §2.9 samples by RTT).
+    /// among all while none has one yet (as Firezone 685acdac3a does; later Firezone samples by RTT).
     mutating func sampleRelay() -> RelayID? {
         let allocated = self.relays.filter { !$0.value.allocation.relayedAddresses.isEmpty }.keys
         let candidates = allocated.isEmpty ? Array(self.relays.keys) : Array(allocated)
@@ -75,7 +76,8 @@ extension Node {
         return candidates[Int(self.rng.next() % UInt64(candidates.count))]
     }
 
-    /// Gives every connection without a relay a new one and signals that relay's candidates (reference §2.9).
+    /// Gives every connection without a relay a new one and signals that relay's candidates (Firezone's
+    /// rust/connlib/snownet/src/node.rs).
     mutating func migrateConnections(now: Instant) {
         for id in Array(self.connections.keys) where self.connections[id]?.relay == nil {
             guard let relay = self.sampleRelay() else {
@@ -118,8 +120,8 @@ extension Node {
         }
     }
 
-    /// Adds a local candidate to a connection's agent and signals it, once: the same server-reflexive address
-    /// seen through two relays is one candidate (seed 003). Server-reflexive candidates are only signalled: the
+    /// Adds a local candidate to a connection's agent and signals it, once: the same server-reflexive address seen
+    /// through two relays is one candidate (Firezone 685acdac3a). Server-reflexive candidates are only signalled: the
     /// agent checks from their base, a host candidate (RFC 8445 §6.1.2.4).
     mutating func addLocalCandidate(_ candidate: Candidate, to id: ConnectionID) {
         guard var connection = self.connections[id],
@@ -212,8 +214,8 @@ extension Node {
         }
     }
 
-    /// Frees the allocations that can never work again (reference §2.8.9), moves their connections, and reports
-    /// ``NodeEvent/noRelays`` once the last one is gone.
+    /// Frees the allocations that can never work again (Firezone's rust/connlib/snownet/src/allocation.rs), moves their
+    /// connections, and reports ``NodeEvent/noRelays`` once the last one is gone.
     mutating func collectAllocations(now: Instant) {
         for id in Array(self.relays.keys) where self.relays[id]?.allocation.canBeFreed == true {
             self.logger.info("Relay unusable, freeing its allocation", metadata: ["relay": "\(id)"])

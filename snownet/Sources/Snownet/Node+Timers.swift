@@ -52,7 +52,7 @@ extension Node {
         self.reschedule(id, now: now)
     }
 
-    /// Seed 000's client-initiated WireGuard keep-alive: due ``ConnectionTiming/keepaliveInterval`` after the last
+    /// The client-initiated WireGuard keep-alive: due ``ConnectionTiming/keepaliveInterval`` after the last
     /// datagram the client sent through the tunnel, so application traffic postpones it.
     private func keepaliveDeadline(of connection: Connection<RelayID>) -> Instant? {
         guard self.role == .client, connection.established else {

@@ -11,7 +11,7 @@ import TURNClient
 import WireGuard
 
 /// snownet: connections to peers over WireGuard, on the best path ICE finds (direct, or through one relay or two),
-/// without IO (reference §1.2, §2).
+/// without IO (Firezone's rust/connlib/snownet/src/node.rs).
 ///
 /// Inputs are calls with bytes and `now`; outputs are drained after every input with ``pollTransmit()``,
 /// ``pollEvent()`` and ``pollTimeout()``. Connections and relays are keyed by the caller's IDs. Each connection has
@@ -38,7 +38,8 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
     var deadlines = DeadlineQueue<ConnectionID>()
     var transmits: Deque<NodeTransmit> = []
     var events: Deque<NodeEvent<ConnectionID>> = []
-    /// Candidate changes of this input, per connection, signalled together when it returns (seed 003's batching).
+    /// Candidate changes of this input, per connection, signalled together when it returns (batched, as Firezone
+    /// 685acdac3a's tunnel does).
     var candidateChanges: OrderedDictionary<ConnectionID, (new: [Candidate], invalidated: [Candidate])> = [:]
     var rng: KeyStream
     /// The SOFTWARE attribute of our TURN requests.
@@ -67,7 +68,8 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
         self.logger = logger
     }
 
-    /// Seed-era snownet's SOFTWARE: the name and a session ID derived from the node's key, so that a relay
+    /// Firezone 685acdac3a's SOFTWARE (rust/connlib/snownet/src/allocation.rs): the name and a session ID derived
+    /// from the node's key, so that a relay
     /// operator can tell one node's allocations apart without learning its key.
     static func software(for key: PublicKey) -> String {
         var input = Array("SESSION-ID".utf8)

@@ -1,14 +1,16 @@
-/// The node's own limits and timers; the connection timers of seed-era idle connections are ``ConnectionTiming``.
+/// The node's own limits and timers; the connection timers of low-power idle connections are ``ConnectionTiming``.
 public enum NodeConstants {
-    /// Relays listen here; only datagrams from this port are taken for relay traffic (reference §2.3).
+    /// Relays listen here; only datagrams from this port are taken for relay traffic (Firezone's
+    /// rust/connlib/snownet/src/node.rs).
     public static let relayPort: UInt16 = 3478
-    /// A connection that got no remote candidate for this long fails (reference §2.2).
+    /// A connection that got no remote candidate for this long fails (Firezone's rust/connlib/snownet/src/node.rs).
     public static let remoteCandidateTimeout: Duration = .seconds(10)
-    /// A connection's WireGuard handshake is retried for this long before the connection fails: longer than
-    /// ICE's own ~10 s failure detection, far shorter than classic WireGuard's 90 s (seed-era `Tunn` rekey
+    /// A connection's WireGuard handshake is retried for this long before the connection fails: longer than ICE's own
+    /// ~10 s failure detection, far shorter than classic WireGuard's 90 s (Firezone 685acdac3a sets its `Tunn`'s rekey
     /// attempt time).
     public static let handshakeTimeout: Duration = .seconds(15)
-    /// Datagrams and packets kept per connection while it is being set up, each (reference §2.6).
+    /// Datagrams and packets kept per connection while it is being set up, each (Firezone's
+    /// rust/connlib/snownet/src/node.rs).
     public static let setupBufferCapacity = 128
     /// How long the node remembers which connection sent an ICE request, to route its response.
     public static let transactionLifetime: Duration = .seconds(10)

@@ -6,7 +6,7 @@ import WireGuard
 public enum NodeError: Error, Hashable, Sendable, CustomStringConvertible {
     /// No connection has this ID.
     case unknownConnection
-    /// A new connection needs a relay and the node has none (seed-era `NoTurnServers`): ask the portal for relays.
+    /// A new connection needs a relay and the node has none (Firezone's `NoTurnServers`): ask the portal for relays.
     case noRelays
     /// Another connection already has this peer's public key.
     case duplicatePublicKey

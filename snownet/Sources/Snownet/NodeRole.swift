@@ -1,6 +1,6 @@
 import ICE
 
-/// Which end of its connections a node is. Firezone's seed-era `Node<T, …>` fixes it per node type
+/// Which end of its connections a node is. Firezone 685acdac3a's `Node<T, …>` fixes it per node type
 /// (`ClientNode`, `ServerNode`).
 public enum NodeRole: Hashable, Sendable {
     /// The headless client: controls ICE (nominates), initiates the WireGuard handshake and the keep-alives, and
