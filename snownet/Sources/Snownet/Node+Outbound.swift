@@ -274,6 +274,9 @@ extension Node {
 
     private static func batch(_ candidates: [Candidate]) -> [String] {
         var seen: Set<String> = []
-        return candidates.sorted { $0.priority > $1.priority }.map(\.sdp).filter { seen.insert($0).inserted }
+        // Equal priorities in SDP order, so that the batch never depends on the order of the input's changes.
+        return candidates.sorted { ($0.priority, $1.sdp) > ($1.priority, $0.sdp) }.map(\.sdp).filter {
+            seen.insert($0).inserted
+        }
     }
 }
