@@ -3,8 +3,8 @@ import IPPacket
 /// A transport address an ICE agent may be reached at (RFC 8445 §5.1), for component 1 over UDP: Firezone runs one
 /// data stream with one component.
 ///
-/// The factories give a candidate the priority it would have as the first of its kind and family;
-/// ``IceAgent/addLocalCandidate(_:)`` returns it with its final priority and foundation.
+/// The factories give a candidate str0m's priority for a candidate no agent has ranked yet (local preference 65535
+/// for IPv6, 65534 for IPv4); ``IceAgent/addLocalCandidate(_:)`` returns it with its final priority and foundation.
 public struct Candidate: Hashable, Sendable, CustomStringConvertible {
     public let kind: CandidateKind
     /// Where a peer sends to reach this candidate.
@@ -55,21 +55,14 @@ public struct Candidate: Hashable, Sendable, CustomStringConvertible {
         self.relayClientSocket = relayClientSocket
     }
 
-    /// A local candidate with its priority computed from `sameKind`, the number of local candidates of the same
-    /// kind and IP family added before it, and its foundation from that priority.
+    /// A local candidate with the given local preference, and its foundation from the resulting priority.
     init(
         kind: CandidateKind,
         address: IPSocketAddress,
         base: IPSocketAddress,
         relayClientSocket: IPSocketAddress?,
-        sameKind: Int
+        localPreference: UInt32
     ) {
-        let localPreference = Self.localPreference(
-            kind: kind,
-            address: address,
-            relayClientSocket: relayClientSocket,
-            sameKind: sameKind
-        )
         let priority = Self.priority(kind: kind, localPreference: localPreference)
         self.init(
             kind: kind,
@@ -81,25 +74,38 @@ public struct Candidate: Hashable, Sendable, CustomStringConvertible {
         )
     }
 
+    /// A candidate that no agent has ranked yet: str0m's `local_preference()` default, 65535 for IPv6 and 65534 for
+    /// IPv4, whatever the kind. Firezone signals its server-reflexive candidates with this priority, since they
+    /// are never added to its agent (the fixture `candidate:fffeff6435be70ddbf995982 1 udp 1694498559 …`).
+    init(kind: CandidateKind, address: IPSocketAddress, base: IPSocketAddress, relayClientSocket: IPSocketAddress?) {
+        self.init(
+            kind: kind,
+            address: address,
+            base: base,
+            relayClientSocket: relayClientSocket,
+            localPreference: address.address.version == .v6 ? 65_535 : 65_534
+        )
+    }
+
     /// A host candidate: one of our sockets.
     public static func host(_ address: IPSocketAddress) -> Candidate {
-        Candidate(kind: .host, address: address, base: address, relayClientSocket: nil, sameKind: 0)
+        Candidate(kind: .host, address: address, base: address, relayClientSocket: nil)
     }
 
     /// A server-reflexive candidate: `address` is what a STUN server saw of our socket `base`.
     public static func serverReflexive(_ address: IPSocketAddress, base: IPSocketAddress) -> Candidate {
-        Candidate(kind: .serverReflexive, address: address, base: base, relayClientSocket: nil, sameKind: 0)
+        Candidate(kind: .serverReflexive, address: address, base: base, relayClientSocket: nil)
     }
 
     /// A relayed candidate: an address a TURN server allocated for us, reached from a socket of the same family.
     public static func relayed(_ address: IPSocketAddress) -> Candidate {
-        Candidate(kind: .relayed, address: address, base: address, relayClientSocket: nil, sameKind: 0)
+        Candidate(kind: .relayed, address: address, base: address, relayClientSocket: nil)
     }
 
     /// A relayed candidate allocated through our socket `clientSocket` to the TURN server; when the two differ in
     /// IP family the candidate ranks lower (str0m's cross-family punishment).
     public static func relayed(_ address: IPSocketAddress, via clientSocket: IPSocketAddress) -> Candidate {
-        Candidate(kind: .relayed, address: address, base: address, relayClientSocket: clientSocket, sameKind: 0)
+        Candidate(kind: .relayed, address: address, base: address, relayClientSocket: clientSocket)
     }
 
     /// RFC 8445 §5.1.2.1 with str0m's bands (src/ice/preference.rs at 44ab8e39): host 49152–65535, prflx

@@ -26,12 +26,12 @@ public struct IceAgent {
     private let localKey: [UInt8]
     private let remoteKey: [UInt8]
     /// RFC 8445 §7.1.3: compared with the peer's to resolve a role conflict.
-    private let tieBreaker: UInt64
+    let tieBreaker: UInt64
     private var generator: SplitMix64
     private let logger: Logger
 
     /// Highest priority first; ties in address order, so that the check order never depends on hashing.
-    private var pairs: [CandidatePair] = []
+    private(set) var pairs: [CandidatePair] = []
     private var nextPairID: UInt64 = 0
     /// The pair application data goes on.
     private var selectedPairID: UInt64?
@@ -39,7 +39,7 @@ public struct IceAgent {
     private var lastNow: Instant?
 
     /// Lookups only; the eviction order is `transactionOrder`.
-    private var transactions: [TransactionID: IceTransaction] = [:]
+    private(set) var transactions: [TransactionID: IceTransaction] = [:]
     private var transactionOrder: Deque<TransactionID> = []
     private var transmits: Deque<IceTransmit> = []
     private var events: Deque<IceEvent> = []
@@ -87,7 +87,12 @@ public struct IceAgent {
             address: candidate.address,
             base: candidate.base,
             relayClientSocket: candidate.relayClientSocket,
-            sameKind: sameKind
+            localPreference: Candidate.localPreference(
+                kind: candidate.kind,
+                address: candidate.address,
+                relayClientSocket: candidate.relayClientSocket,
+                sameKind: sameKind
+            )
         )
         if let existing = self.localCandidates.firstIndex(where: {
             $0.address == added.address && $0.base == added.base
@@ -738,7 +743,12 @@ public struct IceAgent {
                 address: candidate.base,
                 base: candidate.base,
                 relayClientSocket: nil,
-                sameKind: self.localCandidates.count { $0.kind == .host && $0.address.address.version == version }
+                localPreference: Candidate.localPreference(
+                    kind: .host,
+                    address: candidate.base,
+                    relayClientSocket: nil,
+                    sameKind: self.localCandidates.count { $0.kind == .host && $0.address.address.version == version }
+                )
             )
         case .peerReflexive:
             return nil
