@@ -47,6 +47,9 @@ public struct Allocation {
     private var relayed = FamilyAddresses()
     /// When the last ALLOCATE or REFRESH succeeded and the lifetime it granted.
     private var lifetime: (grantedAt: Instant, duration: Duration)?
+    /// After a refused REFRESH, the next waits this long: refreshing at once would repeat the refusal at the pace
+    /// of the round trip.
+    private var refreshNotBefore: Instant?
 
     /// Outstanding requests in the order they were sent; at most ``TURNClientConstants/maximumRequestsInFlight``.
     private var requests: [TURNRequest] = []
@@ -228,7 +231,9 @@ public struct Allocation {
         }
         if let refreshAt = self.refreshDue, now >= refreshAt {
             self.logger.debug("allocation due for a refresh")
-            self.sendAuthenticated(.refresh(lifetime: nil), now: now)
+            if !self.sendAuthenticated(.refresh(lifetime: nil), now: now) {
+                self.refreshNotBefore = now + TURNClientConstants.requestTimeout
+            }
         }
         for (number, peer) in self.channels.dueForRefresh(now: now) {
             guard self.requests.count < TURNClientConstants.maximumRequestsInFlight else {
@@ -280,7 +285,8 @@ public struct Allocation {
         else {
             return nil
         }
-        return lifetime.grantedAt + lifetime.duration / 2
+        let half = lifetime.grantedAt + lifetime.duration / 2
+        return self.refreshNotBefore.map { max($0, half) } ?? half
     }
 
     /// No allocation and nothing on its way: the allocation gave up until ``refresh(now:)`` restarts it.
@@ -387,6 +393,7 @@ public struct Allocation {
                 return
             }
             self.lifetime = (now, .seconds(Int64(seconds)))
+            self.refreshNotBefore = nil
             self.update(.relayed, family: .v4, to: v4)
             self.update(.relayed, family: .v6, to: v6)
             self.logger.info(
@@ -411,6 +418,7 @@ public struct Allocation {
                 return
             }
             self.lifetime = (now, .seconds(Int64(granted)))
+            self.refreshNotBefore = nil
 
         case .channelBind(let number, let peer):
             if !self.channels.confirm(number, peer: peer, now: now) {
@@ -486,7 +494,9 @@ public struct Allocation {
                 self.bufferedBinds.removeAll()
             case .channelBind(let number, _):
                 self.channels.forget(number)
-            case .binding, .refresh:
+            case .refresh:
+                self.refreshNotBefore = now + TURNClientConstants.keepaliveInterval
+            case .binding:
                 break
             }
         }
@@ -527,6 +537,7 @@ public struct Allocation {
         self.update(.relayed, family: .v6, to: nil)
         self.channels.removeAll()
         self.lifetime = nil
+        self.refreshNotBefore = nil
         self.requests.removeAll()
     }
 

@@ -170,3 +170,43 @@ struct ScriptedServer {
         _ = self.events()
     }
 }
+
+extension ScriptedServer {
+    struct Timed {
+        var time: Instant
+        var sent: Sent
+    }
+
+    /// Fires the timers up to `instant` one deadline at a time; every request is handed to `respond` the moment it
+    /// is sent and its answer (if any) delivered at once. Returns every request with its time.
+    mutating func run(
+        until instant: Instant,
+        respond: (ScriptedServer, Sent) -> STUNMessage? = {
+            $0.standardResponse(to: $1.message, destination: $1.destination)
+        }
+    ) throws -> [Timed] {
+        var log: [Timed] = []
+        func drain(_ server: inout ScriptedServer) throws {
+            while true {
+                let sent = try server.sent()
+                guard !sent.isEmpty else {
+                    return
+                }
+                for request in sent {
+                    log.append(Timed(time: server.now, sent: request))
+                    if let answer = respond(server, request) {
+                        server.deliver(answer, for: request)
+                    }
+                }
+            }
+        }
+        try drain(&self)
+        while let deadline = self.allocation.pollTimeout(), deadline <= instant {
+            self.now = max(self.now, deadline)
+            self.allocation.handleTimeout(now: self.now)
+            try drain(&self)
+        }
+        self.now = instant
+        return log
+    }
+}

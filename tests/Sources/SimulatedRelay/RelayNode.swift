@@ -15,6 +15,9 @@ public struct RelayNode: SimulatedNode {
     public var server: RelayServer<SeededRandomNumberGenerator>
     public let addresses: [IPAddress]
     public private(set) var drops: [String] = []
+    /// Whether the relay's host is on the network. Off, it is a host removed or a link cut: every datagram to it is
+    /// lost and it sends nothing, while its timers run on.
+    public var isReachable = true
     private var outbox: [SimulatedTransmit] = []
     private var sent = 0
 
@@ -49,6 +52,10 @@ public struct RelayNode: SimulatedNode {
         to destination: IPSocketAddress,
         now: Instant
     ) {
+        guard self.isReachable else {
+            self.drops.append("unreachable")
+            return
+        }
         if destination.port == Self.listeningPort {
             switch self.server.handleClientInput(datagram, from: ClientSocket(source), now: now) {
             case .forward(let payload, let port, let peer):
@@ -95,6 +102,11 @@ public struct RelayNode: SimulatedNode {
     }
 
     public mutating func pollTransmit(now: Instant) -> SimulatedTransmit? {
+        guard self.isReachable else {
+            self.outbox.removeAll()
+            self.sent = 0
+            return nil
+        }
         guard self.sent < self.outbox.count else {
             self.outbox.removeAll()
             self.sent = 0
