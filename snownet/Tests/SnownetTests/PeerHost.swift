@@ -27,6 +27,8 @@ struct PeerHost: SimulatedNode {
     private(set) var signals: [NodeEvent<String>] = []
     /// Every refusal, in order.
     private(set) var errors: [NodeError] = []
+    /// Where the node may send, and where it did not keep to that.
+    var audit = AddressAudit()
     private var outbox: Deque<SimulatedTransmit> = []
 
     init(
@@ -60,7 +62,9 @@ struct PeerHost: SimulatedNode {
     ) {
         var datagram = datagram
         do throws(NodeError) {
-            if let connection = try self.node.decapsulate(&datagram, from: source, local: destination, now: now) {
+            let connection = try self.node.decapsulate(&datagram, from: source, local: destination, now: now)
+            self.audit.noteAccepted(from: source)
+            if let connection {
                 self.delivered.append((connection, datagram))
             }
         } catch {
@@ -83,6 +87,7 @@ struct PeerHost: SimulatedNode {
             return nil
         }
         self.sentToPeers.count(transmit)
+        self.audit.check(transmit, now: now)
         return transmit
     }
 

@@ -48,7 +48,9 @@ struct Scenario {
         gateway: Placement,
         relays: Int = 1,
         clientLink: LinkConditions = LinkConditions(latency: .milliseconds(10)),
-        gatewayLink: LinkConditions = LinkConditions(latency: .milliseconds(10))
+        gatewayLink: LinkConditions = LinkConditions(latency: .milliseconds(10)),
+        relayLink: LinkConditions = LinkConditions(),
+        peerLogLevel: Logger.Level = .debug
     ) {
         self.simulation = Simulation(seed: seed)
         self.logs = InMemoryLogHandler.Records()
@@ -61,18 +63,27 @@ struct Scenario {
                 clock: self.simulation.clock,
                 logger: self.logs.logger(label: name, level: .info)
             )
-            self.simulation.addHost(name, addresses: relay.addresses, node: relay)
+            self.simulation.addHost(name, addresses: relay.addresses, link: relayLink, node: relay)
             names.append(name)
         }
         self.relayNames = names
-        self.addPeer(Self.client, role: .client, secret: Self.clientSecret, placement: client, link: clientLink, net: 1)
+        self.addPeer(
+            Self.client,
+            role: .client,
+            secret: Self.clientSecret,
+            placement: client,
+            link: clientLink,
+            net: 1,
+            logLevel: peerLogLevel
+        )
         self.addPeer(
             Self.gateway,
             role: .gateway,
             secret: Self.gatewaySecret,
             placement: gateway,
             link: gatewayLink,
-            net: 2
+            net: 2,
+            logLevel: peerLogLevel
         )
     }
 
@@ -82,7 +93,8 @@ struct Scenario {
         secret: Bytes32,
         placement: Placement,
         link: LinkConditions,
-        net: Int
+        net: Int,
+        logLevel: Logger.Level
     ) {
         let publicPrefix = net == 1 ? "198.51.100" : "192.0.2"
         let address: IPAddress
@@ -102,7 +114,7 @@ struct Scenario {
             seed: &self.simulation.rng,
             sockets: [IPSocketAddress(address, port: 52625)],
             clock: self.simulation.clock,
-            logger: self.logs.logger(label: name, level: .debug)
+            logger: self.logs.logger(label: name, level: logLevel)
         )
         self.simulation.addHost(name, addresses: [address], behind: router, link: link, node: host)
     }
@@ -127,10 +139,19 @@ struct Scenario {
     /// Both nodes learn the relays and allocate.
     mutating func joinRelays() {
         for host in [Self.client, Self.gateway] {
-            let servers = self.turnServers(for: host)
-            self.update(host) { node, now in node.updateRelays(removing: [], adding: servers, now: now) }
+            self.giveRelays(self.turnServers(for: host), removing: [], to: host)
         }
         self.run(for: .seconds(2))
+    }
+
+    /// The portal's relay update for `host` (its `init`, or a `relays_presence` message).
+    mutating func giveRelays(_ servers: [TURNServer<String>], removing: [String], to host: String) {
+        self.simulation.withNode(host, as: PeerHost.self) { peer, now in
+            peer.audit.noteRelays(servers.flatMap(\.socket.addresses))
+            peer.change { (node: inout PeerHost.SnownetNode) in
+                node.updateRelays(removing: removing, adding: servers, now: now)
+            }
+        }
     }
 
     /// The portal's flow: the gateway authorizes the client, the client learns the gateway (with the keys the
@@ -169,8 +190,7 @@ struct Scenario {
             host = PeerHost(role: .gateway, secret: secret, seed: &rng, sockets: sockets, clock: clock, logger: logger)
         }
         self.simulation.rng = rng
-        let servers = self.turnServers(for: "\(Self.gateway) (restarted)")
-        self.update(Self.gateway) { node, now in node.updateRelays(removing: [], adding: servers, now: now) }
+        self.giveRelays(self.turnServers(for: "\(Self.gateway) (restarted)"), removing: [], to: Self.gateway)
     }
 
     /// The connection ID a host uses for its peer.
@@ -189,17 +209,26 @@ struct Scenario {
                         continue
                     }
                     // The node reconnects to the portal, whose `init` lists the relays again.
-                    let servers = self.turnServers(for: host)
-                    self.update(host) { node, now in node.updateRelays(removing: [], adding: servers, now: now) }
+                    self.giveRelays(self.turnServers(for: host), removing: [], to: host)
                     continue
                 }
-                self.inTransit.append((now + self.signallingDelay, Self.peer(of: host), event))
+                // The portal carries a connection's candidates to its peer; those of a connection to anyone else
+                // go elsewhere.
+                switch event {
+                case .newIceCandidates(Self.peer(of: host), _), .invalidatedIceCandidates(Self.peer(of: host), _):
+                    self.inTransit.append((now + self.signallingDelay, Self.peer(of: host), event))
+                default:
+                    continue
+                }
             }
         }
         while let index = self.inTransit.firstIndex(where: { $0.arrival <= now }) {
             let (_, host, event) = self.inTransit.remove(at: index)
             let connection = Self.peer(of: host)
             self.simulation.withNode(host, as: PeerHost.self) { host, now in
+                if case .newIceCandidates(_, let candidates) = event {
+                    host.audit.noteSignalled(candidates)
+                }
                 // A connection the peer does not have (yet, or any more) ignores its candidates, as the portal's
                 // messages for a gone connection are ignored.
                 _ = try? host.change { (node: inout PeerHost.SnownetNode) throws(NodeError) in

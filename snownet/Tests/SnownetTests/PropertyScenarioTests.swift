@@ -1,0 +1,59 @@
+import FirezoneTesting
+import PropertyBased
+import Testing
+
+/// Random event sequences (``EventSequence``: upserts, removals, closes, candidates good and bad, relay changes,
+/// resets, traffic, loss, NAT kinds, time jumps, strangers) played on the simulated network; every invariant of
+/// ``EventSequenceRun`` is checked after every step.
+///
+/// `make test` plays 100 fixed sequences; `SNOWNET_PROPERTY_SEQUENCES=5000` plays that many (a nightly run);
+/// `SIMULATION_SEED=<seed>` plays the one sequence that seed draws. A sequence's seed seeds swift-property-based's
+/// own generator (xoshiro256**, its four words drawn from the seed by SplitMix64), so the seed names the sequence.
+/// When one breaks an invariant, the library's fixed-seed trait makes `propertyCheck` draw that same sequence and
+/// shrink it: the failure shows the smallest sequence found, the original one, and the seed to replay.
+@Suite struct PropertyScenarioTests {
+    static let countVariable = "SNOWNET_PROPERTY_SEQUENCES"
+
+    static var sequenceCount: Int {
+        getenv(Self.countVariable).flatMap { Int(String(cString: $0)) } ?? 100
+    }
+
+    /// The library's generator for a sequence's seed.
+    static func generator(seed: UInt64) -> Xoshiro {
+        var splitMix = FirezoneTesting.SeededRandomNumberGenerator(seed: seed)
+        return Xoshiro(seed: (splitMix.next(), splitMix.next(), splitMix.next(), splitMix.next()))
+    }
+
+    @Test func randomEventSequencesKeepTheInvariants() async {
+        var steps = 0
+        let seeds = TestSeeds.seeds(count: Self.sequenceCount)
+        for seed in seeds {
+            var generator = Self.generator(seed: seed)
+            let sequence = EventSequence.generator.run(using: &generator)
+            var run = EventSequenceRun(sequence)
+            steps += sequence.steps.count
+            if run.play().isEmpty {
+                continue
+            }
+            let state = Self.generator(seed: seed).currentState
+            let fixedSeed = FixedSeedTrait.fixedSeed(state.0, state.1, state.2, state.3)
+            await fixedSeed.provideScope(for: Test.current!, testCase: Test.Case.current) {
+                await propertyCheck(input: EventSequence.generator) { sequence in
+                    var run = EventSequenceRun(sequence)
+                    let violations = run.play()
+                    let text = violations.joined(separator: "\n")
+                    #expect(
+                        violations.isEmpty,
+                        "\(TestSeeds.replayHint(seed)) (the sequence before shrinking)\n\(text)\n\(run.report)"
+                    )
+                }
+            }
+            return
+        }
+        print("\(seeds.count) event sequences, \(steps) steps: every invariant held")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
