@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "FirezoneTime", targets: ["FirezoneTime"]),
         .library(name: "FirezoneCrypto", targets: ["FirezoneCrypto"]),
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
+        // Our RelayServer on a simulated host, for the benchmarks of snownet's Node (tests/benchmarks).
+        .library(name: "SimulatedRelay", targets: ["SimulatedRelay"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "WireGuard", targets: ["WireGuard"]),
         .library(name: "ICE", targets: ["ICE"]),

@@ -55,5 +55,26 @@ let package = Package(
             path: "Benchmarks/WireGuardBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "SnownetBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Snownet", package: "firezone"),
+                .product(name: "WireGuard", package: "firezone"),
+                .product(name: "ICE", package: "firezone"),
+                .product(name: "TURNClient", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "FirezoneCrypto", package: "firezone"),
+                .product(name: "FirezoneTime", package: "firezone"),
+                .product(name: "FirezoneTesting", package: "firezone"),
+                .product(name: "SimulatedRelay", package: "firezone"),
+                "CHeapUsage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/SnownetBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .target(name: "CHeapUsage", path: "Benchmarks/CHeapUsage"),
     ]
 )

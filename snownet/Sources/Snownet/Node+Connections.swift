@@ -225,7 +225,7 @@ extension Node {
         self.transmits.removeAll()
         for (id, relay) in self.relays {
             let allocation = self.makeAllocation(relay.server, now: now)
-            self.relays[id]?.allocation = allocation
+            self.relays[id] = RelayState(server: relay.server, allocation: allocation)
         }
         self.drainAllocations(now: now)
     }

@@ -25,7 +25,7 @@ extension Node {
             let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self),
             first <= 3 || (0x40...0x4F).contains(first)
         {
-            guard let relayID = self.relays.first(where: { $0.value.allocation.isServer(source) })?.key else {
+            guard let relayID = self.relay(at: source) else {
                 // Firezone 685acdac3a: relay traffic from no relay of ours is dropped.
                 self.stats.datagramsFromUnknownRelays += 1
                 throw .unknownRelay
@@ -105,8 +105,9 @@ extension Node {
             let length = datagram.getInteger(at: datagram.readerIndex + 2, as: UInt16.self),
             ChannelData.channelNumbers.contains(number),
             Int(length) == datagram.readableBytes - ChannelData.headerLength,
-            let peer = self.relays[relay]?.allocation.peer(forChannel: ChannelNumber(number), now: now),
-            let relayed = self.relays[relay]?.allocation.relayedAddresses.first(where: {
+            let index = self.relays.index(forKey: relay),
+            let peer = self.relays.values[index].allocation.peer(forChannel: ChannelNumber(number), now: now),
+            let relayed = self.relays.values[index].relayedAddresses.first(where: {
                 $0.address.version == peer.address.version
             })
         else {
@@ -115,6 +116,14 @@ extension Node {
         }
         datagram.moveReaderIndex(forwardBy: ChannelData.headerLength)
         return (peer, relayed)
+    }
+
+    /// The relay whose server sent a datagram from `source` (`Allocation.isServer` builds an array per call).
+    private func relay(at source: IPSocketAddress) -> RelayID? {
+        for index in self.relays.values.indices where self.relays.values[index].server.socket.contains(source) {
+            return self.relays.keys[index]
+        }
+        return nil
     }
 
     /// A STUN message between peers: the magic cookie tells it from WireGuard, whose first bytes are also 1–4.
@@ -153,19 +162,18 @@ extension Node {
     }
 
     /// Application traffic either way keeps a connection active, and wakes an idle one at once.
+    /// Per packet: by position, without copying the connection (see ``route(_:datagram:now:)``).
     mutating func noteApplicationTraffic(_ id: ConnectionID, now: Instant) {
-        guard var connection = self.connections[id] else {
+        guard let index = self.connections.index(forKey: id) else {
             return
         }
-        connection.lastApplicationTraffic = now
-        if case .idle = connection.state {
-            connection.state = .connected
-            connection.agent.setIdle(false, now: now)
-            self.connections[id] = connection
-            self.drainAgent(id, now: now)
-            self.reschedule(id, now: now)
+        self.connections.values[index].lastApplicationTraffic = now
+        guard case .idle = self.connections.values[index].state else {
             return
         }
-        self.connections[id] = connection
+        self.connections.values[index].state = .connected
+        self.connections.values[index].agent.setIdle(false, now: now)
+        self.drainAgent(id, now: now)
+        self.reschedule(id, now: now)
     }
 }

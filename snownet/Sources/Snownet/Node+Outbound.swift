@@ -21,10 +21,10 @@ extension Node {
         now: Instant
     ) throws(NodeError) -> NodeDestination? {
         self.lastNow = now
-        guard let connection = self.connections[id] else {
+        guard let index = self.connections.index(forKey: id) else {
             throw .unknownConnection
         }
-        guard connection.nominated != nil else {
+        guard self.connections.values[index].nominated != nil else {
             self.holdWhileConnecting(packet, for: id)
             return nil
         }
@@ -57,10 +57,15 @@ extension Node {
     /// Where a sealed WireGuard datagram for `id` goes on its nominated path; for our relayed candidate, the
     /// channel-data header is written in front of it.
     private mutating func route(_ id: ConnectionID, datagram: inout ByteBuffer, now: Instant) -> NodeDestination? {
-        guard let (local, remote) = self.connections[id]?.nominated else {
+        // By position: the keyed `connections[id]?.field = value` moves the whole connection out of the dictionary
+        // and back, in a coroutine whose frame is allocated (swift-collections' `OrderedDictionary.subscript`
+        // `_modify`); per packet, that was two mallocs.
+        guard let index = self.connections.index(forKey: id),
+            let (local, remote) = self.connections.values[index].nominated
+        else {
             return nil
         }
-        self.connections[id]?.lastTunnelDatagramSent = now
+        self.connections.values[index].lastTunnelDatagramSent = now
         if local.kind != .relayed {
             return NodeDestination(source: local.base, destination: remote.address)
         }
@@ -77,8 +82,9 @@ extension Node {
         to peer: IPSocketAddress,
         now: Instant
     ) -> NodeDestination? {
-        guard let channel = self.relays[relay]?.allocation.channelForSending(to: peer, now: now),
-            let server = self.relays[relay]?.allocation.activeSocket
+        guard let index = self.relays.index(forKey: relay),
+            let channel = self.relays.values[index].allocation.channelForSending(to: peer, now: now),
+            let server = self.relays.values[index].allocation.activeSocket
         else {
             self.stats.packetsDroppedWithoutChannel += 1
             self.drainAllocations(now: now)
@@ -104,7 +110,10 @@ extension Node {
 
     /// The relay whose allocation owns the relayed address `address`.
     func relayOwning(_ address: IPSocketAddress) -> RelayID? {
-        self.relays.first { $0.value.allocation.relayedAddresses.contains(address) }?.key
+        for index in self.relays.values.indices where self.relays.values[index].relayedAddresses.contains(address) {
+            return self.relays.keys[index]
+        }
+        return nil
     }
 
     /// Queues a sealed datagram for a connection's nominated path, or keeps it until one is nominated.

@@ -167,14 +167,16 @@ extension Node {
 
     /// Drains every allocation: its datagrams go out, its address changes become candidate changes.
     mutating func drainAllocations(now: Instant) {
-        for relayID in Array(self.relays.keys) {
-            while let transmit = self.relays[relayID]?.allocation.pollTransmit() {
+        // Handling an event never removes a relay, so the positions hold.
+        for index in self.relays.values.indices {
+            while let transmit = self.relays.values[index].allocation.pollTransmit() {
                 self.transmits.append(
                     NodeTransmit(source: nil, destination: transmit.destination, payload: transmit.payload)
                 )
             }
-            while let event = self.relays[relayID]?.allocation.pollEvent() {
-                self.handleAllocationEvent(event, relay: relayID, now: now)
+            while let event = self.relays.values[index].allocation.pollEvent() {
+                self.relays.values[index].relayedAddresses = self.relays.values[index].allocation.relayedAddresses
+                self.handleAllocationEvent(event, relay: self.relays.keys[index], now: now)
             }
         }
     }
@@ -217,11 +219,23 @@ extension Node {
     /// Frees the allocations that can never work again (Firezone's rust/connlib/snownet/src/allocation.rs), moves their
     /// connections, and reports ``NodeEvent/noRelays`` once the last one is gone.
     mutating func collectAllocations(now: Instant) {
-        for id in Array(self.relays.keys) where self.relays[id]?.allocation.canBeFreed == true {
+        var index = 0
+        var freed = false
+        while index < self.relays.count {
+            guard self.relays.values[index].allocation.canBeFreed else {
+                index += 1
+                continue
+            }
+            let id = self.relays.keys[index]
             self.logger.info("Relay unusable, freeing its allocation", metadata: ["relay": "\(id)"])
             self.removeRelay(id)
+            freed = true
         }
-        self.migrateConnections(now: now)
+        // Only connections of a freed relay lack one: every other change of the relays migrates them at once. Not
+        // on every tick, as a look at each connection would make a tick's cost grow with their number.
+        if freed {
+            self.migrateConnections(now: now)
+        }
         if self.relays.isEmpty && self.hadRelays {
             self.hadRelays = false
             self.events.append(.noRelays)

@@ -11,9 +11,11 @@ extension Node {
         self.lastNow = now
         self.unixOffset = unixTime - (now - .zero)
         defer { self.finishInput() }
-        for id in Array(self.relays.keys) {
-            if let deadline = self.relays[id]?.allocation.pollTimeout(), deadline <= now {
-                self.relays[id]?.allocation.handleTimeout(now: now)
+        // By position, here and in the other loops over relays on this path: a copy of the keys, or a keyed
+        // `_modify`, allocates on every call, and this runs on every tick of a gateway's timer.
+        for index in self.relays.values.indices {
+            if let deadline = self.relays.values[index].allocation.pollTimeout(), deadline <= now {
+                self.relays.values[index].allocation.handleTimeout(now: now)
             }
         }
         self.drainAllocations(now: now)

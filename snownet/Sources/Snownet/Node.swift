@@ -24,6 +24,10 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
     struct RelayState {
         var server: TURNServer<RelayID>
         var allocation: Allocation
+        /// The allocation's relayed addresses as of its last event: `Allocation.relayedAddresses` builds an array
+        /// on every call, too dear for each relayed packet. Every change of them comes with an event
+        /// (``Node/drainAllocations(now:)`` refreshes this before handling it).
+        var relayedAddresses: [IPSocketAddress] = []
     }
 
     public let role: NodeRole
