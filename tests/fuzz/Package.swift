@@ -68,6 +68,24 @@ let package = Package(
 
         // `run.sh wireguard`
         .executableTarget(
+            name: "SnownetFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "Snownet", package: "firezone"),
+                .product(name: "ICE", package: "firezone"),
+                .product(name: "SimulatedRelay", package: "firezone"),
+                .product(name: "FirezoneTesting", package: "firezone"),
+                .product(name: "STUN", package: "firezone"),
+                .product(name: "WireGuard", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "FirezoneTime", package: "firezone"),
+                .product(name: "FirezoneCrypto", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .executableTarget(
             name: "WireGuardFuzzer",
             dependencies: [
                 "FuzzSupport",

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Regenerates the committed seed corpora of the fuzz targets: `python3 tests/fuzz/make-corpus.py`.
 
-stun: one STUN message or ChannelData datagram per file; relay-server: sequences of datagrams (see
-Sources/RelayServerFuzzer).
+stun: one STUN message or ChannelData datagram per file; relay-server and snownet: sequences of records (see
+Sources/RelayServerFuzzer and Sources/SnownetFuzzer). `make-corpus.py TARGET...` regenerates only those.
 
 ip-packet: one file per packet, named after what it is. A file is the packet's bytes, optionally followed by a
 rewrite script (see Sources/IPPacketFuzzer/IPPacketFuzzer.swift: the packet is as long as its header says, the
@@ -425,11 +425,44 @@ def relay_server_corpus() -> dict[str, bytes]:
     }
 
 
-CORPORA = {"ip-packet": ip_packet_corpus, "stun": stun_corpus, "relay-server": relay_server_corpus}
+def snownet_corpus() -> dict[str, bytes]:
+    """Sequences as `Sources/SnownetFuzzer` reads them: op 0 a datagram from the relay, 1 from the peer's host
+    socket, 3 a remote candidate; 0x04 signs STUN with the key the node checks; the high bits advance the clock."""
+    t = bytes(range(1, 13))
+    binding_request = stun(BINDING, REQUEST, t, attribute(0x0006, b"local:remote") + attribute(0x0024, struct.pack("!I", 1853817087))
+                           + attribute(0x802A, bytes(8)) + attribute(0x0025, b""))
+    binding_success = stun(BINDING, SUCCESS, t, xor_address(0x0020, v4("198.51.100.10"), 52625, t))
+    relay_401 = stun(BINDING, ERROR, t, attribute(0x0009, bytes([0, 0, 4, 1]) + b"Unauthorized")
+                     + attribute(0x0014, b"firezone") + attribute(0x0015, b"nonce"))
+    allocate_success = stun(ALLOCATE, SUCCESS, t, xor_address(0x0016, v4("203.0.113.1"), 49152, t)
+                            + xor_address(0x0020, v4("198.51.100.1"), 40000, t) + attribute(0x000D, struct.pack("!I", 600)))
+    host = b"candidate:1 1 udp 2130706431 192.0.2.10 52625 typ host"
+    srflx = b"candidate:fffeff6435be70ddbf995982 1 udp 1694498559 87.121.72.60 57114 typ srflx raddr 0.0.0.0 rport 0"
+    relay = b"candidate:2 1 udp 37748479 203.0.113.2 50000 typ relay raddr 0.0.0.0 rport 0"
+    return {
+        "candidates-then-checks": record(0x03, host) + record(0x03, srflx) + record(0x03, relay)
+        + record(0x05, binding_request) + record(0x0D, binding_success),
+        "relay-answers": record(0x00, binding_success) + record(0x04, relay_401) + record(0x04, allocate_success)
+        + record(0x00, channel_data(0x4000, b"data")),
+        "wireguard-garbage": record(0x01, bytes([1, 0, 0, 0]) + bytes(144)) + record(0x01, bytes([4, 0, 0, 0]) + bytes(28)),
+        "stranger": record(0x02, b"\x00\x01" + binding_request) + record(0xFB, b"late"),
+    }
+
+
+CORPORA = {
+    "ip-packet": ip_packet_corpus,
+    "stun": stun_corpus,
+    "relay-server": relay_server_corpus,
+    "snownet": snownet_corpus,
+}
 
 
 def main() -> None:
+    # `make-corpus.py TARGET...` regenerates only those targets' corpora.
+    chosen = sys.argv[1:] or list(CORPORA)
     for target, make in CORPORA.items():
+        if target not in chosen:
+            continue
         directory = os.path.join(HERE, "corpus", target)
         os.makedirs(directory, exist_ok=True)
         for name in os.listdir(directory):
