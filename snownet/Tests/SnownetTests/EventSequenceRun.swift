@@ -211,7 +211,9 @@ struct EventSequenceRun {
         self.flow = Flow(
             client: IceCredentials(ufrag: "c\(generation)", password: "client-password-\(generation)-0123456789"),
             gateway: IceCredentials(ufrag: "g\(generation)", password: "gateway-password-\(generation)-0123456789"),
-            presharedKey: PresharedKey(Bytes32((0..<32).map { UInt8($0) &* 31 &+ UInt8(truncatingIfNeeded: generation) })!)
+            presharedKey: PresharedKey(
+                Bytes32((0..<32).map { UInt8($0) &* 31 &+ UInt8(truncatingIfNeeded: generation) })!
+            )
         )
     }
 
@@ -219,7 +221,8 @@ struct EventSequenceRun {
     /// whether the node took it. Checks that a refusal is one the situation calls for.
     private mutating func upsert(_ side: Side, id: String, key: PublicKey? = nil) -> Bool {
         let key = key ?? PeerHost.publicKey(of: self.secrets[Self.other(side)]!)
-        let (local, remote) = side == .client ? (self.flow.client, self.flow.gateway) : (self.flow.gateway, self.flow.client)
+        let (local, remote) =
+            side == .client ? (self.flow.client, self.flow.gateway) : (self.flow.gateway, self.flow.client)
         let node = self.peer(side).node
         let hasRelays = !node.relayIDs.isEmpty
         let replaced = node.connectionIDs.contains(id)

@@ -10,8 +10,6 @@ import WireGuard
 /// What happens to a connection after it is set up: roaming, a restarted peer, a goodbye, relays that go away,
 /// and bad links on the way there.
 @Suite struct LifecycleScenarioTests {
-    static let seeds = 20
-
     static func goodbye() -> ByteBuffer {
         try! IPPacket.makeFZP2PControl(eventType: .goodbye, body: ByteBuffer()).buffer
     }
@@ -19,7 +17,7 @@ import WireGuard
     /// The client closes its connection with a goodbye; the gateway's node delivers it as a p2p control packet
     /// (connlib then removes the connection) one link crossing later.
     @Test func aGoodbyeReachesThePeerAtOnce() throws {
-        for seed in TestSeeds.seeds(count: Self.seeds) {
+        for seed in Scenario.seeds {
             var scenario = try TimingScenarioTests.established(seed: seed)
             scenario.update(Scenario.client) { node, now in
                 node.closeConnection(Scenario.gateway, goodbye: Self.goodbye(), now: now)
@@ -38,7 +36,7 @@ import WireGuard
     /// The client moves to another network: it resets (new key, allocations anew from the new address), the
     /// portal hands both sides the new key, and the connection comes back.
     @Test func roamingRecovers() throws {
-        for seed in TestSeeds.seeds(count: Self.seeds) {
+        for seed in Scenario.seeds {
             var scenario = Scenario(seed: seed, client: .behind(.portRestrictedCone), gateway: .publicInternet)
             scenario.joinRelays()
             try scenario.connect()
@@ -66,7 +64,7 @@ import WireGuard
     /// The gateway restarts with a new key under the same ID: the client's old connection stops getting answers
     /// and fails; the portal's next flow carries the new key and the connection comes back.
     @Test func aRestartedPeerIsDetectedAndReconnected() throws {
-        for seed in TestSeeds.seeds(count: 5) {
+        for seed in Scenario.seeds {
             var scenario = try TimingScenarioTests.established(seed: seed)
             let newSecret = Bytes32((0..<32).map { UInt8($0) &* 19 &+ 4 })!
             scenario.restartGateway(secret: newSecret)
@@ -94,7 +92,7 @@ import WireGuard
     /// are connected and most packets arrive.
     @Test func twentyPercentLossStillConnects() throws {
         var attempts: [Int] = []
-        for seed in TestSeeds.seeds(count: Self.seeds) {
+        for seed in Scenario.seeds {
             var scenario = Scenario(
                 seed: seed,
                 client: .behind(.portRestrictedCone),
@@ -124,7 +122,7 @@ import WireGuard
     /// 50 ms of jitter on both links (packets reorder): still connects.
     @Test func fiftyMillisecondsOfJitterStillConnects() throws {
         let jittery = LinkConditions(latency: .milliseconds(60), jitter: .milliseconds(50))
-        for seed in TestSeeds.seeds(count: Self.seeds) {
+        for seed in Scenario.seeds {
             var scenario = Scenario(
                 seed: seed,
                 client: .behind(.symmetric),
@@ -143,7 +141,7 @@ import WireGuard
     /// Both behind symmetric NATs on two relays; the portal removes the relay the client uses: the client moves to
     /// the other one, signals its new relayed candidate, invalidates the old, and data flows again.
     @Test func connectionsMigrateWhenTheirRelayGoesAway() throws {
-        for seed in TestSeeds.seeds(count: Self.seeds) {
+        for seed in Scenario.seeds {
             var scenario = Scenario(seed: seed, client: .behind(.symmetric), gateway: .behind(.symmetric), relays: 2)
             scenario.joinRelays()
             try scenario.connect()
@@ -173,7 +171,7 @@ import WireGuard
 
     /// Every relay becomes unreachable: each node reports that it has no relay left.
     @Test func noRelaysIsReportedWhenAllRelaysDisappear() throws {
-        for seed in TestSeeds.seeds(count: 5) {
+        for seed in Scenario.seeds {
             var scenario = Scenario(seed: seed, client: .publicInternet, gateway: .publicInternet, relays: 2)
             scenario.portalRestoresRelays = false
             scenario.joinRelays()

@@ -110,7 +110,7 @@ import WireGuard
 
     /// Whatever arrives from wherever: a typed error and a count, never a crash.
     @Test func garbageIsRefusedAndCounted() throws {
-        for seed in TestSeeds.seeds(count: 20) {
+        for seed in Scenario.seeds {
             var scenario = Scenario(seed: seed, client: .publicInternet, gateway: .publicInternet)
             scenario.joinRelays()
             try scenario.connect()

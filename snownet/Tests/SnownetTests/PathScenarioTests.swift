@@ -6,8 +6,6 @@ import Testing
 /// A client and a gateway connect on the path their NATs allow, over many seeds: direct when hole punching
 /// works, through a relay when one side's NAT is symmetric, relay to relay when both are.
 @Suite struct PathScenarioTests {
-    static let seedsPerScenario = 100
-
     struct Case: CustomTestStringConvertible, Sendable {
         let name: String
         let client: Scenario.Placement
@@ -60,7 +58,7 @@ import Testing
 
     @Test(arguments: cases)
     func connectsAndCarriesDataBothWays(_ testCase: Case) throws {
-        for seed in TestSeeds.seeds(count: Self.seedsPerScenario) {
+        for seed in Scenario.seeds {
             var scenario = Scenario(
                 seed: seed,
                 client: testCase.client,

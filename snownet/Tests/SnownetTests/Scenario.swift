@@ -10,6 +10,10 @@ import Snownet
 import TURNClient
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A client and a gateway with snownet nodes, one or two relays running our `RelayServer`, NAT routers of the
 /// kinds a test asks for, and a portal that carries candidates between the two nodes: the whole of a
 /// connection's life in the simulated network.
@@ -18,6 +22,16 @@ import Testing
 /// 192.0.2.0/24 (gateway), hosts behind them on 10.0.0.0/8; a host without NAT has a public 198.51.100.x or
 /// 192.0.2.x address. Hosts are IPv4 only: the NAT router kit translates IPv4.
 struct Scenario {
+    /// Seeds per scenario: 100 in `make test`; `SNOWNET_SCENARIO_SEEDS=<n>` runs more (a nightly-style run) or
+    /// fewer. `SIMULATION_SEED` still replays one.
+    static let seedCount: Int = {
+        getenv("SNOWNET_SCENARIO_SEEDS").flatMap { Int(String(cString: $0)) } ?? 100
+    }()
+
+    static var seeds: [UInt64] {
+        TestSeeds.seeds(count: Self.seedCount)
+    }
+
     static let client = "client"
     static let gateway = "gateway"
     static let clientSecret = Bytes32((0..<32).map { UInt8($0) &* 7 &+ 3 })!

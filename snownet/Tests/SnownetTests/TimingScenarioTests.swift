@@ -7,8 +7,6 @@ import Testing
 /// The low-power connection timers (``ConnectionTiming``), measured on the simulated network: how fast a broken
 /// connection is noticed, and how little an idle one sends.
 @Suite struct TimingScenarioTests {
-    static let seeds = 20
-
     /// Establishes a direct connection between two public hosts.
     static func established(seed: UInt64) throws -> Scenario {
         var scenario = Scenario(seed: seed, client: .publicInternet, gateway: .publicInternet)
@@ -37,7 +35,7 @@ import Testing
             maximumMissedResponses: ConnectionTiming.activeMaximumMissedResponses
         )
         var durations: [Duration] = []
-        for seed in TestSeeds.seeds(count: Self.seeds) {
+        for seed in Scenario.seeds {
             var scenario = try Self.established(seed: seed)
             _ = scenario.exchange(count: 5)
             // The cut falls anywhere between two checks.
@@ -73,7 +71,7 @@ import Testing
 
     /// Idle for a minute, then cut: the client notices within four idle check intervals.
     @Test func aBrokenIdleConnectionFailsWithinFourIdleChecks() throws {
-        for seed in TestSeeds.seeds(count: 5) {
+        for seed in Scenario.seeds {
             var scenario = try Self.established(seed: seed)
             scenario.run(for: .seconds(70))
             try #require(scenario.peer(Scenario.client).node.isIdle(Scenario.gateway))
