@@ -1,4 +1,5 @@
 import DequeModule
+import FirezoneCrypto
 import FirezoneTime
 import IPPacket
 import Logging
@@ -27,7 +28,7 @@ public struct IceAgent {
     private let remoteKey: [UInt8]
     /// RFC 8445 §7.1.3: compared with the peer's to resolve a role conflict.
     let tieBreaker: UInt64
-    private var generator: SplitMix64
+    private var generator: KeyStream
     private let logger: Logger
 
     /// Highest priority first; ties in address order, so that the check order never depends on hashing.
@@ -51,7 +52,7 @@ public struct IceAgent {
         self.remoteCredentials = remote
         self.localKey = local.integrityKey
         self.remoteKey = remote.integrityKey
-        var generator = SplitMix64(seed: seed)
+        var generator = KeyStream(seed: seed)
         self.tieBreaker = generator.next()
         self.generator = generator
         self.logger = logger

@@ -1,4 +1,5 @@
 import DequeModule
+import FirezoneCrypto
 import FirezoneTime
 import IPPacket
 import Logging
@@ -35,7 +36,7 @@ public struct Allocation {
     /// The server did not understand a request of ours (420): nothing will get better.
     private var protocolFailure = false
     private let software: String
-    private var rng: SplitMix64
+    private var rng: KeyStream
     private let logger: Logger
 
     /// The server address (one of `server`'s) whose BINDING answered first.
@@ -83,7 +84,7 @@ public struct Allocation {
         self.realm = realm
         self.key = LongTermCredentials.key(username: username, realm: realm, password: password)
         self.software = software
-        self.rng = SplitMix64(seed: seed)
+        self.rng = KeyStream(seed: seed)
         var logger = logger
         logger[metadataKey: "relay"] = "\(server)"
         self.logger = logger

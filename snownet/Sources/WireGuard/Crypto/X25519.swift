@@ -45,17 +45,6 @@ package final class SharedSecretCounter: Sendable {
     package init() {}
 }
 
-/// libsodium picks its fastest implementations (AVX2 ChaCha20, for one) in `sodium_init`, which is idempotent and
-/// thread-safe; until then it runs portable reference code.
-enum Sodium {
-    private static let initialized: Bool = sodium_init() >= 0
-
-    @inline(__always)
-    static func ensureInitialized() {
-        precondition(Self.initialized, "sodium_init failed")
-    }
-}
-
 extension UnsafeRawBufferPointer {
     var uint8Base: UnsafePointer<UInt8> {
         self.baseAddress!.assumingMemoryBound(to: UInt8.self)
