@@ -112,15 +112,7 @@ extension Node {
             return
         }
         if self.connections[id]?.established == true {
-            var packet = ByteBufferAllocator().buffer(
-                capacity: NodeConstants.headroom + goodbye.readableBytes + NodeConstants.tailroom
-            )
-            packet.moveWriterIndex(forwardBy: NodeConstants.headroom)
-            packet.moveReaderIndex(forwardBy: NodeConstants.headroom)
-            packet.writeImmutableBuffer(goodbye)
-            if case .datagram = self.router.encapsulate(&packet, for: id, now: now) {
-                self.sendOverPath(id, datagram: &packet, now: now)
-            }
+            self.encapsulateCopy(of: goodbye, for: id, now: now)
         }
         self.forget(id)
         self.events.append(.connectionClosed(id))

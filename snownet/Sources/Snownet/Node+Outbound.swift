@@ -116,6 +116,20 @@ extension Node {
         return nil
     }
 
+    /// Encrypts a copy of `packet` (a goodbye, a keep-alive's empty packet, a packet that waited for a path) for a
+    /// connection and sends it over its path; a packet that needs a handshake first waits in the tunnel.
+    mutating func encapsulateCopy(of packet: ByteBuffer, for id: ConnectionID, now: Instant) {
+        var buffer = ByteBufferAllocator().buffer(
+            capacity: NodeConstants.headroom + packet.readableBytes + NodeConstants.tailroom
+        )
+        buffer.moveWriterIndex(forwardBy: NodeConstants.headroom)
+        buffer.moveReaderIndex(forwardBy: NodeConstants.headroom)
+        buffer.writeImmutableBuffer(packet)
+        if case .datagram = self.router.encapsulate(&buffer, for: id, now: now) {
+            self.sendOverPath(id, datagram: &buffer, now: now)
+        }
+    }
+
     /// Queues a sealed datagram for a connection's nominated path, or keeps it until one is nominated.
     mutating func sendOverPath(_ id: ConnectionID, datagram: inout ByteBuffer, now: Instant) {
         guard self.connections[id]?.nominated != nil else {
@@ -246,15 +260,7 @@ extension Node {
             self.router.rollOverSession(for: id, now: now)
         }
         for packet in packets {
-            var buffer = ByteBufferAllocator().buffer(
-                capacity: NodeConstants.headroom + packet.readableBytes + NodeConstants.tailroom
-            )
-            buffer.moveWriterIndex(forwardBy: NodeConstants.headroom)
-            buffer.moveReaderIndex(forwardBy: NodeConstants.headroom)
-            buffer.writeImmutableBuffer(packet)
-            if case .datagram = self.router.encapsulate(&buffer, for: id, now: now) {
-                self.sendOverPath(id, datagram: &buffer, now: now)
-            }
+            self.encapsulateCopy(of: packet, for: id, now: now)
         }
         self.drainTunnel(id, now: now)
         if let path = self.connections[id]?.path, let previous, path != previous,

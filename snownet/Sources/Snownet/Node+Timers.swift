@@ -67,12 +67,8 @@ extension Node {
         guard self.router.hasSession(id) else {
             return
         }
-        var packet = ByteBufferAllocator().buffer(capacity: NodeConstants.headroom + NodeConstants.tailroom)
-        packet.moveWriterIndex(forwardBy: NodeConstants.headroom)
-        packet.moveReaderIndex(forwardBy: NodeConstants.headroom)
-        if case .datagram = self.router.encapsulate(&packet, for: id, now: now) {
-            self.sendOverPath(id, datagram: &packet, now: now)
-        }
+        // WireGuard's keep-alive is a transport message with an empty payload (WireGuard paper §6.5).
+        self.encapsulateCopy(of: ByteBuffer(), for: id, now: now)
     }
 
     /// Puts a connection's next deadline in the queue.

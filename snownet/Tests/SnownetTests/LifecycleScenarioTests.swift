@@ -68,17 +68,7 @@ import WireGuard
             var scenario = try TimingScenarioTests.established(seed: seed)
             let newSecret = Bytes32((0..<32).map { UInt8($0) &* 19 &+ 4 })!
             scenario.restartGateway(secret: newSecret)
-            var failed = false
-            for index in 0..<150 where !failed {
-                scenario.simulation.withNode(Scenario.client, as: PeerHost.self) { host, now in
-                    _ = try? host.send(
-                        Scenario.packet("still there? \(index)", fromClient: true),
-                        to: Scenario.gateway,
-                        now: now
-                    )
-                }
-                failed = scenario.run(for: .milliseconds(100), until: TimingScenarioTests.failed(Scenario.client))
-            }
+            let failed = scenario.clientSendsUntilItsConnectionFails(within: .seconds(15))
             try #require(failed, "the client noticed; \(scenario.report(seed: seed))")
             try scenario.connect(gatewaySecret: newSecret)
             let recovered = scenario.run(for: .seconds(10), until: Scenario.bothEstablished)

@@ -347,6 +347,33 @@ struct Scenario {
         )
     }
 
+    /// The client keeps sending, a packet every 100 ms as an active user does, until its connection fails or
+    /// `limit` passes; whether it failed.
+    mutating func clientSendsUntilItsConnectionFails(within limit: Duration) -> Bool {
+        let deadline = self.simulation.now + limit
+        var index = 0
+        while self.simulation.now < deadline {
+            let packet = Self.packet("are you there? \(index)", fromClient: true)
+            index += 1
+            self.simulation.withNode(Self.client, as: PeerHost.self) { host, now in
+                _ = try? host.send(packet, to: Self.gateway, now: now)
+            }
+            if self.run(for: .milliseconds(100), until: Self.failed(Self.client)) {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// Whether `host` reported a connection failed.
+    static func failed(_ host: String) -> (Simulation) -> Bool {
+        { simulation in
+            simulation.node(host, as: PeerHost.self).events.contains {
+                if case .connectionFailed = $0 { true } else { false }
+            }
+        }
+    }
+
     /// Sends `count` packets each way, `spacing` apart, then waits a second; returns how many arrived each way.
     mutating func exchange(count: Int, spacing: Duration = .milliseconds(10)) -> (toGateway: Int, toClient: Int) {
         for host in [Self.client, Self.gateway] {

@@ -17,14 +17,6 @@ import Testing
         return scenario
     }
 
-    static func failed(_ host: String) -> (Simulation) -> Bool {
-        { simulation in
-            simulation.node(host, as: PeerHost.self).events.contains {
-                if case .connectionFailed = $0 { true } else { false }
-            }
-        }
-    }
-
     /// Traffic keeps the connection active; the client's link is cut; the client gives the connection up seven
     /// check intervals after its first unanswered check, which comes at most one interval after the cut: 10.5 s
     /// after the cut, give or take one interval.
@@ -42,17 +34,7 @@ import Testing
             scenario.run(for: .milliseconds(Int64(seed % 1_500)))
             let cut = scenario.simulation.now
             scenario.simulation.setLink(of: Scenario.client, to: LinkConditions(loss: 1))
-            var failed = false
-            for index in 0..<200 where !failed {
-                scenario.simulation.withNode(Scenario.client, as: PeerHost.self) { host, now in
-                    _ = try? host.send(
-                        Scenario.packet("after the cut \(index)", fromClient: true),
-                        to: Scenario.gateway,
-                        now: now
-                    )
-                }
-                failed = scenario.run(for: .milliseconds(100), until: Self.failed(Scenario.client))
-            }
+            let failed = scenario.clientSendsUntilItsConnectionFails(within: .seconds(20))
             try #require(failed, "failed; \(scenario.report(seed: seed))")
             let elapsed = scenario.simulation.now - cut
             durations.append(elapsed)
@@ -78,7 +60,7 @@ import Testing
             let cut = scenario.simulation.now
             scenario.simulation.setLink(of: Scenario.client, to: LinkConditions(loss: 1))
             let limit = ConnectionTiming.idleCheckInterval * ConnectionTiming.idleMaximumMissedResponses
-            let failed = scenario.run(for: limit + .seconds(1), until: Self.failed(Scenario.client))
+            let failed = scenario.run(for: limit + .seconds(1), until: Scenario.failed(Scenario.client))
             try #require(failed, "failed within \(limit); \(scenario.report(seed: seed))")
             let cause = scenario.peer(Scenario.client).events.lazy.compactMap { event -> ConnectionFailure? in
                 if case .connectionFailed(_, let cause) = event { cause } else { nil }
