@@ -423,6 +423,16 @@ let package = Package(
             ],
             path: "tests/Sources/relay-load"
         ),
+        // Our ICE agent on a UDP socket, for tests/integration/ice-aioice.sh.
+        .executableTarget(
+            name: "ice-interop",
+            dependencies: [
+                "ICE", "STUN", "IPPacket", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "tests/Sources/ice-interop"
+        ),
         // The userspace WireGuard device behind `wireguard-peer`: TUN, batched UDP, one thread.
         .target(
             name: "WireGuardPeer",

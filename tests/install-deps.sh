@@ -9,6 +9,8 @@ packages=(
     # Real peers and network tools used by the tests
     iproute2 iputils-ping ethtool socat tcpdump bpftool xdp-tools nftables
     wireguard-go wireguard-tools iperf3 coturn
+    # An independent ICE agent (RFC 5245/8445) for tests/integration/ice-aioice.sh
+    python3-aioice
     # The portal's wss:// tests make a throwaway certificate
     openssl
 )

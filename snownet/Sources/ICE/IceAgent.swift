@@ -133,8 +133,10 @@ public struct IceAgent {
         self.updateSelectionAndState()
     }
 
-    /// Adds a candidate the peer signalled and pairs it with our candidates of its IP family; checks start at once.
-    /// A candidate at the address of a peer-reflexive one replaces it (the peer told us what we had guessed).
+    /// Adds a candidate the peer signalled and pairs it with our candidates of its IP family. Its checks are due at
+    /// once (``pollTimeout()`` returns `now`) and go out on the next ``handleTimeout(now:)``, so that a batch of
+    /// candidates added in any order is checked in pair-priority order. A candidate at the address of a
+    /// peer-reflexive one replaces it (the peer told us what we had guessed).
     public mutating func addRemoteCandidate(_ candidate: Candidate, now: Instant) {
         self.lastNow = now
         if let existing = self.remoteCandidates.firstIndex(where: { $0.address == candidate.address }) {
@@ -150,7 +152,6 @@ public struct IceAgent {
                 }
                 self.sortPairs()
             }
-            self.process(now: now)
             return
         }
         guard self.remoteCandidates.count < IceConstants.maximumRemoteCandidates else {
@@ -164,7 +165,7 @@ public struct IceAgent {
                 self.addPair(local: pairable, remote: candidate)
             }
         }
-        self.process(now: now)
+        self.updateSelectionAndState()
     }
 
     /// Removes a remote candidate (by address) and its pairs.
@@ -176,7 +177,7 @@ public struct IceAgent {
         self.logger.debug("ICE: invalidated remote candidate \(self.remoteCandidates[index])")
         self.remoteCandidates.remove(at: index)
         self.removePairs { $0.remote.address == candidate.address }
-        self.process(now: now)
+        self.updateSelectionAndState()
     }
 
     // MARK: STUN

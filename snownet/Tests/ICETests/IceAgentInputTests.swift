@@ -101,6 +101,7 @@ import Testing
     @Test func controllingCheckCarriesItsRoleAndNominationFollowsSuccess() throws {
         var agent = Self.agent(role: .controlling)
         agent.addRemoteCandidate(.host(Self.peerSocket), now: Self.now)
+        agent.handleTimeout(now: Self.now)
         let check = try #require(try Self.drain(&agent).first).message
         #expect(check.iceControlling == agent.tieBreaker)
         #expect(!check.useCandidate)
@@ -122,6 +123,21 @@ import Testing
         #expect(nomination.useCandidate)
         #expect(nomination.iceControlling == agent.tieBreaker)
         #expect(agent.nominatedPair == nil, "nominated only once the USE-CANDIDATE check succeeds")
+    }
+
+    @Test func checksGoOutInPairPriorityOrderWhateverTheCandidateOrder() throws {
+        var agent = Self.agent(role: .controlling)
+        let relay = Candidate.relayed(IPSocketAddress("203.0.113.5:50000")!)
+        let srflx = Candidate.serverReflexive(IPSocketAddress("203.0.113.9:4000")!, base: Self.peerSocket)
+        let host = Candidate.host(Self.peerSocket)
+        for candidate in [relay, srflx, host] {
+            agent.addRemoteCandidate(candidate, now: Self.now)
+        }
+        #expect(agent.pollTransmit() == nil, "checks wait for the batch")
+        #expect(agent.pollTimeout() == Self.now)
+        agent.handleTimeout(now: Self.now)
+        let destinations = try Self.drain(&agent).map(\.transmit.destination)
+        #expect(destinations == [host.address, srflx.address, relay.address])
     }
 
     // MARK: Refused input
@@ -175,6 +191,7 @@ import Testing
     @Test func responsesAreMatchedAndAuthenticated() throws {
         var agent = Self.agent(role: .controlling)
         agent.addRemoteCandidate(.host(Self.peerSocket), now: Self.now)
+        agent.handleTimeout(now: Self.now)
         let check = try #require(try Self.drain(&agent).first).message
         func response(id: TransactionID, key: String) throws -> STUNMessage {
             var buffer = ByteBuffer()
@@ -220,6 +237,7 @@ import Testing
             var generator = SeededRandomNumberGenerator(seed: seed)
             var agent = Self.agent(seed: seed)
             agent.addRemoteCandidate(.host(Self.peerSocket), now: Self.now)
+            agent.handleTimeout(now: Self.now)
             let valid = Self.request(useCandidate: true).buffer
             var decoded = 0
             for round in 0..<2_000 {
