@@ -211,8 +211,11 @@ extension Node {
         case .invalidatedAddress(.relayed, let address):
             self.invalidateLocalCandidate(.relayed(address), onRelay: relayID)
         }
+        // A new local candidate pairs with the remote ones the agent has: the checks it makes possible are due now,
+        // and a connection that had nothing to check has no deadline yet.
         for id in Array(self.connections.keys) {
             self.drainAgent(id, now: now)
+            self.reschedule(id, now: now)
         }
     }
 

@@ -76,7 +76,7 @@ struct EventSequence: Sendable, CustomTestStringConvertible {
         case send(EventSequence.Side, count: Int)
         /// Loss on the access link of the client (0), the gateway (1) or a relay (2, 3).
         case loss(host: Int, percent: Int)
-        case wait(Duration)
+        case wait(milliseconds: Int)
         /// Links heal; established connections must carry data both ways.
         case quiet
         case stranger(EventSequence.Side, StrangerDatagram)
@@ -94,7 +94,7 @@ struct EventSequence: Sendable, CustomTestStringConvertible {
             case .reset(let side): ".reset(.\(side))"
             case .send(let side, let count): ".send(.\(side), count: \(count))"
             case .loss(let host, let percent): ".loss(host: \(host), percent: \(percent))"
-            case .wait(let duration): ".wait(.milliseconds(\(duration / .milliseconds(1))))"
+            case .wait(let milliseconds): ".wait(milliseconds: \(milliseconds))"
             case .quiet: ".quiet"
             case .stranger(let side, let datagram): ".stranger(.\(side), .\(datagram))"
             }
@@ -175,11 +175,11 @@ extension EventSequence {
     )
 
     /// Milliseconds to minutes, in three bands so that each is drawn often.
-    static let waitDuration = Gen<Duration>.frequency(
-        (1, Gen.duration(in: .milliseconds(1) ... .milliseconds(100))),
-        (2, Gen.duration(in: .milliseconds(100) ... .seconds(5))),
-        (1, Gen.duration(in: .seconds(5) ... .seconds(180)))
-    ).map { Duration.milliseconds($0 / .milliseconds(1)) }
+    static let waitMilliseconds = Gen<Int>.frequency(
+        (1, Gen.int(in: 1...100)),
+        (2, Gen.int(in: 100...5000)),
+        (1, Gen.int(in: 5000...180_000))
+    )
 
     static let step = Gen<Step>.frequency(
         (3, Gen.bool().map { Step.connect(fresh: $0) }),
@@ -193,7 +193,7 @@ extension EventSequence {
         (0.7, side.map { Step.reset($0) }),
         (3, zip(side, Gen.int(in: 1...5)).map { Step.send($0, count: $1) }),
         (2, zip(Gen.int(in: 0...3), lossPercent).map { Step.loss(host: $0, percent: $1) }),
-        (5, waitDuration.map { Step.wait($0) }),
+        (5, waitMilliseconds.map { Step.wait(milliseconds: $0) }),
         (1, Gen.always(Step.quiet)),
         (1, zip(side, Gen<StrangerDatagram>.case).map { Step.stranger($0, $1) })
     )

@@ -3,6 +3,7 @@ import FirezoneTesting
 import FirezoneTime
 import ICE
 import IPPacket
+import Logging
 import NIOCore
 import STUN
 import SimulatedRelay
@@ -60,7 +61,7 @@ struct EventSequenceRun {
     private var servers: [Side: [String: TURNServer<String>]] = [.client: [:], .gateway: [:]]
     private var stepIndex = -1
 
-    init(_ sequence: EventSequence) {
+    init(_ sequence: EventSequence, peerLogLevel: Logger.Level = .info) {
         self.sequence = sequence
         self.scenario = Scenario(
             seed: sequence.seed,
@@ -70,7 +71,7 @@ struct EventSequenceRun {
             clientLink: Self.peerLink,
             gatewayLink: Self.peerLink,
             relayLink: Self.relayLink,
-            peerLogLevel: .info
+            peerLogLevel: peerLogLevel
         )
         self.scenario.simulation.addHost(Self.stranger, addresses: [StrangerHost.address], node: StrangerHost())
         for side in Side.allCases {
@@ -192,8 +193,8 @@ struct EventSequenceRun {
             var link = host < 2 ? Self.peerLink : Self.relayLink
             link.loss = Double(percent) / 100
             self.scenario.simulation.setLink(of: name, to: link)
-        case .wait(let duration):
-            self.scenario.run(for: duration)
+        case .wait(let milliseconds):
+            self.scenario.run(for: .milliseconds(milliseconds))
         case .quiet:
             self.healLinks()
             self.scenario.run(for: .seconds(5))

@@ -52,6 +52,47 @@ import Testing
         }
         print("\(seeds.count) event sequences, \(steps) steps: every invariant held")
     }
+
+    /// Shrunk sequences that once broke an invariant.
+    static let regressions: [EventSequence] = [
+        // The client's relay comes back while its link is down; its new connection got the gateway's candidates
+        // before it had a local one. The host candidate the new allocation reports must start checks at once
+        // (the connection had no deadline), or it connects, or fails, never.
+        EventSequence(
+            seed: 11_677_365_107_290_833_533,
+            client: .symmetric,
+            gateway: .publicInternet,
+            relays: 1,
+            steps: [
+                .connect(fresh: false),
+                .loss(host: 0, percent: 100),
+                .relays(.client, .replaceCredentials(relay: 0)),
+                .upsert(.client, fresh: true),
+                .wait(milliseconds: 9125),
+            ]
+        ),
+        // The client replaces its connection while the gateway's checks are under way: one of the gateway's pairs
+        // succeeded, none was nominated, every other one failed. The gateway's connection must fail (or connect);
+        // its ICE agent, controlled, has no timer left and waits for a nomination that never comes.
+        EventSequence(
+            seed: 10_733_441_327_410_798_904,
+            client: .fullCone,
+            gateway: .symmetric,
+            relays: 1,
+            steps: [
+                .connect(fresh: false),
+                .wait(milliseconds: 40),
+                .upsert(.client, fresh: true),
+            ]
+        ),
+    ]
+
+    @Test(arguments: Self.regressions)
+    func regression(_ sequence: EventSequence) {
+        var run = EventSequenceRun(sequence)
+        let violations = run.play()
+        #expect(violations.isEmpty, "\(violations)\n\(run.report)")
+    }
 }
 
 #if canImport(Glibc)

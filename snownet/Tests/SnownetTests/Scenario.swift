@@ -50,6 +50,8 @@ struct Scenario {
     /// Whether a node that reports no relays gets them again (it reconnects to the portal, whose `init` lists them).
     var portalRestoresRelays = true
     private var inTransit: [(arrival: Instant, host: String, event: NodeEvent<String>)] = []
+    /// When the portal first delivered candidates to each host.
+    private(set) var firstCandidatesDelivered: [String: Instant] = [:]
 
     enum Placement {
         case publicInternet
@@ -239,6 +241,9 @@ struct Scenario {
         while let index = self.inTransit.firstIndex(where: { $0.arrival <= now }) {
             let (_, host, event) = self.inTransit.remove(at: index)
             let connection = Self.peer(of: host)
+            if case .newIceCandidates = event, self.firstCandidatesDelivered[host] == nil {
+                self.firstCandidatesDelivered[host] = now
+            }
             self.simulation.withNode(host, as: PeerHost.self) { host, now in
                 if case .newIceCandidates(_, let candidates) = event {
                     host.audit.noteSignalled(candidates)
