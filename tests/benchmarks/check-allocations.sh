@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fails if any hot-path benchmark (ip-packet, relay, wireguard) allocates.
+# Fails if any hot-path benchmark (ip-packet, relay, wireguard, snownet's Node per packet and per idle timer tick)
+# allocates.
 #
-# Builds and runs the benchmarks whose names start with "ip-packet" (plus the canary) and judges only the
+# Builds and runs the hot-path benchmarks (plus the canary) and judges only the
 # malloc count (`mallocCountTotal`), never time: our machines are too noisy for timing limits.
 #
 # Why not package-benchmark's own threshold checks: `thresholds check` compares p90 only, and the in-code
@@ -23,6 +24,7 @@ mkdir -p "$out"
 # export needs as its primary metric and which is not judged.
 swift package --allow-writing-to-directory "$out" benchmark run \
     --filter 'ip-packet.*' --filter 'relay.*' --filter 'wireguard.*' --filter 'canary.*' \
+    --filter 'snownet (en|de)capsulate.*' --filter 'snownet handleTimeout.*' \
     --metric mallocCountTotal --metric throughput \
     --format jmh --path "$out" --no-progress "$@"
 
@@ -32,7 +34,7 @@ import sys
 
 import re
 
-HOT_PATHS = ("ip-packet", "relay", "wireguard")
+HOT_PATHS = ("ip-packet", "relay", "wireguard", "snownet")
 METRIC = "Malloc (total)"
 
 with open(sys.argv[1]) as f:

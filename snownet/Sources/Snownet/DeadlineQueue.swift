@@ -28,10 +28,10 @@ struct DeadlineQueue<ID: Hashable> {
     private var scheduled: [ID: Instant] = [:]
     private var sequence: UInt64 = 0
 
-    /// The earliest deadline of any connection.
-    var earliest: Instant? {
-        self.heap.min?.deadline
-    }
+    /// The earliest deadline of any connection: the heap's minimum, kept after every change of the heap. Reading
+    /// `Heap.min` allocates (a boxed entry) when the queue's `ID` is not specialized, and the node's timer asks for
+    /// it on every tick, due or not.
+    private(set) var earliest: Instant?
 
     /// Makes `id` due at `deadline` unless it is due earlier already.
     mutating func schedule(_ id: ID, at deadline: Instant) {
@@ -52,7 +52,7 @@ struct DeadlineQueue<ID: Hashable> {
 
     /// The next connection due at `now`, which is then unscheduled until it is scheduled again.
     mutating func popDue(now: Instant) -> ID? {
-        guard let first = self.heap.min, first.deadline <= now else {
+        guard let earliest = self.earliest, earliest <= now, let first = self.heap.min else {
             return nil
         }
         self.heap.removeMin()
@@ -61,10 +61,11 @@ struct DeadlineQueue<ID: Hashable> {
         return first.id
     }
 
-    /// Keeps the heap's minimum a live entry, so that ``earliest`` needs no mutation.
+    /// Keeps the heap's minimum a live entry, and ``earliest`` its deadline.
     private mutating func dropStaleMinimum() {
         while let first = self.heap.min, self.scheduled[first.id] != first.deadline {
             self.heap.removeMin()
         }
+        self.earliest = self.heap.min?.deadline
     }
 }

@@ -39,6 +39,8 @@ struct NodeNetwork {
     /// Per connection: ICE requests the gateway sent on it, ICE requests its client sent, the client's keep-alives.
     var perConnection: [(gatewayChecks: Int, clientChecks: Int, clientKeepalives: Int)] = []
     private var clientIndex: [IPSocketAddress: Int] = [:]
+    /// Connections that failed, by side and cause.
+    var failures: [String: Int] = [:]
     private var inFlight: [(source: IPSocketAddress, destination: IPSocketAddress, payload: ByteBuffer)] = []
     private var nextInFlight = 0
     private let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -102,9 +104,10 @@ struct NodeNetwork {
         )
     }
 
-    /// Adds `count` clients, lets them allocate, connects each to the gateway and runs until every connection is
-    /// established on both sides.
-    mutating func connectClients(_ count: Int) {
+    /// Adds `count` clients, lets them allocate, connects each to the gateway (`perSecond` of them a second, so that
+    /// their timers, rekeying included, do not all fire at once; all at once when nil) and runs until every
+    /// connection is established on both sides.
+    mutating func connectClients(_ count: Int, perSecond: Int? = nil) {
         let first = self.clients.count
         for index in first..<first + count {
             var client = PeerNode(
@@ -124,6 +127,9 @@ struct NodeNetwork {
         }
         self.run(for: .seconds(1))
         for index in first..<first + count {
+            if let perSecond, index > first, (index - first) % perSecond == 0 {
+                self.run(for: .seconds(1), step: .milliseconds(100))
+            }
             try! self.gateway.upsertConnection(
                 index,
                 remoteKey: LocalIdentity(secret: Self.secret(client: index)).publicKey,
@@ -152,7 +158,7 @@ struct NodeNetwork {
                 return
             }
         }
-        preconditionFailure("every connection is established within 10 s")
+        preconditionFailure("every connection is established within 10 s; failures: \(self.failures)")
     }
 
     /// Advances the clock in steps of `step`, firing every due timer at the end of each step.
@@ -232,6 +238,8 @@ struct NodeNetwork {
             case .newIceCandidates(let id, let candidates):
                 _ = try? self.clients[id].addRemoteCandidates(candidates, for: Self.gatewayID, now: self.now)
                 self.drainClient(id)
+            case .connectionFailed(_, let cause):
+                self.failures["gateway: \(cause)", default: 0] += 1
             default:
                 break
             }
@@ -256,6 +264,8 @@ struct NodeNetwork {
             case .newIceCandidates(_, let candidates):
                 _ = try? self.gateway.addRemoteCandidates(candidates, for: index, now: self.now)
                 self.drainGateway()
+            case .connectionFailed(_, let cause):
+                self.failures["client: \(cause)", default: 0] += 1
             default:
                 break
             }
