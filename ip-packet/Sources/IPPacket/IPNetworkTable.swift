@@ -6,7 +6,7 @@
 /// longest down: at most 33 probes for IPv4 and 129 for IPv6, and as many as there are distinct lengths in
 /// practice. Hash order never shows: ``entries`` is in network order (``IPNetwork/<``).
 public struct IPNetworkTable<Value> {
-    private var values: [IPNetwork: Value] = [:]
+    private var valueByNetwork: [IPNetwork: Value] = [:]
     /// How many networks of each prefix length the table holds, per version; index = prefix length.
     private var networksPerLengthV4 = [Int](repeating: 0, count: 33)
     private var networksPerLengthV6 = [Int](repeating: 0, count: 129)
@@ -24,17 +24,17 @@ public struct IPNetworkTable<Value> {
     }
 
     public var count: Int {
-        self.values.count
+        self.valueByNetwork.count
     }
 
     public var isEmpty: Bool {
-        self.values.isEmpty
+        self.valueByNetwork.isEmpty
     }
 
     /// The value stored for exactly `network`, not a longest-prefix match; setting `nil` removes it.
     public subscript(network: IPNetwork) -> Value? {
         get {
-            self.values[network]
+            self.valueByNetwork[network]
         }
         set {
             if let newValue {
@@ -48,7 +48,7 @@ public struct IPNetworkTable<Value> {
     /// Stores `value` for `network`; returns the value it replaces.
     @discardableResult
     public mutating func updateValue(_ value: Value, for network: IPNetwork) -> Value? {
-        let previous = self.values.updateValue(value, forKey: network)
+        let previous = self.valueByNetwork.updateValue(value, forKey: network)
         if previous == nil {
             self.adjustCount(of: network, by: 1)
         }
@@ -58,7 +58,7 @@ public struct IPNetworkTable<Value> {
     /// Removes `network` (exactly that network, not those it contains); returns its value.
     @discardableResult
     public mutating func removeValue(for network: IPNetwork) -> Value? {
-        let removed = self.values.removeValue(forKey: network)
+        let removed = self.valueByNetwork.removeValue(forKey: network)
         if removed != nil {
             self.adjustCount(of: network, by: -1)
         }
@@ -78,7 +78,7 @@ public struct IPNetworkTable<Value> {
             }
         for length in lengths {
             let network = IPNetwork(unchecked: IPNetwork.masked(address, prefixLength: length), prefixLength: length)
-            if let value = self.values[network] {
+            if let value = self.valueByNetwork[network] {
                 return (network, value)
             }
         }
@@ -87,12 +87,12 @@ public struct IPNetworkTable<Value> {
 
     /// Every network and its value, IPv4 first, by address, then shorter prefixes first.
     public var entries: [(network: IPNetwork, value: Value)] {
-        self.values.sorted { $0.key < $1.key }.map { (network: $0.key, value: $0.value) }
+        self.valueByNetwork.sorted { $0.key < $1.key }.map { (network: $0.key, value: $0.value) }
     }
 
     /// Every network, in the order of ``entries``.
     public var networks: [IPNetwork] {
-        self.values.keys.sorted()
+        self.valueByNetwork.keys.sorted()
     }
 
     private mutating func adjustCount(of network: IPNetwork, by change: Int) {
@@ -122,6 +122,6 @@ extension IPNetworkTable: Sendable where Value: Sendable {}
 
 extension IPNetworkTable: Equatable where Value: Equatable {
     public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.values == rhs.values
+        lhs.valueByNetwork == rhs.valueByNetwork
     }
 }
