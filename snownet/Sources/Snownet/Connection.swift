@@ -32,6 +32,9 @@ struct Connection<RelayID: Hashable & Sendable> {
     var pendingPackets: Deque<ByteBuffer> = []
     /// Until the first remote candidate arrives: the connection fails at this instant without one.
     var remoteCandidateDeadline: Instant?
+    /// From the first remote candidate until a pair is nominated: the connection fails at this instant without
+    /// one.
+    var nominationDeadline: Instant?
     var lastApplicationTraffic: Instant
     /// When the last datagram went to the peer over the tunnel: the client's keep-alive counts from here.
     var lastTunnelDatagramSent: Instant

@@ -254,7 +254,10 @@ extension Node {
             return
         }
         connection.agent.addRemoteCandidate(candidate, now: now)
-        connection.remoteCandidateDeadline = nil
+        if connection.remoteCandidateDeadline != nil {
+            connection.remoteCandidateDeadline = nil
+            connection.nominationDeadline = now + NodeConstants.nominationTimeout
+        }
         if candidate.kind != .host, let relay = connection.relay {
             self.relays[relay]?.allocation.bindChannel(to: candidate.address, now: now)
         }

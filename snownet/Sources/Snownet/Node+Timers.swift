@@ -34,6 +34,10 @@ extension Node {
             self.fail(id, .noRemoteCandidates)
             return
         }
+        if connection.nominated == nil, let deadline = connection.nominationDeadline, deadline <= now {
+            self.fail(id, .iceDisconnected)
+            return
+        }
         if let deadline = connection.agent.pollTimeout(), deadline <= now {
             connection.agent.handleTimeout(now: now)
         }
@@ -84,6 +88,9 @@ extension Node {
         }
         consider(connection.agent.pollTimeout())
         consider(self.router.pollTimeout(for: id)?.deadline)
+        if connection.nominated == nil {
+            consider(connection.nominationDeadline)
+        }
         if case .connected = connection.state {
             consider(connection.lastApplicationTraffic + ConnectionTiming.idleAfter)
         }

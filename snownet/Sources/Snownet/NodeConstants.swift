@@ -5,6 +5,10 @@ public enum NodeConstants {
     public static let relayPort: UInt16 = 3478
     /// A connection that got no remote candidate for this long fails (Firezone's rust/connlib/snownet/src/node.rs).
     public static let remoteCandidateTimeout: Duration = .seconds(10)
+    /// A connection that has the peer's candidates but no nominated pair this long later fails: a pair's checks
+    /// give up after about 9 s of retransmissions, and a controlled agent whose peer went away (a replaced
+    /// connection, a restarted client) would otherwise wait for a nomination forever.
+    public static let nominationTimeout: Duration = .seconds(15)
     /// A connection's WireGuard handshake is retried for this long before the connection fails: longer than ICE's own
     /// ~10 s failure detection, far shorter than classic WireGuard's 90 s (Firezone 685acdac3a sets its `Tunn`'s rekey
     /// attempt time).
