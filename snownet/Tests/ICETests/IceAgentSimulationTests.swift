@@ -50,6 +50,7 @@ import Testing
             simulation.run(for: .seconds(10))
             let pair = simulation.agents[Self.client].nominatedPair
             #expect(pair?.local.kind == .host && pair?.remote.kind == .host, "\(TestSeeds.replayHint(seed))")
+            #expect(simulation.pairPrioritiesAgree, "\(TestSeeds.replayHint(seed))")
             #expect(simulation.nominatedTheSamePair, "\(TestSeeds.replayHint(seed))")
         }
     }

@@ -1,11 +1,12 @@
 import FirezoneTesting
 import FirezoneTime
-import ICE
 import IPPacket
 import Logging
 import NIOCore
 import STUN
 import Testing
+
+@testable import ICE
 
 /// Two ICE agents and a small deterministic network between them: datagrams wait in a queue for their latency and
 /// are lost at random (a seeded generator), dropped while the path is cut or an address is blocked, and translated
@@ -232,5 +233,18 @@ struct IceSimulation {
         let firstSeen = self.externalAddress[first.local.base] ?? first.local.base
         let secondSeen = self.externalAddress[second.local.base] ?? second.local.base
         return first.remote.address == secondSeen && second.remote.address == firstSeen
+    }
+
+    /// Both agents rank every pair they share alike (RFC 8445 §6.1.2.3), so both check the best one first.
+    var pairPrioritiesAgree: Bool {
+        func seen(_ base: IPSocketAddress) -> IPSocketAddress {
+            self.externalAddress[base] ?? base
+        }
+        return self.agents[0].pairs.allSatisfy { pair in
+            self.agents[1].pairs.allSatisfy { other in
+                seen(pair.local.base) != other.remote.address || pair.remote.address != seen(other.local.base)
+                    || pair.priority == other.priority
+            }
+        }
     }
 }
