@@ -439,7 +439,7 @@ public struct Allocation {
             "method": "\(request.kind.method)", "error": "\(error.map { "\($0)" } ?? "none")",
         ]
         switch code {
-        case STUNErrorCode.unauthorized.code where request.hadNonce:
+        case STUNErrorCode.unauthorized.code where request.nonce != nil:
             // RFC 8489 §9.2.5: a 401 to a request that carried a nonce means the credentials are wrong; retrying
             // with them cannot help.
             self.logger.warning("credentials refused", metadata: metadata)
@@ -449,6 +449,13 @@ public struct Allocation {
         case STUNErrorCode.unauthorized.code, STUNErrorCode.staleNonce.code:
             guard self.hasCredentials, let nonce = response.nonce else {
                 self.logger.warning("challenge without NONCE", metadata: metadata)
+                return
+            }
+            guard nonce != request.nonce else {
+                // RFC 8489 §9.2.5 retries with the nonce the server offers; offering the one just refused again
+                // would have us repeat the request at the pace of the round trip.
+                self.logger.warning("challenge repeats the nonce it refused", metadata: metadata)
+                self.stats.repeatedChallenges += 1
                 return
             }
             if let offered = response.realm, offered != self.realm {
@@ -606,7 +613,7 @@ public struct Allocation {
                 transactionID: transactionID,
                 destination: destination,
                 message: message,
-                hadNonce: false,
+                nonce: nil,
                 sentAt: now,
                 retransmitted: false,
                 backoff: RequestBackoff(start: now)
@@ -673,7 +680,7 @@ public struct Allocation {
                 transactionID: transactionID,
                 destination: destination,
                 message: message,
-                hadNonce: self.nonce != nil,
+                nonce: self.nonce,
                 sentAt: now,
                 retransmitted: false,
                 backoff: backoff

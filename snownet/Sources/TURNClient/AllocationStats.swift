@@ -7,6 +7,8 @@ public struct AllocationStats: Hashable, Sendable {
     public var malformedResponses = 0
     /// 401 or 438 responses naming a realm other than ours (RFC 8489 §9.2.5: a client may refuse a realm).
     public var realmMismatches = 0
+    /// 401 or 438 responses that offer the nonce the refused request carried: not retried.
+    public var repeatedChallenges = 0
     /// Channel data on a channel that is not bound.
     public var unboundChannelData = 0
     /// Channel binds requested before the allocation existed and pushed out of the full buffer.

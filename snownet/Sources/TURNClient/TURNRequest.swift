@@ -27,8 +27,9 @@ struct TURNRequest {
     var destination: IPSocketAddress
     /// The bytes sent: a BINDING retransmission repeats them; authenticated requests are rebuilt.
     var message: ByteBuffer
-    /// Whether it carried a NONCE: a 401 then means the credentials are wrong.
-    var hadNonce: Bool
+    /// The NONCE it carried: with one, a 401 means the credentials are wrong, and a challenge that names this same
+    /// nonce again cannot be answered.
+    var nonce: String?
     /// The last transmission of this transaction id, the start of its RTT sample.
     var sentAt: Instant
     /// Whether this transaction id was sent more than once: its RTT is ambiguous (Karn and Partridge, 1987).

@@ -76,6 +76,20 @@ struct AllocationErrorTests {
         #expect(server.events().isEmpty)
     }
 
+    @Test func aChallengeThatRepeatsTheRefusedNonceIsNotRetried() throws {
+        var server = Server()
+        let refresh = try #require(
+            try Self.runUntil(&server, .zero + .seconds(300), pick: { $0.message.type.method == .refresh })
+        )
+        let handled = server.deliver(
+            Server.response(to: refresh.message, error: .staleNonce, attributes: [.nonce(server.nonce)]),
+            for: refresh
+        )
+        #expect(handled)
+        #expect(try server.sent().isEmpty)
+        #expect(server.allocation.stats.repeatedChallenges == 1)
+    }
+
     @Test func a437ToAllocateDeletesTheServersAllocationThenAllocatesAgain() throws {
         var server = Server()
         let signed = try #require(try Self.runUntil(&server, pick: Self.isSigned(.allocate)))

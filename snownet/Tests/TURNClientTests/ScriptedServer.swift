@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import STUN
 import TURNClient
+import Testing
 
 /// An ``Allocation`` on a clock, with a hand-driven TURN server: the test reads what the allocation sent and builds
 /// each response with the STUN encoder, or lets ``answer(_:)`` give the standard one.
@@ -187,7 +188,10 @@ extension ScriptedServer {
     ) throws -> [Timed] {
         var log: [Timed] = []
         func drain(_ server: inout ScriptedServer) throws {
+            let start = log.count
             while true {
+                // A request answered by another without end is a livelock, not a hang of the test run.
+                try #require(log.count - start < 10_000, "more than 10 000 requests at \(server.now)")
                 let sent = try server.sent()
                 guard !sent.isEmpty else {
                     return
@@ -201,7 +205,10 @@ extension ScriptedServer {
             }
         }
         try drain(&self)
+        var firedAtThisInstant = 0
         while let deadline = self.allocation.pollTimeout(), deadline <= instant {
+            firedAtThisInstant = deadline <= self.now ? firedAtThisInstant + 1 : 0
+            try #require(firedAtThisInstant < 10_000, "a timer stays due at \(self.now) after handleTimeout")
             self.now = max(self.now, deadline)
             self.allocation.handleTimeout(now: self.now)
             try drain(&self)
