@@ -85,6 +85,19 @@ import Testing
                 .upsert(.client, fresh: true),
             ]
         ),
+        // The gateway learns the client's key, then the client resets: the gateway's connection nominates a pair
+        // and never gets a handshake it can take. It must fail while the links are good, not idle on for minutes.
+        EventSequence(
+            seed: 15_676_263_082_555_360_515,
+            client: .fullCone,
+            gateway: .symmetric,
+            relays: 1,
+            steps: [
+                .upsert(.gateway, fresh: false),
+                .reset(.client),
+                .upsert(.client, fresh: false),
+            ]
+        ),
     ]
 
     @Test(arguments: Self.regressions)
