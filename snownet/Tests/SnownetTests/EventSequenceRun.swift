@@ -24,8 +24,8 @@ import WireGuard
 ///    relays exactly when it has none, a duplicate key exactly when another connection has it.
 /// 5. After a quiet period with healed links, a connection both sides report established carries data both
 ///    ways, or one side gives it up (within the active failure timeout).
-/// 6. At the end, three minutes after the links healed (``settleTime``), every connection a node still has is established, and
-///    invariant 5 holds once more: nothing is stuck connecting.
+/// 6. At the end, three minutes after the links healed (``settleTime``), every connection a node still has is
+///    established, and invariant 5 holds once more: nothing is stuck connecting.
 struct EventSequenceRun {
     typealias Side = EventSequence.Side
 
@@ -216,7 +216,9 @@ struct EventSequenceRun {
         self.flow = Flow(
             client: IceCredentials(ufrag: "c\(generation)", password: "client-password-\(generation)-0123456789"),
             gateway: IceCredentials(ufrag: "g\(generation)", password: "gateway-password-\(generation)-0123456789"),
-            presharedKey: PresharedKey(Bytes32((0..<32).map { UInt8($0) &* 31 &+ UInt8(truncatingIfNeeded: generation) })!)
+            presharedKey: PresharedKey(
+                Bytes32((0..<32).map { UInt8($0) &* 31 &+ UInt8(truncatingIfNeeded: generation) })!
+            )
         )
     }
 
@@ -224,7 +226,8 @@ struct EventSequenceRun {
     /// whether the node took it. Checks that a refusal is one the situation calls for.
     private mutating func upsert(_ side: Side, id: String, key: PublicKey? = nil) -> Bool {
         let key = key ?? PeerHost.publicKey(of: self.secrets[Self.other(side)]!)
-        let (local, remote) = side == .client ? (self.flow.client, self.flow.gateway) : (self.flow.gateway, self.flow.client)
+        let (local, remote) =
+            side == .client ? (self.flow.client, self.flow.gateway) : (self.flow.gateway, self.flow.client)
         let node = self.peer(side).node
         let hasRelays = !node.relayIDs.isEmpty
         let replaced = node.connectionIDs.contains(id)
@@ -506,7 +509,9 @@ struct EventSequenceRun {
         for side in Side.allCases {
             let node = self.peer(side).node
             for id in node.connectionIDs where !node.isEstablished(id) {
-                self.violation("\(side)'s connection \(id) is not established \(Self.settleTime) after the links healed")
+                self.violation(
+                    "\(side)'s connection \(id) is not established \(Self.settleTime) after the links healed"
+                )
             }
         }
         self.checkTraffic()

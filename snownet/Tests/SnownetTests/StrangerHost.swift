@@ -12,8 +12,11 @@ struct StrangerHost: SimulatedNode {
     private var outbox: [SimulatedTransmit] = []
     private(set) var received = 0
 
-    mutating func send(_ payload: ByteBuffer, from source: IPSocketAddress = Self.socket, to destination: IPSocketAddress)
-    {
+    mutating func send(
+        _ payload: ByteBuffer,
+        from source: IPSocketAddress = Self.socket,
+        to destination: IPSocketAddress
+    ) {
         self.outbox.append(SimulatedTransmit(source: source, destination: destination, payload: payload))
     }
 
