@@ -131,7 +131,8 @@ struct EventSequenceRun {
 
     /// The seed, where the sequence stopped, the trace, events and errors.
     var report: String {
-        "stopped after step \(self.stepIndex) of \(self.sequence.steps.count) at \(self.scenario.simulation.now)\n"
+        "stopped after step \(self.stepIndex) of \(self.sequence.steps.count) at \(self.scenario.simulation.now); the "
+            + "seed below is the sequence's simulation seed: replay the sequence itself, not that seed\n"
             + self.scenario.report(seed: self.sequence.seed)
     }
 

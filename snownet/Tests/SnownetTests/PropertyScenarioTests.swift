@@ -44,7 +44,12 @@ import Testing
                     let text = violations.joined(separator: "\n")
                     #expect(
                         violations.isEmpty,
-                        "\(TestSeeds.replayHint(seed)) (the sequence before shrinking)\n\(text)\n\(run.report)"
+                        """
+                        \(TestSeeds.replayHint(seed)) (draws the sequence before shrinking); the shrunk one below \
+                        can be pasted into PropertyScenarioTests.regressions
+                        \(text)
+                        \(run.report)
+                        """
                     )
                 }
             }
