@@ -12,8 +12,8 @@ struct Connection<RelayID: Hashable & Sendable> {
         case connecting
         /// A pair is nominated and application traffic flowed within ``ConnectionTiming/idleAfter``.
         case connected
-        /// A pair is nominated and no application traffic flowed for ``ConnectionTiming/idleAfter``: ICE checks
-        /// slowly (``ConnectionTiming/idleCheckInterval``).
+        /// A pair is nominated, a WireGuard session was established, and no application traffic flowed for
+        /// ``ConnectionTiming/idleAfter``: ICE checks slowly (``ConnectionTiming/idleCheckInterval``).
         case idle
     }
 

@@ -41,7 +41,11 @@ extension Node {
         if let deadline = connection.agent.pollTimeout(), deadline <= now {
             connection.agent.handleTimeout(now: now)
         }
-        if case .connected = connection.state, now - connection.lastApplicationTraffic >= ConnectionTiming.idleAfter {
+        // Only an established connection idles: one that never got a WireGuard session keeps checking at the active
+        // pace, so that it fails within ICE's active timeout when its peer is gone (a stale key, a replaced peer).
+        if case .connected = connection.state, connection.established,
+            now - connection.lastApplicationTraffic >= ConnectionTiming.idleAfter
+        {
             self.logger.debug("Connection idle", metadata: ["connection": "\(id)"])
             connection.state = .idle
             connection.agent.setIdle(true, now: now)
@@ -91,7 +95,7 @@ extension Node {
         if connection.nominated == nil {
             consider(connection.nominationDeadline)
         }
-        if case .connected = connection.state {
+        if case .connected = connection.state, connection.established {
             consider(connection.lastApplicationTraffic + ConnectionTiming.idleAfter)
         }
         consider(self.keepaliveDeadline(of: connection))

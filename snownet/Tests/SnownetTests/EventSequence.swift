@@ -5,7 +5,8 @@ import PropertyBased
 import Testing
 
 /// One random life of a client–gateway pair: the network at setup, then what the portal, the application, the
-/// network and strangers do, step by step. ``generator`` draws them; ``EventSequenceRun`` plays them.
+/// network and strangers do, step by step. ``generator`` draws them; ``EventSequenceRun`` plays them. The
+/// description is Swift: a shrunk failing sequence can be pasted into ``PropertyScenarioTests/regressions``.
 struct EventSequence: Sendable, CustomTestStringConvertible {
     enum Side: String, CaseIterable, Sendable {
         case client
@@ -88,6 +89,8 @@ struct EventSequence: Sendable, CustomTestStringConvertible {
             case .upsertOther(let side, let peerKey): ".upsertOther(.\(side), peerKey: \(peerKey))"
             case .remove(let side): ".remove(.\(side))"
             case .close(let side): ".close(.\(side))"
+            case .addCandidates(let side, .unrelated(let kind, let host, let port)):
+                ".addCandidates(.\(side), .unrelated(.\(Self.swiftName(of: kind)), host: \(host), port: \(port)))"
             case .addCandidates(let side, let injection): ".addCandidates(.\(side), .\(injection))"
             case .removeCandidate(let side, let removal): ".removeCandidate(.\(side), .\(removal))"
             case .relays(let side, let change): ".relays(.\(side), .\(change))"
@@ -97,6 +100,15 @@ struct EventSequence: Sendable, CustomTestStringConvertible {
             case .wait(let milliseconds): ".wait(milliseconds: \(milliseconds))"
             case .quiet: ".quiet"
             case .stranger(let side, let datagram): ".stranger(.\(side), .\(datagram))"
+            }
+        }
+
+        private static func swiftName(of kind: CandidateKind) -> String {
+            switch kind {
+            case .host: "host"
+            case .serverReflexive: "serverReflexive"
+            case .peerReflexive: "peerReflexive"
+            case .relayed: "relayed"
             }
         }
     }

@@ -44,7 +44,12 @@ import Testing
                     let text = violations.joined(separator: "\n")
                     #expect(
                         violations.isEmpty,
-                        "\(TestSeeds.replayHint(seed)) (the sequence before shrinking)\n\(text)\n\(run.report)"
+                        """
+                        \(TestSeeds.replayHint(seed)) (draws the sequence before shrinking); the shrunk one below \
+                        can be pasted into PropertyScenarioTests.regressions
+                        \(text)
+                        \(run.report)
+                        """
                     )
                 }
             }
@@ -83,6 +88,19 @@ import Testing
                 .connect(fresh: false),
                 .wait(milliseconds: 40),
                 .upsert(.client, fresh: true),
+            ]
+        ),
+        // The gateway learns the client's key, then the client resets: the gateway's connection nominates a pair
+        // and never gets a handshake it can take. It must fail while the links are good, not idle on for minutes.
+        EventSequence(
+            seed: 15_676_263_082_555_360_515,
+            client: .fullCone,
+            gateway: .symmetric,
+            relays: 1,
+            steps: [
+                .upsert(.gateway, fresh: false),
+                .reset(.client),
+                .upsert(.client, fresh: false),
             ]
         ),
     ]
