@@ -127,6 +127,7 @@ let benchmarks: @Sendable () -> Void = {
                 .custom("keep-alives per connection and minute, client, x1000", useScalingFactor: false),
                 .custom("other datagrams, all connections", useScalingFactor: false),
             ],
+            warmupIterations: 0,
             maxIterations: 1
         ),
         closure: { benchmark in
