@@ -12,11 +12,12 @@ import WireGuard
 
 /// One gateway ``Node`` with a connection to each of `clients` client nodes, one relay (our `RelayServer`) that
 /// both sides allocate on, and a lossless network without latency that carries every datagram in the order it
-/// was sent. Candidates go from node to node at once, as the portal would carry them.
+/// was sent. Candidates go to the other node once the datagrams in flight are delivered, as the portal would carry
+/// them.
 ///
-/// Hosts are public: the gateway at 192.0.2.10, the relay at 203.0.113.1, client `i` at 11.(i / 256).(i % 256).1, each
-/// in a /24 of its own (the relay rate-limits unauthenticated replies per /24). With `directBlocked`, datagrams between the gateway and a client are dropped, so ICE can only
-/// nominate a pair through the relay.
+/// Hosts are public: the gateway at 192.0.2.10, the relay at 203.0.113.1, client `i` at 11.(i / 256).(i % 256).1,
+/// each in a /24 of its own (the relay rate-limits unauthenticated replies per /24). With `directBlocked`,
+/// datagrams between the gateway and a client are dropped, so ICE can only nominate a pair through the relay.
 struct NodeNetwork {
     typealias PeerNode = Node<Int, Int>
 
@@ -314,7 +315,12 @@ struct NodeNetwork {
         guard destination.destination.address == Self.relaySocket.address else {
             return (packet, destination.source ?? sender, destination.destination)
         }
-        self.relay.handleDatagram(packet, from: destination.source ?? sender, to: destination.destination, now: self.now)
+        self.relay.handleDatagram(
+            packet,
+            from: destination.source ?? sender,
+            to: destination.destination,
+            now: self.now
+        )
         guard let forwarded = self.relay.pollTransmit(now: self.now) else {
             preconditionFailure("the relay forwarded the datagram")
         }

@@ -66,9 +66,8 @@ let benchmarks: @Sendable () -> Void = {
             var delivered = 0
             benchmark.startMeasurement()
             for index in benchmark.scaledIterations {
-                if (try? pair.decapsulate(&buffers[index], from: addresses[index].source, local: addresses[index].local))
-                    != nil
-                {
+                let (source, local) = addresses[index]
+                if (try? pair.decapsulate(&buffers[index], from: source, local: local)) != nil {
                     delivered += 1
                 }
             }
@@ -274,7 +273,9 @@ struct ConnectedPair {
     }
 
     /// A datagram the peer seals for us, carrying a `length`-byte IPv4 packet, as it arrives.
-    mutating func datagramFromPeer(length: Int) -> (datagram: ByteBuffer, source: IPSocketAddress, local: IPSocketAddress) {
+    mutating func datagramFromPeer(
+        length: Int
+    ) -> (datagram: ByteBuffer, source: IPSocketAddress, local: IPSocketAddress) {
         var packet = ByteBufferAllocator().buffer(capacity: 2048)
         packet.writeRepeatingByte(0, count: NodeConstants.headroom)
         packet.moveReaderIndex(forwardBy: NodeConstants.headroom)
