@@ -199,8 +199,13 @@ let benchmarks: @Sendable () -> Void = {
                 gatewaySent.wireGuardData + clientsSent.wireGuardData + gatewaySent.wireGuardKeepalives
             )
 
-            // The gateway's heap: everything it holds, less an empty node's, per connection.
+            // The gateway's heap: everything it holds, less an empty node's, per connection; and how much of it the
+            // connections' own state is (what removing them frees, the node's tables keeping their capacity).
             let withConnections = heapBytesInUse()
+            for index in 0..<count {
+                network.gateway.removeConnection(index, now: network.now)
+            }
+            let withoutConnections = heapBytesInUse()
             network.gateway = NodeNetwork.PeerNode(
                 role: .gateway,
                 secret: NodeNetwork.gatewaySecret,
@@ -214,7 +219,10 @@ let benchmarks: @Sendable () -> Void = {
                 .custom("heap bytes per connection", useScalingFactor: false),
                 (withConnections - without) / count
             )
-            print("gateway heap: \(withConnections - without) bytes for \(count) connections")
+            print(
+                "gateway heap: \(withConnections - without) bytes for \(count) connections, of which removing the "
+                    + "connections freed \(withConnections - withoutConnections)"
+            )
             blackHole(network)
         }
     )
