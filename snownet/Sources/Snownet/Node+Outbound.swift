@@ -59,7 +59,7 @@ extension Node {
     private mutating func route(_ id: ConnectionID, datagram: inout ByteBuffer, now: Instant) -> NodeDestination? {
         // By position: the keyed `connections[id]?.field = value` moves the whole connection out of the dictionary
         // and back, in a coroutine whose frame is allocated (swift-collections' `OrderedDictionary.subscript`
-        // `_modify`); per packet, that was two mallocs.
+        // `_modify`): two mallocs per packet.
         guard let index = self.connections.index(forKey: id),
             let (local, remote) = self.connections.values[index].nominated
         else {

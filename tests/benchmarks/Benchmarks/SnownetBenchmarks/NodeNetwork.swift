@@ -12,11 +12,12 @@ import WireGuard
 
 /// One gateway ``Node`` with a connection to each of `clients` client nodes, one relay (our `RelayServer`) that
 /// both sides allocate on, and a lossless network without latency that carries every datagram in the order it
-/// was sent. Candidates go from node to node at once, as the portal would carry them.
+/// was sent. Candidates go to the other node once the datagrams in flight are delivered, as the portal would carry
+/// them.
 ///
-/// Hosts are public: the gateway at 192.0.2.10, the relay at 203.0.113.1, client `i` at 11.(i / 256).(i % 256).1, each
-/// in a /24 of its own (the relay rate-limits unauthenticated replies per /24). With `directBlocked`, datagrams between the gateway and a client are dropped, so ICE can only
-/// nominate a pair through the relay.
+/// Hosts are public: the gateway at 192.0.2.10, the relay at 203.0.113.1, client `i` at 11.(i / 256).(i % 256).1,
+/// each in a /24 of its own (the relay rate-limits unauthenticated replies per /24). With `directBlocked`,
+/// datagrams between the gateway and a client are dropped, so ICE can only nominate a pair through the relay.
 struct NodeNetwork {
     typealias PeerNode = Node<Int, Int>
 
@@ -39,6 +40,9 @@ struct NodeNetwork {
     /// Per connection: ICE requests the gateway sent on it, ICE requests its client sent, the client's keep-alives.
     var perConnection: [(gatewayChecks: Int, clientChecks: Int, clientKeepalives: Int)] = []
     private var clientIndex: [IPSocketAddress: Int] = [:]
+    /// Candidates on their way to the other side: delivered after the datagrams in flight, so that both sides of a
+    /// connection exist by then (as the portal's messages take longer than a node's upsert).
+    private var signals: [(toGateway: Bool, client: Int, candidates: [String])] = []
     /// Connections that failed, by side and cause.
     var failures: [String: Int] = [:]
     private var inFlight: [(source: IPSocketAddress, destination: IPSocketAddress, payload: ByteBuffer)] = []
@@ -158,7 +162,8 @@ struct NodeNetwork {
                 return
             }
         }
-        preconditionFailure("every connection is established within 10 s; failures: \(self.failures)")
+        let established = (first..<first + count).filter { self.gateway.isEstablished($0) }.count
+        fatalError("\(established) of \(count) connections established after 10 s; failures: \(self.failures)")
     }
 
     /// Advances the clock in steps of `step`, firing every due timer at the end of each step.
@@ -187,11 +192,13 @@ struct NodeNetwork {
 
     /// Hands every datagram in flight to its destination, and what that sends in turn.
     mutating func deliver() {
-        defer {
-            self.inFlight.removeAll(keepingCapacity: true)
-            self.nextInFlight = 0
-        }
-        while self.nextInFlight < self.inFlight.count {
+        while self.nextInFlight < self.inFlight.count || !self.signals.isEmpty {
+            if self.nextInFlight == self.inFlight.count {
+                self.inFlight.removeAll(keepingCapacity: true)
+                self.nextInFlight = 0
+                self.signal()
+                continue
+            }
             let (source, destination, payload) = self.inFlight[self.nextInFlight]
             self.inFlight[self.nextInFlight].payload = ByteBuffer()
             self.nextInFlight += 1
@@ -204,6 +211,22 @@ struct NodeNetwork {
                 self.drainGateway()
             } else if let index = self.clientIndex[destination] {
                 _ = try? self.clients[index].decapsulate(&datagram, from: source, local: destination, now: self.now)
+                self.drainClient(index)
+            }
+        }
+        self.inFlight.removeAll(keepingCapacity: true)
+        self.nextInFlight = 0
+    }
+
+    private mutating func signal() {
+        let signals = self.signals
+        self.signals.removeAll()
+        for (toGateway, index, candidates) in signals {
+            if toGateway {
+                _ = try? self.gateway.addRemoteCandidates(candidates, for: index, now: self.now)
+                self.drainGateway()
+            } else {
+                _ = try? self.clients[index].addRemoteCandidates(candidates, for: Self.gatewayID, now: self.now)
                 self.drainClient(index)
             }
         }
@@ -236,8 +259,7 @@ struct NodeNetwork {
         while let event = self.gateway.pollEvent() {
             switch event {
             case .newIceCandidates(let id, let candidates):
-                _ = try? self.clients[id].addRemoteCandidates(candidates, for: Self.gatewayID, now: self.now)
-                self.drainClient(id)
+                self.signals.append((false, id, candidates))
             case .connectionFailed(_, let cause):
                 self.failures["gateway: \(cause)", default: 0] += 1
             default:
@@ -262,8 +284,7 @@ struct NodeNetwork {
         while let event = self.clients[index].pollEvent() {
             switch event {
             case .newIceCandidates(_, let candidates):
-                _ = try? self.gateway.addRemoteCandidates(candidates, for: index, now: self.now)
-                self.drainGateway()
+                self.signals.append((true, index, candidates))
             case .connectionFailed(_, let cause):
                 self.failures["client: \(cause)", default: 0] += 1
             default:
@@ -294,7 +315,12 @@ struct NodeNetwork {
         guard destination.destination.address == Self.relaySocket.address else {
             return (packet, destination.source ?? sender, destination.destination)
         }
-        self.relay.handleDatagram(packet, from: destination.source ?? sender, to: destination.destination, now: self.now)
+        self.relay.handleDatagram(
+            packet,
+            from: destination.source ?? sender,
+            to: destination.destination,
+            now: self.now
+        )
         guard let forwarded = self.relay.pollTransmit(now: self.now) else {
             preconditionFailure("the relay forwarded the datagram")
         }
