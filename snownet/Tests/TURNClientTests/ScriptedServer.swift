@@ -154,6 +154,7 @@ struct ScriptedServer {
     mutating func answerAll() throws -> [Sent] {
         var all: [Sent] = []
         while true {
+            try #require(all.count < 10_000, "more than 10 000 requests at \(self.now)")
             let sent = try self.sent()
             guard !sent.isEmpty else {
                 return all
