@@ -9,8 +9,8 @@ import STUN
 /// A TURN allocation on one relay (RFC 8656), sans-IO: time, datagrams and the seed of its transaction ids come in,
 /// datagrams and address changes are polled out.
 ///
-/// The life of one, as Firezone's snownet does it at the seed era (`rust/connlib/snownet/src/allocation.rs`,
-/// reference §2.8):
+/// The life of one, as Firezone's snownet does it at Firezone 685acdac3a (`rust/connlib/snownet/src/allocation.rs`,
+/// Firezone's rust/connlib/snownet/src/allocation.rs):
 /// 1. An unauthenticated BINDING (RFC 8489 §3) to each of the server's addresses; every success yields a host and
 ///    a server-reflexive address, the first one picks the *active socket* all further requests use.
 /// 2. An ALLOCATE on the active socket with the long-term credential mechanism (RFC 8489 §9.2): the first attempt
@@ -51,6 +51,8 @@ public struct Allocation {
     /// After a refused REFRESH, the next waits this long: refreshing at once would repeat the refusal at the pace
     /// of the round trip.
     private var refreshNotBefore: Instant?
+    /// When to send ALLOCATE again after the server refused to delete the allocation its 437 named.
+    private var reallocateAt: Instant?
 
     /// Outstanding requests in the order they were sent; at most ``TURNClientConstants/maximumRequestsInFlight``.
     private var requests: [TURNRequest] = []
@@ -59,7 +61,7 @@ public struct Allocation {
     private var transmits: Deque<AllocationTransmit> = []
     private var events: Deque<AllocationEvent> = []
 
-    /// EWMA of request round trips, 7/8 old + 1/8 new (reference §2.8.7, RFC 6298 §2's α = 1/8); nil before the
+    /// EWMA of request round trips, 7/8 old + 1/8 new (Firezone's rust/connlib/snownet/src/allocation.rs, RFC 6298 §2's α = 1/8); nil before the
     /// first unambiguous sample.
     public private(set) var smoothedRTT: Duration?
     public private(set) var stats = AllocationStats()
@@ -108,7 +110,7 @@ public struct Allocation {
         self.relayed.all
     }
 
-    /// Whether the caller may drop this allocation (reference §2.8.9): the server rejected our protocol; or,
+    /// Whether the caller may drop this allocation (Firezone's rust/connlib/snownet/src/allocation.rs): the server rejected our protocol; or,
     /// with nothing left to poll or wait for, no server address answers or the credentials were refused.
     public var canBeFreed: Bool {
         if self.protocolFailure {
@@ -150,7 +152,7 @@ public struct Allocation {
         return nil
     }
 
-    /// Binds a channel to `peer` ahead of data (reference §2.7: for remote server-reflexive, relayed and
+    /// Binds a channel to `peer` ahead of data (Firezone's rust/connlib/snownet/src/node.rs: for remote server-reflexive, relayed and
     /// peer-reflexive candidates); nothing when one is usable or being bound.
     public mutating func bindChannel(to peer: IPSocketAddress, now: Instant) {
         if self.isSuspended {
@@ -192,7 +194,7 @@ public struct Allocation {
 
     // MARK: Timers
 
-    /// A liveness probe after the relay list changed (reference §2.8.6): one REFRESH with a single 1 s attempt, or,
+    /// A liveness probe after the relay list changed (Firezone's rust/connlib/snownet/src/allocation.rs): one REFRESH with a single 1 s attempt, or,
     /// when the allocation gave up, a restart from BINDING.
     public mutating func refresh(now: Instant) {
         if !self.hasAllocation && self.inFlight(.allocate) {
@@ -226,6 +228,10 @@ public struct Allocation {
         {
             self.nextKeepalive = now + TURNClientConstants.keepaliveInterval
             self.sendBinding(to: activeSocket, now: now)
+        }
+        if let reallocateAt = self.reallocateAt, now >= reallocateAt {
+            self.reallocateAt = nil
+            self.sendAuthenticated(.allocate, now: now)
         }
         while let index = self.requests.firstIndex(where: { $0.backoff.nextTrigger <= now }) {
             self.retransmit(self.requests.remove(at: index), now: now)
@@ -261,6 +267,7 @@ public struct Allocation {
             }
         }
         consider(self.refreshDue)
+        consider(self.reallocateAt)
         if self.hasAllocation {
             consider(self.nextKeepalive)
         }
@@ -502,6 +509,12 @@ public struct Allocation {
                 self.bufferedBinds.removeAll()
             case .channelBind(let number, _):
                 self.channels.forget(number)
+            case .refresh(lifetime: 0):
+                // The deletion after a 437 was refused (the 5-tuple's allocation belongs to other credentials, our
+                // relay's 441): the server's allocation stands until it expires. Allocating again at once would
+                // loop at the pace of the round trip; once a keep-alive interval later, and again, it succeeds
+                // when the old one is gone.
+                self.reallocateAt = now + TURNClientConstants.keepaliveInterval
             case .refresh:
                 self.refreshNotBefore = now + TURNClientConstants.keepaliveInterval
             case .binding:

@@ -1,4 +1,4 @@
-/// What an address an allocation learned is (reference §2.7): the caller turns these into ICE candidates.
+/// What an address an allocation learned is (Firezone's rust/connlib/snownet/src/node.rs): the caller turns these into ICE candidates.
 public enum AllocationAddressKind: Hashable, Sendable, CustomStringConvertible {
     /// The local socket a BINDING response arrived on (Firezone #9998).
     case host

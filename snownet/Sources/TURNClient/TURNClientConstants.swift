@@ -12,7 +12,7 @@ public enum TURNClientConstants {
     /// RFC 8656 §3.5, §18.8: the protocol number of UDP in REQUESTED-TRANSPORT.
     public static let requestedTransportUDP = STUNConstants.requestedTransportUDP
     /// The channel numbers we bind. RFC 8656 §12 allows 0x4000–0x7FFF, but Firezone's relay and snownet treat only a
-    /// first byte of 0x40–0x4F as channel data (reference §2.12), so its clients use 0x4000–0x4FFF.
+    /// first byte of 0x40–0x4F as channel data (Firezone's rust/connlib/snownet/src/channel_data.rs), so its clients use 0x4000–0x4FFF.
     public static let channelNumbers = STUNConstants.firezoneClientChannelNumbers
 
     // MARK: Implementation (Firezone's `rust/connlib/snownet/src/allocation.rs` and `backoff.rs`)

@@ -5,7 +5,8 @@ import STUN
 import TURNClient
 import Testing
 
-/// The error responses of reference §2.8.3, each built by hand.
+/// The error responses a TURN client handles (RFC 8656 §7, Firezone's rust/connlib/snownet/src/allocation.rs),
+/// each built by hand.
 struct AllocationErrorTests {
     typealias Server = ScriptedServer
 
@@ -104,6 +105,24 @@ struct AllocationErrorTests {
         #expect(allocate.message.type.method == .allocate)
         server.deliver(server.standardResponse(to: allocate.message, destination: allocate.destination), for: allocate)
         #expect(server.allocation.relayedAddresses == [Server.relayedV4, Server.relayedV6])
+    }
+
+    /// 437 to ALLOCATE, and the deletion refused (441: the allocation belongs to other credentials): ALLOCATE
+    /// again a keep-alive interval later, not at once, and not never.
+    @Test func aRefusedDeletionAllocatesAgainAfterAKeepaliveInterval() throws {
+        var server = Server()
+        let signed = try #require(try Self.runUntil(&server, pick: Self.isSigned(.allocate)))
+        server.deliver(Server.response(to: signed.message, error: .allocationMismatch, key: Server.key), for: signed)
+        let delete = try #require(try server.sent().first)
+        #expect(delete.message.lifetime == 0)
+        server.deliver(Server.response(to: delete.message, error: .wrongCredentials, key: Server.key), for: delete)
+        #expect(try server.sent().isEmpty)
+        let refusedAt = server.now
+        server.advance(to: refusedAt + .seconds(24))
+        #expect(try server.sent().filter { $0.message.type.method == .allocate }.isEmpty)
+        server.advance(to: refusedAt + .seconds(25))
+        let again = try server.sent().filter { $0.message.type.method == .allocate }
+        #expect(again.count == 1)
     }
 
     @Test func a437ToRefreshAllocatesAnew() throws {

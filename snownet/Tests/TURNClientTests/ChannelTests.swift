@@ -5,7 +5,7 @@ import STUN
 import TURNClient
 import Testing
 
-/// Channel numbers, binds and their refresh (reference §2.8.8).
+/// Channel numbers, binds and their refresh (Firezone's rust/connlib/snownet/src/allocation.rs).
 struct ChannelTests {
     typealias Server = ScriptedServer
 

@@ -171,7 +171,7 @@ let benchmarks: @Sendable () -> Void = {
                     + "\(clientChecks), client keep-alives \(keepalives); gateway sent \(gatewaySent), clients sent "
                     + "\(clientsSent)"
             )
-            // Seed 000: one check a minute each way, a client keep-alive every 25 s (plus the one that confirms
+            // The low-power timers (ConnectionTiming): one check a minute each way, a client keep-alive every 25 s (plus the one that confirms
             // each rekeying handshake, every 120 s of sending).
             precondition(gatewayChecks.lowerBound >= minutes - 1 && gatewayChecks.upperBound <= minutes + 1)
             precondition(clientChecks.lowerBound >= minutes - 1 && clientChecks.upperBound <= minutes + 1)
