@@ -140,6 +140,48 @@ import Testing
         #expect(destinations == [host.address, srflx.address, relay.address])
     }
 
+    @Test func responseFromAnotherAddressFailsThePair() throws {
+        var agent = Self.agent(role: .controlling)
+        agent.addRemoteCandidate(.host(Self.peerSocket), now: Self.now)
+        agent.handleTimeout(now: Self.now)
+        let check = try #require(try Self.drain(&agent).first).message
+        var buffer = ByteBuffer()
+        STUNMessageEncoder.encode(
+            type: STUNMessageType(method: .binding, class: .successResponse),
+            transactionID: check.transactionID,
+            attributes: [.xorMappedAddress(Self.ourSocket)],
+            messageIntegrityKey: Array(Self.remote.password.utf8),
+            fingerprint: true,
+            into: &buffer
+        )
+        // RFC 8445 §7.2.5.2.1: a response that does not come back on the request's path fails the pair.
+        let elsewhere = IPSocketAddress("192.0.2.1:9999")!
+        agent.handleSTUN(try STUNMessage(decoding: buffer), from: elsewhere, to: Self.ourSocket, now: Self.now)
+        #expect(agent.pairs.map(\.state) == [.failed])
+        #expect(try Self.drain(&agent).isEmpty, "no nomination")
+        #expect(agent.state == .disconnected)
+    }
+
+    @Test func requestOnAFailedPairChecksItAgain() throws {
+        var agent = Self.agent(role: .controlled)
+        agent.addRemoteCandidate(.host(Self.peerSocket), now: Self.now)
+        var now = Self.now
+        while let deadline = agent.pollTimeout(), deadline < Self.now + .seconds(60) {
+            now = deadline
+            agent.handleTimeout(now: now)
+        }
+        #expect(agent.pairs.map(\.state) == [.failed])
+        #expect(agent.state == .disconnected)
+        _ = try Self.drain(&agent)
+
+        // RFC 8445 §7.3.1.4: a check from the peer on a failed pair makes it waiting again, checked at once.
+        agent.handleSTUN(Self.request(controlling: 5), from: Self.peerSocket, to: Self.ourSocket, now: now)
+        let sent = try Self.drain(&agent)
+        #expect(sent.map(\.message.type.class) == [.successResponse, .request])
+        #expect(agent.pairs.map(\.state) == [.inProgress])
+        #expect(agent.state == .checking)
+    }
+
     // MARK: Refused input
 
     @Test func badIntegrityIsRefusedWith401() throws {
