@@ -53,6 +53,7 @@ import Testing
 
     /// Idle for a minute, then cut: the client notices within four idle check intervals.
     @Test func aBrokenIdleConnectionFailsWithinFourIdleChecks() throws {
+        var outcomes: [String: (count: Int, earliest: Duration, latest: Duration)] = [:]
         for seed in Scenario.seeds {
             var scenario = try Self.established(seed: seed)
             scenario.run(for: .seconds(70))
@@ -65,9 +66,14 @@ import Testing
             let cause = scenario.peer(Scenario.client).events.lazy.compactMap { event -> ConnectionFailure? in
                 if case .connectionFailed(_, let cause) = event { cause } else { nil }
             }.first
+            let elapsed = scenario.simulation.now - cut
+            let key = cause.map { "\($0)" } ?? "?"
+            let previous = outcomes[key] ?? (0, elapsed, elapsed)
+            outcomes[key] = (previous.count + 1, min(previous.earliest, elapsed), max(previous.latest, elapsed))
+        }
+        for (cause, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
             print(
-                "broken idle connection failed after \(scenario.simulation.now - cut) (\(cause.map { "\($0)" } ?? "?")); "
-                    + TestSeeds.replayHint(seed)
+                "broken idle connection failed (\(cause)) after \(outcome.earliest) to \(outcome.latest) (\(outcome.count) seeds)"
             )
         }
     }
