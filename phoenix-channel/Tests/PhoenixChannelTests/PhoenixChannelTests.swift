@@ -76,12 +76,14 @@ struct PhoenixChannelTests {
     @Test
     func aClientsSessionEndsWhenItsTokenExpires() async throws {
         var configuration = PortalConfiguration.test
-        configuration.clients[0].tokenExpiresAt = UInt64(time(nil)) + 2
+        // Far enough ahead that the client joins first even when the machine is busy (a full `swift test` runs
+        // suites in parallel): the join has to succeed before the token can expire in the session.
+        configuration.clients[0].tokenExpiresAt = UInt64(time(nil)) + 6
         let fixture = try await PortalFixture(configuration: configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (_, events) = try connectClient(fixture, group: group)
         try await events.next { $0 == .joined ? () : nil }
-        try await events.next(within: .seconds(5)) { $0 == .failed(PhoenixFailure(.tokenExpired)) ? () : nil }
+        try await events.next(within: .seconds(15)) { $0 == .failed(PhoenixFailure(.tokenExpired)) ? () : nil }
         try await fixture.stop()
         try await group.shutdownGracefully()
     }
