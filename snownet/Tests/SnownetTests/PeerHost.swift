@@ -86,7 +86,7 @@ struct PeerHost: SimulatedNode {
         } else {
             return nil
         }
-        self.sentToPeers.count(transmit)
+        self.sentToPeers.count(transmit.payload, to: transmit.destination)
         self.audit.check(transmit, now: now)
         return transmit
     }
@@ -152,59 +152,5 @@ struct PeerHost: SimulatedNode {
 
     private func socket(for destination: IPSocketAddress) -> IPSocketAddress {
         self.sockets.first { $0.address.version == destination.address.version } ?? self.sockets[0]
-    }
-}
-
-/// Datagrams a node sent towards its peer, directly or inside channel data to a relay, by what they carry.
-struct SentCounts: Hashable, CustomStringConvertible {
-    var iceRequests = 0
-    var iceResponses = 0
-    var wireGuardKeepalives = 0
-    var wireGuardHandshakeInitiations = 0
-    var wireGuardData = 0
-
-    mutating func count(_ transmit: SimulatedTransmit) {
-        var payload = transmit.payload
-        if transmit.destination.port == 3478 {
-            // To a relay: only channel data carries traffic for the peer.
-            guard let first = payload.getInteger(at: payload.readerIndex, as: UInt8.self), (0x40...0x4F).contains(first)
-            else {
-                return
-            }
-            payload.moveReaderIndex(forwardBy: 4)
-        }
-        guard let first = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else {
-            return
-        }
-        let isSTUN = payload.getInteger(at: payload.readerIndex + 4, as: UInt32.self) == 0x2112_A442
-        switch (first, isSTUN) {
-        case (0, true):
-            let type = payload.getInteger(at: payload.readerIndex, as: UInt16.self)
-            if type == 0x0001 {
-                self.iceRequests += 1
-            } else {
-                self.iceResponses += 1
-            }
-        case (1, false): self.wireGuardHandshakeInitiations += 1
-        case (4, false) where payload.readableBytes == 32: self.wireGuardKeepalives += 1
-        case (4, false): self.wireGuardData += 1
-        default: break
-        }
-    }
-
-    var description: String {
-        "ICE requests \(self.iceRequests), ICE responses \(self.iceResponses), WireGuard keep-alives "
-            + "\(self.wireGuardKeepalives), handshake initiations \(self.wireGuardHandshakeInitiations), "
-            + "data \(self.wireGuardData)"
-    }
-
-    static func - (lhs: SentCounts, rhs: SentCounts) -> SentCounts {
-        SentCounts(
-            iceRequests: lhs.iceRequests - rhs.iceRequests,
-            iceResponses: lhs.iceResponses - rhs.iceResponses,
-            wireGuardKeepalives: lhs.wireGuardKeepalives - rhs.wireGuardKeepalives,
-            wireGuardHandshakeInitiations: lhs.wireGuardHandshakeInitiations - rhs.wireGuardHandshakeInitiations,
-            wireGuardData: lhs.wireGuardData - rhs.wireGuardData
-        )
     }
 }

@@ -249,7 +249,7 @@ struct NodeNetwork {
     private mutating func drainGateway() {
         while let transmit = self.gateway.pollTransmit() {
             if let index = self.clientIndex[transmit.destination] {
-                self.gatewaySent.count(transmit.payload)
+                self.gatewaySent.count(transmit.payload, to: transmit.destination)
                 if SentCounts.isICERequest(transmit.payload) {
                     self.perConnection[index].gatewayChecks += 1
                 }
@@ -271,7 +271,7 @@ struct NodeNetwork {
     private mutating func drainClient(_ index: Int) {
         while let transmit = self.clients[index].pollTransmit() {
             if transmit.destination == Self.gatewaySocket {
-                self.clientsSent.count(transmit.payload)
+                self.clientsSent.count(transmit.payload, to: transmit.destination)
                 if SentCounts.isICERequest(transmit.payload) {
                     self.perConnection[index].clientChecks += 1
                 }
@@ -326,41 +326,5 @@ struct NodeNetwork {
         }
         precondition(self.relay.pollTransmit(now: self.now) == nil, "the relay sent one datagram")
         return (forwarded.payload, forwarded.source, forwarded.destination)
-    }
-}
-
-/// Datagrams between the gateway and its clients, by what they carry.
-struct SentCounts {
-    var iceRequests = 0
-    var iceResponses = 0
-    var wireGuardKeepalives = 0
-    var wireGuardHandshakeInitiations = 0
-    var wireGuardData = 0
-
-    static func isSTUN(_ payload: ByteBuffer) -> Bool {
-        payload.getInteger(at: payload.readerIndex + 4, as: UInt32.self) == 0x2112_A442
-    }
-
-    static func isICERequest(_ payload: ByteBuffer) -> Bool {
-        Self.isSTUN(payload) && payload.getInteger(at: payload.readerIndex, as: UInt16.self) == 0x0001
-    }
-
-    static func isKeepalive(_ payload: ByteBuffer) -> Bool {
-        !Self.isSTUN(payload) && payload.getInteger(at: payload.readerIndex, as: UInt8.self) == 4
-            && payload.readableBytes == 32
-    }
-
-    mutating func count(_ payload: ByteBuffer) {
-        guard let first = payload.getInteger(at: payload.readerIndex, as: UInt8.self) else {
-            return
-        }
-        switch (first, Self.isSTUN(payload)) {
-        case (0, true) where Self.isICERequest(payload): self.iceRequests += 1
-        case (_, true): self.iceResponses += 1
-        case (1, false): self.wireGuardHandshakeInitiations += 1
-        case (4, false) where payload.readableBytes == 32: self.wireGuardKeepalives += 1
-        case (4, false): self.wireGuardData += 1
-        default: break
-        }
     }
 }

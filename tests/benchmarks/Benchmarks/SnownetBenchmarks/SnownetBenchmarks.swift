@@ -293,15 +293,3 @@ struct ConnectedPair {
         return self.network.datagram(sealing: &packet, fromGateway: !self.oursIsGateway, connection: 0)
     }
 }
-
-extension SentCounts {
-    static func - (lhs: SentCounts, rhs: SentCounts) -> SentCounts {
-        SentCounts(
-            iceRequests: lhs.iceRequests - rhs.iceRequests,
-            iceResponses: lhs.iceResponses - rhs.iceResponses,
-            wireGuardKeepalives: lhs.wireGuardKeepalives - rhs.wireGuardKeepalives,
-            wireGuardHandshakeInitiations: lhs.wireGuardHandshakeInitiations - rhs.wireGuardHandshakeInitiations,
-            wireGuardData: lhs.wireGuardData - rhs.wireGuardData
-        )
-    }
-}
