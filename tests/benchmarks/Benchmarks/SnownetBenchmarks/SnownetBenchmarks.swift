@@ -14,6 +14,7 @@
 
 import Benchmark
 import CHeapUsage
+import FirezoneTesting
 import FirezoneTime
 import IPPacket
 import Logging
