@@ -7,6 +7,15 @@
 
 import PackageDescription
 
+/// The generic hot path (`WireGuardRouter`, snownet's `Node`) specialized in the modules that use it: with
+/// `-cross-module-optimization` a library's bodies are serialized into its module, so a caller's release build
+/// specializes `Node<ConnectionID, RelayID>` for its own ID types instead of running it through witness tables and
+/// runtime metadata (docs/benchmarks.md, "snownet: the Node"). SwiftPM passes unsafe flags of a root package and of
+/// packages depended on by path (the benchmark and fuzz packages use this one by path).
+let specializedAcrossModules: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "firezone",
     products: [
@@ -190,7 +199,8 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "snownet/Sources/WireGuard"
+            path: "snownet/Sources/WireGuard",
+            swiftSettings: specializedAcrossModules
         ),
         .testTarget(
             name: "WireGuardTests",
@@ -247,7 +257,8 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "snownet/Sources/Snownet"
+            path: "snownet/Sources/Snownet",
+            swiftSettings: specializedAcrossModules
         ),
         .testTarget(
             name: "SnownetTests",

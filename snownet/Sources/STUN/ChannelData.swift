@@ -72,8 +72,8 @@ public struct ChannelData: Hashable, Sendable {
     @inlinable
     public static func writeHeader(channelNumber: UInt16, length: Int, into buffer: inout ByteBuffer, at index: Int) {
         precondition(length <= Int(UInt16.max), "ChannelData carries at most 65535 bytes")
-        buffer.setInteger(channelNumber, at: index)
-        buffer.setInteger(UInt16(truncatingIfNeeded: length), at: index + 2)
+        // One write: each ByteBuffer write checks uniqueness and exclusivity.
+        buffer.setInteger(UInt32(channelNumber) << 16 | UInt32(truncatingIfNeeded: length), at: index)
     }
 
     /// Prepends the header to `buffer`'s readable bytes (the payload), in the headroom before its reader index:

@@ -2,6 +2,7 @@ import DequeModule
 import FirezoneCrypto
 import FirezoneTime
 import ICE
+import IPPacket
 import NIOCore
 
 /// One peer connection of a ``Node``: its ICE agent, the relay its relayed candidates come from, and where it
@@ -17,6 +18,14 @@ struct Connection<RelayID: Hashable & Sendable> {
         case idle
     }
 
+    /// Where a sealed datagram goes: from our candidate's base (a host socket, or our relayed address through its
+    /// relay) to the peer's candidate.
+    struct Route {
+        var local: IPSocketAddress
+        var remote: IPSocketAddress
+        var relayed: Bool
+    }
+
     let remoteKey: PublicKey
     let presharedKey: PresharedKey
     let localCredentials: IceCredentials
@@ -25,7 +34,16 @@ struct Connection<RelayID: Hashable & Sendable> {
     /// The relay whose allocation gives this connection its relayed candidates; nil while none is usable.
     var relay: RelayID?
     var state = State.connecting
-    var nominated: (local: Candidate, remote: Candidate)?
+    var nominated: (local: Candidate, remote: Candidate)? {
+        didSet {
+            self.route = self.nominated.map {
+                Route(local: $0.local.base, remote: $0.remote.address, relayed: $0.local.kind == .relayed)
+            }
+        }
+    }
+    /// What each packet needs of the nominated pair. A `Candidate` holds a string, so reading `nominated` per packet
+    /// would retain and release it.
+    private(set) var route: Route?
     /// WireGuard datagrams (handshake messages) made before a pair was nominated, sent once one is.
     var pendingDatagrams: Deque<ByteBuffer> = []
     /// Application packets a client sent before a pair was nominated, encrypted once one is.

@@ -25,16 +25,16 @@ extension Node {
             let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self),
             first <= 3 || (0x40...0x4F).contains(first)
         {
-            guard let relayID = self.relay(at: source) else {
+            guard let relay = self.relayPosition(at: source) else {
                 // Firezone 685acdac3a: relay traffic from no relay of ours is dropped.
                 self.stats.datagramsFromUnknownRelays += 1
                 throw .unknownRelay
             }
             if first <= 3 {
-                try self.handleRelayMessage(datagram, from: source, local: local, relay: relayID, now: now)
+                try self.handleRelayMessage(datagram, from: source, local: local, relayAt: relay, now: now)
                 return nil
             }
-            let peer = try self.unwrapChannelData(&datagram, relay: relayID, now: now)
+            let peer = try self.unwrapChannelData(&datagram, relayAt: relay, now: now)
             source = peer.source
             local = peer.local
         }
@@ -57,7 +57,9 @@ extension Node {
         }
         switch result {
         case .packet(let id):
-            self.noteApplicationTraffic(id, now: now)
+            if let index = self.connections.index(forKey: id) {
+                self.noteApplicationTraffic(id, at: index, now: now)
+            }
             return id
         case .keepalive:
             return nil
@@ -76,7 +78,7 @@ extension Node {
         _ datagram: ByteBuffer,
         from source: IPSocketAddress,
         local: IPSocketAddress,
-        relay: RelayID,
+        relayAt index: Int,
         now: Instant
     ) throws(NodeError) {
         let message: STUNMessage
@@ -86,7 +88,7 @@ extension Node {
             self.stats.unexpectedRelayMessages += 1
             throw .unexpectedRelayMessage
         }
-        let handled = self.relays[relay]?.allocation.handleSTUN(message, from: source, local: local, now: now) ?? false
+        let handled = self.relays.values[index].allocation.handleSTUN(message, from: source, local: local, now: now)
         self.drainAllocations(now: now)
         guard handled else {
             self.stats.unexpectedRelayMessages += 1
@@ -98,18 +100,27 @@ extension Node {
     /// Firezone 685acdac3a: the declared length must be the payload's length exactly.
     private mutating func unwrapChannelData(
         _ datagram: inout ByteBuffer,
-        relay: RelayID,
+        relayAt index: Int,
         now: Instant
     ) throws(NodeError) -> (source: IPSocketAddress, local: IPSocketAddress) {
-        guard let number = datagram.getInteger(at: datagram.readerIndex, as: UInt16.self),
-            let length = datagram.getInteger(at: datagram.readerIndex + 2, as: UInt16.self),
-            ChannelData.channelNumbers.contains(number),
+        // The number and the length in one read (each ByteBuffer read checks exclusivity at run time).
+        guard let header = datagram.getInteger(at: datagram.readerIndex, as: UInt32.self) else {
+            self.stats.invalidChannelData += 1
+            throw .invalidChannelData
+        }
+        let number = UInt16(truncatingIfNeeded: header >> 16)
+        let length = UInt16(truncatingIfNeeded: header)
+        guard ChannelData.channelNumbers.contains(number),
             Int(length) == datagram.readableBytes - ChannelData.headerLength,
-            let index = self.relays.index(forKey: relay),
-            let peer = self.relays.values[index].allocation.peer(forChannel: ChannelNumber(number), now: now),
-            let relayed = self.relays.values[index].relayedAddresses.first(where: {
-                $0.address.version == peer.address.version
-            })
+            let (peer, relayed) = self.withRelay(
+                at: index,
+                { relay in
+                    relay.allocation.peer(forChannel: ChannelNumber(number), now: now).map { peer in
+                        (peer, relay.relayedAddresses.first { $0.address.version == peer.address.version })
+                    }
+                }
+            ),
+            let relayed
         else {
             self.stats.invalidChannelData += 1
             throw .invalidChannelData
@@ -118,18 +129,19 @@ extension Node {
         return (peer, relayed)
     }
 
-    /// The relay whose server sent a datagram from `source` (`Allocation.isServer` builds an array per call).
-    private func relay(at source: IPSocketAddress) -> RelayID? {
-        for index in self.relays.values.indices where self.relays.values[index].server.socket.contains(source) {
-            return self.relays.keys[index]
+    /// The position in ``relays`` of the relay whose server sent a datagram from `source` (`Allocation.isServer`
+    /// builds an array per call; a position, not an ID, so that the packet's later steps need not hash it).
+    private func relayPosition(at source: IPSocketAddress) -> Int? {
+        self.relays.values.withUnsafeBufferPointer { relays in
+            relays.indices.first { relays[$0].server.socket.contains(source) }
         }
-        return nil
     }
 
     /// A STUN message between peers: the magic cookie tells it from WireGuard, whose first bytes are also 1–4.
     private static func iceMessage(in datagram: ByteBuffer) -> STUNMessage? {
-        guard let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self), first <= 3,
-            datagram.getInteger(at: datagram.readerIndex + 4, as: UInt32.self) == STUNConstants.magicCookie
+        // The first byte and the cookie in one read (a STUN header is 20 bytes, WireGuard's shortest message 32).
+        guard let head = datagram.getInteger(at: datagram.readerIndex, as: UInt64.self), head >> 56 <= 3,
+            UInt32(truncatingIfNeeded: head) == STUNConstants.magicCookie
         else {
             return nil
         }
@@ -161,19 +173,25 @@ extension Node {
         self.reschedule(id, now: now)
     }
 
-    /// Application traffic either way keeps a connection active, and wakes an idle one at once.
-    /// Per packet: by position, without copying the connection (see ``route(_:datagram:now:)``).
-    mutating func noteApplicationTraffic(_ id: ConnectionID, now: Instant) {
-        guard let index = self.connections.index(forKey: id) else {
-            return
+    /// Application traffic either way keeps a connection active, and wakes an idle one at once. Per packet: by
+    /// position, without copying the connection (see ``route(at:datagram:now:)``). False when the connection was
+    /// idle: waking it ran its ICE agent, which may have failed it, and positions may have moved.
+    @discardableResult
+    mutating func noteApplicationTraffic(_ id: ConnectionID, at index: Int, now: Instant) -> Bool {
+        let woke = self.withConnection(at: index) { connection in
+            connection.lastApplicationTraffic = now
+            guard case .idle = connection.state else {
+                return false
+            }
+            connection.state = .connected
+            connection.agent.setIdle(false, now: now)
+            return true
         }
-        self.connections.values[index].lastApplicationTraffic = now
-        guard case .idle = self.connections.values[index].state else {
-            return
+        guard woke else {
+            return true
         }
-        self.connections.values[index].state = .connected
-        self.connections.values[index].agent.setIdle(false, now: now)
         self.drainAgent(id, now: now)
         self.reschedule(id, now: now)
+        return false
     }
 }

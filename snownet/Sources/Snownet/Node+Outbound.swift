@@ -21,17 +21,23 @@ extension Node {
         now: Instant
     ) throws(NodeError) -> NodeDestination? {
         self.lastNow = now
-        guard let index = self.connections.index(forKey: id) else {
+        // One lookup of the connection per packet: each costs a hash of the caller's ID.
+        guard var index = self.connections.index(forKey: id) else {
             throw .unknownConnection
         }
-        guard self.connections.values[index].nominated != nil else {
+        guard self.withConnection(at: index, { $0.route != nil }) else {
             self.holdWhileConnecting(packet, for: id)
             return nil
         }
-        self.noteApplicationTraffic(id, now: now)
+        if !self.noteApplicationTraffic(id, at: index, now: now) {
+            guard let current = self.connections.index(forKey: id) else {
+                return nil
+            }
+            index = current
+        }
         switch self.router.encapsulate(&packet, for: id, now: now) {
         case .datagram:
-            return self.route(id, datagram: &packet, now: now)
+            return self.route(at: index, datagram: &packet, now: now)
         case .queued, nil:
             self.drainTunnel(id, now: now)
             self.reschedule(id, now: now)
@@ -56,36 +62,37 @@ extension Node {
 
     /// Where a sealed WireGuard datagram for `id` goes on its nominated path; for our relayed candidate, the
     /// channel-data header is written in front of it.
-    private mutating func route(_ id: ConnectionID, datagram: inout ByteBuffer, now: Instant) -> NodeDestination? {
-        // By position: the keyed `connections[id]?.field = value` moves the whole connection out of the dictionary
-        // and back, in a coroutine whose frame is allocated (swift-collections' `OrderedDictionary.subscript`
-        // `_modify`): two mallocs per packet.
-        guard let index = self.connections.index(forKey: id),
-            let (local, remote) = self.connections.values[index].nominated
-        else {
+    /// By position: the keyed `connections[id]?.field = value` moves the whole connection out of the dictionary and
+    /// back, in a coroutine whose frame is allocated (swift-collections' `OrderedDictionary.subscript` `_modify`): two
+    /// mallocs per packet.
+    private mutating func route(at index: Int, datagram: inout ByteBuffer, now: Instant) -> NodeDestination? {
+        let route = self.withConnection(at: index) { connection in
+            connection.lastTunnelDatagramSent = now
+            return connection.route
+        }
+        guard let route else {
             return nil
         }
-        self.connections.values[index].lastTunnelDatagramSent = now
-        if local.kind != .relayed {
-            return NodeDestination(source: local.base, destination: remote.address)
+        if !route.relayed {
+            return NodeDestination(source: route.local, destination: route.remote)
         }
-        guard let relay = self.relayOwning(local.base) else {
+        guard let relay = self.relayPosition(owning: route.local) else {
             self.stats.packetsDroppedWithoutChannel += 1
             return nil
         }
-        return self.wrapInChannelData(&datagram, relay: relay, to: remote.address, now: now)
+        return self.wrapInChannelData(&datagram, relayAt: relay, to: route.remote, now: now)
     }
 
     private mutating func wrapInChannelData(
         _ datagram: inout ByteBuffer,
-        relay: RelayID,
+        relayAt index: Int,
         to peer: IPSocketAddress,
         now: Instant
     ) -> NodeDestination? {
-        guard let index = self.relays.index(forKey: relay),
-            let channel = self.relays.values[index].allocation.channelForSending(to: peer, now: now),
-            let server = self.relays.values[index].allocation.activeSocket
-        else {
+        let sending = self.withRelay(at: index) { relay in
+            relay.allocation.channelForSending(to: peer, now: now).map { ($0, relay.allocation.activeSocket) }
+        }
+        guard let (channel, activeSocket) = sending, let server = activeSocket else {
             self.stats.packetsDroppedWithoutChannel += 1
             self.drainAllocations(now: now)
             return nil
@@ -108,12 +115,13 @@ extension Node {
         return NodeDestination(source: nil, destination: server)
     }
 
-    /// The relay whose allocation owns the relayed address `address`.
-    func relayOwning(_ address: IPSocketAddress) -> RelayID? {
-        for index in self.relays.values.indices where self.relays.values[index].relayedAddresses.contains(address) {
-            return self.relays.keys[index]
+    /// The position in ``relays`` of the relay whose allocation owns the relayed address `address` (a position, not
+    /// an ID: per packet, a lookup by ID would hash it again).
+    func relayPosition(owning address: IPSocketAddress) -> Int? {
+        // A field read through the buffer's element address loads that field only (see ``withRelay(at:_:)``).
+        self.relays.values.withUnsafeBufferPointer { relays in
+            relays.indices.first { relays[$0].relayedAddresses.contains(address) }
         }
-        return nil
     }
 
     /// Encrypts a copy of `packet` (a goodbye, a keep-alive's empty packet, a packet that waited for a path) for a
@@ -140,7 +148,9 @@ extension Node {
             self.connections[id]?.pendingDatagrams.append(datagram)
             return
         }
-        if let destination = self.route(id, datagram: &datagram, now: now) {
+        if let index = self.connections.index(forKey: id),
+            let destination = self.route(at: index, datagram: &datagram, now: now)
+        {
             self.transmits.append(
                 NodeTransmit(source: destination.source, destination: destination.destination, payload: datagram)
             )
@@ -150,11 +160,11 @@ extension Node {
     /// Queues `payload` from our candidate base `local` (a host socket, or our relayed address, through its
     /// relay) to `remote`.
     mutating func send(_ payload: inout ByteBuffer, from local: IPSocketAddress, to remote: IPSocketAddress) {
-        guard let relay = self.relayOwning(local) else {
+        guard let relay = self.relayPosition(owning: local) else {
             self.transmits.append(NodeTransmit(source: local, destination: remote, payload: payload))
             return
         }
-        if let destination = self.wrapInChannelData(&payload, relay: relay, to: remote, now: self.lastNow) {
+        if let destination = self.wrapInChannelData(&payload, relayAt: relay, to: remote, now: self.lastNow) {
             self.transmits.append(
                 NodeTransmit(source: destination.source, destination: destination.destination, payload: payload)
             )

@@ -85,6 +85,22 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
         self.unixOffset + (self.lastNow - .zero)
     }
 
+    // MARK: Access in place
+
+    /// A relay's state where it is stored. Reading `relays.values[index].field` copies the whole state first
+    /// (swift-collections' `OrderedDictionary.Values` subscript reads through a plain getter; a borrow of an
+    /// unsafe pointer's element is copied as well), retaining and releasing everything the allocation holds: on a
+    /// relayed packet that cost more than the rest of the node's work. An `inout` access goes through the
+    /// subscript's `_modify` and copies nothing.
+    mutating func withRelay<Result>(at index: Int, _ body: (inout RelayState) -> Result) -> Result {
+        body(&self.relays.values[index])
+    }
+
+    /// A connection where it is stored (see ``withRelay(at:_:)``; a copy of a connection copies its ICE agent).
+    mutating func withConnection<Result>(at index: Int, _ body: (inout Connection<RelayID>) -> Result) -> Result {
+        body(&self.connections.values[index])
+    }
+
     // MARK: Output
 
     public mutating func pollTransmit() -> NodeTransmit? {

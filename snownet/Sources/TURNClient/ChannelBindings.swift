@@ -7,8 +7,8 @@ import STUN
 /// on a binding still in flight (Firezone #10062), and a binding on which data arrived is re-bound at half its
 /// lifetime.
 ///
-/// Lookups by number and by peer are hashed; nothing iterates a dictionary except ``dueForRefresh(now:)``, which
-/// sorts by number so that the order of the requests it starts is deterministic.
+/// Lookups by number go to a slot per number (``ChannelSlots``), by peer through a hash; ``dueForRefresh(now:)``
+/// walks the numbers in order, so that the order of the requests it starts is deterministic.
 struct ChannelBindings {
     struct Channel {
         var peer: IPSocketAddress
@@ -22,7 +22,7 @@ struct ChannelBindings {
         var bindInFlight: Bool
     }
 
-    private(set) var byNumber: [UInt16: Channel] = [:]
+    private(set) var byNumber = ChannelSlots<Channel>()
     private var byPeer: [IPSocketAddress: UInt16] = [:]
     private var nextNumber = TURNClientConstants.channelNumbers.lowerBound
 
@@ -48,11 +48,13 @@ struct ChannelBindings {
 
     /// The peer of a bound channel, marking that data arrived on it.
     mutating func receive(on number: ChannelNumber) -> IPSocketAddress? {
-        guard var channel = self.byNumber[number.value], channel.bound else {
+        guard let channel = self.byNumber[number.value], channel.bound else {
             return nil
         }
-        channel.receivedSinceBind = true
-        self.byNumber[number.value] = channel
+        if !channel.receivedSinceBind {
+            // Written once per bind, not per packet: a second hash of the number on every relayed packet.
+            self.byNumber[number.value]?.receivedSinceBind = true
+        }
         return channel.peer
     }
 
@@ -142,12 +144,11 @@ struct ChannelBindings {
     /// Bound channels with data since their last bind, at least half a lifetime old and not being refreshed, by
     /// number.
     func dueForRefresh(now: Instant) -> [(ChannelNumber, IPSocketAddress)] {
-        self.byNumber.filter { _, channel in  // unordered-ok: sorted by number below
+        self.byNumber.elements.filter { _, channel in
             channel.bound && !channel.bindInFlight && channel.receivedSinceBind
                 && now - channel.boundAt >= TURNClientConstants.channelRefreshAge
         }
-        .map { (ChannelNumber($0.key), $0.value.peer) }
-        .sorted { $0.0 < $1.0 }
+        .map { (ChannelNumber($0.number), $0.element.peer) }
     }
 
     mutating func removeAll() {

@@ -22,7 +22,7 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
     private var peerIndices: PeerIndexAllocator
     private var peers: [Peer] = []
     private var peerByID: [PeerID: Int] = [:]
-    private var peerByIndex: [PeerIndex: Int] = [:]
+    private var peerByIndex = PeerIndexTable()
     private var peerByKey: [PublicKey: Int] = [:]
     public private(set) var stats = WireGuardRouterStats()
 
@@ -157,7 +157,10 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
         let header: PacketHeader
         do throws(WireGuardError) {
             header = try PacketHeader(parsing: datagram)
-            if try self.limiter.check(datagram, from: cookieSource, reply: &reply, now: now) == .sendCookieReply {
+            // Only handshake messages are limited; data does not pay for the limiter parsing its header again.
+            if header.isHandshake,
+                try self.limiter.check(datagram, from: cookieSource, reply: &reply, now: now) == .sendCookieReply
+            {
                 self.stats.cookieRepliesSent += 1
                 return .sendCookieReply
             }
@@ -191,7 +194,7 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
             }
             position = known
             do throws(WireGuardError) {
-                result = try self.peers[position].tunnel.decapsulate(&datagram, now: now)
+                result = try self.peers[position].tunnel.decapsulate(&datagram, header: header, now: now)
             } catch {
                 throw .invalid(error)
             }

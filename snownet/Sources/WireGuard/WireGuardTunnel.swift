@@ -293,7 +293,16 @@ public struct WireGuardTunnel {
         _ datagram: inout ByteBuffer,
         now: Instant
     ) throws(WireGuardError) -> DecapsulateResult {
-        switch try PacketHeader(parsing: datagram) {
+        try self.decapsulate(&datagram, header: try PacketHeader(parsing: datagram), now: now)
+    }
+
+    /// ``decapsulate(_:now:)`` of a datagram whose header the caller parsed already (the router, which routes on it).
+    mutating func decapsulate(
+        _ datagram: inout ByteBuffer,
+        header: PacketHeader,
+        now: Instant
+    ) throws(WireGuardError) -> DecapsulateResult {
+        switch header {
         case .transportData(let receiverIndex):
             self.advance(to: now)
             return try self.openTransport(&datagram, index: receiverIndex, now: now)

@@ -28,30 +28,37 @@ public enum PacketHeader: Hashable, Sendable {
     case transportData(receiverIndex: SessionIndex)
 
     public init(parsing buffer: ByteBuffer) throws(WireGuardError) {
-        let length = buffer.readableBytes
-        guard length >= 4, let word = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self)
-        else {
+        // One access to the bytes for the type and the index (each ByteBuffer read checks exclusivity at run time).
+        let header = buffer.withUnsafeReadableBytes { Self(parsing: $0) }
+        guard let header else {
             throw .invalidMessage
+        }
+        self = header
+    }
+
+    private init?(parsing bytes: UnsafeRawBufferPointer) {
+        let length = bytes.count
+        guard length >= 4 else {
+            return nil
+        }
+        func index(at offset: Int) -> UInt32 {
+            UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
         }
         // wireguard-go reads the type and reserved bytes as one little-endian word, so non-zero reserved bytes make
         // an unknown type.
+        let word = index(at: 0)
         guard word <= 0xFF, let type = PacketType(rawValue: UInt8(word)) else {
-            throw .invalidMessage
-        }
-        func index(at offset: Int) -> UInt32 {
-            buffer.withUnsafeReadableBytes {
-                UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-            }
+            return nil
         }
         switch type {
         case .handshakeInitiation:
             guard length == WireGuardConstants.handshakeInitiationLength else {
-                throw .invalidMessage
+                return nil
             }
             self = .handshakeInitiation(senderIndex: index(at: WireGuardConstants.senderIndexOffset))
         case .handshakeResponse:
             guard length == WireGuardConstants.handshakeResponseLength else {
-                throw .invalidMessage
+                return nil
             }
             self = .handshakeResponse(
                 senderIndex: index(at: WireGuardConstants.senderIndexOffset),
@@ -59,18 +66,27 @@ public enum PacketHeader: Hashable, Sendable {
             )
         case .cookieReply:
             guard length == WireGuardConstants.cookieReplyLength else {
-                throw .invalidMessage
+                return nil
             }
             self = .cookieReply(
                 receiverIndex: SessionIndex(rawValue: index(at: WireGuardConstants.cookieReceiverIndexOffset))
             )
         case .transportData:
             guard length >= WireGuardConstants.transportOverhead else {
-                throw .invalidMessage
+                return nil
             }
             self = .transportData(
                 receiverIndex: SessionIndex(rawValue: index(at: WireGuardConstants.transportReceiverIndexOffset))
             )
+        }
+    }
+
+    /// Whether the message is a handshake initiation or response: the messages with MACs, which the handshake rate
+    /// limiter judges (§5.4.7).
+    public var isHandshake: Bool {
+        switch self {
+        case .handshakeInitiation, .handshakeResponse: true
+        case .cookieReply, .transportData: false
         }
     }
 
