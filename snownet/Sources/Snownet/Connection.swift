@@ -14,7 +14,8 @@ struct Connection<RelayID: Hashable & Sendable> {
         /// A pair is nominated and application traffic flowed within ``ConnectionTiming/idleAfter``.
         case connected
         /// A pair is nominated, a WireGuard session was established, and no application traffic flowed for
-        /// ``ConnectionTiming/idleAfter``: ICE checks slowly (``ConnectionTiming/idleCheckInterval``).
+        /// ``ConnectionTiming/idleAfter``: ICE checks slowly (``ConnectionTiming/idleCheckInterval``) and the tunnel
+        /// keeps no cipher contexts between packets (``WireGuardTunnel/setLowPower(_:)``).
         case idle
     }
 

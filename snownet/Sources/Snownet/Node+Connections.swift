@@ -30,6 +30,7 @@ extension Node {
             if case .idle = connection.state {
                 connection.state = .connected
                 connection.agent.setIdle(false, now: now)
+                self.router.setLowPower(false, for: id)
             }
             connection.lastApplicationTraffic = now
             self.candidateChanges[id, default: ([], [])].new.append(contentsOf: connection.signalled)

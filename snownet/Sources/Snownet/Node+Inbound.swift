@@ -190,6 +190,7 @@ extension Node {
         guard woke else {
             return true
         }
+        self.router.setLowPower(false, for: id)
         self.drainAgent(id, now: now)
         self.reschedule(id, now: now)
         return false

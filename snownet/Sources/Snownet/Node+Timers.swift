@@ -49,6 +49,7 @@ extension Node {
             self.logger.debug("Connection idle", metadata: ["connection": "\(id)"])
             connection.state = .idle
             connection.agent.setIdle(true, now: now)
+            self.router.setLowPower(true, for: id)
         }
         self.connections[id] = connection
         if let deadline = self.router.pollTimeout(for: id)?.deadline, deadline <= now {

@@ -30,6 +30,12 @@ final class Session {
         keys.receiving.setZero()
     }
 
+    /// Frees both cipher contexts until their next use (``WireGuardTunnel/setLowPower(_:)``).
+    func releaseCiphers() {
+        self.sender.releaseContext()
+        self.receiver.releaseContext()
+    }
+
     /// Whether this session may carry another outgoing packet. Age is not checked here: the tunnel drops a session
     /// the moment it reaches ``WireGuardConstants/rejectAfterTime``.
     var canSend: Bool {

@@ -239,6 +239,19 @@ public struct WireGuardRouter<PeerID: Hashable & Sendable, Endpoint: Hashable & 
         return self.peers[position].tunnel.pollTransmit(into: &output, now: now)
     }
 
+    /// `peer`'s tunnel as it stands, for queries (its sessions, its stats).
+    public func tunnel(of peer: PeerID) -> WireGuardTunnel? {
+        self.peerByID[peer].map { self.peers[$0].tunnel }
+    }
+
+    /// Puts `peer`'s tunnel in or out of low power (``WireGuardTunnel/setLowPower(_:)``).
+    public mutating func setLowPower(_ on: Bool, for peer: PeerID) {
+        guard let position = self.peerByID[peer] else {
+            return
+        }
+        self.peers[position].tunnel.setLowPower(on)
+    }
+
     /// Starts a handshake for a fresh session with `peer`, debounced; see ``WireGuardTunnel/rollOverSession(now:)``.
     public mutating func rollOverSession(for peer: PeerID, now: Instant) {
         guard let position = self.peerByID[peer] else {

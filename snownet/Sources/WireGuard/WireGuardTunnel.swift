@@ -55,6 +55,8 @@ public struct WireGuardTunnel {
     /// The slot of the session outgoing packets use: the newest confirmed one.
     private var currentSlot: Int?
     private var nextSlot = 0
+    /// Whether sessions keep their cipher contexts only for the packet at hand (``setLowPower(_:)``).
+    private var lowPower = false
     private var handshake = HandshakeState.idle
     private var lastRollOver: Instant?
     /// The newest timestamp of an initiation accepted from the peer (§5.1, replay protection).
@@ -225,6 +227,25 @@ public struct WireGuardTunnel {
 
     /// Starts a new handshake so that a fresh session replaces the current one, at most once per
     /// ``WireGuardConstants/rollOverDebounce`` (Firezone #10102: a connection upsert rolls the session over).
+    /// Low power: the sessions' cipher contexts (about 2.2 KB of heap per session) are freed now and after every
+    /// packet, and set up again from the key for the next one. For a connection with little traffic (snownet's idle
+    /// connections: a keep-alive every 25 s), where memory counts and a context's setup per packet does not.
+    /// How many cipher contexts the sessions hold: two per session, none between packets in low power.
+    public var cipherContexts: Int {
+        self.sessions.reduce(0) { count, session in
+            count + (session.map { ($0.sender.hasContext ? 1 : 0) + ($0.receiver.hasContext ? 1 : 0) } ?? 0)
+        }
+    }
+
+    public mutating func setLowPower(_ on: Bool) {
+        self.lowPower = on
+        if on {
+            for session in self.sessions {
+                session?.releaseCiphers()
+            }
+        }
+    }
+
     public mutating func rollOverSession(now: Instant) {
         self.advance(to: now)
         if let last = self.lastRollOver, now - last < WireGuardConstants.rollOverDebounce {
@@ -270,6 +291,9 @@ public struct WireGuardTunnel {
                 UnsafeMutableRawBufferPointer(rebasing: raw[header..<header + padded]),
                 tag: raw.baseAddress! + header + padded
             )
+        }
+        if self.lowPower {
+            session.sender.releaseContext()
         }
         self.stats.packetsSent += 1
         self.stats.bytesSent += UInt64(length)
@@ -380,6 +404,9 @@ public struct WireGuardTunnel {
                 UnsafeMutableRawBufferPointer(rebasing: raw[header..<tagStart]),
                 tag: raw.baseAddress! + tagStart
             )
+        }
+        if self.lowPower {
+            session.receiver.releaseContext()
         }
         guard authentic else {
             throw .decryptionFailed
@@ -680,6 +707,9 @@ public struct WireGuardTunnel {
     }
 
     private mutating func install(_ session: Session, slot: Int) {
+        if self.lowPower {
+            session.releaseCiphers()
+        }
         self.sessions[slot] = session
         if self.currentSlot == slot {
             self.currentSlot = nil

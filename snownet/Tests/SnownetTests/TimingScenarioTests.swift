@@ -1,8 +1,9 @@
 import FirezoneTesting
 import FirezoneTime
 import ICE
-import Snownet
 import Testing
+
+@testable import Snownet
 
 /// The low-power connection timers (``ConnectionTiming``), measured on the simulated network: how fast a broken
 /// connection is noticed, and how little an idle one sends.
@@ -107,6 +108,9 @@ import Testing
         #expect(
             !scenario.peer(Scenario.client).events.contains { if case .connectionFailed = $0 { true } else { false } }
         )
+        // Idle tunnels keep their keys but no cipher contexts between packets (WireGuardTunnel.setLowPower).
+        #expect(scenario.peer(Scenario.client).node.router.tunnel(of: Scenario.gateway)?.cipherContexts == 0)
+        #expect(scenario.peer(Scenario.gateway).node.router.tunnel(of: Scenario.client)?.cipherContexts == 0)
     }
 
     /// Traffic on an idle connection makes it active again at once: the next check comes within one active
@@ -120,6 +124,7 @@ import Testing
             _ = try? host.send(Scenario.packet("wake up", fromClient: true), to: Scenario.gateway, now: now)
         }
         #expect(!scenario.peer(Scenario.client).node.isIdle(Scenario.gateway))
+        #expect(scenario.peer(Scenario.client).node.router.tunnel(of: Scenario.gateway)?.cipherContexts ?? 0 > 0)
         scenario.run(for: ConnectionTiming.activeCheckInterval)
         let sent = scenario.peer(Scenario.client).sentToPeers - before
         #expect(sent.iceRequests >= 1, "\(sent)")

@@ -53,16 +53,16 @@ struct ReplayWindowTests {
         #expect(accepted2)
     }
 
-    @Test func windowIs8128CountersWideAsInWireGuardGoAndTheKernel() {
+    @Test func windowIs1984CountersWide() {
         var window = ReplayWindow()
-        #expect(ReplayWindow.windowSize == 8128)
+        #expect(ReplayWindow.windowSize == 1984)
         let highest = window.accept(20_000)
         #expect(highest)
-        #expect(window.mightAccept(20_000 - 8128))
-        let oldestInside = window.accept(20_000 - 8128)
+        #expect(window.mightAccept(20_000 - 1984))
+        let oldestInside = window.accept(20_000 - 1984)
         #expect(oldestInside)
-        #expect(!window.mightAccept(20_000 - 8129))
-        let justOutside = window.accept(20_000 - 8129)
+        #expect(!window.mightAccept(20_000 - 1985))
+        let justOutside = window.accept(20_000 - 1985)
         #expect(!justOutside)
     }
 }

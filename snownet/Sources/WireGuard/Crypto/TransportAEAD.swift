@@ -24,6 +24,9 @@ public protocol TransportAEAD: AnyObject {
 public typealias TransportCipher = OpenSSLChaCha20Poly1305
 
 /// OpenSSL 3's ChaCha20-Poly1305 with one cipher context per key: per packet only the nonce is set.
+///
+/// A context with its provider state takes about 1.1 KB of heap, twice per session: most of an idle gateway
+/// connection's memory. ``releaseContext()`` frees it until the next seal or open sets it up again from the key.
 public final class OpenSSLChaCha20Poly1305: TransportAEAD {
     // `nonisolated(unsafe)`: fetched once, never freed, only read by contexts (openssl-threads(7)).
     nonisolated(unsafe) private static let cipher: OpaquePointer = {
@@ -33,28 +36,58 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
         return cipher
     }()
 
-    private let context: OpaquePointer
+    private var key: Bytes32
+    // Read on every packet: a class's stored `var` would otherwise cost a run-time exclusivity check per read. Only
+    // the tunnel that owns the session touches it, one call at a time.
+    @exclusivity(unchecked) private var keyedContext: OpaquePointer?
 
     public init(key: Bytes32) {
+        self.key = key
+        self.keyedContext = Self.makeContext(key: key)
+    }
+
+    deinit {
+        self.releaseContext()
+        self.key.setZero()
+    }
+
+    private static func makeContext(key: Bytes32) -> OpaquePointer {
         guard let context = EVP_CIPHER_CTX_new() else {
             preconditionFailure("EVP_CIPHER_CTX_new failed")
         }
-        self.context = context
         let result = key.withUnsafeBytes { key in
             EVP_CipherInit_ex2(context, Self.cipher, key.uint8Base, nil, -1, nil)
         }
         precondition(result == 1, "EVP_CipherInit_ex2 failed")
+        return context
     }
 
-    deinit {
+    /// Whether the context is set up: false after ``releaseContext()`` until the next seal or open.
+    public var hasContext: Bool {
+        self.keyedContext != nil
+    }
+
+    /// Frees the context; the key stays, and the next seal or open sets a context up again.
+    public func releaseContext() {
         // EVP_CIPHER_CTX_free cleanses the key schedule before freeing it.
-        EVP_CIPHER_CTX_free(self.context)
+        EVP_CIPHER_CTX_free(self.keyedContext)
+        self.keyedContext = nil
+    }
+
+    private var context: OpaquePointer {
+        if let context = self.keyedContext {
+            return context
+        }
+        let context = Self.makeContext(key: self.key)
+        self.keyedContext = context
+        return context
     }
 
     public func seal(counter: UInt64, _ plaintext: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer) {
+        let context = self.context
         let nonce = ChaCha20Poly1305.Nonce(counter: counter)
         let initialized = nonce.withUnsafeBytes { nonce in
-            EVP_CipherInit_ex2(self.context, nil, nil, nonce.uint8Base, 1, nil)
+            EVP_CipherInit_ex2(context, nil, nil, nonce.uint8Base, 1, nil)
         }
         var written: Int32 = 0
         var final: Int32 = 0
@@ -62,26 +95,27 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
             plaintext.count == 0
             ? 1
             : EVP_EncryptUpdate(
-                self.context,
+                context,
                 plaintext.uint8Base,
                 &written,
                 plaintext.uint8Base,
                 Int32(plaintext.count)
             )
         let finished = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) {
-            EVP_EncryptFinal_ex(self.context, $0.baseAddress, &final)
+            EVP_EncryptFinal_ex(context, $0.baseAddress, &final)
         }
-        let tagged = EVP_CIPHER_CTX_ctrl(self.context, EVP_CTRL_AEAD_GET_TAG, 16, tag)
+        let tagged = EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, tag)
         precondition(initialized == 1 && updated == 1 && finished == 1 && tagged == 1, "ChaCha20-Poly1305 seal failed")
     }
 
     public func open(counter: UInt64, _ ciphertext: UnsafeMutableRawBufferPointer, tag: UnsafeRawPointer) -> Bool {
+        let context = self.context
         let nonce = ChaCha20Poly1305.Nonce(counter: counter)
         let initialized = nonce.withUnsafeBytes { nonce in
-            EVP_CipherInit_ex2(self.context, nil, nil, nonce.uint8Base, 0, nil)
+            EVP_CipherInit_ex2(context, nil, nil, nonce.uint8Base, 0, nil)
         }
         guard initialized == 1,
-            EVP_CIPHER_CTX_ctrl(self.context, EVP_CTRL_AEAD_SET_TAG, 16, UnsafeMutableRawPointer(mutating: tag)) == 1
+            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, UnsafeMutableRawPointer(mutating: tag)) == 1
         else {
             return false
         }
@@ -89,7 +123,7 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
         if ciphertext.count > 0 {
             guard
                 EVP_DecryptUpdate(
-                    self.context,
+                    context,
                     ciphertext.uint8Base,
                     &written,
                     ciphertext.uint8Base,
@@ -101,7 +135,7 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
         }
         var final: Int32 = 0
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) {
-            EVP_DecryptFinal_ex(self.context, $0.baseAddress, &final) == 1
+            EVP_DecryptFinal_ex(context, $0.baseAddress, &final) == 1
         }
     }
 }
