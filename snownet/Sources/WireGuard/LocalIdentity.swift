@@ -1,7 +1,8 @@
 import FirezoneCrypto
 
-/// Our static key pair and the values derived from it once, shared by every tunnel and the rate limiter.
-public struct LocalIdentity: Sendable, CustomStringConvertible {
+/// Our static key pair and the values derived from it once, shared by every tunnel and the rate limiter: one
+/// instance, not a 160-byte copy in each of a gateway's thousands of tunnels.
+public final class LocalIdentity: Sendable, CustomStringConvertible {
     public let secret: StaticSecret
     public let publicKey: PublicKey
     /// §5.4.2, responder side: `Hash(Hash(Construction) ‖ Identifier) ‖ S_pub_r)`, the first hash of every
