@@ -4,6 +4,7 @@ import FirezoneTime
 import ICE
 import IPPacket
 import NIOCore
+import STUN
 
 /// One peer connection of a ``Node``: its ICE agent, the relay its relayed candidates come from, and where it
 /// stands. Its WireGuard tunnel lives in the node's router under the same ID.
@@ -45,6 +46,9 @@ struct Connection<RelayID: Hashable & Sendable> {
     /// What each packet needs of the nominated pair. A `Candidate` holds a string, so reading `nominated` per packet
     /// would retain and release it.
     private(set) var route: Route?
+    /// The TURN channel the last relayed datagram went on: checked by number before the allocation looks the peer
+    /// up by address.
+    var lastChannel: ChannelNumber?
     /// WireGuard datagrams (handshake messages) made before a pair was nominated, sent once one is.
     var pendingDatagrams: Deque<ByteBuffer> = []
     /// Application packets a client sent before a pair was nominated, encrypted once one is.

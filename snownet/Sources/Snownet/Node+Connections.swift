@@ -216,9 +216,9 @@ extension Node {
         self.requestOwners.removeAll()
         self.requestExpiries.removeAll()
         self.transmits.removeAll()
-        for (id, relay) in self.relays {
-            let allocation = self.makeAllocation(relay.server, now: now)
-            self.relays[id] = RelayState(server: relay.server, allocation: allocation)
+        for index in self.relays.entries.indices {
+            let server = self.relays.entries[index].server
+            self.relays.entries[index].allocation = self.makeAllocation(server, now: now)
         }
         self.drainAllocations(now: now)
     }

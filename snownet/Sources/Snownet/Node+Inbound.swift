@@ -88,7 +88,7 @@ extension Node {
             self.stats.unexpectedRelayMessages += 1
             throw .unexpectedRelayMessage
         }
-        let handled = self.relays.values[index].allocation.handleSTUN(message, from: source, local: local, now: now)
+        let handled = self.relays.entries[index].allocation.handleSTUN(message, from: source, local: local, now: now)
         self.drainAllocations(now: now)
         guard handled else {
             self.stats.unexpectedRelayMessages += 1
@@ -116,7 +116,7 @@ extension Node {
                 at: index,
                 { relay in
                     relay.allocation.peer(forChannel: ChannelNumber(number), now: now).map { peer in
-                        (peer, relay.relayedAddresses.first { $0.address.version == peer.address.version })
+                        (peer, relay.allocation.relayedAddress(of: peer.address.version))
                     }
                 }
             ),
@@ -130,11 +130,9 @@ extension Node {
     }
 
     /// The position in ``relays`` of the relay whose server sent a datagram from `source` (`Allocation.isServer`
-    /// builds an array per call; a position, not an ID, so that the packet's later steps need not hash it).
-    private func relayPosition(at source: IPSocketAddress) -> Int? {
-        self.relays.values.withUnsafeBufferPointer { relays in
-            relays.indices.first { relays[$0].server.socket.contains(source) }
-        }
+    /// builds an array per call; a position, not an ID, so that the packet's later steps need not look it up again).
+    private mutating func relayPosition(at source: IPSocketAddress) -> Int? {
+        self.relays.entries.indices.first { self.withRelay(at: $0, { $0.server.socket.contains(source) }) }
     }
 
     /// A STUN message between peers: the magic cookie tells it from WireGuard, whose first bytes are also 1–4.

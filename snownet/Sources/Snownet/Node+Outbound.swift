@@ -66,9 +66,9 @@ extension Node {
     /// back, in a coroutine whose frame is allocated (swift-collections' `OrderedDictionary.subscript` `_modify`): two
     /// mallocs per packet.
     private mutating func route(at index: Int, datagram: inout ByteBuffer, now: Instant) -> NodeDestination? {
-        let route = self.withConnection(at: index) { connection in
+        let (route, cachedChannel) = self.withConnection(at: index) { connection in
             connection.lastTunnelDatagramSent = now
-            return connection.route
+            return (connection.route, connection.lastChannel)
         }
         guard let route else {
             return nil
@@ -80,23 +80,40 @@ extension Node {
             self.stats.packetsDroppedWithoutChannel += 1
             return nil
         }
-        return self.wrapInChannelData(&datagram, relayAt: relay, to: route.remote, now: now)
+        var channel = cachedChannel
+        let destination = self.wrapInChannelData(
+            &datagram,
+            relayAt: relay,
+            to: route.remote,
+            lastChannel: &channel,
+            now: now
+        )
+        if destination != nil, channel != cachedChannel {
+            self.withConnection(at: index) { $0.lastChannel = channel }
+        }
+        return destination
     }
 
     private mutating func wrapInChannelData(
         _ datagram: inout ByteBuffer,
         relayAt index: Int,
         to peer: IPSocketAddress,
+        lastChannel: inout ChannelNumber?,
         now: Instant
     ) -> NodeDestination? {
-        let sending = self.withRelay(at: index) { relay in
-            relay.allocation.channelForSending(to: peer, now: now).map { ($0, relay.allocation.activeSocket) }
+        let sending = self.withRelay(at: index) { relay -> (ChannelNumber, IPSocketAddress?)? in
+            // The channel this peer's last datagram went on, checked by number: no hash of the peer's address.
+            if let channel = lastChannel, relay.allocation.canSend(on: channel, to: peer, now: now) {
+                return (channel, relay.allocation.activeSocket)
+            }
+            return relay.allocation.channelForSending(to: peer, now: now).map { ($0, relay.allocation.activeSocket) }
         }
         guard let (channel, activeSocket) = sending, let server = activeSocket else {
             self.stats.packetsDroppedWithoutChannel += 1
             self.drainAllocations(now: now)
             return nil
         }
+        lastChannel = channel
         let length = datagram.readableBytes
         if datagram.readerIndex >= ChannelData.headerLength {
             datagram.moveReaderIndex(to: datagram.readerIndex - ChannelData.headerLength)
@@ -117,11 +134,8 @@ extension Node {
 
     /// The position in ``relays`` of the relay whose allocation owns the relayed address `address` (a position, not
     /// an ID: per packet, a lookup by ID would hash it again).
-    func relayPosition(owning address: IPSocketAddress) -> Int? {
-        // A field read through the buffer's element address loads that field only (see ``withRelay(at:_:)``).
-        self.relays.values.withUnsafeBufferPointer { relays in
-            relays.indices.first { relays[$0].relayedAddresses.contains(address) }
-        }
+    mutating func relayPosition(owning address: IPSocketAddress) -> Int? {
+        self.relays.entries.indices.first { self.withRelay(at: $0, { $0.allocation.isRelayedAddress(address) }) }
     }
 
     /// Encrypts a copy of `packet` (a goodbye, a keep-alive's empty packet, a packet that waited for a path) for a
@@ -164,7 +178,14 @@ extension Node {
             self.transmits.append(NodeTransmit(source: local, destination: remote, payload: payload))
             return
         }
-        if let destination = self.wrapInChannelData(&payload, relayAt: relay, to: remote, now: self.lastNow) {
+        var noChannelYet: ChannelNumber?
+        if let destination = self.wrapInChannelData(
+            &payload,
+            relayAt: relay,
+            to: remote,
+            lastChannel: &noChannelYet,
+            now: self.lastNow
+        ) {
             self.transmits.append(
                 NodeTransmit(source: destination.source, destination: destination.destination, payload: payload)
             )

@@ -16,7 +16,7 @@ extension Node {
             self.removeRelay(id)
         }
         let added = Set(adding.map(\.id))
-        for id in self.relays.keys where !added.contains(id) {
+        for id in self.relays.ids where !added.contains(id) {
             self.relays[id]?.allocation.refresh(now: now)
         }
         for server in adding {
@@ -53,7 +53,7 @@ extension Node {
     /// Forgets a relay: its relayed candidates are invalidated on the connections that use it, which then need
     /// another relay.
     mutating func removeRelay(_ id: RelayID) {
-        guard let relay = self.relays.removeValue(forKey: id) else {
+        guard let relay = self.relays.remove(id) else {
             return
         }
         self.logger.debug("Removing relay", metadata: ["relay": "\(id)"])
@@ -68,8 +68,8 @@ extension Node {
     /// A relay for a new or migrating connection: uniformly at random among the relays that have an allocation, or
     /// among all while none has one yet (as Firezone 685acdac3a does; later Firezone samples by RTT).
     mutating func sampleRelay() -> RelayID? {
-        let allocated = self.relays.filter { !$0.value.allocation.relayedAddresses.isEmpty }.keys
-        let candidates = allocated.isEmpty ? Array(self.relays.keys) : Array(allocated)
+        let allocated = self.relays.entries.filter { !$0.allocation.relayedAddresses.isEmpty }.map(\.id)
+        let candidates = allocated.isEmpty ? self.relays.ids : allocated
         guard !candidates.isEmpty else {
             return nil
         }
@@ -96,7 +96,7 @@ extension Node {
     /// A new connection's local candidates: every allocation's host and server-reflexive addresses, and its
     /// relay's relayed ones.
     mutating func addLocalCandidates(to id: ConnectionID) {
-        for relay in self.relays.values {
+        for relay in self.relays.entries {
             for host in relay.allocation.hostAddresses {
                 self.addLocalCandidate(.host(host), to: id)
             }
@@ -168,15 +168,14 @@ extension Node {
     /// Drains every allocation: its datagrams go out, its address changes become candidate changes.
     mutating func drainAllocations(now: Instant) {
         // Handling an event never removes a relay, so the positions hold.
-        for index in self.relays.values.indices {
-            while let transmit = self.relays.values[index].allocation.pollTransmit() {
+        for index in self.relays.entries.indices {
+            while let transmit = self.relays.entries[index].allocation.pollTransmit() {
                 self.transmits.append(
                     NodeTransmit(source: nil, destination: transmit.destination, payload: transmit.payload)
                 )
             }
-            while let event = self.relays.values[index].allocation.pollEvent() {
-                self.relays.values[index].relayedAddresses = self.relays.values[index].allocation.relayedAddresses
-                self.handleAllocationEvent(event, relay: self.relays.keys[index], now: now)
+            while let event = self.relays.entries[index].allocation.pollEvent() {
+                self.handleAllocationEvent(event, relay: self.relays.entries[index].id, now: now)
             }
         }
     }
@@ -225,11 +224,11 @@ extension Node {
         var index = 0
         var freed = false
         while index < self.relays.count {
-            guard self.relays.values[index].allocation.canBeFreed else {
+            guard self.relays.entries[index].allocation.canBeFreed else {
                 index += 1
                 continue
             }
-            let id = self.relays.keys[index]
+            let id = self.relays.entries[index].id
             self.logger.info("Relay unusable, freeing its allocation", metadata: ["relay": "\(id)"])
             self.removeRelay(id)
             freed = true

@@ -13,9 +13,9 @@ extension Node {
         defer { self.finishInput() }
         // By position, here and in the other loops over relays on this path: a copy of the keys, or a keyed
         // `_modify`, allocates on every call, and this runs on every tick of a gateway's timer.
-        for index in self.relays.values.indices {
-            if let deadline = self.relays.values[index].allocation.pollTimeout(), deadline <= now {
-                self.relays.values[index].allocation.handleTimeout(now: now)
+        for index in self.relays.entries.indices {
+            if let deadline = self.relays.entries[index].allocation.pollTimeout(), deadline <= now {
+                self.relays.entries[index].allocation.handleTimeout(now: now)
             }
         }
         self.drainAllocations(now: now)

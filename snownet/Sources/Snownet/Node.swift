@@ -21,21 +21,14 @@ import WireGuard
 public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendable> {
     typealias Router = WireGuardRouter<ConnectionID, IPSocketAddress, AnyInnerSource>
 
-    struct RelayState {
-        var server: TURNServer<RelayID>
-        var allocation: Allocation
-        /// The allocation's relayed addresses as of its last event: `Allocation.relayedAddresses` builds an array
-        /// on every call, too dear for each relayed packet. Every change of them comes with an event
-        /// (``Node/drainAllocations(now:)`` refreshes this before handling it).
-        var relayedAddresses: [IPSocketAddress] = []
-    }
+    typealias RelayState = RelayTable<RelayID>.Entry
 
     public let role: NodeRole
     public internal(set) var publicKey: PublicKey
     public internal(set) var stats = NodeStats()
     var router: Router
     var connections: OrderedDictionary<ConnectionID, Connection<RelayID>> = [:]
-    var relays: OrderedDictionary<RelayID, RelayState> = [:]
+    var relays = RelayTable<RelayID>()
     var connectionByUfrag: [String: ConnectionID] = [:]
     var requestOwners: [TransactionID: ConnectionID] = [:]
     var requestExpiries: Deque<(expiry: Instant, transaction: TransactionID)> = []
@@ -87,16 +80,16 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
 
     // MARK: Access in place
 
-    /// A relay's state where it is stored. Reading `relays.values[index].field` copies the whole state first
-    /// (swift-collections' `OrderedDictionary.Values` subscript reads through a plain getter; a borrow of an
-    /// unsafe pointer's element is copied as well), retaining and releasing everything the allocation holds: on a
-    /// relayed packet that cost more than the rest of the node's work. An `inout` access goes through the
-    /// subscript's `_modify` and copies nothing.
+    /// A relay's state where it is stored. A read such as `relays.entries[index].allocation.method()` copies the
+    /// whole element first (the subscript's getter; a borrow of an unsafe pointer's element is copied as well),
+    /// retaining and releasing everything the allocation holds: on a relayed packet that cost more than the rest of
+    /// the node's work. An `inout` access goes through the subscript's `_modify` and copies nothing.
     mutating func withRelay<Result>(at index: Int, _ body: (inout RelayState) -> Result) -> Result {
-        body(&self.relays.values[index])
+        body(&self.relays.entries[index])
     }
 
-    /// A connection where it is stored (see ``withRelay(at:_:)``; a copy of a connection copies its ICE agent).
+    /// A connection where it is stored (see ``withRelay(at:_:)``; swift-collections' `OrderedDictionary.Values`
+    /// reads through a plain getter too, and a copy of a connection copies its ICE agent).
     mutating func withConnection<Result>(at index: Int, _ body: (inout Connection<RelayID>) -> Result) -> Result {
         body(&self.connections.values[index])
     }
@@ -114,7 +107,7 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
     /// The earliest deadline of any connection or allocation.
     public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
         var earliest = self.deadlines.earliest.map { (deadline: $0, reason: StaticString("connection")) }
-        for relay in self.relays.values {
+        for relay in self.relays.entries {
             if let deadline = relay.allocation.pollTimeout(),
                 deadline < earliest?.deadline ?? Instant(nanoseconds: .max)
             {
@@ -151,7 +144,7 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
     }
 
     public var relayIDs: [RelayID] {
-        Array(self.relays.keys)
+        self.relays.ids
     }
 
     /// The relay a connection's relayed candidates come from.

@@ -105,6 +105,16 @@ public struct Allocation {
         self.serverReflexive.all
     }
 
+    /// The relayed address of `family`, if the allocation has one (per packet: builds nothing).
+    public func relayedAddress(of family: IPVersion) -> IPSocketAddress? {
+        self.relayed[family]
+    }
+
+    /// Whether `address` is one of the allocation's relayed addresses (per packet: builds nothing).
+    public func isRelayedAddress(_ address: IPSocketAddress) -> Bool {
+        self.relayed[address.address.version] == address
+    }
+
     /// The allocation's relayed addresses, IPv4 first.
     public var relayedAddresses: [IPSocketAddress] {
         self.relayed.all
@@ -139,6 +149,12 @@ public struct Allocation {
             return nil
         }
         return peer
+    }
+
+    /// Whether ``channelForSending(to:now:)`` would return `channel` for `peer`: found by number, so that a caller
+    /// that remembers its peer's channel skips the lookup by address.
+    public func canSend(on channel: ChannelNumber, to peer: IPSocketAddress, now: Instant) -> Bool {
+        self.activeSocket != nil && self.channels.isUsable(channel, to: peer, now: now)
     }
 
     /// The channel to send to `peer` on, bound or in flight (Firezone #10062: by the time the data arrives the bind

@@ -42,6 +42,15 @@ struct ChannelBindings {
         return ChannelNumber(number)
     }
 
+    /// Whether `number` is the usable channel to `peer` (``usableChannel(to:now:)``): a record names a peer only while
+    /// that peer's number is the record's, so checking the record by number is enough.
+    func isUsable(_ number: ChannelNumber, to peer: IPSocketAddress, now: Instant) -> Bool {
+        guard let channel = self.byNumber[number.value], channel.peer == peer else {
+            return false
+        }
+        return now - channel.boundAt < TURNClientConstants.channelLifetime
+    }
+
     func bindInFlight(to peer: IPSocketAddress) -> Bool {
         self.byPeer[peer].flatMap { self.byNumber[$0] }?.bindInFlight ?? false
     }

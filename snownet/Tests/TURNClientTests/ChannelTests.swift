@@ -106,6 +106,10 @@ struct ChannelTests {
         let bind = try #require(try server.sent().first)
         #expect(bind.message.channelNumber == 0x4000)
         #expect(bind.message.xorPeerAddress == newcomer)
+        // Checked by number, 0x4000 is now the newcomer's and no longer its first peer's.
+        #expect(server.allocation.canSend(on: ChannelNumber(0x4000), to: newcomer, now: server.now))
+        #expect(!server.allocation.canSend(on: ChannelNumber(0x4000), to: Self.peer(0), now: server.now))
+        #expect(server.allocation.channelForSending(to: Self.peer(0), now: server.now) == nil)
     }
 
     @Test func anExpiredChannelIsBoundAgainUnderItsOwnNumber() throws {
@@ -114,7 +118,12 @@ struct ChannelTests {
         _ = server.allocation.channelForSending(to: Self.peer(1), now: server.now)
         _ = server.allocation.channelForSending(to: Self.peer(2), now: server.now)
         _ = try server.answerAll()
+        #expect(server.allocation.canSend(on: ChannelNumber(0x4001), to: Self.peer(2), now: server.now))
+        #expect(!server.allocation.canSend(on: ChannelNumber(0x4001), to: Self.peer(1), now: server.now))
+        #expect(!server.allocation.canSend(on: ChannelNumber(0x4002), to: Self.peer(2), now: server.now))
         _ = try server.run(until: .zero + .seconds(10 * 60))
+        // Expired: neither by number nor by address.
+        #expect(!server.allocation.canSend(on: ChannelNumber(0x4001), to: Self.peer(2), now: server.now))
         #expect(server.allocation.channelForSending(to: Self.peer(2), now: server.now) == nil)
         let bind = try #require(try server.sent().first)
         #expect(bind.message.channelNumber == 0x4001)
