@@ -277,12 +277,25 @@ public struct IceAgent {
         return earliest.map { max($0, now) }
     }
 
+    // The queues give their storage back once drained: an idle agent sends a check a minute, and a gateway holds
+    // thousands of agents.
+
     public mutating func pollTransmit() -> IceTransmit? {
-        self.transmits.popFirst()
+        defer {
+            if self.transmits.isEmpty {
+                self.transmits = []
+            }
+        }
+        return self.transmits.popFirst()
     }
 
     public mutating func pollEvent() -> IceEvent? {
-        self.events.popFirst()
+        defer {
+            if self.events.isEmpty {
+                self.events = []
+            }
+        }
+        return self.events.popFirst()
     }
 
     // MARK: Checks
@@ -456,14 +469,24 @@ public struct IceAgent {
                 destination: pair.remote.address,
                 role: self.role,
                 useCandidate: useCandidate,
-                priority: priority
-            )
+                priority: priority,
+                sent: now
+            ),
+            now: now
         )
         self.pairs[index].lastTransmissionAt = now
         self.transmits.append(IceTransmit(source: pair.local.base, destination: pair.remote.address, payload: buffer))
     }
 
-    private mutating func remember(_ transactionID: TransactionID, _ transaction: IceTransaction) {
+    private mutating func remember(_ transactionID: TransactionID, _ transaction: IceTransaction, now: Instant) {
+        // Answered transactions and those too old to be answered leave from the front (the order is the sending
+        // order), so that an idle agent's one check a minute does not pile up IDs.
+        while let oldest = self.transactionOrder.first,
+            self.transactions[oldest].map({ now - $0.sent >= IceConstants.transactionLifetime }) ?? true
+        {
+            self.transactionOrder.removeFirst()
+            self.transactions[oldest] = nil
+        }
         if self.transactionOrder.count >= IceConstants.maximumTransactions,
             let oldest = self.transactionOrder.popFirst()
         {
@@ -471,6 +494,17 @@ public struct IceAgent {
         }
         self.transactionOrder.append(transactionID)
         self.transactions[transactionID] = transaction
+    }
+
+    /// Forgets an answered transaction. With none left outstanding, the tables give their storage back: after the
+    /// checks of the connection's setup they would otherwise keep room for dozens, in each of a gateway's
+    /// thousands of agents.
+    private mutating func forget(_ transactionID: TransactionID) {
+        self.transactions[transactionID] = nil
+        if self.transactions.isEmpty {
+            self.transactions = [:]
+            self.transactionOrder = []
+        }
     }
 
     // MARK: Requests
@@ -641,7 +675,7 @@ public struct IceAgent {
             self.logger.trace("ICE: dropping unmatched or unauthenticated binding response")
             return
         }
-        self.transactions[message.transactionID] = nil
+        self.forget(message.transactionID)
         guard let index = self.pairs.firstIndex(where: { $0.id == transaction.pairID }) else {
             return
         }

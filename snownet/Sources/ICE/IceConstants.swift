@@ -41,6 +41,9 @@ public enum IceConstants {
     /// checked at once leave about two transactions each, and a late response to a forgotten one is ignored: the
     /// next transmission of the check is answered as well.
     public static let maximumTransactions = 256
+    /// How long an unanswered transaction is remembered: RFC 8489 §6.2.1's client gives up after 39.5 s with its
+    /// default timers (RTO 500 ms, Rc 7, Rm 16); a response later than that answers nothing.
+    public static let transactionLifetime: Duration = .milliseconds(39_500)
 }
 
 extension IceConstants {

@@ -1,3 +1,4 @@
+import FirezoneTime
 import IPPacket
 
 /// A binding request we sent and await the answer to.
@@ -10,4 +11,5 @@ struct IceTransaction {
     let useCandidate: Bool
     /// The PRIORITY attribute sent: the priority of the peer-reflexive candidate the answer may reveal (§7.1.1).
     let priority: UInt32
+    let sent: Instant
 }

@@ -277,8 +277,9 @@ extension Node {
         }
         let datagrams = connection.pendingDatagrams
         let packets = connection.pendingPackets
-        connection.pendingDatagrams.removeAll()
-        connection.pendingPackets.removeAll()
+        // Emptied with their storage: a gateway keeps thousands of connections that never buffer again.
+        connection.pendingDatagrams = []
+        connection.pendingPackets = []
         self.connections[id] = connection
         self.logger.debug(
             "Nominated",

@@ -196,7 +196,12 @@ public struct WireGuardTunnel {
     /// `output`, which is cleared first; false when there is none.
     public mutating func pollTransmit(into output: inout ByteBuffer, now: Instant) -> Bool {
         self.advance(to: now)
+        // The queues give their storage back once drained: they fill around a handshake, every two minutes at most,
+        // and a gateway holds thousands of tunnels.
         if let message = self.handshakeMessages.popFirst() {
+            if self.handshakeMessages.isEmpty {
+                self.handshakeMessages = []
+            }
             output.clear()
             output.writeImmutableBuffer(message)
             return true
@@ -206,6 +211,9 @@ public struct WireGuardTunnel {
             return false
         }
         if let packet = self.queuedPackets.popFirst() {
+            if self.queuedPackets.isEmpty {
+                self.queuedPackets = []
+            }
             self.keepalivePending = false
             _ = self.encapsulate(packet, into: &output, now: now)
             return true
@@ -222,7 +230,12 @@ public struct WireGuardTunnel {
     }
 
     public mutating func pollEvent() -> WireGuardTunnelEvent? {
-        self.events.popFirst()
+        defer {
+            if self.events.isEmpty {
+                self.events = []
+            }
+        }
+        return self.events.popFirst()
     }
 
     /// Starts a new handshake so that a fresh session replaces the current one, at most once per

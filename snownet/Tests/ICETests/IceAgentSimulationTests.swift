@@ -207,6 +207,11 @@ import Testing
             #expect(zip(checks, checks.dropFirst()).allSatisfy { $1 - $0 == ConnectionTiming.idleCheckInterval })
         }
         #expect(simulation.agents.map(\.state) == [.connected, .connected])
+        // Answered checks are forgotten and the table gives back the room the setup's checks needed.
+        for agent in simulation.agents {
+            #expect(agent.transactions.count <= 1)
+            #expect(agent.transactions.capacity <= 2, "capacity \(agent.transactions.capacity)")
+        }
 
         let cut = simulation.now
         simulation.isCut = true
