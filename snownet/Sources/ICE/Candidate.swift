@@ -9,47 +9,39 @@ public struct Candidate: Hashable, Sendable, CustomStringConvertible {
     /// The fields, in one immutable box that every copy shares: an agent keeps each candidate in its lists, in every
     /// pair it is part of (a pair holds three) and in the nominated pair, and a gateway has thousands of agents.
     /// Inline, a candidate took 96 bytes and a pair 384.
-    private final class Fields: Sendable {
+    private struct Fields {
         let kind: CandidateKind
         let address: IPSocketAddress
         let base: IPSocketAddress
         let priority: UInt32
         let foundation: String
         let relayClientSocket: IPSocketAddress?
+    }
 
-        init(
-            kind: CandidateKind,
-            address: IPSocketAddress,
-            base: IPSocketAddress,
-            priority: UInt32,
-            foundation: String,
-            relayClientSocket: IPSocketAddress?
-        ) {
-            self.kind = kind
-            self.address = address
-            self.base = base
-            self.priority = priority
-            self.foundation = foundation
-            self.relayClientSocket = relayClientSocket
+    private final class Box: Sendable {
+        let fields: Fields
+
+        init(_ fields: Fields) {
+            self.fields = fields
         }
     }
 
-    private let fields: Fields
+    private let box: Box
 
-    public var kind: CandidateKind { self.fields.kind }
+    public var kind: CandidateKind { self.box.fields.kind }
     /// Where a peer sends to reach this candidate.
-    public var address: IPSocketAddress { self.fields.address }
+    public var address: IPSocketAddress { self.box.fields.address }
     /// RFC 8445 §5.1.1.1: the address the agent sends from for this candidate. A host candidate is its own base, a
     /// server-reflexive one has the host socket it was learned on, a relayed one is its own base (the Node wraps
     /// what it sends from there in TURN channel data). For a remote candidate the base is unknown (SDP carries a
     /// deliberately fake `raddr`) and equals `address`.
-    public var base: IPSocketAddress { self.fields.base }
-    public var priority: UInt32 { self.fields.priority }
+    public var base: IPSocketAddress { self.box.fields.base }
+    public var priority: UInt32 { self.box.fields.priority }
     /// RFC 8445 §5.1.1.3, in str0m's spelling: 8 hex digits of the priority's bytes in network order, then a hash.
-    public var foundation: String { self.fields.foundation }
+    public var foundation: String { self.box.fields.foundation }
     /// For a local relayed candidate, our socket that talks to the TURN server (str0m's `local`): a relayed
     /// candidate of the other IP family than that socket is ranked lower. Nil for every other candidate.
-    public var relayClientSocket: IPSocketAddress? { self.fields.relayClientSocket }
+    public var relayClientSocket: IPSocketAddress? { self.box.fields.relayClientSocket }
 
     /// A candidate with every field given, for candidates that come from elsewhere (a test, a peer).
     public init(
@@ -77,19 +69,21 @@ public struct Candidate: Hashable, Sendable, CustomStringConvertible {
         foundation: String,
         relayClientSocket: IPSocketAddress?
     ) {
-        self.fields = Fields(
-            kind: kind,
-            address: address,
-            base: base,
-            priority: priority,
-            foundation: foundation,
-            relayClientSocket: relayClientSocket
+        self.box = Box(
+            Fields(
+                kind: kind,
+                address: address,
+                base: base,
+                priority: priority,
+                foundation: foundation,
+                relayClientSocket: relayClientSocket
+            )
         )
     }
 
     /// Equal fields, whether or not the box is shared.
     public static func == (lhs: Candidate, rhs: Candidate) -> Bool {
-        lhs.fields === rhs.fields
+        lhs.box === rhs.box
             || (lhs.kind == rhs.kind && lhs.address == rhs.address && lhs.base == rhs.base
                 && lhs.priority == rhs.priority && lhs.foundation == rhs.foundation
                 && lhs.relayClientSocket == rhs.relayClientSocket)
