@@ -181,7 +181,8 @@ let package = Package(
         .target(
             name: "STUN",
             dependencies: ["IPPacket", "FirezoneCrypto", .product(name: "NIOCore", package: "swift-nio")],
-            path: "snownet/Sources/STUN"
+            path: "snownet/Sources/STUN",
+            swiftSettings: specializedAcrossModules
         ),
         .testTarget(
             name: "STUNTests",
@@ -237,7 +238,8 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "snownet/Sources/TURNClient"
+            path: "snownet/Sources/TURNClient",
+            swiftSettings: specializedAcrossModules
         ),
         .testTarget(
             name: "TURNClientTests",

@@ -67,15 +67,6 @@ public struct ChannelData: Hashable, Sendable {
         self.payload = buffer.getSlice(at: base + Self.headerLength, length: length)!
     }
 
-    /// Writes the 4-byte header at `index`, without moving the buffer's indices: for a payload received with
-    /// ``headerLength`` bytes of headroom in front of it.
-    @inlinable
-    public static func writeHeader(channelNumber: UInt16, length: Int, into buffer: inout ByteBuffer, at index: Int) {
-        precondition(length <= Int(UInt16.max), "ChannelData carries at most 65535 bytes")
-        // One write: each ByteBuffer write checks uniqueness and exclusivity.
-        buffer.setInteger(UInt32(channelNumber) << 16 | UInt32(truncatingIfNeeded: length), at: index)
-    }
-
     /// Prepends the header to `buffer`'s readable bytes (the payload), in the headroom before its reader index:
     /// afterwards the readable bytes are the whole ChannelData message. The buffer must have
     /// ``headerLength`` bytes of headroom.
@@ -83,8 +74,11 @@ public struct ChannelData: Hashable, Sendable {
     public static func prependHeader(channelNumber: UInt16, to buffer: inout ByteBuffer) {
         precondition(buffer.readerIndex >= Self.headerLength, "no headroom for the ChannelData header")
         let length = buffer.readableBytes
+        precondition(length <= Int(UInt16.max), "ChannelData carries at most 65535 bytes")
         buffer.moveReaderIndex(to: buffer.readerIndex - Self.headerLength)
-        Self.writeHeader(channelNumber: channelNumber, length: length, into: &buffer, at: buffer.readerIndex)
+        // One plain 4-byte store, on every relayed packet: `setInteger` copies its bytes with `memmove`.
+        let header = UInt32(channelNumber) << 16 | UInt32(truncatingIfNeeded: length)
+        buffer.withUnsafeMutableReadableBytes { $0.storeBytes(of: header.bigEndian, as: UInt32.self) }
     }
 
     /// Writes the message, header and payload, at `buffer`'s writer index; no padding: Firezone's XDP router drops

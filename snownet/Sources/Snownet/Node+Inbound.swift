@@ -21,9 +21,8 @@ extension Node {
         defer { self.finishInput() }
         var source = source
         var local = local
-        if source.port == NodeConstants.relayPort,
-            let first = datagram.getInteger(at: datagram.readerIndex, as: UInt8.self),
-            first <= 3 || (0x40...0x4F).contains(first)
+        if source.port == NodeConstants.relayPort, let head = Self.relayHead(of: datagram),
+            case let first = UInt8(truncatingIfNeeded: head >> 24), first <= 3 || (0x40...0x4F).contains(first)
         {
             guard let relay = self.relayPosition(at: source) else {
                 // Firezone 685acdac3a: relay traffic from no relay of ours is dropped.
@@ -34,7 +33,7 @@ extension Node {
                 try self.handleRelayMessage(datagram, from: source, local: local, relayAt: relay, now: now)
                 return nil
             }
-            let peer = try self.unwrapChannelData(&datagram, relayAt: relay, now: now)
+            let peer = try self.unwrapChannelData(&datagram, header: head, relayAt: relay, now: now)
             source = peer.source
             local = peer.local
         }
@@ -100,14 +99,10 @@ extension Node {
     /// Firezone 685acdac3a: the declared length must be the payload's length exactly.
     private mutating func unwrapChannelData(
         _ datagram: inout ByteBuffer,
+        header: UInt32,
         relayAt index: Int,
         now: Instant
     ) throws(NodeError) -> (source: IPSocketAddress, local: IPSocketAddress) {
-        // The number and the length in one read (each ByteBuffer read checks exclusivity at run time).
-        guard let header = datagram.getInteger(at: datagram.readerIndex, as: UInt32.self) else {
-            self.stats.invalidChannelData += 1
-            throw .invalidChannelData
-        }
         let number = UInt16(truncatingIfNeeded: header >> 16)
         let length = UInt16(truncatingIfNeeded: header)
         guard ChannelData.channelNumbers.contains(number),
@@ -127,6 +122,16 @@ extension Node {
         }
         datagram.moveReaderIndex(forwardBy: ChannelData.headerLength)
         return (peer, relayed)
+    }
+
+    /// The first four bytes of a datagram from a relay's port in one read (each `ByteBuffer` read checks exclusivity
+    /// at run time): the first tells STUN from channel data, whose number and length follow. A shorter datagram's
+    /// bytes fill the top, so that its first byte is still there and a channel-data header read from it is invalid.
+    private static func relayHead(of datagram: ByteBuffer) -> UInt32? {
+        if let head = datagram.getInteger(at: datagram.readerIndex, as: UInt32.self) {
+            return head
+        }
+        return datagram.getInteger(at: datagram.readerIndex, as: UInt8.self).map { UInt32($0) << 24 }
     }
 
     /// The position in ``relays`` of the relay whose server sent a datagram from `source` (`Allocation.isServer`

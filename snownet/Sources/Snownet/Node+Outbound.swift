@@ -114,18 +114,11 @@ extension Node {
             return nil
         }
         lastChannel = channel
-        let length = datagram.readableBytes
         if datagram.readerIndex >= ChannelData.headerLength {
-            datagram.moveReaderIndex(to: datagram.readerIndex - ChannelData.headerLength)
-            ChannelData.writeHeader(
-                channelNumber: channel.value,
-                length: length,
-                into: &datagram,
-                at: datagram.readerIndex
-            )
+            ChannelData.prependHeader(channelNumber: channel.value, to: &datagram)
         } else {
             // A control message (an ICE check) built without headroom: copied behind a header.
-            var message = ByteBufferAllocator().buffer(capacity: ChannelData.headerLength + length)
+            var message = ByteBufferAllocator().buffer(capacity: ChannelData.headerLength + datagram.readableBytes)
             ChannelData(channelNumber: channel.value, payload: datagram).write(into: &message)
             datagram = message
         }

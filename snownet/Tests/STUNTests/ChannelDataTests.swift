@@ -94,13 +94,6 @@ struct ChannelDataTests {
         #expect(hex(channelData.payload) == "cafebabe01")
     }
 
-    @Test func writesTheHeaderAtAnIndex() {
-        var datagram = buffer(hex: "ffffffff 0102")
-        ChannelData.writeHeader(channelNumber: 0x4000, length: 2, into: &datagram, at: 0)
-        #expect(hex(datagram) == "400000020102")
-        #expect(datagram.readerIndex == 0 && datagram.writerIndex == 6)
-    }
-
     @Test func writesAWholeMessageWithoutPadding() throws {
         let channelData = ChannelData(channelNumber: 0x4123, payload: buffer(hex: "010203"))
         var output = ByteBuffer(bytes: [0xEE])

@@ -58,7 +58,11 @@ let benchmarks: @Sendable () -> Void = {
             var pair = ConnectedPair(relayed: relayed)
             var sealed: [ByteBuffer] = []
             var addresses: [(source: IPSocketAddress, local: IPSocketAddress)] = []
-            for _ in benchmark.scaledIterations {
+            // The first datagrams are decapsulated before the measurement: a sample's setup (a whole network of
+            // nodes and a relay) leaves the node's own state out of the caches, which the bare tunnel's small setup
+            // does not.
+            let warmUp = 32
+            for _ in 0..<warmUp + benchmark.scaledIterations.count {
                 let (datagram, source, local) = pair.datagramFromPeer(length: length)
                 sealed.append(datagram)
                 addresses.append((source, local))
@@ -73,15 +77,21 @@ let benchmarks: @Sendable () -> Void = {
             }
             sealed.removeAll()
             var delivered = 0
-            benchmark.startMeasurement()
-            for index in benchmark.scaledIterations {
+            for index in 0..<warmUp {
                 let (source, local) = addresses[index]
                 if (try? pair.decapsulate(&buffers[index], from: source, local: local)) != nil {
                     delivered += 1
                 }
             }
+            benchmark.startMeasurement()
+            for index in benchmark.scaledIterations {
+                let (source, local) = addresses[warmUp + index]
+                if (try? pair.decapsulate(&buffers[warmUp + index], from: source, local: local)) != nil {
+                    delivered += 1
+                }
+            }
             benchmark.stopMeasurement()
-            precondition(delivered == benchmark.scaledIterations.count, "every datagram was delivered")
+            precondition(delivered == warmUp + benchmark.scaledIterations.count, "every datagram was delivered")
             precondition(buffers.allSatisfy { $0.readableBytes == length }, "every packet was decrypted")
         }
     }
