@@ -21,8 +21,11 @@ extension Node {
         defer { self.finishInput() }
         var source = source
         var local = local
-        if source.port == NodeConstants.relayPort, let head = Self.relayHead(of: datagram),
-            case let first = UInt8(truncatingIfNeeded: head >> 24), first <= 3 || (0x40...0x4F).contains(first)
+        // The first eight bytes: a STUN message's type and cookie. Relay traffic has them after the channel header.
+        var head: UInt64?
+        if source.port == NodeConstants.relayPort, let relayHead = Self.relayHead(of: datagram),
+            case let first = UInt8(truncatingIfNeeded: relayHead.word >> 24),
+            first <= 3 || (0x40...0x4F).contains(first)
         {
             guard let relay = self.relayPosition(at: source) else {
                 // Firezone 685acdac3a: relay traffic from no relay of ours is dropped.
@@ -33,11 +36,14 @@ extension Node {
                 try self.handleRelayMessage(datagram, from: source, local: local, relayAt: relay, now: now)
                 return nil
             }
-            let peer = try self.unwrapChannelData(&datagram, header: head, relayAt: relay, now: now)
+            let peer = try self.unwrapChannelData(&datagram, header: relayHead.word, relayAt: relay, now: now)
             source = peer.source
             local = peer.local
+            head = relayHead.payload
+        } else {
+            head = datagram.getInteger(at: datagram.readerIndex, as: UInt64.self)
         }
-        if let message = Self.iceMessage(in: datagram) {
+        if let message = Self.iceMessage(in: datagram, head: head) {
             try self.handleICEMessage(message, from: source, to: local, now: now)
             return nil
         }
@@ -124,14 +130,26 @@ extension Node {
         return (peer, relayed)
     }
 
-    /// The first four bytes of a datagram from a relay's port in one read (each `ByteBuffer` read checks exclusivity
-    /// at run time): the first tells STUN from channel data, whose number and length follow. A shorter datagram's
-    /// bytes fill the top, so that its first byte is still there and a channel-data header read from it is invalid.
-    private static func relayHead(of datagram: ByteBuffer) -> UInt32? {
-        if let head = datagram.getInteger(at: datagram.readerIndex, as: UInt32.self) {
-            return head
+    /// The first bytes of a datagram from a relay's port in one access (each `ByteBuffer` access checks exclusivity at
+    /// run time). `word`, the first four: the first byte tells STUN from channel data, whose number and length follow;
+    /// a shorter datagram's bytes fill its top, so that its first byte is still there and a channel-data header read
+    /// from it is invalid. `payload`, the eight after them: what ``iceMessage(in:head:)`` looks at in channel data.
+    private static func relayHead(of datagram: ByteBuffer) -> (word: UInt32, payload: UInt64?)? {
+        datagram.withUnsafeReadableBytes { raw in
+            guard let first = raw.first else {
+                return nil
+            }
+            guard raw.count >= ChannelData.headerLength else {
+                return (UInt32(first) << 24, nil)
+            }
+            let word = UInt32(bigEndian: raw.loadUnaligned(as: UInt32.self))
+            guard raw.count >= ChannelData.headerLength + 8 else {
+                return (word, nil)
+            }
+            return (
+                word, UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: ChannelData.headerLength, as: UInt64.self))
+            )
         }
-        return datagram.getInteger(at: datagram.readerIndex, as: UInt8.self).map { UInt32($0) << 24 }
     }
 
     /// The position in ``relays`` of the relay whose server sent a datagram from `source` (`Allocation.isServer`
@@ -141,11 +159,9 @@ extension Node {
     }
 
     /// A STUN message between peers: the magic cookie tells it from WireGuard, whose first bytes are also 1–4.
-    private static func iceMessage(in datagram: ByteBuffer) -> STUNMessage? {
-        // The first byte and the cookie in one read (a STUN header is 20 bytes, WireGuard's shortest message 32).
-        guard let head = datagram.getInteger(at: datagram.readerIndex, as: UInt64.self), head >> 56 <= 3,
-            UInt32(truncatingIfNeeded: head) == STUNConstants.magicCookie
-        else {
+    /// `head` is the datagram's first eight bytes (a STUN header is 20 bytes, WireGuard's shortest message 32).
+    private static func iceMessage(in datagram: ByteBuffer, head: UInt64?) -> STUNMessage? {
+        guard let head, head >> 56 <= 3, UInt32(truncatingIfNeeded: head) == STUNConstants.magicCookie else {
             return nil
         }
         return try? STUNMessage(decoding: datagram)
