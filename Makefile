@@ -10,7 +10,7 @@ export SWIFT_DETERMINISTIC_HASHING := 1
 # Tests that need root run, and fail rather than skip when they cannot (see FirezoneTesting.PrivilegedTests).
 export FIREZONE_REQUIRE_PRIVILEGED_TESTS := 1
 
-.PHONY: all deps build test bench demo fuzz lint clean
+.PHONY: all deps build test nightly bench demo fuzz lint clean
 
 all: build
 
@@ -25,6 +25,12 @@ test: deps
 
 lint:
 	tests/lint/run.sh
+
+# snownet's simulation scenarios over 1,000 seeds each and 5,000 property-based sequences, where make test plays
+# 100 of each (a nightly-style run). SIMULATION_SEED replays one seed.
+nightly: deps
+	SNOWNET_SCENARIO_SEEDS=$${SNOWNET_SCENARIO_SEEDS:-1000} SNOWNET_PROPERTY_SEQUENCES=$${SNOWNET_PROPERTY_SEQUENCES:-5000} \
+		swift test --filter 'PathScenarioTests|TimingScenarioTests|LifecycleScenarioTests|PropertyScenarioTests'
 
 bench: deps
 	tests/benchmarks/run.sh
