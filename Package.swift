@@ -37,6 +37,7 @@ let package = Package(
         .executable(name: "firezone-portal", targets: ["firezone-portal"]),
         .library(name: "PortalMessages", targets: ["PortalMessages"]),
         .library(name: "PhoenixChannel", targets: ["PhoenixChannel"]),
+        .library(name: "ConnlibCore", targets: ["ConnlibCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -391,6 +392,31 @@ let package = Package(
             dependencies: ["PortalMessages", "IPPacket", "FirezoneCrypto"],
             path: "phoenix-channel/Tests/PortalMessagesTests",
             exclude: ["Fixtures"]
+        ),
+
+        // MARK: connlib
+
+        .target(
+            name: "ConnlibCore",
+            dependencies: [
+                "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "FirezoneTime", "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "connlib/Sources/ConnlibCore"
+        ),
+        .testTarget(
+            name: "ConnlibCoreTests",
+            dependencies: [
+                "ConnlibCore", "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "FirezoneTime",
+                "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            path: "connlib/Tests/ConnlibCoreTests"
         ),
 
         // MARK: tests

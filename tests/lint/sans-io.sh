@@ -18,6 +18,7 @@ cores=(
     RelayCore:relay/Sources/RelayCore
     PortalMessages:phoenix-channel/Sources/PortalMessages
     PhoenixCore:phoenix-channel/Sources/PhoenixCore
+    ConnlibCore:connlib/Sources/ConnlibCore
 )
 forbidden=(
     'import NIOPosix' 'import Foundation$' 'import Dispatch' 'import LinuxIO' 'import CLinuxIO' 'import Glibc'
