@@ -67,6 +67,9 @@ public struct DNSResource: Hashable, Sendable, Codable {
     public var sites: [Site]
     /// `dual`, `ipv4_only` or `ipv6_only`; absent means dual.
     public var ipStack: String?
+    /// What the resource allows (empty: everything). The seed-era portal sends them and connlib ignored them on the
+    /// client; the client filters with them as the gateway does (Firezone's later client, reference §5.2).
+    public var filters: [Filter]
 
     public init(
         id: ResourceID,
@@ -74,7 +77,8 @@ public struct DNSResource: Hashable, Sendable, Codable {
         name: String,
         addressDescription: String?,
         sites: [Site],
-        ipStack: String?
+        ipStack: String?,
+        filters: [Filter] = []
     ) {
         self.id = id
         self.address = address
@@ -82,10 +86,36 @@ public struct DNSResource: Hashable, Sendable, Codable {
         self.addressDescription = addressDescription
         self.sites = sites
         self.ipStack = ipStack
+        self.filters = filters
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try container.decode(ResourceID.self, forKey: .id)
+        self.address = try container.decode(String.self, forKey: .address)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.addressDescription = try container.decodeIfPresent(String.self, forKey: .addressDescription)
+        self.sites = try container.decode([Site].self, forKey: .sites)
+        self.ipStack = try container.decodeIfPresent(String.self, forKey: .ipStack)
+        self.filters = try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
+    }
+
+    /// `filters` only when there are some: the seed-era portal's client resources carry none.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.address, forKey: .address)
+        try container.encode(self.name, forKey: .name)
+        try container.encodeIfPresent(self.addressDescription, forKey: .addressDescription)
+        try container.encode(self.sites, forKey: .sites)
+        try container.encodeIfPresent(self.ipStack, forKey: .ipStack)
+        if !self.filters.isEmpty {
+            try container.encode(self.filters, forKey: .filters)
+        }
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, address, name
+        case id, address, name, filters
         case addressDescription = "address_description"
         case sites = "gateway_groups"
         case ipStack = "ip_stack"
@@ -98,17 +128,50 @@ public struct CIDRResource: Hashable, Sendable, Codable {
     public var name: String
     public var addressDescription: String?
     public var sites: [Site]
+    /// What the resource allows (empty: everything); see ``DNSResource/filters``.
+    public var filters: [Filter]
 
-    public init(id: ResourceID, address: IPNetwork, name: String, addressDescription: String?, sites: [Site]) {
+    public init(
+        id: ResourceID,
+        address: IPNetwork,
+        name: String,
+        addressDescription: String?,
+        sites: [Site],
+        filters: [Filter] = []
+    ) {
         self.id = id
         self.address = address
         self.name = name
         self.addressDescription = addressDescription
         self.sites = sites
+        self.filters = filters
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try container.decode(ResourceID.self, forKey: .id)
+        self.address = try container.decode(IPNetwork.self, forKey: .address)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.addressDescription = try container.decodeIfPresent(String.self, forKey: .addressDescription)
+        self.sites = try container.decode([Site].self, forKey: .sites)
+        self.filters = try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
+    }
+
+    /// `filters` only when there are some: the seed-era portal's client resources carry none.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.id, forKey: .id)
+        try container.encode(self.address, forKey: .address)
+        try container.encode(self.name, forKey: .name)
+        try container.encodeIfPresent(self.addressDescription, forKey: .addressDescription)
+        try container.encode(self.sites, forKey: .sites)
+        if !self.filters.isEmpty {
+            try container.encode(self.filters, forKey: .filters)
+        }
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, address, name
+        case id, address, name, filters
         case addressDescription = "address_description"
         case sites = "gateway_groups"
     }

@@ -168,3 +168,28 @@ struct IPNetworkCodingTests {
         #expect(throws: PortalDecodingError.self) { try PortalCodec.decodeJSON([IPNetwork].self, from: json) }
     }
 }
+
+@Suite struct ClientResourceFilterTests {
+    @Test
+    func clientResourcesCarryTheirFiltersAndDefaultToNone() throws {
+        let withFilters = #"""
+            [{"type":"cidr","id":"73037362-715d-4a83-a749-f18eadd970e6","address":"172.172.0.0/16","name":"n",
+              "gateway_groups":[],"filters":[{"protocol":"tcp","port_range_start":80,"port_range_end":443},
+              {"protocol":"icmp"}]},
+             {"type":"dns","id":"03000143-e25e-45c7-aafb-144990e57dcd","address":"**.corp","name":"n",
+              "gateway_groups":[],"filters":[{"protocol":"udp"}]},
+             {"type":"dns","id":"03000143-e25e-45c7-aafb-144990e57dce","address":"x.corp","name":"n",
+              "gateway_groups":[]}]
+            """#
+        let resources = try PortalCodec.decodeJSON([ClientResource].self, from: withFilters)
+        guard case .cidr(let cidr) = resources[0], case .dns(let dns) = resources[1],
+            case .dns(let unfiltered) = resources[2]
+        else {
+            Issue.record("unexpected resource kinds: \(resources)")
+            return
+        }
+        #expect(cidr.filters == [.tcp(ports: 80...443), .icmp])
+        #expect(dns.filters == [.udp(ports: nil)])
+        #expect(unfiltered.filters.isEmpty)
+    }
+}
