@@ -67,8 +67,8 @@ public struct DNSResource: Hashable, Sendable, Codable {
     public var sites: [Site]
     /// `dual`, `ipv4_only` or `ipv6_only`; absent means dual.
     public var ipStack: String?
-    /// What the resource allows (empty: everything). The seed-era portal sends them and connlib ignored them on the
-    /// client; the client filters with them as the gateway does (Firezone's later client, reference §5.2).
+    /// What the resource allows (empty: everything). Firezone 685acdac3a's portal sends them and its client ignores
+    /// them; ours filters with them as the gateway does, as Firezone's later clients do (rust/connlib/tunnel/src/client.rs).
     public var filters: [Filter]
 
     public init(
@@ -100,7 +100,7 @@ public struct DNSResource: Hashable, Sendable, Codable {
         self.filters = try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
     }
 
-    /// `filters` only when there are some: the seed-era portal's client resources carry none.
+    /// `filters` only when there are some: Firezone 685acdac3a's portal sends client resources without.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.id, forKey: .id)
@@ -157,7 +157,7 @@ public struct CIDRResource: Hashable, Sendable, Codable {
         self.filters = try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
     }
 
-    /// `filters` only when there are some: the seed-era portal's client resources carry none.
+    /// `filters` only when there are some: Firezone 685acdac3a's portal sends client resources without.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(self.id, forKey: .id)

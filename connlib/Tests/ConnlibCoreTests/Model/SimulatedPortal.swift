@@ -4,7 +4,7 @@ import IPPacket
 import PortalMessages
 
 /// The portal's part in the tunnel's simulations: it knows the client, the gateways and their sites, the resources
-/// and which of them the client's policies allow, and brokers flows the way Firezone's seed-era portal does
+/// and which of them the client's policies allow, and brokers flows the way Firezone 685acdac3a's portal does
 /// (elixir/apps/api/lib/api/client/channel.ex and gateway/channel.ex at 685acdac3a): `create_flow` → `authorize_flow`
 /// to a gateway of the resource's site → `flow_authorized` → `flow_created`, or `flow_creation_failed` (`not_found`,
 /// `forbidden`, `offline`); candidates are forwarded between the two sides.
@@ -182,7 +182,7 @@ struct SimulatedPortal {
         }
     }
 
-    /// The seed-era choice of a gateway (Gateways.load_balance_gateways): one the client is already connected to,
+    /// Firezone 685acdac3a's choice of a gateway (Gateways.load_balance_gateways): one the client is already connected to,
     /// else any online gateway of the resource's sites.
     private mutating func createFlow(_ request: CreateFlow, unixTime: UInt64) {
         func fail(_ reason: FlowFailureReason) {
