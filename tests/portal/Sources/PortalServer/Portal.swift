@@ -776,8 +776,9 @@ public final class Portal: @unchecked Sendable {
     private func scheduleExpiry(of flow: Flow) {
         self.flowExpiries.removeValue(forKey: flow.id)?.cancel()
         // At most a century ahead, as for sessions: a far-future expiry must not overflow the timer.
-        let remaining = Int64(clamping: flow.expiresAt) * 1_000_000_000 - Self.unixNanoseconds()
-        let delay = min(max(0, remaining), 100 * 365 * 86_400 * 1_000_000_000)
+        let now = Self.unixNanoseconds()
+        let seconds = min(Int64(clamping: flow.expiresAt), now / 1_000_000_000 + 100 * 365 * 86_400)
+        let delay = max(0, seconds * 1_000_000_000 - now)
         self.flowExpiries[flow.id] = self.loop.scheduleTask(in: .nanoseconds(delay)) {
             self.flowExpired(flow.id)
         }
@@ -796,7 +797,9 @@ public final class Portal: @unchecked Sendable {
         }
         self.logger.info(
             "Flow expired",
-            metadata: ["client.id": "\(flow.client)", "resource.id": "\(flow.resource)", "gateway.id": "\(flow.gateway)"]
+            metadata: [
+                "client.id": "\(flow.client)", "resource.id": "\(flow.resource)", "gateway.id": "\(flow.gateway)",
+            ]
         )
         if let longest = remaining.map(\.expiresAt).max() {
             self.pushToGateway(
@@ -1139,8 +1142,10 @@ public struct InterfaceUpdate: Decodable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.upstreamDNS = try container.decodeIfPresent([IPSocketAddress].self, forKey: .upstreamDNS)
         if container.contains(.searchDomain) {
-            self.searchDomain = .some(try container.decodeNil(forKey: .searchDomain)
-                ? nil : try container.decode(String.self, forKey: .searchDomain))
+            self.searchDomain = .some(
+                try container.decodeNil(forKey: .searchDomain)
+                    ? nil : try container.decode(String.self, forKey: .searchDomain)
+            )
         }
     }
 }

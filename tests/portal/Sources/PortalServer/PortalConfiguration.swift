@@ -282,8 +282,11 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
                 throw fail("TURN server '\(server.id)': give one address, or one per address family")
             }
         }
-        if self.flowLifetime == 0 || self.policies.contains(where: { $0.flowLifetime == 0 }) {
-            throw fail("a flow_lifetime must be at least one second")
+        let century: UInt64 = 100 * 365 * 86_400
+        for lifetime in [self.flowLifetime] + self.policies.map(\.flowLifetime) {
+            if let lifetime, lifetime == 0 || lifetime > century {
+                throw fail("a flow_lifetime must be between one second and a century")
+            }
         }
         for resource in self.resources {
             do {

@@ -176,13 +176,18 @@ struct BrokeringTests {
         }
         // Each of these would go to gw-1 half of the time if the connected gateway were not preferred.
         for resource in [TestWorld.lan, TestWorld.corp, TestWorld.lan, TestWorld.corp, TestWorld.lan, TestWorld.corp] {
-            #expect(try await flow(resource, connected: [TestWorld.gateway2], via: gateway2, events2) == TestWorld.gateway2)
+            #expect(
+                try await flow(resource, connected: [TestWorld.gateway2], via: gateway2, events2) == TestWorld.gateway2
+            )
         }
         #expect(try await Self.pushedSoFar(gateway1, events1).isEmpty)
         // An offline gateway is skipped, even when the client names it.
         gateway2.close()
         try await Self.presence(of: fixture) { $0.contains(#""gateways":["gw-1"]"#) }
-        #expect(try await flow(TestWorld.corp, connected: [TestWorld.gateway2], via: gateway1, events1) == TestWorld.gateway1)
+        #expect(
+            try await flow(TestWorld.corp, connected: [TestWorld.gateway2], via: gateway1, events1)
+                == TestWorld.gateway1
+        )
         client.close()
         gateway1.close()
         try await fixture.stop()

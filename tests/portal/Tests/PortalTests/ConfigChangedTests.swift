@@ -15,7 +15,9 @@ struct ConfigChangedTests {
         let fixture = try await PortalFixture()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (client, clientEvents) = try connectClient(fixture, group: group)
-        let initial = try await BrokeringTests.expect(clientEvents) { if case .initialize(let i) = $0 { i } else { nil } }
+        let initial = try await BrokeringTests.expect(clientEvents) {
+            if case .initialize(let i) = $0 { i } else { nil }
+        }
 
         var (status, body) = try await fixture.admin(
             "PATCH",
@@ -44,7 +46,12 @@ struct ConfigChangedTests {
             if case .configChanged(let c) = $0 { c.interface } else { nil }
         }
         #expect(second.upstreamDNS == upstream && second.searchDomain == "lab.example")
-        let (late, lateEvents) = try connectClient(fixture, token: "client-2-token", key: TestWorld.key(9), group: group)
+        let (late, lateEvents) = try connectClient(
+            fixture,
+            token: "client-2-token",
+            key: TestWorld.key(9),
+            group: group
+        )
         let lateInit = try await BrokeringTests.expect(lateEvents) {
             if case .initialize(let i) = $0 { i } else { nil }
         }

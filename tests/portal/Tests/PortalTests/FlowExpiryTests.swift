@@ -187,6 +187,24 @@ struct FlowExpiryTests {
             body == #"[{"client_id":"client-1","expires_at":4000000000,"gateway_id":"gw-1","resource_id":"res-lan"}]"#
         )
 
+        // The farthest expiry the field holds is taken as it is.
+        (status, _) = try await fixture.admin(
+            "PUT",
+            "/v1/authorizations",
+            body: #"{"client_id":"client-1","resource_id":"res-lan","expires_at":18446744073709551615}"#
+        )
+        #expect(status == 200)
+        #expect(
+            try await Self.nextAccessChange(gatewayEvents)
+                == .accessAuthorizationExpiryUpdated(
+                    AccessAuthorizationExpiryUpdated(
+                        clientID: TestWorld.client,
+                        resourceID: TestWorld.lan,
+                        expiresAt: .max
+                    )
+                )
+        )
+
         // An expiry already past: the gateway hears it, then the flow ends.
         (status, _) = try await fixture.admin(
             "PUT",
@@ -197,7 +215,11 @@ struct FlowExpiryTests {
         #expect(
             try await Self.nextAccessChange(gatewayEvents)
                 == .accessAuthorizationExpiryUpdated(
-                    AccessAuthorizationExpiryUpdated(clientID: TestWorld.client, resourceID: TestWorld.lan, expiresAt: 1)
+                    AccessAuthorizationExpiryUpdated(
+                        clientID: TestWorld.client,
+                        resourceID: TestWorld.lan,
+                        expiresAt: 1
+                    )
                 )
         )
         #expect(

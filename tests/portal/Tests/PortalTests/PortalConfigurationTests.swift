@@ -58,7 +58,11 @@ struct PortalConfigurationTests {
             "one per address family"
         ),
         (#"{"turn_servers":[{"id":"t","address":"turn.example:3478","username":"u","password":"p"}]}"#, "address"),
-        (#"{"flow_lifetime":0}"#, "at least one second"),
+        (#"{"flow_lifetime":0}"#, "between one second and a century"),
+        (
+            #"{"groups":[{"id":"g","name":"g"}],"sites":[{"id":"a","name":"A"}],"resources":[{"id":"r","type":"internet","site_ids":["a"]}],"policies":[{"group_id":"g","resource_id":"r","flow_lifetime":18446744073709551615}]}"#,
+            "between one second and a century"
+        ),
         (#"{"upstream_dns":["1.1.1.1"]}"#, "upstream_dns"),
         (#"{"sites":5}"#, "sites"),
         ("{", "not valid JSON"),

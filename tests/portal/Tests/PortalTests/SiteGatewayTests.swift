@@ -172,7 +172,9 @@ struct SiteGatewayTests {
         #expect(asked == staying)
         channels[staying]!.send(.flowAuthorized(FlowAuthorized(ref: authorize.ref)))
         #expect(
-            try await BrokeringTests.expect(clientEvents) { if case .flowCreated(let f) = $0 { f.gatewayID } else { nil } }
+            try await BrokeringTests.expect(clientEvents) {
+                if case .flowCreated(let f) = $0 { f.gatewayID } else { nil }
+            }
                 == staying
         )
         client.close()
