@@ -150,8 +150,13 @@ public final class Portal: @unchecked Sendable {
 
     /// The identity a WebSocket request authenticates as, or why it is refused. Accepts the token as the `token`
     /// query parameter (as Firezone 685acdac3a's connlib sends it) and, as an extra, an `X-Authorization: Bearer`
-    /// header.
-    func authenticate(uri: String, authorization: String?) -> Result<(PortalIdentity, String), PortalRefusal> {
+    /// header. A gateway new to the portal that signs in with its site's token is registered only when `upgrading`,
+    /// so a request that is not upgraded leaves no trace.
+    func authenticate(
+        uri: String,
+        authorization: String?,
+        upgrading: Bool = false
+    ) -> Result<(PortalIdentity, String), PortalRefusal> {
         self.loop.preconditionInEventLoop()
         let target = RequestTarget(uri)
         let kind = target.path.split(separator: "/").suffix(2)
@@ -190,7 +195,12 @@ public final class Portal: @unchecked Sendable {
                 guard target["public_key"].flatMap(PublicKey.init(base64:)) != nil else {
                     return .failure(PortalRefusal(status: 422, reason: "public_key: is invalid"))
                 }
-                switch self.registerGateway(site: site.id, externalID: externalID, name: target["name"]) {
+                switch self.registerGateway(
+                    site: site.id,
+                    externalID: externalID,
+                    name: target["name"],
+                    commit: upgrading
+                ) {
                 case .success(let id): gatewayID = id
                 case .failure(let refusal): return .failure(refusal)
                 }
@@ -218,15 +228,19 @@ public final class Portal: @unchecked Sendable {
         }
     }
 
-    /// A gateway of a site token: known again by its `external_id`, or given an id, tunnel addresses and a PSK base.
+    /// A gateway of a site token: known again by its `external_id`, or given an id, tunnel addresses and a PSK base
+    /// (with `commit`; without, only whether it could be).
     private func registerGateway(
         site: SiteID,
         externalID: String,
-        name: String?
+        name: String?,
+        commit: Bool
     ) -> Result<GatewayID, PortalRefusal> {
         let id = Self.gatewayID(site: site, externalID: externalID)
         if let index = self.gatewayDirectory.firstIndex(where: { $0.id == id }) {
-            self.gatewayDirectory[index].name = name ?? self.gatewayDirectory[index].name
+            if commit {
+                self.gatewayDirectory[index].name = name ?? self.gatewayDirectory[index].name
+            }
             return .success(id)
         }
         let offset = UInt64(self.addresses.count + 1)
@@ -235,6 +249,9 @@ public final class Portal: @unchecked Sendable {
             case .v6(let v6)? = self.configuration.tunnel.ipv6.address(at: offset)
         else {
             return .failure(PortalRefusal(status: 503, reason: "No tunnel address left"))
+        }
+        guard commit else {
+            return .success(id)
         }
         var generator = SystemRandomNumberGenerator()
         self.addresses[id.rawValue] = (v4, v6)

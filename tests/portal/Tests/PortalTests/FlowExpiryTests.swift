@@ -101,7 +101,7 @@ struct FlowExpiryTests {
 
     @Test
     func aFlowExpiringWhileAnotherStillAuthorizesThePairUpdatesTheExpiryInstead() async throws {
-        let fixture = try await PortalFixture(configuration: Self.configuration(lanLifetime: 2))
+        let fixture = try await PortalFixture(configuration: Self.configuration(lanLifetime: 3))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (gateway, gatewayEvents) = try connectGateway(fixture, group: group)
         try await BrokeringTests.joined(gatewayEvents)
@@ -115,7 +115,8 @@ struct FlowExpiryTests {
             gateway: gateway,
             gatewayEvents: gatewayEvents
         )
-        // The second flow starts in a later second, so it ends later.
+        // The second flow starts in a later second, so it ends later; it is authorized well before the first ends
+        // (3 s lifetimes), so the first one's end finds it there.
         let second0 = UInt64(time(nil))
         while UInt64(time(nil)) == second0 {
             try await Task.sleep(for: .milliseconds(20))

@@ -91,7 +91,7 @@ struct SiteGatewayTests {
         }
 
         // Without an external_id, a site token does not tell which gateway it is.
-        let (status, reason) = try await HTTPRequest.send(
+        var (status, reason) = try await HTTPRequest.send(
             method: "GET",
             host: "127.0.0.1",
             port: fixture.port,
@@ -100,6 +100,16 @@ struct SiteGatewayTests {
         )
         #expect(status == 422)
         #expect(reason == "external_id: can't be blank")
+        // A request that is not upgraded registers nothing.
+        (status, _) = try await HTTPRequest.send(
+            method: "GET",
+            host: "127.0.0.1",
+            port: fixture.port,
+            path: "/gateway/websocket?token=site-a-token&external_id=gamma&public_key=\(TestWorld.key(4).base64)",
+            group: group
+        )
+        #expect(status == 400)
+        #expect(try await fixture.admin("GET", "/v1/gateways").1.contains("gamma") == false)
         alpha.close()
         beta.close()
         try await fixture.stop()
