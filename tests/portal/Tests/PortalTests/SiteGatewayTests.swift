@@ -192,4 +192,22 @@ struct SiteGatewayTests {
         try await fixture.stop()
         try await group.shutdownGracefully()
     }
+
+    @Test
+    func expiringASiteGatewaysTokenEndsEveryGatewayOfTheSite() async throws {
+        let fixture = try await PortalFixture(configuration: Self.siteTokenConfiguration)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (_, alphaEvents) = try Self.connectSiteGateway(fixture, externalID: "alpha", key: 2, group: group)
+        let (_, betaEvents) = try Self.connectSiteGateway(fixture, externalID: "beta", key: 3, group: group)
+        try await BrokeringTests.joined(alphaEvents)
+        try await BrokeringTests.joined(betaEvents)
+        // The gateways share the token: it is the token that expires, for all of them.
+        let alphaID = Portal.gatewayID(site: TestWorld.site, externalID: "alpha")
+        #expect(try await fixture.admin("POST", "/v1/components/\(alphaID)/expire-token").0 == 200)
+        for events in [alphaEvents, betaEvents] {
+            try await events.next { $0 == .failed(PhoenixFailure(.tokenExpired)) ? () : nil }
+        }
+        try await fixture.stop()
+        try await group.shutdownGracefully()
+    }
 }
