@@ -39,6 +39,8 @@ import PortalMessages
 /// `turn_servers` are TURN servers that are not Firezone relays (coturn, for instance): clients and gateways get them
 /// in `init` like relays, with the static `username` and `password` of the file. Their `address` is an IP socket
 /// address or a list of them (one per address family); the `id` should be a UUID, as connlib reads relay ids as UUIDs.
+/// The server's realm must be `firezone`: connlib's TURN client signs with that realm for every relay and refuses
+/// another (rust/connlib/snownet/src/allocation.rs); with coturn, `realm=firezone` and a static `user=`.
 public struct PortalConfiguration: Hashable, Sendable, Codable {
     public var accountSlug: String
     public var tunnel: TunnelRanges
