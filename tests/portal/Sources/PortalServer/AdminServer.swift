@@ -7,7 +7,13 @@ import PortalMessages
 /// A small HTTP API on localhost for tests and demos:
 ///
 /// - `GET /v1/presence`: joined clients, gateways and relays
+/// - `GET /v1/gateways`: every known gateway (`id`, `site_id`, `name`, `external_id` for those signed in with a
+///   site token, `online`)
 /// - `GET /v1/flows`: authorized flows
+/// - `PUT /v1/authorizations` with `{"client_id","resource_id","expires_at"}`: every flow of the pair now expires
+///   then; the gateways serving it get `access_authorization_expiry_updated` (404 if the pair has no flow)
+/// - `PATCH /v1/interface` with `{"upstream_dns": ["1.1.1.1:53"], "search_domain": "corp.example" | null}` (either
+///   key may be left out): every joined client gets `config_changed`
 /// - `PUT /v1/resources` with a resource as in the configuration file: add or replace it
 /// - `DELETE /v1/resources/<id>`
 /// - `POST /v1/clients/<id>/revoke/<resource id>`: take one resource away from one client
@@ -80,6 +86,27 @@ private final class AdminHandler: ChannelInboundHandler {
             return (200, PortalCodec.encodeJSON(self.portal.presence()))
         case (.GET, 2) where parts == ["v1", "flows"]:
             return (200, PortalCodec.encodeJSON(self.portal.flowReport()))
+        case (.GET, 2) where parts == ["v1", "gateways"]:
+            return (200, PortalCodec.encodeJSON(self.portal.gatewayReport()))
+        case (.PUT, 2) where parts == ["v1", "authorizations"]:
+            let update: AccessAuthorizationExpiryUpdated
+            do {
+                update = try PortalCodec.decodeJSON(AccessAuthorizationExpiryUpdated.self, from: self.body)
+            } catch {
+                return (400, "invalid authorization: \(error.detail)\n")
+            }
+            return self.portal.updateAuthorizationExpiry(
+                client: update.clientID,
+                resource: update.resourceID,
+                expiresAt: update.expiresAt
+            ) ? (200, "{}") : (404, "no flow of client '\(update.clientID)' to resource '\(update.resourceID)'\n")
+        case (.PATCH, 2) where parts == ["v1", "interface"]:
+            do {
+                self.portal.updateInterface(try PortalCodec.decodeJSON(InterfaceUpdate.self, from: self.body))
+                return (200, "{}")
+            } catch {
+                return (400, "invalid interface: \(error.detail)\n")
+            }
         case (.PUT, 2) where parts == ["v1", "resources"]:
             do {
                 let entry = try PortalCodec.decodeJSON(PortalConfiguration.ResourceEntry.self, from: self.body)

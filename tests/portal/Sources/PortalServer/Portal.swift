@@ -26,6 +26,8 @@ public final class Portal: @unchecked Sendable {
         public var clientSocketTimeout: Duration = .seconds(307)
         public var gatewaySocketTimeout: Duration = .seconds(37)
         public var relaySocketTimeout: Duration = .seconds(41)
+        /// Seeds the random choice among a site's gateways; nil draws a seed from the system.
+        public var gatewaySelectionSeed: UInt64?
 
         public init() {}
     }
@@ -58,8 +60,18 @@ public final class Portal: @unchecked Sendable {
     private var relays: [RelayID: RelayPresence] = [:]
     private var relayLeaves: [RelayID: Scheduled<Void>] = [:]
 
-    private var pendingFlows: [String: Flow] = [:]
+    /// Every gateway the portal knows: the file's, then those that signed in with a site token, in the order they
+    /// first joined.
+    private var gatewayDirectory: [GatewayRecord]
+    /// Draws the gateway of a flow among the candidates, as Firezone 685acdac3a's `Gateways.load_balance_gateways`
+    /// takes a random one.
+    private var gatewaySelection: KeyStream
+
+    /// Flows sent to a gateway as `authorize_flow` and not yet authorized, oldest first.
+    private var pendingFlows: [PendingFlow] = []
     private var flows: [Flow] = []
+    private var nextFlow: UInt64 = 0
+    private var flowExpiries: [UInt64: Scheduled<Void>] = [:]
 
     struct Session {
         var socket: any PortalSocket
@@ -80,10 +92,26 @@ public final class Portal: @unchecked Sendable {
     }
 
     struct Flow: Equatable {
+        var id: UInt64
         var client: ClientID
         var resource: ResourceID
         var gateway: GatewayID
         var expiresAt: UInt64
+    }
+
+    struct PendingFlow {
+        var ref: String
+        var flow: Flow
+        /// The gateway socket the `authorize_flow` went out on: only that socket can answer it.
+        var socket: UInt64
+    }
+
+    struct GatewayRecord: Equatable {
+        var id: GatewayID
+        var siteID: SiteID
+        var name: String
+        /// Set for a gateway that signed in with its site's token.
+        var externalID: String?
     }
 
     struct AccessPair: Hashable {
@@ -99,6 +127,10 @@ public final class Portal: @unchecked Sendable {
         self.startedAt = UInt64(time(nil))
         self.resources = configuration.resources
         var generator = SystemRandomNumberGenerator()
+        self.gatewayDirectory = configuration.gateways.map {
+            GatewayRecord(id: $0.id, siteID: $0.siteID, name: $0.name, externalID: nil)
+        }
+        self.gatewaySelection = KeyStream(seed: options.gatewaySelectionSeed ?? generator.next())
         var offset: UInt64 = 1
         for component in configuration.clients.map({ ($0.id.rawValue, $0.ipv4, $0.ipv6) })
             + configuration.gateways.map({ ($0.id.rawValue, $0.ipv4, $0.ipv6) })
@@ -118,8 +150,13 @@ public final class Portal: @unchecked Sendable {
 
     /// The identity a WebSocket request authenticates as, or why it is refused. Accepts the token as the `token`
     /// query parameter (as Firezone 685acdac3a's connlib sends it) and, as an extra, an `X-Authorization: Bearer`
-    /// header.
-    func authenticate(uri: String, authorization: String?) -> Result<(PortalIdentity, String), PortalRefusal> {
+    /// header. A gateway new to the portal that signs in with its site's token is registered only when `upgrading`,
+    /// so a request that is not upgraded leaves no trace.
+    func authenticate(
+        uri: String,
+        authorization: String?,
+        upgrading: Bool = false
+    ) -> Result<(PortalIdentity, String), PortalRefusal> {
         self.loop.preconditionInEventLoop()
         let target = RequestTarget(uri)
         let kind = target.path.split(separator: "/").suffix(2)
@@ -148,13 +185,32 @@ public final class Portal: @unchecked Sendable {
             }
             return .success((.client(client.id, publicKey: key), token))
         case "gateway":
-            guard let gateway = self.configuration.gateways.first(where: { $0.token == token }) else {
+            let gatewayID: GatewayID
+            if let gateway = self.configuration.gateways.first(where: { $0.token == token }) {
+                gatewayID = gateway.id
+            } else if let site = self.configuration.sites.first(where: { $0.token == token }) {
+                guard let externalID = target["external_id"], !externalID.isEmpty else {
+                    return .failure(PortalRefusal(status: 422, reason: "external_id: can't be blank"))
+                }
+                guard target["public_key"].flatMap(PublicKey.init(base64:)) != nil else {
+                    return .failure(PortalRefusal(status: 422, reason: "public_key: is invalid"))
+                }
+                switch self.registerGateway(
+                    site: site.id,
+                    externalID: externalID,
+                    name: target["name"],
+                    commit: upgrading
+                ) {
+                case .success(let id): gatewayID = id
+                case .failure(let refusal): return .failure(refusal)
+                }
+            } else {
                 return .failure(.invalidToken)
             }
             guard let key = target["public_key"].flatMap(PublicKey.init(base64:)) else {
                 return .failure(PortalRefusal(status: 422, reason: "public_key: is invalid"))
             }
-            return .success((.gateway(gateway.id, publicKey: key), token))
+            return .success((.gateway(gatewayID, publicKey: key), token))
         default:
             guard let relay = self.configuration.relays.first(where: { $0.token == token }) else {
                 return .failure(.invalidToken)
@@ -170,6 +226,52 @@ public final class Portal: @unchecked Sendable {
             }
             return .success((.relay(relay.id, ipv4: ipv4, ipv6: ipv6, port: port), token))
         }
+    }
+
+    /// A gateway of a site token: known again by its `external_id`, or given an id, tunnel addresses and a PSK base
+    /// (with `commit`; without, only whether it could be).
+    private func registerGateway(
+        site: SiteID,
+        externalID: String,
+        name: String?,
+        commit: Bool
+    ) -> Result<GatewayID, PortalRefusal> {
+        let id = Self.gatewayID(site: site, externalID: externalID)
+        if let index = self.gatewayDirectory.firstIndex(where: { $0.id == id }) {
+            if commit {
+                self.gatewayDirectory[index].name = name ?? self.gatewayDirectory[index].name
+            }
+            return .success(id)
+        }
+        let offset = UInt64(self.addresses.count + 1)
+        guard offset + 1 < min(self.configuration.tunnel.ipv4.size, self.configuration.tunnel.ipv6.size),
+            case .v4(let v4)? = self.configuration.tunnel.ipv4.address(at: offset),
+            case .v6(let v6)? = self.configuration.tunnel.ipv6.address(at: offset)
+        else {
+            return .failure(PortalRefusal(status: 503, reason: "No tunnel address left"))
+        }
+        guard commit else {
+            return .success(id)
+        }
+        var generator = SystemRandomNumberGenerator()
+        self.addresses[id.rawValue] = (v4, v6)
+        self.pskBases[id.rawValue] = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        self.gatewayDirectory.append(
+            GatewayRecord(id: id, siteID: site, name: name ?? externalID, externalID: externalID)
+        )
+        self.logger.info("Gateway registered", metadata: ["gateway.id": "\(id)", "site.id": "\(site)"])
+        return .success(id)
+    }
+
+    /// The id of a site token's gateway: a UUID named by SHA-256 of `site_id:external_id` (version 8, as in
+    /// RFC 9562 Appendix B.2), so the same gateway keeps its id across restarts of itself and of the portal.
+    public static func gatewayID(site: SiteID, externalID: String) -> GatewayID {
+        var bytes = Array(SHA256.hash(Array("\(site):\(externalID)".utf8)).prefix(16))
+        bytes[6] = bytes[6] & 0x0f | 0x80
+        bytes[8] = bytes[8] & 0x3f | 0x80
+        let hex = Array(Hex.encode(bytes))
+        let groups = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }
+        return GatewayID(groups.joined(separator: "-"))
     }
 
     // MARK: Sockets
@@ -202,6 +304,22 @@ public final class Portal: @unchecked Sendable {
         case .gateway(let gateway, _):
             if self.gatewaySockets[gateway] == id {
                 self.gatewaySockets[gateway] = nil
+            }
+            // Nobody will answer what went out on this socket: the clients waiting for it hear `offline` and may
+            // ask again, which picks a gateway that is online.
+            let orphaned = self.pendingFlows.filter { $0.socket == id }
+            self.pendingFlows.removeAll { $0.socket == id }
+            for pending in orphaned {
+                self.logger.info(
+                    "Flow failed: the gateway left before authorizing it",
+                    metadata: ["client.id": "\(pending.flow.client)", "gateway.id": "\(gateway)"]
+                )
+                self.pushToClient(
+                    pending.flow.client,
+                    .flowCreationFailed(
+                        FlowCreationFailed(resourceID: pending.flow.resource, reason: .offline, violatedProperties: nil)
+                    )
+                )
             }
         case .relay(let relay, _, _, _):
             guard self.relaySockets[relay] == id else {
@@ -406,21 +524,39 @@ public final class Portal: @unchecked Sendable {
         }
     }
 
+    /// The joined relays, then the file's TURN servers with their fixed credentials.
     private func allRelayEntries(key: PublicKey, expiresAt: UInt64) -> [RelayEntry] {
         self.relays.keys.sorted().flatMap { self.relayEntries($0, key: key, expiresAt: expiresAt) }
+            + self.configuration.turnServers.flatMap { server in
+                server.addresses.map { address in
+                    .turn(
+                        TurnRelay(
+                            id: server.id,
+                            address: address,
+                            username: server.username,
+                            password: server.password,
+                            expiresAt: expiresAt
+                        )
+                    )
+                }
+            }
     }
 
     // MARK: init
 
-    private func clientInit(_ client: ClientID, key: PublicKey) -> ClientInit {
+    private func clientInterface(_ client: ClientID) -> ClientInterface {
         let (ipv4, ipv6) = self.addresses[client.rawValue]!
-        return ClientInit(
-            interface: ClientInterface(
-                ipv4: ipv4,
-                ipv6: ipv6,
-                upstreamDNS: self.configuration.upstreamDNS.map(UpstreamDNS.ipPort),
-                searchDomain: self.configuration.searchDomain
-            ),
+        return ClientInterface(
+            ipv4: ipv4,
+            ipv6: ipv6,
+            upstreamDNS: self.configuration.upstreamDNS.map(UpstreamDNS.ipPort),
+            searchDomain: self.configuration.searchDomain
+        )
+    }
+
+    private func clientInit(_ client: ClientID, key: PublicKey) -> ClientInit {
+        ClientInit(
+            interface: self.clientInterface(client),
             resources: self.visibleResources(client).map { $0.clientResource(sites: self.sites(of: $0)) },
             relays: self.allRelayEntries(key: key, expiresAt: self.clientTokenExpiry(client))
         )
@@ -474,7 +610,8 @@ public final class Portal: @unchecked Sendable {
     private func handle(_ event: GatewayOutbound, from gateway: GatewayID, socket: UInt64, ref: PhoenixRef?) {
         switch event {
         case .flowAuthorized(let payload):
-            guard let flow = self.pendingFlows[payload.ref], flow.gateway == gateway else {
+            guard let index = self.pendingFlows.firstIndex(where: { $0.ref == payload.ref && $0.socket == socket })
+            else {
                 self.reply(
                     .error(reason: "not_found"),
                     topic: GatewayTopic.name,
@@ -483,7 +620,7 @@ public final class Portal: @unchecked Sendable {
                 )
                 return
             }
-            self.pendingFlows[payload.ref] = nil
+            let flow = self.pendingFlows.remove(at: index).flow
             self.reply(.ok, topic: GatewayTopic.name, ref: ref, on: self.sessions[socket]!.socket)
             self.flowAuthorized(flow)
         case .broadcastIceCandidates(let payload):
@@ -521,25 +658,25 @@ public final class Portal: @unchecked Sendable {
         }
         let policies = self.policies(client: client, resource: resource.id)
         let remoteIP = self.clientSockets[client].flatMap { self.sessions[$0]?.remoteIP }
-        let permitted = policies.contains { policy in
+        let permitting = policies.filter { policy in
             guard let networks = policy.remoteIP else { return true }
             return remoteIP.map { ip in networks.contains { $0.contains(ip) } } ?? false
         }
-        guard permitted else {
+        guard !permitting.isEmpty else {
             return fail(.forbidden, ["remote_ip"])
         }
-        let online = self.configuration.gateways.filter {
+        let online = self.gatewayDirectory.filter {
             resource.siteIDs.contains($0.siteID) && self.gatewaySockets[$0.id] != nil
         }
         guard !online.isEmpty else {
             return fail(.offline)
         }
-        // A gateway the client is already connected to; otherwise the one serving the fewest flows.
+        // As Firezone 685acdac3a's `Gateways.load_balance_gateways`: among the gateways the client is already
+        // connected to if any is online, otherwise among all of the resource's online gateways, a random one (it
+        // first narrows to the nearest location and the newest version, which the local portal does not know).
         let connected = Set(request.connectedGatewayIDs)
-        func load(_ gateway: GatewayID) -> Int {
-            self.flows.count { $0.gateway == gateway }
-        }
-        let gateway = online.first { connected.contains($0.id) } ?? online.min { load($0.id) < load($1.id) }!
+        let preferred = online.filter { connected.contains($0.id) }
+        let gateway = (preferred.isEmpty ? online : preferred).randomElement(using: &self.gatewaySelection)!
 
         guard case .client(_, let clientKey)? = self.clientSockets[client].flatMap({ self.sessions[$0]?.identity }),
             case .gateway(_, let gatewayKey)? = self.gatewaySockets[gateway.id].flatMap({ self.sessions[$0]?.identity })
@@ -553,14 +690,22 @@ public final class Portal: @unchecked Sendable {
             gateway: gateway.id,
             gatewayKey: gatewayKey
         )
+        // The longest lifetime any permitting policy grants, never beyond the token: the flow ends then.
+        let lifetimes = permitting.map { $0.flowLifetime ?? self.configuration.flowLifetime }
+        let tokenExpiry = self.clientTokenExpiry(client)
+        let expiresAt =
+            lifetimes.contains(nil)
+            ? tokenExpiry : min(tokenExpiry, UInt64(time(nil)) + lifetimes.compactMap { $0 }.max()!)
         let ref = Self.randomReference()
         let flow = Flow(
+            id: self.nextFlow,
             client: client,
             resource: resource.id,
             gateway: gateway.id,
-            expiresAt: self.clientTokenExpiry(client)
+            expiresAt: expiresAt
         )
-        self.pendingFlows[ref] = flow
+        self.nextFlow += 1
+        self.pendingFlows.append(PendingFlow(ref: ref, flow: flow, socket: self.gatewaySockets[gateway.id]!))
         self.logger.info(
             "Authorizing flow",
             metadata: ["client.id": "\(client)", "resource.id": "\(resource.id)", "gateway.id": "\(gateway.id)"]
@@ -592,7 +737,7 @@ public final class Portal: @unchecked Sendable {
     }
 
     private func flowAuthorized(_ flow: Flow) {
-        guard let gateway = self.configuration.gateways.first(where: { $0.id == flow.gateway }),
+        guard let gateway = self.gatewayDirectory.first(where: { $0.id == flow.gateway }),
             case .client(_, let clientKey)? = self.clientSockets[flow.client].flatMap({ self.sessions[$0]?.identity }),
             case .gateway(_, let gatewayKey)? = self.gatewaySockets[flow.gateway].flatMap({
                 self.sessions[$0]?.identity
@@ -600,8 +745,14 @@ public final class Portal: @unchecked Sendable {
         else {
             return
         }
-        self.flows.removeAll { $0.client == flow.client && $0.resource == flow.resource && $0.gateway == flow.gateway }
+        // A flow that ends when one already does adds nothing.
+        let duplicates = self.flows.filter {
+            $0.client == flow.client && $0.resource == flow.resource && $0.gateway == flow.gateway
+                && $0.expiresAt == flow.expiresAt
+        }
+        self.removeFlows(duplicates.map(\.id))
         self.flows.append(flow)
+        self.scheduleExpiry(of: flow)
         let (ipv4, ipv6) = self.addresses[gateway.id.rawValue]!
         let (clientCredentials, gatewayCredentials) = PortalCrypto.iceCredentials(
             client: flow.client,
@@ -634,7 +785,70 @@ public final class Portal: @unchecked Sendable {
 
     private func hasFlow(client: ClientID, gateway: GatewayID) -> Bool {
         self.flows.contains { $0.client == client && $0.gateway == gateway }
-            || self.pendingFlows.values.contains { $0.client == client && $0.gateway == gateway }
+            || self.pendingFlows.contains { $0.flow.client == client && $0.flow.gateway == gateway }
+    }
+
+    // MARK: Flow expiry
+
+    private func scheduleExpiry(of flow: Flow) {
+        self.flowExpiries.removeValue(forKey: flow.id)?.cancel()
+        // At most a century ahead, as for sessions: a far-future expiry must not overflow the timer.
+        let now = Self.unixNanoseconds()
+        let seconds = min(Int64(clamping: flow.expiresAt), now / 1_000_000_000 + 100 * 365 * 86_400)
+        let delay = max(0, seconds * 1_000_000_000 - now)
+        self.flowExpiries[flow.id] = self.loop.scheduleTask(in: .nanoseconds(delay)) {
+            self.flowExpired(flow.id)
+        }
+    }
+
+    /// A flow's time is up. As Firezone 685acdac3a's portal does when a flow goes: if another flow still
+    /// authorizes the pair at that gateway, the gateway hears the expiry it has left; otherwise `reject_access`.
+    /// The client needs a new flow to reach the resource through that gateway again.
+    private func flowExpired(_ id: UInt64) {
+        guard let flow = self.flows.first(where: { $0.id == id }) else {
+            return
+        }
+        self.removeFlows([id])
+        let remaining = self.flows.filter {
+            $0.client == flow.client && $0.resource == flow.resource && $0.gateway == flow.gateway
+        }
+        self.logger.info(
+            "Flow expired",
+            metadata: [
+                "client.id": "\(flow.client)", "resource.id": "\(flow.resource)", "gateway.id": "\(flow.gateway)",
+            ]
+        )
+        if let longest = remaining.map(\.expiresAt).max() {
+            self.pushToGateway(
+                flow.gateway,
+                .accessAuthorizationExpiryUpdated(
+                    AccessAuthorizationExpiryUpdated(
+                        clientID: flow.client,
+                        resourceID: flow.resource,
+                        expiresAt: longest
+                    )
+                )
+            )
+        } else {
+            self.pushToGateway(
+                flow.gateway,
+                .rejectAccess(RejectAccess(clientID: flow.client, resourceID: flow.resource))
+            )
+        }
+    }
+
+    private func removeFlows(_ ids: [UInt64]) {
+        for id in ids {
+            self.flowExpiries.removeValue(forKey: id)?.cancel()
+        }
+        self.flows.removeAll { ids.contains($0.id) }
+    }
+
+    /// Unix time in nanoseconds, for timers that end at a Unix second.
+    private static func unixNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     private func presharedKey(
@@ -721,13 +935,59 @@ public final class Portal: @unchecked Sendable {
         return true
     }
 
+    /// Moves the expiry of every flow of a client and resource, and tells each gateway serving the pair with
+    /// `access_authorization_expiry_updated`. False if the pair has no flow.
+    func updateAuthorizationExpiry(client: ClientID, resource: ResourceID, expiresAt: UInt64) -> Bool {
+        self.loop.preconditionInEventLoop()
+        let matching = self.flows.filter { $0.client == client && $0.resource == resource }
+        guard !matching.isEmpty else {
+            return false
+        }
+        self.removeFlows(matching.map(\.id))
+        var gateways: [GatewayID] = []
+        for flow in matching where !gateways.contains(flow.gateway) {
+            gateways.append(flow.gateway)
+            var updated = flow
+            updated.expiresAt = expiresAt
+            self.flows.append(updated)
+            self.scheduleExpiry(of: updated)
+        }
+        for gateway in gateways.sorted() {
+            self.pushToGateway(
+                gateway,
+                .accessAuthorizationExpiryUpdated(
+                    AccessAuthorizationExpiryUpdated(clientID: client, resourceID: resource, expiresAt: expiresAt)
+                )
+            )
+        }
+        return true
+    }
+
+    /// Changes what clients' interfaces carry besides their addresses; every joined client gets `config_changed`.
+    func updateInterface(_ update: InterfaceUpdate) {
+        self.loop.preconditionInEventLoop()
+        if let upstreamDNS = update.upstreamDNS {
+            self.configuration.upstreamDNS = upstreamDNS
+        }
+        if let searchDomain = update.searchDomain {
+            self.configuration.searchDomain = searchDomain
+        }
+        for client in self.clientSockets.keys.sorted() {
+            self.pushToClient(client, .configChanged(ConfigChanged(interface: self.clientInterface(client))))
+        }
+    }
+
     /// Expires a component's token: its socket is told `token_expired` and closed, and the token is refused from then
     /// on.
     func expireToken(of component: String) -> Bool {
         self.loop.preconditionInEventLoop()
+        // A site token's gateway shares the token with its site's other gateways: they all lose it.
+        let siteToken = self.gatewayDirectory.first { $0.id.rawValue == component && $0.externalID != nil }
+            .flatMap { gateway in self.configuration.sites.first { $0.id == gateway.siteID }?.token }
         let token =
             self.configuration.clients.first { $0.id.rawValue == component }?.token
             ?? self.configuration.gateways.first { $0.id.rawValue == component }?.token
+            ?? siteToken
             ?? self.configuration.relays.first { $0.id.rawValue == component }?.token
         guard let token else {
             return false
@@ -763,6 +1023,20 @@ public final class Portal: @unchecked Sendable {
         )
     }
 
+    /// Every gateway known, in directory order, with whether it is joined.
+    func gatewayReport() -> [GatewayReport] {
+        self.loop.preconditionInEventLoop()
+        return self.gatewayDirectory.map {
+            GatewayReport(
+                id: $0.id,
+                siteID: $0.siteID,
+                name: $0.name,
+                externalID: $0.externalID,
+                online: self.gatewaySockets[$0.id] != nil
+            )
+        }
+    }
+
     /// The authorized flows, for tests.
     func flowReport() -> [FlowReport] {
         self.loop.preconditionInEventLoop()
@@ -773,8 +1047,8 @@ public final class Portal: @unchecked Sendable {
 
     private func endFlows(where matches: (Flow) -> Bool) {
         let ended = self.flows.filter(matches)
-        self.flows.removeAll(where: matches)
-        self.pendingFlows = self.pendingFlows.filter { !matches($0.value) }
+        self.removeFlows(ended.map(\.id))
+        self.pendingFlows.removeAll { matches($0.flow) }
         var seen = Set<String>()
         for flow in ended where seen.insert("\(flow.gateway)|\(flow.client)|\(flow.resource)").inserted {
             self.pushToGateway(
@@ -846,6 +1120,51 @@ public struct PresenceReport: Codable, Sendable, Equatable {
     public var clients: [ClientID]
     public var gateways: [GatewayID]
     public var relays: [RelayID]
+}
+
+public struct GatewayReport: Codable, Sendable, Equatable {
+    public var id: GatewayID
+    public var siteID: SiteID
+    public var name: String
+    public var externalID: String?
+    public var online: Bool
+
+    public init(id: GatewayID, siteID: SiteID, name: String, externalID: String?, online: Bool) {
+        self.id = id
+        self.siteID = siteID
+        self.name = name
+        self.externalID = externalID
+        self.online = online
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, online
+        case siteID = "site_id"
+        case externalID = "external_id"
+    }
+}
+
+/// The body of `PATCH /v1/interface`: a key that is present replaces the value; `"search_domain": null` removes it.
+public struct InterfaceUpdate: Decodable, Sendable {
+    public var upstreamDNS: [IPSocketAddress]?
+    /// nil: unchanged; `.some(nil)`: removed.
+    public var searchDomain: String??
+
+    enum CodingKeys: String, CodingKey {
+        case upstreamDNS = "upstream_dns"
+        case searchDomain = "search_domain"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.upstreamDNS = try container.decodeIfPresent([IPSocketAddress].self, forKey: .upstreamDNS)
+        if container.contains(.searchDomain) {
+            self.searchDomain = .some(
+                try container.decodeNil(forKey: .searchDomain)
+                    ? nil : try container.decode(String.self, forKey: .searchDomain)
+            )
+        }
+    }
 }
 
 public struct FlowReport: Codable, Sendable, Equatable {

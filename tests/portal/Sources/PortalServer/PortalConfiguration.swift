@@ -18,11 +18,29 @@ import PortalMessages
 ///   "groups": [{"id": "everyone", "name": "Everyone"}],
 ///   "clients": [{"id": "client-1", "name": "laptop", "token": "client-token", "group_ids": ["everyone"]}],
 ///   "policies": [{"group_id": "everyone", "resource_id": "res-1"}],
-///   "relays": [{"id": "relay-1", "token": "relay-token"}]
+///   "relays": [{"id": "relay-1", "token": "relay-token"}],
+///   "turn_servers": [{"id": "6f1d0a52-3c1e-4b7a-9d2f-0e8c5b4a3f21", "address": "198.51.100.7:3478",
+///                     "username": "firezone", "password": "secret"}],
+///   "flow_lifetime": 3600
 /// }
 /// ```
-/// Tunnel addresses are handed out in file order (clients, then gateways) unless an entry names its own.
+/// Tunnel addresses are handed out in file order (clients, then gateways) unless an entry names its own; gateways
+/// that sign in with a site token get the next free ones, in the order they first join.
 /// A policy may carry `"remote_ip": ["127.0.0.0/8"]`: clients connecting from elsewhere are `forbidden`.
+///
+/// A site may carry a `"token"`: any number of gateways sign in with it, each told apart by the `external_id` it
+/// connects with (as Firezone's portal upserts a site's gateways by `external_id`). Such a gateway's id is a UUID
+/// derived from the site id and its `external_id`, so it stays the same across restarts of gateway and portal.
+///
+/// A flow lasts `flow_lifetime` seconds (the policy's own, else the file's), never beyond the client's token; without
+/// either it lasts as long as the token. When it ends the gateway is told `reject_access`, or
+/// `access_authorization_expiry_updated` when another flow still authorizes the pair.
+///
+/// `turn_servers` are TURN servers that are not Firezone relays (coturn, for instance): clients and gateways get them
+/// in `init` like relays, with the static `username` and `password` of the file. Their `address` is an IP socket
+/// address or a list of them (one per address family); the `id` should be a UUID, as connlib reads relay ids as UUIDs.
+/// The server's realm must be `firezone`: connlib's TURN client signs with that realm for every relay and refuses
+/// another (rust/connlib/snownet/src/allocation.rs); with coturn, `realm=firezone` and a static `user=`.
 public struct PortalConfiguration: Hashable, Sendable, Codable {
     public var accountSlug: String
     public var tunnel: TunnelRanges
@@ -35,6 +53,9 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
     public var clients: [ClientEntry]
     public var policies: [PolicyEntry]
     public var relays: [RelayEntry]
+    public var turnServers: [TURNServerEntry]
+    /// Seconds a flow lasts unless its policy says otherwise; nil: as long as the client's token.
+    public var flowLifetime: UInt64?
 
     public struct TunnelRanges: Hashable, Sendable, Codable {
         public var ipv4: IPNetwork
@@ -50,6 +71,8 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
     public struct SiteEntry: Hashable, Sendable, Codable {
         public var id: SiteID
         public var name: String
+        /// The token every gateway of the site may sign in with, each under its own `external_id`.
+        public var token: String?
     }
 
     public struct GatewayEntry: Hashable, Sendable, Codable {
@@ -112,11 +135,14 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         public var resourceID: ResourceID
         /// The networks a client must connect from; nil allows any.
         public var remoteIP: [IPNetwork]?
+        /// Seconds a flow this policy authorizes lasts; nil: the file's `flow_lifetime`.
+        public var flowLifetime: UInt64?
 
         enum CodingKeys: String, CodingKey {
             case groupID = "group_id"
             case resourceID = "resource_id"
             case remoteIP = "remote_ip"
+            case flowLifetime = "flow_lifetime"
         }
     }
 
@@ -126,12 +152,42 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         public var token: String
     }
 
+    /// A standard TURN server with fixed credentials (RFC 8656 long-term credentials), handed out as a `turn` relay
+    /// entry (`{"id","type":"turn","addr","username","password","expires_at"}`, as Firezone 685acdac3a's portal sends
+    /// relays).
+    public struct TURNServerEntry: Hashable, Sendable, Codable {
+        public var id: RelayID
+        public var addresses: [IPSocketAddress]
+        public var username: String
+        /// Never logged.
+        public var password: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, username, password
+            case addresses = "address"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.id = try container.decode(RelayID.self, forKey: .id)
+            if let one = try? container.decode(IPSocketAddress.self, forKey: .addresses) {
+                self.addresses = [one]
+            } else {
+                self.addresses = try container.decode([IPSocketAddress].self, forKey: .addresses)
+            }
+            self.username = try container.decode(String.self, forKey: .username)
+            self.password = try container.decode(String.self, forKey: .password)
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case accountSlug = "account_slug"
         case tunnel
         case upstreamDNS = "upstream_dns"
         case searchDomain = "search_domain"
         case sites, gateways, resources, groups, clients, policies, relays
+        case turnServers = "turn_servers"
+        case flowLifetime = "flow_lifetime"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -147,6 +203,8 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         self.clients = try container.decodeIfPresent([ClientEntry].self, forKey: .clients) ?? []
         self.policies = try container.decodeIfPresent([PolicyEntry].self, forKey: .policies) ?? []
         self.relays = try container.decodeIfPresent([RelayEntry].self, forKey: .relays) ?? []
+        self.turnServers = try container.decodeIfPresent([TURNServerEntry].self, forKey: .turnServers) ?? []
+        self.flowLifetime = try container.decodeIfPresent(UInt64.self, forKey: .flowLifetime)
     }
 
     /// Reads and checks a configuration; the error names the file and what is wrong.
@@ -190,8 +248,10 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         try unique(self.resources.map(\.id), "resource id")
         try unique(self.groups.map(\.id), "group id")
         try unique(self.clients.map(\.id), "client id")
-        try unique(self.relays.map(\.id), "relay id")
-        let tokens = self.gateways.map(\.token) + self.clients.map(\.token) + self.relays.map(\.token)
+        try unique(self.relays.map(\.id) + self.turnServers.map(\.id), "relay or TURN server id")
+        let tokens =
+            self.gateways.map(\.token) + self.sites.compactMap(\.token) + self.clients.map(\.token)
+            + self.relays.map(\.token)
         if tokens.contains(where: \.isEmpty) {
             throw fail("a token is empty")
         }
@@ -213,6 +273,21 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
             }
             if !resources.contains(policy.resourceID) {
                 throw fail("a policy names the unknown resource '\(policy.resourceID)'")
+            }
+        }
+        for server in self.turnServers {
+            if server.username.isEmpty || server.password.isEmpty {
+                throw fail("TURN server '\(server.id)': username and password must not be empty")
+            }
+            let families = server.addresses.map(\.address.version)
+            if families.isEmpty || Set(families).count != families.count {
+                throw fail("TURN server '\(server.id)': give one address, or one per address family")
+            }
+        }
+        let century: UInt64 = 100 * 365 * 86_400
+        for lifetime in [self.flowLifetime] + self.policies.map(\.flowLifetime) {
+            if let lifetime, lifetime == 0 || lifetime > century {
+                throw fail("a flow_lifetime must be between one second and a century")
             }
         }
         for resource in self.resources {

@@ -39,7 +39,8 @@ public final class PortalServer: Sendable {
                                 guard
                                     case .success(let (identity, token)) = portal.authenticate(
                                         uri: head.uri,
-                                        authorization: head.headers["X-Authorization"].first
+                                        authorization: head.headers["X-Authorization"].first,
+                                        upgrading: true
                                     )
                                 else {
                                     channel.close(promise: nil)

@@ -54,6 +54,20 @@ package final class EventLog<Inbound: PortalEvents>: Sendable {
         }
     }
 
+    /// The first event not yet consumed that matches, consuming everything up to it; nil at once if none has
+    /// arrived. For waiting on whichever of several channels hears an event first.
+    package func take<T>(_ match: (PhoenixEvent<Inbound>) -> T?) -> T? {
+        self.storage.events.withLock { events in
+            for (index, event) in events.enumerated() {
+                if let value = match(event) {
+                    events.removeFirst(index + 1)
+                    return value
+                }
+            }
+            return nil
+        }
+    }
+
     /// Waits until an event not yet consumed is the marker; consumes everything up to it and returns the events
     /// before it.
     package func eventsBefore(

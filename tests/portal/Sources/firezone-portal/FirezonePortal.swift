@@ -23,6 +23,8 @@ struct FirezonePortal: AsyncParsableCommand {
     var relayDebounce = 3.0
     @Option(help: "Seconds of silence after which any socket is closed (default: 307 client, 37 gateway, 41 relay).")
     var socketTimeout: Double?
+    @Option(help: "Seed of the random choice among a site's gateways, for repeatable runs (default: random).")
+    var seed: UInt64?
     @Option(help: "PEM certificate chain: serve wss:// instead of ws:// (with --tls-key).")
     var tlsCert: String?
     @Option(help: "PEM private key of --tls-cert.")
@@ -42,6 +44,7 @@ struct FirezonePortal: AsyncParsableCommand {
         }
         var options = Portal.Options()
         options.relayLeaveDebounce = .milliseconds(Int64(self.relayDebounce * 1000))
+        options.gatewaySelectionSeed = self.seed
         if let socketTimeout {
             let timeout = Duration.milliseconds(Int64(socketTimeout * 1000))
             options.clientSocketTimeout = timeout

@@ -151,39 +151,43 @@ struct BrokeringTests {
     }
 
     @Test
-    func gatewaysAreLoadBalancedConnectedOnesPreferredOfflineOnesSkipped() async throws {
-        let fixture = try await PortalFixture()
+    func aGatewayTheClientIsConnectedToIsPreferredWhileOnline() async throws {
+        var options = Portal.Options.test
+        options.gatewaySelectionSeed = 7
+        let fixture = try await PortalFixture(options: options)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let (gateway1, events1) = try connectGateway(fixture, group: group)
         let (gateway2, events2) = try connectGateway(fixture, token: "gw-2-token", key: TestWorld.key(3), group: group)
-        try await Self.joined(events1)
+        _ = try await Self.expect(events1) { if case .initialize(let i) = $0 { i } else { nil } }
         try await Self.joined(events2)
         let (client, clientEvents) = try connectClient(fixture, group: group)
         try await Self.joined(clientEvents)
 
-        func flow(_ resource: ResourceID, connected: [GatewayID]) async throws -> GatewayID {
+        func flow(
+            _ resource: ResourceID,
+            connected: [GatewayID],
+            via gateway: PhoenixChannel<GatewayTopic>,
+            _ events: EventLog<GatewayInbound>
+        ) async throws -> GatewayID {
             client.send(.createFlow(CreateFlow(resourceID: resource, connectedGatewayIDs: connected)))
-            let created = try await events1.next(within: .milliseconds(500)) { event -> AuthorizeFlow? in
-                if case .authorizeFlow(let a)? = event.message { a } else { nil }
-            }
-            gateway1.send(.flowAuthorized(FlowAuthorized(ref: created.ref)))
+            let created = try await Self.expect(events) { if case .authorizeFlow(let a) = $0 { a } else { nil } }
+            gateway.send(.flowAuthorized(FlowAuthorized(ref: created.ref)))
             return try await Self.expect(clientEvents) { if case .flowCreated(let f) = $0 { f.gatewayID } else { nil } }
         }
-        func flowTo2(_ resource: ResourceID, connected: [GatewayID]) async throws -> GatewayID {
-            client.send(.createFlow(CreateFlow(resourceID: resource, connectedGatewayIDs: connected)))
-            let created = try await Self.expect(events2) { if case .authorizeFlow(let a) = $0 { a } else { nil } }
-            gateway2.send(.flowAuthorized(FlowAuthorized(ref: created.ref)))
-            return try await Self.expect(clientEvents) { if case .flowCreated(let f) = $0 { f.gatewayID } else { nil } }
+        // Each of these would go to gw-1 half of the time if the connected gateway were not preferred.
+        for resource in [TestWorld.lan, TestWorld.corp, TestWorld.lan, TestWorld.corp, TestWorld.lan, TestWorld.corp] {
+            #expect(
+                try await flow(resource, connected: [TestWorld.gateway2], via: gateway2, events2) == TestWorld.gateway2
+            )
         }
-        // Equal load: the first in the site. Then the less loaded one.
-        #expect(try await flow(TestWorld.lan, connected: []) == TestWorld.gateway1)
-        #expect(try await flowTo2(TestWorld.corp, connected: []) == TestWorld.gateway2)
-        // A gateway the client is connected to wins over load.
-        #expect(try await flowTo2(TestWorld.lan, connected: [TestWorld.gateway2]) == TestWorld.gateway2)
+        #expect(try await Self.pushedSoFar(gateway1, events1).isEmpty)
         // An offline gateway is skipped, even when the client names it.
         gateway2.close()
         try await Self.presence(of: fixture) { $0.contains(#""gateways":["gw-1"]"#) }
-        #expect(try await flow(TestWorld.corp, connected: [TestWorld.gateway2]) == TestWorld.gateway1)
+        #expect(
+            try await flow(TestWorld.corp, connected: [TestWorld.gateway2], via: gateway1, events1)
+                == TestWorld.gateway1
+        )
         client.close()
         gateway1.close()
         try await fixture.stop()
@@ -200,7 +204,8 @@ struct BrokeringTests {
         try await Self.joined(otherEvents)
         let (client, clientEvents) = try connectClient(fixture, group: group)
         try await Self.joined(clientEvents)
-        client.send(.createFlow(CreateFlow(resourceID: TestWorld.lan, connectedGatewayIDs: [])))
+        // Named as connected, gw-1 is the one asked (gw-2 would be as likely otherwise).
+        client.send(.createFlow(CreateFlow(resourceID: TestWorld.lan, connectedGatewayIDs: [TestWorld.gateway1])))
         let authorize = try await Self.expect(gatewayEvents) { if case .authorizeFlow(let a) = $0 { a } else { nil } }
 
         let host = "candidate:1 1 udp 2130706431 192.0.2.1 52625 typ host"

@@ -41,6 +41,28 @@ struct PortalConfigurationTests {
             #"{"tunnel":{"ipv4":"100.64.0.0/30","ipv6":"fd00::/120"},"clients":[{"id":"a","name":"a","token":"1","group_ids":[]},{"id":"b","name":"b","token":"2","group_ids":[]},{"id":"c","name":"c","token":"3","group_ids":[]}]}"#,
             "too small"
         ),
+        (
+            #"{"sites":[{"id":"a","name":"A","token":"t"}],"relays":[{"id":"r","token":"t"}]}"#,
+            "duplicate token"
+        ),
+        (
+            #"{"relays":[{"id":"r","token":"t"}],"turn_servers":[{"id":"r","address":"192.0.2.1:3478","username":"u","password":"p"}]}"#,
+            "duplicate relay or TURN server id 'r'"
+        ),
+        (
+            #"{"turn_servers":[{"id":"t","address":"192.0.2.1:3478","username":"u","password":""}]}"#,
+            "username and password must not be empty"
+        ),
+        (
+            #"{"turn_servers":[{"id":"t","address":["192.0.2.1:3478","192.0.2.2:3478"],"username":"u","password":"p"}]}"#,
+            "one per address family"
+        ),
+        (#"{"turn_servers":[{"id":"t","address":"turn.example:3478","username":"u","password":"p"}]}"#, "address"),
+        (#"{"flow_lifetime":0}"#, "between one second and a century"),
+        (
+            #"{"groups":[{"id":"g","name":"g"}],"sites":[{"id":"a","name":"A"}],"resources":[{"id":"r","type":"internet","site_ids":["a"]}],"policies":[{"group_id":"g","resource_id":"r","flow_lifetime":18446744073709551615}]}"#,
+            "between one second and a century"
+        ),
         (#"{"upstream_dns":["1.1.1.1"]}"#, "upstream_dns"),
         (#"{"sites":5}"#, "sites"),
         ("{", "not valid JSON"),
