@@ -7,7 +7,7 @@ import PortalMessages
 /// stateful ``NATTable`` that carries the flows (Firezone's rust/connlib/tunnel/src/gateway/client_on_gateway.rs,
 /// `setup_nat` and `permanent_translations`).
 ///
-/// The client announces the proxy IPs it gave a domain (`AssignedIps`, reference §5.4); once the caller has checked
+/// The client announces the proxy IPs it gave a domain (the `AssignedIps` p2p control message of Firezone's rust/connlib/tunnel/src/p2p_control.rs); once the caller has checked
 /// that the client may use the resource and that the domain lies under its pattern, this type asks the shell to
 /// resolve the domain (``handleAssignedIPs(resource:domain:proxyAddresses:)``). The shell answers later
 /// (``handleResolution(resource:domain:addresses:)``) and the answer maps the proxy IPs onto the real ones; the
@@ -40,7 +40,7 @@ public struct GatewayDNSResourceNAT<Domain: Hashable & Sendable & CustomStringCo
         }
     }
 
-    /// The `DomainStatus` to send the client once a resolution is handled (reference §5.4).
+    /// The `DomainStatus` to send the client once a resolution is handled (`DomainStatus`, Firezone's rust/connlib/tunnel/src/p2p_control.rs).
     public struct DomainStatus: Hashable, Sendable {
         public enum Status: Hashable, Sendable {
             case active
@@ -74,8 +74,8 @@ public struct GatewayDNSResourceNAT<Domain: Hashable & Sendable & CustomStringCo
         case notProxyAddress
         /// Rewritten for the resource's real IP.
         case translated(Translation, NATTable.Outside)
-        /// To a proxy IP with no usable real IP: the caller answers with ICMP network unreachable (reference §5.3
-        /// and §5.5).
+        /// To a proxy IP with no usable real IP: the caller answers with ICMP network unreachable, as Firezone's
+        /// `ClientOnGateway::translate_outbound` does.
         case unreachable(RealAddressLookup)
     }
 
@@ -128,7 +128,7 @@ public struct GatewayDNSResourceNAT<Domain: Hashable & Sendable & CustomStringCo
         proxyAddresses: [IPAddress]
     ) -> ResolveRequest? {
         let key = DomainKey(resource: resource, domain: domain)
-        // Only the proxy ranges are translated (reference §5.3, step 6): an address outside them is not a proxy IP.
+        // Firezone translates only destinations in the proxy ranges: an address outside them is not a proxy IP.
         let proxies = proxyAddresses.filter(AddressPlan.isProxyRange)
         let isResolving = self.pending[key] != nil
         guard isResolving || self.pending.count < NATConstants.maximumPendingResolutionsPerClient else {

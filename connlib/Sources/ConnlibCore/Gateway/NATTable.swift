@@ -207,8 +207,8 @@ public struct NATTable: Sendable {
                 earliest = Swift.min(earliest ?? deadline, deadline)
             }
         }
-        // unordered-ok: each key is kept or removed on its own age; the walk's order reaches no output.
-        for (outside, endedAt) in self.expired {
+        // Each key is kept or forgotten on its own age: the walk's order reaches no output.
+        for (outside, endedAt) in self.expired {  // unordered-ok: removal by age only
             let forgetAt = endedAt + NATConstants.expiredSessionMemory
             if forgetAt <= now {
                 self.expired[outside] = nil

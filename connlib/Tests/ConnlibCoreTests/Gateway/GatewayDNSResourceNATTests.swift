@@ -40,14 +40,24 @@ private typealias P = NATTestPackets
 
     @Test func assignedIPsAskForOneResolutionUntilItIsAnswered() {
         var nat = self.makeNAT()
-        let first = nat.handleAssignedIPs(resource: self.resource, domain: "a.example.com", proxyAddresses: Self.proxiesV4)
+        let first = nat.handleAssignedIPs(
+            resource: self.resource,
+            domain: "a.example.com",
+            proxyAddresses: Self.proxiesV4
+        )
         let repeated = nat.handleAssignedIPs(
-            resource: self.resource, domain: "a.example.com", proxyAddresses: Self.proxiesV4)
+            resource: self.resource,
+            domain: "a.example.com",
+            proxyAddresses: Self.proxiesV4
+        )
         #expect(first == DNSNAT.ResolveRequest(resource: self.resource, domain: "a.example.com"))
         #expect(repeated == nil)
         _ = nat.handleResolution(resource: self.resource, domain: "a.example.com", addresses: [P.realV4])
         let afterAnswer = nat.handleAssignedIPs(
-            resource: self.resource, domain: "a.example.com", proxyAddresses: Self.proxiesV4)
+            resource: self.resource,
+            domain: "a.example.com",
+            proxyAddresses: Self.proxiesV4
+        )
         #expect(afterAnswer != nil)
     }
 
@@ -144,8 +154,12 @@ private typealias P = NATTestPackets
 
         // After signing in again the client gives one of those proxy IPs to another domain.
         let status = self.setUp(
-            &nat, domain: "new.example.com", resource: self.otherResource, proxies: [Self.proxiesV4[0]],
-            addresses: [P.otherRealV4])
+            &nat,
+            domain: "new.example.com",
+            resource: self.otherResource,
+            proxies: [Self.proxiesV4[0]],
+            addresses: [P.otherRealV4]
+        )
 
         #expect(status?.status == .active)
         #expect(nat.natTable.count == 0)
@@ -173,12 +187,17 @@ private typealias P = NATTestPackets
         let result = try nat.translateOutbound(&packet, now: .zero)
         let translation = try #require(nat.translation(for: Self.proxiesV4[2]))
         #expect(
-            result == .translated(translation, NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4)))
+            result == .translated(translation, NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4))
+        )
         #expect(packet.destination == P.realV4)
 
         var reply = try P.reply(to: packet)
-        #expect(nat.translateInbound(&reply, now: P.at(1)) == .translated(
-            NATTable.Inside(transport: .udp(port: 40_000), proxyAddress: Self.proxiesV4[2])))
+        #expect(
+            nat.translateInbound(&reply, now: P.at(1))
+                == .translated(
+                    NATTable.Inside(transport: .udp(port: 40_000), proxyAddress: Self.proxiesV4[2])
+                )
+        )
         #expect(reply.source == Self.proxiesV4[2])
     }
 

@@ -6,7 +6,7 @@ import Testing
 private typealias P = NATTestPackets
 
 /// Inbound ICMP errors about packets of NAT sessions: the quoted packet must read as the client sent it, and the
-/// error must come from the proxy IP (reference §5.3, "NAT table"; RFC 5508 §4.2).
+/// error must come from the proxy IP (RFC 5508 §4.2; Firezone's rust/connlib/tunnel/src/gateway/nat_table.rs).
 @Suite struct NATICMPErrorTests {
     enum Flow: String, CaseIterable, Sendable {
         case udp, tcp, echo
@@ -99,8 +99,12 @@ private typealias P = NATTestPackets
         _ = try table.translateOutbound(&sent, realDestination: P.realV4, now: .zero)
         table.handleTimeout(now: P.at(60))
         var error = try P.icmpError(type: 3, code: 1, from: P.routerV4, quoting: sent)
-        #expect(table.translateInbound(&error, now: P.at(61)) == .expiredSession(
-            NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4)))
+        #expect(
+            table.translateInbound(&error, now: P.at(61))
+                == .expiredSession(
+                    NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4)
+                )
+        )
     }
 
     @Test func errorAboutAPacketOfNoSessionIsLeftUntouched() throws {

@@ -49,14 +49,22 @@ private typealias P = NATTestPackets
     @Test func icmpEchoIsKeyedByItsIdentifier() throws {
         var table = NATTable()
         var request = try IPPacket.makeICMPEchoRequest(
-            source: P.clientV4, destination: P.proxyV4, identifier: 77, sequenceNumber: 1)
+            source: P.clientV4,
+            destination: P.proxyV4,
+            identifier: 77,
+            sequenceNumber: 1
+        )
         let outside = try table.translateOutbound(&request, realDestination: P.realV4, now: .zero)
         #expect(outside == NATTable.Outside(transport: .icmpEcho(identifier: 77), realAddress: P.realV4))
         P.expectChecksumsAsComputedAfresh(request)
 
         var reply = try P.reply(to: request)
-        #expect(table.translateInbound(&reply, now: P.at(1)) == .translated(
-            NATTable.Inside(transport: .icmpEcho(identifier: 77), proxyAddress: P.proxyV4)))
+        #expect(
+            table.translateInbound(&reply, now: P.at(1))
+                == .translated(
+                    NATTable.Inside(transport: .icmpEcho(identifier: 77), proxyAddress: P.proxyV4)
+                )
+        )
         #expect(reply.source == P.proxyV4)
         P.expectChecksumsAsComputedAfresh(reply)
     }
@@ -160,8 +168,12 @@ private typealias P = NATTestPackets
         #expect(outside.realAddress == P.otherRealV4)
         #expect(table.count == 1)
         var lateReply = try P.reply(to: first)
-        #expect(table.translateInbound(&lateReply, now: P.at(2)) == .expiredSession(
-            NATTable.Outside(transport: .udp(port: 5000), realAddress: P.realV4)))
+        #expect(
+            table.translateInbound(&lateReply, now: P.at(2))
+                == .expiredSession(
+                    NATTable.Outside(transport: .udp(port: 5000), realAddress: P.realV4)
+                )
+        )
     }
 
     // MARK: Timeouts
@@ -206,7 +218,11 @@ private typealias P = NATTestPackets
     @Test func icmpEchoSessionEndsTwoMinutesAfterItsLastPacket() throws {
         var table = NATTable()
         let request = try IPPacket.makeICMPEchoRequest(
-            source: P.clientV4, destination: P.proxyV4, identifier: 9, sequenceNumber: 1)
+            source: P.clientV4,
+            destination: P.proxyV4,
+            identifier: 9,
+            sequenceNumber: 1
+        )
         let sent = try self.confirmedSession(request, confirmedAt: 10, in: &table)
         #expect(try self.replyIsTranslated(to: sent, at: .seconds(129), in: &table))
         #expect(try !self.replyIsTranslated(to: sent, at: .seconds(129 + 120), in: &table))
@@ -232,8 +248,12 @@ private typealias P = NATTestPackets
         table.handleTimeout(now: P.at(90))
         #expect(table.count == 0)
         var late = try P.reply(to: sent)
-        #expect(table.translateInbound(&late, now: P.at(91)) == .expiredSession(
-            NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4)))
+        #expect(
+            table.translateInbound(&late, now: P.at(91))
+                == .expiredSession(
+                    NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4)
+                )
+        )
     }
 
     @Test func bothFINsEndTheSessionFiveSecondsAfterItsLastPacket() throws {
@@ -273,8 +293,12 @@ private typealias P = NATTestPackets
         var table = NATTable()
         let sent = try self.confirmedSession(try P.tcp(), in: &table)
         var rst = try P.reply(to: sent, flags: [.rst])
-        #expect(table.translateInbound(&rst, now: P.at(5)) == .translated(
-            NATTable.Inside(transport: .tcp(port: 40_000), proxyAddress: P.proxyV4)))
+        #expect(
+            table.translateInbound(&rst, now: P.at(5))
+                == .translated(
+                    NATTable.Inside(transport: .tcp(port: 40_000), proxyAddress: P.proxyV4)
+                )
+        )
         #expect(table.count == 0)
         #expect(try !self.replyIsTranslated(to: sent, at: .seconds(5), in: &table))
     }
@@ -283,8 +307,12 @@ private typealias P = NATTestPackets
         var table = NATTable()
         let sent = try self.confirmedSession(try P.udp(), in: &table)
         var late = try P.reply(to: sent)
-        #expect(table.translateInbound(&late, now: P.at(121)) == .expiredSession(
-            NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4)))
+        #expect(
+            table.translateInbound(&late, now: P.at(121))
+                == .expiredSession(
+                    NATTable.Outside(transport: .udp(port: 40_000), realAddress: P.realV4)
+                )
+        )
     }
 
     @Test func endedSessionsAreForgottenAfterTenMinutes() throws {
