@@ -1,40 +1,63 @@
 import Glibc
 
 /// The User-Agent of portal connections: `<os>/<os version> <component>/<version> (<arch>; <kernel>)`, with the
-/// component type (`relay`, `gateway`, `headless-client`), as Firezone #10457 sends it.
+/// component type (`relay`, `gateway`, `headless-client`), as Firezone #10457 sends it (`get_user_agent` of its
+/// phoenix-channel crate): the OS as the `os_info` crate names it (see ``OperatingSystemRelease``), the machine
+/// and kernel release of uname(2).
 public enum UserAgent {
     public static func make(component: String, version: String) -> String {
-        let (os, osVersion) = Self.operatingSystem()
         var system = utsname()
-        uname(&system)
-        let machine = Self.field(&system.machine)
-        let kernel = Self.field(&system.release)
-        return "\(os)/\(osVersion) \(component)/\(version) (\(machine); \(kernel))"
+        let machine: String
+        let kernel: String
+        if uname(&system) == 0 {
+            machine = Self.field(&system.machine)
+            kernel = Self.field(&system.release)
+        } else {
+            machine = "unknown"
+            kernel = "unknown"
+        }
+        return Self.format(
+            system: OperatingSystemRelease(osRelease: Self.contents(of: OperatingSystemRelease.path)),
+            component: component,
+            version: version,
+            machine: machine,
+            kernel: kernel
+        )
     }
 
-    /// `NAME` and `VERSION_ID` of os-release(5), as Rust's `os_info` reports Linux distributions.
-    private static func operatingSystem() -> (String, String) {
-        guard let file = fopen("/etc/os-release", "r") else {
-            return ("Linux", "unknown")
+    package static func format(
+        system: OperatingSystemRelease,
+        component: String,
+        version: String,
+        machine: String,
+        kernel: String
+    ) -> String {
+        "\(system.name)/\(system.version) \(component)/\(version) (\(machine); \(kernel))"
+    }
+
+    /// A small text file, or nil when it cannot be read.
+    private static func contents(of path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            return nil
         }
-        defer { fclose(file) }
-        var name = "Linux"
-        var version = "unknown"
-        var line = [CChar](repeating: 0, count: 512)
-        while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimming {
-                $0.isWhitespace
+        defer { close(descriptor) }
+        // os-release(5) files are a few hundred bytes; more than this is not one.
+        var bytes = [UInt8](repeating: 0, count: 64 * 1024)
+        var count = 0
+        while count < bytes.count {
+            let result = bytes.withUnsafeMutableBytes { buffer in
+                read(descriptor, buffer.baseAddress! + count, buffer.count - count)
             }
-            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            let value = parts[1].trimming { $0 == "\"" || $0 == "'" }
-            switch parts[0] {
-            case "NAME": name = value
-            case "VERSION_ID": version = value
-            default: break
+            if result < 0, errno == EINTR {
+                continue
             }
+            guard result > 0 else {
+                break
+            }
+            count += result
         }
-        return (String(name.map { $0 == " " ? "_" : $0 }), version)
+        return String(decoding: bytes[..<count], as: UTF8.self)
     }
 
     private static func field<T>(_ tuple: inout T) -> String {

@@ -191,8 +191,10 @@ private final class UpgradeResponseHandler: ChannelInboundHandler, RemovableChan
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOSSLError || error is NIOSSLExtraError {
+        if TLSFailure.rejectsCertificate(error) {
             self.report(.tls("\(error)"), context: context)
+        } else if error is NIOSSLError || error is NIOSSLExtraError {
+            self.report(.transport("TLS: \(error)"), context: context)
         } else {
             self.report(.transport("\(error)"), context: context)
         }

@@ -8,9 +8,16 @@ public enum PhoenixConstants {
     /// A join without a reply after this long is abandoned: the socket is closed and the connection retried
     /// (Firezone #10130).
     public static let joinTimeout: Duration = .seconds(5)
-    /// A heartbeat goes out this long after the last frame we sent. A heartbeat still unanswered when the next one
-    /// is due means the socket is dead, so a connection that silently stopped delivering is replaced within two
-    /// intervals; Firezone 685acdac3a does not look at the replies.
+    /// A heartbeat goes out this long after the socket opened and after each heartbeat. A heartbeat still
+    /// unanswered when the next one is due means the socket is dead, so a connection that silently stopped
+    /// delivering is replaced within two intervals; Firezone 685acdac3a does not look at the replies.
+    ///
+    /// Firezone 685acdac3a restarts the interval on every frame it sends, so an idle session is identical, but
+    /// there steady outbound traffic (candidates, `create_flow`) postpones the heartbeat indefinitely. Writes into a
+    /// dead TCP connection keep succeeding until the kernel gives up on retransmissions (about 15 minutes with
+    /// Linux's default `tcp_retries2` of 15, Documentation/networking/ip-sysctl.rst), so here the interval ignores
+    /// other frames: the check keeps running, at the cost of at most one heartbeat per interval that a busy
+    /// session would not have sent.
     public static let heartbeatInterval: Duration = .seconds(30)
     /// The `backoff` crate's `ExponentialBackoff` as Firezone 685acdac3a configures it: the first retry goes out at
     /// once, then 500 ms, growing ×1.5 per retry, each randomised by ±50 %, the interval capped at 60 s.

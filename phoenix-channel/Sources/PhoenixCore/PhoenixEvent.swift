@@ -32,10 +32,11 @@ public struct PhoenixConnectionID: Hashable, Comparable, Sendable, CustomStringC
 public enum PhoenixConnectFailure: Hashable, Sendable, CustomStringConvertible {
     /// The server answered the upgrade with this HTTP status and (plain-text) body.
     case upgradeRejected(status: Int, body: String)
-    /// The TLS handshake failed: bad certificate, wrong name. Never retried, as in Firezone 685acdac3a: a wrong
-    /// certificate does not fix itself.
+    /// The portal's certificate was rejected: its chain does not verify, or it does not name the host. Never
+    /// retried, as in Firezone 685acdac3a: a wrong certificate does not fix itself.
     case tls(String)
-    /// Name resolution, TCP or the socket failed: retried.
+    /// Name resolution, TCP, the socket or any other part of the TLS handshake (a reset, an unexpected close)
+    /// failed: retried.
     case transport(String)
 
     public var description: String {

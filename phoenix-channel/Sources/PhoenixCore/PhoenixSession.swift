@@ -108,6 +108,7 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
         self.logger.debug("Portal socket open", metadata: ["connection": "\(connection)"])
         self.clearTimer(.connectAttempt)
         self.pendingHeartbeat = nil
+        self.setTimer(.heartbeat, now + PhoenixConstants.heartbeatInterval)
         let joinRef = self.transmit(.join(self.configuration.joinPayload), topic: Topic.name, on: connection, now: now)
         self.state = .joining(connection, joinRef: joinRef)
         self.setTimer(.join, now + PhoenixConstants.joinTimeout)
@@ -311,6 +312,11 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
     private mutating func join(_ connection: PhoenixConnectionID, now: Instant) {
         self.clearTimer(.join)
         self.state = .joined(connection)
+        // The backoff and the partition clock restart at the join reply, not when the WebSocket opens (where
+        // Firezone 685acdac3a resets its `ExponentialBackoff`): a portal that accepts sockets and then closes them or
+        // never answers the join (overloaded during a deploy, or a proxy in front of a stopped portal) would
+        // otherwise be retried at once, forever, and the partition time would never run out. Only a joined
+        // channel proves the portal works.
         self.backoff.reset()
         self.unreachableSince = nil
         self.logger.debug("Portal channel joined", metadata: ["queued": "\(self.queue.count)"])
@@ -357,6 +363,7 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
                 now: now
             )
             self.stats.heartbeatsSent += 1
+            self.setTimer(.heartbeat, now + PhoenixConstants.heartbeatInterval)
         }
     }
 
@@ -391,7 +398,8 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
         self.events.append(.failed(PhoenixFailure(kind)))
     }
 
-    /// Sends one frame with a fresh ref, restarting the heartbeat interval; returns the ref.
+    /// Sends one frame with a fresh ref; returns the ref. The heartbeat timer is left alone (see
+    /// ``PhoenixConstants/heartbeatInterval``).
     @discardableResult
     private mutating func transmit(
         _ body: PhoenixBody<Topic.Outbound, Topic.JoinPayload>,
@@ -406,7 +414,6 @@ public struct PhoenixSession<Topic: PortalTopic, RNG: RandomNumberGenerator> {
         if case .event = body {
             self.stats.messagesSent += 1
         }
-        self.setTimer(.heartbeat, now + PhoenixConstants.heartbeatInterval)
         return ref
     }
 

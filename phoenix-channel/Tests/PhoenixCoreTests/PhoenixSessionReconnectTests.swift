@@ -70,6 +70,31 @@ struct PhoenixSessionReconnectTests {
         #expect(delay >= .milliseconds(250) && delay <= .milliseconds(750))
     }
 
+    /// A portal that accepts the socket and closes it before the join reply is still unreachable: the delays keep
+    /// growing and the partition clock keeps running.
+    @Test
+    func aSocketThatOpensButNeverJoinsDoesNotResetTheBackoff() throws {
+        var harness = ClientHarness(joinPayload: EmptyPayload(), partitionTime: .seconds(60))
+        var delays: [Duration] = []
+        var failure: PhoenixFailure.Kind?
+        harness.advance(by: .zero)
+        while failure == nil, delays.count < 50 {
+            let connection = try #require(harness.lastConnect)
+            _ = harness.take()
+            harness.session.handleConnected(connection, now: harness.now)
+            harness.session.handleDisconnected(connection, .closeFrame(code: 1001), now: harness.now)
+            let events = harness.take().events
+            failure = events.compactMap(\.failure).first
+            if let delay = events.compactMap(\.disconnect?.1).first {
+                delays.append(delay)
+                harness.advance(by: delay)
+            }
+        }
+        #expect(delays.first == .zero)
+        #expect(delays.dropFirst().allSatisfy { $0 > .zero })
+        #expect(failure == .partitionTimeout(.seconds(60)))
+    }
+
     @Test
     func givesUpWhenThePortalStaysUnreachableForThePartitionTime() {
         var harness = ClientHarness(joinPayload: EmptyPayload(), partitionTime: .seconds(15 * 60))

@@ -121,14 +121,10 @@ struct PhoenixSessionJoinTests {
 
 struct PhoenixSessionHeartbeatTests {
     @Test
-    func aHeartbeatGoesOutThirtySecondsAfterTheLastFrame() throws {
+    func aHeartbeatGoesOutThirtySecondsAfterTheSocketOpened() throws {
         var harness = ClientHarness(joinPayload: EmptyPayload())
         let connection = harness.join()
         _ = harness.take()
-        harness.advance(by: .seconds(20))
-        harness.session.send(createFlow, now: harness.now)
-        _ = harness.take()
-        // 30 s after the join would be now + 10 s; the message moved it to now + 30 s.
         harness.advance(by: .milliseconds(29_999))
         #expect(harness.take().actions.isEmpty)
         harness.advance(by: .milliseconds(1))
@@ -137,8 +133,59 @@ struct PhoenixSessionHeartbeatTests {
             Issue.record("no heartbeat: \(actions)")
             return
         }
-        #expect(text == #"{"event":"heartbeat","payload":{},"ref":2,"topic":"phoenix"}"#)
+        #expect(text == #"{"event":"heartbeat","payload":{},"ref":1,"topic":"phoenix"}"#)
         #expect(harness.session.stats.heartbeatsSent == 1)
+    }
+
+    /// Sends `createFlow` every five seconds for `duration`, answering heartbeats when `answering`; returns the
+    /// times (since the start) at which heartbeats went out and the events.
+    static func steadyTraffic(
+        _ harness: inout ClientHarness,
+        for duration: Duration,
+        answering: Bool,
+        on connection: PhoenixConnectionID
+    ) -> (heartbeats: [Duration], events: [PhoenixEvent<ClientInbound>]) {
+        let start = harness.now
+        var heartbeats: [Duration] = []
+        var events: [PhoenixEvent<ClientInbound>] = []
+        while harness.now - start < duration {
+            harness.advance(by: .seconds(5))
+            harness.session.send(createFlow, now: harness.now)
+            let taken = harness.take()
+            events += taken.events
+            for frame in ClientHarness.frames(in: taken.actions) where frame.body == .heartbeat {
+                heartbeats.append(harness.now - start)
+                if answering {
+                    harness.reply(ref: frame.ref!.number!, topic: "phoenix", on: connection)
+                }
+            }
+        }
+        return (heartbeats, events)
+    }
+
+    /// Messages every five seconds do not postpone the heartbeat: it still goes out every thirty.
+    @Test
+    func steadyOutboundTrafficDoesNotPostponeTheHeartbeat() throws {
+        var harness = ClientHarness(joinPayload: EmptyPayload())
+        let connection = harness.join()
+        _ = harness.take()
+        let (heartbeats, events) = Self.steadyTraffic(&harness, for: .seconds(120), answering: true, on: connection)
+        #expect(heartbeats == [.seconds(30), .seconds(60), .seconds(90), .seconds(120)])
+        #expect(events.isEmpty)
+        #expect(harness.session.isJoined)
+        #expect(harness.session.stats.messagesSent == 24)
+    }
+
+    /// A socket that takes our frames but delivers nothing back is found dead while messages keep going out.
+    @Test
+    func anUnansweredHeartbeatUnderSteadyTrafficMeansADeadSocket() throws {
+        var harness = ClientHarness(joinPayload: EmptyPayload())
+        let connection = harness.join()
+        _ = harness.take()
+        let (heartbeats, events) = Self.steadyTraffic(&harness, for: .seconds(60), answering: false, on: connection)
+        #expect(heartbeats == [.seconds(30)])
+        #expect(events.compactMap(\.disconnect?.0) == [.heartbeatTimedOut])
+        #expect(!harness.session.isJoined)
     }
 
     /// Thirty-one seconds of a joined session and a portal that answers: one heartbeat, no second attempt, no
