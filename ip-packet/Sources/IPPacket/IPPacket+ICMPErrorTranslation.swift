@@ -72,7 +72,10 @@ private struct QuotedPacketBytes {
             self.bytes.setBigEndian(address.rawValue, at: offset)
             let checksumOffset = IPPacketConstants.ipv4HeaderChecksumOffset
             let checksum = self.bytes.bigEndian(at: checksumOffset, as: UInt16.self)
-            self.bytes.setBigEndian(InternetChecksum.updated(checksum, replacing: old, with: .v4(address)), at: checksumOffset)
+            self.bytes.setBigEndian(
+                InternetChecksum.updated(checksum, replacing: old, with: .v4(address)),
+                at: checksumOffset
+            )
         case (.v6, .v6(let address)):
             let offset = IPPacketConstants.ipv6DestinationOffset
             old = .v6(UnsafeRawBufferPointer(self.bytes).ipv6Address(at: offset))

@@ -41,6 +41,15 @@ public enum NATConstants {
     /// (``maximumSessionsPerClient``).
     public static let expiredSessionMemory: Duration = .seconds(10 * 60)
 
+    /// Domains of one client being resolved at once; further `AssignedIps` wait for the client's repeat (it sends
+    /// one every 2 s until answered). Firezone bounds the gateway's concurrent resolutions in its shell; the state
+    /// bounds what it remembers.
+    public static let maximumPendingResolutionsPerClient = 1_024
+
+    /// Proxy IPs one client may set up on a gateway, 8,192 domains at 4 IPv4 and 4 IPv6 proxy IPs each. Firezone
+    /// does not bound them; proxy IPs beyond are not mapped (packets to them get ICMP network unreachable).
+    public static let maximumProxyAddressesPerClient = 65_536
+
     /// The timeout of a confirmed, open session of `transport`'s kind.
     static func timeout(for transport: TransportProtocol) -> Duration {
         switch transport {

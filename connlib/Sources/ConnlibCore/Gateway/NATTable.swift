@@ -149,10 +149,13 @@ public struct NATTable: Sendable {
             return self.expired[outside] != nil ? .expiredSession(outside) : .noSession
         }
         let inside = self.sessions[slot]!.inside
-        do {
-            try packet.translateSource(to: inside.proxyAddress, port: inside.transport.value)
-        } catch {
-            preconditionFailure("a packet with a destination port or identifier has a source one: \(error)")
+        packet.setSource(inside.proxyAddress)
+        if destination != inside.transport {
+            do {
+                try packet.setDestinationProtocol(inside.transport.value)
+            } catch {
+                preconditionFailure("the packet's destination port or identifier was read above: \(error)")
+            }
         }
         self.recordInbound(packet, slot: slot, now: now)
         return .translated(inside)
@@ -204,8 +207,8 @@ public struct NATTable: Sendable {
                 earliest = Swift.min(earliest ?? deadline, deadline)
             }
         }
-        // unordered-ok: each key is kept or removed on its own age; the walk's order reaches no output.
-        for (outside, endedAt) in self.expired {
+        // Each key is kept or forgotten on its own age: the walk's order reaches no output.
+        for (outside, endedAt) in self.expired {  // unordered-ok: removal by age only
             let forgetAt = endedAt + NATConstants.expiredSessionMemory
             if forgetAt <= now {
                 self.expired[outside] = nil
