@@ -411,7 +411,7 @@ let package = Package(
         .testTarget(
             name: "ConnlibCoreTests",
             dependencies: [
-                "ConnlibCore", "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "FirezoneTime",
+                "ConnlibCore", "Snownet", "ICE", "STUN", "WireGuard", "IPPacket", "PortalMessages", "FirezoneTime",
                 "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
