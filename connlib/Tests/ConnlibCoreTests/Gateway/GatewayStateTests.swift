@@ -311,7 +311,7 @@ import WireGuard
         scenario.simulation.withNode(GatewayScenario.client, as: ClientHost.self) { host, now in
             host.change { $0.removeConnection(GatewayScenario.gatewayConnection, now: now) }
         }
-        // Idle after 10 s, then a check a minute and four missed (Firezone's seed 000 timers): about five minutes.
+        // Idle after 10 s, then a check a minute and four missed (ICE's ConnectionTiming): about five minutes.
         let failed = scenario.run(for: .seconds(400)) { simulation in
             !simulation.node(GatewayScenario.gateway, as: GatewayHost.self).state.isConnected(
                 to: GatewayScenario.clientID
