@@ -33,3 +33,9 @@ public enum DNSConstants {
     /// (https://support.mozilla.org/kb/canary-domain-use-application-dnsnet).
     public static let dohCanaryDomain = DomainName(validatedLabels: ["use-application-dns", "net"])
 }
+
+extension DNSConstants {
+    /// The UDP payload size our own OPT records offer: 1232 bytes fit an IPv6 packet within the 1280-byte minimum
+    /// MTU (RFC 8200 §5) and are what DNS Flag Day 2020 settled on (https://www.dnsflagday.net/2020/).
+    public static let ednsUDPPayloadSize: UInt16 = 1232
+}
