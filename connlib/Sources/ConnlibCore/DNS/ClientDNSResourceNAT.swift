@@ -171,12 +171,16 @@ public struct ClientDNSResourceNAT: Sendable {
 
     /// Forgets every entry of `gateway`, buffered packets included: its connection closed or failed.
     public mutating func clear(gateway: GatewayID) {
-        self.natStates = self.natStates.filter { $0.key.gateway != gateway }  // unordered-ok: a filter into a dictionary
+        for key in self.natStates.keys.sorted() where key.gateway == gateway {
+            self.natStates[key] = nil
+        }
     }
 
     /// Forgets every entry of `domain`.
     public mutating func clear(domain: DomainName) {
-        self.natStates = self.natStates.filter { $0.key.domain != domain }  // unordered-ok: a filter into a dictionary
+        for key in self.natStates.keys.sorted() where key.domain == domain {
+            self.natStates[key] = nil
+        }
     }
 
     public mutating func clear() {

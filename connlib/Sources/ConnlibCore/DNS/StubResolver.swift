@@ -27,9 +27,13 @@ public struct StubResolver: Sendable {
         var ipStack: ResourceIPStack
     }
 
-    private struct NameAndResource: Hashable, Sendable {
+    private struct NameAndResource: Hashable, Comparable, Sendable {
         var domain: DomainName
         var resource: ResourceID
+
+        static func < (lhs: NameAndResource, rhs: NameAndResource) -> Bool {
+            (lhs.domain, lhs.resource) < (rhs.domain, rhs.resource)
+        }
     }
 
     /// A stub resolver that keeps the proxy addresses of `records`, from an earlier session of this process.
@@ -200,9 +204,8 @@ public struct StubResolver: Sendable {
     /// Every record, to keep for the next session of this process.
     public var records: ProxyIPSnapshot {
         ProxyIPSnapshot(
-            // unordered-ok: the snapshot sorts its records.
-            records: self.proxyIPsByName.map {
-                ProxyIPRecord(domain: $0.key.domain, resource: $0.key.resource, proxyIPs: $0.value)
+            records: self.proxyIPsByName.keys.sorted().map {
+                ProxyIPRecord(domain: $0.domain, resource: $0.resource, proxyIPs: self.proxyIPsByName[$0] ?? [])
             }
         )
     }
