@@ -17,7 +17,7 @@ fuzz_dir=$(pwd)
 
 # TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
 # stun: a datagram the relay accepts; relay-server and snownet: a sequence of records; portal-messages: room for an `init`
-# with a few dozen resources)
+# with a few dozen resources; dns-message: a TCP read of a few messages)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
     "stun STUNFuzzer 1500"
@@ -25,6 +25,7 @@ targets=(
     "portal-messages PortalMessagesFuzzer 16384"
     "wireguard WireGuardFuzzer 1600"
     "snownet SnownetFuzzer 4096"
+    "dns-message DNSMessageFuzzer 2048"
 )
 
 usage() {
