@@ -99,6 +99,18 @@ let package = Package(
             ]
         ),
 
+        // `run.sh dns-message`
+        .executableTarget(
+            name: "DNSMessageFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "ConnlibCore", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "PortalMessages", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
         .executableTarget(
             name: "WireGuardFuzzer",
             dependencies: [

@@ -2,7 +2,8 @@
 """Regenerates the committed seed corpora of the fuzz targets: `python3 tests/fuzz/make-corpus.py`.
 
 stun: one STUN message or ChannelData datagram per file; relay-server and snownet: sequences of records (see
-Sources/RelayServerFuzzer and Sources/SnownetFuzzer). `make-corpus.py TARGET...` regenerates only those.
+Sources/RelayServerFuzzer and Sources/SnownetFuzzer); dns-message: one DNS message, TCP stream or `PATTERN NAME`
+per file. `make-corpus.py TARGET...` regenerates only those.
 
 ip-packet: one file per packet, named after what it is. A file is the packet's bytes, optionally followed by a
 rewrite script (see Sources/IPPacketFuzzer/IPPacketFuzzer.swift: the packet is as long as its header says, the
@@ -449,11 +450,64 @@ def snownet_corpus() -> dict[str, bytes]:
     }
 
 
+# MARK: dns-message (RFC 1035 §4.1)
+
+
+def dns_name(text: str) -> bytes:
+    out = b""
+    for label in text.split(".") if text else []:
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+def dns_message(ident: int, flags: int, questions: list[bytes], answers: list[bytes] = (),
+                additional: list[bytes] = ()) -> bytes:
+    header = struct.pack("!6H", ident, flags, len(questions), len(answers), 0, len(additional))
+    return header + b"".join(questions) + b"".join(answers) + b"".join(additional)
+
+
+def dns_question(name: str, type_: int) -> bytes:
+    return dns_name(name) + struct.pack("!HH", type_, 1)
+
+
+def dns_record(owner: bytes, type_: int, ttl: int, data: bytes) -> bytes:
+    return owner + struct.pack("!HHIH", type_, 1, ttl, len(data)) + data
+
+
+OPT = b"\0" + struct.pack("!HHIH", 41, 4096, 0, 0)
+
+
+def dns_message_corpus() -> dict[str, bytes]:
+    corpus = {}
+    queries = [("app.corp", 1), ("app.corp", 28), ("x.corp", 65), ("_ldap._tcp.corp", 33), ("a.b.example", 16),
+               ("example.com", 1), ("use-application-dns.net", 1), ("1.0.96.100.in-addr.arpa", 12)]
+    for name, type_ in queries:
+        corpus[f"query-{name}-{type_}"] = dns_message(0x1234, 0x0100, [dns_question(name, type_)])
+    corpus["query-edns"] = dns_message(7, 0x0100, [dns_question("App.Corp", 1)], additional=[OPT])
+    pointer = b"\xc0\x0c"
+    corpus["response-a-aaaa"] = dns_message(0x1234, 0x8180, [dns_question("app.corp", 1)], [
+        dns_record(pointer, 1, 1, bytes([100, 96, 0, 1])),
+        dns_record(pointer, 28, 1, bytes(16)),
+    ])
+    cname = b"\x03www" + b"\xc0\x10"
+    corpus["response-cname-chain"] = dns_message(2, 0x8180, [dns_question("www.corp", 1)], [
+        dns_record(pointer, 5, 60, cname),
+        dns_record(b"\xc0\x26", 1, 30, bytes([10, 0, 0, 7])),
+    ])
+    corpus["response-nxdomain"] = dns_message(3, 0x8183, [dns_question("nope.corp", 1)])
+    query = dns_message(9, 0x0100, [dns_question("app.corp", 1)])
+    corpus["tcp-two-queries"] = struct.pack("!H", len(query)) + query + struct.pack("!H", len(query)) + query
+    corpus["pattern-and-name"] = b"**.corp A.B.Corp"
+    return corpus
+
+
+
 CORPORA = {
     "ip-packet": ip_packet_corpus,
     "stun": stun_corpus,
     "relay-server": relay_server_corpus,
     "snownet": snownet_corpus,
+    "dns-message": dns_message_corpus,
 }
 
 

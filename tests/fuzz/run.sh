@@ -16,8 +16,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzz_dir=$(pwd)
 
 # TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
-# stun: a datagram the relay accepts; relay-server, snownet and gateway-policy: a sequence of records; portal-messages: room for an `init`
-# with a few dozen resources)
+# stun: a datagram the relay accepts; relay-server, snownet and gateway-policy: a sequence of records; portal-messages:
+# room for an `init` with a few dozen resources; dns-message: a TCP read of a few messages)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
     "stun STUNFuzzer 1500"
@@ -26,6 +26,7 @@ targets=(
     "wireguard WireGuardFuzzer 1600"
     "snownet SnownetFuzzer 4096"
     "gateway-policy GatewayPolicyFuzzer 4096"
+    "dns-message DNSMessageFuzzer 2048"
 )
 
 usage() {
