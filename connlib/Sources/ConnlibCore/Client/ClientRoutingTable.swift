@@ -9,7 +9,9 @@ import PortalMessages
 /// entered only while it is active). Among the entries covering a destination the best is the one that (1) permits
 /// the packet's protocol by its filters, then (2) has the more specific DNS pattern, then (3) the longer prefix,
 /// then (4) the smaller resource ID: the 2026 reference's order, stricter than the seed era's "proxy address, then
-/// longest prefix", which it contains. Lookups are cached per (destination, protocol) in an LRU of
+/// longest prefix", which it contains. Of two routes for the same prefix, one whose resource already has a flow wins
+/// before the resource ID decides (Firezone 685acdac3a's `recalculate_active_cidr_resources`: traffic stays on the
+/// gateway it already uses instead of asking for a second flow). Lookups are cached per (destination, protocol) in an LRU of
 /// ``cacheCapacity`` entries, emptied by every change to the table.
 public struct ClientRoutingTable {
     /// connlib's route cache size.
@@ -23,11 +25,14 @@ public struct ClientRoutingTable {
         /// The resource's filters; a route whose filters deny a packet still wins when no other route permits it,
         /// and the client then answers with ICMP administratively prohibited (reference §5.2 step 4).
         public var filter: FilterEngine
+        /// Whether the resource has a flow through a gateway.
+        public var hasFlow: Bool
 
-        public init(resourceID: ResourceID, pattern: DomainPattern? = nil, filter: FilterEngine) {
+        public init(resourceID: ResourceID, pattern: DomainPattern? = nil, filter: FilterEngine, hasFlow: Bool = false) {
             self.resourceID = resourceID
             self.pattern = pattern
             self.filter = filter
+            self.hasFlow = hasFlow
         }
     }
 
@@ -138,6 +143,9 @@ public struct ClientRoutingTable {
         }
         if lhs.network.prefixLength != rhs.network.prefixLength {
             return lhs.network.prefixLength > rhs.network.prefixLength
+        }
+        if lhs.route.hasFlow != rhs.route.hasFlow {
+            return lhs.route.hasFlow
         }
         return lhs.route.resourceID < rhs.route.resourceID
     }

@@ -86,6 +86,7 @@ extension ClientState {
         peer.established = self.node.isEstablished(flow.gatewayID)
         self.gateways[flow.gatewayID] = peer
         self.gatewayByResource[flow.resourceID] = flow.gatewayID
+        self.rebuildRoutingTable()
         if peer.established {
             self.flushPendingPackets(of: flow.resourceID, via: flow.gatewayID, now: now)
         }
@@ -139,6 +140,7 @@ extension ClientState {
             self.gatewayByResource.removeValue(forKey: resource)
             self.dropPendingPackets(of: resource)
         }
+        self.rebuildRoutingTable()
     }
 
     /// Ends a resource's flow (it changed or went away): it is no longer routed via its gateway.
@@ -148,6 +150,7 @@ extension ClientState {
             return
         }
         self.gateways[gateway]?.resources.remove(resource)
+        self.rebuildRoutingTable()
     }
 
     mutating func dropPendingPackets(of resource: ResourceID) {

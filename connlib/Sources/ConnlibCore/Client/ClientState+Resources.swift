@@ -132,7 +132,11 @@ extension ClientState {
             switch resource {
             case .cidr(let cidr):
                 self.routing.insert(
-                    ClientRoutingTable.Route(resourceID: cidr.id, filter: self.filter(of: resource)),
+                    ClientRoutingTable.Route(
+                        resourceID: cidr.id,
+                        filter: self.filter(of: resource),
+                        hasFlow: self.gatewayByResource[cidr.id] != nil
+                    ),
                     for: cidr.address
                 )
             case .dns:
@@ -144,7 +148,11 @@ extension ClientState {
                 }
                 for network in Self.internetNetworks {
                     self.routing.insert(
-                        ClientRoutingTable.Route(resourceID: internet.id, filter: self.filter(of: resource)),
+                        ClientRoutingTable.Route(
+                            resourceID: internet.id,
+                            filter: self.filter(of: resource),
+                            hasFlow: self.gatewayByResource[internet.id] != nil
+                        ),
                         for: network
                     )
                 }

@@ -77,6 +77,17 @@ import Testing
         #expect(table.lookup(Self.address("10.0.0.1"), transport: nil)?.route.resourceID.rawValue == "aaaa")
     }
 
+    @Test func ofTheSamePrefixARouteWithAFlowWinsBeforeTheResourceID() throws {
+        var table = ClientRoutingTable()
+        table.insert(try Self.route("aaaa"), for: Self.network("10.0.0.0/8"))
+        var connected = try Self.route("bbbb")
+        connected.hasFlow = true
+        table.insert(connected, for: Self.network("10.0.0.0/8"))
+        table.insert(try Self.route("cccc"), for: Self.network("10.0.0.0/16"))
+        #expect(table.lookup(Self.address("10.1.0.1"), transport: nil)?.route.resourceID.rawValue == "bbbb")
+        #expect(table.lookup(Self.address("10.0.0.1"), transport: nil)?.route.resourceID.rawValue == "cccc")
+    }
+
     @Test func aChangeEmptiesTheCacheOfLookups() throws {
         var table = ClientRoutingTable()
         table.insert(try Self.route("wide"), for: Self.network("10.0.0.0/8"))

@@ -24,15 +24,16 @@ import WireGuard
 
     @Test func bufferedPacketsReachTheGatewayInOrderOnceTheConnectionIsEstablished() throws {
         var harness = ClientHarness()
-        for payload in ["1", "2", "3"] {
+        for payload in ["1", "2"] {
             harness.tunInput(try ClientHarness.udp(to: ClientHarness.lanHost(), payload: payload))
         }
         try harness.authorize(Self.cidrID)
+        // A packet that arrives while the connection is set up waits behind the earlier ones.
+        harness.tunInput(try ClientHarness.udp(to: ClientHarness.lanHost(), payload: "3"))
         #expect(harness.gatewayReceived.isEmpty)
         harness.run(for: .seconds(3))
         #expect(harness.client.node.isEstablished(ClientHarness.gatewayID))
         #expect(harness.gatewayPayloads == ["1", "2", "3"])
-        // Packets that arrive while the connection is set up wait behind the earlier ones.
         harness.tunInput(try ClientHarness.udp(to: ClientHarness.lanHost(), payload: "4"))
         #expect(harness.gatewayPayloads == ["1", "2", "3", "4"])
         #expect(harness.createFlows.count == 1)
@@ -69,6 +70,23 @@ import WireGuard
             harness.createFlows.last
                 == CreateFlow(resourceID: other.id, connectedGatewayIDs: [ClientHarness.gatewayID])
         )
+    }
+
+    @Test func aResourceWithTheSamePrefixAsOneWithAFlowDoesNotAskForAnother() throws {
+        var harness = try Self.established()
+        let twin = ClientResource.cidr(
+            CIDRResource(
+                id: ResourceID("00000000-0000-4000-8000-000000000001"),
+                address: IPNetwork("10.0.0.0/24")!,
+                name: "Twin",
+                addressDescription: nil,
+                sites: [ClientHarness.site]
+            )
+        )
+        harness.client.handlePortalEvent(.resourceCreatedOrUpdated(twin), now: harness.clock.now)
+        harness.tunInput(try ClientHarness.udp(to: ClientHarness.lanHost(), payload: "second"))
+        #expect(harness.createFlows.count == 1)
+        #expect(harness.gatewayPayloads == ["first", "second"])
     }
 
     @Test func aPacketFromTheGatewayMustComeFromItOrFromItsResources() throws {
@@ -128,13 +146,18 @@ import WireGuard
 
     @Test func resetClosesEveryConnectionAndTheNextPacketAsksAtOnce() throws {
         var harness = try Self.established()
+        // A flow request just went out: the next one would wait two seconds, were it not for the reset.
+        harness.run(for: .seconds(2))
+        let refused = try #require(harness.gatewayReceived.first)
+        try harness.gatewaySends(IPPacket.makeICMPDestinationUnreachable(for: refused, reason: .administrativelyProhibited))
+        try #require(harness.createFlows.count == 2)
         let before = harness.client.publicKey
         harness.client.reset(secret: StaticSecret(Bytes32((0..<32).map { UInt8(7 + $0) })!), now: harness.clock.now)
         harness.deliver()
         #expect(harness.client.publicKey != before)
         #expect(harness.client.node.connectionIDs.isEmpty)
         harness.tunInput(try ClientHarness.udp(to: ClientHarness.lanHost(), payload: "again"))
-        #expect(harness.createFlows.count == 2)
+        #expect(harness.createFlows.count == 3)
     }
 
     @Test func shutdownSaysGoodbyeToEveryGatewayAndReportsWhenDone() throws {
