@@ -2,13 +2,13 @@ import IPPacket
 import PortalMessages
 
 /// Where the client sends a packet for a destination: the resource that covers it (Firezone's
-/// rust/connlib/tunnel/src/client.rs; the 2026 reference's `routing_table.rs` and `client/routing.rs`).
+/// rust/connlib/tunnel/src/client.rs; later Firezone's rust/libs/connlib/tunnel-proto/src/routing_table.rs).
 ///
 /// A CIDR resource covers its network, a DNS resource the proxy addresses its stub gave to the names it matches
 /// (each a /32 or /128 carrying the resource's pattern), the Internet resource everything (0.0.0.0/0 and ::/0,
 /// entered only while it is active). Among the entries covering a destination the best is the one that (1) permits
 /// the packet's protocol by its filters, then (2) has the more specific DNS pattern, then (3) the longer prefix,
-/// then (4) the smaller resource ID: the 2026 reference's order, stricter than the seed era's "proxy address, then
+/// then (4) the smaller resource ID: later Firezone's order, stricter than Firezone 685acdac3a's "proxy address, then
 /// longest prefix", which it contains. Of two routes for the same prefix, one whose resource already has a flow wins
 /// before the resource ID decides (Firezone 685acdac3a's `recalculate_active_cidr_resources`: traffic stays on the
 /// gateway it already uses instead of asking for a second flow). Lookups are cached per (destination, protocol) in an LRU of
@@ -23,12 +23,13 @@ public struct ClientRoutingTable {
         /// The DNS resource's address pattern, for routes to its proxy addresses.
         public var pattern: DomainPattern?
         /// The resource's filters; a route whose filters deny a packet still wins when no other route permits it,
-        /// and the client then answers with ICMP administratively prohibited (reference §5.2 step 4).
+        /// and the client then answers with ICMP administratively prohibited (the 2026 connlib, rust/libs/connlib/tunnel-proto/src/client.rs).
         public var filter: FilterEngine
         /// Whether the resource has a flow through a gateway.
         public var hasFlow: Bool
 
-        public init(resourceID: ResourceID, pattern: DomainPattern? = nil, filter: FilterEngine, hasFlow: Bool = false) {
+        public init(resourceID: ResourceID, pattern: DomainPattern? = nil, filter: FilterEngine, hasFlow: Bool = false)
+        {
             self.resourceID = resourceID
             self.pattern = pattern
             self.filter = filter
@@ -122,7 +123,7 @@ public struct ClientRoutingTable {
         return best
     }
 
-    /// The reference's order of preference between two routes covering one destination.
+    /// Later Firezone's order of preference between two routes covering one destination.
     static func isBetter(_ lhs: Match, than rhs: Match, transport: TransportProtocol?) -> Bool {
         if let transport {
             let lhsPermits = lhs.route.filter.permits(transport)

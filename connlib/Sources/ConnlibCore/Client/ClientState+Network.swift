@@ -4,12 +4,12 @@ import NIOCore
 import PortalMessages
 
 extension ClientState {
-    /// Takes one datagram from a UDP socket (reference §5.2, "Network input"). snownet consumes what is its own
+    /// Takes one datagram from a UDP socket (Firezone's rust/connlib/tunnel/src/client.rs). snownet consumes what is its own
     /// (STUN, TURN, handshakes); a decrypted packet from a gateway is returned for the TUN device when its source is
     /// the gateway itself or an address of a resource routed via that gateway. Peer-to-peer control messages are
     /// consumed. An ICMP administratively prohibited for a resource's packet means the gateway no longer allows the
-    /// flow: the client asks the portal for a new one (the 2026 reference's
-    /// `FZFF_ICMP_ERROR_UNREACHABLE_PROHIBITED_CREATE_NEW_FLOW`, which the seed era lacks: a revoked then re-granted
+    /// flow: the client asks the portal for a new one (later Firezone's
+    /// `FZFF_ICMP_ERROR_UNREACHABLE_PROHIBITED_CREATE_NEW_FLOW`, which Firezone 685acdac3a lacks: a revoked then re-granted
     /// resource works again without waiting for the connection to fail).
     public mutating func handleNetworkInput(
         _ datagram: inout ByteBuffer,
@@ -49,7 +49,7 @@ extension ClientState {
     }
 
     /// Whether `gateway` may send a packet from this source: its own tunnel address, or an address of a resource
-    /// it serves us (the 2026 reference's rule; the seed era's WireGuard allowed IPs amount to the same).
+    /// it serves us (later Firezone's rule; Firezone 685acdac3a's WireGuard allowed IPs amount to the same).
     mutating func isAllowedSource(_ packet: IPPacket, from gateway: GatewayID) -> Bool {
         guard let peer = self.gateways[gateway] else {
             return false
@@ -88,7 +88,7 @@ extension ClientState {
         self.requestFlow(for: resource, now: now)
     }
 
-    /// A peer-to-peer control message from a gateway (reference §5.4).
+    /// A peer-to-peer control message from a gateway (Firezone's rust/connlib/tunnel/src/p2p_control.rs).
     mutating func handleControlMessage(_ packet: IPPacket, from gateway: GatewayID, now: Instant) {
         let message: P2PControlMessage
         do {

@@ -160,7 +160,7 @@ extension ClientState {
         }
     }
 
-    /// The filters a resource's route applies. The seed-era portal's client resources carry none that
+    /// The filters a resource's route applies. Firezone 685acdac3a's portal sends client resources none that
     /// ``PortalMessages`` reads (connlib at Firezone 685acdac3a ignores them on the client), so every route permits
     /// all; the gateway enforces the filters.
     func filter(of resource: ClientResource) -> FilterEngine {

@@ -6,7 +6,7 @@ extension ClientState {
     static let multicastV4 = IPNetwork("224.0.0.0/4")!
     static let multicastV6 = IPNetwork("ff00::/8")!
 
-    /// Takes one packet the TUN device read (reference §5.2, "TUN input"): LLMNR and DNS sentinel queries go to
+    /// Takes one packet the TUN device read (Firezone's rust/connlib/tunnel/src/client.rs, `handle_tun_input`): LLMNR and DNS sentinel queries go to
     /// the stub, other multicast is dropped, the source must be our tunnel address, then the packet follows its
     /// route: to a connected gateway's own address, or to the resource that covers the destination. A resource's
     /// filters may refuse it (ICMP administratively prohibited back into the TUN device); a resource without an
@@ -25,12 +25,12 @@ extension ClientState {
         if self.interceptDNS(packet, now: now) {
             return
         }
-        // The reference drops multicast first; LLMNR, which is multicast, was intercepted above.
+        // Later Firezone drops multicast first; LLMNR, which is multicast, was intercepted above.
         if Self.multicastV4.contains(destination) || Self.multicastV6.contains(destination) {
             self.stats.count(.multicast)
             return
         }
-        // The reference's check (the seed era has none): a packet not from us, or to us, has no place in a tunnel.
+        // Later Firezone's check (Firezone 685acdac3a has none): a packet not from us, or to us, has no place in a tunnel.
         let ourV4 = IPAddress.v4(interface.ipv4)
         let ourV6 = IPAddress.v6(interface.ipv6)
         guard packet.source == ourV4 || packet.source == ourV6, destination != ourV4, destination != ourV6 else {

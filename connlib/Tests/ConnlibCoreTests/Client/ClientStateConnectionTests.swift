@@ -149,7 +149,9 @@ import WireGuard
         // A flow request just went out: the next one would wait two seconds, were it not for the reset.
         harness.run(for: .seconds(2))
         let refused = try #require(harness.gatewayReceived.first)
-        try harness.gatewaySends(IPPacket.makeICMPDestinationUnreachable(for: refused, reason: .administrativelyProhibited))
+        try harness.gatewaySends(
+            IPPacket.makeICMPDestinationUnreachable(for: refused, reason: .administrativelyProhibited)
+        )
         try #require(harness.createFlows.count == 2)
         let before = harness.client.publicKey
         harness.client.reset(secret: StaticSecret(Bytes32((0..<32).map { UInt8(7 + $0) })!), now: harness.clock.now)
