@@ -45,7 +45,9 @@ extension ClientState {
             return nil
         }
         self.reactToProhibited(packet, from: gateway, now: now)
-        return packet
+        var delivered = packet
+        self.restoreSentinel(of: &delivered)
+        return delivered
     }
 
     /// Whether `gateway` may send a packet from this source: its own tunnel address, or an address of a resource

@@ -82,19 +82,4 @@ extension ClientState {
             address == .v4(peer.ipv4) || address == .v6(peer.ipv6)
         }?.key
     }
-
-    /// Hands DNS queries to the stub resolver: those to a sentinel address and LLMNR. True when the packet was
-    /// one of them.
-    mutating func interceptDNS(_ packet: IPPacket, now: Instant) -> Bool {
-        let destination = packet.destination
-        if destination == AddressPlan.llmnrV4 || destination == AddressPlan.llmnrV6 {
-            self.stats.count(.unknownSentinel)
-            return true
-        }
-        if AddressPlan.isSentinel(destination) {
-            self.stats.count(.unknownSentinel)
-            return true
-        }
-        return false
-    }
 }
