@@ -113,7 +113,9 @@ extension ClientState {
         }
     }
 
-    /// A gateway's answer to our proxy addresses for a DNS resource's name.
+    /// A gateway's answer to our proxy addresses for a DNS resource's name. The client sends no `AssignedIps`
+    /// without a DNS-resource NAT, so an answer is unsolicited: logged and otherwise ignored, like connlib's answer
+    /// to a status for a name it has no NAT state for.
     mutating func handleDomainStatus(
         resource: ResourceID,
         domain: String,
@@ -121,6 +123,9 @@ extension ClientState {
         from gateway: GatewayID,
         now: Instant
     ) {
-        self.stats.count(.invalidControlMessage)
+        self.logger.debug(
+            "Unsolicited domain status",
+            metadata: ["gateway.id": "\(gateway)", "resource.id": "\(resource)", "status": "\(status)"]
+        )
     }
 }
