@@ -79,7 +79,7 @@ import Testing
             .tcp(ports: 100...200), .tcp(ports: 120...130), .tcp(ports: 150...300), .tcp(ports: 301...301),
             .tcp(ports: 0...0),
         ])
-        for port: UInt16 in [0, 100, 200, 250, 300, 301] {
+        for port: UInt16 in [0, 100, 140, 200, 250, 300, 301] {
             #expect(engine.permits(.tcp(port: port)), "tcp/\(port)")
         }
         for port: UInt16 in [1, 99, 302, 65535] {
