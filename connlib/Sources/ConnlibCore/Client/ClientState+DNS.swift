@@ -132,8 +132,10 @@ extension ClientState {
         return true
     }
 
-    /// New proxy addresses become routes to their resource (and TUN routes).
+    /// New proxy addresses become routes to their resource (and TUN routes). Every answer asks the gateways to
+    /// resolve the name again (connlib's `recreate`), so that the real addresses follow the name's DNS.
     private mutating func noteResolved(_ resolved: ResolvedResourceName) {
+        self.dnsResourceNAT.recreate(domain: resolved.record.domain)
         guard resolved.newlyAssigned else {
             return
         }

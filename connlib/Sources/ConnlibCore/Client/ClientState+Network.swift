@@ -113,9 +113,8 @@ extension ClientState {
         }
     }
 
-    /// A gateway's answer to our proxy addresses for a DNS resource's name. The client sends no `AssignedIps`
-    /// without a DNS-resource NAT, so an answer is unsolicited: logged and otherwise ignored, like connlib's answer
-    /// to a status for a name it has no NAT state for.
+    /// A gateway's answer to our proxy addresses for a DNS resource's name: active releases the packets that
+    /// waited for it.
     mutating func handleDomainStatus(
         resource: ResourceID,
         domain: String,
@@ -123,9 +122,18 @@ extension ClientState {
         from gateway: GatewayID,
         now: Instant
     ) {
-        self.logger.debug(
-            "Unsolicited domain status",
-            metadata: ["gateway.id": "\(gateway)", "resource.id": "\(resource)", "status": "\(status)"]
+        guard let name = try? DomainName(domain) else {
+            self.stats.count(.invalidControlMessage)
+            return
+        }
+        let released = self.dnsResourceNAT.handleDomainStatus(
+            gateway: gateway,
+            resource: resource,
+            domain: name,
+            status: status
         )
+        for packet in released {
+            self.send(packet, via: gateway, now: now)
+        }
     }
 }

@@ -165,6 +165,15 @@ extension ClientState {
                 }
             }
         }
+        self.proxyRecords.removeAll(keepingCapacity: true)
+        for record in self.stub.records.records {
+            guard case .dns? = self.resources[record.resource] else {
+                continue
+            }
+            for address in record.proxyIPs {
+                self.proxyRecords[address] = record
+            }
+        }
         for (network, route) in self.proxyRoutes() {
             self.routing.insert(route, for: network)
         }

@@ -53,6 +53,9 @@ public struct ClientState {
     var internetResourceActivated: Bool
     var routing = ClientRoutingTable()
     var stub: StubResolver
+    /// The proxy address records of the current DNS resources, by proxy address.
+    var proxyRecords: [IPAddress: ProxyIPRecord] = [:]
+    var dnsResourceNAT = ClientDNSResourceNAT()
     var systemResolvers: [IPSocketAddress] = []
     var dnsQueries: Deque<RecursiveDNSQuery> = []
     /// Connlib keeps such mappings for 60 s (`IDS_EXPIRE`); a bounded LRU forgets the oldest instead.

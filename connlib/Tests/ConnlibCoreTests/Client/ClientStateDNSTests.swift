@@ -74,6 +74,64 @@ import Testing
         #expect(second.createFlows.map(\.resourceID) == [Self.dnsResource.id])
     }
 
+    /// The gateway learns the proxy addresses of the name first (`AssignedIps`); packets wait for its
+    /// `DomainStatus` active.
+    @Test func packetsToAProxyAddressWaitUntilTheGatewayMappedTheName() throws {
+        var harness = Self.harness()
+        harness.tunInput(try ClientHarness.dnsQuery("app.corp.example", to: Self.sentinel))
+        let reply = try #require(harness.tunWrites.first)
+        let addresses = try Self.answer(in: reply).answerAddresses
+        let proxy = try #require(addresses.first)
+        harness.tunInput(try ClientHarness.udp(to: proxy, payload: "1"))
+        try harness.authorize(Self.dnsResource.id)
+        harness.run(for: .seconds(3))
+        let control = try #require(harness.gatewayReceived.first)
+        guard case .assignedIPs(let resource, let domain, let proxyIPs) = try P2PControlMessage(parsing: control) else {
+            Issue.record("expected AssignedIps, got \(control)")
+            return
+        }
+        #expect(resource == Self.dnsResource.id)
+        #expect(domain == "app.corp.example")
+        #expect(proxyIPs.count == 8)
+        #expect(proxyIPs.filter { $0.version == .v4 } == addresses)
+        #expect(harness.gatewayPayloads.count == 1)
+
+        try harness.gatewaySends(
+            try P2PControlMessage.domainStatus(resource: resource, domain: domain, status: .active).makePacket()
+        )
+        #expect(harness.gatewayReceived.last?.destination == proxy)
+        #expect(harness.gatewayPayloads.last == "1")
+        harness.tunInput(try ClientHarness.udp(to: proxy, payload: "2"))
+        #expect(harness.gatewayPayloads.last == "2")
+    }
+
+    @Test func aGoneConnectionForgetsTheNameMappings() throws {
+        var harness = Self.harness()
+        harness.tunInput(try ClientHarness.dnsQuery("app.corp.example", to: Self.sentinel))
+        let reply = try #require(harness.tunWrites.first)
+        let proxy = try #require(try Self.answer(in: reply).answerAddresses.first)
+        harness.tunInput(try ClientHarness.udp(to: proxy, payload: "1"))
+        try harness.authorize(Self.dnsResource.id)
+        harness.run(for: .seconds(3))
+        try harness.gatewaySends(
+            try P2PControlMessage.domainStatus(
+                resource: Self.dnsResource.id,
+                domain: "app.corp.example",
+                status: .active
+            )
+            .makePacket()
+        )
+        try harness.gatewaySends(try P2PControlMessage.goodbye.makePacket())
+        harness.gatewayReceived.removeAll()
+        harness.run(for: .seconds(2))
+        harness.tunInput(try ClientHarness.udp(to: proxy, payload: "2"))
+        try harness.authorize(Self.dnsResource.id)
+        harness.run(for: .seconds(3))
+        // A new connection: the gateway learns the name again before the packet goes.
+        let first = try #require(harness.gatewayReceived.first)
+        #expect(first.isFZP2PControl)
+    }
+
     @Test func otherNamesGoToTheShellAndItsFailureBecomesServfail() throws {
         var harness = Self.harness()
         harness.tunInput(try ClientHarness.dnsQuery("example.com", to: Self.sentinel))
