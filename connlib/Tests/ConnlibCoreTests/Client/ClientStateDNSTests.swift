@@ -105,6 +105,30 @@ import Testing
         #expect(harness.gatewayPayloads.last == "2")
     }
 
+    @Test func aNewAnswerForTheNameAsksTheGatewayAgainWhileTrafficFlows() throws {
+        var harness = Self.harness()
+        harness.tunInput(try ClientHarness.dnsQuery("app.corp.example", to: Self.sentinel))
+        let reply = try #require(harness.tunWrites.first)
+        let proxy = try #require(try Self.answer(in: reply).answerAddresses.first)
+        harness.tunInput(try ClientHarness.udp(to: proxy, payload: "1"))
+        try harness.authorize(Self.dnsResource.id)
+        harness.run(for: .seconds(3))
+        try harness.gatewaySends(
+            try P2PControlMessage.domainStatus(
+                resource: Self.dnsResource.id,
+                domain: "app.corp.example",
+                status: .active
+            )
+            .makePacket()
+        )
+        harness.tunInput(try ClientHarness.dnsQuery("app.corp.example", to: Self.sentinel, id: 7))
+        harness.gatewayReceived.removeAll()
+        harness.tunInput(try ClientHarness.udp(to: proxy, payload: "2"))
+        #expect(harness.gatewayReceived.count == 2)
+        #expect(harness.gatewayReceived.first?.isFZP2PControl == true)
+        #expect(harness.gatewayPayloads.last == "2")
+    }
+
     @Test func aGoneConnectionForgetsTheNameMappings() throws {
         var harness = Self.harness()
         harness.tunInput(try ClientHarness.dnsQuery("app.corp.example", to: Self.sentinel))
