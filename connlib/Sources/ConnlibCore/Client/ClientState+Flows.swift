@@ -37,9 +37,14 @@ extension ClientState {
         self.stats.flowsRequested += 1
         self.portalMessages.append(
             .createFlow(
-                CreateFlow(resourceID: resource, connectedGatewayIDs: self.recentGateways.keysByRecency.sorted())
+                CreateFlow(resourceID: resource, connectedGatewayIDs: Self.connectedGatewayIDs(self.recentGateways))
             )
         )
+    }
+
+    /// The gateways `create_flow` names: every recently connected one, in UUID order.
+    package static func connectedGatewayIDs(_ recent: LRUCache<GatewayID, Void>) -> [GatewayID] {
+        recent.keysByRecency.sorted()
     }
 
     // MARK: Portal answers

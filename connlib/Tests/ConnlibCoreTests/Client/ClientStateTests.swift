@@ -194,6 +194,19 @@ import Testing
         #expect(harness.client.node.connectionIDs.isEmpty)
     }
 
+    @Test func createFlowNamesTheLast100ConnectedGatewaysInUUIDOrder() {
+        var recent = LRUCache<GatewayID, Void>(capacity: ClientConstants.recentGatewaysCapacity)
+        for index in [7, 3, 9] + Array(10..<150) {
+            let digits = String(index)
+            let padded = String(repeating: "0", count: 8 - digits.count) + digits
+            recent.insert((), for: GatewayID(padded + "-0000-4000-8000-000000000000"))
+        }
+        let named = ClientState.connectedGatewayIDs(recent)
+        #expect(named.count == 100)
+        #expect(named == named.sorted())
+        #expect(named.first == GatewayID("00000050-0000-4000-8000-000000000000"))
+    }
+
     @Test func theRelayListMergesBothFamiliesOfARelay() {
         let v4 = IPSocketAddress(.v4(IPv4Address(198, 51, 100, 1)), port: 3478)
         let v6 = IPSocketAddress(IPAddress("2001:db8::1")!, port: 3478)
