@@ -202,11 +202,15 @@ extension ClientState {
         return routes
     }
 
-    /// The filters a resource's route applies. Firezone 685acdac3a's portal sends client resources none that
-    /// ``PortalMessages`` reads (connlib at Firezone 685acdac3a ignores them on the client), so every route permits
-    /// all; the gateway enforces the filters.
+    /// The filters a resource's route applies: the resource's own, as the gateway applies them. Connlib at Firezone
+    /// 685acdac3a ignores them on the client and lets the gateway refuse; Firezone's later client filters first
+    /// (rust/connlib/tunnel/src/client.rs), so a refused packet gets its ICMP at once and never wakes a connection.
     func filter(of resource: ClientResource) -> FilterEngine {
-        FilterEngine.permitAll
+        switch resource {
+        case .cidr(let cidr): FilterEngine(cidr.filters)
+        case .dns(let dns): FilterEngine(dns.filters)
+        case .internet: FilterEngine.permitAll
+        }
     }
 
     func tunConfig() -> TunConfig? {

@@ -160,9 +160,9 @@ public struct ClientOnGateway {
     }
 
     /// `init`'s authorizations for this client: keeps only the listed resources, with the listed expiries.
-    public mutating func retainAuthorizations(_ listed: [(resource: ResourceID, expiresAt: UInt64)]) {
+    public mutating func retainAuthorizations(_ listedPairs: [(resource: ResourceID, expiresAt: UInt64)]) {
         var expiries: [ResourceID: UInt64] = [:]
-        for (resource, expiresAt) in listed {
+        for (resource, expiresAt) in listedPairs {
             expiries[resource] = max(expiries[resource] ?? 0, expiresAt)
         }
         for resource in Array(self.authorizations.keys) {

@@ -125,6 +125,28 @@ import Testing
         #expect(harness.client.stats.flowsRequested == 2)
     }
 
+    @Test func aPacketTheResourcesFiltersDenyGetsICMPProhibitedAndNoFlow() throws {
+        let filtered = ClientResource.cidr(
+            CIDRResource(
+                id: Self.cidrID,
+                address: IPNetwork("10.0.0.0/24")!,
+                name: "LAN",
+                addressDescription: nil,
+                sites: [ClientHarness.site],
+                filters: [.tcp(ports: 443...443)]
+            )
+        )
+        var harness = ClientHarness(resources: [filtered])
+        let denied = try ClientHarness.udp(to: ClientHarness.lanHost(), port: 53)
+        harness.tunInput(denied)
+        #expect(harness.client.stats[.filtered] == 1)
+        #expect(harness.createFlows.isEmpty)
+        let icmp = try #require(harness.tunWrites.first)
+        #expect(icmp.source == denied.destination && icmp.destination == denied.source)
+        #expect(icmp.transportSegment.getInteger(at: icmp.transportSegment.readerIndex, as: UInt8.self) == 3)
+        #expect(icmp.transportSegment.getInteger(at: icmp.transportSegment.readerIndex + 1, as: UInt8.self) == 13)
+    }
+
     @Test func theFlowBufferKeepsNoDuplicates() throws {
         var harness = ClientHarness()
         let packet = try ClientHarness.udp(to: ClientHarness.lanHost())
