@@ -1,12 +1,12 @@
 /// The operating system's name and version as Rust's `os_info` crate (3.x, which Firezone's user agent uses)
-/// reports a Linux distribution from os-release(5): its `ID` mapped to the crate's name for it (`debian` →
-/// `Debian`, `alpine` → `Alpine Linux`, never `NAME`'s `Debian GNU/Linux`), and `VERSION_ID` read as a
-/// semantic version (`12` → `12.0.0`, `22.04` → `22.4.0`) when it is one, verbatim otherwise
-/// (os_info/src/linux/file_release.rs, os_info/src/version.rs, os_info/src/os_type.rs).
+/// reports a Linux distribution: its os-release(5) `ID` mapped to the crate's name for it (`debian` → `Debian`,
+/// `alpine` → `Alpine Linux`, never `NAME`'s `Debian GNU/Linux`), and the release as `lsb_release -r` prints it,
+/// which is os-release's `VERSION_ID` verbatim (`Debian/12`, `Ubuntu/22.04`); os_info asks `lsb_release` first and
+/// keeps its `Release:` as is (os_info/src/linux/lsb_release.rs, os_info/src/os_type.rs).
 ///
-/// Not reproduced: the crate first runs `lsb_release -a`, whose `Release:` it keeps verbatim (so a host with
-/// lsb-release installed reports `Debian/12`), and falls back to older release files (`/etc/redhat-release`, …)
-/// when `ID` is unknown. Here an unknown or missing `ID` gives the crate's final fallback, `Linux/Unknown`.
+/// Not reproduced: without lsb-release installed the crate falls back to reading `VERSION_ID` as a semantic
+/// version (`12` → `12.0.0`); we report the distribution's own spelling either way rather than one that depends on
+/// whether a package is installed. An unknown or missing `ID` gives the crate's final fallback, `Linux/Unknown`.
 package struct OperatingSystemRelease: Hashable, Sendable {
     package static let path = "/etc/os-release"
 
@@ -36,25 +36,10 @@ package struct OperatingSystemRelease: Hashable, Sendable {
         return nil
     }
 
-    /// `Version::from_string`: empty is unknown; up to three dot-separated numbers (a trailing dot allowed,
-    /// missing parts zero) are a semantic version printed as `major.minor.patch`; anything else is kept.
+    /// The release as `lsb_release -r` prints it: `VERSION_ID` as written, or unknown when empty.
     private static func version(from text: String) -> String {
-        if text.isEmpty {
-            return "Unknown"
-        }
-        var parts = text.trimming(\.isWhitespace).split(separator: ".", omittingEmptySubsequences: false)
-        // Rust's `split_terminator` drops one empty piece at the end.
-        if parts.last?.isEmpty == true {
-            parts.removeLast()
-        }
-        guard (1...3).contains(parts.count), let major = UInt64(parts[0]) else {
-            return text
-        }
-        guard let minor = parts.count > 1 ? UInt64(parts[1]) : 0, let patch = parts.count > 2 ? UInt64(parts[2]) : 0
-        else {
-            return text
-        }
-        return "\(major).\(minor).\(patch)"
+        let trimmed = text.trimming(\.isWhitespace)
+        return trimmed.isEmpty ? "Unknown" : trimmed
     }
 
     /// os-release `ID`s the crate knows, with the name its `Display` prints.

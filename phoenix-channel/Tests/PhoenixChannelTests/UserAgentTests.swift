@@ -59,12 +59,12 @@ struct UserAgentTests {
         ID="sles"
         """
 
-    /// The type comes from `ID` (never from `NAME`), the version from `VERSION_ID` read as a semantic version.
+    /// The type comes from `ID` (never from `NAME`), the version is `VERSION_ID` as written.
     @Test(arguments: [
-        (debian12, "Debian", "12.0.0"),
-        (ubuntu2204, "Ubuntu", "22.4.0"),
+        (debian12, "Debian", "12"),
+        (ubuntu2204, "Ubuntu", "22.04"),
         (alpine, "Alpine Linux", "3.20.3"),
-        (rhel, "Red Hat Enterprise Linux", "9.4.0"),
+        (rhel, "Red Hat Enterprise Linux", "9.4"),
         (arch, "Arch Linux", "Unknown"),
         (sles, "SUSE Linux Enterprise Server", "15-SP5"),
         (gentoo, "Linux", "Unknown"),
@@ -90,14 +90,10 @@ struct UserAgentTests {
     func keysMatchWholeAtTheStartOfALine() {
         let crlf = "VERSION_ID=\"11\"\r\nID=debian\r\n"
         #expect(OperatingSystemRelease(osRelease: crlf).name == "Debian")
-        #expect(OperatingSystemRelease(osRelease: crlf).version == "11.0.0")
+        #expect(OperatingSystemRelease(osRelease: crlf).version == "11")
         let empty = "ID=fedora\nVERSION_ID=\"\"\n"
         #expect(OperatingSystemRelease(osRelease: empty).name == "Fedora")
         #expect(OperatingSystemRelease(osRelease: empty).version == "Unknown")
-        let trailingDot = "ID=ubuntu\nVERSION_ID=24.04.\n"
-        #expect(OperatingSystemRelease(osRelease: trailingDot).version == "24.4.0")
-        let fourParts = "ID=ubuntu\nVERSION_ID=1.2.3.4\n"
-        #expect(OperatingSystemRelease(osRelease: fourParts).version == "1.2.3.4")
     }
 
     @Test
@@ -109,7 +105,7 @@ struct UserAgentTests {
             machine: "x86_64",
             kernel: "6.1.0-18-amd64"
         )
-        #expect(agent == "Debian/12.0.0 gateway/1.4.15 (x86_64; 6.1.0-18-amd64)")
+        #expect(agent == "Debian/12 gateway/1.4.15 (x86_64; 6.1.0-18-amd64)")
     }
 
     /// This host's, for the shape only: the component and version, then `(<machine>; <kernel>)`.
