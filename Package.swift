@@ -399,7 +399,8 @@ let package = Package(
         .target(
             name: "ConnlibCore",
             dependencies: [
-                "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "FirezoneTime", "FirezoneCrypto",
+                "Snownet", "ICE", "TURNClient", "STUN", "WireGuard", "IPPacket", "PortalMessages", "FirezoneTime",
+                "FirezoneCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),

@@ -68,7 +68,7 @@ ALLOWED = {
         "packages": CORE_PACKAGES | {"NIOPosix", "NIOHTTP1", "NIOWebSocket", "NIOSSL", "ServiceLifecycle"},
     },
     # connlib/: the tunnel's state machines and their IO shell.
-    "ConnlibCore": {"ours": {"Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages"} | PLATFORM,
+    "ConnlibCore": {"ours": {"Snownet", "ICE", "TURNClient", "STUN", "WireGuard", "IPPacket", "PortalMessages"} | PLATFORM,
                     "packages": CORE_PACKAGES},
     "Connlib": {"ours": {"ConnlibCore", "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "PhoenixChannel",
                          "PhoenixCore"} | PLATFORM | LINUX_IO,
