@@ -411,8 +411,8 @@ let package = Package(
         .testTarget(
             name: "ConnlibCoreTests",
             dependencies: [
-                "ConnlibCore", "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "FirezoneTime",
-                "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay",
+                "ConnlibCore", "Snownet", "ICE", "TURNClient", "STUN", "WireGuard", "IPPacket", "PortalMessages",
+                "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),

@@ -8,8 +8,8 @@ public enum ClientEvent: Hashable, Sendable {
     case resourcesChanged([ClientResourceView])
     /// The TUN device's addresses, routes or DNS changed; the shell applies the latest value only (Firezone #10223).
     case tunInterfaceUpdated(TunConfig)
-    /// No relay is usable: the shell reconnects to the portal, whose next `init` brings fresh relays (the seed era
-    /// has no `no_relays` message; precedence.md, "Candidate events").
+    /// No relay is usable: the shell reconnects to the portal, whose next `init` brings fresh relays (Firezone
+    /// 685acdac3a has no `no_relays` message and answers `NoTurnServers` this way).
     case noRelays
 }
 

@@ -1,0 +1,124 @@
+import FirezoneTime
+import IPPacket
+import NIOCore
+import PortalMessages
+
+extension ClientState {
+    /// Takes one datagram from a UDP socket (Firezone's rust/connlib/tunnel/src/client.rs). snownet consumes what is its own
+    /// (STUN, TURN, handshakes); a decrypted packet from a gateway is returned for the TUN device when its source is
+    /// the gateway itself or an address of a resource routed via that gateway. Peer-to-peer control messages are
+    /// consumed. An ICMP administratively prohibited for a resource's packet means the gateway no longer allows the
+    /// flow: the client asks the portal for a new one (later Firezone's
+    /// `FZFF_ICMP_ERROR_UNREACHABLE_PROHIBITED_CREATE_NEW_FLOW`, which Firezone 685acdac3a lacks: a revoked then re-granted
+    /// resource works again without waiting for the connection to fail).
+    public mutating func handleNetworkInput(
+        _ datagram: inout ByteBuffer,
+        from source: IPSocketAddress,
+        local: IPSocketAddress,
+        now: Instant
+    ) -> IPPacket? {
+        self.lastNow = now
+        defer { self.drainNode(now: now) }
+        let sender: GatewayID?
+        do {
+            sender = try self.node.decapsulate(&datagram, from: source, local: local, now: now)
+        } catch {
+            self.stats.count(.network)
+            return nil
+        }
+        guard let gateway = sender else {
+            return nil
+        }
+        let packet: IPPacket
+        do {
+            packet = try IPPacket(datagram)
+        } catch {
+            self.stats.count(.malformed)
+            return nil
+        }
+        if packet.isFZP2PControl {
+            self.handleControlMessage(packet, from: gateway, now: now)
+            return nil
+        }
+        guard self.isAllowedSource(packet, from: gateway) else {
+            self.stats.count(.spoofedSource)
+            return nil
+        }
+        self.reactToProhibited(packet, from: gateway, now: now)
+        return packet
+    }
+
+    /// Whether `gateway` may send a packet from this source: its own tunnel address, or an address of a resource
+    /// it serves us (later Firezone's rule; Firezone 685acdac3a's WireGuard allowed IPs amount to the same).
+    mutating func isAllowedSource(_ packet: IPPacket, from gateway: GatewayID) -> Bool {
+        guard let peer = self.gateways[gateway] else {
+            return false
+        }
+        let source = packet.source
+        if source == .v4(peer.ipv4) || source == .v6(peer.ipv6) {
+            return true
+        }
+        guard let match = self.routing.lookup(source, transport: try? packet.sourceProtocol()) else {
+            return false
+        }
+        return self.gatewayByResource[match.route.resourceID] == gateway
+    }
+
+    private mutating func reactToProhibited(_ packet: IPPacket, from gateway: GatewayID, now: Instant) {
+        guard let (error, failed) = try? packet.icmpError() else {
+            return
+        }
+        switch error {
+        case .v4Unreachable(code: 13), .v6Unreachable(code: 1):
+            break
+        default:
+            return
+        }
+        guard let match = self.routing.lookup(failed.destination, transport: failed.destinationProtocol),
+            self.gatewayByResource[match.route.resourceID] == gateway
+        else {
+            return
+        }
+        let resource = match.route.resourceID
+        self.logger.debug(
+            "Gateway prohibited a flow, asking for a new one",
+            metadata: ["gateway.id": "\(gateway)", "resource.id": "\(resource)"]
+        )
+        self.endFlow(of: resource)
+        self.requestFlow(for: resource, now: now)
+    }
+
+    /// A peer-to-peer control message from a gateway (Firezone's rust/connlib/tunnel/src/p2p_control.rs).
+    mutating func handleControlMessage(_ packet: IPPacket, from gateway: GatewayID, now: Instant) {
+        let message: P2PControlMessage
+        do {
+            message = try P2PControlMessage(parsing: packet)
+        } catch {
+            self.stats.count(.invalidControlMessage)
+            return
+        }
+        switch message {
+        case .goodbye:
+            // The gateway closed its side: the connection is gone now, not after ICE gives up.
+            self.logger.info("Gateway said goodbye", metadata: ["gateway.id": "\(gateway)"])
+            self.node.removeConnection(gateway, now: now)
+            self.forgetGateway(gateway)
+        case .domainStatus(let resource, let domain, let status):
+            self.handleDomainStatus(resource: resource, domain: domain, status: status, from: gateway, now: now)
+        case .assignedIPs:
+            // Client → gateway only.
+            self.stats.count(.invalidControlMessage)
+        }
+    }
+
+    /// A gateway's answer to our proxy addresses for a DNS resource's name.
+    mutating func handleDomainStatus(
+        resource: ResourceID,
+        domain: String,
+        status: P2PControlMessage.DomainStatus,
+        from gateway: GatewayID,
+        now: Instant
+    ) {
+        self.stats.count(.invalidControlMessage)
+    }
+}

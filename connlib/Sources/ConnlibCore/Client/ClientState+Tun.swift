@@ -1,0 +1,100 @@
+import FirezoneTime
+import IPPacket
+import PortalMessages
+
+extension ClientState {
+    static let multicastV4 = IPNetwork("224.0.0.0/4")!
+    static let multicastV6 = IPNetwork("ff00::/8")!
+
+    /// Takes one packet the TUN device read (Firezone's rust/connlib/tunnel/src/client.rs, `handle_tun_input`): LLMNR and DNS sentinel queries go to
+    /// the stub, other multicast is dropped, the source must be our tunnel address, then the packet follows its
+    /// route: to a connected gateway's own address, or to the resource that covers the destination. A resource's
+    /// filters may refuse it (ICMP administratively prohibited back into the TUN device); a resource without an
+    /// established flow keeps it in its buffer and asks the portal for a flow.
+    public mutating func handleTunInput(_ packet: IPPacket, now: Instant) {
+        self.lastNow = now
+        guard !self.shuttingDown else {
+            self.stats.count(.shuttingDown)
+            return
+        }
+        guard let interface = self.interface else {
+            self.stats.count(.notOurAddress)
+            return
+        }
+        let destination = packet.destination
+        if self.interceptDNS(packet, now: now) {
+            return
+        }
+        // Later Firezone drops multicast first; LLMNR, which is multicast, was intercepted above.
+        if Self.multicastV4.contains(destination) || Self.multicastV6.contains(destination) {
+            self.stats.count(.multicast)
+            return
+        }
+        // Later Firezone's check (Firezone 685acdac3a has none): a packet not from us, or to us, has no place in a tunnel.
+        let ourV4 = IPAddress.v4(interface.ipv4)
+        let ourV6 = IPAddress.v6(interface.ipv6)
+        guard packet.source == ourV4 || packet.source == ourV6, destination != ourV4, destination != ourV6 else {
+            self.stats.count(.notOurAddress)
+            return
+        }
+        if AddressPlan.isTunnelAddress(destination), let gateway = self.gateway(withTunnelAddress: destination) {
+            // Traffic to a gateway itself, such as DNS to its port 53535.
+            if self.gateways[gateway]?.established == true {
+                self.send(packet, via: gateway, now: now)
+            } else {
+                self.stats.count(.flowFailed)
+            }
+            self.drainNode(now: now)
+            return
+        }
+        let transport = try? packet.destinationProtocol()
+        guard let match = self.routing.lookup(destination, transport: transport) else {
+            self.stats.count(.unknownResource)
+            return
+        }
+        guard match.route.filter.permits(packet) else {
+            self.stats.count(.filtered)
+            self.tunWrites.append(
+                IPPacket.makeICMPDestinationUnreachable(for: packet, reason: .administrativelyProhibited)
+            )
+            return
+        }
+        self.route(packet, to: match.route.resourceID, now: now)
+        self.drainNode(now: now)
+    }
+
+    /// Sends a packet for `resource` via its gateway, or keeps it until the flow is established.
+    mutating func route(_ packet: IPPacket, to resource: ResourceID, now: Instant) {
+        guard let gateway = self.gatewayByResource[resource] else {
+            self.buffer(packet, for: resource)
+            self.requestFlow(for: resource, now: now)
+            return
+        }
+        guard self.gateways[gateway]?.established == true else {
+            self.buffer(packet, for: resource)
+            return
+        }
+        self.send(packet, via: gateway, now: now)
+    }
+
+    func gateway(withTunnelAddress address: IPAddress) -> GatewayID? {
+        self.gateways.first { _, peer in
+            address == .v4(peer.ipv4) || address == .v6(peer.ipv6)
+        }?.key
+    }
+
+    /// Hands DNS queries to the stub resolver: those to a sentinel address and LLMNR. True when the packet was
+    /// one of them.
+    mutating func interceptDNS(_ packet: IPPacket, now: Instant) -> Bool {
+        let destination = packet.destination
+        if destination == AddressPlan.llmnrV4 || destination == AddressPlan.llmnrV6 {
+            self.stats.count(.unknownSentinel)
+            return true
+        }
+        if AddressPlan.isSentinel(destination) {
+            self.stats.count(.unknownSentinel)
+            return true
+        }
+        return false
+    }
+}

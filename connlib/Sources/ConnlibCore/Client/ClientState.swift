@@ -1,0 +1,222 @@
+import DequeModule
+import FirezoneCrypto
+import FirezoneTime
+import IPPacket
+import Logging
+import NIOCore
+import OrderedCollections
+import PortalMessages
+import Snownet
+import WireGuard
+
+/// The client's tunnel logic without IO (Firezone's rust/connlib/tunnel/src/client.rs): resources and their
+/// routes, flows to the gateways that serve them, and a snownet ``Node`` (role client: ICE controlling) that
+/// carries the packets.
+///
+/// The shell feeds it portal events (``handlePortalEvent(_:now:)``), packets read from the TUN device
+/// (``handleTunInput(_:now:)``), datagrams from its UDP sockets (``handleNetworkInput(_:from:local:now:)``) and
+/// timeouts (``handleTimeout(now:)``). After every input it drains ``pollTransmit()`` (datagrams to send),
+/// ``pollTunWrite()`` (packets for the TUN device: ICMP errors, DNS answers), ``pollPortalMessage()`` (messages to
+/// the portal), ``pollEvent()``, and sleeps until ``pollTimeout()``.
+///
+/// A packet for a resource without a flow waits in that resource's buffer while the client asks the portal for
+/// one (`create_flow`); `flow_created` names the gateway, the client connects to it and sends the buffered packets
+/// once the connection is established.
+public struct ClientState {
+    public typealias SnownetNode = Node<GatewayID, RelayID>
+
+    /// The gateway a flow goes through and what it may send us.
+    struct GatewayPeer {
+        var site: SiteID
+        var ipv4: IPv4Address
+        var ipv6: IPv6Address
+        /// The resources routed via this gateway.
+        var resources: OrderedSet<ResourceID> = []
+        /// Whether snownet reported the connection established: until then the resources' packets wait in their
+        /// flow buffers, so that they leave in the order they came.
+        var established = false
+    }
+
+    /// A resource's packets waiting for its flow (created, then established).
+    struct PendingFlow {
+        var packets: Deque<IPPacket> = []
+    }
+
+    public internal(set) var node: SnownetNode
+    public internal(set) var stats = ClientStats()
+    let logger: Logger
+
+    var interface: ClientInterface?
+    var resources: OrderedDictionary<ResourceID, ClientResource> = [:]
+    /// Whether the shell activated the Internet resource (FIREZONE_ACTIVATE_INTERNET_RESOURCE).
+    var internetResourceActivated: Bool
+    var routing = ClientRoutingTable()
+    var siteStatus: [SiteID: ResourceStatus] = [:]
+
+    var gateways: OrderedDictionary<GatewayID, GatewayPeer> = [:]
+    var gatewayByResource: [ResourceID: GatewayID] = [:]
+    var pendingFlows: OrderedDictionary<ResourceID, PendingFlow> = [:]
+    var lastFlowRequest: [ResourceID: Instant] = [:]
+    var recentGateways = LRUCache<GatewayID, Void>(capacity: ClientConstants.recentGatewaysCapacity)
+
+    var transmits: Deque<NodeTransmit> = []
+    var tunWrites: Deque<IPPacket> = []
+    var portalMessages: Deque<ClientOutbound> = []
+    var events: Deque<ClientEvent> = []
+    var lastTunConfig: TunConfig?
+    var lastResourceViews: [ClientResourceView]?
+
+    var shuttingDown = false
+    var shutDownDrained = false
+    var unixOffset: Duration
+    var lastNow: Instant
+
+    /// `seed` keys snownet's random choices (32 bytes from the operating system in a shell, fixed in tests);
+    /// `secret` is the client's WireGuard key, whose public half the shell sends the portal when it connects.
+    public init(
+        secret: StaticSecret,
+        seed: Bytes32,
+        internetResourceActivated: Bool,
+        logger: Logger,
+        unixTime: Duration,
+        now: Instant
+    ) {
+        self.node = SnownetNode(role: .client, secret: secret, seed: seed, logger: logger, now: now, unixTime: unixTime)
+        self.internetResourceActivated = internetResourceActivated
+        self.logger = logger
+        self.unixOffset = unixTime - (now - .zero)
+        self.lastNow = now
+    }
+
+    /// The key the portal must know the client by (it changes with ``reset(secret:now:)``).
+    public var publicKey: PublicKey {
+        self.node.publicKey
+    }
+
+    /// Whether a graceful shutdown (``shutDown(now:)``) finished: every connection got its goodbye and every
+    /// datagram was handed out (Firezone #10400).
+    public var isShutDown: Bool {
+        self.shutDownDrained
+    }
+
+    // MARK: Output
+
+    public mutating func pollTransmit() -> NodeTransmit? {
+        if let transmit = self.transmits.popFirst() {
+            return transmit
+        }
+        if let transmit = self.node.pollTransmit() {
+            return transmit
+        }
+        if self.shuttingDown, self.node.connectionIDs.isEmpty {
+            self.shutDownDrained = true
+        }
+        return nil
+    }
+
+    /// A packet for the TUN device.
+    public mutating func pollTunWrite() -> IPPacket? {
+        self.tunWrites.popFirst()
+    }
+
+    public mutating func pollPortalMessage() -> ClientOutbound? {
+        self.portalMessages.popFirst()
+    }
+
+    public mutating func pollEvent() -> ClientEvent? {
+        self.events.popFirst()
+    }
+
+    /// snownet's earliest deadline, or the last `now` while output is queued.
+    public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
+        if !self.transmits.isEmpty || !self.tunWrites.isEmpty || !self.portalMessages.isEmpty
+            || !self.events.isEmpty
+        {
+            return (self.lastNow, "queued output")
+        }
+        return self.node.pollTimeout()
+    }
+
+    public mutating func handleTimeout(now: Instant) {
+        self.lastNow = now
+        self.node.handleTimeout(now: now, unixTime: self.unixOffset + (now - .zero))
+        self.drainNode(now: now)
+    }
+
+    // MARK: Host
+
+    /// Activates or deactivates the Internet resource (FIREZONE_ACTIVATE_INTERNET_RESOURCE in the headless client).
+    public mutating func setInternetResourceActivated(_ activated: Bool, now: Instant) {
+        self.lastNow = now
+        guard activated != self.internetResourceActivated else {
+            return
+        }
+        self.internetResourceActivated = activated
+        self.resourcesDidChange()
+    }
+
+    /// Starts over after a network change (roaming; connlib's `reset`): every connection closes, the WireGuard key
+    /// becomes `secret`, and allocations restart from BINDING. The shell reconnects to the portal with the new
+    /// ``publicKey``; the next packet to a resource asks for a flow again, at once.
+    public mutating func reset(secret: StaticSecret, now: Instant) {
+        self.lastNow = now
+        self.node.reset(secret: secret, now: now)
+        self.lastFlowRequest.removeAll()
+        self.drainNode(now: now)
+    }
+
+    /// Closes every connection with a goodbye (Firezone #10400, #10076); ``isShutDown`` tells when the goodbyes
+    /// have been handed out. Packets and portal events after this are dropped.
+    public mutating func shutDown(now: Instant) {
+        self.lastNow = now
+        guard !self.shuttingDown else {
+            return
+        }
+        self.shuttingDown = true
+        self.node.closeAll(goodbye: Self.goodbyePacket().buffer, now: now)
+        self.drainNode(now: now)
+    }
+
+    static func goodbyePacket() -> IPPacket {
+        do {
+            return try P2PControlMessage.goodbye.makePacket()
+        } catch {
+            preconditionFailure("an empty goodbye is a valid control packet: \(error)")
+        }
+    }
+
+    // MARK: Node events
+
+    /// Turns snownet's events into portal messages and flow changes; runs after every input.
+    mutating func drainNode(now: Instant) {
+        while let event = self.node.pollEvent() {
+            switch event {
+            case .newIceCandidates(let gateway, let candidates):
+                self.portalMessages.append(
+                    .broadcastIceCandidates(GatewaysIceCandidates(gatewayIDs: [gateway], candidates: candidates))
+                )
+            case .invalidatedIceCandidates(let gateway, let candidates):
+                self.portalMessages.append(
+                    .broadcastInvalidatedIceCandidates(
+                        GatewaysIceCandidates(gatewayIDs: [gateway], candidates: candidates)
+                    )
+                )
+            case .connectionEstablished(let gateway, _):
+                self.connectionEstablished(gateway, now: now)
+            case .connectionPathChanged:
+                break
+            case .connectionFailed(let gateway, let failure):
+                self.logger.info(
+                    "Connection failed",
+                    metadata: ["gateway.id": "\(gateway)", "failure": "\(failure)"]
+                )
+                self.forgetGateway(gateway)
+            case .connectionClosed(let gateway):
+                self.logger.info("Connection closed", metadata: ["gateway.id": "\(gateway)"])
+                self.forgetGateway(gateway)
+            case .noRelays:
+                self.events.append(.noRelays)
+            }
+        }
+    }
+}
