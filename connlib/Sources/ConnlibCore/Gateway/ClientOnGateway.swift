@@ -1,0 +1,413 @@
+import FirezoneTime
+import IPPacket
+import Logging
+import OrderedCollections
+import PortalMessages
+
+/// One client as a gateway sees it: the resources it may use until when, and the translation of its packets
+/// (Firezone's rust/connlib/tunnel/src/peer.rs at 685acdac3a, rust/libs/connlib/tunnel-proto/src/gateway/client_on_gateway.rs
+/// since).
+///
+/// Client → resource (``translateOutbound(_:now:)``), in order: ICMP errors from the client are dropped; the source
+/// must be the client's tunnel address; the gateway's own tunnel address is let through; other tunnel addresses are
+/// refused; then the destination is classified (a proxy IP by the DNS-resource NAT's translations, else the longest
+/// CIDR resource prefix, else the Internet resource) and the resource's filters applied. Refusals answer with ICMP
+/// administratively prohibited, a destination the Internet resource or a proxy IP cannot reach with network
+/// unreachable (§5.5). Resource → client (``translateInbound(_:now:)``): packets from the gateway's tunnel address
+/// pass, the DNS-resource NAT is reversed, the destination must be the client's tunnel address and the source no
+/// tunnel address; ICMP errors pass, anything else must come from a resource the client may use.
+public struct ClientOnGateway {
+    /// What to do with a client's packet.
+    public enum OutboundVerdict {
+        /// Write it to the TUN device (translated if it went to a proxy IP).
+        case forward(IPPacket)
+        /// Drop it and send this ICMP error back to the client.
+        case reply(IPPacket, dropped: GatewayDropReason)
+        case drop(GatewayDropReason)
+    }
+
+    /// What to do with a packet from the resources' side for this client.
+    public enum InboundVerdict {
+        /// Send it to the client (translated if it came from a DNS resource).
+        case forward(IPPacket)
+        case drop(GatewayDropReason)
+    }
+
+    /// What a client's `AssignedIps` leads to.
+    public enum AssignedIPsOutcome: Hashable, Sendable {
+        /// Answer at once: the client may not use the resource, or the domain is not under its address.
+        case reply(P2PControlMessage)
+        /// Ask the shell to resolve the domain; its answer goes to ``handleDomainResolved(resource:domain:addresses:)``.
+        case resolve(resource: ResourceID, domain: DomainName)
+        /// A resolution of this domain is under way: it answers for this repeat too.
+        case pending
+    }
+
+    private enum Kind {
+        case cidr(IPNetwork)
+        /// `nil` when the portal's address is no valid pattern: then no domain lies under it.
+        case dns(DomainPattern?)
+        case internet
+    }
+
+    private struct Authorization {
+        var kind: Kind
+        var filters: FilterEngine
+        /// Unix seconds; `nil` never expires.
+        var expiresAt: UInt64?
+    }
+
+    public let id: ClientID
+    public let ipv4: IPv4Address
+    public let ipv6: IPv6Address
+    /// The gateway's own tunnel addresses, which a client may always reach (its DNS server on port 53535).
+    public var gatewayInterface: GatewayInterface?
+
+    private var authorizations: OrderedDictionary<ResourceID, Authorization> = [:]
+    /// CIDR resources by network, for the longest-prefix match; several resources may share one network.
+    private var cidrResources = IPNetworkTable<[ResourceID]>()
+    private var internetResource: ResourceID?
+    private var dnsNAT: GatewayDNSResourceNAT<DomainName>
+    private let logger: Logger
+
+    public init(
+        id: ClientID,
+        ipv4: IPv4Address,
+        ipv6: IPv6Address,
+        gatewayInterface: GatewayInterface?,
+        logger: Logger
+    ) {
+        self.id = id
+        self.ipv4 = ipv4
+        self.ipv6 = ipv6
+        self.gatewayInterface = gatewayInterface
+        var logger = logger
+        logger[metadataKey: "client.id"] = "\(id)"
+        self.logger = logger
+        self.dnsNAT = GatewayDNSResourceNAT(logger: logger)
+    }
+
+    // MARK: Authorizations
+
+    /// The resources the client may use, in the order they were first authorized.
+    public var resources: [ResourceID] {
+        Array(self.authorizations.keys)
+    }
+
+    public var hasResources: Bool {
+        !self.authorizations.isEmpty
+    }
+
+    public func isAuthorized(_ resource: ResourceID) -> Bool {
+        self.authorizations[resource] != nil
+    }
+
+    /// When the authorization of `resource` ends, in Unix seconds; nil if it never does or does not exist.
+    public func expiresAt(_ resource: ResourceID) -> UInt64? {
+        self.authorizations[resource]?.expiresAt
+    }
+
+    /// Lets the client use `resource` until `expiresAt` (Unix seconds, `nil` for ever), replacing an earlier
+    /// authorization of the same resource.
+    public mutating func allowAccess(to resource: GatewayResource, expiresAt: UInt64?) {
+        let kind: Kind
+        let filters: [Filter]
+        switch resource {
+        case .cidr(_, let network, _, let resourceFilters):
+            kind = .cidr(network)
+            filters = resourceFilters
+        case .dns(_, let address, _, let resourceFilters):
+            kind = .dns(try? DomainPattern(address))
+            filters = resourceFilters
+        case .internet:
+            kind = .internet
+            filters = []
+        }
+        self.authorizations[resource.id] = Authorization(
+            kind: kind,
+            filters: FilterEngine(filters),
+            expiresAt: expiresAt
+        )
+        self.rebuildRoutes()
+    }
+
+    /// The portal changed a resource's filters (`resource_updated`): its type and address stay (the portal sends
+    /// `reject_access` when they change).
+    public mutating func updateFilters(of resource: GatewayResource) {
+        guard self.authorizations[resource.id] != nil else {
+            return
+        }
+        let filters: [Filter]
+        switch resource {
+        case .cidr(_, _, _, let resourceFilters), .dns(_, _, _, let resourceFilters): filters = resourceFilters
+        case .internet: filters = []
+        }
+        self.authorizations[resource.id]!.filters = FilterEngine(filters)
+    }
+
+    /// `access_authorization_expiry_updated`: another flow still authorizes the pair, until `expiresAt`.
+    public mutating func updateExpiry(of resource: ResourceID, to expiresAt: UInt64?) {
+        self.authorizations[resource]?.expiresAt = expiresAt
+    }
+
+    /// `reject_access`, or an expiry.
+    public mutating func removeAccess(to resource: ResourceID) {
+        guard self.authorizations.removeValue(forKey: resource) != nil else {
+            return
+        }
+        self.logger.debug("Access removed", metadata: ["resource.id": "\(resource)"])
+        self.rebuildRoutes()
+    }
+
+    /// `init`'s authorizations for this client: keeps only the listed resources, with the listed expiries.
+    public mutating func retainAuthorizations(_ listed: [(resource: ResourceID, expiresAt: UInt64)]) {
+        var expiries: [ResourceID: UInt64] = [:]
+        for (resource, expiresAt) in listed {
+            expiries[resource] = max(expiries[resource] ?? 0, expiresAt)
+        }
+        for resource in Array(self.authorizations.keys) {
+            if let expiresAt = expiries[resource] {
+                self.authorizations[resource]!.expiresAt = expiresAt
+            } else {
+                self.removeAccess(to: resource)
+            }
+        }
+    }
+
+    /// Removes the authorizations whose expiry is not after `unixTime` (Firezone checks them once a second).
+    public mutating func removeExpired(unixTime: Duration) {
+        let now = UInt64(max(0, unixTime.components.seconds))
+        for (resource, authorization) in self.authorizations {
+            if let expiresAt = authorization.expiresAt, expiresAt <= now {
+                self.removeAccess(to: resource)
+            }
+        }
+    }
+
+    private mutating func rebuildRoutes() {
+        self.cidrResources.removeAll()
+        self.internetResource = nil
+        for (resource, authorization) in self.authorizations {
+            switch authorization.kind {
+            case .cidr(let network):
+                var resources = self.cidrResources[network] ?? []
+                resources.append(resource)
+                _ = self.cidrResources.updateValue(resources, for: network)
+            case .internet:
+                self.internetResource = resource
+            case .dns:
+                break
+            }
+        }
+    }
+
+    // MARK: DNS-resource NAT
+
+    /// The client's `AssignedIps`: the proxy IPs it gave `domain` of `resource`.
+    public mutating func handleAssignedIPs(
+        resource: ResourceID,
+        domain: String,
+        proxyIPs: [IPAddress]
+    ) -> AssignedIPsOutcome {
+        let inactive = AssignedIPsOutcome.reply(.domainStatus(resource: resource, domain: domain, status: .inactive))
+        guard let authorization = self.authorizations[resource], case .dns(let pattern) = authorization.kind else {
+            // A resource the client may not use is answered at once, so that it stops repeating.
+            return inactive
+        }
+        // The domain must lie under the resource's address, or a client could make the gateway resolve and reach
+        // any name. connlib logs and ignores such a request; we answer inactive as for an unauthorized resource.
+        guard let name = try? DomainName(domain), let pattern, pattern.contains(name) else {
+            self.logger.debug("Domain is not under the resource's address", metadata: ["resource.id": "\(resource)"])
+            return inactive
+        }
+        guard self.dnsNAT.handleAssignedIPs(resource: resource, domain: name, proxyAddresses: proxyIPs) != nil else {
+            return .pending
+        }
+        return .resolve(resource: resource, domain: name)
+    }
+
+    /// The shell resolved `domain` (nil: resolution failed). Returns the `DomainStatus` to send the client, or nil
+    /// when no resolution was waited for.
+    public mutating func handleDomainResolved(
+        resource: ResourceID,
+        domain: DomainName,
+        addresses: [IPAddress]?
+    ) -> P2PControlMessage? {
+        guard let status = self.dnsNAT.handleResolution(resource: resource, domain: domain, addresses: addresses)
+        else {
+            return nil
+        }
+        // Access may have been removed while the name was resolving.
+        let authorized = self.authorizations[resource] != nil
+        return .domainStatus(
+            resource: resource,
+            domain: domain.description,
+            status: status.status == .active && authorized ? .active : .inactive
+        )
+    }
+
+    // MARK: Client → resource
+
+    /// Checks and translates a packet the client sent through the tunnel.
+    public mutating func translateOutbound(_ packet: IPPacket, now: Instant) -> OutboundVerdict {
+        // Firezone's later gateways, stricter than 685acdac3a: ICMP errors are the network's to send; a client's could
+        // probe or disturb the resources' connections.
+        if packet.icmp != nil, (try? packet.icmpError()) != nil {
+            return .drop(.clientICMPError)
+        }
+        // Anti-spoofing. Dropped without an answer (685acdac3a answered prohibited): an answer would go to an address
+        // the client does not own.
+        guard self.isClientAddress(packet.source) else {
+            return .drop(.spoofedSource)
+        }
+        let destination = packet.destination
+        // The gateway's own services (its DNS server on port 53535).
+        if self.isGatewayAddress(destination) {
+            return .forward(packet)
+        }
+        // Firezone's later gateways, stricter than 685acdac3a: no client ↔ client through a gateway.
+        if AddressPlan.isTunnelAddress(destination) {
+            return .drop(.clientToClient)
+        }
+        if AddressPlan.isProxyRange(destination) {
+            return self.translateToProxy(packet, now: now)
+        }
+        switch self.classify(destination, protocol: try? packet.destinationProtocol()) {
+        case .permitted:
+            return .forward(packet)
+        case .refused(let reason):
+            return .reply(Self.icmpError(for: packet, reason), dropped: reason)
+        }
+    }
+
+    private mutating func translateToProxy(_ packet: IPPacket, now: Instant) -> OutboundVerdict {
+        guard let translation = self.dnsNAT.translation(for: packet.destination) else {
+            // A proxy IP the client never set up has no route (ICMP network unreachable, as Firezone).
+            return .reply(Self.icmpError(for: packet, .noProxyTranslation), dropped: .noProxyTranslation)
+        }
+        guard let authorization = self.authorizations[translation.resource] else {
+            return .reply(Self.icmpError(for: packet, .notAuthorized), dropped: .notAuthorized)
+        }
+        guard authorization.filters.permits(packet) else {
+            return .reply(Self.icmpError(for: packet, .filtered), dropped: .filtered)
+        }
+        var packet = packet
+        do {
+            switch try self.dnsNAT.translateOutbound(&packet, now: now) {
+            case .translated:
+                return .forward(packet)
+            case .unreachable, .notProxyAddress:
+                return .reply(Self.icmpError(for: packet, .noProxyTranslation), dropped: .noProxyTranslation)
+            }
+        } catch {
+            self.logger.trace("NAT refused a flow", metadata: ["error": "\(error)"])
+            return .drop(.natRefused)
+        }
+    }
+
+    // MARK: Resource → client
+
+    /// Checks and translates a packet from the resources' side addressed to this client.
+    public mutating func translateInbound(_ packet: IPPacket, now: Instant) -> InboundVerdict {
+        if self.isGatewayAddress(packet.source) {
+            return self.isClientAddress(packet.destination) ? .forward(packet) : .drop(.unknownClient)
+        }
+        var packet = packet
+        var fromDNSResource: ResourceID?
+        switch self.dnsNAT.translateInbound(&packet, now: now) {
+        case .translated(let inside), .translatedICMPError(let inside):
+            fromDNSResource = self.dnsNAT.translation(for: inside.proxyAddress)?.resource
+        case .expiredSession:
+            return .drop(.expiredNATSession)
+        case .noSession:
+            break
+        }
+        guard self.isClientAddress(packet.destination) else {
+            return .drop(.unknownClient)
+        }
+        guard !AddressPlan.isTunnelAddress(packet.source) else {
+            return .drop(.fromTunnelAddress)
+        }
+        // ICMP errors about the client's packets always reach it, whatever the filters say about ICMP.
+        if packet.icmp != nil, (try? packet.icmpError()) != nil {
+            return .forward(packet)
+        }
+        let sourceProtocol = try? packet.sourceProtocol()
+        if let fromDNSResource {
+            let permitted = self.authorizations[fromDNSResource].map { authorization in
+                sourceProtocol.map(authorization.filters.permits) ?? authorization.filters.permits(packet)
+            }
+            return permitted == true ? .forward(packet) : .drop(.unauthorizedSource)
+        }
+        switch self.classify(packet.source, protocol: sourceProtocol) {
+        case .permitted: return .forward(packet)
+        case .refused: return .drop(.unauthorizedSource)
+        }
+    }
+
+    // MARK: Classification
+
+    private enum Classification {
+        case permitted
+        case refused(GatewayDropReason)
+    }
+
+    /// Whether the resource's side `address` with its `protocol` (port or echo identifier; nil for other
+    /// protocols) belongs to a CIDR resource or the Internet resource the client may use and passes its filters.
+    private func classify(_ address: IPAddress, protocol: TransportProtocol?) -> Classification {
+        if let match = self.cidrResources.longestMatch(for: address) {
+            // Several resources with the same network: any one of them that lets the packet through will do.
+            for resource in match.value {
+                if let authorization = self.authorizations[resource], Self.permits(authorization.filters, `protocol`) {
+                    return .permitted
+                }
+            }
+            return .refused(.filtered)
+        }
+        if let internet = self.internetResource, let authorization = self.authorizations[internet] {
+            guard InternetAddress.isReachable(address) else {
+                return .refused(.notInternetAddress)
+            }
+            return Self.permits(authorization.filters, `protocol`) ? .permitted : .refused(.filtered)
+        }
+        return .refused(.notAuthorized)
+    }
+
+    private static func permits(_ filters: FilterEngine, _ protocol: TransportProtocol?) -> Bool {
+        guard let `protocol` else {
+            // No port or echo identifier: only a resource without filters takes it.
+            return filters == .permitAll
+        }
+        return filters.permits(`protocol`)
+    }
+
+    private static func icmpError(for packet: IPPacket, _ reason: GatewayDropReason) -> IPPacket {
+        let unreachable: DestinationUnreachableReason =
+            switch reason {
+            case .notInternetAddress, .noProxyTranslation: .networkUnreachable
+            default: .administrativelyProhibited
+            }
+        return IPPacket.makeICMPDestinationUnreachable(for: packet, reason: unreachable)
+    }
+
+    private func isClientAddress(_ address: IPAddress) -> Bool {
+        address == .v4(self.ipv4) || address == .v6(self.ipv6)
+    }
+
+    private func isGatewayAddress(_ address: IPAddress) -> Bool {
+        guard let gatewayInterface else {
+            return false
+        }
+        return address == .v4(gatewayInterface.ipv4) || address == .v6(gatewayInterface.ipv6)
+    }
+
+    // MARK: Timers
+
+    public mutating func handleTimeout(now: Instant) {
+        self.dnsNAT.handleTimeout(now: now)
+    }
+
+    public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
+        self.dnsNAT.pollTimeout()
+    }
+}

@@ -1,0 +1,485 @@
+import ConnlibCore
+import FirezoneTime
+import IPPacket
+import Logging
+import NIOCore
+import PortalMessages
+import Testing
+
+@Suite struct ClientOnGatewayTests {
+    static let clientV4 = IPv4Address(100, 64, 0, 9)
+    static let clientV6 = IPv6Address("fd00:2021:1111::9")!
+    static let gatewayInterface = GatewayInterface(
+        ipv4: IPv4Address(100, 64, 1, 2),
+        ipv6: IPv6Address("fd00:2021:1111::1:2")!
+    )
+    static let now = Instant.zero
+    static let cidr = ResourceID("cidr")
+    static let narrow = ResourceID("narrow")
+    static let dns = ResourceID("dns")
+    static let internet = ResourceID("internet")
+
+    static func client() -> ClientOnGateway {
+        ClientOnGateway(
+            id: ClientID("c1"),
+            ipv4: Self.clientV4,
+            ipv6: Self.clientV6,
+            gatewayInterface: Self.gatewayInterface,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+    }
+
+    static func tcp(from source: IPAddress = .v4(clientV4), to destination: String, port: UInt16) throws -> IPPacket {
+        try IPPacket.makeTCP(
+            source: source,
+            sourcePort: 40000,
+            destination: IPAddress(destination)!,
+            destinationPort: port,
+            sequenceNumber: 1,
+            flags: .syn
+        )
+    }
+
+    static func reply(from source: String, port: UInt16, to destination: IPAddress = .v4(clientV4)) throws -> IPPacket {
+        try IPPacket.makeTCP(
+            source: IPAddress(source)!,
+            sourcePort: port,
+            destination: destination,
+            destinationPort: 40000,
+            sequenceNumber: 1,
+            flags: [.syn, .ack]
+        )
+    }
+
+    static func forwarded(_ verdict: ClientOnGateway.OutboundVerdict) -> IPPacket? {
+        if case .forward(let packet) = verdict { packet } else { nil }
+    }
+
+    static func dropped(_ verdict: ClientOnGateway.OutboundVerdict) -> GatewayDropReason? {
+        switch verdict {
+        case .forward: nil
+        case .reply(_, let reason), .drop(let reason): reason
+        }
+    }
+
+    /// The ICMP error a verdict answers with, as [type, code], after checking it goes back to the packet's sender.
+    static func answer(_ verdict: ClientOnGateway.OutboundVerdict, to original: IPPacket) -> [UInt8]? {
+        guard case .reply(let error, _) = verdict, let icmp = error.icmp else {
+            return nil
+        }
+        #expect(error.source == original.destination)
+        #expect(error.destination == original.source)
+        return [icmp.type, icmp.code]
+    }
+
+    // MARK: Client → resource
+
+    @Test func clientICMPErrorsAreDroppedWithoutAnswer() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        // An error about the client's own packet, turned round as if the client sent it to the resource.
+        let error = IPPacket.makeICMPDestinationUnreachable(
+            for: try Self.tcp(to: "10.0.0.5", port: 80),
+            reason: .networkUnreachable
+        )
+        let fromClient = try IPPacket(
+            Self.rewriteAddresses(error.buffer, source: .v4(Self.clientV4), destination: IPAddress("10.0.0.5")!)
+        )
+        let verdict = client.translateOutbound(fromClient, now: Self.now)
+        #expect(Self.dropped(verdict) == .clientICMPError)
+        if case .reply = verdict { Issue.record("answered a client's ICMP error") }
+    }
+
+    @Test func spoofedSourceIsDroppedWithoutAnswer() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        let verdict = client.translateOutbound(
+            try Self.tcp(from: IPAddress("100.64.0.10")!, to: "10.0.0.5", port: 80),
+            now: Self.now
+        )
+        guard case .drop(.spoofedSource) = verdict else {
+            Issue.record("not dropped as spoofed: \(verdict)")
+            return
+        }
+    }
+
+    @Test func gatewayTunnelAddressIsReachableWithoutAnyResource() throws {
+        var client = Self.client()
+        let packet = try Self.tcp(to: "100.64.1.2", port: 53535)
+        #expect(Self.forwarded(client.translateOutbound(packet, now: Self.now)) == packet)
+        let v6 = try Self.tcp(from: .v6(Self.clientV6), to: "fd00:2021:1111::1:2", port: 53535)
+        #expect(Self.forwarded(client.translateOutbound(v6, now: Self.now)) == v6)
+    }
+
+    @Test func otherTunnelAddressesAreRefusedEvenWithTheInternetResource() throws {
+        var client = Self.client()
+        client.allowAccess(to: .internet(id: Self.internet), expiresAt: nil)
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("100.64.0.0/10")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        let verdict = client.translateOutbound(try Self.tcp(to: "100.64.0.10", port: 22), now: Self.now)
+        #expect(Self.dropped(verdict) == .clientToClient)
+    }
+
+    @Test func unauthorizedDestinationIsAnsweredAdministrativelyProhibited() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        let packet = try Self.tcp(to: "192.168.1.1", port: 80)
+        let verdict = client.translateOutbound(packet, now: Self.now)
+        #expect(Self.dropped(verdict) == .notAuthorized)
+        #expect(Self.answer(verdict, to: packet) == [3, 13])
+        let v6 = try Self.tcp(from: .v6(Self.clientV6), to: "2001:db8::1", port: 80)
+        #expect(Self.answer(client.translateOutbound(v6, now: Self.now), to: v6) == [1, 1])
+    }
+
+    @Test func longestCIDRPrefixDecidesWhichFiltersApply() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        client.allowAccess(
+            to: .cidr(id: Self.narrow, address: IPNetwork("10.1.0.0/16")!, name: "", filters: [.tcp(ports: 443...443)]),
+            expiresAt: nil
+        )
+        let blocked = try Self.tcp(to: "10.1.2.3", port: 80)
+        let verdict = client.translateOutbound(blocked, now: Self.now)
+        #expect(Self.dropped(verdict) == .filtered)
+        #expect(Self.answer(verdict, to: blocked) == [3, 13])
+        #expect(Self.forwarded(client.translateOutbound(try Self.tcp(to: "10.1.2.3", port: 443), now: Self.now)) != nil)
+        #expect(Self.forwarded(client.translateOutbound(try Self.tcp(to: "10.2.0.1", port: 80), now: Self.now)) != nil)
+    }
+
+    @Test(arguments: [
+        "10.0.0.1", "172.16.0.1", "192.168.0.1", "127.0.0.1", "169.254.1.1", "172.31.255.255", "224.0.0.1", "240.0.0.1",
+        "255.255.255.255",
+    ])
+    func internetResourceAnswersNonInternetIPv4WithNetworkUnreachable(address: String) throws {
+        var client = Self.client()
+        client.allowAccess(to: .internet(id: Self.internet), expiresAt: nil)
+        // 100.64.0.0/10 is excluded too, but on a gateway it is all tunnel and proxy addresses, refused earlier.
+        let packet = try Self.tcp(to: address, port: 80)
+        let verdict = client.translateOutbound(packet, now: Self.now)
+        #expect(Self.dropped(verdict) == .notInternetAddress)
+        #expect(Self.answer(verdict, to: packet) == [3, 0])
+    }
+
+    @Test(arguments: ["::1", "::ffff:1.1.1.1", "fc00::1", "fe80::1", "ff02::1"])
+    func internetResourceAnswersNonInternetIPv6WithNetworkUnreachable(address: String) throws {
+        var client = Self.client()
+        client.allowAccess(to: .internet(id: Self.internet), expiresAt: nil)
+        let packet = try Self.tcp(from: .v6(Self.clientV6), to: address, port: 80)
+        let verdict = client.translateOutbound(packet, now: Self.now)
+        #expect(Self.dropped(verdict) == .notInternetAddress)
+        #expect(Self.answer(verdict, to: packet) == [1, 3])
+    }
+
+    @Test func internetResourceForwardsPublicAddresses() throws {
+        var client = Self.client()
+        client.allowAccess(to: .internet(id: Self.internet), expiresAt: nil)
+        #expect(Self.forwarded(client.translateOutbound(try Self.tcp(to: "1.1.1.1", port: 443), now: Self.now)) != nil)
+        let v6 = try Self.tcp(from: .v6(Self.clientV6), to: "2606:4700::1111", port: 443)
+        #expect(Self.forwarded(client.translateOutbound(v6, now: Self.now)) != nil)
+    }
+
+    @Test func proxyAddressWithoutTranslationIsAnsweredNetworkUnreachable() throws {
+        var client = Self.client()
+        client.allowAccess(to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: []), expiresAt: nil)
+        let packet = try Self.tcp(to: "100.96.0.1", port: 80)
+        let verdict = client.translateOutbound(packet, now: Self.now)
+        #expect(Self.dropped(verdict) == .noProxyTranslation)
+        #expect(Self.answer(verdict, to: packet) == [3, 0])
+    }
+
+    // MARK: DNS resources
+
+    static let proxies: [IPAddress] = (1...4).map { .v4(IPv4Address(100, 96, 0, UInt8($0))) }
+
+    @Test func assignedIPsForAResourceNotAuthorizedIsAnsweredInactiveAtOnce() {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        for resource in [Self.dns, Self.cidr] {
+            #expect(
+                client.handleAssignedIPs(resource: resource, domain: "app.corp.example", proxyIPs: Self.proxies)
+                    == .reply(.domainStatus(resource: resource, domain: "app.corp.example", status: .inactive))
+            )
+        }
+    }
+
+    @Test func assignedIPsForADomainOutsideThePatternIsAnsweredInactive() {
+        var client = Self.client()
+        client.allowAccess(to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: []), expiresAt: nil)
+        #expect(
+            client.handleAssignedIPs(resource: Self.dns, domain: "evil.example", proxyIPs: Self.proxies)
+                == .reply(.domainStatus(resource: Self.dns, domain: "evil.example", status: .inactive))
+        )
+    }
+
+    @Test func dnsResourceFlowIsTranslatedToTheResolvedAddressAndBack() throws {
+        var client = Self.client()
+        client.allowAccess(to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: []), expiresAt: nil)
+        let domain = try DomainName("app.corp.example")
+        #expect(
+            client.handleAssignedIPs(resource: Self.dns, domain: "App.Corp.Example", proxyIPs: Self.proxies)
+                == .resolve(resource: Self.dns, domain: domain)
+        )
+        // The client repeats AssignedIps while the name resolves.
+        #expect(
+            client.handleAssignedIPs(resource: Self.dns, domain: "app.corp.example", proxyIPs: Self.proxies) == .pending
+        )
+        #expect(
+            client.handleDomainResolved(resource: Self.dns, domain: domain, addresses: [IPAddress("10.9.9.9")!])
+                == .domainStatus(resource: Self.dns, domain: "app.corp.example", status: .active)
+        )
+        let outbound = try #require(
+            Self.forwarded(client.translateOutbound(try Self.tcp(to: "100.96.0.1", port: 443), now: Self.now))
+        )
+        #expect(outbound.destination == IPAddress("10.9.9.9"))
+        #expect(outbound.source == .v4(Self.clientV4))
+
+        guard
+            case .forward(let inbound) = client.translateInbound(
+                try Self.reply(from: "10.9.9.9", port: 443),
+                now: Self.now
+            )
+        else {
+            Issue.record("the resource's reply did not reach the client")
+            return
+        }
+        #expect(inbound.source == IPAddress("100.96.0.1"))
+        #expect(inbound.destination == .v4(Self.clientV4))
+    }
+
+    @Test func failedResolutionIsReportedInactive() throws {
+        var client = Self.client()
+        client.allowAccess(to: .dns(id: Self.dns, address: "**.corp.example", name: "", filters: []), expiresAt: nil)
+        let domain = try DomainName("a.b.corp.example")
+        #expect(
+            client.handleAssignedIPs(resource: Self.dns, domain: "a.b.corp.example", proxyIPs: Self.proxies)
+                == .resolve(resource: Self.dns, domain: domain)
+        )
+        #expect(
+            client.handleDomainResolved(resource: Self.dns, domain: domain, addresses: nil)
+                == .domainStatus(resource: Self.dns, domain: "a.b.corp.example", status: .inactive)
+        )
+    }
+
+    @Test func proxyTrafficOfARemovedDNSResourceIsProhibited() throws {
+        var client = Self.client()
+        client.allowAccess(to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: []), expiresAt: nil)
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        let domain = try DomainName("app.corp.example")
+        _ = client.handleAssignedIPs(resource: Self.dns, domain: "app.corp.example", proxyIPs: Self.proxies)
+        _ = client.handleDomainResolved(resource: Self.dns, domain: domain, addresses: [IPAddress("10.9.9.9")!])
+        client.removeAccess(to: Self.dns)
+        let packet = try Self.tcp(to: "100.96.0.2", port: 443)
+        let verdict = client.translateOutbound(packet, now: Self.now)
+        #expect(Self.dropped(verdict) == .notAuthorized)
+        #expect(Self.answer(verdict, to: packet) == [3, 13])
+    }
+
+    @Test func dnsResourceFiltersApplyToProxyTraffic() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: [.udp(ports: 53...53)]),
+            expiresAt: nil
+        )
+        let domain = try DomainName("app.corp.example")
+        _ = client.handleAssignedIPs(resource: Self.dns, domain: "app.corp.example", proxyIPs: Self.proxies)
+        _ = client.handleDomainResolved(resource: Self.dns, domain: domain, addresses: [IPAddress("10.9.9.9")!])
+        let packet = try Self.tcp(to: "100.96.0.3", port: 443)
+        let verdict = client.translateOutbound(packet, now: Self.now)
+        #expect(Self.dropped(verdict) == .filtered)
+        #expect(Self.answer(verdict, to: packet) == [3, 13])
+    }
+
+    // MARK: Resource → client
+
+    @Test func inboundFromAnAuthorizedCIDRResourcePasses() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: [.tcp(ports: 80...80)]),
+            expiresAt: nil
+        )
+        let reply = try Self.reply(from: "10.0.0.5", port: 80)
+        guard case .forward(let forwarded) = client.translateInbound(reply, now: Self.now) else {
+            Issue.record("dropped")
+            return
+        }
+        #expect(forwarded == reply)
+    }
+
+    @Test func inboundFromOutsideTheClientsResourcesIsDropped() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: [.tcp(ports: 80...80)]),
+            expiresAt: nil
+        )
+        guard
+            case .drop(.unauthorizedSource) = client.translateInbound(
+                try Self.reply(from: "192.168.0.5", port: 80),
+                now: Self.now
+            )
+        else {
+            Issue.record("not dropped as unauthorized")
+            return
+        }
+        guard
+            case .drop(.unauthorizedSource) = client.translateInbound(
+                try Self.reply(from: "10.0.0.5", port: 22),
+                now: Self.now
+            )
+        else {
+            Issue.record("a port the filters deny reached the client")
+            return
+        }
+    }
+
+    @Test func inboundFromATunnelAddressIsDropped() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("100.64.0.0/10")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        guard
+            case .drop(.fromTunnelAddress) = client.translateInbound(
+                try Self.reply(from: "100.64.0.10", port: 80),
+                now: Self.now
+            )
+        else {
+            Issue.record("not dropped")
+            return
+        }
+    }
+
+    @Test func inboundForAnotherAddressIsDropped() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        let packet = try Self.reply(from: "10.0.0.5", port: 80, to: IPAddress("100.64.0.77")!)
+        guard case .drop(.unknownClient) = client.translateInbound(packet, now: Self.now) else {
+            Issue.record("not dropped")
+            return
+        }
+    }
+
+    @Test func inboundICMPErrorsPassEvenWhenFiltersDenyICMP() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: [.tcp(ports: 80...80)]),
+            expiresAt: nil
+        )
+        // A router on the way to 10.0.0.5 says the client's packet cannot be delivered.
+        let error = try IPPacket(
+            Self.rewriteAddresses(
+                IPPacket.makeICMPDestinationUnreachable(
+                    for: try Self.tcp(to: "10.0.0.5", port: 80),
+                    reason: .networkUnreachable
+                ).buffer,
+                source: IPAddress("10.0.0.1")!,
+                destination: .v4(Self.clientV4)
+            )
+        )
+        guard case .forward = client.translateInbound(error, now: Self.now) else {
+            Issue.record("an ICMP error was dropped")
+            return
+        }
+        // Not an error: an echo request from the resource, which the filters deny.
+        let ping = try IPPacket.makeICMPEchoRequest(
+            source: IPAddress("10.0.0.5")!,
+            destination: .v4(Self.clientV4),
+            identifier: 1,
+            sequenceNumber: 1
+        )
+        guard case .drop(.unauthorizedSource) = client.translateInbound(ping, now: Self.now) else {
+            Issue.record("a filtered echo request reached the client")
+            return
+        }
+    }
+
+    // MARK: Authorizations
+
+    @Test func pastExpiryIsRemovedOnTheNextCheck() {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: 1_000
+        )
+        client.allowAccess(to: .internet(id: Self.internet), expiresAt: nil)
+        client.removeExpired(unixTime: .seconds(999))
+        #expect(client.resources == [Self.cidr, Self.internet])
+        client.removeExpired(unixTime: .seconds(1_000))
+        #expect(client.resources == [Self.internet])
+    }
+
+    @Test func expiryUpdateExtendsTheAuthorization() {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: 1_000
+        )
+        client.updateExpiry(of: Self.cidr, to: 2_000)
+        client.removeExpired(unixTime: .seconds(1_500))
+        #expect(client.resources == [Self.cidr])
+        #expect(client.expiresAt(Self.cidr) == 2_000)
+    }
+
+    @Test func retainKeepsOnlyListedResourcesWithTheirExpiries() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        client.allowAccess(to: .internet(id: Self.internet), expiresAt: nil)
+        client.retainAuthorizations([(Self.internet, 5_000)])
+        #expect(client.resources == [Self.internet])
+        #expect(client.expiresAt(Self.internet) == 5_000)
+        // The CIDR route is gone with it.
+        let packet = try Self.tcp(to: "10.0.0.5", port: 80)
+        #expect(Self.dropped(client.translateOutbound(packet, now: Self.now)) == .notInternetAddress)
+    }
+
+    @Test func filterUpdateChangesOnlyFilters() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            expiresAt: 7
+        )
+        client.updateFilters(
+            of: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: [.udp(ports: nil)])
+        )
+        #expect(
+            Self.dropped(client.translateOutbound(try Self.tcp(to: "10.0.0.5", port: 80), now: Self.now)) == .filtered
+        )
+        #expect(client.expiresAt(Self.cidr) == 7)
+        // A resource the client does not have is not added by a filter update.
+        client.updateFilters(of: .internet(id: Self.internet))
+        #expect(client.resources == [Self.cidr])
+    }
+
+    /// The packet in `buffer` with other addresses.
+    static func rewriteAddresses(_ buffer: ByteBuffer, source: IPAddress, destination: IPAddress) throws -> ByteBuffer {
+        var packet = try IPPacket(buffer)
+        packet.setSource(source)
+        packet.setDestination(destination)
+        return packet.buffer
+    }
+}
