@@ -31,8 +31,8 @@ public enum NATConstants {
 
     /// Sessions one client may hold on a gateway. Firezone does not bound its table; we refuse new sessions beyond
     /// this many so that one client cannot exhaust the gateway's memory. 65,536 is the number of ports of one
-    /// protocol towards one address, the most a client can hold open to one server, and costs about 6 MB of
-    /// tables at the most.
+    /// protocol towards one address, the most a client can hold open to one server. A session with its index
+    /// entries takes some 200 bytes, so a full table is of the order of 13 MB.
     public static let maximumSessionsPerClient = 65_536
 
     /// How long the outside key of an ended session is remembered, so that a late packet from the resource is

@@ -116,6 +116,51 @@ private typealias P = NATTestPackets
         #expect(nat.count == 3)
     }
 
+    @Test func domainsBeyondThePendingBoundWaitForTheClientsRepeat() {
+        var nat = self.makeNAT()
+        let bound = NATConstants.maximumPendingResolutionsPerClient
+        for index in 0..<bound {
+            let request = nat.handleAssignedIPs(
+                resource: self.resource,
+                domain: "d\(index).example.com",
+                proxyAddresses: Self.proxiesV4
+            )
+            #expect(request != nil)
+        }
+        let beyond = nat.handleAssignedIPs(
+            resource: self.resource,
+            domain: "late.example.com",
+            proxyAddresses: Self.proxiesV4
+        )
+        #expect(beyond == nil)
+        _ = nat.handleResolution(resource: self.resource, domain: "d0.example.com", addresses: [P.realV4])
+        let repeated = nat.handleAssignedIPs(
+            resource: self.resource,
+            domain: "late.example.com",
+            proxyAddresses: Self.proxiesV4
+        )
+        #expect(repeated != nil)
+    }
+
+    @Test func proxyAddressesBeyondTheBoundAreNotMapped() {
+        var nat = self.makeNAT()
+        let bound = NATConstants.maximumProxyAddressesPerClient
+        // 8 proxy IPs a domain, numbered from 100.96.0.1 up.
+        var next = IPv4Address(100, 96, 0, 1).rawValue
+        func proxies() -> [IPAddress] {
+            defer { next += 8 }
+            return (0..<8).map { IPAddress.v4(IPv4Address(rawValue: next + UInt32($0))) }
+        }
+        for index in 0..<(bound / 8) {
+            _ = self.setUp(&nat, domain: "d\(index).example.com", proxies: proxies(), addresses: [P.realV4])
+        }
+        #expect(nat.count == bound)
+        let beyond = proxies()
+        _ = self.setUp(&nat, domain: "late.example.com", proxies: beyond, addresses: [P.realV4])
+        #expect(nat.count == bound)
+        #expect(nat.realAddress(for: beyond[0]) == .noEntry)
+    }
+
     // MARK: Re-resolution (Firezone #10285) and re-assignment (#10310)
 
     @Test func openSessionsKeepTheirRealAddressWhenTheDomainResolvesElsewhere() throws {
