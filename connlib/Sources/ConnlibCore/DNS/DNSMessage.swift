@@ -169,9 +169,7 @@ private struct DNSReader {
     }
 
     private func byte(at offset: Int) throws(DNSMessageError) -> UInt8 {
-        guard offset < self.bytes.readableBytes,
-            let byte = self.bytes.getInteger(at: self.bytes.readerIndex + offset, as: UInt8.self)
-        else {
+        guard let byte = self.bytes.getInteger(at: self.bytes.readerIndex + offset, as: UInt8.self) else {
             throw .truncated
         }
         return byte
@@ -214,11 +212,11 @@ private struct DNSReader {
                 guard wireLength <= DNSConstants.maximumNameLength else {
                     throw .invalidName(.nameTooLong)
                 }
-                guard position + 1 + Int(length) <= self.bytes.readableBytes else {
+                let start = self.bytes.readerIndex + position + 1
+                guard let label = self.bytes.getBytes(at: start, length: Int(length)) else {
                     throw .truncated
                 }
-                let start = self.bytes.readerIndex + position + 1
-                labels.append(self.bytes.getBytes(at: start, length: Int(length)) ?? [])
+                labels.append(label)
                 position += 1 + Int(length)
             case DNSConstants.compressionPointerMask:
                 let target =
@@ -247,9 +245,6 @@ private struct DNSReader {
         let `class` = DNSClass(rawValue: try self.readUInt16())
         let ttl = try self.readUInt32()
         let length = Int(try self.readUInt16())
-        guard self.offset + length <= self.bytes.readableBytes else {
-            throw .truncated
-        }
         if type == .opt, !optAllowed {
             throw .misplacedOPT
         }
@@ -261,7 +256,9 @@ private struct DNSReader {
                 throw .invalidAddressLength(length)
             }
         }
-        let data = self.bytes.getSlice(at: self.bytes.readerIndex + self.offset, length: length) ?? ByteBuffer()
+        guard let data = self.bytes.getSlice(at: self.bytes.readerIndex + self.offset, length: length) else {
+            throw .truncated
+        }
         self.offset += length
         return DNSResourceRecord(name: name, type: type, class: `class`, ttl: ttl, data: data)
     }
