@@ -63,6 +63,9 @@ enum TunnelObservation: Hashable, CustomStringConvertible {
     case nothing
     case packet(Packet)
     case answer(Answer)
+    /// Something no rule explains (two packets, a packet that is no echo nor ICMP error, an action the system
+    /// cannot perform): never expected, so always a mismatch.
+    case unexpected(String)
 
     var description: String {
         switch self {
@@ -73,6 +76,7 @@ enum TunnelObservation: Hashable, CustomStringConvertible {
         case .answer(.addresses(let addresses)): "answer \(addresses)"
         case .answer(.nxdomain): "NXDOMAIN"
         case .answer(.servfail): "SERVFAIL"
+        case .unexpected(let what): "unexpected: \(what)"
         }
     }
 }

@@ -10,9 +10,13 @@ import PortalMessages
 ///
 /// Where Firezone 685acdac3a and its later connlib (rust/libs/connlib/tunnel-proto) differ, the model takes the later,
 /// stricter behaviour inside a component (client-side filters, routing by "filter permits" first, the gateway refusing
-/// private destinations through the Internet resource), as the project's precedence rules ask; the portal protocol is
-/// 685acdac3a's (no new flow on an ICMP prohibited from a gateway: a gateway's `goodbye` makes the client ask again).
+/// private destinations through the Internet resource, a new flow when a gateway answers ICMP prohibited), as the
+/// project's precedence rules ask; the portal protocol is 685acdac3a's.
 struct TunnelModel {
+    init(clientAppliesFilters: Bool = true) {
+        self.clientAppliesFilters = clientAppliesFilters
+    }
+
     struct Resource {
         let slot: Int
         var sites: TunnelSequence.Sites
@@ -62,6 +66,11 @@ struct TunnelModel {
         /// sessions), none shared with another pair. The first answer teaches the model the addresses.
         case proxyIPs(ProxyKey)
     }
+
+    /// Whether the client applies a resource's filters itself (Firezone's later connlib, the model's default) or
+    /// leaves them to the gateway, as connlib at 685acdac3a does: it routes by the longest prefix alone, and the
+    /// gateway judges a packet by the filters of the longest authorized prefix that covers its destination.
+    let clientAppliesFilters: Bool
 
     /// The portal's resources, in slot order.
     private(set) var resources: [Resource] = []
@@ -348,13 +357,20 @@ struct TunnelModel {
             }
         }
         let best = candidates.min { lhs, rhs in
-            let lhsPermits = lhs.resource.filter.permits(transport)
-            let rhsPermits = rhs.resource.filter.permits(transport)
+            let lhsPermits = !self.clientAppliesFilters || lhs.resource.filter.permits(transport)
+            let rhsPermits = !self.clientAppliesFilters || rhs.resource.filter.permits(transport)
             if lhsPermits != rhsPermits {
                 return lhsPermits
             }
             if lhs.prefix != rhs.prefix {
                 return lhs.prefix > rhs.prefix
+            }
+            // Of two routes for one prefix, the one whose resource already has a flow (685acdac3a keeps one
+            // active CIDR resource per network, the connected one), then the smaller ID.
+            let lhsFlows = self.clientFlows.contains { $0.resource == lhs.resource.id }
+            let rhsFlows = self.clientFlows.contains { $0.resource == rhs.resource.id }
+            if lhsFlows != rhsFlows {
+                return lhsFlows
             }
             return lhs.resource.id < rhs.resource.id
         }
@@ -366,29 +382,44 @@ struct TunnelModel {
             // No resource: dropped without an ICMP error (rust/connlib/tunnel/src/client.rs).
             return .nothing
         }
-        guard resource.filter.permits(transport) else {
+        guard !self.clientAppliesFilters || resource.filter.permits(transport) else {
             return .packet(.prohibited(from: destination))
         }
         let gateway: Int
         if let flow = self.clientFlows.first(where: { $0.resource == resource.id }) {
             gateway = flow.gateway
         } else {
-            // `create_flow`: the portal picks a gateway the client is connected to, else the first online one of
-            // the resource's sites; none online → `flow_creation_failed` (offline) and the packet is dropped.
-            let online = resource.gateways.filter { self.gatewayOnline[$0] }
-            guard
-                let chosen = online.first(where: { candidate in self.clientFlows.contains { $0.gateway == candidate } })
-                    ?? online.first
-            else {
+            guard let chosen = self.createFlow(for: resource) else {
                 return .nothing
             }
             gateway = chosen
-            let flow = Flow(resource: resource.id, gateway: chosen, filters: resource.filters)
-            self.clientFlows.append(flow)
-            self.gatewayFlows.removeAll { $0.resource == resource.id && $0.gateway == chosen }
-            self.gatewayFlows.append(flow)
         }
-        return self.gatewayForward(to: destination, transport, via: resource, proxyOf: proxyOf, gateway: gateway)
+        let outcome = self.gatewayForward(to: destination, transport, via: resource, proxyOf: proxyOf, gateway: gateway)
+        if case .packet(.prohibited) = outcome {
+            // The gateway no longer allows the flow as the client knows it: the client ends the flow and asks for a
+            // new one at once, as Firezone's later FZFF_ICMP_ERROR_UNREACHABLE_PROHIBITED_CREATE_NEW_FLOW does (a
+            // stale flow heals without waiting for its connection to fail); the new flow carries today's filters.
+            self.clientFlows.removeAll { $0.resource == resource.id }
+            _ = self.createFlow(for: resource)
+        }
+        return outcome
+    }
+
+    /// `create_flow`: the portal picks a gateway the client is connected to, else the first online one of the
+    /// resource's sites, and authorizes the flow there; `nil` when none is online (`flow_creation_failed` offline).
+    private mutating func createFlow(for resource: Resource) -> Int? {
+        let online = resource.gateways.filter { self.gatewayOnline[$0] }
+        guard
+            let chosen = online.first(where: { candidate in self.clientFlows.contains { $0.gateway == candidate } })
+                ?? online.first
+        else {
+            return nil
+        }
+        let flow = Flow(resource: resource.id, gateway: chosen, filters: resource.filters)
+        self.clientFlows.append(flow)
+        self.gatewayFlows.removeAll { $0.resource == resource.id && $0.gateway == chosen }
+        self.gatewayFlows.append(flow)
+        return chosen
     }
 
     /// The gateway's side (rust/connlib/tunnel/src/gateway.rs and peer.rs): filters as the gateway knows them (any
@@ -404,6 +435,9 @@ struct TunnelModel {
         if case .internet = resource.address {
             return Self.isPublic(destination)
                 ? .packet(.reply(from: destination)) : .packet(.unreachable(from: destination))
+        }
+        guard self.clientAppliesFilters else {
+            return self.gatewayForwardByLongestPrefix(to: destination, transport, proxyOf: name, gateway: gateway)
         }
         let permitted = self.gatewayFlows.contains { flow in
             guard flow.gateway == gateway, let covering = self.resources.first(where: { $0.id == flow.resource }) else {
@@ -423,6 +457,50 @@ struct TunnelModel {
         if let name {
             // The gateway resolves the name; a proxy address of a family the name has no address of, or a name
             // that does not resolve, gets ICMP network unreachable (rust/connlib/tunnel/src/peer.rs).
+            guard let records = TunnelWorld.records(of: name, destination.version), !records.isEmpty else {
+                return .packet(.unreachable(from: destination))
+            }
+        }
+        return .packet(.reply(from: destination))
+    }
+
+    /// The gateway's side at 685acdac3a (rust/connlib/tunnel/src/peer.rs): the authorized resource with the longest
+    /// prefix covering the destination (a proxy address its DNS resource) decides by its filters.
+    private func gatewayForwardByLongestPrefix(
+        to destination: IPAddress,
+        _ transport: TransportProtocol,
+        proxyOf name: DomainName?,
+        gateway: Int
+    ) -> TunnelObservation {
+        var best: (flow: Flow, prefix: Int)?
+        for flow in self.gatewayFlows where flow.gateway == gateway {
+            guard let resource = self.resources.first(where: { $0.id == flow.resource }) else {
+                continue
+            }
+            let prefix: Int
+            switch resource.address {
+            case .cidr(let network) where name == nil && network.contains(destination):
+                prefix = Int(network.prefixLength)
+            case .dns
+            where name != nil
+                && self.proxyIPs.contains(where: {
+                    $0.key.resource == resource.id && $0.addresses.contains(destination)
+                }):
+                prefix = 128
+            default:
+                continue
+            }
+            if let current = best,
+                current.prefix > prefix || (current.prefix == prefix && current.flow.resource < flow.resource)
+            {
+                continue
+            }
+            best = (flow, prefix)
+        }
+        guard let best, FilterEngine(TunnelWorld.filterSets[best.flow.filters]).permits(transport) else {
+            return .packet(.prohibited(from: destination))
+        }
+        if let name {
             guard let records = TunnelWorld.records(of: name, destination.version), !records.isEmpty else {
                 return .packet(.unreachable(from: destination))
             }

@@ -136,6 +136,10 @@ import Testing
             .setGatewayOnline(0, false), .upsert(slot: 3, sites: .a, filters: 0), .send(.address(3), .udp(port: 55)),
         ]
         #expect(Self.expectation(after: steps) == Self.prohibited("192.168.50.9"))
+        // The prohibited ends the client's flow; the new one finds no online gateway in site A.
+        #expect(Self.expectation(after: steps + [.send(.address(3), .udp(port: 55))]) == .exactly(.nothing))
+        let other = steps + [.upsert(slot: 3, sites: .both, filters: 0), .send(.address(3), .udp(port: 55))]
+        #expect(Self.expectation(after: other) == Self.reply("192.168.50.9"))
         let online: [Step] = [
             .upsert(slot: 3, sites: .a, filters: 1), .send(.address(3), .tcp(port: 80)),
             .upsert(slot: 3, sites: .a, filters: 0), .send(.address(3), .udp(port: 55)),

@@ -102,52 +102,57 @@ struct TunnelSequence: Sendable, CustomTestStringConvertible {
 // MARK: Generators
 
 extension TunnelSequence {
-    static let slot = Gen.int(in: 0...(TunnelWorld.slots.count - 1))
-    static let gateway = Gen.int(in: 0...(TunnelWorld.gateways.count - 1))
+    /// Every step kind over the whole catalogue.
+    static var generator: Generator<TunnelSequence, some SendableSequenceType> { Self.makeGenerator(dns: true) }
 
-    static let target = Gen<Target>.frequency(
-        (3, Gen.int(in: 0...(TunnelWorld.targets.count - 1)).map { Target.address($0) }),
-        (2, zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool()).map { Target.name($0, ipv6: $1) })
-    )
-
-    /// Ports inside and outside the catalogue's filters: 80 and 443 (TCP sets), 53 and 55 (around the UDP range
-    /// 50–60), 8080 and 5000 (no set but "all").
-    static let probe = Gen<Probe>.frequency(
-        (1, Gen.always(Probe.icmpEcho)),
-        (1, Gen<UInt16?>.element(of: [53, 55, 5000]).map { Probe.udp(port: $0 ?? 55) }),
-        (1, Gen<UInt16?>.element(of: [80, 443, 8080]).map { Probe.tcp(port: $0 ?? 80) })
-    )
-
-    static let step = Gen<Step>.frequency(
-        (
-            4,
-            zip(slot, Gen<Sites>.case, Gen.int(in: 0...(TunnelWorld.filterSets.count - 1)))
-                .map { Step.upsert(slot: $0, sites: $1, filters: $2) }
-        ),
-        (1, slot.map { Step.remove(slot: $0) }),
-        (0.7, slot.map { Step.revoke(slot: $0) }),
-        (0.7, Gen.bool().map { Step.setInternetResourceActive($0) }),
-        (8, zip(target, probe).map { Step.send($0, $1) }),
-        (
-            4,
-            zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool(), Gen.bool())
-                .map { Step.query(name: $0, ipv6: $1, tcp: $2) }
-        ),
-        (0.5, Gen.always(Step.expireFlows)),
-        (0.5, gateway.map { Step.restartGateway($0) }),
-        (0.7, zip(gateway, Gen.bool()).map { Step.setGatewayOnline($0, $1) }),
-        (0.4, Gen.always(Step.restartClient)),
-        (0.4, Gen.always(Step.connectionFailure)),
-        (0.4, Gen.always(Step.roam)),
-        (0.7, Gen.int(in: 1...120).map { Step.idle(seconds: $0) })
-    )
-
-    /// 5 to 30 steps. Each is drawn as an optional that is never nil, so that the shrinker (which tries nil last for
-    /// an optional) can drop single steps below the 5 the array keeps.
-    static let generator = zip(
-        Gen<UInt64>.value(in: .min ... .max).withoutShrink(),
-        step.optional(valueRate: 1).array(of: 5...30)
-    ).map { seed, steps in
-        TunnelSequence(seed: seed, steps: steps.compactMap { $0 })
+    /// `dns: false` leaves out the DNS resources, the queries and the probes to names: for a client without a
+    /// DNS stub resolver.
+    static func makeGenerator(dns: Bool) -> Generator<TunnelSequence, some SendableSequenceType> {
+        let slots = TunnelWorld.slots.indices.filter {
+            if case .dns = TunnelWorld.slots[$0].address { dns } else { true }
+        }
+        let slot = Gen<Int?>.element(of: slots).map { $0 ?? 0 }
+        let gateway = Gen.int(in: 0...(TunnelWorld.gateways.count - 1))
+        let address = Gen.int(in: 0...(TunnelWorld.targets.count - 1)).map { Target.address($0) }
+        let name = zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool()).map { Target.name($0, ipv6: $1) }
+        let target = Gen<Target>.frequency((3, address), (dns ? 2 : 0, name))
+        // Ports inside and outside the catalogue's filters: 80 and 443 (TCP sets), 53 and 55 (around the UDP range
+        // 50–60), 8080 and 5000 (no set but "all").
+        let probe = Gen<Probe>.frequency(
+            (1, Gen.always(Probe.icmpEcho)),
+            (1, Gen<UInt16?>.element(of: [53, 55, 5000]).map { Probe.udp(port: $0 ?? 55) }),
+            (1, Gen<UInt16?>.element(of: [80, 443, 8080]).map { Probe.tcp(port: $0 ?? 80) })
+        )
+        let step = Gen<Step>.frequency(
+            (
+                4,
+                zip(slot, Gen<Sites>.case, Gen.int(in: 0...(TunnelWorld.filterSets.count - 1)))
+                    .map { Step.upsert(slot: $0, sites: $1, filters: $2) }
+            ),
+            (1, slot.map { Step.remove(slot: $0) }),
+            (0.7, slot.map { Step.revoke(slot: $0) }),
+            (0.7, Gen.bool().map { Step.setInternetResourceActive($0) }),
+            (8, zip(target, probe).map { Step.send($0, $1) }),
+            (
+                dns ? 4 : 0,
+                zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool(), Gen.bool())
+                    .map { Step.query(name: $0, ipv6: $1, tcp: $2) }
+            ),
+            (0.5, Gen.always(Step.expireFlows)),
+            (0.5, gateway.map { Step.restartGateway($0) }),
+            (0.7, zip(gateway, Gen.bool()).map { Step.setGatewayOnline($0, $1) }),
+            (0.4, Gen.always(Step.restartClient)),
+            (0.4, Gen.always(Step.connectionFailure)),
+            (0.4, Gen.always(Step.roam)),
+            (0.7, Gen.int(in: 1...120).map { Step.idle(seconds: $0) })
+        )
+        // 5 to 30 steps. Each is drawn as an optional that is never nil, so that the shrinker (which tries nil last
+        // for an optional) can drop single steps below the 5 the array keeps.
+        return zip(
+            Gen<UInt64>.value(in: .min ... .max).withoutShrink(),
+            step.optional(valueRate: 1).array(of: 5...30)
+        ).map { seed, steps in
+            TunnelSequence(seed: seed, steps: steps.compactMap { $0 })
+        }
     }
 }

@@ -2,13 +2,14 @@
 /// step, what the client's application saw with what the model expects.
 struct TunnelSequenceRun<System: TunnelSystem> {
     let sequence: TunnelSequence
-    private(set) var model = TunnelModel()
+    private(set) var model: TunnelModel
     private(set) var system: System
     /// One line per step: the step, the action it became, what was observed.
     private(set) var log: [String] = []
 
-    init(_ sequence: TunnelSequence, system: System) {
+    init(_ sequence: TunnelSequence, model: TunnelModel = TunnelModel(), system: System) {
         self.sequence = sequence
+        self.model = model
         self.system = system
     }
 
