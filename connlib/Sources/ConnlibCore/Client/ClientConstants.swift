@@ -7,4 +7,6 @@ public enum ClientConstants {
     /// Recently connected gateways the client tells the portal about in `create_flow`, so that it reuses one
     /// (connlib's LRU of 100).
     public static let recentGatewaysCapacity = 100
+    /// DNS queries sent through the tunnel whose answers are still to be turned back into the sentinel's.
+    public static let tunnelledQueryCapacity = 1024
 }

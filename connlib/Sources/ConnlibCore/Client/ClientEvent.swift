@@ -11,6 +11,9 @@ public enum ClientEvent: Hashable, Sendable {
     /// No relay is usable: the shell reconnects to the portal, whose next `init` brings fresh relays (Firezone
     /// 685acdac3a has no `no_relays` message and answers `NoTurnServers` this way).
     case noRelays
+    /// The stub gave a name new proxy addresses: the shell keeps the records for the next session of this process
+    /// (Firezone #10104, rust/client-shared/src/eventloop.rs `DNS_RESOURCE_RECORDS_CACHE`).
+    case dnsRecordsChanged(ProxyIPSnapshot)
 }
 
 /// The TUN device's configuration (connlib's `TunConfig` at the seed era).

@@ -140,6 +140,7 @@ extension ClientState {
             self.gatewayByResource.removeValue(forKey: resource)
             self.dropPendingPackets(of: resource)
         }
+        self.dnsResourceNAT.clear(gateway: gateway)
         self.rebuildRoutingTable()
     }
 
@@ -167,7 +168,7 @@ extension ClientState {
             return
         }
         for packet in pending.packets {
-            self.send(packet, via: gateway, now: now)
+            self.deliver(packet, via: gateway, now: now)
         }
     }
 

@@ -45,7 +45,9 @@ extension ClientState {
             return nil
         }
         self.reactToProhibited(packet, from: gateway, now: now)
-        return packet
+        var delivered = packet
+        self.restoreSentinel(of: &delivered)
+        return delivered
     }
 
     /// Whether `gateway` may send a packet from this source: its own tunnel address, or an address of a resource
@@ -111,7 +113,8 @@ extension ClientState {
         }
     }
 
-    /// A gateway's answer to our proxy addresses for a DNS resource's name.
+    /// A gateway's answer to our proxy addresses for a DNS resource's name: active releases the packets that
+    /// waited for it.
     mutating func handleDomainStatus(
         resource: ResourceID,
         domain: String,
@@ -119,6 +122,18 @@ extension ClientState {
         from gateway: GatewayID,
         now: Instant
     ) {
-        self.stats.count(.invalidControlMessage)
+        guard let name = try? DomainName(domain) else {
+            self.stats.count(.invalidControlMessage)
+            return
+        }
+        let released = self.dnsResourceNAT.handleDomainStatus(
+            gateway: gateway,
+            resource: resource,
+            domain: name,
+            status: status
+        )
+        for packet in released {
+            self.send(packet, via: gateway, now: now)
+        }
     }
 }

@@ -18,10 +18,12 @@ extension ClientState {
         switch event {
         case .initialize(let initialize):
             self.interface = initialize.interface
+            self.updateUpstreams()
             self.setResources(initialize.resources.elements)
             self.replaceRelays(initialize.relays.elements, now: now)
         case .configChanged(let changed):
             self.interface = changed.interface
+            self.updateUpstreams()
             self.resourcesDidChange()
         case .resourceCreatedOrUpdated(let resource):
             self.upsertResource(resource)
@@ -114,6 +116,11 @@ extension ClientState {
 
     /// Rebuilds the routes and tells the shell about the new TUN configuration and resource list when they changed.
     mutating func resourcesDidChange() {
+        self.stub.setResources(
+            self.resources.values.filter { resource in
+                if case .internet(let internet) = resource { self.isActive(internet) } else { true }
+            }
+        )
         self.rebuildRoutingTable()
         if let config = self.tunConfig(), config != self.lastTunConfig {
             self.lastTunConfig = config
@@ -140,7 +147,7 @@ extension ClientState {
                     for: cidr.address
                 )
             case .dns:
-                // Routed through the proxy addresses the stub gives the names it matches.
+                // Routed through the proxy addresses the stub gives the names it matches, below.
                 break
             case .internet(let internet):
                 guard self.isActive(internet) else {
@@ -158,6 +165,41 @@ extension ClientState {
                 }
             }
         }
+        self.proxyRecords.removeAll(keepingCapacity: true)
+        for record in self.stub.records.records {
+            guard case .dns? = self.resources[record.resource] else {
+                continue
+            }
+            for address in record.proxyIPs {
+                self.proxyRecords[address] = record
+            }
+        }
+        for (network, route) in self.proxyRoutes() {
+            self.routing.insert(route, for: network)
+        }
+    }
+
+    /// Routes to the proxy addresses of the names of current DNS resources; records of resources that went away
+    /// (or of an earlier session) route nowhere.
+    func proxyRoutes() -> [(network: IPNetwork, route: ClientRoutingTable.Route)] {
+        var routes: [(network: IPNetwork, route: ClientRoutingTable.Route)] = []
+        for record in self.stub.records.records {
+            guard case .dns(let dns)? = self.resources[record.resource],
+                let pattern = try? DomainPattern(dns.address)
+            else {
+                continue
+            }
+            let route = ClientRoutingTable.Route(
+                resourceID: dns.id,
+                pattern: pattern,
+                filter: self.filter(of: .dns(dns)),
+                hasFlow: self.gatewayByResource[dns.id] != nil
+            )
+            for address in record.proxyIPs {
+                routes.append((IPNetwork(host: address), route))
+            }
+        }
+        return routes
     }
 
     /// The filters a resource's route applies. Firezone 685acdac3a's portal sends client resources none that
@@ -184,11 +226,14 @@ extension ClientState {
                 }
             }
         }
+        routes.append(contentsOf: self.proxyRoutes().map(\.network))
         return TunConfig(
             ipv4: interface.ipv4,
             ipv6: interface.ipv6,
             routes: routes.sorted(),
-            dnsBySentinel: [],
+            dnsBySentinel: self.stub.sentinels.map {
+                DNSSentinel(sentinel: $0.sentinel, upstream: $0.upstream.address)
+            },
             searchDomain: interface.searchDomain
         )
     }

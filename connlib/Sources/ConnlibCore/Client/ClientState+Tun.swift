@@ -74,27 +74,43 @@ extension ClientState {
             self.buffer(packet, for: resource)
             return
         }
-        self.send(packet, via: gateway, now: now)
+        self.deliver(packet, via: gateway, now: now)
+    }
+
+    /// Sends a packet of an established flow. One to a DNS resource's proxy address waits until the gateway
+    /// mapped the name (the DNS-resource NAT; Firezone's rust/connlib/tunnel/src/client/dns_resource_nat.rs).
+    mutating func deliver(_ packet: IPPacket, via gateway: GatewayID, now: Instant) {
+        guard let record = self.proxyRecords[packet.destination] else {
+            self.send(packet, via: gateway, now: now)
+            return
+        }
+        let outgoing = self.dnsResourceNAT.handleOutgoing(
+            packet,
+            gateway: gateway,
+            domain: record.domain,
+            resource: record.resource,
+            proxyIPs: record.proxyIPs,
+            now: now
+        )
+        if let control = outgoing.control {
+            self.sendControl(control, via: gateway, now: now)
+        }
+        if let packet = outgoing.packet {
+            self.send(packet, via: gateway, now: now)
+        }
+    }
+
+    mutating func sendControl(_ message: P2PControlMessage, via gateway: GatewayID, now: Instant) {
+        do {
+            self.send(try message.makePacket(), via: gateway, now: now)
+        } catch {
+            self.stats.count(.invalidControlMessage)
+        }
     }
 
     func gateway(withTunnelAddress address: IPAddress) -> GatewayID? {
         self.gateways.first { _, peer in
             address == .v4(peer.ipv4) || address == .v6(peer.ipv6)
         }?.key
-    }
-
-    /// Hands DNS queries to the stub resolver: those to a sentinel address and LLMNR. True when the packet was
-    /// one of them.
-    mutating func interceptDNS(_ packet: IPPacket, now: Instant) -> Bool {
-        let destination = packet.destination
-        if destination == AddressPlan.llmnrV4 || destination == AddressPlan.llmnrV6 {
-            self.stats.count(.unknownSentinel)
-            return true
-        }
-        if AddressPlan.isSentinel(destination) {
-            self.stats.count(.unknownSentinel)
-            return true
-        }
-        return false
     }
 }

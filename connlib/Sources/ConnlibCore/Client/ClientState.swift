@@ -17,7 +17,8 @@ import WireGuard
 /// (``handleTunInput(_:now:)``), datagrams from its UDP sockets (``handleNetworkInput(_:from:local:now:)``) and
 /// timeouts (``handleTimeout(now:)``). After every input it drains ``pollTransmit()`` (datagrams to send),
 /// ``pollTunWrite()`` (packets for the TUN device: ICMP errors, DNS answers), ``pollPortalMessage()`` (messages to
-/// the portal), ``pollEvent()``, and sleeps until ``pollTimeout()``.
+/// the portal), ``pollDNSQuery()`` (queries to resolve outside the tunnel), ``pollEvent()``, and sleeps until
+/// ``pollTimeout()``.
 ///
 /// A packet for a resource without a flow waits in that resource's buffer while the client asks the portal for
 /// one (`create_flow`); `flow_created` names the gateway, the client connects to it and sends the buffered packets
@@ -51,6 +52,14 @@ public struct ClientState {
     /// Whether the shell activated the Internet resource (FIREZONE_ACTIVATE_INTERNET_RESOURCE).
     var internetResourceActivated: Bool
     var routing = ClientRoutingTable()
+    var stub: StubResolver
+    /// The proxy address records of the current DNS resources, by proxy address.
+    var proxyRecords: [IPAddress: ProxyIPRecord] = [:]
+    var dnsResourceNAT = ClientDNSResourceNAT()
+    var systemResolvers: [IPSocketAddress] = []
+    var dnsQueries: Deque<RecursiveDNSQuery> = []
+    /// Connlib keeps such mappings for 60 s (`IDS_EXPIRE`); a bounded LRU forgets the oldest instead.
+    var tunnelledQueries = LRUCache<TunnelledQuery, IPSocketAddress>(capacity: ClientConstants.tunnelledQueryCapacity)
     var siteStatus: [SiteID: ResourceStatus] = [:]
 
     var gateways: OrderedDictionary<GatewayID, GatewayPeer> = [:]
@@ -73,16 +82,19 @@ public struct ClientState {
 
     /// `seed` keys snownet's random choices (32 bytes from the operating system in a shell, fixed in tests);
     /// `secret` is the client's WireGuard key, whose public half the shell sends the portal when it connects.
+    /// `dnsRecords` are the proxy addresses of an earlier session of this process (#10104).
     public init(
         secret: StaticSecret,
         seed: Bytes32,
         internetResourceActivated: Bool,
+        dnsRecords: ProxyIPSnapshot = .empty,
         logger: Logger,
         unixTime: Duration,
         now: Instant
     ) {
         self.node = SnownetNode(role: .client, secret: secret, seed: seed, logger: logger, now: now, unixTime: unixTime)
         self.internetResourceActivated = internetResourceActivated
+        self.stub = StubResolver(records: dnsRecords)
         self.logger = logger
         self.unixOffset = unixTime - (now - .zero)
         self.lastNow = now
@@ -130,7 +142,7 @@ public struct ClientState {
     /// snownet's earliest deadline, or the last `now` while output is queued.
     public func pollTimeout() -> (deadline: Instant, reason: StaticString)? {
         if !self.transmits.isEmpty || !self.tunWrites.isEmpty || !self.portalMessages.isEmpty
-            || !self.events.isEmpty
+            || !self.events.isEmpty || !self.dnsQueries.isEmpty
         {
             return (self.lastNow, "queued output")
         }

@@ -1,5 +1,3 @@
-import FirezoneTime
-
 /// The numbers of the client's DNS side.
 public enum DNSConstants {
     // MARK: Specification
@@ -32,10 +30,13 @@ public enum DNSConstants {
     /// Firefox disables its own DNS over HTTPS when this name does not resolve
     /// (https://support.mozilla.org/kb/canary-domain-use-application-dnsnet).
     public static let dohCanaryDomain = DomainName(validatedLabels: ["use-application-dns", "net"])
-}
-
-extension DNSConstants {
     /// The UDP payload size our own OPT records offer: 1232 bytes fit an IPv6 packet within the 1280-byte minimum
     /// MTU (RFC 8200 §5) and are what DNS Flag Day 2020 settled on (https://www.dnsflagday.net/2020/).
     public static let ednsUDPPayloadSize: UInt16 = 1232
+    /// How long the client waits for a `DomainStatus` before it sends `AssignedIps` again
+    /// (rust/connlib/tunnel/src/client/dns_resource_nat.rs).
+    public static let assignedIPsRetransmitInterval: Duration = .seconds(2)
+    /// The packets buffered per name while the gateway sets up its NAT: the bound connlib puts on every packet
+    /// buffer of the client (128 while a resource is being authorized or a connection established).
+    public static let natBufferCapacity = 128
 }

@@ -32,7 +32,7 @@ public struct StubResolver: Sendable {
         var resource: ResourceID
     }
 
-    /// A stub resolver that keeps the proxy addresses of `records`, from a previous session of this process.
+    /// A stub resolver that keeps the proxy addresses of `records`, from an earlier session of this process.
     public init(records: ProxyIPSnapshot = .empty) {
         for record in records.records {
             let key = NameAndResource(domain: record.domain, resource: record.resource)

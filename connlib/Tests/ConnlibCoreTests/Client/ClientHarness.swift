@@ -59,12 +59,18 @@ struct ClientHarness {
     var clientReceived: [IPPacket] = []
     var gatewayReceived: [IPPacket] = []
 
-    init(resources: [ClientResource] = [Self.cidrResource], internetResourceActivated: Bool = false) {
+    init(
+        resources: [ClientResource] = [Self.cidrResource],
+        internetResourceActivated: Bool = false,
+        upstreamDNS: [UpstreamDNS] = [],
+        dnsRecords: ProxyIPSnapshot = .empty
+    ) {
         let now = self.clock.now
         self.client = ClientState(
             secret: StaticSecret(Bytes32((0..<32).map { UInt8(200 - $0) })!),
             seed: Bytes32((0..<32).map { UInt8($0 * 3) })!,
             internetResourceActivated: internetResourceActivated,
+            dnsRecords: dnsRecords,
             logger: self.records.logger(label: "client"),
             unixTime: self.clock.unixTime,
             now: now
@@ -91,7 +97,7 @@ struct ClientHarness {
                     interface: ClientInterface(
                         ipv4: Self.clientTunV4,
                         ipv6: Self.clientTunV6,
-                        upstreamDNS: [],
+                        upstreamDNS: upstreamDNS,
                         searchDomain: nil
                     ),
                     resources: resources,
@@ -143,6 +149,23 @@ struct ClientHarness {
             destination: destination,
             destinationPort: port,
             payload: body
+        )
+    }
+
+    /// A DNS query from the application at our tunnel address, port 40000.
+    static func dnsQuery(
+        _ name: String,
+        type: DNSRecordType = .a,
+        to server: IPAddress,
+        port: UInt16 = 53,
+        id: UInt16 = 0x4242
+    ) throws -> IPPacket {
+        try IPPacket.makeUDP(
+            source: .v4(clientTunV4),
+            sourcePort: 40000,
+            destination: server,
+            destinationPort: port,
+            payload: DNSMessage.makeQuery(id: id, question: DNSQuestion(name: try DomainName(name), type: type))
         )
     }
 

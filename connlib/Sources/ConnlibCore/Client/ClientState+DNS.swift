@@ -1,0 +1,264 @@
+import FirezoneTime
+import IPPacket
+import NIOCore
+import PortalMessages
+
+/// A query the stub passes to an upstream resolver outside the tunnel: the shell sends `query` to `server` from the
+/// host and hands the outcome to ``ClientState/handleDNSResponse(_:result:now:)``.
+public struct RecursiveDNSQuery: Hashable, Sendable {
+    public var server: IPSocketAddress
+    public var query: ByteBuffer
+    /// The application's socket that asked (our tunnel address and its port).
+    public var client: IPSocketAddress
+    /// The sentinel it asked, from which the answer comes back.
+    public var sentinel: IPSocketAddress
+
+    public init(server: IPSocketAddress, query: ByteBuffer, client: IPSocketAddress, sentinel: IPSocketAddress) {
+        self.server = server
+        self.query = query
+        self.client = client
+        self.sentinel = sentinel
+    }
+}
+
+/// So that the shell reports an upstream's outcome as a `Result`.
+extension DNSUpstreamFailure: Error {}
+
+extension ClientState {
+    /// The DNS port of the sentinels (RFC 1035 §4.2).
+    static let dnsPort: UInt16 = 53
+
+    /// A query the client sent through the tunnel on the application's behalf, by the application's port and the
+    /// server it went to: the answer comes back from that server and must look as if the sentinel sent it.
+    struct TunnelledQuery: Hashable {
+        var clientPort: UInt16
+        var server: IPSocketAddress
+    }
+
+    // MARK: Host
+
+    /// The operating system's resolvers, the stub's upstreams when the portal configures none.
+    public mutating func updateSystemResolvers(_ resolvers: [IPSocketAddress], now: Instant) {
+        self.lastNow = now
+        self.systemResolvers = resolvers
+        self.updateUpstreams()
+        self.resourcesDidChange()
+    }
+
+    /// A query for the shell to resolve outside the tunnel.
+    public mutating func pollDNSQuery() -> RecursiveDNSQuery? {
+        self.dnsQueries.popFirst()
+    }
+
+    /// The outcome of a ``RecursiveDNSQuery``: the upstream's answer, or how it failed (a timeout gets no answer,
+    /// any other failure SERVFAIL; Firezone's rust/connlib/tunnel/src/client.rs).
+    public mutating func handleDNSResponse(
+        _ query: RecursiveDNSQuery,
+        result: Result<ByteBuffer, DNSUpstreamFailure>,
+        now: Instant
+    ) {
+        self.lastNow = now
+        let answer: ByteBuffer
+        switch result {
+        case .success(let bytes):
+            answer = bytes
+        case .failure(let failure):
+            guard let response = StubResolver.responseToUpstreamFailure(query: query.query, failure) else {
+                return
+            }
+            answer = response
+        }
+        self.answer(answer, from: query.sentinel, to: query.client)
+    }
+
+    /// The records of the proxy addresses, for the shell to hand to the next session of this process (#10104).
+    public var dnsRecords: ProxyIPSnapshot {
+        self.stub.records
+    }
+
+    mutating func updateUpstreams() {
+        self.stub.setUpstreams(portal: self.interface?.upstreamDNS ?? [], system: self.systemResolvers)
+    }
+
+    // MARK: TUN input
+
+    /// Hands DNS queries to the stub resolver: UDP to a sentinel's port 53, and LLMNR (RFC 4795), for which the
+    /// client answers the names of DNS resources and stays silent otherwise, as connlib does with its
+    /// `drop_llmnr_nxdomain_responses` flag on. True when the packet was one of them.
+    mutating func interceptDNS(_ packet: IPPacket, now: Instant) -> Bool {
+        let destination = packet.destination
+        if destination == AddressPlan.llmnrV4 || destination == AddressPlan.llmnrV6 {
+            guard let udp = packet.udp, udp.destinationPort == AddressPlan.llmnrPort,
+                let sentinel = self.stub.sentinels.first?.sentinel,
+                case .answer(let bytes, let resolved?) = self.stub.handleQuery(packet.payload, sentinel: sentinel)
+            else {
+                self.stats.count(.multicast)
+                return true
+            }
+            self.noteResolved(resolved)
+            let responder = IPSocketAddress(sentinel, port: AddressPlan.llmnrPort)
+            self.answer(bytes, from: responder, to: IPSocketAddress(packet.source, port: udp.sourcePort))
+            return true
+        }
+        guard AddressPlan.isSentinel(destination) else {
+            return false
+        }
+        guard let udp = packet.udp, udp.destinationPort == Self.dnsPort else {
+            // DNS over TCP needs a user-space TCP stack (connlib's smoltcp) that this state machine does not have.
+            self.stats.count(.unknownSentinel)
+            return true
+        }
+        let client = IPSocketAddress(packet.source, port: udp.sourcePort)
+        let sentinel = IPSocketAddress(destination, port: Self.dnsPort)
+        switch self.stub.handleQuery(packet.payload, sentinel: destination) {
+        case .answer(let bytes, let resolved):
+            if let resolved {
+                self.noteResolved(resolved)
+            }
+            self.answer(bytes, from: sentinel, to: client)
+        case .forwardToGateway(let resource, _):
+            self.forwardToGateway(packet, resource: resource, sentinel: sentinel, now: now)
+        case .recurse(let upstream, let query, let viaTunnel):
+            if viaTunnel {
+                self.recurseThroughTunnel(packet, to: upstream, sentinel: sentinel, now: now)
+            } else {
+                self.dnsQueries.append(
+                    RecursiveDNSQuery(server: upstream, query: query, client: client, sentinel: sentinel)
+                )
+            }
+        case .drop:
+            self.stats.count(.unknownSentinel)
+        }
+        return true
+    }
+
+    /// New proxy addresses become routes to their resource (and TUN routes). Every answer asks the gateways to
+    /// resolve the name again (connlib's `recreate`), so that the real addresses follow the name's DNS.
+    private mutating func noteResolved(_ resolved: ResolvedResourceName) {
+        self.dnsResourceNAT.recreate(domain: resolved.record.domain)
+        guard resolved.newlyAssigned else {
+            return
+        }
+        self.resourcesDidChange()
+        self.events.append(.dnsRecordsChanged(self.stub.records))
+    }
+
+    /// SRV and TXT for a resource: only its site can resolve them, through the DNS server of the gateway that
+    /// serves it on port 53535. Without a flow yet the query is dropped and a flow requested: the application's
+    /// resolver asks again.
+    private mutating func forwardToGateway(
+        _ packet: IPPacket,
+        resource: ResourceID,
+        sentinel: IPSocketAddress,
+        now: Instant
+    ) {
+        guard let gateway = self.gatewayByResource[resource], let peer = self.gateways[gateway], peer.established
+        else {
+            self.stats.count(.flowFailed)
+            self.requestFlow(for: resource, now: now)
+            return
+        }
+        let server: IPAddress =
+            switch packet.version {
+            case .v4: .v4(peer.ipv4)
+            case .v6: .v6(peer.ipv6)
+            }
+        self.tunnel(packet, to: IPSocketAddress(server, port: AddressPlan.gatewayDNSPort), sentinel: sentinel) {
+            state,
+            rewritten in
+            state.send(rewritten, via: gateway, now: now)
+        }
+    }
+
+    /// A query for a portal-configured upstream that a resource covers: it goes to the upstream through the tunnel
+    /// like any packet for that resource.
+    private mutating func recurseThroughTunnel(
+        _ packet: IPPacket,
+        to upstream: IPSocketAddress,
+        sentinel: IPSocketAddress,
+        now: Instant
+    ) {
+        guard upstream.address.version == packet.version else {
+            // The packet cannot be rewritten across families; the shell resolves it instead.
+            if let udp = packet.udp {
+                self.dnsQueries.append(
+                    RecursiveDNSQuery(
+                        server: upstream,
+                        query: packet.payload,
+                        client: IPSocketAddress(packet.source, port: udp.sourcePort),
+                        sentinel: sentinel
+                    )
+                )
+            }
+            return
+        }
+        self.tunnel(packet, to: upstream, sentinel: sentinel) { state, rewritten in
+            let transport = try? rewritten.destinationProtocol()
+            guard let match = state.routing.lookup(upstream.address, transport: transport) else {
+                state.stats.count(.unknownResource)
+                return
+            }
+            state.route(rewritten, to: match.route.resourceID, now: now)
+        }
+    }
+
+    private mutating func tunnel(
+        _ packet: IPPacket,
+        to server: IPSocketAddress,
+        sentinel: IPSocketAddress,
+        send: (inout ClientState, IPPacket) -> Void
+    ) {
+        guard let udp = packet.udp else {
+            return
+        }
+        var rewritten = packet
+        do {
+            try rewritten.translateDestination(to: server.address, port: server.port)
+        } catch {
+            self.stats.count(.malformed)
+            return
+        }
+        self.tunnelledQueries.insert(sentinel, for: TunnelledQuery(clientPort: udp.sourcePort, server: server))
+        send(&self, rewritten)
+    }
+
+    /// An answer that came through the tunnel for a query the client sent there: it leaves the tunnel as the
+    /// sentinel's answer.
+    mutating func restoreSentinel(of packet: inout IPPacket) {
+        guard let udp = packet.udp,
+            let sentinel = self.tunnelledQueries.value(
+                for: TunnelledQuery(
+                    clientPort: udp.destinationPort,
+                    server: IPSocketAddress(packet.source, port: udp.sourcePort)
+                )
+            )
+        else {
+            return
+        }
+        do {
+            try packet.translateSource(to: sentinel.address, port: sentinel.port)
+        } catch {
+            self.stats.count(.malformed)
+        }
+    }
+
+    /// Writes a DNS answer into the TUN device as a UDP packet.
+    private mutating func answer(_ bytes: ByteBuffer, from source: IPSocketAddress, to destination: IPSocketAddress) {
+        guard source.address.version == destination.address.version else {
+            return
+        }
+        do {
+            self.tunWrites.append(
+                try IPPacket.makeUDP(
+                    source: source.address,
+                    sourcePort: source.port,
+                    destination: destination.address,
+                    destinationPort: destination.port,
+                    payload: bytes
+                )
+            )
+        } catch {
+            self.stats.count(.malformed)
+        }
+    }
+}
