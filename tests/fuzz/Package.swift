@@ -85,6 +85,20 @@ let package = Package(
             ]
         ),
 
+        // `run.sh gateway-policy`
+        .executableTarget(
+            name: "GatewayPolicyFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "ConnlibCore", package: "firezone"),
+                .product(name: "PortalMessages", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "FirezoneTime", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         .executableTarget(
             name: "WireGuardFuzzer",
             dependencies: [

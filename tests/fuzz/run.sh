@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 fuzz_dir=$(pwd)
 
 # TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
-# stun: a datagram the relay accepts; relay-server and snownet: a sequence of records; portal-messages: room for an `init`
+# stun: a datagram the relay accepts; relay-server, snownet and gateway-policy: a sequence of records; portal-messages: room for an `init`
 # with a few dozen resources)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
@@ -25,6 +25,7 @@ targets=(
     "portal-messages PortalMessagesFuzzer 16384"
     "wireguard WireGuardFuzzer 1600"
     "snownet SnownetFuzzer 4096"
+    "gateway-policy GatewayPolicyFuzzer 4096"
 )
 
 usage() {

@@ -233,7 +233,10 @@ public struct ClientOnGateway {
         domain: DomainName,
         addresses: [IPAddress]?
     ) -> P2PControlMessage? {
-        guard let status = self.dnsNAT.handleResolution(resource: resource, domain: domain, addresses: addresses)
+        // An answer inside Firezone's own ranges would send the client's packets back into the tunnel (to another
+        // client, or to a proxy IP again): such addresses are no resource's.
+        let usable = addresses?.filter { !AddressPlan.isTunnelAddress($0) && !AddressPlan.isProxyRange($0) }
+        guard let status = self.dnsNAT.handleResolution(resource: resource, domain: domain, addresses: usable)
         else {
             return nil
         }
@@ -285,7 +288,9 @@ public struct ClientOnGateway {
             // A proxy IP the client never set up has no route (ICMP network unreachable, as Firezone).
             return .reply(Self.icmpError(for: packet, .noProxyTranslation), dropped: .noProxyTranslation)
         }
-        guard let authorization = self.authorizations[translation.resource] else {
+        // The resource must still be the DNS resource the proxy IP was set up for: the portal re-authorizes a
+        // resource whose type changed under the same ID.
+        guard let authorization = self.authorizations[translation.resource], case .dns = authorization.kind else {
             return .reply(Self.icmpError(for: packet, .notAuthorized), dropped: .notAuthorized)
         }
         guard authorization.filters.permits(packet) else {
@@ -333,11 +338,17 @@ public struct ClientOnGateway {
             return .forward(packet)
         }
         let sourceProtocol = try? packet.sourceProtocol()
+        // Proxy IPs are the NAT's to give out: a packet from one that did not come through the NAT would pass for a
+        // DNS resource's reply, even when a CIDR resource as wide as 0.0.0.0/0 covers the address.
+        if fromDNSResource == nil, AddressPlan.isProxyRange(packet.source) {
+            return .drop(.unauthorizedSource)
+        }
         if let fromDNSResource {
-            let permitted = self.authorizations[fromDNSResource].map { authorization in
-                sourceProtocol.map(authorization.filters.permits) ?? authorization.filters.permits(packet)
+            guard let authorization = self.authorizations[fromDNSResource], case .dns = authorization.kind else {
+                return .drop(.unauthorizedSource)
             }
-            return permitted == true ? .forward(packet) : .drop(.unauthorizedSource)
+            let permitted = sourceProtocol.map(authorization.filters.permits) ?? (authorization.filters == .permitAll)
+            return permitted ? .forward(packet) : .drop(.unauthorizedSource)
         }
         switch self.classify(packet.source, protocol: sourceProtocol) {
         case .permitted: return .forward(packet)

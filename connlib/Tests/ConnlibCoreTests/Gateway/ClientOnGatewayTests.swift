@@ -277,6 +277,23 @@ import Testing
         )
     }
 
+    /// Found by the gateway-policy fuzzer (`regression-domain-resolving-to-a-proxy-address`).
+    @Test func resolvedAddressesInsideTheTunnelRangesAreNotUsed() throws {
+        var client = Self.client()
+        client.allowAccess(to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: []), expiresAt: nil)
+        let domain = try DomainName("app.corp.example")
+        _ = client.handleAssignedIPs(resource: Self.dns, domain: "app.corp.example", proxyIPs: Self.proxies)
+        #expect(
+            client.handleDomainResolved(
+                resource: Self.dns,
+                domain: domain,
+                addresses: [IPAddress("100.127.255.1")!, IPAddress("100.64.0.10")!]
+            ) == .domainStatus(resource: Self.dns, domain: "app.corp.example", status: .inactive)
+        )
+        let packet = try Self.tcp(to: "100.96.0.1", port: 443)
+        #expect(Self.dropped(client.translateOutbound(packet, now: Self.now)) == .noProxyTranslation)
+    }
+
     @Test func proxyTrafficOfARemovedDNSResourceIsProhibited() throws {
         var client = Self.client()
         client.allowAccess(to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: []), expiresAt: nil)
@@ -292,6 +309,20 @@ import Testing
         let verdict = client.translateOutbound(packet, now: Self.now)
         #expect(Self.dropped(verdict) == .notAuthorized)
         #expect(Self.answer(verdict, to: packet) == [3, 13])
+    }
+
+    @Test func proxyTrafficOfAResourceReauthorizedAsCIDRIsProhibited() throws {
+        var client = Self.client()
+        client.allowAccess(to: .dns(id: Self.dns, address: "*.corp.example", name: "", filters: []), expiresAt: nil)
+        let domain = try DomainName("app.corp.example")
+        _ = client.handleAssignedIPs(resource: Self.dns, domain: "app.corp.example", proxyIPs: Self.proxies)
+        _ = client.handleDomainResolved(resource: Self.dns, domain: domain, addresses: [IPAddress("10.9.9.9")!])
+        client.allowAccess(
+            to: .cidr(id: Self.dns, address: IPNetwork("192.168.0.0/16")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        let packet = try Self.tcp(to: "100.96.0.1", port: 443)
+        #expect(Self.dropped(client.translateOutbound(packet, now: Self.now)) == .notAuthorized)
     }
 
     @Test func dnsResourceFiltersApplyToProxyTraffic() throws {
@@ -364,6 +395,24 @@ import Testing
             )
         else {
             Issue.record("not dropped")
+            return
+        }
+    }
+
+    /// Found by the gateway-policy fuzzer (`regression-proxy-source-through-wide-cidr`).
+    @Test func inboundFromAProxyAddressOutsideTheNATIsDroppedEvenUnderAWideCIDRResource() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("0.0.0.0/0")!, name: "", filters: []),
+            expiresAt: nil
+        )
+        guard
+            case .drop(.unauthorizedSource) = client.translateInbound(
+                try Self.reply(from: "100.96.0.1", port: 443),
+                now: Self.now
+            )
+        else {
+            Issue.record("a packet from a proxy address reached the client without the NAT")
             return
         }
     }

@@ -116,7 +116,31 @@ import WireGuard
         #expect(scenario.gateway.state.client(GatewayScenario.clientID) == nil)
     }
 
+    @Test func losingTheLastRelayAsksForAFreshInit() {
+        var scenario = GatewayScenario(seed: 25)
+        scenario.start()
+        scenario.portal(.relaysPresence(RelaysPresence(disconnectedIDs: [GatewayScenario.relayID], connected: [])))
+        scenario.run(for: .seconds(1))
+        #expect(scenario.gateway.events.contains(.noRelays))
+        // Without relays a flow cannot be set up: no answer to the portal.
+        scenario.portal(.authorizeFlow(GatewayScenario.flow(Self.cidr, ref: "no-relays")))
+        #expect(!scenario.gateway.events.contains(.portal(.flowAuthorized(FlowAuthorized(ref: "no-relays")))))
+    }
+
     // MARK: Traffic
+
+    @Test func resourcePacketsWhileTheConnectionIsSetUpAreDroppedNotBuffered() throws {
+        var scenario = GatewayScenario(seed: 26)
+        scenario.start()
+        try scenario.authorize(Self.cidr)
+        let early = Self.reply(from: GatewayScenario.resourceAddress, port: 80)
+        scenario.resourceSends(early)
+        #expect(scenario.gateway.state.stats[.notConnected] == 1)
+        let connected = scenario.run(for: .seconds(10), until: GatewayScenario.bothEstablished)
+        try #require(connected, "\(scenario.report())")
+        scenario.run(for: .seconds(1))
+        #expect(!scenario.client.delivered.contains(early))
+    }
 
     @Test func clientReachesAnAuthorizedResourceAndTheReplyComesBack() throws {
         var scenario = GatewayScenario(seed: 13)
@@ -311,7 +335,7 @@ import WireGuard
         scenario.simulation.withNode(GatewayScenario.client, as: ClientHost.self) { host, now in
             host.change { $0.removeConnection(GatewayScenario.gatewayConnection, now: now) }
         }
-        // Idle after 10 s, then a check a minute and four missed (Firezone's seed 000 timers): about five minutes.
+        // Idle after 10 s, then a check a minute and four missed (ICE's ConnectionTiming): about five minutes.
         let failed = scenario.run(for: .seconds(400)) { simulation in
             !simulation.node(GatewayScenario.gateway, as: GatewayHost.self).state.isConnected(
                 to: GatewayScenario.clientID
