@@ -50,6 +50,9 @@ struct SimulatedTunnel: TunnelSystem {
     /// What reached the client's TUN device since the action began.
     private var clientTun: [IPPacket] = []
     private var probeSequence: UInt16 = 0
+    private var querySequence: UInt16 = 0
+    /// The client's DNS sentinel for the system resolver, from its last TUN configuration.
+    private var sentinel: IPAddress?
     private var trace: [String] = []
 
     init(seed: UInt64) {
@@ -132,8 +135,28 @@ struct SimulatedTunnel: TunnelSystem {
                 return .unexpected("no probe packet to \(destination)")
             }
             self.client.handleTunInput(packet, now: self.clock.now)
-        case .query:
-            return .unexpected("the client state has no DNS stub resolver to ask")
+        case .query(let name, let ipv6, _):
+            // Over UDP only: TCP DNS needs a user-space TCP stack (connlib's smoltcp) the client state does not have.
+            guard let sentinel = self.sentinel else {
+                return .unexpected("the client has no DNS sentinel")
+            }
+            self.querySequence &+= 1
+            let query = DNSMessage.makeQuery(
+                id: self.querySequence,
+                question: DNSQuestion(name: name, type: ipv6 ? .aaaa : .a)
+            )
+            guard
+                let packet = try? IPPacket.makeUDP(
+                    source: TunnelWorld.clientIP(sentinel.version),
+                    sourcePort: 50_000,
+                    destination: sentinel,
+                    destinationPort: 53,
+                    payload: query
+                )
+            else {
+                return .unexpected("no query packet to \(sentinel)")
+            }
+            self.client.handleTunInput(packet, now: self.clock.now)
         case .expireFlows:
             self.unixSkew += .seconds(Int64(Self.flowLifetime) + 1)
             self.portal.expireFlows(unixTime: self.unixSeconds)
@@ -160,11 +183,14 @@ struct SimulatedTunnel: TunnelSystem {
         case .restartClient:
             self.client.shutDown(now: self.clock.now)
             self.deliver()
+            // The records of the proxy addresses go to the next session of this process (Firezone #10104).
+            let records = self.client.dnsRecords
             let logger = Logger(label: "simulated-tunnel", factory: { _ in SwiftLogNoOpLogHandler() })
             self.client = ClientState(
                 secret: StaticSecret(Bytes32(self.rng.bytes(32))!),
                 seed: Bytes32(self.rng.bytes(32))!,
                 internetResourceActivated: self.internetResourceActive,
+                dnsRecords: records,
                 logger: logger,
                 unixTime: self.clock.unixTime,
                 now: self.clock.now
@@ -200,6 +226,9 @@ struct SimulatedTunnel: TunnelSystem {
         guard self.clientTun.count == 1 else {
             return .unexpected("\(self.clientTun.count) packets: \(self.clientTun.map(Self.describe))")
         }
+        if case .query = action {
+            return Self.answer(in: packet)
+        }
         guard case .send(let destination, let transport) = action else {
             return .unexpected("a packet after \(action): \(Self.describe(packet))")
         }
@@ -223,6 +252,31 @@ struct SimulatedTunnel: TunnelSystem {
     }
 
     // MARK: Packets
+
+    /// The DNS answer a packet from the sentinel carries.
+    static func answer(in packet: IPPacket) -> TunnelObservation {
+        guard packet.udp?.sourcePort == 53, let message = try? DNSMessage(parsingResponse: packet.payload) else {
+            return .unexpected("no DNS answer: \(Self.describe(packet))")
+        }
+        switch message.responseCode {
+        case .noError: return .answer(.addresses(message.answerAddresses))
+        case .nameError: return .answer(.nxdomain)
+        case .serverFailure: return .answer(.servfail)
+        default: return .unexpected("DNS response code \(message.responseCode)")
+        }
+    }
+
+    /// The public DNS's answer to a query the client recurses (``TunnelWorld/names``; NXDOMAIN for any other).
+    static func upstreamAnswer(to query: ByteBuffer) -> ByteBuffer? {
+        guard let message = try? DNSMessage(parsingQuery: query), let question = message.question else {
+            return nil
+        }
+        let version: IPVersion = question.type == .aaaa ? .v6 : .v4
+        guard let records = TunnelWorld.records(of: question.name, version) else {
+            return message.makeResponse(code: .nameError)
+        }
+        return message.makeResponse(code: .noError, answers: records.map { .address($0) }, ttl: 60)
+    }
 
     static func probe(to destination: IPAddress, _ transport: TransportProtocol, sequence: UInt16) -> IPPacket? {
         let source = TunnelWorld.clientIP(destination.version)
@@ -348,6 +402,7 @@ struct SimulatedTunnel: TunnelSystem {
             upstreamDNS: [],
             searchDomain: nil
         )
+        self.client.updateSystemResolvers([TunnelWorld.upstreamDNS], now: self.clock.now)
         let initialize = self.portal.clientInit(
             interface: interface,
             relays: self.relays(salt: "client-\(self.clientSocket)")
@@ -425,6 +480,12 @@ struct SimulatedTunnel: TunnelSystem {
                 moved = true
                 self.route(from: transmit.source, to: transmit.destination, transmit.payload)
             }
+            while let query = self.client.pollDNSQuery() {
+                moved = true
+                if let answer = Self.upstreamAnswer(to: query.query) {
+                    self.client.handleDNSResponse(query, result: .success(answer), now: now)
+                }
+            }
             while let message = self.client.pollPortalMessage() {
                 moved = true
                 if case .createFlow(let request) = message {
@@ -449,6 +510,9 @@ struct SimulatedTunnel: TunnelSystem {
             }
             while let event = self.client.pollEvent() {
                 moved = true
+                if case .tunInterfaceUpdated(let config) = event {
+                    self.sentinel = config.dnsBySentinel.first { $0.sentinel.version == .v4 }?.sentinel
+                }
                 if case .noRelays = event {
                     // The shell reconnects to the portal for a fresh `init` with relays (Firezone 685acdac3a has no
                     // `no_relays` message); the portal is out of reach while the client's network is down.

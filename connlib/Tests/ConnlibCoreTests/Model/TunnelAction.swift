@@ -80,3 +80,45 @@ enum TunnelObservation: Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension TunnelObservation {
+    /// Observations counted by kind.
+    struct Tally: CustomStringConvertible {
+        var nothing = 0
+        var replies = 0
+        var prohibited = 0
+        var unreachable = 0
+        var addresses = 0
+        var nxdomain = 0
+        var servfail = 0
+
+        mutating func count(_ observation: TunnelObservation) {
+            switch observation {
+            case .nothing: self.nothing += 1
+            case .packet(.reply): self.replies += 1
+            case .packet(.prohibited): self.prohibited += 1
+            case .packet(.unreachable): self.unreachable += 1
+            case .answer(.addresses): self.addresses += 1
+            case .answer(.nxdomain): self.nxdomain += 1
+            case .answer(.servfail): self.servfail += 1
+            case .unexpected: break
+            }
+        }
+
+        mutating func add(_ other: Tally) {
+            self.nothing += other.nothing
+            self.replies += other.replies
+            self.prohibited += other.prohibited
+            self.unreachable += other.unreachable
+            self.addresses += other.addresses
+            self.nxdomain += other.nxdomain
+            self.servfail += other.servfail
+        }
+
+        var description: String {
+            "\(self.replies) echoes, \(self.prohibited) ICMP prohibited, \(self.unreachable) ICMP network unreachable, "
+                + "\(self.addresses) DNS answers with addresses, \(self.nxdomain) NXDOMAIN, \(self.servfail) SERVFAIL, "
+                + "\(self.nothing) steps with nothing to see"
+        }
+    }
+}

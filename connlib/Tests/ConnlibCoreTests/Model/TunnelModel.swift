@@ -84,6 +84,9 @@ struct TunnelModel {
     private(set) var proxyIPs: [(key: ProxyKey, addresses: [IPAddress])] = []
     /// Answers given in this session since their resource was (re)added: only their proxy addresses are routed.
     private var answered: [ProxyKey] = []
+    /// The client's DNS-resource NAT (rust/connlib/tunnel/src/client/dns_resource_nat.rs): per gateway, name and
+    /// resource, whether the gateway mapped the name (`DomainStatus` active) or could not resolve it.
+    private var dnsResourceNAT: [(gateway: Int, name: DomainName, resource: ResourceID, mapped: Bool)] = []
 
     // MARK: Steps to actions
 
@@ -154,27 +157,27 @@ struct TunnelModel {
             // every second), online or not; a gateway left without any sends `goodbye`, and the client forgets the
             // flows through it.
             self.gatewayFlows.removeAll()
-            self.clientFlows.removeAll()
+            self.forgetConnections()
         case .restartGateway(let id):
             // A new process: no authorizations until flows are authorized again; the client's connection to it
             // fails and takes the client's flows through it along (rust/connlib/tunnel/src/client.rs,
             // `on_connection_failed`).
             let index = Self.gatewayIndex(id)
             self.gatewayFlows.removeAll { $0.gateway == index }
-            self.clientFlows.removeAll { $0.gateway == index }
+            self.forgetConnections(to: index)
             self.gatewayOnline[index] = true
         case .setGatewayOnline(let id, let online):
             self.gatewayOnline[Self.gatewayIndex(id)] = online
         case .restartClient:
             // A new session: no connections, no routes to proxy addresses until asked again; the records of the
             // last session stay (Firezone #10104).
-            self.clientFlows.removeAll()
+            self.forgetConnections()
             self.answered.removeAll()
         case .connectionFailure, .roam:
             // The client forgets the flows through failed connections; gateways keep their authorizations
             // (Firezone #10040). Roaming resets the client, which closes every connection (seed era: `reset`
             // closes all connections and rotates the key).
-            self.clientFlows.removeAll()
+            self.forgetConnections()
         case .idle:
             break
         }
@@ -260,6 +263,12 @@ struct TunnelModel {
         }
     }
 
+    /// The client's connections close (all, or the one to `gateway`): their flows and DNS-resource NAT entries go.
+    private mutating func forgetConnections(to gateway: Int? = nil) {
+        self.clientFlows.removeAll { gateway == nil || $0.gateway == gateway }
+        self.dnsResourceNAT.removeAll { gateway == nil || $0.gateway == gateway }
+    }
+
     /// The client's side of a resource leaving: its flow and the routes to its proxy addresses.
     private mutating func forget(_ id: ResourceID) {
         self.clientFlows.removeAll { $0.resource == id }
@@ -273,7 +282,7 @@ struct TunnelModel {
         let gateways = self.gatewayFlows.filter { $0.resource == id && self.gatewayOnline[$0.gateway] }.map(\.gateway)
         self.gatewayFlows.removeAll { $0.resource == id && self.gatewayOnline[$0.gateway] }
         for gateway in gateways where !self.gatewayFlows.contains(where: { $0.gateway == gateway }) {
-            self.clientFlows.removeAll { $0.gateway == gateway }
+            self.forgetConnections(to: gateway)
         }
     }
 
@@ -299,6 +308,9 @@ struct TunnelModel {
 
     private mutating func query(_ name: DomainName, _ version: IPVersion) -> Expectation {
         if let resource = self.dnsResource(for: name) {
+            // A new answer asks the gateways again for an entry that failed (a confirmed one keeps working while
+            // the gateway maps the name anew).
+            self.dnsResourceNAT.removeAll { $0.name == name && !$0.mapped }
             let key = ProxyKey(name: name, resource: resource.id, version: version)
             if !self.answered.contains(key) {
                 self.answered.append(key)
@@ -396,6 +408,20 @@ struct TunnelModel {
             }
             gateway = chosen
             requestedNow = true
+        }
+        if let name = proxyOf,
+            !self.dnsResourceNAT.contains(where: {
+                $0.gateway == gateway && $0.name == name && $0.resource == resource.id
+            })
+        {
+            // The first packet waits for `AssignedIps` → `DomainStatus`: active when the gateway resolves the name
+            // (to any family), inactive otherwise, which drops the waiting packets; later ones pass and the gateway
+            // answers them (ClientDNSResourceNAT, after rust/connlib/tunnel/src/client/dns_resource_nat.rs).
+            let resolves = [IPVersion.v4, .v6].contains { !(TunnelWorld.records(of: name, $0) ?? []).isEmpty }
+            self.dnsResourceNAT.append((gateway, name, resource.id, resolves))
+            if !resolves {
+                return .nothing
+            }
         }
         let outcome = self.gatewayForward(to: destination, transport, via: resource, proxyOf: proxyOf, gateway: gateway)
         if case .packet(.prohibited) = outcome {

@@ -6,6 +6,8 @@ struct TunnelSequenceRun<System: TunnelSystem> {
     private(set) var system: System
     /// One line per step: the step, the action it became, what was observed.
     private(set) var log: [String] = []
+    /// How many observations of each kind agreed with the model: the sequences' coverage.
+    private(set) var agreed = TunnelObservation.Tally()
 
     init(_ sequence: TunnelSequence, model: TunnelModel = TunnelModel(), system: System) {
         self.sequence = sequence
@@ -26,6 +28,7 @@ struct TunnelSequenceRun<System: TunnelSystem> {
             if let mismatch = self.model.check(observed, against: expectation) {
                 return "step \(index) \(step) (\(action)): \(mismatch)"
             }
+            self.agreed.count(observed)
         }
         return nil
     }
