@@ -123,9 +123,10 @@ extension TunnelSequence {
             (1, Gen<UInt16?>.element(of: [53, 55, 5000]).map { Probe.udp(port: $0 ?? 55) }),
             (1, Gen<UInt16?>.element(of: [80, 443, 8080]).map { Probe.tcp(port: $0 ?? 80) })
         )
+        // Adding and changing resources is drawn most after probing, so that most probes find a resource.
         let step = Gen<Step>.frequency(
             (
-                4,
+                6,
                 zip(slot, Gen<Sites>.case, Gen.int(in: 0...(TunnelWorld.filterSets.count - 1)))
                     .map { Step.upsert(slot: $0, sites: $1, filters: $2) }
             ),
