@@ -19,13 +19,14 @@ struct ModelledTunnel: TunnelSystem {
     }
 
     let mutation: Mutation
-    private var model = TunnelModel()
+    private var model: TunnelModel
     private var allocated: [(key: TunnelModel.ProxyKey, addresses: [IPAddress])] = []
     private var nextProxyOffset: UInt64 = 1
     private var actions = 0
 
-    init(mutation: Mutation) {
+    init(mutation: Mutation, model: TunnelModel = TunnelModel()) {
         self.mutation = mutation
+        self.model = model
     }
 
     mutating func perform(_ action: TunnelAction) -> TunnelObservation {

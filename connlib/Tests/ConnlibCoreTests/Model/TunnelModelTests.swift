@@ -11,7 +11,10 @@ import Testing
     /// Plays `steps`, teaching the model sequential proxy addresses, and returns the last expectation.
     @discardableResult
     static func play(_ model: inout TunnelModel, _ steps: [Step]) -> TunnelModel.Expectation? {
-        var tunnel = ModelledTunnel(mutation: .none)
+        var tunnel = ModelledTunnel(
+            mutation: .none,
+            model: TunnelModel(clientAppliesFilters: model.clientAppliesFilters)
+        )
         var last: TunnelModel.Expectation?
         for step in steps {
             guard let action = model.resolve(step) else {
@@ -145,6 +148,41 @@ import Testing
             .upsert(slot: 3, sites: .a, filters: 0), .send(.address(3), .udp(port: 55)),
         ]
         #expect(Self.expectation(after: online) == Self.reply("192.168.50.9"))
+    }
+
+    /// The model of connlib at Firezone 685acdac3a, which leaves filters to the gateway.
+    static func gatewayFiltersOnly(after steps: [Step]) -> TunnelModel.Expectation? {
+        var model = TunnelModel(clientAppliesFilters: false)
+        return Self.play(&model, steps)
+    }
+
+    @Test func withoutClientFiltersTheLongestPrefixRoutesAndItsFilterDecidesAtTheGateway() {
+        // 10.0.0.0/24 permits TCP 80 only, 10.0.0.0/16 everything, both through site A's gateway.
+        let steps: [Step] = [
+            .upsert(slot: 0, sites: .a, filters: 1), .upsert(slot: 1, sites: .a, filters: 0),
+            .send(.address(1), .udp(port: 55)), .send(.address(0), .udp(port: 55)),
+        ]
+        #expect(Self.gatewayFiltersOnly(after: steps) == Self.prohibited("10.0.0.5"))
+        #expect(Self.gatewayFiltersOnly(after: Array(steps.prefix(3))) == Self.reply("10.0.9.7"))
+    }
+
+    @Test func aProhibitedFlowIsAskedForAgainUnlessTheClientJustAskedForIt() {
+        // The first probe's flow is new when the gateway prohibits it: the client does not ask again within 2 s,
+        // so the next probe asks anew, after the filter change, and site B's gateway serves it with the new filter.
+        let steps: [Step] = [
+            .upsert(slot: 2, sites: .both, filters: 1), .send(.address(2), .tcp(port: 443)),
+            .setGatewayOnline(0, false), .upsert(slot: 2, sites: .both, filters: 3), .send(.address(2), .icmpEcho),
+        ]
+        #expect(Self.gatewayFiltersOnly(after: steps) == Self.reply("fd00:10::5"))
+        // A flow asked for in an earlier step is asked for again at once: site A's gateway, offline, cannot take
+        // it, site B's does, with the filter of the moment.
+        let earlier: [Step] = [
+            .upsert(slot: 2, sites: .both, filters: 1), .send(.address(2), .tcp(port: 80)),
+            .setGatewayOnline(0, false), .upsert(slot: 2, sites: .both, filters: 3), .send(.address(2), .icmpEcho),
+            .send(.address(2), .icmpEcho),
+        ]
+        #expect(Self.gatewayFiltersOnly(after: Array(earlier.dropLast())) == Self.prohibited("fd00:10::5"))
+        #expect(Self.gatewayFiltersOnly(after: earlier) == Self.reply("fd00:10::5"))
     }
 
     @Test func theInternetResourceRefusesPrivateDestinationsWithNetworkUnreachable() {
