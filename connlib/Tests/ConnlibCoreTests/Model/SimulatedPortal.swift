@@ -74,6 +74,9 @@ struct SimulatedPortal {
     private(set) var flows: [Flow] = []
     /// How long an authorized flow lasts, in seconds.
     var flowLifetime: UInt64 = 3_600
+    /// Among several online gateways of a resource's sites that the client is not connected to, the first (in the
+    /// order of `gateways`) rather than a random one: a reference model can then tell which gateway serves a flow.
+    var choosesFirstGateway = false
     private var pending: [PendingFlow] = []
     private var deliveries: [Delivery] = []
     private var rng: SeededRandomNumberGenerator
@@ -182,8 +185,8 @@ struct SimulatedPortal {
         }
     }
 
-    /// Firezone 685acdac3a's choice of a gateway (Gateways.load_balance_gateways): one the client is already connected to,
-    /// else any online gateway of the resource's sites.
+    /// Firezone 685acdac3a's choice of a gateway (Gateways.load_balance_gateways): one the client is already
+    /// connected to, else any online gateway of the resource's sites (the first with ``choosesFirstGateway``).
     private mutating func createFlow(_ request: CreateFlow, unixTime: UInt64) {
         func fail(_ reason: FlowFailureReason) {
             self.deliveries.append(
@@ -203,7 +206,8 @@ struct SimulatedPortal {
         }
         let chosen =
             candidates.first { request.connectedGatewayIDs.contains($0.id) }
-            ?? candidates[Int.random(in: 0..<candidates.count, using: &self.rng)]
+            ?? (self.choosesFirstGateway
+                ? candidates[0] : candidates[Int.random(in: 0..<candidates.count, using: &self.rng)])
         let ref = "flow-\(self.nextRef)"
         self.nextRef += 1
         let flow = PendingFlow(
