@@ -60,7 +60,17 @@ extension ClientState {
         if source == .v4(peer.ipv4) || source == .v6(peer.ipv6) {
             return true
         }
-        guard let match = self.routing.lookup(source, transport: try? packet.sourceProtocol()) else {
+        // A reply comes from the address and port the client's packet went to, so looking its source up as the
+        // client looked up that destination finds the route the flow took. An ICMP error about the client's packet
+        // is looked up by the packet it quotes: its own protocol says nothing of the flow, and with filters a bare
+        // address can pick another resource than the one whose gateway answered.
+        let match: ClientRoutingTable.Match?
+        if packet.icmp != nil, let (_, failed) = try? packet.icmpError() {
+            match = self.routing.lookup(failed.destination, transport: failed.destinationProtocol)
+        } else {
+            match = self.routing.lookup(source, transport: try? packet.sourceProtocol())
+        }
+        guard let match else {
             return false
         }
         return self.gatewayByResource[match.route.resourceID] == gateway

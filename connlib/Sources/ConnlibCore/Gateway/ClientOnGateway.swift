@@ -365,23 +365,45 @@ public struct ClientOnGateway {
 
     /// Whether the resource's side `address` with its `protocol` (port or echo identifier; nil for other
     /// protocols) belongs to a CIDR resource or the Internet resource the client may use and passes its filters.
+    /// A packet passes when any authorized
+    /// resource that covers its destination permits it, not only the one with the longest prefix: a client allowed
+    /// everything on 10.0.0.0/16 may reach 10.0.0.5 on any port even while a narrower 10.0.0.0/24 resource allows
+    /// only ICMP (Firezone's gateway merges the filters of the resources covering an address, its
+    /// rust/connlib/tunnel/src/gateway/client_on_gateway.rs), and the client, which routes by "filter permits"
+    /// first, sends such a packet for the wider resource.
     private func classify(_ address: IPAddress, protocol: TransportProtocol?) -> Classification {
-        if let match = self.cidrResources.longestMatch(for: address) {
-            // Several resources with the same network: any one of them that lets the packet through will do.
-            for resource in match.value {
-                if let authorization = self.authorizations[resource], Self.permits(authorization.filters, `protocol`) {
-                    return .permitted
-                }
-            }
-            return .refused(.filtered)
+        guard let match = self.cidrResources.longestMatch(for: address) else {
+            return self.classifyForInternet(address, protocol: `protocol`) ?? .refused(.notAuthorized)
         }
-        if let internet = self.internetResource, let authorization = self.authorizations[internet] {
-            guard InternetAddress.isReachable(address) else {
-                return .refused(.notInternetAddress)
+        // The longest prefix first: the common case, one lookup.
+        for resource in match.value {
+            if let authorization = self.authorizations[resource], Self.permits(authorization.filters, `protocol`) {
+                return .permitted
             }
-            return Self.permits(authorization.filters, `protocol`) ? .permitted : .refused(.filtered)
         }
-        return .refused(.notAuthorized)
+        for authorization in self.authorizations.values {
+            guard case .cidr(let network) = authorization.kind, network.contains(address) else {
+                continue
+            }
+            if Self.permits(authorization.filters, `protocol`) {
+                return .permitted
+            }
+        }
+        if case .permitted? = self.classifyForInternet(address, protocol: `protocol`) {
+            return .permitted
+        }
+        return .refused(.filtered)
+    }
+
+    /// The Internet resource's verdict, or nil when the client has no Internet resource here.
+    private func classifyForInternet(_ address: IPAddress, protocol: TransportProtocol?) -> Classification? {
+        guard let internet = self.internetResource, let authorization = self.authorizations[internet] else {
+            return nil
+        }
+        guard InternetAddress.isReachable(address) else {
+            return .refused(.notInternetAddress)
+        }
+        return Self.permits(authorization.filters, `protocol`) ? .permitted : .refused(.filtered)
     }
 
     private static func permits(_ filters: FilterEngine, _ protocol: TransportProtocol?) -> Bool {

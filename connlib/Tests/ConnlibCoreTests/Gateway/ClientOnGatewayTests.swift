@@ -40,6 +40,16 @@ import Testing
         )
     }
 
+    static func udp(to destination: String, port: UInt16) throws -> IPPacket {
+        try IPPacket.makeUDP(
+            source: .v4(clientV4),
+            sourcePort: 40000,
+            destination: IPAddress(destination)!,
+            destinationPort: port,
+            payload: ByteBuffer()
+        )
+    }
+
     static func reply(from source: String, port: UInt16, to destination: IPAddress = .v4(clientV4)) throws -> IPPacket {
         try IPPacket.makeTCP(
             source: IPAddress(source)!,
@@ -142,22 +152,28 @@ import Testing
         #expect(Self.answer(client.translateOutbound(v6, now: Self.now), to: v6) == [1, 1])
     }
 
-    @Test func longestCIDRPrefixDecidesWhichFiltersApply() throws {
+    @Test func anyAuthorizedResourceCoveringTheDestinationMayPermitIt() throws {
         var client = Self.client()
         client.allowAccess(
-            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []),
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: [.udp(ports: 53...53)]),
             expiresAt: nil
         )
         client.allowAccess(
             to: .cidr(id: Self.narrow, address: IPNetwork("10.1.0.0/16")!, name: "", filters: [.tcp(ports: 443...443)]),
             expiresAt: nil
         )
+        // Neither the /16 (TCP 443) nor the /8 (UDP 53) allows TCP 80.
         let blocked = try Self.tcp(to: "10.1.2.3", port: 80)
         let verdict = client.translateOutbound(blocked, now: Self.now)
         #expect(Self.dropped(verdict) == .filtered)
         #expect(Self.answer(verdict, to: blocked) == [3, 13])
+        // The /16 allows TCP 443; the wider /8 allows UDP 53 inside the /16 too.
         #expect(Self.forwarded(client.translateOutbound(try Self.tcp(to: "10.1.2.3", port: 443), now: Self.now)) != nil)
-        #expect(Self.forwarded(client.translateOutbound(try Self.tcp(to: "10.2.0.1", port: 80), now: Self.now)) != nil)
+        #expect(Self.forwarded(client.translateOutbound(try Self.udp(to: "10.1.2.3", port: 53), now: Self.now)) != nil)
+        // Outside the /16 only the /8 applies.
+        #expect(
+            Self.dropped(client.translateOutbound(try Self.tcp(to: "10.2.0.1", port: 443), now: Self.now)) == .filtered
+        )
     }
 
     @Test(arguments: [

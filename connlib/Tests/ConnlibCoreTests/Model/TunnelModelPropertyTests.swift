@@ -29,11 +29,10 @@ import Testing
 
     static func play(_ sequence: TunnelSequence) -> (failure: String?, report: String, agreed: TunnelObservation.Tally)
     {
-        // The client's routes carry no filters (connlib at Firezone 685acdac3a ignores them on the client): the model
-        // leaves filters to the gateways.
+        // The client applies its resources' filters before routing, and the gateways apply them again.
         var run = TunnelSequenceRun(
             sequence,
-            model: TunnelModel(clientAppliesFilters: false),
+            model: TunnelModel(clientAppliesFilters: true),
             system: SimulatedTunnel(seed: sequence.seed)
         )
         let failure = run.play()
