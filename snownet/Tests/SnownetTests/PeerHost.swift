@@ -111,12 +111,7 @@ struct PeerHost: SimulatedNode {
     /// Encrypts `packet` for `connection` and queues the datagram, as the TUN path does.
     @discardableResult
     mutating func send(_ packet: IPPacket, to connection: String, now: Instant) throws(NodeError) -> Bool {
-        var buffer = ByteBufferAllocator().buffer(
-            capacity: NodeConstants.headroom + packet.buffer.readableBytes + NodeConstants.tailroom
-        )
-        buffer.moveWriterIndex(forwardBy: NodeConstants.headroom)
-        buffer.moveReaderIndex(forwardBy: NodeConstants.headroom)
-        buffer.writeImmutableBuffer(packet.buffer)
+        var buffer = packet.buffer.withEncapsulationRoom()
         defer { self.collectEvents() }
         guard let destination = try self.node.encapsulate(&buffer, for: connection, now: now) else {
             return false

@@ -182,18 +182,7 @@ extension ClientState {
     /// Encrypts `packet` for `gateway` and queues the datagram. A packet without the headroom and tailroom
     /// snownet seals in is copied into a buffer that has them.
     mutating func send(_ packet: IPPacket, via gateway: GatewayID, now: Instant) {
-        var buffer = packet.buffer
-        if buffer.readerIndex < NodeConstants.headroom
-            || buffer.capacity - buffer.writerIndex < NodeConstants.tailroom
-        {
-            var copy = ByteBufferAllocator().buffer(
-                capacity: NodeConstants.headroom + buffer.readableBytes + NodeConstants.tailroom
-            )
-            copy.moveWriterIndex(forwardBy: NodeConstants.headroom)
-            copy.moveReaderIndex(forwardBy: NodeConstants.headroom)
-            copy.writeImmutableBuffer(buffer)
-            buffer = copy
-        }
+        var buffer = packet.buffer.withEncapsulationRoom()
         do {
             if let destination = try self.node.encapsulate(&buffer, for: gateway, now: now) {
                 self.transmits.append(

@@ -419,16 +419,7 @@ public struct GatewayState {
     /// Encrypts a packet for a client and queues the datagram. Dropped when the connection cannot carry it now:
     /// a gateway never buffers.
     private mutating func send(_ packet: IPPacket, to client: ClientID, now: Instant) {
-        var buffer = packet.buffer
-        if buffer.readerIndex < NodeConstants.headroom || buffer.writableBytes < NodeConstants.tailroom {
-            var roomy = ByteBufferAllocator().buffer(
-                capacity: NodeConstants.headroom + buffer.readableBytes + NodeConstants.tailroom
-            )
-            roomy.moveWriterIndex(forwardBy: NodeConstants.headroom)
-            roomy.moveReaderIndex(forwardBy: NodeConstants.headroom)
-            roomy.writeImmutableBuffer(buffer)
-            buffer = roomy
-        }
+        var buffer = packet.buffer.withEncapsulationRoom()
         let destination: NodeDestination?
         do {
             destination = try self.node.encapsulate(&buffer, for: client, now: now)

@@ -216,12 +216,7 @@ struct ClientHarness {
 
     /// The gateway sends `packet` to the client through the tunnel.
     mutating func gatewaySends(_ packet: IPPacket) throws {
-        var buffer = ByteBufferAllocator().buffer(
-            capacity: NodeConstants.headroom + packet.length + NodeConstants.tailroom
-        )
-        buffer.moveWriterIndex(forwardBy: NodeConstants.headroom)
-        buffer.moveReaderIndex(forwardBy: NodeConstants.headroom)
-        buffer.writeImmutableBuffer(packet.buffer)
+        var buffer = packet.buffer.withEncapsulationRoom()
         if let destination = try self.gateway.encapsulate(&buffer, for: Self.clientID, now: self.clock.now) {
             self.route(
                 from: destination.source ?? Self.gatewaySocket,

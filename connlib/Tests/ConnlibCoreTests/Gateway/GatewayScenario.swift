@@ -130,12 +130,7 @@ struct ClientHost: SimulatedNode {
 
     /// Encrypts `packet` for the gateway and queues the datagram, as the client's TUN path does.
     mutating func send(_ packet: IPPacket, now: Instant) {
-        var buffer = ByteBufferAllocator().buffer(
-            capacity: NodeConstants.headroom + packet.buffer.readableBytes + NodeConstants.tailroom
-        )
-        buffer.moveWriterIndex(forwardBy: NodeConstants.headroom)
-        buffer.moveReaderIndex(forwardBy: NodeConstants.headroom)
-        buffer.writeImmutableBuffer(packet.buffer)
+        var buffer = packet.buffer.withEncapsulationRoom()
         if let destination = try? self.node.encapsulate(&buffer, for: GatewayScenario.gatewayConnection, now: now) {
             self.outbox.append(
                 SimulatedTransmit(
