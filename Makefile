@@ -27,10 +27,12 @@ lint:
 	tests/lint/run.sh
 
 # snownet's simulation scenarios over 1,000 seeds each and 5,000 property-based sequences, where make test plays
-# 100 of each (a nightly-style run). SIMULATION_SEED replays one seed.
+# 100 of each, and connlib's tunnel against its reference model over 10,000 sequences, where make test plays 1,000
+# (a nightly-style run). SIMULATION_SEED replays one seed.
 nightly: deps
 	SNOWNET_SCENARIO_SEEDS=$${SNOWNET_SCENARIO_SEEDS:-1000} SNOWNET_PROPERTY_SEQUENCES=$${SNOWNET_PROPERTY_SEQUENCES:-5000} \
 		swift test --filter 'PathScenarioTests|TimingScenarioTests|LifecycleScenarioTests|PropertyScenarioTests'
+	CONNLIB_MODEL_SEQUENCES=$${CONNLIB_MODEL_SEQUENCES:-10000} swift test --filter TunnelModelPropertyTests
 
 bench: deps
 	tests/benchmarks/run.sh

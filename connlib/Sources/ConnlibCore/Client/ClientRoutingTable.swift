@@ -105,6 +105,10 @@ public struct ClientRoutingTable {
             case .v4: self.lengthsV4
             case .v6: self.lengthsV6
             }
+        // A proxy address stands for a DNS resource's name: only a DNS resource's route may take it, never the
+        // Internet resource's default route or a CIDR resource that happens to cover the proxy range, which would
+        // send a fake address to a gateway that has no translation for it.
+        let isProxy = AddressPlan.isProxyRange(destination)
         var best: Match?
         for length in lengths {
             guard let network = try? IPNetwork(masking: destination, prefixLength: length),
@@ -112,7 +116,7 @@ public struct ClientRoutingTable {
             else {
                 continue
             }
-            for route in candidates {
+            for route in candidates where !isProxy || route.pattern != nil {
                 let candidate = Match(network: network, route: route)
                 if let current = best, !Self.isBetter(candidate, than: current, transport: transport) {
                     continue

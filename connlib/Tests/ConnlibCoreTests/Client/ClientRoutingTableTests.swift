@@ -36,6 +36,21 @@ import Testing
         #expect(table.lookup(Self.address("10.2.2.3"), transport: .tcp(port: 22))?.route.resourceID.rawValue == "wide")
     }
 
+    @Test func aProxyAddressIsTakenOnlyByADNSResourceEvenWhenItsFiltersDeny() throws {
+        var table = ClientRoutingTable()
+        table.insert(try Self.route("internet"), for: Self.network("0.0.0.0/0"))
+        table.insert(try Self.route("cgnat"), for: Self.network("100.64.0.0/10"))
+        table.insert(
+            try Self.route("dns", pattern: "app.corp", filter: Self.webOnly),
+            for: Self.network("100.96.0.1/32")
+        )
+        #expect(table.lookup(Self.address("100.96.0.1"), transport: .tcp(port: 80))?.route.resourceID.rawValue == "dns")
+        #expect(table.lookup(Self.address("100.96.0.2"), transport: .tcp(port: 80)) == nil)
+        #expect(
+            table.lookup(Self.address("8.8.8.8"), transport: .tcp(port: 80))?.route.resourceID.rawValue == "internet"
+        )
+    }
+
     @Test func noRouteWhenNoNetworkCoversTheDestination() throws {
         var table = ClientRoutingTable()
         table.insert(try Self.route("wide"), for: Self.network("10.0.0.0/8"))

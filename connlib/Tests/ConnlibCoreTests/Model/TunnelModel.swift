@@ -348,10 +348,17 @@ struct TunnelModel {
     /// The client's choice of a route, as Firezone's later rust/libs/connlib/tunnel-proto/src/client/routing.rs makes
     /// it (stricter than 685acdac3a's longest prefix): among the resources covering the destination, the one whose
     /// filter permits the packet, then the more specific (a proxy address's /32 or /128, then the longer prefix),
-    /// then the smaller ID; the Internet resource covers everything while active.
+    /// then the smaller ID; the Internet resource covers everything while active, except the proxy addresses, which
+    /// belong to the DNS resources alone.
     private func route(to destination: IPAddress, _ transport: TransportProtocol) -> (Resource, proxyOf: DomainName?)? {
         var candidates: [(resource: Resource, prefix: Int, proxyOf: DomainName?)] = []
+        let isProxy = AddressPlan.isProxyRange(destination)
         for resource in self.resources where resource.allowed {
+            if isProxy {
+                guard case .dns = resource.address else {
+                    continue
+                }
+            }
             switch resource.address {
             case .cidr(let network) where network.contains(destination):
                 candidates.append((resource, Int(network.prefixLength), nil))

@@ -71,6 +71,18 @@ import Testing
 
     /// Fixed sequences for rules a random run reaches rarely, and shrunk ones that once failed.
     static let regressions: [TunnelSequence] = [
+        // A DNS resource's filters deny a packet to its proxy address while the Internet resource is active: the
+        // client answers prohibited itself instead of sending the fake address to the Internet resource's gateway.
+        TunnelSequence(
+            seed: 5_041_020_680_115_923_374,
+            steps: [
+                .setInternetResourceActive(true),
+                .upsert(slot: 6, sites: .a, filters: 4),
+                .query(name: 3, ipv6: false, tcp: true),
+                .upsert(slot: 8, sites: .a, filters: 4),
+                .send(.name(3, ipv6: false), .tcp(port: 80)),
+            ]
+        ),
         // A restarted gateway (same key, new port, new relay allocation) serves a new flow.
         TunnelSequence(
             seed: 4_745_816_438_174_620_755,
