@@ -389,10 +389,9 @@ public struct ClientOnGateway {
                 return .permitted
             }
         }
-        if case .permitted? = self.classifyForInternet(address, protocol: `protocol`) {
-            return .permitted
-        }
-        return .refused(.filtered)
+        // No CIDR resource lets it through: a client with the Internet resource sent it for that one, whose verdict
+        // (and ICMP error) it gets.
+        return self.classifyForInternet(address, protocol: `protocol`) ?? .refused(.filtered)
     }
 
     /// The Internet resource's verdict, or nil when the client has no Internet resource here.

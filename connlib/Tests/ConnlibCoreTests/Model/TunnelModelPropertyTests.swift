@@ -71,6 +71,18 @@ import Testing
 
     /// Fixed sequences for rules a random run reaches rarely, and shrunk ones that once failed.
     static let regressions: [TunnelSequence] = [
+        // A CIDR resource that denies ICMP and the Internet resource on one gateway: the client sends the echo for
+        // the Internet resource, and the gateway answers as the Internet resource (a ULA address: unreachable).
+        TunnelSequence(
+            seed: 1_127_212_601_624_825_013,
+            steps: [
+                .setInternetResourceActive(true),
+                .upsert(slot: 2, sites: .both, filters: 2),
+                .send(.address(2), .udp(port: 53)),
+                .upsert(slot: 8, sites: .both, filters: 5),
+                .send(.address(2), .icmpEcho),
+            ]
+        ),
         // A DNS resource's filters deny a packet to its proxy address while the Internet resource is active: the
         // client answers prohibited itself instead of sending the fake address to the Internet resource's gateway.
         TunnelSequence(
