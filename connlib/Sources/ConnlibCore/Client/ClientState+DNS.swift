@@ -25,8 +25,8 @@ public struct RecursiveDNSQuery: Hashable, Sendable {
 extension DNSUpstreamFailure: Error {}
 
 extension ClientState {
-    /// The DNS port of the sentinels (RFC 1035 §4.2).
-    static let dnsPort: UInt16 = 53
+    /// The DNS port of the sentinels.
+    static let dnsPort = DNSConstants.port
 
     /// A query the client sent through the tunnel on the application's behalf, by the application's port and the
     /// server it went to: the answer comes back from that server and must look as if the sentinel sent it.
