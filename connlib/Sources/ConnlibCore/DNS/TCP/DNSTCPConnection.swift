@@ -100,13 +100,11 @@ struct DNSTCPConnection {
     var deadline: Instant? {
         switch self.state {
         case .timeWait(let until):
-            return until
+            until
         case .synReceived, .established:
-            let idle = self.lastActivity + DNSTCPServerConstants.idleTimeout
-            guard let retransmission = self.retransmissionDeadline else {
-                return idle
-            }
-            return min(idle, retransmission)
+            // While something is unacknowledged the retransmission budget bounds the wait; idleness counts
+            // only when nothing is in flight.
+            self.retransmissionDeadline ?? self.lastActivity + DNSTCPServerConstants.idleTimeout
         }
     }
 
@@ -431,7 +429,7 @@ struct DNSTCPConnection {
                 return .remove
             }
         }
-        if now >= self.lastActivity + DNSTCPServerConstants.idleTimeout {
+        if self.retransmissionDeadline == nil, now >= self.lastActivity + DNSTCPServerConstants.idleTimeout {
             guard case .established = self.state, self.isQuiet, !self.peerFinReceived else {
                 // Idle in the middle of a handshake, a query or a close: nothing good is coming.
                 self.abort(reason: .idle, output: &output)
