@@ -56,19 +56,21 @@ struct SimulatedTunnel: TunnelSystem {
     private var sentinel: IPAddress?
     private var trace: [String] = []
 
-    init(seed: UInt64) {
+    /// `placements` (client, then each gateway) replaces the seed's draw, for a test that needs a topology.
+    init(seed: UInt64, placements: [HostPlacement]? = nil) {
         self.simulation = Simulation(seed: seed)
         self.rng = SeededRandomNumberGenerator(seed: seed)
         let logger = Self.logger
         let now = self.simulation.now
         let relay = RelayNode(addresses: [Self.relayAddress], seed: seed, clock: self.simulation.clock, logger: logger)
         self.simulation.addHost(Self.relay, addresses: [Self.relayAddress], link: Self.drawLink(&self.rng), node: relay)
-        self.clientPlacement = HostPlacement.random(using: &self.rng)
-        var placements: [HostPlacement] = []
-        for _ in TunnelWorld.gateways.indices {
-            placements.append(HostPlacement.random(using: &self.rng))
+        var drawn: [HostPlacement] = []
+        for _ in 0...TunnelWorld.gateways.count {
+            drawn.append(HostPlacement.random(using: &self.rng))
         }
-        self.gatewayPlacements = placements
+        let chosen = placements ?? drawn
+        self.clientPlacement = chosen[0]
+        self.gatewayPlacements = Array(chosen.dropFirst())
         self.clientLink = Self.drawLink(&self.rng)
         var portalGateways: [SimulatedPortal.Gateway] = []
         for index in TunnelWorld.gateways.indices {
