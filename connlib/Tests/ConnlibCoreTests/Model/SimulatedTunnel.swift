@@ -11,90 +11,114 @@ import Snownet
 import WireGuard
 
 /// The tunnel under test: a real ``ClientState`` and two real ``GatewayState``s (one per site of ``TunnelWorld``)
-/// with one of our relays on a flat simulated network, the ``SimulatedPortal`` brokering their flows, a resource
-/// host behind each gateway that echoes every ICMP echo, UDP datagram and TCP segment it gets, and the public DNS
-/// of ``TunnelWorld`` answering the gateways' resolutions. Time is a ``FluxCapacitor``: every action runs the
-/// nodes' timers and delivers every datagram until it settles.
+/// with one of our relays on a ``Simulation``, the ``SimulatedPortal`` brokering their flows, a resource host behind
+/// each gateway that echoes every ICMP echo, UDP datagram and TCP segment it gets, and the public DNS of
+/// ``TunnelWorld`` answering the gateways' resolutions. The relay is on the public internet; the client and each
+/// gateway sit on it or behind a NAT router whose kind the seed draws (``HostPlacement``), each on an access link of
+/// a seeded latency. Every action runs the simulation until it settles.
 struct SimulatedTunnel: TunnelSystem {
     static let clientID = ClientID("c0000000-0000-4000-8000-00000000000c")
     static let relayID = RelayID("f0000000-0000-4000-8000-0000000000f1")
-    static let relayAddress = IPAddress.v4(IPv4Address(192, 0, 2, 100))
-    static let gatewayAddresses = [IPAddress.v4(IPv4Address(192, 0, 2, 2)), IPAddress.v4(IPv4Address(192, 0, 2, 3))]
+    static let relayAddress = IPAddress.v4(IPv4Address(203, 0, 113, 1))
     static let gatewayTunnelIPs = [
         (IPv4Address(100, 64, 0, 2), IPv6Address("fd00:2021:1111::2")!),
         (IPv4Address(100, 64, 0, 3), IPv6Address("fd00:2021:1111::3")!),
     ]
+    static let client = "client"
+    static let relay = "relay"
+    static let gatewayHosts = ["gateway-a", "gateway-b"]
+    static let port: UInt16 = 52625
     /// Long enough that flows never expire on their own within a sequence: only `.expireFlows` ends them.
     static let flowLifetime: UInt64 = 30 * 24 * 3600
     /// What every action is given to settle: more than the client's 2 s between two `create_flow` for a resource.
     static let settleTime = Duration.seconds(3)
     /// Longer than an idle connection takes to fail (one STUN check every 60 s, failed after 4 missing).
     static let failureTime = Duration.seconds(330)
+    /// The access links' one-way latency is drawn from this range; no loss, so that every step settles.
+    static let latencies = 2...40
 
-    private var clock = FluxCapacitor()
+    private var simulation: Simulation
     private var rng: SeededRandomNumberGenerator
     private var portal: SimulatedPortal
-    private var client: ClientState
-    private var clientSocket = IPSocketAddress(.v4(IPv4Address(192, 0, 2, 1)), port: 52625)
-    private var gateways: [GatewayState] = []
-    /// A new process binds a new port: the relay still holds the last one's allocation for the old 5-tuple.
-    private var gatewaySockets = Self.gatewayAddresses.map { IPSocketAddress($0, port: 52625) }
-    private var relay: RelayNode
-    /// Added to the clock's Unix time on the gateways' and the portal's side: `.expireFlows` moves it past every
-    /// flow's expiry without running the clock for a month.
-    private var unixSkew = Duration.zero
+    private var clientLink: LinkConditions
+    /// Where the client sits now (it changes on every roam) and where each gateway sits.
+    private var clientPlacement: HostPlacement
+    private let gatewayPlacements: [HostPlacement]
+    /// How many networks the client has joined: each roam is a new one.
+    private var clientNetworks = 0
     private var internetResourceActive = false
-    /// While set, every datagram to or from the client is lost.
+    /// While set, every datagram to or from the client is lost and the portal is out of its reach.
     private var clientPartitioned = false
     private var clientNeedsRelays = false
-    /// What reached the client's TUN device since the action began.
-    private var clientTun: [IPPacket] = []
     private var probeSequence: UInt16 = 0
     private var querySequence: UInt16 = 0
     /// The client's DNS sentinel for the system resolver, from its last TUN configuration.
     private var sentinel: IPAddress?
     private var trace: [String] = []
 
-    init(seed: UInt64) {
+    /// `placements` (client, then each gateway) replaces the seed's draw, for a test that needs a topology.
+    init(seed: UInt64, placements: [HostPlacement]? = nil) {
+        self.simulation = Simulation(seed: seed)
         self.rng = SeededRandomNumberGenerator(seed: seed)
-        let now = self.clock.now
-        let logger = Logger(label: "simulated-tunnel", factory: { _ in SwiftLogNoOpLogHandler() })
-        self.relay = RelayNode(addresses: [Self.relayAddress], seed: seed, clock: self.clock, logger: logger)
-        let clientSecret = StaticSecret(Bytes32(self.rng.bytes(32))!)
-        self.client = ClientState(
-            secret: clientSecret,
-            seed: Bytes32(self.rng.bytes(32))!,
-            internetResourceActivated: false,
-            logger: logger,
-            unixTime: self.clock.unixTime,
-            now: now
-        )
+        let logger = Self.logger
+        let now = self.simulation.now
+        let relay = RelayNode(addresses: [Self.relayAddress], seed: seed, clock: self.simulation.clock, logger: logger)
+        self.simulation.addHost(Self.relay, addresses: [Self.relayAddress], link: Self.drawLink(&self.rng), node: relay)
+        var drawn: [HostPlacement] = []
+        for _ in 0...TunnelWorld.gateways.count {
+            drawn.append(HostPlacement.random(using: &self.rng))
+        }
+        let chosen = placements ?? drawn
+        self.clientPlacement = chosen[0]
+        self.gatewayPlacements = Array(chosen.dropFirst())
+        self.clientLink = Self.drawLink(&self.rng)
         var portalGateways: [SimulatedPortal.Gateway] = []
         for index in TunnelWorld.gateways.indices {
-            let gateway = GatewayState(
+            let state = GatewayState(
                 secret: Self.gatewaySecret(index),
                 seed: Bytes32(self.rng.bytes(32))!,
                 logger: logger,
                 now: now,
-                unixTime: self.clock.unixTime
+                unixTime: self.simulation.clock.unixTime
             )
             portalGateways.append(
                 SimulatedPortal.Gateway(
                     id: TunnelWorld.gateways[index],
                     peer: SimulatedPortal.Peer(
-                        publicKey: gateway.publicKey,
+                        publicKey: state.publicKey,
                         ipv4: Self.gatewayTunnelIPs[index].0,
                         ipv6: Self.gatewayTunnelIPs[index].1
                     ),
                     site: TunnelWorld.sites[index].id
                 )
             )
-            self.gateways.append(gateway)
+            let (address, router) = Self.place(
+                Self.gatewayHosts[index],
+                self.gatewayPlacements[index],
+                publicAddress: .v4(IPv4Address(192, 0, 2, UInt8(2 + index))),
+                privateAddress: .v4(IPv4Address(10, 0, UInt8(2 + index), 2)),
+                on: &self.simulation
+            )
+            self.simulation.addHost(
+                Self.gatewayHosts[index],
+                addresses: [address],
+                behind: router,
+                link: Self.drawLink(&self.rng),
+                node: SimulatedGatewayHost(state: state, socket: IPSocketAddress(address, port: Self.port))
+            )
         }
+        let client = ClientState(
+            secret: StaticSecret(Bytes32(self.rng.bytes(32))!),
+            seed: Bytes32(self.rng.bytes(32))!,
+            internetResourceActivated: false,
+            logger: logger,
+            unixTime: self.simulation.clock.unixTime,
+            now: now
+        )
         self.portal = SimulatedPortal(
             clientID: Self.clientID,
             client: SimulatedPortal.Peer(
-                publicKey: self.client.publicKey,
+                publicKey: client.publicKey,
                 ipv4: TunnelWorld.clientIPv4,
                 ipv6: TunnelWorld.clientIPv6
             ),
@@ -103,23 +127,90 @@ struct SimulatedTunnel: TunnelSystem {
         )
         self.portal.flowLifetime = Self.flowLifetime
         self.portal.choosesFirstGateway = true
-        for index in self.gateways.indices {
+        let (address, router) = self.placeClient()
+        self.simulation.addHost(
+            Self.client,
+            addresses: [address],
+            behind: router,
+            link: self.clientLink,
+            node: SimulatedClientHost(state: client, socket: IPSocketAddress(address, port: Self.port))
+        )
+        for index in TunnelWorld.gateways.indices {
             self.joinGateway(index)
         }
         self.joinClient()
         self.run(for: Self.settleTime)
     }
 
+    private static var logger: Logger {
+        Logger(label: "simulated-tunnel", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    private static func drawLink(_ rng: inout SeededRandomNumberGenerator) -> LinkConditions {
+        LinkConditions(latency: .milliseconds(Int.random(in: Self.latencies, using: &rng)))
+    }
+
+    /// A host's address and router for `placement`: the public address itself, or a private one behind a new
+    /// router that owns the public address.
+    private static func place(
+        _ name: String,
+        _ placement: HostPlacement,
+        publicAddress: IPAddress,
+        privateAddress: IPAddress,
+        on simulation: inout Simulation
+    ) -> (IPAddress, router: String?) {
+        guard let nat = placement.nat else {
+            return (publicAddress, nil)
+        }
+        let router = "\(name)-nat"
+        simulation.addRouter(router, publicAddresses: [publicAddress], nat: nat)
+        return (privateAddress, router)
+    }
+
+    /// The client's address and router on its current network (the n-th it joined).
+    private mutating func placeClient() -> (IPAddress, router: String?) {
+        let network = UInt8(truncatingIfNeeded: self.clientNetworks)
+        return Self.place(
+            "client-network-\(self.clientNetworks)",
+            self.clientPlacement,
+            publicAddress: .v4(IPv4Address(198, 51, 100, 1 &+ network)),
+            privateAddress: .v4(IPv4Address(10, 1, network, 2)),
+            on: &self.simulation
+        )
+    }
+
     var report: String {
-        (Array(self.trace.suffix(60)) + ["relay drops: \(self.relay.drops.suffix(5))"]
-            + self.gateways.map { "gateway: \($0.nodeStats) \($0.stats)" } + ["client: \(self.client.stats)"])
+        let placements =
+            ["client: \(self.clientPlacement) (network \(self.clientNetworks))"]
+            + Self.gatewayHosts.indices.map { "\(Self.gatewayHosts[$0]): \(self.gatewayPlacements[$0])" }
+        let gateways = Self.gatewayHosts.map { self.simulation.node($0, as: SimulatedGatewayHost.self).state }
+        return (["placements: " + placements.joined(separator: ", ")] + Array(self.trace.suffix(60))
+            + ["relay drops: \(self.simulation.node(Self.relay, as: RelayNode.self).drops.suffix(5))"]
+            + gateways.map { "gateway: \($0.nodeStats) \($0.stats)" } + ["client: \(self.clientState.stats)"]
+            + ["network (last datagrams):", self.simulation.report(lastEntries: 30)])
             .joined(separator: "\n")
+    }
+
+    private var clientState: ClientState {
+        self.simulation.node(Self.client, as: SimulatedClientHost.self).state
+    }
+
+    private mutating func withClient<Result>(_ body: (inout ClientState, Instant) -> Result) -> Result {
+        self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, now in
+            host.change { body(&$0, now) }
+        }
+    }
+
+    private mutating func withGateway<Result>(_ index: Int, _ body: (inout GatewayState, Instant) -> Result) -> Result {
+        self.simulation.withNode(Self.gatewayHosts[index], as: SimulatedGatewayHost.self) { host, now in
+            host.change { body(&$0, now) }
+        }
     }
 
     // MARK: Actions
 
     mutating func perform(_ action: TunnelAction) -> TunnelObservation {
-        self.clientTun.removeAll()
+        self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in host.tun.removeAll() }
         var settle = Self.settleTime
         switch action {
         case .upsertResource(let resource, let allowed):
@@ -128,13 +219,13 @@ struct SimulatedTunnel: TunnelSystem {
             self.portal.deleteResource(id)
         case .setInternetResourceActive(let active):
             self.internetResourceActive = active
-            self.client.setInternetResourceActivated(active, now: self.clock.now)
+            self.withClient { $0.setInternetResourceActivated(active, now: $1) }
         case .send(let destination, let transport):
             self.probeSequence &+= 1
             guard let packet = Self.probe(to: destination, transport, sequence: self.probeSequence) else {
                 return .unexpected("no probe packet to \(destination)")
             }
-            self.client.handleTunInput(packet, now: self.clock.now)
+            self.withClient { $0.handleTunInput(packet, now: $1) }
         case .query(let name, let ipv6, _):
             // Over UDP only: TCP DNS needs a user-space TCP stack (connlib's smoltcp) the client state does not have.
             guard let sentinel = self.sentinel else {
@@ -156,22 +247,29 @@ struct SimulatedTunnel: TunnelSystem {
             else {
                 return .unexpected("no query packet to \(sentinel)")
             }
-            self.client.handleTunInput(packet, now: self.clock.now)
+            self.withClient { $0.handleTunInput(packet, now: $1) }
         case .expireFlows:
-            self.unixSkew += .seconds(Int64(Self.flowLifetime) + 1)
+            let skew = Duration.seconds(Int64(Self.flowLifetime) + 1)
+            for host in Self.gatewayHosts {
+                self.simulation.withNode(host, as: SimulatedGatewayHost.self) { gateway, _ in gateway.unixSkew += skew }
+            }
             self.portal.expireFlows(unixTime: self.unixSeconds)
         case .restartGateway(let id):
             let index = TunnelModel.gatewayIndex(id)
-            // The same key (a gateway keeps its identity across restarts); every session is gone.
-            let logger = Logger(label: "simulated-tunnel", factory: { _ in SwiftLogNoOpLogHandler() })
-            self.gateways[index] = GatewayState(
-                secret: Self.gatewaySecret(index),
-                seed: Bytes32(self.rng.bytes(32))!,
-                logger: logger,
-                now: self.clock.now,
-                unixTime: self.gatewayUnixTime
-            )
-            self.gatewaySockets[index].port &+= 1
+            // The same key (a gateway keeps its identity across restarts); every session is gone, and the new
+            // process binds a new port: the relay still holds the last one's allocation for the old 5-tuple.
+            let seed = Bytes32(self.rng.bytes(32))!
+            let unixTime = self.simulation.clock.unixTime
+            self.simulation.withNode(Self.gatewayHosts[index], as: SimulatedGatewayHost.self) { host, now in
+                host.state = GatewayState(
+                    secret: Self.gatewaySecret(index),
+                    seed: seed,
+                    logger: Self.logger,
+                    now: now,
+                    unixTime: unixTime + host.unixSkew
+                )
+                host.socket.port &+= 1
+            }
             self.portal.setOnline(id, true)
             self.joinGateway(index)
             settle = Self.failureTime
@@ -181,50 +279,62 @@ struct SimulatedTunnel: TunnelSystem {
                 self.joinGateway(TunnelModel.gatewayIndex(id))
             }
         case .restartClient:
-            self.client.shutDown(now: self.clock.now)
-            self.deliver()
+            self.withClient { $0.shutDown(now: $1) }
+            self.pump()
             // The records of the proxy addresses go to the next session of this process (Firezone #10104).
-            let records = self.client.dnsRecords
-            let logger = Logger(label: "simulated-tunnel", factory: { _ in SwiftLogNoOpLogHandler() })
-            self.client = ClientState(
-                secret: StaticSecret(Bytes32(self.rng.bytes(32))!),
-                seed: Bytes32(self.rng.bytes(32))!,
-                internetResourceActivated: self.internetResourceActive,
-                dnsRecords: records,
-                logger: logger,
-                unixTime: self.clock.unixTime,
-                now: self.clock.now
-            )
-            self.clientSocket.port &+= 1
+            let records = self.clientState.dnsRecords
+            let secret = StaticSecret(Bytes32(self.rng.bytes(32))!)
+            let seed = Bytes32(self.rng.bytes(32))!
+            let active = self.internetResourceActive
+            let unixTime = self.simulation.clock.unixTime
+            self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, now in
+                host.state = ClientState(
+                    secret: secret,
+                    seed: seed,
+                    internetResourceActivated: active,
+                    dnsRecords: records,
+                    logger: Self.logger,
+                    unixTime: unixTime,
+                    now: now
+                )
+                host.socket.port &+= 1
+            }
             self.joinClient()
         case .connectionFailure:
             self.clientPartitioned = true
+            self.simulation.setLink(of: Self.client, to: LinkConditions(loss: 1))
             self.run(for: Self.failureTime)
             self.clientPartitioned = false
-            self.deliver()
+            self.simulation.setLink(of: Self.client, to: self.clientLink)
         case .roam:
-            self.clientSocket = IPSocketAddress(
-                .v4(IPv4Address(192, 0, 2, 10 &+ UInt8(truncatingIfNeeded: self.trace.count % 200))),
-                port: 52625
-            )
-            self.client.reset(secret: StaticSecret(Bytes32(self.rng.bytes(32))!), now: self.clock.now)
+            // A new network, perhaps behind another kind of NAT: new address, connections reset.
+            self.clientNetworks += 1
+            self.clientPlacement = HostPlacement.random(using: &self.rng)
+            let (address, router) = self.placeClient()
+            self.simulation.move(Self.client, to: [address], behind: router)
+            let secret = StaticSecret(Bytes32(self.rng.bytes(32))!)
+            self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, now in
+                host.socket = IPSocketAddress(address, port: Self.port)
+                host.change { $0.reset(secret: secret, now: now) }
+            }
             self.joinClient()
         case .idle(let duration):
             settle = max(settle, duration)
         }
         self.run(for: settle)
         let observation = self.observation(after: action)
-        self.trace.append("\(self.clock.now): \(action) → \(observation)")
+        self.trace.append("\(self.simulation.now): \(action) → \(observation)")
         return observation
     }
 
     /// The one packet the client's TUN device got, as the application sees it.
     private func observation(after action: TunnelAction) -> TunnelObservation {
-        guard let packet = self.clientTun.first else {
+        let tun = self.simulation.node(Self.client, as: SimulatedClientHost.self).tun
+        guard let packet = tun.first else {
             return .nothing
         }
-        guard self.clientTun.count == 1 else {
-            return .unexpected("\(self.clientTun.count) packets: \(self.clientTun.map(Self.describe))")
+        guard tun.count == 1 else {
+            return .unexpected("\(tun.count) packets: \(tun.map(Self.describe))")
         }
         if case .query = action {
             return Self.answer(in: packet)
@@ -356,11 +466,8 @@ struct SimulatedTunnel: TunnelSystem {
     // MARK: Portal
 
     private var unixSeconds: UInt64 {
-        UInt64((self.clock.unixTime + self.unixSkew).wholeSeconds)
-    }
-
-    private var gatewayUnixTime: Duration {
-        self.clock.unixTime + self.unixSkew
+        let skew = self.simulation.node(Self.gatewayHosts[0], as: SimulatedGatewayHost.self).unixSkew
+        return UInt64((self.simulation.clock.unixTime + skew).wholeSeconds)
     }
 
     /// A gateway's key, the same across its restarts.
@@ -371,7 +478,7 @@ struct SimulatedTunnel: TunnelSystem {
 
     /// The relay keeps one allocation per username: every process (and every socket of one) gets its own salt.
     private func relays(salt: String) -> [RelayEntry] {
-        let credentials = RelayNode.credentials(clock: self.clock, salt: salt)
+        let credentials = RelayNode.credentials(clock: self.simulation.clock, salt: salt)
         return [
             .turn(
                 TurnRelay(
@@ -379,85 +486,74 @@ struct SimulatedTunnel: TunnelSystem {
                     address: IPSocketAddress(Self.relayAddress, port: RelayNode.listeningPort),
                     username: credentials.username,
                     password: credentials.password,
-                    expiresAt: UInt64(self.clock.unixTime.wholeSeconds) + 24 * 3600
+                    expiresAt: UInt64(self.simulation.clock.unixTime.wholeSeconds) + 24 * 3600
                 )
             )
         ]
     }
 
     private mutating func joinGateway(_ index: Int) {
+        let socket = self.simulation.node(Self.gatewayHosts[index], as: SimulatedGatewayHost.self).socket
         let initialize = self.portal.gatewayInit(
             TunnelWorld.gateways[index],
-            relays: self.relays(salt: "gateway-\(index)-\(self.gatewaySockets[index].port)")
+            relays: self.relays(salt: "gateway-\(index)-\(socket.port)")
         )
-        self.gateways[index].handlePortalEvent(.initialize(initialize), now: self.clock.now)
+        self.withGateway(index) { $0.handlePortalEvent(.initialize(initialize), now: $1) }
     }
 
     /// The client (re)connects to the portal: the portal learns its key and sends `init`.
     private mutating func joinClient() {
-        self.portal.client.publicKey = self.client.publicKey
+        let host = self.simulation.node(Self.client, as: SimulatedClientHost.self)
+        self.portal.client.publicKey = host.state.publicKey
         let interface = ClientInterface(
             ipv4: TunnelWorld.clientIPv4,
             ipv6: TunnelWorld.clientIPv6,
             upstreamDNS: [],
             searchDomain: nil
         )
-        self.client.updateSystemResolvers([TunnelWorld.upstreamDNS], now: self.clock.now)
         let initialize = self.portal.clientInit(
             interface: interface,
-            relays: self.relays(salt: "client-\(self.clientSocket)")
+            relays: self.relays(salt: "client-\(host.socket)")
         )
-        self.client.handlePortalEvent(.initialize(initialize), now: self.clock.now)
+        self.withClient { client, now in
+            client.updateSystemResolvers([TunnelWorld.upstreamDNS], now: now)
+            client.handlePortalEvent(.initialize(initialize), now: now)
+        }
     }
 
     // MARK: Network
 
-    /// Runs every node's timers and delivers every datagram and portal message for `duration` of simulated time.
+    /// Runs the simulation for `duration`, carrying what the nodes ask of their shells (portal messages, DNS) as
+    /// soon as they ask.
     private mutating func run(for duration: Duration) {
-        let end = self.clock.now + duration
-        self.deliver()
+        let end = self.simulation.now + duration
         while true {
-            let deadlines =
-                [self.client.pollTimeout()?.deadline, self.relay.pollTimeout()]
-                + self.gateways.map { $0.pollTimeout()?.deadline }
-            guard let next = deadlines.compactMap({ $0 }).min(), next <= end else {
+            self.pump()
+            let remaining = end - self.simulation.now
+            guard self.simulation.advance(for: remaining, until: Self.hasSignals) else {
                 break
             }
-            self.clock.advance(to: max(next, self.clock.now))
-            let now = self.clock.now
-            if let deadline = self.client.pollTimeout()?.deadline, deadline <= now {
-                self.client.handleTimeout(now: now)
-            }
-            for index in self.gateways.indices {
-                if let deadline = self.gateways[index].pollTimeout()?.deadline, deadline <= now {
-                    self.gateways[index].handleTimeout(now: now, unixTime: self.gatewayUnixTime)
-                }
-            }
-            if let deadline = self.relay.pollTimeout(), deadline <= now {
-                self.relay.handleTimeout(now: now, unixTime: self.clock.unixTime)
-            }
-            self.deliver()
         }
-        self.clock.advance(to: end)
+        self.simulation.elapse(end - self.simulation.now)
     }
 
-    /// Drains every output until nothing moves.
-    private mutating func deliver() {
+    private static func hasSignals(_ simulation: Simulation) -> Bool {
+        simulation.node(Self.client, as: SimulatedClientHost.self).hasSignals
+            || Self.gatewayHosts.contains { simulation.node($0, as: SimulatedGatewayHost.self).hasSignals }
+    }
+
+    /// Carries every portal message, DNS query and event until nothing moves; datagrams stay on the network.
+    private mutating func pump() {
         var moved = true
         while moved {
             moved = false
-            let now = self.clock.now
-            while let transmit = self.client.pollTransmit() {
-                moved = true
-                self.route(from: transmit.source ?? self.clientSocket, to: transmit.destination, transmit.payload)
-            }
-            for index in self.gateways.indices {
-                while let transmit = self.gateways[index].pollTransmit() {
-                    moved = true
-                    let source = transmit.source ?? self.gatewaySockets[index]
-                    self.route(from: source, to: transmit.destination, transmit.payload)
+            let now = self.simulation.now
+            for index in Self.gatewayHosts.indices {
+                let events = self.simulation.withNode(Self.gatewayHosts[index], as: SimulatedGatewayHost.self) {
+                    host,
+                    _ in host.takeEvents()
                 }
-                while let event = self.gateways[index].pollEvent() {
+                for event in events {
                     moved = true
                     switch event {
                     case .portal(let message):
@@ -467,7 +563,7 @@ struct SimulatedTunnel: TunnelSystem {
                         self.portal.handle(message, from: TunnelWorld.gateways[index])
                     case .resolveDNS(let request):
                         let addresses = TunnelWorld.names.first { $0.name == request.domain }?.records
-                        self.gateways[index].handleDomainResolved(request, addresses: addresses, now: now)
+                        self.withGateway(index) { $0.handleDomainResolved(request, addresses: addresses, now: $1) }
                     case .noRelays:
                         self.trace.append("\(now): \(TunnelWorld.gateways[index]) rejoins the portal for relays")
                         self.joinGateway(index)
@@ -476,39 +572,23 @@ struct SimulatedTunnel: TunnelSystem {
                     }
                 }
             }
-            while let transmit = self.relay.pollTransmit(now: now) {
-                moved = true
-                self.route(from: transmit.source, to: transmit.destination, transmit.payload)
+            let signals = self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in
+                host.takeSignals()
             }
-            while let query = self.client.pollDNSQuery() {
+            for query in signals.dns {
                 moved = true
                 if let answer = Self.upstreamAnswer(to: query.query) {
-                    self.client.handleDNSResponse(query, result: .success(answer), now: now)
+                    self.withClient { $0.handleDNSResponse(query, result: .success(answer), now: $1) }
                 }
             }
-            while let message = self.client.pollPortalMessage() {
+            for message in signals.portal {
                 moved = true
                 if case .createFlow(let request) = message {
                     self.trace.append("\(now): client create_flow \(request.resourceID)")
                 }
                 self.portal.handle(message, unixTime: self.unixSeconds)
             }
-            while let delivery = self.portal.pollDelivery() {
-                moved = true
-                switch delivery {
-                case .toClient(.flowCreated(let flow)):
-                    self.trace.append("\(now): portal flow_created \(flow.resourceID) via \(flow.gatewayID)")
-                    self.client.handlePortalEvent(.flowCreated(flow), now: now)
-                case .toClient(.flowCreationFailed(let failure)):
-                    self.trace.append("\(now): portal flow_creation_failed \(failure.resourceID) \(failure.reason)")
-                    self.client.handlePortalEvent(.flowCreationFailed(failure), now: now)
-                case .toClient(let event):
-                    self.client.handlePortalEvent(event, now: now)
-                case .toGateway(let id, let event):
-                    self.gateways[TunnelModel.gatewayIndex(id)].handlePortalEvent(event, now: now)
-                }
-            }
-            while let event = self.client.pollEvent() {
+            for event in signals.events {
                 moved = true
                 if case .tunInterfaceUpdated(let config) = event {
                     self.sentinel = config.dnsBySentinel.first { $0.sentinel.version == .v4 }?.sentinel
@@ -525,38 +605,20 @@ struct SimulatedTunnel: TunnelSystem {
                 self.joinClient()
                 moved = true
             }
-            while let packet = self.client.pollTunWrite() {
+            while let delivery = self.portal.pollDelivery() {
                 moved = true
-                self.clientTun.append(packet)
-            }
-        }
-    }
-
-    private mutating func route(from source: IPSocketAddress, to destination: IPSocketAddress, _ payload: ByteBuffer) {
-        let now = self.clock.now
-        if self.clientPartitioned && (source == self.clientSocket || destination == self.clientSocket) {
-            return
-        }
-        if destination.address == Self.relayAddress {
-            self.relay.handleDatagram(payload, from: source, to: destination, now: now)
-        } else if destination == self.clientSocket {
-            var datagram = payload
-            if let packet = self.client.handleNetworkInput(&datagram, from: source, local: destination, now: now) {
-                self.clientTun.append(packet)
-            }
-        } else if let index = self.gatewaySockets.firstIndex(of: destination) {
-            guard
-                let packet = self.gateways[index].handleNetworkInput(
-                    payload,
-                    from: source,
-                    local: destination,
-                    now: now
-                )
-            else {
-                return
-            }
-            if let reply = Self.echo(packet) {
-                self.gateways[index].handleTUNInput(reply, now: now)
+                switch delivery {
+                case .toClient(.flowCreated(let flow)):
+                    self.trace.append("\(now): portal flow_created \(flow.resourceID) via \(flow.gatewayID)")
+                    self.withClient { $0.handlePortalEvent(.flowCreated(flow), now: $1) }
+                case .toClient(.flowCreationFailed(let failure)):
+                    self.trace.append("\(now): portal flow_creation_failed \(failure.resourceID) \(failure.reason)")
+                    self.withClient { $0.handlePortalEvent(.flowCreationFailed(failure), now: $1) }
+                case .toClient(let event):
+                    self.withClient { $0.handlePortalEvent(event, now: $1) }
+                case .toGateway(let id, let event):
+                    self.withGateway(TunnelModel.gatewayIndex(id)) { $0.handlePortalEvent(event, now: $1) }
+                }
             }
         }
     }
