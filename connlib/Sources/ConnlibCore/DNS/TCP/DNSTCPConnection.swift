@@ -318,7 +318,12 @@ struct DNSTCPConnection {
 
     /// Appends an answer to the stream, framed with its length.
     mutating func queueAnswer(_ message: ByteBuffer, output: inout DNSTCPOutput, now: Instant) -> Outcome {
-        self.outstandingQueries = max(0, self.outstandingQueries - 1)
+        guard self.outstandingQueries > 0 else {
+            // A second answer to a query (a duplicated datagram from the tunnel, say): the application asked once.
+            output.stats.count(.unexpectedAnswer)
+            return .keep
+        }
+        self.outstandingQueries -= 1
         guard let length = UInt16(exactly: message.readableBytes),
             self.sendBuffer.readableBytes + DNSConstants.tcpLengthPrefixLength + message.readableBytes
                 <= DNSTCPServerConstants.sendBufferCapacity, !self.finQueued

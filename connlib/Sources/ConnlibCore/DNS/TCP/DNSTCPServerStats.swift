@@ -24,6 +24,8 @@ public enum DNSTCPDropReason: Hashable, Sendable, CaseIterable, CustomStringConv
     case idle
     /// An answer for a connection that no longer exists.
     case answerForClosedConnection
+    /// An answer for a connection with no query waiting for one.
+    case unexpectedAnswer
 
     public var description: String {
         switch self {
@@ -39,6 +41,7 @@ public enum DNSTCPDropReason: Hashable, Sendable, CaseIterable, CustomStringConv
         case .retransmissionsExhausted: "retransmissions exhausted"
         case .idle: "idle"
         case .answerForClosedConnection: "answer for closed connection"
+        case .unexpectedAnswer: "unexpected answer"
         }
     }
 }
