@@ -111,7 +111,8 @@ extension ClientState {
 
     /// The connection a UDP query through the tunnel was read from, if it came over TCP.
     mutating func tcpOrigin(of packet: IPPacket) -> DNSTCPConnectionID? {
-        guard let udp = packet.udp, let messageID = packet.payload.getInteger(at: packet.payload.readerIndex, as: UInt16.self)
+        guard let udp = packet.udp,
+            let messageID = packet.payload.getInteger(at: packet.payload.readerIndex, as: UInt16.self)
         else {
             return nil
         }

@@ -19,7 +19,8 @@ import Testing
     }
 
     /// Feeds segments to the application's connection and its acknowledgments back to the client.
-    static func take(_ packets: [IPPacket], _ connection: inout DNSTCPTestClient, _ harness: inout ClientHarness) throws {
+    static func take(_ packets: [IPPacket], _ connection: inout DNSTCPTestClient, _ harness: inout ClientHarness) throws
+    {
         var pending = packets[...]
         while let packet = pending.popFirst() {
             if let reply = try connection.handle(packet) {
@@ -36,7 +37,11 @@ import Testing
         var connection = DNSTCPTestClient(local: Self.application, remote: IPSocketAddress(Self.sentinel, port: 53))
         try Self.take(Self.exchange(try connection.syn(), &harness), &connection, &harness)
         #expect(connection.connected)
-        try Self.take(Self.exchange(try connection.send(DNSTCPTestClient.framed(query)), &harness), &connection, &harness)
+        try Self.take(
+            Self.exchange(try connection.send(DNSTCPTestClient.framed(query)), &harness),
+            &connection,
+            &harness
+        )
         return connection
     }
 

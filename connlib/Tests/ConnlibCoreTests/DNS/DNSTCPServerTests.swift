@@ -139,8 +139,10 @@ import Testing
 
     // MARK: MSS and segmentation
 
-    @Test(arguments: [(UInt16?.none, false, 536), (UInt16?.none, true, 1220), (UInt16(600), false, 600),
-                      (UInt16(9000), false, 1240), (UInt16(1), true, 88)])
+    @Test(arguments: [
+        (UInt16?.none, false, 536), (UInt16?.none, true, 1220), (UInt16(600), false, 600),
+        (UInt16(9000), false, 1240), (UInt16(1), true, 88),
+    ])
     func answersAreSegmentedToThePeersMSS(announced: UInt16?, v6: Bool, expected: Int) throws {
         var pair = Pair(v6: v6, mss: announced)
         try pair.connect()
@@ -208,10 +210,18 @@ import Testing
         let queries = pair.queries()
         #expect(queries.map(\.message) == [Self.query(1), Self.query(2), Self.query(3)])
         for query in queries.reversed() {
-            pair.server.sendAnswer(Self.answer(query.message.getInteger(at: 0)!, length: 100), on: query.connection, now: pair.now)
+            pair.server.sendAnswer(
+                Self.answer(query.message.getInteger(at: 0)!, length: 100),
+                on: query.connection,
+                now: pair.now
+            )
         }
         try pair.pump()
-        #expect(pair.client.answers == [Self.answer(3, length: 100), Self.answer(2, length: 100), Self.answer(1, length: 100)])
+        #expect(
+            pair.client.answers == [
+                Self.answer(3, length: 100), Self.answer(2, length: 100), Self.answer(1, length: 100),
+            ]
+        )
     }
 
     // MARK: Loss
@@ -394,7 +404,10 @@ import Testing
         // The first one is busy again; the second is now the quietest.
         server.handleSegment(try clients[0].send(DNSTCPTestClient.framed(Self.query(1))), now: now)
         while server.pollSegment() != nil {}
-        var newcomer = DNSTCPTestClient(local: IPSocketAddress(Self.appV4.address, port: 30_000), remote: Self.sentinelV4)
+        var newcomer = DNSTCPTestClient(
+            local: IPSocketAddress(Self.appV4.address, port: 30_000),
+            remote: Self.sentinelV4
+        )
         server.handleSegment(try newcomer.syn(), now: now)
         var resetPorts: [UInt16] = []
         var synAcks = 0

@@ -29,7 +29,8 @@ public func fuzz(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         switch op % 3 {
         case 0:
             guard let endpoint = input.readInteger(as: UInt16.self), let flags = input.readInteger(as: UInt8.self),
-                let sequence = input.readInteger(as: Int16.self), let acknowledgment = input.readInteger(as: Int16.self),
+                let sequence = input.readInteger(as: Int16.self),
+                let acknowledgment = input.readInteger(as: Int16.self),
                 let window = input.readInteger(as: UInt16.self), let mss = input.readInteger(as: UInt16.self),
                 let length = input.readInteger(as: UInt8.self)
             else {

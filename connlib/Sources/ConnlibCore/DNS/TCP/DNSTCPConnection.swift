@@ -162,7 +162,13 @@ struct DNSTCPConnection {
             return .remove
         }
         if payload.readableBytes > 0 || flags.contains(.fin) {
-            if case .remove = self.receive(sequence: sequence, payload: payload, fin: flags.contains(.fin), output: &output, now: now) {
+            if case .remove = self.receive(
+                sequence: sequence,
+                payload: payload,
+                fin: flags.contains(.fin),
+                output: &output,
+                now: now
+            ) {
                 return .remove
             }
         }
@@ -214,7 +220,8 @@ struct DNSTCPConnection {
         self.lastActivity = now
         self.retransmissions = 0
         self.retransmissionTimeout = DNSTCPServerConstants.initialRetransmissionTimeout
-        self.retransmissionDeadline = self.sendUnacknowledged == self.sendMaximum ? nil : now + self.retransmissionTimeout
+        self.retransmissionDeadline =
+            self.sendUnacknowledged == self.sendMaximum ? nil : now + self.retransmissionTimeout
         if self.ourFinAcknowledged && self.peerFinReceived {
             return self.finishClose(output: &output, now: now)
         }
@@ -363,7 +370,13 @@ struct DNSTCPConnection {
                 self.sendData(from: sent, length: min(unsent, self.sendMSS, windowLeft), output: &output, now: now)
             } else if self.finQueued, unsent == 0, self.finSequence == nil || self.finSequence == self.sendNext {
                 self.finSequence = self.sendNext
-                output.segment(self.id, sequence: self.sendNext, acknowledgment: self.receiveNext, flags: [.fin, .ack], window: self.receiveWindow)
+                output.segment(
+                    self.id,
+                    sequence: self.sendNext,
+                    acknowledgment: self.receiveNext,
+                    flags: [.fin, .ack],
+                    window: self.receiveWindow
+                )
                 self.advanceSendNext(by: 1, now: now)
                 return
             } else {
@@ -457,7 +470,10 @@ struct DNSTCPConnection {
             return .remove
         }
         output.stats.retransmissions += 1
-        self.retransmissionTimeout = min(self.retransmissionTimeout * 2, DNSTCPServerConstants.maximumRetransmissionTimeout)
+        self.retransmissionTimeout = min(
+            self.retransmissionTimeout * 2,
+            DNSTCPServerConstants.maximumRetransmissionTimeout
+        )
         self.retransmissionDeadline = now + self.retransmissionTimeout
         switch self.state {
         case .synReceived:

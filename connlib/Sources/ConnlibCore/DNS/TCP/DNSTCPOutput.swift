@@ -63,7 +63,14 @@ struct DNSTCPOutput {
         let local = IPSocketAddress(packet.destination, port: tcp.destinationPort)
         let remote = IPSocketAddress(packet.source, port: tcp.sourcePort)
         if flags.contains(.ack) {
-            self.emit(from: local, to: remote, sequence: tcp.acknowledgmentNumber, acknowledgment: 0, flags: .rst, window: 0)
+            self.emit(
+                from: local,
+                to: remote,
+                sequence: tcp.acknowledgmentNumber,
+                acknowledgment: 0,
+                flags: .rst,
+                window: 0
+            )
             return
         }
         // SEG.LEN counts the SYN and FIN flags (RFC 9293 §3.4).

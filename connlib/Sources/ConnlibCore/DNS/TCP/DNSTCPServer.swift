@@ -81,7 +81,12 @@ public struct DNSTCPServer {
         if let existing = self.connections[ends] {
             // RFC 9293 §3.6.1: a new SYN may reopen a connection in TIME-WAIT.
             guard existing.isTimeWait, tcp.flags.contains(.syn), !tcp.flags.contains(.ack) else {
-                let outcome = self.connections[ends]!.handle(tcp, payload: packet.payload, output: &self.output, now: now)
+                let outcome = self.connections[ends]!.handle(
+                    tcp,
+                    payload: packet.payload,
+                    output: &self.output,
+                    now: now
+                )
                 self.settle(ends, outcome)
                 return
             }
