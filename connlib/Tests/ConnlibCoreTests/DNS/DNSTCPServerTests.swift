@@ -224,6 +224,19 @@ import Testing
         )
     }
 
+    @Test func aSecondAnswerToOneQueryIsDroppedAndCounted() throws {
+        var pair = Pair()
+        try pair.connect()
+        try pair.deliver(try pair.client.send(DNSTCPTestClient.framed(Self.query(8))))
+        let query = try #require(pair.queries().first)
+        pair.server.sendAnswer(Self.answer(8, length: 60), on: query.connection, now: pair.now)
+        pair.server.sendAnswer(Self.answer(8, length: 70), on: query.connection, now: pair.now)
+        try pair.pump()
+        #expect(pair.client.answers == [Self.answer(8, length: 60)])
+        #expect(pair.server.stats[.unexpectedAnswer] == 1)
+        #expect(pair.server.connectionCount == 1)
+    }
+
     // MARK: Loss
 
     @Test func aLostSegmentIsRetransmittedAfterTheTimeout() throws {
