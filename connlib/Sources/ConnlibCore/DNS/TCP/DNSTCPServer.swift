@@ -40,10 +40,6 @@ public struct DNSTCPServer {
         self.connections.values.reduce(0) { $0 + $1.bufferedBytes }
     }
 
-    public var connectionIDs: [DNSTCPConnectionID] {
-        self.connections.values.map(\.id)
-    }
-
     // MARK: Output
 
     /// The next segment for the TUN device.
