@@ -201,6 +201,15 @@ struct SimulatedTunnel: TunnelSystem {
         }
     }
 
+    /// A packet from an application into the client's TUN device, and what the client wrote back at once.
+    private mutating func tunExchange(_ packet: IPPacket) -> [IPPacket] {
+        self.withClient { $0.handleTunInput(packet, now: $1) }
+        return self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in
+            defer { host.tun.removeAll() }
+            return host.tun
+        }
+    }
+
     private mutating func withGateway<Result>(_ index: Int, _ body: (inout GatewayState, Instant) -> Result) -> Result {
         self.simulation.withNode(Self.gatewayHosts[index], as: SimulatedGatewayHost.self) { host, now in
             host.change { body(&$0, now) }
@@ -212,6 +221,7 @@ struct SimulatedTunnel: TunnelSystem {
     mutating func perform(_ action: TunnelAction) -> TunnelObservation {
         self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in host.tun.removeAll() }
         var settle = Self.settleTime
+        var tcpQuery: SimulatedTCPQuery?
         switch action {
         case .upsertResource(let resource, let allowed):
             self.portal.upsertResource(resource, allowed: allowed)
@@ -226,8 +236,7 @@ struct SimulatedTunnel: TunnelSystem {
                 return .unexpected("no probe packet to \(destination)")
             }
             self.withClient { $0.handleTunInput(packet, now: $1) }
-        case .query(let name, let ipv6, _):
-            // Over UDP only: TCP DNS needs a user-space TCP stack (connlib's smoltcp) the client state does not have.
+        case .query(let name, let ipv6, let tcp):
             guard let sentinel = self.sentinel else {
                 return .unexpected("the client has no DNS sentinel")
             }
@@ -236,6 +245,15 @@ struct SimulatedTunnel: TunnelSystem {
                 id: self.querySequence,
                 question: DNSQuestion(name: name, type: ipv6 ? .aaaa : .a)
             )
+            if tcp {
+                let client = IPSocketAddress(TunnelWorld.clientIP(sentinel.version), port: 40_000 &+ self.querySequence)
+                var exchange = SimulatedTCPQuery(from: client, to: sentinel)
+                if let failure = exchange.open(query: query, exchange: { self.tunExchange($0) }) {
+                    return .unexpected("DNS over TCP: \(failure)")
+                }
+                tcpQuery = exchange
+                break
+            }
             guard
                 let packet = try? IPPacket.makeUDP(
                     source: TunnelWorld.clientIP(sentinel.version),
@@ -337,7 +355,16 @@ struct SimulatedTunnel: TunnelSystem {
             settle = max(settle, duration)
         }
         self.run(for: settle)
-        let observation = self.observation(after: action)
+        let observation: TunnelObservation
+        if var tcpQuery {
+            let tun = self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in host.tun }
+            switch tcpQuery.finish(tun: tun, exchange: { self.tunExchange($0) }) {
+            case .success(let answer): observation = Self.answer(message: answer)
+            case .failure(let failure): observation = .unexpected("DNS over TCP: \(failure)")
+            }
+        } else {
+            observation = self.observation(after: action)
+        }
         self.trace.append("\(self.simulation.now): \(action) → \(observation)")
         return observation
     }
@@ -382,8 +409,16 @@ struct SimulatedTunnel: TunnelSystem {
 
     /// The DNS answer a packet from the sentinel's `port` carries.
     static func answer(in packet: IPPacket, port: UInt16) -> TunnelObservation {
-        guard packet.udp?.sourcePort == port, let message = try? DNSMessage(parsingResponse: packet.payload) else {
+        guard packet.udp?.sourcePort == port else {
             return .unexpected("no DNS answer: \(Self.describe(packet))")
+        }
+        return Self.answer(message: packet.payload)
+    }
+
+    /// What a DNS answer tells the application.
+    static func answer(message bytes: ByteBuffer) -> TunnelObservation {
+        guard let message = try? DNSMessage(parsingResponse: bytes) else {
+            return .unexpected("no DNS answer: \(bytes.readableBytes) bytes")
         }
         switch message.responseCode {
         case .noError:
