@@ -104,7 +104,7 @@ struct SimulatedTunnel: TunnelSystem {
                 addresses: [address],
                 behind: router,
                 link: Self.drawLink(&self.rng),
-                node: SimulatedGatewayHost(state: state, socket: IPSocketAddress(address, port: Self.port))
+                node: SimulatedGatewayHost(index: index, state: state, socket: IPSocketAddress(address, port: Self.port))
             )
         }
         let client = ClientState(
@@ -273,6 +273,11 @@ struct SimulatedTunnel: TunnelSystem {
                 return .unexpected("no PTR query for \(address)")
             }
             self.withClient { $0.handleTunInput(packet, now: $1) }
+        case .recordQuery(let name, let type):
+            guard let sentinel = self.sentinel, let packet = self.queryPacket(name, type, to: sentinel, port: 53) else {
+                return .unexpected("no \(type) query for \(name)")
+            }
+            self.withClient { $0.handleTunInput(packet, now: $1) }
         case .llmnrQuery(let name):
             guard let packet = self.queryPacket(name, .a, to: AddressPlan.llmnrV4, port: AddressPlan.llmnrPort)
             else {
@@ -379,7 +384,7 @@ struct SimulatedTunnel: TunnelSystem {
             return .unexpected("\(tun.count) packets: \(tun.map(Self.describe))")
         }
         switch action {
-        case .query, .reverseQuery: return Self.answer(in: packet, port: 53)
+        case .query, .reverseQuery, .recordQuery: return Self.answer(in: packet, port: 53)
         case .llmnrQuery: return Self.answer(in: packet, port: AddressPlan.llmnrPort)
         default: break
         }
@@ -426,6 +431,11 @@ struct SimulatedTunnel: TunnelSystem {
             guard names.isEmpty else {
                 let parsed = names.compactMap { $0 }
                 return parsed.count == names.count ? .answer(.names(parsed)) : .unexpected("a malformed PTR answer")
+            }
+            let records = message.answers.filter { $0.type == .srv || $0.type == .txt }.map(Self.describeRecord)
+            guard records.isEmpty else {
+                let parsed = records.compactMap { $0 }
+                return parsed.count == records.count ? .answer(.records(parsed)) : .unexpected("a malformed record")
             }
             return .answer(.addresses(message.answerAddresses))
         case .nameError: return .answer(.nxdomain)
@@ -478,6 +488,72 @@ struct SimulatedTunnel: TunnelSystem {
             labels = nibbles.reversed() + ["ip6", "arpa"]
         }
         return try? DomainName(labels.joined(separator: "."))
+    }
+
+    /// The answer of a site's DNS server (the gateway's port 53535) to an SRV or TXT query that reached it through the
+    /// tunnel: ``TunnelWorld/siteRecord(of:_:gateway:)``.
+    static func siteDNSAnswer(to packet: IPPacket, gateway: Int) -> IPPacket? {
+        let (ipv4, ipv6) = Self.gatewayTunnelIPs[gateway]
+        guard let udp = packet.udp, udp.destinationPort == AddressPlan.gatewayDNSPort,
+            packet.destination == .v4(ipv4) || packet.destination == .v6(ipv6),
+            let query = try? DNSMessage(parsingQuery: packet.payload), let question = query.question
+        else {
+            return nil
+        }
+        var response: ByteBuffer
+        if let record = TunnelWorld.siteRecord(of: question.name, question.type, gateway: gateway) {
+            response = query.makeResponse(code: .noError)
+            // One answer after the question, owned by the question's name (RFC 1035 §4.1.4), its data written here:
+            // the stub's builder has no SRV or TXT.
+            response.setInteger(UInt16(1), at: response.readerIndex + 6)
+            response.writeInteger(UInt16(0xC00C))
+            var data = ByteBuffer()
+            if question.type == .txt {
+                let text = String(record.dropFirst(4))
+                data.writeInteger(UInt8(text.utf8.count))
+                data.writeString(text)
+            } else {
+                data.writeInteger(UInt16(0))
+                data.writeInteger(UInt16(0))
+                data.writeInteger(UInt16(5060 + gateway))
+                for label in question.name.labels {
+                    data.writeInteger(UInt8(label.utf8.count))
+                    data.writeString(label)
+                }
+                data.writeInteger(UInt8(0))
+            }
+            response.writeInteger(question.type.rawValue)
+            response.writeInteger(UInt16(1))
+            response.writeInteger(UInt32(60))
+            response.writeInteger(UInt16(data.readableBytes))
+            response.writeBuffer(&data)
+        } else {
+            response = query.makeResponse(code: .nameError)
+        }
+        return try? IPPacket.makeUDP(
+            source: packet.destination,
+            sourcePort: udp.destinationPort,
+            destination: packet.source,
+            destinationPort: udp.sourcePort,
+            payload: response
+        )
+    }
+
+    /// An SRV or TXT record as ``TunnelObservation/Answer/records(_:)`` shows it.
+    static func describeRecord(_ record: DNSResourceRecord) -> String? {
+        var data = record.data
+        if record.type == .txt {
+            guard let length = data.readInteger(as: UInt8.self), let text = data.readString(length: Int(length)) else {
+                return nil
+            }
+            return "TXT \(text)"
+        }
+        guard let priority = data.readInteger(as: UInt16.self), let weight = data.readInteger(as: UInt16.self),
+            let port = data.readInteger(as: UInt16.self), let target = Self.pointerName(data)
+        else {
+            return nil
+        }
+        return "SRV \(priority) \(weight) \(port) \(target)"
     }
 
     /// The name in a PTR record's data, written uncompressed as the client's stub writes it.

@@ -14,6 +14,8 @@ enum TunnelAction: Hashable, CustomStringConvertible {
     case query(DomainName, ipv6: Bool, tcp: Bool)
     /// A PTR query to the client's DNS sentinel for the reverse name of an address (RFC 1035 §3.5, RFC 3596 §2.5).
     case reverseQuery(IPAddress)
+    /// An SRV or TXT query to the client's DNS sentinel over UDP.
+    case recordQuery(DomainName, DNSRecordType)
     /// An LLMNR query (RFC 4795) for a name's A records, to 224.0.0.252 port 5355.
     case llmnrQuery(DomainName)
     case expireFlows
@@ -34,6 +36,7 @@ enum TunnelAction: Hashable, CustomStringConvertible {
         case .send(let destination, let transport): "send \(transport) to \(destination)"
         case .query(let name, let ipv6, let tcp): "query \(name) \(ipv6 ? "AAAA" : "A") over \(tcp ? "TCP" : "UDP")"
         case .reverseQuery(let address): "query PTR of \(address)"
+        case .recordQuery(let name, let type): "query \(name) \(type)"
         case .llmnrQuery(let name): "LLMNR query \(name)"
         case .expireFlows: "expire flows"
         case .extendFlows: "extend flows"
@@ -66,6 +69,8 @@ enum TunnelObservation: Hashable, CustomStringConvertible {
         case addresses([IPAddress])
         /// NOERROR with these PTR names, in the answer's order.
         case names([DomainName])
+        /// NOERROR with these SRV or TXT records, as text (`SRV <priority> <weight> <port> <target>`, `TXT <text>`).
+        case records([String])
         case nxdomain
         case servfail
     }
@@ -86,6 +91,7 @@ enum TunnelObservation: Hashable, CustomStringConvertible {
         case .packet(.unreachable(let from)): "ICMP network unreachable from \(from)"
         case .answer(.addresses(let addresses)): "answer \(addresses)"
         case .answer(.names(let names)): "answer \(names)"
+        case .answer(.records(let records)): "answer \(records)"
         case .answer(.nxdomain): "NXDOMAIN"
         case .answer(.servfail): "SERVFAIL"
         case .unexpected(let what): "unexpected: \(what)"
@@ -102,6 +108,7 @@ extension TunnelObservation {
         var unreachable = 0
         var addresses = 0
         var names = 0
+        var records = 0
         var nxdomain = 0
         var servfail = 0
 
@@ -113,6 +120,7 @@ extension TunnelObservation {
             case .packet(.unreachable): self.unreachable += 1
             case .answer(.addresses): self.addresses += 1
             case .answer(.names): self.names += 1
+            case .answer(.records): self.records += 1
             case .answer(.nxdomain): self.nxdomain += 1
             case .answer(.servfail): self.servfail += 1
             case .unexpected: break
@@ -126,13 +134,14 @@ extension TunnelObservation {
             self.unreachable += other.unreachable
             self.addresses += other.addresses
             self.names += other.names
+            self.records += other.records
             self.nxdomain += other.nxdomain
             self.servfail += other.servfail
         }
 
         var description: String {
             "\(self.replies) echoes, \(self.prohibited) ICMP prohibited, \(self.unreachable) ICMP network unreachable, "
-                + "\(self.addresses) DNS answers with addresses, \(self.names) with names, \(self.nxdomain) NXDOMAIN, \(self.servfail) SERVFAIL, "
+                + "\(self.addresses) DNS answers with addresses, \(self.names) with names, \(self.records) with SRV or TXT, \(self.nxdomain) NXDOMAIN, \(self.servfail) SERVFAIL, "
                 + "\(self.nothing) steps with nothing to see"
         }
     }

@@ -41,7 +41,7 @@ import Testing
         #expect(
             kinds == [
                 ".upsert", ".remove", ".revoke", ".setInternetResourceActive", ".send", ".query", ".reverseQuery",
-                ".llmnr", ".expireFlows", ".extendFlows",
+                ".recordQuery", ".llmnr", ".expireFlows", ".extendFlows",
                 ".restartGateway", ".setGatewayOnline", ".restartClient", ".connectionFailure", ".roam", ".idle",
             ]
         )

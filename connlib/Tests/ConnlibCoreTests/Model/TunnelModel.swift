@@ -127,6 +127,8 @@ struct TunnelModel {
             let version: IPVersion = ipv6 ? .v6 : .v4
             return self.proxyIPs.first { $0.key.name == name && $0.key.version == version }
                 .map { .reverseQuery($0.addresses[0]) }
+        case .recordQuery(let index, let txt):
+            return .recordQuery(TunnelWorld.names[index].name, txt ? .txt : .srv)
         case .llmnr(let index):
             return .llmnrQuery(TunnelWorld.names[index].name)
         case .expireFlows:
@@ -174,6 +176,8 @@ struct TunnelModel {
                 return .exactly(.answer(.names([entry.key.name])))
             }
             return .exactly(.answer(.nxdomain))
+        case .recordQuery(let name, let type):
+            return .exactly(self.recordQuery(name, type))
         case .llmnrQuery(let name):
             // The client answers LLMNR for the names of DNS resources as its stub would, and stays silent for every
             // other name (connlib's `drop_llmnr_nxdomain_responses`).
@@ -404,6 +408,29 @@ struct TunnelModel {
             return .exactly(.answer(.nxdomain))
         }
         return .exactly(.answer(.addresses(records)))
+    }
+
+    /// SRV and TXT for a DNS resource's name go to the DNS server (port 53535) of the gateway of the resource's flow,
+    /// asking for the flow first; the query waits for it (rust/connlib/tunnel/src/client.rs,
+    /// `handle_dns_query` with `ResolveStrategy::RecurseSite`). Any other name goes to the upstream, which has no
+    /// such records.
+    private mutating func recordQuery(_ name: DomainName, _ type: DNSRecordType) -> TunnelObservation {
+        guard let resource = self.dnsResource(for: name) else {
+            return .answer(TunnelWorld.records(of: name, .v4) == nil ? .nxdomain : .addresses([]))
+        }
+        let gateway: Int
+        if let flow = self.clientFlows.first(where: { $0.resource == resource.id }) {
+            gateway = flow.gateway
+        } else {
+            guard let chosen = self.createFlow(for: resource) else {
+                return .nothing
+            }
+            gateway = chosen
+        }
+        guard let record = TunnelWorld.siteRecord(of: name, type, gateway: gateway) else {
+            return .answer(.nxdomain)
+        }
+        return .answer(.records([record]))
     }
 
     // MARK: Packets

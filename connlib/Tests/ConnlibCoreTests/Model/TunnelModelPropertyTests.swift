@@ -188,6 +188,19 @@ import Testing
                 .send(.address(0), .icmpEcho),
             ]
         ),
+        // SRV and TXT for a DNS resource's name: the query waits for the flow and the resource's site answers it;
+        // a name that site cannot resolve is NXDOMAIN, and a name of no resource goes to the upstream.
+        TunnelSequence(
+            seed: 12,
+            steps: [
+                .upsert(slot: 4, sites: .b, filters: 0),
+                .recordQuery(name: 0, txt: true),
+                .recordQuery(name: 0, txt: false),
+                .upsert(slot: 5, sites: .a, filters: 3),
+                .recordQuery(name: 5, txt: true),
+                .recordQuery(name: 6, txt: true),
+            ]
+        ),
     ]
 
     @Test(arguments: Self.regressions)

@@ -58,6 +58,8 @@ struct TunnelSequence: Sendable, CustomTestStringConvertible {
         /// The application asks the sentinel for the PTR record of an address, or of a proxy address the client's
         /// DNS gave for a name (skipped while it gave none of that family).
         case reverseQuery(Target)
+        /// The application asks the sentinel for a name's TXT (or SRV) records: a DNS resource's site answers them.
+        case recordQuery(name: Int, txt: Bool)
         /// The application asks for a name's A records over LLMNR.
         case llmnr(name: Int)
         /// Every authorized flow reaches its expiry.
@@ -87,6 +89,7 @@ struct TunnelSequence: Sendable, CustomTestStringConvertible {
             case .send(let target, let probe): ".send(\(target), \(probe))"
             case .query(let name, let ipv6, let tcp): ".query(name: \(name), ipv6: \(ipv6), tcp: \(tcp))"
             case .reverseQuery(let target): ".reverseQuery(\(target))"
+            case .recordQuery(let name, let txt): ".recordQuery(name: \(name), txt: \(txt))"
             case .llmnr(let name): ".llmnr(name: \(name))"
             case .expireFlows: ".expireFlows"
             case .extendFlows: ".extendFlows"
@@ -152,6 +155,11 @@ extension TunnelSequence {
             // Mostly the proxy addresses of names, which only a DNS resource's answer gives.
             (dns ? 1 : 0, Gen<Target>.frequency((1, address), (3, name)).map { Step.reverseQuery($0) }),
             (dns ? 1 : 0, Gen.int(in: 0...(TunnelWorld.names.count - 1)).map { Step.llmnr(name: $0) }),
+            (
+                dns ? 1 : 0,
+                zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool())
+                    .map { Step.recordQuery(name: $0, txt: $1) }
+            ),
             (0.5, Gen.always(Step.expireFlows)),
             (0.5, Gen.always(Step.extendFlows)),
             (0.5, gateway.map { Step.restartGateway($0) }),

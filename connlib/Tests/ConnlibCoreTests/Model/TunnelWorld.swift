@@ -90,6 +90,16 @@ enum TunnelWorld {
         return entry.records.map { $0.filter { $0.version == version } }
     }
 
+    /// The SRV or TXT record a site's DNS server has for a name, as ``TunnelObservation/Answer/records(_:)``
+    /// shows it; nil (NXDOMAIN) for a name the public DNS does not know. Each site answers differently, so that an
+    /// answer tells which gateway resolved it.
+    static func siteRecord(of name: DomainName, _ type: DNSRecordType, gateway: Int) -> String? {
+        guard Self.records(of: name, .v4) != nil else {
+            return nil
+        }
+        return type == .txt ? "TXT site=\(Self.sites[gateway].name)" : "SRV 0 0 \(5060 + gateway) \(name)"
+    }
+
     static func clientIP(_ version: IPVersion) -> IPAddress {
         switch version {
         case .v4: .v4(Self.clientIPv4)
