@@ -104,7 +104,11 @@ struct SimulatedTunnel: TunnelSystem {
                 addresses: [address],
                 behind: router,
                 link: Self.drawLink(&self.rng),
-                node: SimulatedGatewayHost(index: index, state: state, socket: IPSocketAddress(address, port: Self.port))
+                node: SimulatedGatewayHost(
+                    index: index,
+                    state: state,
+                    socket: IPSocketAddress(address, port: Self.port)
+                )
             )
         }
         let client = ClientState(
@@ -184,7 +188,8 @@ struct SimulatedTunnel: TunnelSystem {
             ["client: \(self.clientPlacement) (network \(self.clientNetworks))"]
             + Self.gatewayHosts.indices.map { "\(Self.gatewayHosts[$0]): \(self.gatewayPlacements[$0])" }
         let gateways = Self.gatewayHosts.map { self.simulation.node($0, as: SimulatedGatewayHost.self).state }
-        return (["placements: " + placements.joined(separator: ", ")] + Array(self.trace.suffix(60))
+        return
+            (["placements: " + placements.joined(separator: ", ")] + Array(self.trace.suffix(60))
             + ["relay drops: \(self.simulation.node(Self.relay, as: RelayNode.self).drops.suffix(5))"]
             + gateways.map { "gateway: \($0.nodeStats) \($0.stats)" } + ["client: \(self.clientState.stats)"]
             + ["network (last datagrams):", self.simulation.report(lastEntries: 30)])
@@ -451,7 +456,9 @@ struct SimulatedTunnel: TunnelSystem {
             return nil
         }
         guard let version: IPVersion = question.type == .a ? .v4 : question.type == .aaaa ? .v6 : nil else {
-            return message.makeResponse(code: TunnelWorld.records(of: question.name, .v4) == nil ? .nameError : .noError)
+            return message.makeResponse(
+                code: TunnelWorld.records(of: question.name, .v4) == nil ? .nameError : .noError
+            )
         }
         guard let records = TunnelWorld.records(of: question.name, version) else {
             return message.makeResponse(code: .nameError)
@@ -460,7 +467,12 @@ struct SimulatedTunnel: TunnelSystem {
     }
 
     /// A UDP query for `name`'s `type` records from the client's TUN address of the server's family.
-    private mutating func queryPacket(_ name: DomainName, _ type: DNSRecordType, to server: IPAddress, port: UInt16)
+    private mutating func queryPacket(
+        _ name: DomainName,
+        _ type: DNSRecordType,
+        to server: IPAddress,
+        port: UInt16
+    )
         -> IPPacket?
     {
         self.querySequence &+= 1

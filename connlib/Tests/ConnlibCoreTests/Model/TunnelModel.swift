@@ -197,7 +197,8 @@ struct TunnelModel {
                 self.gatewayFlows[index].expiries -= 1
             }
             self.gatewayFlows.removeAll { $0.expiries <= 0 }
-            for gateway in TunnelWorld.gateways.indices where !self.gatewayFlows.contains(where: { $0.gateway == gateway }) {
+            for gateway in TunnelWorld.gateways.indices
+            where !self.gatewayFlows.contains(where: { $0.gateway == gateway }) {
                 self.forgetConnections(to: gateway)
             }
         case .extendFlows:
