@@ -5,7 +5,8 @@ import IPPacket
 import NIOCore
 
 /// A gateway's ``GatewayState`` on a simulated host with its site's resource host behind the TUN device: every
-/// packet the gateway writes to the TUN device is echoed back at once (``SimulatedTunnel/echo(_:)``), and what the
+/// packet the gateway writes to the TUN device is echoed back at once (``SimulatedTunnel/echo(_:)``), except DNS
+/// to the gateway's own port 53535, which its site's resolver answers, and what the
 /// gateway asks of its shell (portal messages, DNS resolutions) waits for the harness to carry.
 struct SimulatedGatewayHost: SimulatedNode {
     var state: GatewayState
@@ -16,7 +17,11 @@ struct SimulatedGatewayHost: SimulatedNode {
     var unixSkew = Duration.zero
     private(set) var events: [GatewayEvent] = []
 
-    init(state: GatewayState, socket: IPSocketAddress) {
+    /// Which of ``TunnelWorld/gateways`` it is.
+    let index: Int
+
+    init(index: Int, state: GatewayState, socket: IPSocketAddress) {
+        self.index = index
         self.state = state
         self.socket = socket
     }
@@ -46,7 +51,7 @@ struct SimulatedGatewayHost: SimulatedNode {
             return
         }
         if let packet = self.state.handleNetworkInput(datagram, from: source, local: destination, now: now),
-            let reply = SimulatedTunnel.echo(packet)
+            let reply = SimulatedTunnel.siteDNSAnswer(to: packet, gateway: self.index) ?? SimulatedTunnel.echo(packet)
         {
             self.state.handleTUNInput(reply, now: now)
         }

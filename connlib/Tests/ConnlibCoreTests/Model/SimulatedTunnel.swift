@@ -104,7 +104,11 @@ struct SimulatedTunnel: TunnelSystem {
                 addresses: [address],
                 behind: router,
                 link: Self.drawLink(&self.rng),
-                node: SimulatedGatewayHost(state: state, socket: IPSocketAddress(address, port: Self.port))
+                node: SimulatedGatewayHost(
+                    index: index,
+                    state: state,
+                    socket: IPSocketAddress(address, port: Self.port)
+                )
             )
         }
         let client = ClientState(
@@ -184,7 +188,8 @@ struct SimulatedTunnel: TunnelSystem {
             ["client: \(self.clientPlacement) (network \(self.clientNetworks))"]
             + Self.gatewayHosts.indices.map { "\(Self.gatewayHosts[$0]): \(self.gatewayPlacements[$0])" }
         let gateways = Self.gatewayHosts.map { self.simulation.node($0, as: SimulatedGatewayHost.self).state }
-        return (["placements: " + placements.joined(separator: ", ")] + Array(self.trace.suffix(60))
+        return
+            (["placements: " + placements.joined(separator: ", ")] + Array(self.trace.suffix(60))
             + ["relay drops: \(self.simulation.node(Self.relay, as: RelayNode.self).drops.suffix(5))"]
             + gateways.map { "gateway: \($0.nodeStats) \($0.stats)" } + ["client: \(self.clientState.stats)"]
             + ["network (last datagrams):", self.simulation.report(lastEntries: 30)])
@@ -266,6 +271,26 @@ struct SimulatedTunnel: TunnelSystem {
                 return .unexpected("no query packet to \(sentinel)")
             }
             self.withClient { $0.handleTunInput(packet, now: $1) }
+        case .reverseQuery(let address):
+            guard let sentinel = self.sentinel, let name = Self.reverseName(of: address),
+                let packet = self.queryPacket(name, .ptr, to: sentinel, port: 53)
+            else {
+                return .unexpected("no PTR query for \(address)")
+            }
+            self.withClient { $0.handleTunInput(packet, now: $1) }
+        case .recordQuery(let name, let type):
+            guard let sentinel = self.sentinel, let packet = self.queryPacket(name, type, to: sentinel, port: 53) else {
+                return .unexpected("no \(type) query for \(name)")
+            }
+            self.withClient { $0.handleTunInput(packet, now: $1) }
+        case .llmnrQuery(let name):
+            guard let packet = self.queryPacket(name, .a, to: AddressPlan.llmnrV4, port: AddressPlan.llmnrPort)
+            else {
+                return .unexpected("no LLMNR query for \(name)")
+            }
+            self.withClient { $0.handleTunInput(packet, now: $1) }
+        case .extendFlows:
+            self.portal.extendFlows(to: self.unixSeconds + 2 * Self.flowLifetime + 2)
         case .expireFlows:
             let skew = Duration.seconds(Int64(Self.flowLifetime) + 1)
             for host in Self.gatewayHosts {
@@ -363,8 +388,10 @@ struct SimulatedTunnel: TunnelSystem {
         guard tun.count == 1 else {
             return .unexpected("\(tun.count) packets: \(tun.map(Self.describe))")
         }
-        if case .query = action {
-            return Self.answer(in: packet)
+        switch action {
+        case .query, .reverseQuery, .recordQuery: return Self.answer(in: packet, port: 53)
+        case .llmnrQuery: return Self.answer(in: packet, port: AddressPlan.llmnrPort)
+        default: break
         }
         guard case .send(let destination, let transport) = action else {
             return .unexpected("a packet after \(action): \(Self.describe(packet))")
@@ -390,9 +417,9 @@ struct SimulatedTunnel: TunnelSystem {
 
     // MARK: Packets
 
-    /// The DNS answer a packet from the sentinel carries.
-    static func answer(in packet: IPPacket) -> TunnelObservation {
-        guard packet.udp?.sourcePort == 53 else {
+    /// The DNS answer a packet from the sentinel's `port` carries.
+    static func answer(in packet: IPPacket, port: UInt16) -> TunnelObservation {
+        guard packet.udp?.sourcePort == port else {
             return .unexpected("no DNS answer: \(Self.describe(packet))")
         }
         return Self.answer(message: packet.payload)
@@ -404,23 +431,154 @@ struct SimulatedTunnel: TunnelSystem {
             return .unexpected("no DNS answer: \(bytes.readableBytes) bytes")
         }
         switch message.responseCode {
-        case .noError: return .answer(.addresses(message.answerAddresses))
+        case .noError:
+            let names = message.answers.filter { $0.type == .ptr }.map { Self.pointerName($0.data) }
+            guard names.isEmpty else {
+                let parsed = names.compactMap { $0 }
+                return parsed.count == names.count ? .answer(.names(parsed)) : .unexpected("a malformed PTR answer")
+            }
+            let records = message.answers.filter { $0.type == .srv || $0.type == .txt }.map(Self.describeRecord)
+            guard records.isEmpty else {
+                let parsed = records.compactMap { $0 }
+                return parsed.count == records.count ? .answer(.records(parsed)) : .unexpected("a malformed record")
+            }
+            return .answer(.addresses(message.answerAddresses))
         case .nameError: return .answer(.nxdomain)
         case .serverFailure: return .answer(.servfail)
         default: return .unexpected("DNS response code \(message.responseCode)")
         }
     }
 
-    /// The public DNS's answer to a query the client recurses (``TunnelWorld/names``; NXDOMAIN for any other).
+    /// The public DNS's answer to a query the client recurses (``TunnelWorld/names``, which have A and AAAA records
+    /// only; NXDOMAIN for any other name, reverse names included).
     static func upstreamAnswer(to query: ByteBuffer) -> ByteBuffer? {
         guard let message = try? DNSMessage(parsingQuery: query), let question = message.question else {
             return nil
         }
-        let version: IPVersion = question.type == .aaaa ? .v6 : .v4
+        guard let version: IPVersion = question.type == .a ? .v4 : question.type == .aaaa ? .v6 : nil else {
+            return message.makeResponse(
+                code: TunnelWorld.records(of: question.name, .v4) == nil ? .nameError : .noError
+            )
+        }
         guard let records = TunnelWorld.records(of: question.name, version) else {
             return message.makeResponse(code: .nameError)
         }
         return message.makeResponse(code: .noError, answers: records.map { .address($0) }, ttl: 60)
+    }
+
+    /// A UDP query for `name`'s `type` records from the client's TUN address of the server's family.
+    private mutating func queryPacket(
+        _ name: DomainName,
+        _ type: DNSRecordType,
+        to server: IPAddress,
+        port: UInt16
+    )
+        -> IPPacket?
+    {
+        self.querySequence &+= 1
+        return try? IPPacket.makeUDP(
+            source: TunnelWorld.clientIP(server.version),
+            sourcePort: 50_001,
+            destination: server,
+            destinationPort: port,
+            payload: DNSMessage.makeQuery(id: self.querySequence, question: DNSQuestion(name: name, type: type))
+        )
+    }
+
+    /// The name a reverse lookup of `address` asks for: `d.c.b.a.in-addr.arpa` (RFC 1035 §3.5), or 32 nibbles in
+    /// reverse under `ip6.arpa` (RFC 3596 §2.5).
+    static func reverseName(of address: IPAddress) -> DomainName? {
+        let labels: [String]
+        switch address {
+        case .v4(let v4):
+            labels = "\(v4)".split(separator: ".").reversed().map(String.init) + ["in-addr", "arpa"]
+        case .v6(let v6):
+            let nibbles = (0..<32).map { index in
+                let word = index < 16 ? v6.high : v6.low
+                return String(word >> (UInt64(15 - index % 16) * 4) & 0xF, radix: 16)
+            }
+            labels = nibbles.reversed() + ["ip6", "arpa"]
+        }
+        return try? DomainName(labels.joined(separator: "."))
+    }
+
+    /// The answer of a site's DNS server (the gateway's port 53535) to an SRV or TXT query that reached it through the
+    /// tunnel: ``TunnelWorld/siteRecord(of:_:gateway:)``.
+    static func siteDNSAnswer(to packet: IPPacket, gateway: Int) -> IPPacket? {
+        let (ipv4, ipv6) = Self.gatewayTunnelIPs[gateway]
+        guard let udp = packet.udp, udp.destinationPort == AddressPlan.gatewayDNSPort,
+            packet.destination == .v4(ipv4) || packet.destination == .v6(ipv6),
+            let query = try? DNSMessage(parsingQuery: packet.payload), let question = query.question
+        else {
+            return nil
+        }
+        var response: ByteBuffer
+        if let record = TunnelWorld.siteRecord(of: question.name, question.type, gateway: gateway) {
+            response = query.makeResponse(code: .noError)
+            // One answer after the question, owned by the question's name (RFC 1035 §4.1.4), its data written here:
+            // the stub's builder has no SRV or TXT.
+            response.setInteger(UInt16(1), at: response.readerIndex + 6)
+            response.writeInteger(UInt16(0xC00C))
+            var data = ByteBuffer()
+            if question.type == .txt {
+                let text = String(record.dropFirst(4))
+                data.writeInteger(UInt8(text.utf8.count))
+                data.writeString(text)
+            } else {
+                data.writeInteger(UInt16(0))
+                data.writeInteger(UInt16(0))
+                data.writeInteger(UInt16(5060 + gateway))
+                for label in question.name.labels {
+                    data.writeInteger(UInt8(label.utf8.count))
+                    data.writeString(label)
+                }
+                data.writeInteger(UInt8(0))
+            }
+            response.writeInteger(question.type.rawValue)
+            response.writeInteger(UInt16(1))
+            response.writeInteger(UInt32(60))
+            response.writeInteger(UInt16(data.readableBytes))
+            response.writeBuffer(&data)
+        } else {
+            response = query.makeResponse(code: .nameError)
+        }
+        return try? IPPacket.makeUDP(
+            source: packet.destination,
+            sourcePort: udp.destinationPort,
+            destination: packet.source,
+            destinationPort: udp.sourcePort,
+            payload: response
+        )
+    }
+
+    /// An SRV or TXT record as ``TunnelObservation/Answer/records(_:)`` shows it.
+    static func describeRecord(_ record: DNSResourceRecord) -> String? {
+        var data = record.data
+        if record.type == .txt {
+            guard let length = data.readInteger(as: UInt8.self), let text = data.readString(length: Int(length)) else {
+                return nil
+            }
+            return "TXT \(text)"
+        }
+        guard let priority = data.readInteger(as: UInt16.self), let weight = data.readInteger(as: UInt16.self),
+            let port = data.readInteger(as: UInt16.self), let target = Self.pointerName(data)
+        else {
+            return nil
+        }
+        return "SRV \(priority) \(weight) \(port) \(target)"
+    }
+
+    /// The name in a PTR record's data, written uncompressed as the client's stub writes it.
+    static func pointerName(_ data: ByteBuffer) -> DomainName? {
+        var data = data
+        var labels: [[UInt8]] = []
+        while let length = data.readInteger(as: UInt8.self), length > 0 {
+            guard let label = data.readBytes(length: Int(length)) else {
+                return nil
+            }
+            labels.append(label)
+        }
+        return try? DomainName(wireLabels: labels)
     }
 
     static func probe(to destination: IPAddress, _ transport: TransportProtocol, sequence: UInt16) -> IPPacket? {
