@@ -262,10 +262,23 @@ extension ClientState {
         }
     }
 
-    /// Writes a DNS answer into the TUN device as a UDP packet.
+    /// Writes a DNS answer into the TUN device as a UDP packet; one too large for the MTU goes truncated, so that
+    /// the application asks again over TCP.
     private mutating func answer(_ bytes: ByteBuffer, from source: IPSocketAddress, to destination: IPSocketAddress) {
         guard source.address.version == destination.address.version else {
             return
+        }
+        var bytes = bytes
+        let headers =
+            (source.address.version == .v4
+                ? IPPacketConstants.ipv4MinimumHeaderLength : IPPacketConstants.ipv6HeaderLength)
+            + IPPacketConstants.udpHeaderLength
+        if headers + bytes.readableBytes > IPPacketConstants.maximumPacketLength {
+            guard let response = try? DNSMessage(parsingResponse: bytes) else {
+                self.stats.count(.malformed)
+                return
+            }
+            bytes = response.makeTruncated()
         }
         do {
             self.tunWrites.append(

@@ -82,6 +82,25 @@ import Testing
         #expect(connection.answers == [answer])
     }
 
+    @Test func anAnswerTooLargeForTheMTUGoesBackOverUDPTruncatedSoTheApplicationAsksOverTCP() throws {
+        var harness = ClientStateDNSTests.harness()
+        let query = try ClientHarness.dnsQuery("big.example.com", to: Self.sentinel)
+        harness.tunInput(query)
+        let polled = harness.client.pollDNSQuery()
+        let recursive = try #require(polled)
+        let records = (0..<128).map { DNSAnswer.address(.v4(IPv4Address(10, 1, 0, UInt8($0)))) }
+        let answer = try DNSMessage(parsingQuery: query.payload).makeResponse(code: .noError, answers: records)
+        harness.client.handleDNSResponse(recursive, result: .success(answer), now: harness.clock.now)
+        harness.deliver()
+        let reply = try #require(harness.tunWrites.last)
+        let truncated = try DNSMessage(parsingResponse: reply.payload)
+        #expect(truncated.isTruncated)
+        #expect(truncated.id == 0x4242)
+        #expect(truncated.question == (try DNSMessage(parsingQuery: query.payload)).question)
+        #expect(truncated.answers.isEmpty)
+        #expect(harness.client.stats[.malformed] == 0)
+    }
+
     @Test func aUDPQueryIsStillRecursedOverUDP() throws {
         var harness = ClientStateDNSTests.harness()
         harness.tunInput(try ClientHarness.dnsQuery("example.com", to: Self.sentinel))
