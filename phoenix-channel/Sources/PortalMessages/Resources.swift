@@ -214,19 +214,11 @@ public enum GatewayResource: Hashable, Sendable, Codable {
         let id = try container.decode(ResourceID.self, forKey: .id)
         switch try container.decode(String.self, forKey: .type) {
         case "dns":
-            self = .dns(
-                id: id,
-                address: try container.decode(String.self, forKey: .address),
-                name: try container.decode(String.self, forKey: .name),
-                filters: try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
-            )
+            let (address, name, filters) = try Self.decodeAddressed(String.self, from: container)
+            self = .dns(id: id, address: address, name: name, filters: filters)
         case "cidr":
-            self = .cidr(
-                id: id,
-                address: try container.decode(IPNetwork.self, forKey: .address),
-                name: try container.decode(String.self, forKey: .name),
-                filters: try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
-            )
+            let (address, name, filters) = try Self.decodeAddressed(IPNetwork.self, from: container)
+            self = .cidr(id: id, address: address, name: name, filters: filters)
         case "internet":
             self = .internet(id: id)
         default:
@@ -242,20 +234,40 @@ public enum GatewayResource: Hashable, Sendable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .dns(let id, let address, let name, let filters):
-            try container.encode(id, forKey: .id)
-            try container.encode("dns", forKey: .type)
-            try container.encode(address, forKey: .address)
-            try container.encode(name, forKey: .name)
-            try container.encode(filters, forKey: .filters)
+            try Self.encodeAddressed(id, "dns", address, name, filters, into: &container)
         case .cidr(let id, let address, let name, let filters):
-            try container.encode(id, forKey: .id)
-            try container.encode("cidr", forKey: .type)
-            try container.encode(address, forKey: .address)
-            try container.encode(name, forKey: .name)
-            try container.encode(filters, forKey: .filters)
+            try Self.encodeAddressed(id, "cidr", address, name, filters, into: &container)
         case .internet(let id):
             try container.encode(id, forKey: .id)
             try container.encode("internet", forKey: .type)
         }
+    }
+
+    /// The fields a DNS and a CIDR resource share; a gateway's resource may come without `filters`.
+    private static func decodeAddressed<Address: Decodable>(
+        _ type: Address.Type,
+        from container: KeyedDecodingContainer<CodingKeys>
+    ) throws -> (address: Address, name: String, filters: [Filter]) {
+        (
+            try container.decode(Address.self, forKey: .address),
+            try container.decode(String.self, forKey: .name),
+            try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
+        )
+    }
+
+    /// Writes `filters` even when there are none, unlike a client's resource.
+    private static func encodeAddressed(
+        _ id: ResourceID,
+        _ type: String,
+        _ address: some Encodable,
+        _ name: String,
+        _ filters: [Filter],
+        into container: inout KeyedEncodingContainer<CodingKeys>
+    ) throws {
+        try container.encode(id, forKey: .id)
+        try container.encode(type, forKey: .type)
+        try container.encode(address, forKey: .address)
+        try container.encode(name, forKey: .name)
+        try container.encode(filters, forKey: .filters)
     }
 }
