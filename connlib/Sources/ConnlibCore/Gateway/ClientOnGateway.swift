@@ -189,24 +189,27 @@ public struct ClientOnGateway {
     }
 
     private mutating func rebuildRoutes() {
-        var cidrs: [(network: IPNetwork, filters: FilterEngine)] = []
+        var filtersByNetwork: OrderedDictionary<IPNetwork, [FilterEngine]> = [:]
         self.internetFilters = nil
         for authorization in self.authorizations.values {
             switch authorization.kind {
             case .cidr(let network):
-                cidrs.append((network, authorization.filters))
+                filtersByNetwork[network, default: []].append(authorization.filters)
             case .internet:
                 self.internetFilters = authorization.filters
             case .dns:
                 break
             }
         }
-        // A network longer than the longest match would have matched, so the resources covering an address are
-        // exactly those whose network contains its longest match.
+        // A network longer than an address's longest match would have matched, so the resources covering an address
+        // are exactly those whose network contains its longest match. Those networks are nested; taken shortest
+        // first, each one's longest match already in the table is the next wider one, whose merged filters cover
+        // all the wider ones: one lookup per network.
         self.cidrFilters.removeAll()
-        for (network, _) in cidrs where self.cidrFilters[network] == nil {
-            let covering = cidrs.lazy.filter { $0.network.contains(network) }.map(\.filters)
-            _ = self.cidrFilters.updateValue(FilterEngine(merging: covering), for: network)
+        for network in filtersByNetwork.keys.sorted(by: { ($0.prefixLength, $0) < ($1.prefixLength, $1) }) {
+            let wider = self.cidrFilters.longestMatch(for: network.address).map { [$0.value] } ?? []
+            let merged = FilterEngine(merging: wider + filtersByNetwork[network, default: []])
+            _ = self.cidrFilters.updateValue(merged, for: network)
         }
     }
 
