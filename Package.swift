@@ -126,6 +126,30 @@ let package = Package(
             path: "platform/Tests/FirezoneOptionsTests"
         ),
 
+        // `/healthz`, `/readyz` and Prometheus `/metrics` over HTTP, shared by every component's executable.
+        .target(
+            name: "FirezoneHealth",
+            dependencies: [
+                "IPPacket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "platform/Sources/FirezoneHealth"
+        ),
+        .testTarget(
+            name: "FirezoneHealthTests",
+            dependencies: [
+                "FirezoneHealth", "IPPacket",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "platform/Tests/FirezoneHealthTests"
+        ),
+
         // MARK: ebpf
 
         // The map layouts and reasons shared by the XDP program (ebpf/xdp, C) and firezone-relay.
@@ -294,7 +318,6 @@ let package = Package(
                 "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneTime", "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -304,7 +327,7 @@ let package = Package(
             name: "firezone-relay",
             dependencies: [
                 "Relay", "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
-                "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "FirezoneHealth", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
