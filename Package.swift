@@ -442,6 +442,27 @@ let package = Package(
             ],
             path: "connlib/Tests/ConnlibCoreTests"
         ),
+        // The tunnel's IO shell: the event loop and the Linux integration (rtnetlink routes and rules, DNS control,
+        // nftables on the gateway, network-change monitoring).
+        .target(
+            name: "Connlib",
+            dependencies: [
+                "ConnlibCore", "PortalMessages", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "connlib/Sources/Connlib"
+        ),
+        // Privileged tests run in network namespaces they create (FirezoneTesting's PrivilegedTests pattern).
+        .testTarget(
+            name: "ConnlibTests",
+            dependencies: [
+                "Connlib", "ConnlibCore", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "connlib/Tests/ConnlibTests"
+        ),
 
         // MARK: tests
 
