@@ -35,6 +35,7 @@ let package = Package(
         .library(name: "RelayXDP", targets: ["RelayXDP"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
         .executable(name: "firezone-portal", targets: ["firezone-portal"]),
+        .executable(name: "firezone-gateway", targets: ["firezone-gateway"]),
         .library(name: "PortalMessages", targets: ["PortalMessages"]),
         .library(name: "PhoenixChannel", targets: ["PhoenixChannel"]),
         .library(name: "ConnlibCore", targets: ["ConnlibCore"]),
@@ -448,18 +449,39 @@ let package = Package(
             name: "Connlib",
             dependencies: [
                 "ConnlibCore", "PortalMessages", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime",
+                "Snownet", "WireGuard", "FirezoneCrypto", "FirezoneOptions", "PhoenixChannel", "PhoenixCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "connlib/Sources/Connlib"
+        ),
+        // The gateway: options, the host's network (TUN device, forwarding, masquerade) and the services.
+        .executableTarget(
+            name: "firezone-gateway",
+            dependencies: [
+                "Connlib", "ConnlibCore", "FirezoneHealth", "FirezoneOptions", "FirezoneCrypto", "IPPacket", "LinuxIO",
+                "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "gateway/Sources/firezone-gateway"
         ),
         // Privileged tests run in network namespaces they create (FirezoneTesting's PrivilegedTests pattern).
         .testTarget(
             name: "ConnlibTests",
             dependencies: [
                 "Connlib", "ConnlibCore", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime", "FirezoneTesting",
+                "FirezoneOptions", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             path: "connlib/Tests/ConnlibTests"
         ),
