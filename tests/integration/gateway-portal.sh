@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 trap cleanup EXIT
 
-BIN=$(swift build --show-bin-path 2>/dev/null || echo .build/debug)
+BIN=${FIREZONE_BIN_DIR:-.build/debug}
 PORTAL=10.61.0.1
 SITE_TOKEN=site-a-gateways-token
 
@@ -119,8 +119,10 @@ expect_exit "a rejected token" 6 "create a new token" FIREZONE_TOKEN=not-a-token
 expect_exit "an unreachable portal" 5 "check FIREZONE_API_URL" FIREZONE_API_URL=ws://10.61.0.9:8081 \
     FIREZONE_MAX_PARTITION_TIME=2s
 
+# SO_REUSEADDR: the earlier checks' connections leave port 8080 in TIME_WAIT.
 ip netns exec fzg python3 -c 'import socket, time
-s = socket.socket(); s.bind(("127.0.0.1", 8080)); s.listen(); time.sleep(60)' &
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8080)); s.listen(); time.sleep(60)' &
 FZ_PIDS+=("$!")
 HOLDER=$!
 wait_until 5 ip netns exec fzg bash -c "exec 3<>/dev/tcp/127.0.0.1/8080"
