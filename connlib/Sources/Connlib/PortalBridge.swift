@@ -176,7 +176,11 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
     }
 
     public func run() async throws {
-        let channel = try PhoenixChannel<Topic>(configuration: self.configuration, group: self.group, logger: self.logger)
+        let channel = try PhoenixChannel<Topic>(
+            configuration: self.configuration,
+            group: self.group,
+            logger: self.logger
+        )
         let pending = self.state.withLock { state in
             state.channel = channel
             defer { state.pendingOutbound.removeAll() }
