@@ -243,9 +243,10 @@ public final class GatewayEventLoop {
             case .tunInterfaceUpdated(let interface):
                 self.configureInterface(interface)
             case .noRelays:
-                // Firezone 685acdac3a's portal sends relays only in `init`; the session reconnects for a fresh one when
-                // the relays it knows are all gone (rust/gateway/src/eventloop.rs).
-                self.logger.warning("No usable relay")
+                // Firezone 685acdac3a's portal sends relays only in `init` and `relays_presence`; when the last
+                // one is gone, a new connection's `init` brings the current ones (rust/gateway/src/eventloop.rs).
+                self.logger.warning("No usable relay left; reconnecting to the portal")
+                self.portal.reconnect()
             }
             while let transmit = self.state.pollTransmit() {
                 self.queueSend(transmit)
