@@ -434,7 +434,8 @@ let package = Package(
         .testTarget(
             name: "ConnlibTests",
             dependencies: [
-                "Connlib", "ConnlibCore", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime", "FirezoneTesting",
+                "Connlib", "ConnlibCore", "PortalMessages", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime",
+                "FirezoneTesting", "CNetworkTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
