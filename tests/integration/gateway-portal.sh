@@ -130,6 +130,7 @@ check "without FIREZONE_ID a generated UUID is kept in FIREZONE_ID_PATH" \
 first_id=$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)
 run_gateway FIREZONE_TOKEN=not-a-token FIREZONE_ID= FIREZONE_ID_PATH="$FZ_SCRATCH/state/gateway_id"
 check "the next start keeps the same ID" [ "$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)" = "$first_id" ]
+expect_exit "an API URL without a scheme" 2 "FIREZONE_API_URL" FIREZONE_API_URL="$PORTAL:8081"
 expect_exit "an unreachable portal" 5 "check FIREZONE_API_URL" FIREZONE_API_URL=ws://10.61.0.9:8081 \
     FIREZONE_MAX_PARTITION_TIME=2s
 
