@@ -13,7 +13,9 @@ struct GatewayForwardingTests {
     }
 
     static func sysctl(_ path: String) throws -> String {
-        try String(contentsOfFile: "/proc/sys/net/\(path)", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try String(contentsOfFile: "/proc/sys/net/\(path)", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
     }
 
     @Test func enableTurnsOnForwardingAndInstallsTheTableAndDisableRemovesOnlyIt() throws {

@@ -1,7 +1,7 @@
 import Connlib
-import Foundation
 import ConnlibCore
 import FirezoneTesting
+import Foundation
 import Glibc
 import IPPacket
 import LinuxIO
@@ -89,8 +89,15 @@ struct TunDeviceManagerTests {
             // A route the manager keeps must not be deleted and re-added: give the kept one a mark the kernel
             // would lose on a re-add (a replaced metric-less route keeps the protocol we set here).
             try NetworkNamespace.ip(
-                "route", "replace", "10.1.0.0/16", "dev", TunnelRouting.interfaceName, "table",
-                "\(TunnelRouting.userRoutesTable)", "proto", "kernel"
+                "route",
+                "replace",
+                "10.1.0.0/16",
+                "dev",
+                TunnelRouting.interfaceName,
+                "table",
+                "\(TunnelRouting.userRoutesTable)",
+                "proto",
+                "kernel"
             )
 
             try manager.apply(Self.config(routes: ["10.1.0.0/16", "10.2.0.0/16"]))
@@ -98,7 +105,12 @@ struct TunDeviceManagerTests {
             #expect(try Self.destinations(table: TunnelRouting.userRoutesTable) == ["10.1.0.0/16", "10.2.0.0/16"])
             #expect(try Self.destinations(table: TunnelRouting.internetTable) == [])
             let kept = try NetworkNamespace.ipJSON(
-                "-4", "route", "show", "table", "\(TunnelRouting.userRoutesTable)", "10.1.0.0/16"
+                "-4",
+                "route",
+                "show",
+                "table",
+                "\(TunnelRouting.userRoutesTable)",
+                "10.1.0.0/16"
             )
             #expect(kept.first?["protocol"] as? String == "kernel")
         }
@@ -182,7 +194,11 @@ struct TunDeviceManagerTests {
 
             try Self.expectNothingOfConnlibLeft()
             #expect(try Self.destinations(table: 1234) == ["10.5.0.0/16"])
-            #expect(try Self.rules(family: "-4").contains { $0["priority"] as? Int == 100 && $0["table"] as? String == "1234" })
+            #expect(
+                try Self.rules(family: "-4").contains {
+                    $0["priority"] as? Int == 100 && $0["table"] as? String == "1234"
+                }
+            )
         }
     }
 

@@ -56,7 +56,9 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 2)
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer {
+            for argument in argv { free(argument) }
+        }
         var pid: pid_t = 0
         let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
         close(inputPipe[0])
@@ -71,7 +73,9 @@ public enum ChildProcess {
         var bytes = Array(input.utf8)
         var written = 0
         while written < bytes.count {
-            let result = bytes.withUnsafeMutableBytes { write(inputPipe[1], $0.baseAddress! + written, $0.count - written) }
+            let result = bytes.withUnsafeMutableBytes {
+                write(inputPipe[1], $0.baseAddress! + written, $0.count - written)
+            }
             if result < 0 && errno == EINTR { continue }
             if result <= 0 { break }
             written += result

@@ -55,7 +55,9 @@ struct NetlinkAttributes: Sequence {
             let length = Int(self.bytes.loadUnaligned(fromByteOffset: self.offset, as: UInt16.self))
             let type = self.bytes.loadUnaligned(fromByteOffset: self.offset + 2, as: UInt16.self)
             guard length >= headerLength, self.offset + length <= self.bytes.count else { return nil }
-            let payload = UnsafeRawBufferPointer(rebasing: self.bytes[(self.offset + headerLength)..<(self.offset + length)])
+            let payload = UnsafeRawBufferPointer(
+                rebasing: self.bytes[(self.offset + headerLength)..<(self.offset + length)]
+            )
             self.offset += (length + NetlinkMessage.alignment - 1) & ~(NetlinkMessage.alignment - 1)
             return Attribute(type: Int32(type), payload: payload)
         }
