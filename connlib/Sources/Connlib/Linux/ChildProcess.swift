@@ -8,6 +8,8 @@ import LinuxIO
 public enum ChildProcess {
     /// Output kept from one run; the rest is read and dropped, so a chatty program cannot grow our memory.
     public static let outputLimit = 65_536
+    /// Spawn attempts after an ETXTBSY, 10 ms apart.
+    static let busyRetries = 20
 
     public struct Result: Sendable {
         /// The exit status, or 128 + the signal number when a signal ended it (as shells report it).
@@ -60,7 +62,15 @@ public enum ChildProcess {
             for argument in argv { free(argument) }
         }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        var spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        // ETXTBSY: the program file is still open for writing somewhere, typically in a child another thread forked
+        // while the file was being written (the race Go's os/exec documents); it clears once that child execs.
+        var retries = 0
+        while spawned == ETXTBSY && retries < Self.busyRetries {
+            usleep(10_000)
+            retries += 1
+            spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        }
         close(inputPipe[0])
         close(outputPipe[1])
         guard spawned == 0 else {
