@@ -58,31 +58,6 @@ public final class RouteNetlink {
         try self.socket.request(&self.message, sequence: sequence, operation: "set link #\(index) addrgenmode none")
     }
 
-    /// Whether the link is administratively up, its MTU and transmit queue length, as the kernel reports them.
-    public func linkSettings(
-        index: Int32
-    ) throws(SystemCallError) -> (up: Bool, mtu: UInt32, transmitQueueLength: UInt32) {
-        let sequence = self.begin(type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_ACK)
-        var header = ifinfomsg()
-        header.ifi_family = UInt8(AF_UNSPEC)
-        header.ifi_index = index
-        self.message.append(fixed: header)
-        var settings: (up: Bool, mtu: UInt32, transmitQueueLength: UInt32)?
-        try self.socket.dump(&self.message, sequence: sequence, operation: "get link #\(index)") { type, payload in
-            guard type == Int32(RTM_NEWLINK), let fixed = Self.fixed(ifinfomsg.self, payload) else { return }
-            let attributes = NetlinkAttributes(bytes: fixed.rest)
-            settings = (
-                fixed.header.ifi_flags & UInt32(IFF_UP) != 0,
-                attributes.first(Int32(IFLA_MTU))?.uint32 ?? 0,
-                attributes.first(Int32(IFLA_TXQLEN))?.uint32 ?? 0
-            )
-        }
-        guard let settings else {
-            throw SystemCallError(operation: "get link #\(index)", errno: ENODEV)
-        }
-        return settings
-    }
-
     // MARK: Addresses
 
     /// The addresses of the link, each with its prefix length.
