@@ -420,6 +420,30 @@ let package = Package(
             path: "connlib/Tests/ConnlibCoreTests"
         ),
 
+        // MARK: headless-client
+
+        // The headless client's shell: connlib's ClientState on the host's TUN device, sockets and resolvers.
+        .target(
+            name: "HeadlessClient",
+            dependencies: [
+                "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneOptions",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "headless-client/Sources/HeadlessClient"
+        ),
+        .testTarget(
+            name: "HeadlessClientTests",
+            dependencies: [
+                "HeadlessClient", "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneOptions", "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "headless-client/Tests/HeadlessClientTests"
+        ),
+
         // MARK: tests
 
         .target(
