@@ -35,6 +35,7 @@ let package = Package(
         .library(name: "RelayXDP", targets: ["RelayXDP"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
         .executable(name: "firezone-portal", targets: ["firezone-portal"]),
+        .executable(name: "firezone-gateway", targets: ["firezone-gateway"]),
         .library(name: "PortalMessages", targets: ["PortalMessages"]),
         .library(name: "PhoenixChannel", targets: ["PhoenixChannel"]),
         .library(name: "ConnlibCore", targets: ["ConnlibCore"]),
@@ -124,6 +125,30 @@ let package = Package(
             name: "FirezoneOptionsTests",
             dependencies: ["FirezoneOptions", .product(name: "Logging", package: "swift-log")],
             path: "platform/Tests/FirezoneOptionsTests"
+        ),
+
+        // `/healthz`, `/readyz` and Prometheus `/metrics` over HTTP, shared by every component's executable.
+        .target(
+            name: "FirezoneHealth",
+            dependencies: [
+                "IPPacket",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "platform/Sources/FirezoneHealth"
+        ),
+        .testTarget(
+            name: "FirezoneHealthTests",
+            dependencies: [
+                "FirezoneHealth", "IPPacket",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "platform/Tests/FirezoneHealthTests"
         ),
 
         // MARK: ebpf
@@ -294,7 +319,6 @@ let package = Package(
                 "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneTime", "STUN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -304,7 +328,7 @@ let package = Package(
             name: "firezone-relay",
             dependencies: [
                 "Relay", "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
-                "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "FirezoneHealth", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -418,6 +442,48 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             path: "connlib/Tests/ConnlibCoreTests"
+        ),
+        // The tunnel's IO shell: the event loop and the Linux integration (rtnetlink routes and rules, DNS control,
+        // nftables on the gateway, network-change monitoring).
+        .target(
+            name: "Connlib",
+            dependencies: [
+                "ConnlibCore", "PortalMessages", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime",
+                "Snownet", "WireGuard", "FirezoneCrypto", "FirezoneOptions", "PhoenixChannel", "PhoenixCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "connlib/Sources/Connlib"
+        ),
+        // The gateway: options, the host's network (TUN device, forwarding, masquerade) and the services.
+        .executableTarget(
+            name: "firezone-gateway",
+            dependencies: [
+                "Connlib", "ConnlibCore", "FirezoneHealth", "FirezoneOptions", "FirezoneCrypto", "IPPacket", "LinuxIO",
+                "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "gateway/Sources/firezone-gateway"
+        ),
+        // Privileged tests run in network namespaces they create (FirezoneTesting's PrivilegedTests pattern).
+        .testTarget(
+            name: "ConnlibTests",
+            dependencies: [
+                "Connlib", "ConnlibCore", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime", "FirezoneTesting",
+                "FirezoneOptions", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "connlib/Tests/ConnlibTests"
         ),
 
         // MARK: headless-client

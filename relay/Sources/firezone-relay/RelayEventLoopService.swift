@@ -2,7 +2,6 @@ import LinuxIO
 import NIOPosix
 import Relay
 import ServiceLifecycle
-import Synchronization
 
 /// The relay's IO loop as a service: it runs ``RelayEventLoop`` on a thread of its own (the loop blocks in
 /// epoll_wait(2)) and stops it on graceful shutdown or cancellation by setting a flag and waking its eventfd.
@@ -39,24 +38,5 @@ final class RelayEventLoopService: Service, @unchecked Sendable {
             throw error
         }
         try await thread.shutdownGracefully()
-    }
-}
-
-/// Set by a graceful shutdown or a cancellation, read by the IO loop after each wake-up.
-final class StopRequest: Sendable {
-    private let requested = Atomic(false)
-    private let wakeup: Int32
-
-    init(wakeup: Int32) {
-        self.wakeup = wakeup
-    }
-
-    var isRequested: Bool {
-        self.requested.load(ordering: .acquiring)
-    }
-
-    func request() {
-        self.requested.store(true, ordering: .releasing)
-        fz_eventfd_signal(self.wakeup)
     }
 }

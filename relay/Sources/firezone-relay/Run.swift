@@ -1,4 +1,5 @@
 import ArgumentParser
+import FirezoneHealth
 import FirezoneOptions
 import LinuxIO
 import Logging

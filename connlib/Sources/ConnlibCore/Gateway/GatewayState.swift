@@ -65,6 +65,16 @@ public struct GatewayState {
         self.node.isEstablished(client)
     }
 
+    /// The path a client's connection takes now; nil while none is nominated.
+    public func connectionPath(of client: ClientID) -> ConnectionPath? {
+        self.node.path(of: client)
+    }
+
+    /// The clients with a connection in the node, established or not.
+    public var connectedClientIDs: [ClientID] {
+        self.node.connectionIDs
+    }
+
     // MARK: Output
 
     public mutating func pollTransmit() -> NodeTransmit? {

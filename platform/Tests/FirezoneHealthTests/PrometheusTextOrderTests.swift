@@ -1,5 +1,5 @@
+import FirezoneHealth
 import Prometheus
-import Relay
 import Testing
 
 struct PrometheusTextOrderTests {

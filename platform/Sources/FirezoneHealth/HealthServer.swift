@@ -4,21 +4,26 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// `GET /healthz` (always 200 while the process serves) and `GET /metrics` (Prometheus text) on one address.
+/// `GET /healthz` (200 while the process serves: liveness), `GET /readyz` (200 once `isReady` says so, else 503:
+/// readiness, for a gateway or client the portal has joined) and `GET /metrics` (Prometheus text) on one address.
+///
+/// Firezone's gateway serves `/healthz` only (rust/gateway/src/main.rs); the later reference adds `/readyz`, which
+/// tells an orchestrator when the component can take traffic rather than merely runs.
 public final class HealthServer: Sendable {
     private let channel: any Channel
 
-    /// Binds and starts serving; `metrics` renders the Prometheus text on each scrape.
+    /// Binds and starts serving; `metrics` renders the Prometheus text on each scrape, `isReady` answers `/readyz`.
     public init(
         address: IPSocketAddress,
         group: any EventLoopGroup,
+        isReady: @escaping @Sendable () -> Bool = { true },
         metrics: @escaping @Sendable () -> String
     ) async throws {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(HealthHandler(metrics: metrics))
+                    channel.pipeline.addHandler(HealthHandler(isReady: isReady, metrics: metrics))
                 }
             }
         self.channel = try await bootstrap.bind(host: address.address.description, port: Int(address.port)).get()
@@ -38,9 +43,11 @@ private final class HealthHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
+    let isReady: @Sendable () -> Bool
     let metrics: @Sendable () -> String
 
-    init(metrics: @escaping @Sendable () -> String) {
+    init(isReady: @escaping @Sendable () -> Bool, metrics: @escaping @Sendable () -> String) {
+        self.isReady = isReady
         self.metrics = metrics
     }
 
@@ -52,6 +59,9 @@ private final class HealthHandler: ChannelInboundHandler, Sendable {
         switch (request.method, request.uri) {
         case (.GET, "/healthz"):
             (status, body, contentType) = (.ok, "{}", "application/json")
+        case (.GET, "/readyz"):
+            (status, body, contentType) =
+                self.isReady() ? (.ok, "{}", "application/json") : (.serviceUnavailable, "not ready\n", "text/plain")
         case (.GET, "/metrics"):
             (status, body, contentType) = (.ok, self.metrics(), "text/plain; version=0.0.4")
         default:

@@ -1,0 +1,387 @@
+import ConnlibCore
+import FirezoneCrypto
+import FirezoneTime
+import Glibc
+import IPPacket
+import LinuxIO
+import Logging
+import NIOCore
+import PhoenixCore
+import PortalMessages
+import Snownet
+import WireGuard
+
+/// The gateway's data plane: ``GatewayState`` on the tunnel's UDP sockets, the TUN device and the portal, driven
+/// by one thread on an ``EventLoopDriver`` (Firezone's rust/gateway/src/eventloop.rs and rust/connlib/tunnel/src/io.rs).
+///
+/// Each turn takes one batch from every ready source (Firezone #10347): datagrams go to
+/// ``GatewayState/handleNetworkInput(_:from:local:now:)`` and the packets it returns to the TUN device; packets
+/// read from the TUN device go to ``GatewayState/handleTUNInput(_:now:)``; portal events, which the
+/// ``PortalBridge`` carries across from SwiftNIO, go to ``GatewayState/handlePortalEvent(_:now:)``; answers of
+/// the ``DomainResolver`` to ``GatewayState/handleDomainResolved(_:addresses:now:)``. After every input the state's
+/// datagrams are queued with the driver, which sends each socket's batch with one sendmmsg(2) at the end of the
+/// batch, and its events are acted on. An input the state refuses is counted there and never ends the batch: the
+/// state's inputs return no errors. The driver's thread is the only one that reads or writes the TUN device
+/// (Firezone #10231: one TUN thread, no reordering).
+///
+/// Metrics and queue depths are sampled once a second (Firezone #10242). ``run(until:)`` ends with
+/// ``GatewayState/close(now:)``: a goodbye to every client, flushed before it returns (Firezone #10401).
+public final class GatewayEventLoop {
+    private enum Token: UInt64 {
+        case tun = 1
+        case udp4
+        case udp6
+        case portal
+    }
+
+    /// Tokens of the resolver's sockets start here, above the fixed sources.
+    static let resolverTokenBase: UInt64 = 1 << 32
+    public static let metricsInterval = Duration.seconds(1)
+    /// Bytes kept for packets queued for the TUN device until the batch is written; full, the queue is written
+    /// early. 64 packets of the largest size, with the virtio-net header in front of each.
+    static let tunArenaCapacity = 64 * (65_536 + Int(FZ_VNET_HEADER_LENGTH))
+
+    public static let dropReasons = GatewayDropReason.allCases.map(\.description) + [
+        "datagram_refused", "send_failed", "tun_write_failed", "unsegmentable_packet", "truncated_datagram",
+        "no_socket",
+    ]
+    public static let queues = ["portal_inbound", "dns_lookups"]
+
+    private var state: GatewayState
+    private let driver: EventLoopDriver
+    private let sockets: TunnelSockets
+    private let tun: Int32
+    private let portal: PortalBridge<GatewayTopic>
+    private let resolver: DomainResolver
+    private let metrics: TunnelMetrics?
+    private let configureInterface: (GatewayInterface) -> Void
+    private let logger: Logger
+    private var sourceAddresses = SourceAddressCache()
+    private var traffic = TunnelMetrics.Traffic()
+    private var datagramsWithoutSocket: UInt64 = 0
+    private var nextMetrics: Instant
+    /// Payloads queued with the driver: they must stay where they are until it sends them.
+    private var queuedPayloads: [ByteBuffer] = []
+    private let tunArena: UnsafeMutableRawBufferPointer
+    private var tunArenaUsed = 0
+    private var localPorts: (v4: UInt16, v6: UInt16?)
+
+    /// Takes over `sockets` and the offload TUN device `tun` (``TunnelDevice`` opens it; closed by the caller after
+    /// ``run(until:)``). `configureInterface` applies the portal's interface addresses to the TUN device.
+    public init(
+        secret: StaticSecret,
+        sockets: TunnelSockets,
+        tun: Int32,
+        portal: PortalBridge<GatewayTopic>,
+        nameservers: [IPSocketAddress],
+        metrics: TunnelMetrics?,
+        configureInterface: @escaping (GatewayInterface) -> Void,
+        logger: Logger
+    ) throws(SystemCallError) {
+        let driver = try EventLoopDriver()
+        let now = driver.clock.now()
+        var generator = SystemRandomNumberGenerator()
+        var seed = [UInt8](repeating: 0, count: Bytes32.count)
+        for index in seed.indices {
+            seed[index] = UInt8.random(in: .min ... .max, using: &generator)
+        }
+        self.state = GatewayState(
+            secret: secret,
+            seed: Bytes32(seed)!,
+            logger: logger,
+            now: now,
+            unixTime: driver.clock.unixTime()
+        )
+        self.driver = driver
+        self.sockets = sockets
+        self.tun = tun
+        self.portal = portal
+        self.resolver = DomainResolver(
+            nameservers: nameservers,
+            driver: driver,
+            tokenBase: Self.resolverTokenBase,
+            logger: logger
+        )
+        self.metrics = metrics
+        self.configureInterface = configureInterface
+        self.logger = logger
+        self.nextMetrics = now
+        self.queuedPayloads.reserveCapacity(EventLoopDriver.sendCapacity)
+        self.tunArena = .allocate(byteCount: Self.tunArenaCapacity, alignment: 16)
+        self.localPorts = (
+            TunnelSockets.localPort(of: sockets.ipv4) ?? 0, sockets.ipv6.flatMap { TunnelSockets.localPort(of: $0) }
+        )
+        try driver.register(
+            tun: tun,
+            token: Token.tun.rawValue,
+            layout: .init(
+                headroom: NodeConstants.headroom,
+                paddingMultiple: WireGuardConstants.paddingMultiple,
+                tailroom: NodeConstants.tailroom
+            )
+        )
+        try driver.register(udp: sockets.ipv4, token: Token.udp4.rawValue)
+        if let ipv6 = sockets.ipv6 {
+            try driver.register(udp: ipv6, token: Token.udp6.rawValue)
+        }
+        try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
+    }
+
+    deinit {
+        self.tunArena.deallocate()
+    }
+
+    /// The loop's wake-up eventfd, for a ``StopRequest``.
+    public var wakeupDescriptor: Int32 {
+        self.driver.wakeupDescriptor
+    }
+
+    public var publicKey: PublicKey {
+        self.state.publicKey
+    }
+
+    /// Runs until `shouldStop` returns true, then says goodbye to every client and sends what is left.
+    public func run(until shouldStop: () -> Bool) throws(SystemCallError) {
+        do {
+            try self.driver.run(self, until: shouldStop)
+        } catch {
+            self.close()
+            throw error
+        }
+        self.close()
+    }
+
+    /// Firezone #10400/#10401: every client gets a goodbye, so that it does not wait for its ICE timeout.
+    private func close() {
+        let now = self.driver.clock.now()
+        self.state.close(now: now)
+        self.drainState(now: now)
+        self.flush()
+        self.publishMetrics()
+        self.logger.info("Gateway closed its connections", metadata: ["clients": "\(self.state.clientIDs.count)"])
+    }
+
+    // MARK: Inputs
+
+    private func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, socket: Token, now: Instant) {
+        let source = received.socketAddress
+        let localPort = socket == .udp4 ? self.localPorts.v4 : self.localPorts.v6 ?? 0
+        // A datagram does not say which of our addresses it came to; the route toward its sender does.
+        let localAddress =
+            self.sourceAddresses.localAddress(toward: source.address)
+            ?? (socket == .udp4 ? .v4(IPv4Address(rawValue: 0)) : .v6(IPv6Address(high: 0, low: 0)))
+        let local = IPSocketAddress(localAddress, port: localPort)
+        if let packet = self.state.handleNetworkInput(datagram, from: source, local: local, now: now) {
+            self.queueTUNWrite(packet)
+        }
+        self.drainState(now: now)
+    }
+
+    private func handleTUNPacket(_ packet: inout ByteBuffer, now: Instant) {
+        let length = packet.readableBytes
+        do {
+            let packet = try IPPacket(packet)
+            self.traffic.packetsIn += 1
+            self.traffic.bytesIn += UInt64(length)
+            self.state.handleTUNInput(packet, now: now)
+        } catch {
+            self.logger.trace("Invalid packet from the TUN device", metadata: ["error": "\(error)"])
+        }
+        self.drainState(now: now)
+    }
+
+    private func handlePortal(now: Instant) {
+        self.portal.drain { event in
+            switch event {
+            case .message(let message):
+                self.state.handlePortalEvent(message, now: now)
+            case .joined:
+                self.logger.info("Joined the portal")
+            case .disconnected(let reason, let retryIn):
+                self.logger.warning(
+                    "Portal connection lost",
+                    metadata: ["reason": "\(reason)", "retry.in": "\(retryIn)"]
+                )
+            case .failed(let failure):
+                self.logger.error("Portal failed", metadata: ["reason": "\(failure)"])
+            case .unknownEvent(let name):
+                self.logger.debug("Unknown portal event", metadata: ["event": "\(name)"])
+            case .malformedMessage(let error):
+                self.logger.warning("Malformed portal message", metadata: ["error": "\(error)"])
+            case .errorReply(let reason):
+                self.logger.warning("The portal refused a message", metadata: ["reason": "\(reason)"])
+            case .channelError:
+                self.logger.warning("The portal's channel failed")
+            case .outboundMessageDropped(let name):
+                self.logger.warning("Portal message dropped while disconnected", metadata: ["event": "\(name)"])
+            }
+            self.drainState(now: now)
+        }
+    }
+
+    private func deliver(_ completion: DomainResolver.Completion, now: Instant) {
+        self.state.handleDomainResolved(completion.request, addresses: completion.addresses, now: now)
+        self.drainState(now: now)
+    }
+
+    // MARK: Outputs
+
+    /// Queues the state's datagrams and acts on its events.
+    private func drainState(now: Instant) {
+        while let transmit = self.state.pollTransmit() {
+            self.queueSend(transmit)
+        }
+        while let event = self.state.pollEvent() {
+            switch event {
+            case .portal(let message):
+                self.portal.send(message)
+            case .resolveDNS(let request):
+                if let completion = self.resolver.start(request, now: now) {
+                    self.state.handleDomainResolved(completion.request, addresses: completion.addresses, now: now)
+                }
+            case .tunInterfaceUpdated(let interface):
+                self.configureInterface(interface)
+            case .noRelays:
+                // The seed-era portal sends relays only in `init`; the session reconnects for a fresh one when
+                // the relays it knows are all gone (rust/gateway/src/eventloop.rs).
+                self.logger.warning("No usable relay")
+            }
+            while let transmit = self.state.pollTransmit() {
+                self.queueSend(transmit)
+            }
+        }
+    }
+
+    private func queueSend(_ transmit: NodeTransmit) {
+        guard let fd = self.sockets.socket(for: transmit.destination.address) else {
+            self.datagramsWithoutSocket += 1
+            return
+        }
+        if self.queuedPayloads.count == EventLoopDriver.sendCapacity {
+            // The driver would send its full queue on the next call anyway; sending now frees the payloads.
+            self.flush()
+        }
+        var datagram = fz_datagram()
+        datagram.setDestination(transmit.destination)
+        let payload = transmit.payload
+        self.queuedPayloads.append(payload)
+        payload.withUnsafeReadableBytes { raw in
+            datagram.bytes = UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            datagram.length = UInt32(raw.count)
+        }
+        self.driver.queueSend(datagram, on: fd)
+    }
+
+    /// Copies a packet into the arena behind room for the virtio-net header and queues it for the TUN device.
+    private func queueTUNWrite(_ packet: IPPacket) {
+        let header = Int(FZ_VNET_HEADER_LENGTH)
+        let length = packet.buffer.readableBytes
+        if self.tunArenaUsed + header + length > self.tunArena.count {
+            self.flush()
+        }
+        guard self.tunArenaUsed + header + length <= self.tunArena.count else {
+            return
+        }
+        let start = self.tunArena.baseAddress! + self.tunArenaUsed + header
+        packet.buffer.withUnsafeReadableBytes { raw in
+            start.copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+        }
+        self.tunArenaUsed += header + length
+        self.traffic.packetsOut += 1
+        self.traffic.bytesOut += UInt64(length)
+        self.driver.queueTUNWrite(start.assumingMemoryBound(to: UInt8.self), length: length)
+    }
+
+    /// Sends and writes everything queued, then frees what it held.
+    private func flush() {
+        self.driver.flush()
+        self.batchFlushed()
+    }
+
+    private func batchFlushed() {
+        self.queuedPayloads.removeAll(keepingCapacity: true)
+        self.tunArenaUsed = 0
+    }
+
+    // MARK: Metrics
+
+    private func publishMetrics() {
+        guard let metrics = self.metrics else {
+            return
+        }
+        var snapshot = TunnelMetrics.Snapshot()
+        snapshot.traffic = self.traffic
+        for client in self.state.connectedClientIDs {
+            snapshot.countConnection(self.state.connectionPath(of: client))
+        }
+        let counters = self.driver.counters
+        let nodeStats = self.state.nodeStats
+        snapshot.drops =
+            GatewayDropReason.allCases.map { self.state.stats[$0] } + [
+                nodeStats.datagramsFromUnknownRelays + nodeStats.unexpectedRelayMessages + nodeStats.invalidChannelData
+                    + nodeStats.unroutedSTUN + nodeStats.wireGuardRejections,
+                counters.datagramsNotSent, counters.tunWriteFailures,
+                counters.unsegmentablePackets, counters.truncatedDatagrams, self.datagramsWithoutSocket,
+            ]
+        let portalStats = self.portal.stats
+        snapshot.portalJoined = portalStats.isJoined
+        snapshot.queueDepths = [portalStats.inboundDepth, self.resolver.pendingCount]
+        metrics.publish(snapshot)
+    }
+}
+
+extension GatewayEventLoop: EventLoopHandler {
+    public func nextDeadline() -> Instant? {
+        var deadline = self.nextMetrics
+        if let state = self.state.pollTimeout()?.deadline, state < deadline {
+            deadline = state
+        }
+        if let resolver = self.resolver.nextDeadline(), resolver < deadline {
+            deadline = resolver
+        }
+        return deadline
+    }
+
+    public func handleTimeout(now: Instant) {
+        if let deadline = self.state.pollTimeout()?.deadline, deadline <= now {
+            self.state.handleTimeout(now: now, unixTime: self.driver.clock.unixTime())
+            self.drainState(now: now)
+        }
+        for completion in self.resolver.expire(now: now) {
+            self.deliver(completion, now: now)
+        }
+        if now >= self.nextMetrics {
+            self.nextMetrics = now + Self.metricsInterval
+            self.publishMetrics()
+        }
+        // The driver sends what a timeout queued right after this returns; the storage must outlive that.
+        self.flush()
+    }
+
+    public func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
+        self.handleDatagram(&datagram, received: received, socket: source == Token.udp6.rawValue ? .udp6 : .udp4, now: now)
+    }
+
+    public func handleTUNPacket(
+        _ packet: inout ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        source: UInt64,
+        now: Instant
+    ) {
+        self.handleTUNPacket(&packet, now: now)
+    }
+
+    public func handleReadable(source: UInt64, now: Instant) {
+        if source == Token.portal.rawValue {
+            self.handlePortal(now: now)
+        } else if self.resolver.owns(token: source), let completion = self.resolver.handleReadable(token: source, now: now) {
+            self.deliver(completion, now: now)
+        }
+        // The driver flushes after this returns; flushing here lets the storage go at once.
+        self.flush()
+    }
+
+    public func didFinishBatch(source: UInt64, now: Instant) {
+        self.batchFlushed()
+    }
+}

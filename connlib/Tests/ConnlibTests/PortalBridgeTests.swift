@@ -1,0 +1,100 @@
+import Connlib
+import FirezoneTime
+import Logging
+import NIOPosix
+import PhoenixChannel
+import PhoenixCore
+import PortalMessages
+import Testing
+
+struct PortalBridgeTests {
+    private static func withBridge(
+        capacity: Int,
+        _ body: (PortalBridge<GatewayTopic>) async throws -> Void
+    ) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let url = try PortalURL(
+            apiURL: "ws://127.0.0.1:9",
+            topic: GatewayTopic.name,
+            token: "token",
+            parameters: .gateway(id: "id", name: "test", publicKey: "key")
+        )
+        let bridge = try PortalBridge<GatewayTopic>(
+            configuration: .init(url: url, joinPayload: EmptyPayload(), partitionTime: nil, userAgent: "test"),
+            group: group,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+            capacity: capacity
+        )
+        do {
+            try await body(bridge)
+        } catch {
+            try await group.shutdownGracefully()
+            throw error
+        }
+        try await group.shutdownGracefully()
+    }
+
+    private static func drained(_ bridge: PortalBridge<GatewayTopic>) -> [PhoenixEvent<GatewayInbound>] {
+        var events: [PhoenixEvent<GatewayInbound>] = []
+        bridge.drain { events.append($0) }
+        return events
+    }
+
+    @Test func eventsReachTheDataPlaneInOrder() async throws {
+        try await Self.withBridge(capacity: 8) { bridge in
+            await bridge.deliver(.joined)
+            await bridge.deliver(.unknownEvent("a"))
+            await bridge.deliver(.unknownEvent("b"))
+            #expect(Self.drained(bridge) == [.joined, .unknownEvent("a"), .unknownEvent("b")])
+            #expect(Self.drained(bridge).isEmpty)
+        }
+    }
+
+    /// A full queue holds the portal side back instead of dropping an event or growing.
+    @Test func theInboundQueueIsBoundedAndAFullQueueMakesThePortalWait() async throws {
+        try await Self.withBridge(capacity: 2) { bridge in
+            await bridge.deliver(.unknownEvent("1"))
+            await bridge.deliver(.unknownEvent("2"))
+            let third = Task { await bridge.deliver(.unknownEvent("3")) }
+            // Wait (bounded) until the third delivery has found the queue full.
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(5)
+            while bridge.stats.inboundFullWaits == 0 && clock.now < deadline {
+                await Task.yield()
+            }
+            #expect(bridge.stats.inboundFullWaits > 0)
+            #expect(bridge.stats.inboundDepth == 2)
+            #expect(Self.drained(bridge) == [.unknownEvent("1"), .unknownEvent("2")])
+            #expect(await third.value)
+            #expect(Self.drained(bridge) == [.unknownEvent("3")])
+        }
+    }
+
+    @Test func readinessFollowsJoinedAndDisconnected() async throws {
+        try await Self.withBridge(capacity: 8) { bridge in
+            #expect(!bridge.isJoined)
+            await bridge.deliver(.joined)
+            #expect(bridge.isJoined)
+            await bridge.deliver(.disconnected(.heartbeatTimedOut, retryIn: .seconds(1)))
+            #expect(!bridge.isJoined)
+        }
+    }
+
+    @Test func messagesSentBeforeTheChannelExistsKeepTheNewestAndCountTheDropped() async throws {
+        try await Self.withBridge(capacity: 8) { bridge in
+            let message = GatewayOutbound.broadcastIceCandidates(ClientsIceCandidates(clientIDs: [], candidates: []))
+            for _ in 0..<(PhoenixConstants.outboundQueueCapacity + 3) {
+                bridge.send(message)
+            }
+            #expect(bridge.stats.outboundDropped == 3)
+        }
+    }
+
+    @Test func aClosedBridgeRefusesEvents() async throws {
+        try await Self.withBridge(capacity: 1) { bridge in
+            bridge.closeInbound()
+            #expect(await !bridge.deliver(.joined))
+            #expect(Self.drained(bridge).isEmpty)
+        }
+    }
+}

@@ -1,0 +1,326 @@
+import ArgumentParser
+import Connlib
+import FirezoneHealth
+import FirezoneOptions
+import Glibc
+import IPPacket
+import LinuxIO
+import Logging
+import NIOPosix
+import PhoenixCore
+import PortalMessages
+import Prometheus
+import ServiceLifecycle
+import FirezoneCrypto
+import WireGuard
+
+/// `firezone-gateway`: connects the portal's clients to the resources of its site. Reads the options, starts what
+/// can fail to start (sockets, the TUN device, the firewall rules, the health listener), then runs the data plane,
+/// health checks and the portal connection in one `ServiceGroup` until SIGTERM or SIGINT.
+///
+/// Every option is also read from the environment variable Firezone's gateway uses (rust/gateway/src/main.rs); a
+/// flag wins over its variable. The token is best given as a file or variable: flags are visible to every local
+/// user.
+@main
+struct FirezoneGateway: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "firezone-gateway",
+        abstract: "Firezone's gateway: the tunnel's end next to the resources of a site.",
+        discussion: """
+            Needs CAP_NET_ADMIN (root, or `sudo setcap cap_net_admin+eip firezone-gateway`). Creates the TUN \
+            device tun-firezone, turns on IP forwarding and masquerades the clients' tunnel addresses with an \
+            nftables table of its own, removed at exit. Needs no open port: connections are set up through the \
+            portal and relays.
+
+            ENVIRONMENT
+              FIREZONE_TOKEN, FIREZONE_TOKEN_FILE   the gateway's token from the portal (required)
+              FIREZONE_ID                           the gateway's ID; else generated and kept in FIREZONE_ID_PATH
+              FIREZONE_ID_PATH                      default /var/lib/firezone/gateway_id
+              FIREZONE_NAME                         shown in the portal; default the host name
+              FIREZONE_API_URL                      default wss://api.firezone.dev
+              FIREZONE_MAX_PARTITION_TIME           how long the portal may be unreachable (default 15m)
+              FIREZONE_HEALTH_CHECK_ADDR            /healthz, /readyz and /metrics (default 0.0.0.0:8080)
+              FIREZONE_UDP_SEND_BUFFER_SIZE         bytes (default 2 MiB)
+              FIREZONE_UDP_RECV_BUFFER_SIZE         bytes (default 16 MiB)
+              FIREZONE_NO_INC_BUF=true              leave net.core.rmem_max and wmem_max as they are
+              RUST_LOG                              log filter, e.g. info or firezone_gateway=debug
+
+            \(GatewayFailure.exitCodesHelp)
+            """
+    )
+
+    @Option(
+        name: .customLong("token"),
+        help: "Portal token (env FIREZONE_TOKEN). Visible to local users: prefer --token-file."
+    )
+    var token: String?
+    @Option(name: .customLong("token-file"), help: "File holding the portal token (env FIREZONE_TOKEN_FILE).")
+    var tokenFile: String?
+    @Option(name: .customLong("id"), help: "The gateway's ID (env FIREZONE_ID).")
+    var id: String?
+    @Option(
+        name: .customLong("id-path"),
+        help: "Where a generated ID is kept (env FIREZONE_ID_PATH, default \(PersistentGatewayID.defaultPath))."
+    )
+    var idPath: String?
+    @Option(name: .customLong("name"), help: "Name shown in the portal (env FIREZONE_NAME, default the host name).")
+    var name: String?
+    @Option(name: .customLong("api-url"), help: "Portal URL (env FIREZONE_API_URL, default wss://api.firezone.dev).")
+    var apiURL: String?
+    @Option(
+        name: .customLong("max-partition-time"),
+        help: "How long the portal may be unreachable before the gateway exits (env FIREZONE_MAX_PARTITION_TIME)."
+    )
+    var maxPartitionTime: String?
+    @Option(
+        name: .customLong("health-check-addr"),
+        help: "Address of /healthz, /readyz and /metrics (env FIREZONE_HEALTH_CHECK_ADDR, default 0.0.0.0:8080)."
+    )
+    var healthCheckAddress: String?
+
+    static let healthCheckKey = OptionKey(
+        "health check address",
+        flag: "--health-check-addr",
+        variable: "FIREZONE_HEALTH_CHECK_ADDR"
+    )
+    /// The tracing targets whose `RUST_LOG` directives apply (Firezone's crates `firezone_gateway`, `firezone_tunnel`).
+    static let logTargets = ["firezone_gateway", "firezone_tunnel"]
+
+    static func main() async {
+        do {
+            var command = try Self.parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = Self.exitCode(for: error)
+            if code == .success {
+                Self.exit(withError: error)
+            }
+            let status: Int32
+            let message: String
+            switch error {
+            case let failure as GatewayFailure:
+                (status, message) = (failure.kind.rawValue, "error: \(failure)")
+            case let failed as PortalBridge<GatewayTopic>.PortalFailed:
+                (status, message) = Self.portalExit(failed.failure)
+            case is OptionError, is ValidationError:
+                (status, message) = (OptionError.exitCode, Self.fullMessage(for: error))
+            default:
+                // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
+                let isUsage = code == .validationFailure
+                (status, message) = (isUsage ? OptionError.exitCode : GatewayFailure.Kind.startFailed.rawValue,
+                    Self.fullMessage(for: error))
+            }
+            StandardError.write(message + "\n")
+            Glibc.exit(status)
+        }
+    }
+
+    private static func portalExit(_ failure: PhoenixFailure) -> (Int32, String) {
+        switch failure.kind {
+        case .partitionTimeout, .tls:
+            return (
+                GatewayFailure.Kind.portalUnreachable.rawValue,
+                "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
+            )
+        case .rejected, .joinRejected, .tokenExpired:
+            return (
+                GatewayFailure.Kind.portalRejected.rawValue,
+                "error: \(failure); create a new token for this site in the portal and set FIREZONE_TOKEN"
+            )
+        }
+    }
+
+    func run() async throws {
+        // 1. Options: every usage error surfaces here, before anything starts.
+        let reader = OptionReader(environment: OptionReader.processEnvironment())
+        var logger = Logger(label: "firezone-gateway", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = try reader.logLevel(for: Self.logTargets)
+        let portalFlags = PortalOptions.Flags(
+            token: self.token,
+            tokenFile: self.tokenFile,
+            apiURL: self.apiURL,
+            name: self.name,
+            maxPartitionTime: self.maxPartitionTime
+        )
+        guard
+            let portalOptions = try PortalOptions.resolve(
+                portalFlags,
+                reader: reader,
+                defaultPartitionTime: PhoenixConstants.defaultPartitionTime
+            )
+        else {
+            throw OptionError(
+                "the gateway needs its portal token: set FIREZONE_TOKEN or FIREZONE_TOKEN_FILE (or --token-file)"
+            )
+        }
+        if let warning = portalOptions.token.commandLineWarning(.token) {
+            logger.warning("\(warning)")
+        }
+        let healthAddress =
+            try reader.value(Self.healthCheckKey, flag: self.healthCheckAddress, expected: "an address:port") {
+                IPSocketAddress($0)
+            } ?? IPSocketAddress(.v4(.any), port: 8080)
+        let buffers = try UDPSocketBuffers(reader: reader, role: .gateway)
+
+        // 2. What can fail to start, in the order it is needed.
+        if NetworkAdminCapability.isEffective() == false {
+            throw GatewayFailure(
+                .missingCapability,
+                "the gateway needs CAP_NET_ADMIN for its TUN device, routes and firewall rules: run it as root, or "
+                    + "grant it once with `sudo setcap cap_net_admin+eip \(CommandLine.arguments[0])`"
+            )
+        }
+        let id = try PersistentGatewayID.resolve(reader: reader, id: self.id, path: self.idPath)
+        let name = portalOptions.name ?? Self.hostName()
+        if buffers.raisesKernelLimits {
+            for failure in KernelSocketBufferLimits().raise(toFit: buffers) {
+                logger.warning("\(failure); set FIREZONE_NO_INC_BUF=true to skip this")
+            }
+        }
+        let sockets: TunnelSockets
+        do {
+            sockets = try TunnelSockets(buffers: buffers)
+        } catch {
+            throw GatewayFailure(
+                error.errno == EPERM ? .missingCapability : .startFailed,
+                "cannot open the tunnel's UDP sockets: \(error)"
+            )
+        }
+        let network = try GatewayNetwork.start(logger: logger)
+        var generator = SystemRandomNumberGenerator()
+        let secret = StaticSecret.random(using: &generator)
+
+        let registry = PrometheusCollectorRegistry()
+        let metrics = TunnelMetrics(
+            component: "gateway",
+            dropReasons: GatewayEventLoop.dropReasons,
+            queues: GatewayEventLoop.queues,
+            factory: PrometheusMetricsFactory(registry: registry)
+        )
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let result: Result<Void, any Error>
+        do {
+            let portal = try PortalBridge<GatewayTopic>(
+                configuration: try GatewayPortalConfiguration.make(
+                    portalOptions,
+                    id: id,
+                    name: name,
+                    publicKey: LocalIdentity(secret: secret).publicKey
+                ),
+                group: group,
+                logger: logger
+            )
+            let loop: GatewayEventLoop
+            do {
+                loop = try GatewayEventLoop(
+                    secret: secret,
+                    sockets: sockets,
+                    tun: network.tun,
+                    portal: portal,
+                    nameservers: DomainResolver.systemNameservers(),
+                    metrics: metrics,
+                    configureInterface: { interface in network.configure(interface, logger: logger) },
+                    logger: logger
+                )
+            } catch {
+                network.stop(logger: logger)
+                throw GatewayFailure(.startFailed, "cannot start the gateway's event loop: \(error)")
+            }
+            let health: HealthServer
+            do {
+                health = try await HealthServer(
+                    address: healthAddress,
+                    group: group,
+                    isReady: { portal.isJoined },
+                    metrics: { PrometheusTextOrder.canonical(registry.emitToString()) }
+                )
+            } catch {
+                network.stop(logger: logger)
+                throw GatewayFailure(
+                    .healthAddressTaken,
+                    "cannot serve health checks on \(healthAddress) (\(error)): another process may use the port; "
+                        + "set FIREZONE_HEALTH_CHECK_ADDR to a free address"
+                )
+            }
+            logger.info(
+                "Gateway starting",
+                metadata: [
+                    "gateway.id": "\(id)", "gateway.name": "\(name)",
+                    "public.key": "\(LocalIdentity(secret: secret).publicKey)",
+                    "udp.port": "\(TunnelSockets.localPort(of: sockets.ipv4).map(String.init) ?? "?")",
+                ]
+            )
+
+            // 3. The services: started in this order, shut down in the reverse one, so that the portal learns first
+            // that the gateway is leaving and the data plane says goodbye to every client last.
+            let serviceGroup = ServiceGroup(
+                configuration: .init(
+                    services: [
+                        .init(
+                            service: GatewayEventLoopService(loop: loop, teardown: { network.stop(logger: logger) }),
+                            successTerminationBehavior: .gracefullyShutdownGroup,
+                            failureTerminationBehavior: .gracefullyShutdownGroup,
+                            serviceName: "data-plane"
+                        ),
+                        .init(
+                            service: HealthService(server: health, address: healthAddress, logger: logger),
+                            successTerminationBehavior: .gracefullyShutdownGroup,
+                            failureTerminationBehavior: .gracefullyShutdownGroup,
+                            serviceName: "health"
+                        ),
+                        .init(
+                            service: portal,
+                            successTerminationBehavior: .gracefullyShutdownGroup,
+                            failureTerminationBehavior: .gracefullyShutdownGroup,
+                            serviceName: "portal"
+                        ),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    cancellationSignals: [],
+                    logger: logger
+                )
+            )
+            try await serviceGroup.run()
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        // Every service has returned, so nothing runs on the event loops any more.
+        try await group.shutdownGracefully()
+        sockets.close()
+        try result.get()
+    }
+
+    private static func hostName() -> String {
+        var bytes = [CChar](repeating: 0, count: 256)
+        guard gethostname(&bytes, bytes.count - 1) == 0 else {
+            return PersistentGatewayID.makeUUID()
+        }
+        return String(decoding: bytes.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+enum StandardError {
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.write(STDERR_FILENO, &bytes, bytes.count)
+    }
+}
+
+extension StaticSecret {
+    /// A new key for this run: Firezone's gateway makes a fresh one at every start (rust/gateway/src/main.rs).
+    static func random(using generator: inout some RandomNumberGenerator) -> StaticSecret {
+        var bytes = [UInt8](repeating: 0, count: Bytes32.count)
+        for index in bytes.indices {
+            bytes[index] = UInt8.random(in: .min ... .max, using: &generator)
+        }
+        guard let raw = Bytes32(bytes) else {
+            preconditionFailure("32 bytes make a Bytes32")
+        }
+        return StaticSecret(raw)
+    }
+}

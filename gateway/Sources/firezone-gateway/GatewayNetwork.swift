@@ -1,0 +1,167 @@
+import Connlib
+import ConnlibCore
+import Foundation
+import Glibc
+import IPPacket
+import LinuxIO
+import Logging
+import PortalMessages
+
+/// The host side of the gateway: the TUN device `tun-firezone`, its addresses and the routes of the tunnel's
+/// ranges, IP forwarding, and an nftables table of its own that accepts forwarded tunnel traffic and masquerades
+/// it toward the resources (Firezone's gateway leaves this to the init script of its container,
+/// scripts/gateway-systemd-install.sh; ours does it itself and removes the table at exit).
+///
+/// `@unchecked Sendable`: ``configure(_:logger:)`` runs on the data-plane thread, ``stop(logger:)`` on the same
+/// thread after the loop ended (or before it started); nothing else touches the state.
+final class GatewayNetwork: @unchecked Sendable {
+    static let tableName = "firezone-gateway"
+
+    let tun: Int32
+    private var configured: GatewayInterface?
+    private var stopped = false
+
+    private init(tun: Int32) {
+        self.tun = tun
+    }
+
+    /// Opens the TUN device (MTU 1280, txqueuelen 10 000, Firezone #10231), turns on forwarding and installs the
+    /// nftables table, replacing one a killed gateway left behind.
+    static func start(logger: Logger) throws(GatewayFailure) -> GatewayNetwork {
+        let tun = TunnelRouting.interfaceName.withCString { fz_tun_open_offload($0) }
+        guard tun >= 0 else {
+            throw GatewayFailure(
+                -tun == EPERM || -tun == EACCES ? .missingCapability : .startFailed,
+                "cannot create the TUN device \(TunnelRouting.interfaceName): \(String(cString: strerror(-tun)))"
+                    + (-tun == ENOENT || -tun == ENODEV ? " (is /dev/net/tun present? modprobe tun)" : "")
+            )
+        }
+        let network = GatewayNetwork(tun: tun)
+        do {
+            try Self.run(
+                "ip", "link", "set", "dev", TunnelRouting.interfaceName, "mtu", "\(TunnelRouting.mtu)", "txqueuelen",
+                "\(TunnelRouting.transmitQueueLength)", "up"
+            )
+            try Self.writeSetting("/proc/sys/net/ipv4/ip_forward", "1")
+            // Best effort: a host without IPv6 has no such file.
+            try? Self.writeSetting("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+            try Self.nft(Self.ruleset(replacing: true))
+        } catch {
+            network.stop(logger: logger)
+            throw error
+        }
+        logger.info("TUN device up, forwarding and masquerade on", metadata: ["nft.table": "inet \(Self.tableName)"])
+        return network
+    }
+
+    /// The portal's interface: the device's addresses (/32 and /128, old ones removed) and the routes of the
+    /// tunnel's ranges through it.
+    func configure(_ interface: GatewayInterface, logger: Logger) {
+        guard interface != self.configured else {
+            return
+        }
+        let name = TunnelRouting.interfaceName
+        do {
+            try Self.run("ip", "address", "flush", "dev", name)
+            try Self.run("ip", "-4", "address", "add", "\(interface.ipv4)/32", "dev", name)
+            try Self.run("ip", "-6", "address", "add", "\(interface.ipv6)/128", "dev", name, "nodad")
+            for network in AddressPlan.gatewayRoutes {
+                try Self.run("ip", network.address.version == .v4 ? "-4" : "-6", "route", "replace", "\(network)", "dev", name)
+            }
+            self.configured = interface
+            logger.info(
+                "Tunnel interface configured",
+                metadata: ["ipv4": "\(interface.ipv4)", "ipv6": "\(interface.ipv6)"]
+            )
+        } catch {
+            logger.error("Cannot configure the tunnel interface: \(error)")
+        }
+    }
+
+    /// Removes the nftables table and closes the TUN device (which removes it and its routes). Once.
+    func stop(logger: Logger) {
+        guard !self.stopped else {
+            return
+        }
+        self.stopped = true
+        do {
+            try Self.nft("delete table inet \(Self.tableName)\n")
+        } catch {
+            logger.warning("Cannot remove the nftables table inet \(Self.tableName): \(error)")
+        }
+        _ = Glibc.close(self.tun)
+    }
+
+    /// Accept forwarded traffic from and back to the tunnel, and masquerade what leaves toward the resources.
+    static func ruleset(replacing: Bool) -> String {
+        let name = TunnelRouting.interfaceName
+        let v4 = AddressPlan.tunnelV4
+        let v6 = AddressPlan.tunnelV6
+        return (replacing ? "table inet \(Self.tableName)\ndelete table inet \(Self.tableName)\n" : "") + """
+            table inet \(Self.tableName) {
+                chain forward {
+                    type filter hook forward priority filter; policy accept;
+                    iifname "\(name)" accept
+                    oifname "\(name)" ct state established,related accept
+                }
+                chain postrouting {
+                    type nat hook postrouting priority srcnat; policy accept;
+                    ip saddr \(v4) oifname != "\(name)" masquerade
+                    ip6 saddr \(v6) oifname != "\(name)" masquerade
+                }
+            }
+
+            """
+    }
+
+    // MARK: Helpers
+
+    private static func writeSetting(_ path: String, _ value: String) throws(GatewayFailure) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        var bytes = Array(value.utf8)
+        guard fd >= 0, Glibc.write(fd, &bytes, bytes.count) == bytes.count else {
+            let error = errno
+            if fd >= 0 {
+                _ = close(fd)
+            }
+            throw GatewayFailure(.startFailed, "cannot write \(value) to \(path): \(String(cString: strerror(error)))")
+        }
+        _ = close(fd)
+    }
+
+    private static func nft(_ script: String) throws(GatewayFailure) {
+        try Self.run(["nft", "-f", "-"], input: script)
+    }
+
+    private static func run(_ arguments: String...) throws(GatewayFailure) {
+        try Self.run(arguments, input: nil)
+    }
+
+    private static func run(_ arguments: [String], input: String?) throws(GatewayFailure) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+        do {
+            try process.run()
+        } catch {
+            throw GatewayFailure(.startFailed, "cannot run \(arguments[0]): \(error)")
+        }
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
+        process.waitUntilExit()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw GatewayFailure(
+                .startFailed,
+                "`\(arguments.joined(separator: " "))` failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
+        }
+    }
+}
