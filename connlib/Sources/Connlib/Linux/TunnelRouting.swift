@@ -1,3 +1,6 @@
+import CLinuxIO
+import IPPacket
+
 /// The routing tables, policy-rule priorities and firewall mark with which connlib steers traffic into
 /// `tun-firezone` without looping its own packets back into it (rust/bin-shared/src/tun_device_manager/linux.rs).
 ///
@@ -21,6 +24,10 @@ public enum TunnelRouting {
     public static let userRoutesTable: UInt32 = 0x2021_fd00
     public static let linkScopeTable: UInt32 = 0x2021_fd01
     public static let internetTable: UInt32 = 0x2021_fd02
+    /// The kernel's main table (`RT_TABLE_MAIN`), whose directly connected routes are mirrored.
+    public static let mainTable = UInt32(RT_TABLE_MAIN.rawValue)
+    /// IPv6 link-local unicast (RFC 4291 §2.5.6): present on every interface, never mirrored.
+    static let ipv6LinkLocal = IPNetwork("fe80::/10")!
 
     public static let userRoutesPriority: UInt32 = 100
     public static let linkScopePriority: UInt32 = 200

@@ -1,0 +1,233 @@
+import ConnlibCore
+import Glibc
+import IPPacket
+import LinuxIO
+import Logging
+import PortalMessages
+
+/// Applies the tunnel's configuration to the TUN device and the kernel's routing (rust/bin-shared/src/
+/// tun_device_manager/linux.rs): the link's MTU, queue length and addresses, the routes into the device in
+/// connlib's tables, the policy rules that send every packet without connlib's mark to those tables, and the
+/// directly connected networks mirrored so that they bypass the tunnel.
+///
+/// The device itself is opened elsewhere (LinuxIO's TUN with offloads); this type only configures it by name.
+/// Nothing it installs outlives the process for long: ``removeAll()`` on exit, and ``init`` removes whatever a
+/// killed previous run left in connlib's tables and rules.
+public final class TunDeviceManager {
+    public let interfaceName: String
+    private let netlink: RouteNetlink
+    private let logger: Logger
+    /// The routes this manager installed, in the order it installed them.
+    private var installedRoutes: [KernelRoute] = []
+    /// The main table's directly connected routes as mirrored into ``TunnelRouting/linkScopeTable``.
+    private var mirroredRoutes: [KernelRoute] = []
+    private var addresses: (ipv4: IPv4Address, ipv6: IPv6Address)?
+    private var rulesInstalled = false
+
+    /// Opens the netlink socket and removes a previous run's rules and routes.
+    public init(interfaceName: String = TunnelRouting.interfaceName, logger: Logger) throws(SystemCallError) {
+        self.interfaceName = interfaceName
+        self.netlink = try RouteNetlink()
+        self.logger = logger
+        try self.removeLeftovers()
+    }
+
+    // MARK: Applying a configuration
+
+    /// The client's configuration: addresses (only when they changed), routes, the policy rules once, and the
+    /// mirrored link-scope routes.
+    public func apply(_ config: TunConfig) throws(SystemCallError) {
+        try self.setAddresses(ipv4: config.ipv4, ipv6: config.ipv6)
+        try self.setRoutes(config.routes)
+        try self.installRules()
+        try self.refreshLinkScopeRoutes()
+    }
+
+    /// The gateway's configuration: its addresses and the routes of the tunnel ranges (reference §5.1).
+    public func apply(_ interface: GatewayInterface) throws(SystemCallError) {
+        try self.setAddresses(ipv4: interface.ipv4, ipv6: interface.ipv6)
+        try self.setRoutes(AddressPlan.gatewayRoutes)
+        try self.installRules()
+    }
+
+    /// Configures the link (MTU 1280, txqueuelen 10 000, no IPv6 link-local address, up) and replaces its
+    /// addresses with `ipv4`/32 and `ipv6`/128. Does nothing when these addresses are already applied.
+    public func setAddresses(ipv4: IPv4Address, ipv6: IPv6Address) throws(SystemCallError) {
+        if let current = self.addresses, current == (ipv4, ipv6) {
+            return
+        }
+        let index = try self.netlink.interfaceIndex(named: self.interfaceName)
+        // Before the link comes up, so that the kernel never generates an fe80:: address for it.
+        try self.netlink.disableIPv6LinkLocal(index: index)
+        try self.netlink.configureLink(
+            index: index,
+            mtu: TunnelRouting.mtu,
+            transmitQueueLength: TunnelRouting.transmitQueueLength
+        )
+        let wanted = [IPNetwork(host: .v4(ipv4)), IPNetwork(host: .v6(ipv6))]
+        for existing in try self.netlink.addresses(index: index) where !wanted.contains(existing) {
+            try Self.ignoring([EADDRNOTAVAIL]) { () throws(SystemCallError) in
+                try self.netlink.deleteAddress(existing, index: index)
+            }
+        }
+        for address in wanted {
+            try self.netlink.addAddress(address, index: index)
+        }
+        self.addresses = (ipv4, ipv6)
+        self.logger.debug(
+            "TUN addresses set",
+            metadata: ["tun.ipv4": "\(ipv4)", "tun.ipv6": "\(ipv6)", "tun.name": "\(self.interfaceName)"]
+        )
+    }
+
+    /// Routes `networks` into the device: default routes (the Internet resource) in ``TunnelRouting/internetTable``,
+    /// everything else in ``TunnelRouting/userRoutesTable``. Only the difference to the installed set changes, so
+    /// that a flow on a route that stays is never interrupted.
+    public func setRoutes(_ networks: [IPNetwork]) throws(SystemCallError) {
+        let index = try self.netlink.interfaceIndex(named: self.interfaceName)
+        var wanted: [KernelRoute] = []
+        wanted.reserveCapacity(networks.count)
+        for network in networks {
+            let table = network.prefixLength == 0 ? TunnelRouting.internetTable : TunnelRouting.userRoutesTable
+            let route = KernelRoute(destination: network, interfaceIndex: index, table: table)
+            if !wanted.contains(route) {
+                wanted.append(route)
+            }
+        }
+        let wantedSet = Set(wanted)
+        let installedSet = Set(self.installedRoutes)
+        for route in self.installedRoutes where !wantedSet.contains(route) {
+            try Self.ignoring([ESRCH, ENOENT]) { () throws(SystemCallError) in try self.netlink.deleteRoute(route) }
+        }
+        for route in wanted where !installedSet.contains(route) {
+            try self.netlink.addRoute(route)
+        }
+        self.installedRoutes = wanted
+        self.logger.debug("TUN routes set", metadata: ["tun.routes": "\(wanted.count)"])
+    }
+
+    /// Adds the rules 100, 200 and 300 for IPv4 and IPv6, matching every packet without connlib's mark. A kernel
+    /// without policy routing or fwmark rules gets a warning, not a failure: the tunnel then works for everything
+    /// but the routes in these tables (Firezone logs the same).
+    public func installRules() throws(SystemCallError) {
+        guard !self.rulesInstalled else { return }
+        for version in [IPVersion.v4, .v6] {
+            for (priority, table) in TunnelRouting.rules {
+                let rule = PolicyRule(
+                    version: version,
+                    priority: priority,
+                    table: table,
+                    notFirewallMark: TunnelRouting.firewallMark
+                )
+                do {
+                    try self.netlink.addRule(rule)
+                } catch where error.errno == EEXIST {
+                    continue
+                } catch where [EOPNOTSUPP, EAFNOSUPPORT, EINVAL].contains(error.errno) {
+                    self.logger.warning(
+                        "The kernel refused a policy rule; routes into the tunnel will not apply",
+                        metadata: ["rule": "\(rule)", "error": "\(error)"]
+                    )
+                }
+            }
+        }
+        self.rulesInstalled = true
+    }
+
+    /// Mirrors the main table's directly connected networks into ``TunnelRouting/linkScopeTable`` (priority 200),
+    /// so that the local network stays reachable past the Internet resource's default routes. Call it again when
+    /// the network changes (``NetworkChangeMonitor``); only the difference changes.
+    public func refreshLinkScopeRoutes() throws(SystemCallError) {
+        let tunIndex = try? self.netlink.interfaceIndex(named: self.interfaceName)
+        var wanted: [KernelRoute] = []
+        for version in [IPVersion.v4, .v6] {
+            for entry in try self.netlink.routes(version) where Self.isDirectlyConnected(entry, excluding: tunIndex) {
+                var route = entry.route
+                route.table = TunnelRouting.linkScopeTable
+                wanted.append(route)
+            }
+        }
+        let wantedSet = Set(wanted)
+        let mirroredSet = Set(self.mirroredRoutes)
+        for route in self.mirroredRoutes where !wantedSet.contains(route) {
+            try Self.ignoring([ESRCH, ENOENT]) { () throws(SystemCallError) in try self.netlink.deleteRoute(route) }
+        }
+        for route in wanted where !mirroredSet.contains(route) {
+            do {
+                try self.netlink.addRoute(route)
+            } catch where error.errno == ENETDOWN || error.errno == ENODEV {
+                // The link went away between the dump and now; the next change notification brings the new state.
+                continue
+            }
+        }
+        self.mirroredRoutes = wanted
+    }
+
+    /// A main-table route without a gateway, through another interface than the tunnel and not a default route:
+    /// IPv4's scope-link routes, IPv6's prefix routes (fe80::/64 excepted, which every interface has).
+    private static func isDirectlyConnected(_ entry: (route: KernelRoute, viaGateway: Bool), excluding tun: Int32?)
+        -> Bool
+    {
+        let route = entry.route
+        guard route.table == TunnelRouting.mainTable, !entry.viaGateway, route.interfaceIndex != tun,
+            route.destination.prefixLength > 0
+        else { return false }
+        switch route.destination.address {
+        case .v4: return route.scope == KernelRoute.linkScope
+        case .v6: return !TunnelRouting.ipv6LinkLocal.contains(route.destination)
+        }
+    }
+
+    // MARK: Removing
+
+    /// Removes the rules and every route this manager installed; the addresses go with the device.
+    public func removeAll() throws(SystemCallError) {
+        for route in self.installedRoutes + self.mirroredRoutes {
+            try Self.ignoring([ESRCH, ENOENT, ENODEV]) { () throws(SystemCallError) in
+                try self.netlink.deleteRoute(route)
+            }
+        }
+        self.installedRoutes.removeAll()
+        self.mirroredRoutes.removeAll()
+        try self.removeRules()
+        self.rulesInstalled = false
+        self.addresses = nil
+    }
+
+    /// What a previous run killed before ``removeAll()`` left: every route in connlib's three tables and every
+    /// rule with one of connlib's priorities that points at one of them. Other tables and rules are not touched.
+    public func removeLeftovers() throws(SystemCallError) {
+        let tables = TunnelRouting.rules.map(\.table)
+        for version in [IPVersion.v4, .v6] {
+            for entry in try self.netlink.routes(version) where tables.contains(entry.route.table) {
+                try Self.ignoring([ESRCH, ENOENT]) { () throws(SystemCallError) in
+                    try self.netlink.deleteRoute(entry.route)
+                }
+            }
+        }
+        try self.removeRules()
+    }
+
+    private func removeRules() throws(SystemCallError) {
+        for version in [IPVersion.v4, .v6] {
+            let rules: [PolicyRule]
+            do {
+                rules = try self.netlink.rules(version)
+            } catch where [EOPNOTSUPP, EAFNOSUPPORT].contains(error.errno) {
+                continue
+            }
+            for rule in rules where TunnelRouting.rules.contains(where: { $0 == (rule.priority, rule.table) }) {
+                try Self.ignoring([ENOENT, ESRCH]) { () throws(SystemCallError) in try self.netlink.deleteRule(rule) }
+            }
+        }
+    }
+
+    /// Runs `body`, treating the listed errnos as success (a route already gone, an address already removed).
+    private static func ignoring(_ errnos: [Int32], _ body: () throws(SystemCallError) -> Void) throws(SystemCallError) {
+        do {
+            try body()
+        } catch where errnos.contains(error.errno) {
+            return
+        }
+    }
+}
