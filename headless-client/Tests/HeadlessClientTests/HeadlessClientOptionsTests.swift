@@ -58,6 +58,9 @@ struct HeadlessClientOptionsTests {
     }
 
     @Test func tokenVariableAndTokenFileTogetherAreRefused() {
+        var flags = HeadlessClientOptions.Flags()
+        flags.tokenPath = "/tmp/token"
+        #expect(throws: OptionError.self) { try Self.options(["FIREZONE_TOKEN": "abc"], flags: flags) }
         #expect(throws: OptionError.self) {
             try Self.options(["FIREZONE_TOKEN": "abc", "FIREZONE_TOKEN_PATH": "/tmp/token"])
         }
