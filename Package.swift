@@ -492,7 +492,7 @@ let package = Package(
         .target(
             name: "HeadlessClient",
             dependencies: [
-                "ConnlibCore", "Snownet", "PortalMessages", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneCrypto", "FirezoneOptions",
+                "Connlib", "ConnlibCore", "Snownet", "WireGuard", "PhoenixCore", "PortalMessages", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneCrypto", "FirezoneOptions",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
