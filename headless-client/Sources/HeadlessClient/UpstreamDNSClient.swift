@@ -1,3 +1,4 @@
+import Connlib
 import ConnlibCore
 import DequeModule
 import FirezoneTime
@@ -12,7 +13,7 @@ import OrderedCollections
 ///
 /// Every query gets a socket of its own, so a new ephemeral source port (RFC 5452 §9.2: an off-path attacker must
 /// guess the port as well as the ID; Firezone's client and gateway do the same, seed 002), marked with
-/// ``firezoneMark`` so that the policy rules send it around the tunnel rather than into it
+/// connlib's fwmark (``TunnelRouting/firewallMark``) so that the policy rules send it around the tunnel rather than into it
 /// (Firezone's rust/bin-shared/src/tun_device_manager/linux.rs). A UDP answer with the TC bit is asked again over
 /// TCP (RFC 1035 §4.2.1, RFC 7766 §5), and a query can start over TCP.
 ///
@@ -57,8 +58,6 @@ public final class UpstreamDNSClient {
         public init() {}
     }
 
-    /// The fwmark of connlib's own sockets (Firezone's rust/bin-shared/src/lib.rs, `FIREZONE_MARK`).
-    public static let firezoneMark: UInt32 = 0xfd00_2021
     /// glibc's resolver gives up on a server after 5 s (resolv.conf(5), `timeout`): by then the application has
     /// retried or failed, so a later answer helps nobody.
     public static let defaultTimeout: Duration = .seconds(5)
@@ -106,7 +105,7 @@ public final class UpstreamDNSClient {
     public init(
         timeout: Duration = UpstreamDNSClient.defaultTimeout,
         maximumInFlight: Int = UpstreamDNSClient.defaultMaximumInFlight,
-        mark: UInt32? = UpstreamDNSClient.firezoneMark,
+        mark: UInt32? = TunnelRouting.firewallMark,
         logger: Logger
     ) throws(SystemCallError) {
         precondition(maximumInFlight > 0, "at least one query must be able to wait")

@@ -1,3 +1,4 @@
+import Connlib
 import ConnlibCore
 import FirezoneTesting
 import FirezoneTime
@@ -166,7 +167,7 @@ struct UpstreamDNSClientTests {
 
     @Test(.enabled(if: PrivilegedTests.enabled)) func markedQueryIsAnswered() throws {
         let server = try LoopbackDNSServer(behaviour: .answer(padding: 0))
-        let client = try Self.makeClient(mark: UpstreamDNSClient.firezoneMark)
+        let client = try Self.makeClient(mark: TunnelRouting.firewallMark)
         client.send(Self.query(5, to: server.address), over: .udp, now: Self.start)
 
         let outcomes = Self.outcomes(1, client: client, server: server)
