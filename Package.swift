@@ -478,7 +478,7 @@ let package = Package(
             name: "ConnlibTests",
             dependencies: [
                 "Connlib", "ConnlibCore", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime", "FirezoneTesting",
-                "FirezoneOptions", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "FirezoneOptions", "PhoenixChannel", "PhoenixCore", "PortalMessages", "PortalTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -66,6 +66,12 @@ tun_exists() {
     ip -n fzg link show tun-firezone >/dev/null 2>&1
 }
 
+# The portal's `init` gives the gateway a tunnel address in 100.64.0.0/11 and one in fd00:2021:1111::/107.
+tun_has_portal_addresses() {
+    ip -n fzg -4 addr show dev tun-firezone | grep -q 'inet 100\.' &&
+        ip -n fzg -6 addr show dev tun-firezone | grep -q 'inet6 fd00:2021:1111:'
+}
+
 nft_table_exists() {
     ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1
 }
@@ -83,6 +89,7 @@ check "/healthz answers 200" wait_until 20 status_is /healthz 200
 check "/readyz answers 200 once the portal joined the gateway" wait_until 20 status_is /readyz 200
 check "/metrics is Prometheus text and says the portal is joined" wait_until 5 metrics_parse
 check "tun-firezone exists while the gateway runs" tun_exists
+check "tun-firezone has the addresses of the portal's init" wait_until 5 tun_has_portal_addresses
 check "the nftables table exists while the gateway runs" nft_table_exists
 check "the portal saw the gateway join" grep -q "gateway" "$FZ_SCRATCH/portal.log"
 client_end_to_end

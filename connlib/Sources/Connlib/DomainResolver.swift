@@ -10,7 +10,7 @@ import NIOCore
 /// data-plane thread: A and AAAA queries over UDP to the nameservers of `/etc/resolv.conf`, answers read when
 /// their socket is readable, a lookup given up after ``timeout`` (Firezone's gateway gives its resolutions 10 s,
 /// rust/gateway/src/eventloop.rs). Each lookup has a socket of its own, so every query leaves from a new source
-/// port (seed 002; a fixed port makes off-path spoofing of answers easier, RFC 5452 §9.2), marked like the
+/// port (Firezone's rust/connlib/socket-factory; a fixed port makes off-path spoofing of answers easier, RFC 5452 §9.2), marked like the
 /// tunnel's sockets.
 ///
 /// A lookup ends when both queries are answered or the time is up: with the addresses of every answer (empty for
@@ -29,6 +29,11 @@ public final class DomainResolver {
     public struct Completion: Sendable, Hashable {
         public var request: DNSResolutionRequest
         public var addresses: [IPAddress]?
+
+        public init(request: DNSResolutionRequest, addresses: [IPAddress]?) {
+            self.request = request
+            self.addresses = addresses
+        }
     }
 
     private struct Lookup {

@@ -41,10 +41,11 @@ public final class GatewayEventLoop {
     /// early. 64 packets of the largest size, with the virtio-net header in front of each.
     static let tunArenaCapacity = 64 * (65_536 + Int(FZ_VNET_HEADER_LENGTH))
 
-    public static let dropReasons = GatewayDropReason.allCases.map(\.description) + [
-        "datagram_refused", "send_failed", "tun_write_failed", "unsegmentable_packet", "truncated_datagram",
-        "no_socket",
-    ]
+    public static let dropReasons =
+        GatewayDropReason.allCases.map(\.description) + [
+            "datagram_refused", "send_failed", "tun_write_failed", "unsegmentable_packet", "truncated_datagram",
+            "no_socket",
+        ]
     public static let queues = ["portal_inbound", "dns_lookups"]
 
     private var state: GatewayState
@@ -242,9 +243,10 @@ public final class GatewayEventLoop {
             case .tunInterfaceUpdated(let interface):
                 self.configureInterface(interface)
             case .noRelays:
-                // The seed-era portal sends relays only in `init`; the session reconnects for a fresh one when
-                // the relays it knows are all gone (rust/gateway/src/eventloop.rs).
-                self.logger.warning("No usable relay")
+                // Firezone 685acdac3a's portal sends relays only in `init` and `relays_presence`; when the last
+                // one is gone, a new connection's `init` brings the current ones (rust/gateway/src/eventloop.rs).
+                self.logger.warning("No usable relay left; reconnecting to the portal")
+                self.portal.reconnect()
             }
             while let transmit = self.state.pollTransmit() {
                 self.queueSend(transmit)
@@ -359,7 +361,12 @@ extension GatewayEventLoop: EventLoopHandler {
     }
 
     public func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
-        self.handleDatagram(&datagram, received: received, socket: source == Token.udp6.rawValue ? .udp6 : .udp4, now: now)
+        self.handleDatagram(
+            &datagram,
+            received: received,
+            socket: source == Token.udp6.rawValue ? .udp6 : .udp4,
+            now: now
+        )
     }
 
     public func handleTUNPacket(
@@ -374,7 +381,9 @@ extension GatewayEventLoop: EventLoopHandler {
     public func handleReadable(source: UInt64, now: Instant) {
         if source == Token.portal.rawValue {
             self.handlePortal(now: now)
-        } else if self.resolver.owns(token: source), let completion = self.resolver.handleReadable(token: source, now: now) {
+        } else if self.resolver.owns(token: source),
+            let completion = self.resolver.handleReadable(token: source, now: now)
+        {
             self.deliver(completion, now: now)
         }
         // The driver flushes after this returns; flushing here lets the storage go at once.

@@ -22,7 +22,9 @@ import Synchronization
 /// (``PhoenixConstants/outboundQueueCapacity``), the oldest dropped and counted when it overflows.
 ///
 /// A `.failed` event (a rejected token, the partition time passed) is delivered to the data plane and also ends
-/// ``run()`` with ``PortalFailed``, which shuts the group down.
+/// ``run()`` with ``PortalFailed``, which shuts the group down. ``reconnect()`` replaces the connection with a new
+/// one, whose join brings a fresh `init`: what a gateway or client does when its last relay is gone, as Firezone
+/// 685acdac3a's portal announces relays only in `init` and `relays_presence`.
 public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
     public static var defaultCapacity: Int { 256 }
 
@@ -54,6 +56,7 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
         var outboundDropped: UInt64 = 0
         var isJoined = false
         var isClosed = false
+        var reconnectRequested = false
     }
 
     public let capacity: Int
@@ -175,8 +178,37 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
         self.state.withLock { $0.isClosed = true }
     }
 
+    /// Closes the connection and opens a new one (from any thread); the data plane then sees `.joined` and the
+    /// portal's `init` again.
+    public func reconnect() {
+        let channel: PhoenixChannel<Topic>? = self.state.withLock { state in
+            state.reconnectRequested = true
+            return state.channel
+        }
+        channel?.close()
+    }
+
     public func run() async throws {
-        let channel = try PhoenixChannel<Topic>(configuration: self.configuration, group: self.group, logger: self.logger)
+        while true {
+            try await self.runConnection()
+            let again = self.state.withLock { state in
+                defer { state.reconnectRequested = false }
+                return state.reconnectRequested && !state.isClosed
+            }
+            guard again, !Task.isCancelled, !Task.isShuttingDownGracefully else {
+                return
+            }
+            self.logger.info("Reconnecting to the portal for a fresh init")
+        }
+    }
+
+    /// One connection, until it fails, closes or the group shuts down.
+    private func runConnection() async throws {
+        let channel = try PhoenixChannel<Topic>(
+            configuration: self.configuration,
+            group: self.group,
+            logger: self.logger
+        )
         let pending = self.state.withLock { state in
             state.channel = channel
             defer { state.pendingOutbound.removeAll() }

@@ -2,7 +2,7 @@ import Glibc
 import IPPacket
 
 /// Which local address the kernel sends from toward a remote address, remembered per remote address and shared by
-/// all of the tunnel's UDP sockets (Firezone's rust/connlib/socket-factory keeps the same cache, seed 002).
+/// all of the tunnel's UDP sockets (Firezone's rust/connlib/socket-factory keeps the same cache).
 ///
 /// The sockets are bound to the wildcard address, so a datagram does not say which local address it arrived on;
 /// snownet learns its host candidates from the local address of its relays' traffic (Firezone #9998), so the shell

@@ -35,7 +35,7 @@ public final class TunnelSockets {
         self.ipv4 = try Self.open(any4, port: port, buffers: buffers)
         do {
             self.ipv6 = try Self.open(any6, port: port, buffers: buffers)
-        } catch where error.errno == EAFNOSUPPORT || error.errno == EADDRNOTAVAIL {
+        } catch  where error.errno == EAFNOSUPPORT || error.errno == EADDRNOTAVAIL {
             // IPv6 turned off on this host (ipv6.disable=1 or no address family): run IPv4 only.
             self.ipv6 = nil
         } catch {

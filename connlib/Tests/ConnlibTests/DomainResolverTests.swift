@@ -58,8 +58,9 @@ private final class ResolverBench: EventLoopHandler {
         }
     }
 
+    /// Never nil, so that a turn never blocks for good and ``run(until:)`` keeps to its bound.
     func nextDeadline() -> Instant? {
-        self.resolver.nextDeadline()
+        self.resolver.nextDeadline() ?? self.driver.clock.now() + .milliseconds(100)
     }
 
     func handleTimeout(now: Instant) {
@@ -107,7 +108,9 @@ struct DomainResolverTests {
                 IPSocketAddress(.v6(IPv6Address("fe80::1")!), port: 53),
             ]
         )
-        #expect(DomainResolver.nameservers(resolvConf: "") == [IPSocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: 53)])
+        #expect(
+            DomainResolver.nameservers(resolvConf: "") == [IPSocketAddress(.v4(IPv4Address(127, 0, 0, 1)), port: 53)]
+        )
     }
 
     @Test func aLookupAsksForAAndAAAAAndReturnsTheAddressesOfBothAnswers() throws {
@@ -123,7 +126,7 @@ struct DomainResolverTests {
         #expect(bench.resolver.pendingCount == 0)
     }
 
-    /// Seed 002: a fixed source port makes spoofed answers easier to land (RFC 5452 §9.2).
+    /// A fixed source port makes spoofed answers easier to land (RFC 5452 §9.2).
     @Test func everyLookupLeavesFromANewSourcePort() throws {
         let bench = try ResolverBench(answers: [.v4(IPv4Address(192, 0, 2, 1))])
         let now = bench.driver.clock.now()
@@ -152,7 +155,9 @@ struct DomainResolverTests {
         #expect(resolver.start(request, now: now) == nil)
         #expect(resolver.nextDeadline() == now + .seconds(10))
         #expect(resolver.expire(now: now + .seconds(10) - .nanoseconds(1)).isEmpty)
-        #expect(resolver.expire(now: now + .seconds(10)) == [DomainResolver.Completion(request: request, addresses: nil)])
+        #expect(
+            resolver.expire(now: now + .seconds(10)) == [DomainResolver.Completion(request: request, addresses: nil)]
+        )
         #expect(resolver.pendingCount == 0)
     }
 }

@@ -43,7 +43,10 @@ struct KernelSocketBufferLimitsTests {
     }
 
     @Test func anUnreadableLimitIsReportedNotFatal() {
-        let limits = KernelSocketBufferLimits(receiveLimitPath: "/nonexistent/rmem_max", sendLimitPath: "/nonexistent/w")
+        let limits = KernelSocketBufferLimits(
+            receiveLimitPath: "/nonexistent/rmem_max",
+            sendLimitPath: "/nonexistent/w"
+        )
         let failures = limits.raise(toFit: UDPSocketBuffers(sendSize: 1, receiveSize: 1, raisesKernelLimits: true))
         #expect(failures.map(\.path) == ["/nonexistent/rmem_max", "/nonexistent/w"])
     }

@@ -5,6 +5,7 @@ import NIOPosix
 import PhoenixChannel
 import PhoenixCore
 import PortalMessages
+import PortalTestSupport
 import Testing
 
 struct PortalBridgeTests {
@@ -96,5 +97,57 @@ struct PortalBridgeTests {
             #expect(await !bridge.deliver(.joined))
             #expect(Self.drained(bridge).isEmpty)
         }
+    }
+}
+
+/// The bridge against the local portal in this process.
+struct PortalBridgeReconnectTests {
+    /// Waits (at most ten seconds) until `count` `init` events reached the data plane.
+    private static func waitForInits(
+        _ count: Int,
+        bridge: PortalBridge<GatewayTopic>,
+        seen: inout Int
+    ) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while seen < count && clock.now < deadline {
+            bridge.drain { event in
+                if case .message(.initialize) = event {
+                    seen += 1
+                }
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    @Test func reconnectOpensANewConnectionWhoseJoinBringsAFreshInit() async throws {
+        let fixture = try await PortalFixture()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let url = try PortalURL(
+            apiURL: fixture.apiURL,
+            topic: GatewayTopic.name,
+            token: "gw-1-token",
+            parameters: .gateway(id: "ext", name: "gw", publicKey: TestWorld.key(2).base64)
+        )
+        let bridge = try PortalBridge<GatewayTopic>(
+            configuration: .init(url: url, joinPayload: EmptyPayload(), partitionTime: nil, userAgent: "test"),
+            group: group,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let running = Task { try await bridge.run() }
+        var inits = 0
+        try await Self.waitForInits(1, bridge: bridge, seen: &inits)
+        #expect(inits == 1)
+        bridge.reconnect()
+        try await Self.waitForInits(2, bridge: bridge, seen: &inits)
+        #expect(inits == 2)
+        running.cancel()
+        do {
+            try await running.value
+        } catch is CancellationError {
+            // The run ends with its task.
+        }
+        try await group.shutdownGracefully()
+        try await fixture.stop()
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Connlib
+import FirezoneCrypto
 import FirezoneHealth
 import FirezoneOptions
 import Glibc
@@ -11,7 +12,6 @@ import PhoenixCore
 import PortalMessages
 import Prometheus
 import ServiceLifecycle
-import FirezoneCrypto
 import WireGuard
 
 /// `firezone-gateway`: connects the portal's clients to the resources of its site. Reads the options, starts what
@@ -111,8 +111,10 @@ struct FirezoneGateway: AsyncParsableCommand {
             default:
                 // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
                 let isUsage = code == .validationFailure
-                (status, message) = (isUsage ? OptionError.exitCode : GatewayFailure.Kind.startFailed.rawValue,
-                    Self.fullMessage(for: error))
+                (status, message) = (
+                    isUsage ? OptionError.exitCode : GatewayFailure.Kind.startFailed.rawValue,
+                    Self.fullMessage(for: error)
+                )
             }
             StandardError.write(message + "\n")
             Glibc.exit(status)

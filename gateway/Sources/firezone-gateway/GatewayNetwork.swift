@@ -12,21 +12,24 @@ import PortalMessages
 /// it toward the resources (Firezone's gateway leaves this to the init script of its container,
 /// scripts/gateway-systemd-install.sh; ours does it itself and removes the table at exit).
 ///
+/// The device's link, addresses, routes and policy rules are ``TunDeviceManager``'s (rtnetlink).
+///
 /// `@unchecked Sendable`: ``configure(_:logger:)`` runs on the data-plane thread, ``stop(logger:)`` on the same
 /// thread after the loop ended (or before it started); nothing else touches the state.
 final class GatewayNetwork: @unchecked Sendable {
     static let tableName = "firezone-gateway"
 
     let tun: Int32
-    private var configured: GatewayInterface?
+    private let device: TunDeviceManager
     private var stopped = false
 
-    private init(tun: Int32) {
+    private init(tun: Int32, device: TunDeviceManager) {
         self.tun = tun
+        self.device = device
     }
 
-    /// Opens the TUN device (MTU 1280, txqueuelen 10 000, Firezone #10231), turns on forwarding and installs the
-    /// nftables table, replacing one a killed gateway left behind.
+    /// Opens the TUN device, turns on forwarding and installs the nftables table, replacing one a killed gateway
+    /// left behind.
     static func start(logger: Logger) throws(GatewayFailure) -> GatewayNetwork {
         let tun = TunnelRouting.interfaceName.withCString { fz_tun_open_offload($0) }
         guard tun >= 0 else {
@@ -36,12 +39,19 @@ final class GatewayNetwork: @unchecked Sendable {
                     + (-tun == ENOENT || -tun == ENODEV ? " (is /dev/net/tun present? modprobe tun)" : "")
             )
         }
-        let network = GatewayNetwork(tun: tun)
+        let device: TunDeviceManager
         do {
-            try Self.run(
-                "ip", "link", "set", "dev", TunnelRouting.interfaceName, "mtu", "\(TunnelRouting.mtu)", "txqueuelen",
-                "\(TunnelRouting.transmitQueueLength)", "up"
+            // Also removes the routes and rules a killed gateway left behind.
+            device = try TunDeviceManager(logger: logger)
+        } catch {
+            _ = Glibc.close(tun)
+            throw GatewayFailure(
+                error.errno == EPERM ? .missingCapability : .startFailed,
+                "cannot configure the kernel's routing over rtnetlink: \(error)"
             )
+        }
+        let network = GatewayNetwork(tun: tun, device: device)
+        do {
             try Self.writeSetting("/proc/sys/net/ipv4/ip_forward", "1")
             // Best effort: a host without IPv6 has no such file.
             try? Self.writeSetting("/proc/sys/net/ipv6/conf/all/forwarding", "1")
@@ -54,21 +64,11 @@ final class GatewayNetwork: @unchecked Sendable {
         return network
     }
 
-    /// The portal's interface: the device's addresses (/32 and /128, old ones removed) and the routes of the
-    /// tunnel's ranges through it.
+    /// The portal's interface: the link (MTU 1280, txqueuelen 10 000, Firezone #10231, up), its addresses (/32
+    /// and /128, old ones removed), and the routes of the tunnel's ranges through it.
     func configure(_ interface: GatewayInterface, logger: Logger) {
-        guard interface != self.configured else {
-            return
-        }
-        let name = TunnelRouting.interfaceName
         do {
-            try Self.run("ip", "address", "flush", "dev", name)
-            try Self.run("ip", "-4", "address", "add", "\(interface.ipv4)/32", "dev", name)
-            try Self.run("ip", "-6", "address", "add", "\(interface.ipv6)/128", "dev", name, "nodad")
-            for network in AddressPlan.gatewayRoutes {
-                try Self.run("ip", network.address.version == .v4 ? "-4" : "-6", "route", "replace", "\(network)", "dev", name)
-            }
-            self.configured = interface
+            try self.device.apply(interface)
             logger.info(
                 "Tunnel interface configured",
                 metadata: ["ipv4": "\(interface.ipv4)", "ipv6": "\(interface.ipv6)"]
@@ -78,12 +78,17 @@ final class GatewayNetwork: @unchecked Sendable {
         }
     }
 
-    /// Removes the nftables table and closes the TUN device (which removes it and its routes). Once.
+    /// Removes the nftables table, the routes and rules, and closes the TUN device (which removes it). Once.
     func stop(logger: Logger) {
         guard !self.stopped else {
             return
         }
         self.stopped = true
+        do {
+            try self.device.removeAll()
+        } catch {
+            logger.warning("Cannot remove the tunnel's routes and rules: \(error)")
+        }
         do {
             try Self.nft("delete table inet \(Self.tableName)\n")
         } catch {
@@ -131,10 +136,6 @@ final class GatewayNetwork: @unchecked Sendable {
 
     private static func nft(_ script: String) throws(GatewayFailure) {
         try Self.run(["nft", "-f", "-"], input: script)
-    }
-
-    private static func run(_ arguments: String...) throws(GatewayFailure) {
-        try Self.run(arguments, input: nil)
     }
 
     private static func run(_ arguments: [String], input: String?) throws(GatewayFailure) {

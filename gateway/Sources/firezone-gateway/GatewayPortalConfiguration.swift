@@ -7,7 +7,7 @@ import PortalMessages
 /// The gateway's portal connection: `/gateway/websocket` with its ID, name and public key (Firezone 685acdac3a's
 /// rust/gateway/src/main.rs), a `null` join payload.
 enum GatewayPortalConfiguration {
-    /// The version the User-Agent carries: a seed-era gateway release, 1.4 or later, so that the portal sends
+    /// The version the User-Agent carries: a gateway release of Firezone 685acdac3a's line, 1.4 or later, so that the portal sends
     /// `authorize_flow` and not the events of gateways up to 1.3.
     static let version = "1.4.15"
 

@@ -34,8 +34,7 @@ struct HealthServerTests {
             }
             response += chunk[..<count]
         }
-        let text = String(decoding: response, as: UTF8.self)
-        return String(text.prefix(while: { $0 != "\r" }))
+        return String(decoding: response.prefix(while: { $0 != UInt8(ascii: "\r") }), as: UTF8.self)
     }
 
     @Test func readyzAnswers503UntilReadyThen200WhileHealthzIsAlways200() async throws {
