@@ -84,50 +84,51 @@ public final class RouteNetlink {
     // MARK: Addresses
 
     /// The addresses of the link, each with its prefix length.
-    public func addresses(index: Int32) throws(SystemCallError) -> [IPNetwork] {
+    public func addresses(index: Int32) throws(SystemCallError) -> [(address: IPAddress, prefixLength: UInt8)] {
         let sequence = self.begin(type: RTM_GETADDR, flags: NLM_F_REQUEST | NLM_F_DUMP)
         var header = ifaddrmsg()
         header.ifa_family = UInt8(AF_UNSPEC)
         self.message.append(fixed: header)
-        var found: [IPNetwork] = []
+        var found: [(address: IPAddress, prefixLength: UInt8)] = []
         try self.socket.dump(&self.message, sequence: sequence, operation: "list addresses") { type, payload in
             guard type == Int32(RTM_NEWADDR), let fixed = Self.fixed(ifaddrmsg.self, payload),
                 fixed.header.ifa_index == UInt32(index)
             else { return }
             let attributes = NetlinkAttributes(bytes: fixed.rest)
             // IFA_LOCAL is the interface's own address on point-to-point links, where IFA_ADDRESS is the peer's.
-            guard let address = (attributes.first(Int32(IFA_LOCAL)) ?? attributes.first(Int32(IFA_ADDRESS)))?.address,
-                let network = try? IPNetwork(address: address, prefixLength: fixed.header.ifa_prefixlen)
+            guard let address = (attributes.first(Int32(IFA_LOCAL)) ?? attributes.first(Int32(IFA_ADDRESS)))?.address
             else { return }
-            found.append(network)
+            found.append((address, fixed.header.ifa_prefixlen))
         }
         return found
     }
 
     /// Adds an address; IPv6 ones skip duplicate address detection (IFA_F_NODAD), so they are usable at once.
-    public func addAddress(_ address: IPNetwork, index: Int32) throws(SystemCallError) {
-        try self.changeAddress(RTM_NEWADDR, address, index: index, operation: "add address \(address) to #\(index)")
+    public func addAddress(_ address: IPAddress, prefixLength: UInt8, index: Int32) throws(SystemCallError) {
+        let operation = "add address \(address)/\(prefixLength) to #\(index)"
+        try self.changeAddress(RTM_NEWADDR, address, prefixLength: prefixLength, index: index, operation: operation)
     }
 
-    public func deleteAddress(_ address: IPNetwork, index: Int32) throws(SystemCallError) {
-        try self.changeAddress(RTM_DELADDR, address, index: index, operation: "delete address \(address) of #\(index)")
+    public func deleteAddress(_ address: IPAddress, prefixLength: UInt8, index: Int32) throws(SystemCallError) {
+        let operation = "delete address \(address)/\(prefixLength) of #\(index)"
+        try self.changeAddress(RTM_DELADDR, address, prefixLength: prefixLength, index: index, operation: operation)
     }
 
-    private func changeAddress(_ type: Int, _ address: IPNetwork, index: Int32, operation: String)
+    private func changeAddress(_ type: Int, _ address: IPAddress, prefixLength: UInt8, index: Int32, operation: String)
         throws(SystemCallError)
     {
         let create = type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0
         let sequence = self.begin(type: type, flags: NLM_F_REQUEST | NLM_F_ACK | create)
         var header = ifaddrmsg()
         header.ifa_family = Self.family(address.version)
-        header.ifa_prefixlen = address.prefixLength
+        header.ifa_prefixlen = prefixLength
         header.ifa_index = UInt32(index)
         if address.version == .v6 {
             header.ifa_flags = UInt8(IFA_F_NODAD)
         }
         self.message.append(fixed: header)
-        self.message.append(attribute: Int32(IFA_LOCAL), address: address.address)
-        self.message.append(attribute: Int32(IFA_ADDRESS), address: address.address)
+        self.message.append(attribute: Int32(IFA_LOCAL), address: address)
+        self.message.append(attribute: Int32(IFA_ADDRESS), address: address)
         try self.socket.request(&self.message, sequence: sequence, operation: operation)
     }
 

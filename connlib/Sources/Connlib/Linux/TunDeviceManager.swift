@@ -64,14 +64,15 @@ public final class TunDeviceManager {
             mtu: TunnelRouting.mtu,
             transmitQueueLength: TunnelRouting.transmitQueueLength
         )
-        let wanted = [IPNetwork(host: .v4(ipv4)), IPNetwork(host: .v6(ipv6))]
-        for existing in try self.netlink.addresses(index: index) where !wanted.contains(existing) {
+        let wanted: [(address: IPAddress, prefixLength: UInt8)] = [(.v4(ipv4), 32), (.v6(ipv6), 128)]
+        for existing in try self.netlink.addresses(index: index)
+        where !wanted.contains(where: { $0 == existing }) {
             try Self.ignoring([EADDRNOTAVAIL]) { () throws(SystemCallError) in
-                try self.netlink.deleteAddress(existing, index: index)
+                try self.netlink.deleteAddress(existing.address, prefixLength: existing.prefixLength, index: index)
             }
         }
         for address in wanted {
-            try self.netlink.addAddress(address, index: index)
+            try self.netlink.addAddress(address.address, prefixLength: address.prefixLength, index: index)
         }
         self.addresses = (ipv4, ipv6)
         self.logger.debug(

@@ -1,0 +1,111 @@
+import Glibc
+import LinuxIO
+
+/// Runs a helper program to completion: `nft` for the gateway's firewall and `resolvectl` for systemd-resolved,
+/// both of which are the supported interfaces of their subsystems (their netlink and D-Bus protocols are theirs
+/// to change). Standard input comes from `input`, standard output and error are captured together, and a program
+/// that outlives `timeout` is killed: a hung helper never hangs the tunnel.
+public enum ChildProcess {
+    /// Output kept from one run; the rest is read and dropped, so a chatty program cannot grow our memory.
+    public static let outputLimit = 65_536
+
+    public struct Result: Sendable {
+        /// The exit status, or 128 + the signal number when a signal ended it (as shells report it).
+        public var status: Int32
+        public var output: String
+    }
+
+    /// Runs `executable` (a path, or a name looked up in PATH) with `arguments`.
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        input: String = "",
+        timeout: Duration = .seconds(10)
+    ) throws(SystemCallError) -> Result {
+        let operation = "run \(executable)"
+        var inputPipe: [Int32] = [0, 0]
+        var outputPipe: [Int32] = [0, 0]
+        guard Self.makePipe(&inputPipe) else { throw SystemCallError(operation: operation, errno: errno) }
+        guard Self.makePipe(&outputPipe) else {
+            let error = errno
+            close(inputPipe[0])
+            close(inputPipe[1])
+            throw SystemCallError(operation: operation, errno: error)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inputPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 2)
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        close(inputPipe[0])
+        close(outputPipe[1])
+        guard spawned == 0 else {
+            close(inputPipe[1])
+            close(outputPipe[0])
+            throw SystemCallError(operation: operation, errno: spawned)
+        }
+
+        // Our inputs (an nft ruleset) are far below the pipe's 64 KiB, so this write does not wait for the reader.
+        var bytes = Array(input.utf8)
+        var written = 0
+        while written < bytes.count {
+            let result = bytes.withUnsafeMutableBytes { write(inputPipe[1], $0.baseAddress! + written, $0.count - written) }
+            if result < 0 && errno == EINTR { continue }
+            if result <= 0 { break }
+            written += result
+        }
+        close(inputPipe[1])
+        bytes.removeAll()
+
+        let deadline = ContinuousClock.now + timeout
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var timedOut = false
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            if remaining <= .zero {
+                timedOut = true
+                break
+            }
+            var descriptor = pollfd(fd: outputPipe[0], events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + 1)
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 { continue }
+            let count = chunk.withUnsafeMutableBytes { read(outputPipe[0], $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            if output.count < Self.outputLimit {
+                output.append(contentsOf: chunk[0..<min(count, Self.outputLimit - output.count)])
+            }
+        }
+        close(outputPipe[0])
+        if timedOut {
+            kill(pid, SIGKILL)
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        if timedOut {
+            throw SystemCallError(operation: "\(operation) (killed after \(timeout))", errno: ETIMEDOUT)
+        }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as they are macros.
+        let signal = status & 0x7f
+        let exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+        return Result(status: exitStatus, output: String(decoding: output, as: UTF8.self))
+    }
+
+    /// A pipe whose ends close on exec, so that only the dup2'd copies reach the child. Glibc's Swift module does
+    /// not import pipe2(2), so the flag is set right after.
+    private static func makePipe(_ ends: inout [Int32]) -> Bool {
+        guard pipe(&ends) == 0 else { return false }
+        _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+        return true
+    }
+}
