@@ -284,7 +284,8 @@ public final class ClientEventLoop {
                 case .noRelays:
                     // The seed-era portal sends relays only in `init`; the client reconnects for a fresh one
                     // (rust/connlib/clients/shared/src/eventloop.rs).
-                    self.logger.warning("No usable relay")
+                    self.logger.warning("No usable relay: reconnecting to the portal")
+                    self.portal.reconnect()
                 case .dnsRecordsChanged:
                     // Kept by the core for the next session of this process; the headless client runs one.
                     break
