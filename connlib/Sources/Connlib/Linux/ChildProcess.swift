@@ -15,6 +15,22 @@ public enum ChildProcess {
         public var output: String
     }
 
+    /// Runs `executable` and returns its output; a non-zero exit throws a ``ChildProcessError`` with the output.
+    @discardableResult
+    public static func runChecked(
+        _ executable: String,
+        _ arguments: [String],
+        input: String = "",
+        timeout: Duration = .seconds(10)
+    ) throws -> String {
+        let result = try Self.run(executable, arguments, input: input, timeout: timeout)
+        guard result.status == 0 else {
+            let command = ([executable] + arguments).joined(separator: " ")
+            throw ChildProcessError(command: command, status: result.status, output: result.output)
+        }
+        return result.output
+    }
+
     /// Runs `executable` (a path, or a name looked up in PATH) with `arguments`.
     public static func run(
         _ executable: String,

@@ -1,0 +1,89 @@
+import ConnlibCore
+import Glibc
+import LinuxIO
+import Logging
+
+/// What the gateway needs from the kernel to forward clients' packets to resources: IP forwarding on, and an
+/// nftables table of its own (`inet firezone-gateway`) that accepts forwarding to and from the TUN device and
+/// masquerades the tunnel's ranges behind the gateway's addresses (reference §5.3, §5.6).
+///
+/// The ruleset goes through `nft -f -`: nft(8) is the supported interface of nf_tables, whose netlink messages
+/// are not a stable interface of their own, and one `-f` batch is one transaction, so the table is replaced
+/// atomically. No other table is read or touched. An accept in this table does not override a drop in another
+/// table at the same hook (nft(8), "base chain"); a host with a dropping FORWARD policy of its own must allow
+/// the tunnel there too.
+///
+/// IP forwarding stays on at exit: other services of the host may rely on it, and turning it off is the
+/// administrator's decision.
+public final class GatewayForwarding {
+    public static let tableName = "firezone-gateway"
+
+    public let interfaceName: String
+    /// `/proc/sys/net` (a parameter so that tests can point elsewhere).
+    public let procSysNet: String
+    /// The `nft` program, a path or a name looked up in PATH.
+    public let nft: String
+    private let logger: Logger
+
+    public init(
+        interfaceName: String = TunnelRouting.interfaceName,
+        procSysNet: String = "/proc/sys/net",
+        nft: String = "nft",
+        logger: Logger
+    ) {
+        self.interfaceName = interfaceName
+        self.procSysNet = procSysNet
+        self.nft = nft
+        self.logger = logger
+    }
+
+    /// Turns IP forwarding on and installs the table, replacing one a previous run left.
+    public func enable() throws {
+        for path in ["ipv4/ip_forward", "ipv6/conf/all/forwarding"] {
+            try Self.writeSysctl("\(self.procSysNet)/\(path)", "1\n")
+        }
+        try ChildProcess.runChecked(self.nft, ["-f", "-"], input: Self.ruleset(interfaceName: self.interfaceName))
+        self.logger.debug("Gateway forwarding enabled", metadata: ["nft.table": "\(Self.tableName)"])
+    }
+
+    /// A sysctl file is written in place, never replaced.
+    private static func writeSysctl(_ path: String, _ value: String) throws(SystemCallError) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError(operation: "open \(path)", errno: errno) }
+        defer { close(fd) }
+        let written = value.withCString { write(fd, $0, strlen($0)) }
+        guard written == value.utf8.count else {
+            throw SystemCallError(operation: "write \(path)", errno: written < 0 ? errno : EIO)
+        }
+    }
+
+    /// Removes the table; nothing happens when it is not there.
+    public func disable() throws {
+        try ChildProcess.runChecked(self.nft, ["-f", "-"], input: Self.removal)
+    }
+
+    /// Declaring the table first makes the deletion succeed whether or not a previous run left it, in the same
+    /// transaction as the new table.
+    static var removal: String {
+        "table inet \(Self.tableName)\ndelete table inet \(Self.tableName)\n"
+    }
+
+    static func ruleset(interfaceName: String) -> String {
+        """
+        \(Self.removal)\
+        table inet \(Self.tableName) {
+            chain forward {
+                type filter hook forward priority filter; policy accept;
+                iifname "\(interfaceName)" accept
+                oifname "\(interfaceName)" accept
+            }
+            chain postrouting {
+                type nat hook postrouting priority srcnat; policy accept;
+                ip saddr \(AddressPlan.tunnelV4) oifname != "\(interfaceName)" masquerade
+                ip6 saddr \(AddressPlan.tunnelV6) oifname != "\(interfaceName)" masquerade
+            }
+        }
+
+        """
+    }
+}

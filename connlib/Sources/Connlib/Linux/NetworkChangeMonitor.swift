@@ -1,0 +1,99 @@
+import CLinuxIO
+import FirezoneTime
+import Glibc
+import LinuxIO
+
+/// Tells the client when the host's network changed, so that it resets its connections (roaming) and refreshes
+/// the mirrored link-scope routes (reference §5.6).
+///
+/// A netlink socket subscribed to link, address and route changes; its descriptor goes to the event loop
+/// (``EventLoopDriver/register(readable:token:)``), which calls ``handleReadable(now:)``. A burst of
+/// notifications (a Wi-Fi switch brings a dozen) becomes one signal 500 ms after the last of them
+/// (rust/bin-shared/src/network_changes/linux.rs debounces the same way). Changes connlib makes itself are
+/// ignored: anything about the TUN device and any route in connlib's tables, or every reset would cause the next.
+public final class NetworkChangeMonitor {
+    /// Quiet time after the last notification before the signal.
+    public static let debounce = Duration.milliseconds(500)
+
+    public struct Stats: Hashable, Sendable {
+        /// Notifications that count as a change.
+        public var changes = 0
+        /// Notifications about connlib's own device or tables.
+        public var ignored = 0
+        /// Times the kernel dropped notifications for an overflowing queue (each counted as a change).
+        public var overruns = 0
+    }
+
+    public let ignoredInterface: String
+    public private(set) var stats = Stats()
+    private let socket: NetlinkSocket
+    private var deadline: Instant?
+
+    public init(ignoring interfaceName: String = TunnelRouting.interfaceName) throws(SystemCallError) {
+        self.ignoredInterface = interfaceName
+        let groups = UInt32(
+            RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+        )
+        self.socket = try NetlinkSocket(groups: groups, nonBlocking: true)
+    }
+
+    /// The descriptor to register as readable with the event loop.
+    public var fileDescriptor: Int32 { self.socket.fd }
+
+    /// Reads every waiting notification.
+    public func handleReadable(now: Instant) throws(SystemCallError) {
+        let ignoredIndex = Int32(bitPattern: if_nametoindex(self.ignoredInterface))
+        var changed = false
+        let complete = try self.socket.drainNotifications { type, payload in
+            if Self.isOwn(type: type, payload: payload, ignoredIndex: ignoredIndex) {
+                self.stats.ignored += 1
+            } else {
+                self.stats.changes += 1
+                changed = true
+            }
+        }
+        if !complete {
+            self.stats.overruns += 1
+            changed = true
+        }
+        if changed {
+            self.noteChange(now: now)
+        }
+    }
+
+    /// A change was seen: the signal comes ``debounce`` after the last one.
+    package func noteChange(now: Instant) {
+        self.deadline = now + Self.debounce
+    }
+
+    public func nextDeadline() -> Instant? {
+        self.deadline
+    }
+
+    /// Whether the network changed: true once per burst, when its quiet time has passed.
+    public func handleTimeout(now: Instant) -> Bool {
+        guard let deadline = self.deadline, now >= deadline else { return false }
+        self.deadline = nil
+        return true
+    }
+
+    private static func isOwn(type: Int32, payload: UnsafeRawBufferPointer, ignoredIndex: Int32) -> Bool {
+        switch Int(type) {
+        case RTM_NEWLINK, RTM_DELLINK:
+            guard payload.count >= MemoryLayout<ifinfomsg>.size else { return false }
+            return ignoredIndex != 0 && payload.loadUnaligned(as: ifinfomsg.self).ifi_index == ignoredIndex
+        case RTM_NEWADDR, RTM_DELADDR:
+            guard payload.count >= MemoryLayout<ifaddrmsg>.size else { return false }
+            return ignoredIndex != 0 && payload.loadUnaligned(as: ifaddrmsg.self).ifa_index == UInt32(ignoredIndex)
+        case RTM_NEWROUTE, RTM_DELROUTE:
+            guard payload.count >= MemoryLayout<rtmsg>.size else { return false }
+            let attributes = NetlinkAttributes(bytes: UnsafeRawBufferPointer(rebasing: payload[MemoryLayout<rtmsg>.size...]))
+            let header = payload.loadUnaligned(as: rtmsg.self)
+            let table = attributes.first(Int32(RTA_TABLE.rawValue))?.uint32 ?? UInt32(header.rtm_table)
+            let outInterface = attributes.first(Int32(RTA_OIF.rawValue))?.uint32.map { Int32(bitPattern: $0) }
+            return TunnelRouting.rules.contains { $0.table == table } || (ignoredIndex != 0 && outInterface == ignoredIndex)
+        default:
+            return false
+        }
+    }
+}
