@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # firezone-headless-client signed in to firezone-portal across two network namespaces: the status view (signed in,
 # the portal's resource), tun-firezone with the portal's addresses, the resource's route in connlib's table and the
-# policy rules while it runs; SIGHUP resets its connections and it keeps running; SIGTERM exits 0 and leaves no
+# policy rules while it runs; SIGHUP and a network change reset its connections and it keeps running; SIGTERM exits 0 and leaves no
 # device, rule or status file. Then each start failure with its own exit status: a bad option, a token file others
 # may read, a rejected token, an unreachable portal, no CAP_NET_ADMIN, a taken TUN device.
 set -uo pipefail
@@ -81,6 +81,15 @@ check "policy rule 100 sends unmarked traffic to connlib's table" rules_installe
 kill -HUP "$CLIENT"
 check "SIGHUP resets the connections" wait_until 5 grep -q "Network changed: resetting connections" \
     "$FZ_SCRATCH/client.log"
+resets() {
+    grep -c "Network changed: resetting connections" "$FZ_SCRATCH/client.log"
+}
+resets_above() {
+    [ "$(resets)" -gt "$1" ]
+}
+BEFORE=$(resets)
+ip -n fzhc addr add 10.62.0.7/24 dev eth0
+check "a new address on the host's interface resets the connections" wait_until 5 resets_above "$BEFORE"
 check "after SIGHUP the client still runs and is signed in" status_says "Signed in: yes"
 kill -TERM "$CLIENT"
 status=0

@@ -25,7 +25,8 @@ import WireGuard
 /// the batch), packets for the TUN device, portal messages, DNS queries, and events (the TUN configuration goes to
 /// `configureTunnel`, only the latest, Firezone #10223; the resource list to the status file).
 ///
-/// A ``ResetRequest`` (SIGHUP, a network change) resets the state (roaming). ``run(until:)`` ends with
+/// A ``ResetRequest`` (SIGHUP) or the ``NetworkChangeMonitor`` resets the state (roaming); a network change also
+/// calls `networkChanged`, which refreshes the mirrored link-scope routes. ``run(until:)`` ends with
 /// ``ClientState/shutDown(now:)``: a goodbye to every gateway, and the loop keeps running until the state
 /// reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
 public final class ClientEventLoop {
@@ -36,6 +37,7 @@ public final class ClientEventLoop {
         case portal
         case dns
         case reset
+        case networkChanges
     }
 
     /// Firezone's `shut_down` flushes its IO for at most 1 s before giving up on the goodbyes.
@@ -52,6 +54,8 @@ public final class ClientEventLoop {
     private let portal: PortalBridge<ClientTopic>
     private let upstreams: UpstreamDNSClient
     private let resetRequest: ResetRequest
+    private let networkChanges: NetworkChangeMonitor?
+    private let networkChanged: () -> Void
     private let secret: StaticSecret
     private let statusFile: StatusFile?
     private let configureTunnel: (TunConfig) -> Void
@@ -77,8 +81,10 @@ public final class ClientEventLoop {
         systemResolvers: [IPSocketAddress],
         activateInternetResource: Bool,
         resetRequest: ResetRequest,
+        networkChanges: NetworkChangeMonitor?,
         statusFile: StatusFile?,
         configureTunnel: @escaping (TunConfig) -> Void,
+        networkChanged: @escaping () -> Void,
         logger: Logger
     ) throws(SystemCallError) {
         let driver = try EventLoopDriver()
@@ -102,6 +108,8 @@ public final class ClientEventLoop {
         self.portal = portal
         self.upstreams = try UpstreamDNSClient(logger: logger)
         self.resetRequest = resetRequest
+        self.networkChanges = networkChanges
+        self.networkChanged = networkChanged
         self.secret = secret
         self.statusFile = statusFile
         self.configureTunnel = configureTunnel
@@ -128,6 +136,9 @@ public final class ClientEventLoop {
         try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
         try driver.register(readable: self.upstreams.descriptor, token: Token.dns.rawValue)
         try driver.register(readable: resetRequest.descriptor, token: Token.reset.rawValue)
+        if let networkChanges {
+            try driver.register(readable: networkChanges.fileDescriptor, token: Token.networkChanges.rawValue)
+        }
     }
 
     deinit {
@@ -384,6 +395,9 @@ extension ClientEventLoop: EventLoopHandler {
         if let upstream = self.upstreams.nextDeadline(), upstream < deadline {
             deadline = upstream
         }
+        if let change = self.networkChanges?.nextDeadline(), change < deadline {
+            deadline = change
+        }
         return deadline
     }
 
@@ -395,6 +409,12 @@ extension ClientEventLoop: EventLoopHandler {
         if let deadline = self.upstreams.nextDeadline(), deadline <= now {
             self.upstreams.handleTimeout(now: now)
             self.deliverDNSOutcomes(now: now)
+        }
+        if let monitor = self.networkChanges, let deadline = monitor.nextDeadline(), deadline <= now,
+            monitor.handleTimeout(now: now)
+        {
+            self.networkChanged()
+            self.reset(now: now)
         }
         if now >= self.nextStatus {
             self.nextStatus = now + Self.statusInterval
@@ -426,6 +446,12 @@ extension ClientEventLoop: EventLoopHandler {
             self.deliverDNSOutcomes(now: now)
         case .reset:
             self.reset(now: now)
+        case .networkChanges:
+            do {
+                try self.networkChanges?.handleReadable(now: now)
+            } catch {
+                self.logger.warning("Cannot read network changes", metadata: ["error": "\(error)"])
+            }
         case .tun, .udp4, .udp6, nil:
             break
         }

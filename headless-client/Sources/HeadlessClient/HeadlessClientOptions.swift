@@ -1,3 +1,4 @@
+import Connlib
 import FirezoneOptions
 import Glibc
 import Logging
@@ -9,16 +10,6 @@ import Logging
 /// the token file (`--token-path` / `FIREZONE_TOKEN_PATH`, default ``defaultTokenPath``), which is refused when
 /// its group or other users may read or write it, as Firezone's client refuses it.
 public struct HeadlessClientOptions: Sendable {
-    /// How the client points the system's resolver at its DNS stub (Firezone's `DnsControlMethod`).
-    public enum DNSControl: String, Sendable, Hashable, CaseIterable {
-        /// `resolvectl` on the TUN device: its DNS servers are the sentinels, its domain `~.`.
-        case systemdResolved = "systemd-resolved"
-        /// `/etc/resolv.conf` lists the sentinels; the original is kept next to it and restored at exit.
-        case etcResolvConf = "etc-resolv-conf"
-        /// The system's resolver is left alone.
-        case disabled
-    }
-
     /// The flags as the command line gave them (nil: not given).
     public struct Flags: Sendable, Hashable {
         public var tokenPath: String?
@@ -69,7 +60,7 @@ public struct HeadlessClientOptions: Sendable {
     /// The given ID; nil: ``PersistentClientID`` generates and keeps one at ``idPath``.
     public var id: String?
     public var idPath: String
-    public var dnsControl: DNSControl
+    public var dnsControl: DNSControlMethod
     /// The seed-era client never disables a resource: the Internet resource is active unless this says `false`.
     public var activateInternetResource: Bool
     public var logDirectory: String?
@@ -88,8 +79,8 @@ public struct HeadlessClientOptions: Sendable {
             try reader.value(
                 Self.dnsControlKey,
                 flag: flags.dnsControl,
-                expected: DNSControl.allCases.map(\.rawValue).joined(separator: ", ")
-            ) { DNSControl(rawValue: String($0)) } ?? .systemdResolved
+                expected: DNSControlMethod.allCases.map(\.rawValue).joined(separator: ", ")
+            ) { DNSControlMethod(rawValue: String($0)) } ?? .systemdResolved
         self.activateInternetResource =
             try reader.value(Self.internetResourceKey, flag: flags.activateInternetResource, expected: "true or false") {
                 switch $0.lowercased() {

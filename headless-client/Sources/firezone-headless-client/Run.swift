@@ -66,7 +66,7 @@ struct Run: AsyncParsableCommand {
         let logger = Self.makeLogger(options)
 
         // 2. What can fail to start, in the order it is needed.
-        let network = try ClientNetwork.start(logger: logger)
+        let network = try ClientNetwork.start(dnsControl: options.dnsControl, logger: logger)
         var id = options.id ?? ""
         if options.id == nil {
             do throws(PersistentClientID.Failure) {
@@ -77,8 +77,6 @@ struct Run: AsyncParsableCommand {
             }
         }
         let name = options.name ?? Self.hostName() ?? id
-        // Read before DNS control points the host at the stub.
-        let systemResolvers = DomainResolver.systemNameservers()
         if buffers.raisesKernelLimits {
             for failure in KernelSocketBufferLimits().raise(toFit: buffers) {
                 logger.warning("\(failure)")
@@ -104,8 +102,10 @@ struct Run: AsyncParsableCommand {
         }
         let secret = StaticSecret(Bytes32(key)!)
         let resetRequest: ResetRequest
+        let networkChanges: NetworkChangeMonitor
         do {
             resetRequest = try ResetRequest()
+            networkChanges = try NetworkChangeMonitor()
         } catch {
             network.stop()
             throw HeadlessClientFailure(.startFailed, "cannot start the event loop: \(error)")
@@ -137,11 +137,13 @@ struct Run: AsyncParsableCommand {
                     sockets: sockets,
                     tun: network.tun,
                     portal: portal,
-                    systemResolvers: systemResolvers,
+                    systemResolvers: network.systemResolvers,
                     activateInternetResource: options.activateInternetResource,
                     resetRequest: resetRequest,
+                    networkChanges: networkChanges,
                     statusFile: StatusFile(path: options.statusPath),
                     configureTunnel: { config in network.configure(config) },
+                    networkChanged: { network.refreshLinkScopeRoutes() },
                     logger: logger
                 )
             } catch {

@@ -1,3 +1,4 @@
+import Connlib
 import FirezoneOptions
 import HeadlessClient
 import Logging
@@ -66,8 +67,8 @@ struct HeadlessClientOptionsTests {
         }
     }
 
-    @Test(arguments: HeadlessClientOptions.DNSControl.allCases)
-    func dnsControlTakesEachMethod(method: HeadlessClientOptions.DNSControl) throws {
+    @Test(arguments: DNSControlMethod.allCases)
+    func dnsControlTakesEachMethod(method: DNSControlMethod) throws {
         let options = try Self.options(["FIREZONE_TOKEN": "abc", "FIREZONE_DNS_CONTROL": method.rawValue])
         #expect(options.dnsControl == method)
     }
