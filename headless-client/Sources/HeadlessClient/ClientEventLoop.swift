@@ -293,8 +293,8 @@ public final class ClientEventLoop {
                 case .tunInterfaceUpdated(let config):
                     latestTunnel = config
                 case .noRelays:
-                    // The seed-era portal sends relays only in `init`; the client reconnects for a fresh one
-                    // (rust/connlib/clients/shared/src/eventloop.rs).
+                    // Firezone 685acdac3a's portal sends relays only in `init`: the client reconnects for a fresh
+                    // one, as that release answers `NoTurnServers`.
                     self.logger.warning("No usable relay: reconnecting to the portal")
                     self.portal.reconnect()
                 case .dnsRecordsChanged:
@@ -425,7 +425,12 @@ extension ClientEventLoop: EventLoopHandler {
     }
 
     public func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
-        self.handleDatagram(&datagram, received: received, socket: source == Token.udp6.rawValue ? .udp6 : .udp4, now: now)
+        self.handleDatagram(
+            &datagram,
+            received: received,
+            socket: source == Token.udp6.rawValue ? .udp6 : .udp4,
+            now: now
+        )
     }
 
     public func handleTUNPacket(

@@ -43,7 +43,11 @@ public struct HeadlessClientOptions: Sendable {
         apiURL: OptionKey("portal URL", flag: "--api-url", variable: "FIREZONE_API_URL"),
         name: OptionKey("name", flag: "--firezone-name", variable: "FIREZONE_NAME"),
         // Firezone's headless client names it without the FIREZONE_ prefix.
-        maxPartitionTime: OptionKey("maximum partition time", flag: "--max-partition-time", variable: "MAX_PARTITION_TIME")
+        maxPartitionTime: OptionKey(
+            "maximum partition time",
+            flag: "--max-partition-time",
+            variable: "MAX_PARTITION_TIME"
+        )
     )
 
     public static let defaultTokenPath = "/etc/dev.firezone.client/token"
@@ -61,7 +65,8 @@ public struct HeadlessClientOptions: Sendable {
     public var id: String?
     public var idPath: String
     public var dnsControl: DNSControlMethod
-    /// The seed-era client never disables a resource: the Internet resource is active unless this says `false`.
+    /// Firezone 685acdac3a's client never disables a resource: the Internet resource is active unless this says
+    /// `false`.
     public var activateInternetResource: Bool
     public var logDirectory: String?
     public var logLevel: Logger.Level
@@ -82,13 +87,14 @@ public struct HeadlessClientOptions: Sendable {
                 expected: DNSControlMethod.allCases.map(\.rawValue).joined(separator: ", ")
             ) { DNSControlMethod(rawValue: String($0)) } ?? .systemdResolved
         self.activateInternetResource =
-            try reader.value(Self.internetResourceKey, flag: flags.activateInternetResource, expected: "true or false") {
-                switch $0.lowercased() {
-                case "true", "1", "yes": true
-                case "false", "0", "no": false
-                default: nil
-                }
-            } ?? true
+            try reader.value(Self.internetResourceKey, flag: flags.activateInternetResource, expected: "true or false")
+        {
+            switch $0.lowercased() {
+            case "true", "1", "yes": true
+            case "false", "0", "no": false
+            default: nil
+            }
+        } ?? true
         self.logDirectory = reader.text(Self.logDirectoryKey, flag: flags.logDirectory)
         self.logLevel = try reader.logLevel(for: Self.logTargets)
         self.statusPath = reader.text(Self.statusPathKey, flag: flags.statusPath) ?? Self.defaultStatusPath

@@ -51,7 +51,10 @@ public struct StatusFile: Sendable {
         _ = close(fd)
         guard written == bytes.count else {
             _ = unlink(temporary)
-            throw .unwritable(path: temporary, reason: written < 0 ? String(cString: strerror(writeError)) : "short write")
+            throw .unwritable(
+                path: temporary,
+                reason: written < 0 ? String(cString: strerror(writeError)) : "short write"
+            )
         }
         guard rename(temporary, self.path) == 0 else {
             let reason = String(cString: strerror(errno))

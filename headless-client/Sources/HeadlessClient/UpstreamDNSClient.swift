@@ -12,7 +12,7 @@ import OrderedCollections
 /// Resolves the stub's ``RecursiveDNSQuery``s with the host's resolvers, outside the tunnel.
 ///
 /// Every query gets a socket of its own, so a new ephemeral source port (RFC 5452 §9.2: an off-path attacker must
-/// guess the port as well as the ID; Firezone's client and gateway do the same, seed 002), marked with
+/// guess the port as well as the ID; Firezone's client and gateway do the same), marked with
 /// connlib's fwmark (``TunnelRouting/firewallMark``) so that the policy rules send it around the tunnel rather than into it
 /// (Firezone's rust/bin-shared/src/tun_device_manager/linux.rs). A UDP answer with the TC bit is asked again over
 /// TCP (RFC 1035 §4.2.1, RFC 7766 §5), and a query can start over TCP.
@@ -296,7 +296,9 @@ public final class UpstreamDNSClient {
             return
         }
         var remaining = remaining
-        let written = remaining.withUnsafeReadableBytes { Glibc.send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let written = remaining.withUnsafeReadableBytes {
+            Glibc.send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+        }
         if written < 0 {
             let error = errno
             if error != EAGAIN && error != EWOULDBLOCK && error != EINTR {

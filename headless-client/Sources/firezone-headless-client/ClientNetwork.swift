@@ -1,7 +1,7 @@
 import Connlib
 import ConnlibCore
-import IPPacket
 import Glibc
+import IPPacket
 import LinuxIO
 import Logging
 
@@ -45,7 +45,8 @@ final class ClientNetwork: @unchecked Sendable {
             switch -tun {
             case EPERM, EACCES:
                 kind = .missingCapability
-                advice = ": the client needs CAP_NET_ADMIN; run it as root, or grant it once with "
+                advice =
+                    ": the client needs CAP_NET_ADMIN; run it as root, or grant it once with "
                     + "`sudo setcap cap_net_admin+eip \(CommandLine.arguments[0])`"
             case EBUSY:
                 kind = .deviceTaken
@@ -100,7 +101,9 @@ final class ClientNetwork: @unchecked Sendable {
             try self.manager.apply(config)
             self.logger.info(
                 "Tunnel interface configured",
-                metadata: ["tun.ipv4": "\(config.ipv4)", "tun.ipv6": "\(config.ipv6)", "routes": "\(config.routes.count)"]
+                metadata: [
+                    "tun.ipv4": "\(config.ipv4)", "tun.ipv6": "\(config.ipv6)", "routes": "\(config.routes.count)",
+                ]
             )
         } catch {
             self.logger.error("Cannot configure the tunnel interface", metadata: ["error": "\(error)"])

@@ -9,7 +9,8 @@ import PortalMessages
 /// rust/headless-client/src/main.rs), a `null` join payload, and the component `headless-client` in the User-Agent
 /// (Firezone #10457).
 enum ClientPortalConfiguration {
-    /// A seed-era headless client release, so that the portal speaks the `create_flow` events to it.
+    /// A headless client release of Firezone 685acdac3a's time, so that the portal speaks the `create_flow` events
+    /// to it.
     static let version = "1.5.3"
 
     static func make(

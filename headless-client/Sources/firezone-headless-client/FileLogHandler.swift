@@ -14,7 +14,11 @@ struct FileLogHandler: LogHandler, @unchecked Sendable {
     /// Opens (creating) `directory`/firezone-headless-client.log; nil when it cannot.
     static func open(directory: String) -> Int32? {
         _ = mkdir(directory, 0o755)
-        let fd = Glibc.open("\(directory)/firezone-headless-client.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        let fd = Glibc.open(
+            "\(directory)/firezone-headless-client.log",
+            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+            0o640
+        )
         return fd >= 0 ? fd : nil
     }
 

@@ -29,7 +29,10 @@ struct Run: AsyncParsableCommand {
     var name: String?
     @Option(name: .customLong("api-url"), help: "Portal URL (env FIREZONE_API_URL).")
     var apiURL: String?
-    @Option(name: .customLong("dns-control"), help: "systemd-resolved, etc-resolv-conf or disabled (env FIREZONE_DNS_CONTROL).")
+    @Option(
+        name: .customLong("dns-control"),
+        help: "systemd-resolved, etc-resolv-conf or disabled (env FIREZONE_DNS_CONTROL)."
+    )
     var dnsControl: String?
     @Option(
         name: .customLong("activate-internet-resource"),
@@ -38,7 +41,10 @@ struct Run: AsyncParsableCommand {
     var activateInternetResource: String?
     @Option(name: .customLong("log-dir"), help: "Also log to a file in this directory (env LOG_DIR).")
     var logDirectory: String?
-    @Option(name: .customLong("max-partition-time"), help: "How long the portal may be unreachable (env MAX_PARTITION_TIME).")
+    @Option(
+        name: .customLong("max-partition-time"),
+        help: "How long the portal may be unreachable (env MAX_PARTITION_TIME)."
+    )
     var maxPartitionTime: String?
     @Option(name: .customLong("status-path"), help: "Status file (env FIREZONE_STATUS_PATH).")
     var statusPath: String?

@@ -11,13 +11,15 @@ struct Status: ParsableCommand {
 
     @Option(
         name: .customLong("status-path"),
-        help: "The running client's status file (env FIREZONE_STATUS_PATH, default \(HeadlessClientOptions.defaultStatusPath))."
+        help:
+            "The running client's status file (env FIREZONE_STATUS_PATH, default \(HeadlessClientOptions.defaultStatusPath))."
     )
     var statusPath: String?
 
     func run() throws {
         let reader = OptionReader(environment: OptionReader.processEnvironment())
-        let path = reader.text(HeadlessClientOptions.statusPathKey, flag: self.statusPath)
+        let path =
+            reader.text(HeadlessClientOptions.statusPathKey, flag: self.statusPath)
             ?? HeadlessClientOptions.defaultStatusPath
         let status = try StatusFile(path: path).read()
         var now = timespec()

@@ -51,7 +51,10 @@ final class LoopbackDNSServer {
         }
         self.udp = udp
         self.listener = listener
-        self.address = IPSocketAddress(.v4(IPv4Address(rawValue: 0x7f00_0001)), port: UInt16(bigEndian: address.sin_port))
+        self.address = IPSocketAddress(
+            .v4(IPv4Address(rawValue: 0x7f00_0001)),
+            port: UInt16(bigEndian: address.sin_port)
+        )
     }
 
     deinit {
@@ -74,7 +77,9 @@ final class LoopbackDNSServer {
             var from = sockaddr_in()
             var length = socklen_t(MemoryLayout<sockaddr_in>.size)
             let received = withUnsafeMutablePointer(to: &from) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(self.udp, &buffer, buffer.count, 0, $0, &length) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    recvfrom(self.udp, &buffer, buffer.count, 0, $0, &length)
+                }
             }
             guard received > 0 else {
                 break
@@ -83,7 +88,9 @@ final class LoopbackDNSServer {
             self.udpQueries.append((query, UInt16(bigEndian: from.sin_port)))
             for reply in self.replies(to: query, overTCP: false) {
                 _ = withUnsafePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(self.udp, reply, reply.count, 0, $0, length) }
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(self.udp, reply, reply.count, 0, $0, length)
+                    }
                 }
             }
         }

@@ -15,11 +15,20 @@ struct UpstreamDNSClientTests {
     static let sentinel = IPSocketAddress(.v4(IPv4Address(rawValue: 0x6464_6f01)), port: 53)
 
     static func makeClient(maximumInFlight: Int = 8, mark: UInt32? = nil) throws -> UpstreamDNSClient {
-        try UpstreamDNSClient(maximumInFlight: maximumInFlight, mark: mark, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try UpstreamDNSClient(
+            maximumInFlight: maximumInFlight,
+            mark: mark,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        )
     }
 
     static func query(_ id: UInt16, to server: IPSocketAddress) -> RecursiveDNSQuery {
-        RecursiveDNSQuery(server: server, query: LoopbackDNSServer.query(id: id), client: Self.application, sentinel: Self.sentinel)
+        RecursiveDNSQuery(
+            server: server,
+            query: LoopbackDNSServer.query(id: id),
+            client: Self.application,
+            sentinel: Self.sentinel
+        )
     }
 
     /// Serves the client and the server from this thread until `count` outcomes came (at most 5 s of wall time).
@@ -31,7 +40,9 @@ struct UpstreamDNSClientTests {
         var outcomes: [UpstreamDNSClient.Outcome] = []
         let giveUp = ContinuousClock.now + .seconds(5)
         while outcomes.count < count && ContinuousClock.now < giveUp {
-            var descriptors = ([client.descriptor] + server.descriptors).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            var descriptors = ([client.descriptor] + server.descriptors).map {
+                pollfd(fd: $0, events: Int16(POLLIN), revents: 0)
+            }
             _ = poll(&descriptors, nfds_t(descriptors.count), 50)
             server.serve()
             client.handleReadable(now: Self.start)
