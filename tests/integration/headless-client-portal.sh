@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# firezone-headless-client signed in to firezone-portal across two network namespaces: the status view (signed in,
-# the portal's resource), tun-firezone with the portal's addresses, the resource's route in connlib's table and the
+# firezone-headless-client signed in to firezone-portal in network namespaces, with firezone-gateway in front of a
+# resource: the status view (signed in, the portal's resource), tun-firezone with the portal's addresses, the
+# resource's route in connlib's table, ping and HTTP reaching the resource through the gateway, and the
 # policy rules while it runs; SIGHUP and a network change reset its connections and it keeps running; SIGTERM exits 0 and leaves no
 # device, rule or status file. Then each start failure with its own exit status: a bad option, a token file others
 # may read, a rejected token, an unreachable portal, no CAP_NET_ADMIN, a taken TUN device.
@@ -15,7 +16,28 @@ PORTAL=10.62.0.1
 CLIENT_TOKEN=client-1-token
 STATUS=$FZ_SCRATCH/status.json
 
+# One link for all: the portal's namespace (10.62.0.1, also the relay) bridges the client (10.62.0.2) and the gateway
+# (10.62.0.3), so that every peer sees the others' addresses as they are. The resource 172.20.0.1 is an address of
+# the gateway's namespace (on lo).
 make_link fzhp fzhc 62
+ip netns add fzhg
+FZ_NAMESPACES+=(fzhg)
+ip -n fzhp link add br0 type bridge
+ip -n fzhp addr del 10.62.0.1/24 dev eth0
+ip -n fzhp link set eth0 master br0
+ip -n fzhp addr add 10.62.0.1/24 dev br0
+ip -n fzhp link set br0 up
+ip link add fzhp-g type veth peer name fzhg-p
+ip link set fzhp-g netns fzhp name eth1
+ip link set fzhg-p netns fzhg name eth0
+ip -n fzhp link set eth1 master br0
+ip -n fzhp link set eth1 up
+ip -n fzhg addr add 10.62.0.3/24 dev eth0
+ip -n fzhg link set eth0 up
+ip -n fzhg link set lo up
+ip -n fzhg addr add 172.20.0.1/32 dev lo
+start_in fzhg "$FZ_SCRATCH/http.log" python3 -m http.server --bind 172.20.0.1 8000 --directory "$FZ_SCRATCH"
+echo "resource-page" >"$FZ_SCRATCH/index.html"
 cat >"$FZ_SCRATCH/portal.json" <<JSON
 {
   "account_slug": "local",
@@ -30,12 +52,24 @@ cat >"$FZ_SCRATCH/portal.json" <<JSON
     {"id": "3c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f", "name": "laptop", "token": "$CLIENT_TOKEN", "group_ids": ["everyone"]}
   ],
   "policies": [{"group_id": "everyone", "resource_id": "8f0e1d2c-3b4a-4c5d-9e6f-7a8b9c0d1e2f"}],
-  "relays": []
+  "relays": [{"id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b", "name": "relay-1", "token": "relay-1-token"}]
 }
 JSON
 start_in fzhp "$FZ_SCRATCH/portal.log" "$BIN/firezone-portal" --config "$FZ_SCRATCH/portal.json" \
     --listen "$PORTAL:8081" --admin 127.0.0.1:8082
 wait_until 20 ip netns exec fzhp bash -c "exec 3<>/dev/tcp/$PORTAL/8081" || fail "the portal listens"
+
+# A gateway authorizes a flow only with a relay to offer (Firezone 685acdac3a answers NoTurnServers without one).
+start_in fzhp "$FZ_SCRATCH/relay.log" env FIREZONE_TOKEN=relay-1-token FIREZONE_API_URL="ws://$PORTAL:8081" \
+    PUBLIC_IP4_ADDR="$PORTAL" HEALTH_CHECK_ADDR=127.0.0.1:8090 RUST_LOG=info "$BIN/firezone-relay"
+# shellcheck disable=SC2046
+start_in fzhg "$FZ_SCRATCH/gateway.log" env FIREZONE_TOKEN=site-a-gateways-token FIREZONE_API_URL="ws://$PORTAL:8081" \
+    FIREZONE_ID=gateway-integration FIREZONE_NAME=gw FIREZONE_HEALTH_CHECK_ADDR=127.0.0.1:8080 \
+    FIREZONE_ID_PATH="$FZ_SCRATCH/gateway-id" RUST_LOG=debug "$BIN/firezone-gateway"
+gateway_ready() {
+    [ "$(ip netns exec fzhg curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:8080/readyz)" = 200 ]
+}
+wait_until 20 gateway_ready || fail "the gateway joins the portal"
 
 # The client's environment; callers add or override variables.
 client_env() {
@@ -78,6 +112,15 @@ check "status: lists the portal's CIDR resource" wait_until 5 status_says "cidr 
 check "tun-firezone has the addresses of the portal's init" wait_until 5 tun_has_portal_addresses
 check "the resource is routed into tun-firezone in table 0x2021fd00" wait_until 5 resource_routed
 check "policy rule 100 sends unmarked traffic to connlib's table" rules_installed
+check "ping reaches the CIDR resource through the gateway" wait_until 30 ip netns exec fzhc ping -c 1 -W 1 172.20.0.1
+check "HTTP reaches the CIDR resource through the gateway" \
+    bash -c "ip netns exec fzhc curl -s --max-time 5 http://172.20.0.1:8000/index.html | grep resource-page >/dev/null"
+# Traffic first: the connection may have been reset since (a network change), and a reset connection comes back
+# with the next packet; the status file is rewritten every second.
+connection_shown() {
+    ip netns exec fzhc ping -c 1 -W 1 172.20.0.1 >/dev/null && sleep 1.2 && status_says "direct  last handshake"
+}
+check "status: the connection to the gateway is direct with a handshake" wait_until 10 connection_shown
 kill -HUP "$CLIENT"
 check "SIGHUP resets the connections" wait_until 5 grep -q "Network changed: resetting connections" \
     "$FZ_SCRATCH/client.log"
