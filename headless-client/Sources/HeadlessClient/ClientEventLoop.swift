@@ -255,23 +255,6 @@ public final class ClientEventLoop {
         self.drainState(now: now)
     }
 
-    /// Reading what the host's routing now says (the TUN configuration, the link-scope mirror) changes it, and
-    /// some of the kernel's notifications of those changes are not told apart from the network's own: left in the
-    /// monitor, each would reset the connections, whose reset refreshes the mirror again. They are queued on the
-    /// monitor's socket by the time the change returns, so they are read and dropped here; a real change that
-    /// happens in the same instant is dropped with them and caught by the next one.
-    private func absorbOwnChanges(now: Instant) {
-        guard let monitor = self.networkChanges else {
-            return
-        }
-        do {
-            try monitor.handleReadable(now: now)
-        } catch {
-            self.logger.debug("Cannot read network changes", metadata: ["error": "\(error)"])
-        }
-        _ = monitor.handleTimeout(now: now + NetworkChangeMonitor.debounce)
-    }
-
     private func deliverDNSOutcomes(now: Instant) {
         while let outcome = self.upstreams.pollOutcome() {
             self.state.handleDNSResponse(outcome.query, result: outcome.result, now: now)
@@ -321,7 +304,6 @@ public final class ClientEventLoop {
             }
             if let latestTunnel {
                 self.configureTunnel(latestTunnel)
-                self.absorbOwnChanges(now: now)
             }
             // A query that failed at once has its outcome waiting already.
             while let outcome = self.upstreams.pollOutcome() {
@@ -432,7 +414,6 @@ extension ClientEventLoop: EventLoopHandler {
             monitor.handleTimeout(now: now)
         {
             self.networkChanged()
-            self.absorbOwnChanges(now: now)
             self.reset(now: now)
         }
         if now >= self.nextStatus {
