@@ -23,22 +23,23 @@ struct FirezoneHeadlessClient: AsyncParsableCommand {
             The token is never a flag (flags are visible to every local user): set FIREZONE_TOKEN, or put it in \
             the token file, which only its owner may read or write (chmod 600).
 
-            ENVIRONMENT
-              FIREZONE_TOKEN                       the client's token from the portal
-              FIREZONE_TOKEN_PATH                  token file (default /etc/dev.firezone.client/token)
-              FIREZONE_ID                          the device's ID; else generated and kept in FIREZONE_ID_PATH
-              FIREZONE_ID_PATH                     default /var/lib/dev.firezone.client/config/firezone-id
-              FIREZONE_NAME                        shown in the portal; default the host name
-              FIREZONE_API_URL                     default wss://api.firezone.dev
-              FIREZONE_DNS_CONTROL                 systemd-resolved (default) | etc-resolv-conf | disabled
-              FIREZONE_ACTIVATE_INTERNET_RESOURCE  false keeps the Internet resource off (default true)
-              MAX_PARTITION_TIME                   how long the portal may be unreachable (default: forever)
-              FIREZONE_STATUS_PATH                 status file (default /run/firezone/status.json)
-              FIREZONE_INC_BUF=true                raise net.core.rmem_max and wmem_max for the UDP buffers
-              FIREZONE_UDP_SEND_BUFFER_SIZE        bytes (default 2 MiB)
-              FIREZONE_UDP_RECV_BUFFER_SIZE        bytes (default 16 MiB)
-              LOG_DIR                              also write the log to LOG_DIR/firezone-headless-client.log
-              RUST_LOG                             log filter, e.g. info or firezone_tunnel=debug
+            ENVIRONMENT (most are also flags of `run`: see `run --help`)
+              FIREZONE_TOKEN                  the client's token from the portal
+              FIREZONE_TOKEN_PATH             token file (/etc/dev.firezone.client/token)
+              FIREZONE_ID                     the device's ID (else generated, kept)
+              FIREZONE_ID_PATH                where a generated ID is kept
+              FIREZONE_NAME                   shown in the portal (the host name)
+              FIREZONE_API_URL                the portal (wss://api.firezone.dev)
+              FIREZONE_DNS_CONTROL            systemd-resolved, etc-resolv-conf or disabled
+              FIREZONE_ACTIVATE_INTERNET_RESOURCE
+                                              false keeps the Internet resource off (true)
+              MAX_PARTITION_TIME              time the portal may be unreachable (forever)
+              FIREZONE_STATUS_PATH            status file (/run/firezone/status.json)
+              FIREZONE_INC_BUF=true           raise net.core.rmem_max and wmem_max
+              FIREZONE_UDP_SEND_BUFFER_SIZE   bytes (2 MiB)
+              FIREZONE_UDP_RECV_BUFFER_SIZE   bytes (16 MiB)
+              LOG_DIR                         also log to a file in this directory
+              RUST_LOG                        log filter: info, firezone_tunnel=debug, ...
 
             \(HeadlessClientFailure.exitCodesHelp)
             """,

@@ -21,13 +21,14 @@ struct HeadlessClientFailure: Error, CustomStringConvertible {
 
     static let exitCodesHelp = """
         EXIT STATUS
-          0  stopped by SIGTERM or SIGINT, after saying goodbye to every gateway and restoring routes and DNS
-          1  cannot start: the UDP sockets, netlink, the ID file or the event loop failed
-          2  usage error: an option or variable is invalid, or no token (FIREZONE_TOKEN or the token file, which
-             only its owner may read)
-          3  no CAP_NET_ADMIN: run as root, or `sudo setcap cap_net_admin+eip firezone-headless-client`
-          4  the TUN device tun-firezone or the tunnel's port is taken: is another client running?
-          5  the portal stayed unreachable for MAX_PARTITION_TIME, or TLS with it failed (FIREZONE_API_URL)
-          6  the portal rejected the token (invalid, expired, deleted): sign in again for a new one
+          0  stopped by SIGTERM or SIGINT: goodbyes sent, routes and DNS restored
+          1  cannot start: UDP sockets, netlink, the ID file or the event loop
+          2  usage error: a bad option or variable, or no usable token
+             (FIREZONE_TOKEN, or a token file only its owner may read)
+          3  no CAP_NET_ADMIN: run as root, or
+             `sudo setcap cap_net_admin+eip firezone-headless-client`
+          4  tun-firezone or the tunnel's port is taken: another client running?
+          5  the portal stayed unreachable for MAX_PARTITION_TIME, or TLS failed
+          6  the portal rejected the token: sign in again for a new one
         """
 }
