@@ -135,18 +135,31 @@ struct DNSControllerTests {
             try scratch.read("calls").split(separator: "\n") == [
                 "dns",
                 "dns tun-firezone 100.100.111.1 fd00:2021:1111:8000:100:100:111:0",
-                "domain tun-firezone ~. corp.example",
+                "domain tun-firezone corp.example",
                 "llmnr tun-firezone true",
                 "flush-caches",
-                "revert tun-firezone",
                 "flush-caches",
             ]
         )
     }
 
+    @Test func systemdResolvedRoutesEveryDomainWithoutASearchDomain() throws {
+        let scratch = try Scratch()
+        try scratch.write("resolvectl", "#!/bin/sh\necho \"$*\" >> \(scratch.path)/calls\nexit 0\n")
+        chmod("\(scratch.path)/resolvectl", 0o755)
+        let controller = try DNSController(method: .systemdResolved, paths: scratch.paths, logger: Self.logger)
+
+        try controller.apply(sentinels: [Self.sentinels[0]], searchDomain: nil)
+
+        #expect(try scratch.read("calls").split(separator: "\n").contains("domain tun-firezone ~."))
+    }
+
     @Test func aFailingResolvectlIsAnErrorWithItsOutput() throws {
         let scratch = try Scratch()
-        try scratch.write("resolvectl", "#!/bin/sh\necho 'Failed to set DNS configuration: Link tun-firezone not known'\nexit 1\n")
+        try scratch.write(
+            "resolvectl",
+            "#!/bin/sh\necho 'Failed to set DNS configuration: Link tun-firezone not known'\nexit 1\n"
+        )
         chmod("\(scratch.path)/resolvectl", 0o755)
         let controller = try DNSController(method: .systemdResolved, paths: scratch.paths, logger: Self.logger)
 

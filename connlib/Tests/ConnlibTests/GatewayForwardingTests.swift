@@ -13,32 +13,33 @@ struct GatewayForwardingTests {
     }
 
     static func sysctl(_ path: String) throws -> String {
-        try String(contentsOfFile: "/proc/sys/net/\(path)", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        try String(contentsOfFile: "/proc/sys/net/\(path)", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func enableTurnsOnForwardingAndInstallsTheTableAndDisableRemovesOnlyIt() throws {
-        try NetworkNamespace.run {
+        let (sysctls, ruleset, tablesAfter) = try NetworkNamespace.run {
             try NetworkNamespace.command("nft", ["add", "table", "inet", "someone-else"])
             let forwarding = GatewayForwarding(logger: Self.logger)
 
             try forwarding.enable()
-
-            #expect(try Self.sysctl("ipv4/ip_forward") == "1")
-            #expect(try Self.sysctl("ipv6/conf/all/forwarding") == "1")
+            let sysctls = [try Self.sysctl("ipv4/ip_forward"), try Self.sysctl("ipv6/conf/all/forwarding")]
             let ruleset = try NetworkNamespace.command("nft", ["list", "table", "inet", "firezone-gateway"])
-            #expect(ruleset.contains("iifname \"tun-firezone\" accept"))
-            #expect(ruleset.contains("oifname \"tun-firezone\" accept"))
-            #expect(ruleset.contains("ip saddr 100.64.0.0/11 oifname != \"tun-firezone\" masquerade"))
-            #expect(ruleset.contains("ip6 saddr fd00:2021:1111::/107 oifname != \"tun-firezone\" masquerade"))
 
             try forwarding.disable()
 
-            #expect(try Self.tables() == ["table inet someone-else"])
+            return (sysctls, ruleset, try Self.tables())
         }
+        #expect(sysctls == ["1", "1"])
+        #expect(ruleset.contains("iifname \"tun-firezone\" accept"))
+        #expect(ruleset.contains("oifname \"tun-firezone\" accept"))
+        #expect(ruleset.contains("ip saddr 100.64.0.0/11 oifname != \"tun-firezone\" masquerade"))
+        #expect(ruleset.contains("ip6 saddr fd00:2021:1111::/107 oifname != \"tun-firezone\" masquerade"))
+        #expect(tablesAfter == ["table inet someone-else"])
     }
 
     @Test func enableReplacesATableAKilledRunLeft() throws {
-        try NetworkNamespace.run {
+        let (ruleset, tablesAfter) = try NetworkNamespace.run {
             try NetworkNamespace.command(
                 "nft",
                 ["-f", "-"],
@@ -47,13 +48,14 @@ struct GatewayForwardingTests {
             let forwarding = GatewayForwarding(logger: Self.logger)
 
             try forwarding.enable()
-
             let ruleset = try NetworkNamespace.command("nft", ["list", "table", "inet", "firezone-gateway"])
-            #expect(!ruleset.contains("stale"))
-            #expect(ruleset.contains("masquerade"))
             try forwarding.disable()
             try forwarding.disable()
-            #expect(try Self.tables() == [])
+
+            return (ruleset, try Self.tables())
         }
+        #expect(!ruleset.contains("stale"))
+        #expect(ruleset.contains("masquerade"))
+        #expect(tablesAfter == [])
     }
 }

@@ -13,17 +13,19 @@ enum NetworkNamespace {
     /// The longest a body may run; every kernel call and program it makes is bounded well below this.
     static let timeoutSeconds = 60
 
-    static func run(_ body: @escaping @Sendable () throws -> Void) throws {
-        let outcome = Outcome()
+    /// Runs `body` in the namespace and returns what it observed. Expectations belong outside, on the test's own
+    /// task: an issue recorded on another thread is not attributed to the running test.
+    static func run<Observed: Sendable>(_ body: @escaping @Sendable () throws -> Observed) throws -> Observed {
+        let outcome = Outcome<Observed>()
         let thread = Thread {
             do {
                 let result = fz_test_unshare_network_namespace()
                 guard result == 0 else {
                     throw CommandError(command: "unshare(CLONE_NEWNET)", status: -result, output: "")
                 }
-                try body()
+                outcome.result = .success(try body())
             } catch {
-                outcome.error = error
+                outcome.result = .failure(error)
             }
             outcome.done.signal()
         }
@@ -31,9 +33,7 @@ enum NetworkNamespace {
         guard outcome.done.wait(timeout: .now() + .seconds(Self.timeoutSeconds)) == .success else {
             throw CommandError(command: "test body in a network namespace", status: ETIMEDOUT, output: "timed out")
         }
-        if let error = outcome.error {
-            throw error
-        }
+        return try outcome.result!.get()
     }
 
     /// Runs `ip` with `arguments` in the calling thread's namespace and returns its output; a failure throws.
@@ -80,9 +80,9 @@ struct CommandError: Error, CustomStringConvertible {
     var description: String { "\(self.command) failed with \(self.status): \(self.output)" }
 }
 
-/// What the namespace's thread hands back. `@unchecked Sendable`: `error` is written by that thread before it
+/// What the namespace's thread hands back. `@unchecked Sendable`: `result` is written by that thread before it
 /// signals `done`, and read by the waiting thread only after `done`.
-private final class Outcome: @unchecked Sendable {
-    var error: (any Error)?
+private final class Outcome<Observed>: @unchecked Sendable {
+    var result: Result<Observed, any Error>?
     let done = DispatchSemaphore(value: 0)
 }

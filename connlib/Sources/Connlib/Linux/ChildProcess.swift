@@ -8,6 +8,8 @@ import LinuxIO
 public enum ChildProcess {
     /// Output kept from one run; the rest is read and dropped, so a chatty program cannot grow our memory.
     public static let outputLimit = 65_536
+    /// Spawn attempts after an ETXTBSY, 10 ms apart.
+    static let busyRetries = 20
 
     public struct Result: Sendable {
         /// The exit status, or 128 + the signal number when a signal ended it (as shells report it).
@@ -56,9 +58,19 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 2)
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer {
+            for argument in argv { free(argument) }
+        }
         var pid: pid_t = 0
-        let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        var spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        // ETXTBSY: the program file is still open for writing somewhere, typically in a child another thread forked
+        // while the file was being written (the race Go's os/exec documents); it clears once that child execs.
+        var retries = 0
+        while spawned == ETXTBSY && retries < Self.busyRetries {
+            usleep(10_000)
+            retries += 1
+            spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        }
         close(inputPipe[0])
         close(outputPipe[1])
         guard spawned == 0 else {
@@ -71,7 +83,9 @@ public enum ChildProcess {
         var bytes = Array(input.utf8)
         var written = 0
         while written < bytes.count {
-            let result = bytes.withUnsafeMutableBytes { write(inputPipe[1], $0.baseAddress! + written, $0.count - written) }
+            let result = bytes.withUnsafeMutableBytes {
+                write(inputPipe[1], $0.baseAddress! + written, $0.count - written)
+            }
             if result < 0 && errno == EINTR { continue }
             if result <= 0 { break }
             written += result

@@ -3,10 +3,10 @@ import IPPacket
 import Logging
 
 /// Points the system's resolver at connlib's DNS sentinels while the client runs, and back afterwards
-/// (rust/bin-shared/src/linux/dns_control.rs, reference §5.6).
+/// (rust/bin-shared/src/dns_control/linux.rs).
 ///
-/// - `systemd-resolved`: `resolvectl dns` and `domain` on the TUN device, so that systemd-resolved sends every
-///   query (`~.`) to the sentinels; caches flushed so that old answers do not outlive the change.
+/// - `systemd-resolved`: `resolvectl dns`, `domain` and `llmnr` on the TUN device, so that systemd-resolved sends
+///   queries to the sentinels; caches flushed so that old answers do not outlive the change.
 /// - `etc-resolv-conf`: the file is copied to the backup path first, then replaced; on exit the backup is put
 ///   back and removed. A backup found at start means a run was killed with the file replaced: it is restored
 ///   before anything else, so the system's resolvers are read from the real file.
@@ -74,10 +74,9 @@ public final class DNSController {
         case .systemdResolved:
             let name = self.interfaceName
             try ChildProcess.runChecked(self.paths.resolvectl, ["dns", name] + sentinels.map(\.description))
-            // `~.` makes the link the route for every domain; the search domain, when there is one, also completes
-            // single-label names.
-            let domains = ["~."] + (searchDomain.map { [$0] } ?? [])
-            try ChildProcess.runChecked(self.paths.resolvectl, ["domain", name] + domains)
+            // The search domain when the portal gives one, else `~.`, which makes the link the route for every
+            // domain (Firezone does the same).
+            try ChildProcess.runChecked(self.paths.resolvectl, ["domain", name, searchDomain ?? "~."])
             try ChildProcess.runChecked(self.paths.resolvectl, ["llmnr", name, "true"])
             try ChildProcess.runChecked(self.paths.resolvectl, ["flush-caches"])
         case .etcResolvConf:
@@ -85,7 +84,11 @@ public final class DNSController {
                 let original = try Data(contentsOf: URL(fileURLWithPath: self.paths.resolvConf))
                 try original.write(to: URL(fileURLWithPath: self.paths.backup), options: .atomic)
             }
-            let text = ResolvConf.render(nameservers: sentinels, searchDomain: searchDomain, backupPath: self.paths.backup)
+            let text = ResolvConf.render(
+                nameservers: sentinels,
+                searchDomain: searchDomain,
+                backupPath: self.paths.backup
+            )
             try Data(text.utf8).write(to: URL(fileURLWithPath: self.paths.resolvConf), options: .atomic)
         }
         self.applied = true
@@ -98,8 +101,9 @@ public final class DNSController {
         case .disabled:
             return
         case .systemdResolved:
+            // systemd-resolved forgets a link's settings when the link goes away with the TUN device; what it
+            // cached from the sentinels must go now.
             guard self.applied else { return }
-            try ChildProcess.runChecked(self.paths.resolvectl, ["revert", self.interfaceName])
             try ChildProcess.runChecked(self.paths.resolvectl, ["flush-caches"])
         case .etcResolvConf:
             try self.restoreResolvConf()

@@ -5,7 +5,7 @@ import Logging
 
 /// What the gateway needs from the kernel to forward clients' packets to resources: IP forwarding on, and an
 /// nftables table of its own (`inet firezone-gateway`) that accepts forwarding to and from the TUN device and
-/// masquerades the tunnel's ranges behind the gateway's addresses (reference §5.3, §5.6).
+/// masquerades the tunnel's ranges behind the gateway's addresses (rust/gateway/src/main.rs).
 ///
 /// The ruleset goes through `nft -f -`: nft(8) is the supported interface of nf_tables, whose netlink messages
 /// are not a stable interface of their own, and one `-f` batch is one transaction, so the table is replaced

@@ -4,17 +4,21 @@ import IPPacket
 /// The attributes (`rtattr`) behind a netlink message's fixed header, read without copying. A truncated or
 /// malformed attribute ends the walk: the kernel never sends one, and a reader must not trust lengths it did not
 /// check (rtnetlink(7), `RTA_OK`).
-struct NetlinkAttributes: Sequence {
-    let bytes: UnsafeRawBufferPointer
+package struct NetlinkAttributes: Sequence {
+    package let bytes: UnsafeRawBufferPointer
 
-    struct Attribute {
-        var type: Int32
-        var payload: UnsafeRawBufferPointer
+    package init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    package struct Attribute {
+        package var type: Int32
+        package var payload: UnsafeRawBufferPointer
 
         /// The attribute's type without the `NLA_F_NESTED` and `NLA_F_NET_BYTEORDER` flag bits.
-        var kind: Int32 { self.type & ~Int32(NLA_F_NESTED | NLA_F_NET_BYTEORDER) }
+        package var kind: Int32 { self.type & ~Int32(NLA_F_NESTED | NLA_F_NET_BYTEORDER) }
 
-        var uint32: UInt32? {
+        package var uint32: UInt32? {
             self.payload.count >= 4 ? self.payload.loadUnaligned(as: UInt32.self) : nil
         }
 
@@ -45,23 +49,25 @@ struct NetlinkAttributes: Sequence {
         var nested: NetlinkAttributes { NetlinkAttributes(bytes: self.payload) }
     }
 
-    struct Iterator: IteratorProtocol {
+    package struct Iterator: IteratorProtocol {
         let bytes: UnsafeRawBufferPointer
         var offset = 0
 
-        mutating func next() -> Attribute? {
+        package mutating func next() -> Attribute? {
             let headerLength = NetlinkMessage.attributeHeaderLength
             guard self.offset + headerLength <= self.bytes.count else { return nil }
             let length = Int(self.bytes.loadUnaligned(fromByteOffset: self.offset, as: UInt16.self))
             let type = self.bytes.loadUnaligned(fromByteOffset: self.offset + 2, as: UInt16.self)
             guard length >= headerLength, self.offset + length <= self.bytes.count else { return nil }
-            let payload = UnsafeRawBufferPointer(rebasing: self.bytes[(self.offset + headerLength)..<(self.offset + length)])
+            let payload = UnsafeRawBufferPointer(
+                rebasing: self.bytes[(self.offset + headerLength)..<(self.offset + length)]
+            )
             self.offset += (length + NetlinkMessage.alignment - 1) & ~(NetlinkMessage.alignment - 1)
             return Attribute(type: Int32(type), payload: payload)
         }
     }
 
-    func makeIterator() -> Iterator {
+    package func makeIterator() -> Iterator {
         Iterator(bytes: self.bytes)
     }
 

@@ -21,7 +21,8 @@ final class NetlinkSocket {
 
     /// Opens the socket; `groups` is the `RTMGRP_*` mask to listen to (0 for a request socket).
     init(groups: UInt32 = 0, nonBlocking: Bool = false) throws(SystemCallError) {
-        let type = Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let type =
+            Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
             | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         let fd = socket(AF_NETLINK, type, NETLINK_ROUTE)
         guard fd >= 0 else {

@@ -4,7 +4,7 @@ import Glibc
 import LinuxIO
 
 /// Tells the client when the host's network changed, so that it resets its connections (roaming) and refreshes
-/// the mirrored link-scope routes (reference §5.6).
+/// the mirrored link-scope routes (rust/bin-shared/src/network_changes/linux.rs).
 ///
 /// A netlink socket subscribed to link, address and route changes; its descriptor goes to the event loop
 /// (``EventLoopDriver/register(readable:token:)``), which calls ``handleReadable(now:)``. A burst of
@@ -87,11 +87,14 @@ public final class NetworkChangeMonitor {
             return ignoredIndex != 0 && payload.loadUnaligned(as: ifaddrmsg.self).ifa_index == UInt32(ignoredIndex)
         case RTM_NEWROUTE, RTM_DELROUTE:
             guard payload.count >= MemoryLayout<rtmsg>.size else { return false }
-            let attributes = NetlinkAttributes(bytes: UnsafeRawBufferPointer(rebasing: payload[MemoryLayout<rtmsg>.size...]))
+            let attributes = NetlinkAttributes(
+                bytes: UnsafeRawBufferPointer(rebasing: payload[MemoryLayout<rtmsg>.size...])
+            )
             let header = payload.loadUnaligned(as: rtmsg.self)
             let table = attributes.first(Int32(RTA_TABLE.rawValue))?.uint32 ?? UInt32(header.rtm_table)
             let outInterface = attributes.first(Int32(RTA_OIF.rawValue))?.uint32.map { Int32(bitPattern: $0) }
-            return TunnelRouting.rules.contains { $0.table == table } || (ignoredIndex != 0 && outInterface == ignoredIndex)
+            return TunnelRouting.rules.contains { $0.table == table }
+                || (ignoredIndex != 0 && outInterface == ignoredIndex)
         default:
             return false
         }

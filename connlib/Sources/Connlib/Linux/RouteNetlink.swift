@@ -58,29 +58,6 @@ public final class RouteNetlink {
         try self.socket.request(&self.message, sequence: sequence, operation: "set link #\(index) addrgenmode none")
     }
 
-    /// Whether the link is administratively up, its MTU and transmit queue length, as the kernel reports them.
-    public func linkSettings(index: Int32) throws(SystemCallError) -> (up: Bool, mtu: UInt32, transmitQueueLength: UInt32) {
-        let sequence = self.begin(type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_ACK)
-        var header = ifinfomsg()
-        header.ifi_family = UInt8(AF_UNSPEC)
-        header.ifi_index = index
-        self.message.append(fixed: header)
-        var settings: (up: Bool, mtu: UInt32, transmitQueueLength: UInt32)?
-        try self.socket.dump(&self.message, sequence: sequence, operation: "get link #\(index)") { type, payload in
-            guard type == Int32(RTM_NEWLINK), let fixed = Self.fixed(ifinfomsg.self, payload) else { return }
-            let attributes = NetlinkAttributes(bytes: fixed.rest)
-            settings = (
-                fixed.header.ifi_flags & UInt32(IFF_UP) != 0,
-                attributes.first(Int32(IFLA_MTU))?.uint32 ?? 0,
-                attributes.first(Int32(IFLA_TXQLEN))?.uint32 ?? 0
-            )
-        }
-        guard let settings else {
-            throw SystemCallError(operation: "get link #\(index)", errno: ENODEV)
-        }
-        return settings
-    }
-
     // MARK: Addresses
 
     /// The addresses of the link, each with its prefix length.
@@ -114,7 +91,13 @@ public final class RouteNetlink {
         try self.changeAddress(RTM_DELADDR, address, prefixLength: prefixLength, index: index, operation: operation)
     }
 
-    private func changeAddress(_ type: Int, _ address: IPAddress, prefixLength: UInt8, index: Int32, operation: String)
+    private func changeAddress(
+        _ type: Int,
+        _ address: IPAddress,
+        prefixLength: UInt8,
+        index: Int32,
+        operation: String
+    )
         throws(SystemCallError)
     {
         let create = type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_REPLACE : 0
@@ -143,7 +126,12 @@ public final class RouteNetlink {
         try self.changeRoute(RTM_DELROUTE, route, flags: 0, operation: "delete route \(route)")
     }
 
-    private func changeRoute(_ type: Int, _ route: KernelRoute, flags: Int32, operation: String)
+    private func changeRoute(
+        _ type: Int,
+        _ route: KernelRoute,
+        flags: Int32,
+        operation: String
+    )
         throws(SystemCallError)
     {
         let sequence = self.begin(type: type, flags: NLM_F_REQUEST | NLM_F_ACK | flags)
@@ -268,7 +256,10 @@ public final class RouteNetlink {
     }
 
     /// The family's fixed header at the start of `payload` and the attributes behind it (padded to 4 bytes).
-    private static func fixed<Header>(_: Header.Type, _ payload: UnsafeRawBufferPointer)
+    private static func fixed<Header>(
+        _: Header.Type,
+        _ payload: UnsafeRawBufferPointer
+    )
         -> (header: Header, rest: UnsafeRawBufferPointer)?
     {
         let length = (MemoryLayout<Header>.size + NetlinkMessage.alignment - 1) & ~(NetlinkMessage.alignment - 1)

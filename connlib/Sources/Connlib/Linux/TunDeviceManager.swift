@@ -43,7 +43,7 @@ public final class TunDeviceManager {
         try self.refreshLinkScopeRoutes()
     }
 
-    /// The gateway's configuration: its addresses and the routes of the tunnel ranges (reference §5.1).
+    /// The gateway's configuration: its addresses and the routes of the tunnel ranges (``AddressPlan/gatewayRoutes``).
     public func apply(_ interface: GatewayInterface) throws(SystemCallError) {
         try self.setAddresses(ipv4: interface.ipv4, ipv6: interface.ipv6)
         try self.setRoutes(AddressPlan.gatewayRoutes)
@@ -122,9 +122,9 @@ public final class TunDeviceManager {
                 )
                 do {
                     try self.netlink.addRule(rule)
-                } catch where error.errno == EEXIST {
+                } catch  where error.errno == EEXIST {
                     continue
-                } catch where [EOPNOTSUPP, EAFNOSUPPORT, EINVAL].contains(error.errno) {
+                } catch  where [EOPNOTSUPP, EAFNOSUPPORT, EINVAL].contains(error.errno) {
                     self.logger.warning(
                         "The kernel refused a policy rule; routes into the tunnel will not apply",
                         metadata: ["rule": "\(rule)", "error": "\(error)"]
@@ -156,7 +156,7 @@ public final class TunDeviceManager {
         for route in wanted where !mirroredSet.contains(route) {
             do {
                 try self.netlink.addRoute(route)
-            } catch where error.errno == ENETDOWN || error.errno == ENODEV {
+            } catch  where error.errno == ENETDOWN || error.errno == ENODEV {
                 // The link went away between the dump and now; the next change notification brings the new state.
                 continue
             }
@@ -166,7 +166,10 @@ public final class TunDeviceManager {
 
     /// A main-table route without a gateway, through another interface than the tunnel and not a default route:
     /// IPv4's scope-link routes, IPv6's prefix routes (fe80::/64 excepted, which every interface has).
-    private static func isDirectlyConnected(_ entry: (route: KernelRoute, viaGateway: Bool), excluding tun: Int32?)
+    private static func isDirectlyConnected(
+        _ entry: (route: KernelRoute, viaGateway: Bool),
+        excluding tun: Int32?
+    )
         -> Bool
     {
         let route = entry.route
@@ -214,7 +217,7 @@ public final class TunDeviceManager {
             let rules: [PolicyRule]
             do {
                 rules = try self.netlink.rules(version)
-            } catch where [EOPNOTSUPP, EAFNOSUPPORT].contains(error.errno) {
+            } catch  where [EOPNOTSUPP, EAFNOSUPPORT].contains(error.errno) {
                 continue
             }
             for rule in rules where TunnelRouting.rules.contains(where: { $0 == (rule.priority, rule.table) }) {
@@ -224,10 +227,11 @@ public final class TunDeviceManager {
     }
 
     /// Runs `body`, treating the listed errnos as success (a route already gone, an address already removed).
-    private static func ignoring(_ errnos: [Int32], _ body: () throws(SystemCallError) -> Void) throws(SystemCallError) {
+    private static func ignoring(_ errnos: [Int32], _ body: () throws(SystemCallError) -> Void) throws(SystemCallError)
+    {
         do {
             try body()
-        } catch where errnos.contains(error.errno) {
+        } catch  where errnos.contains(error.errno) {
             return
         }
     }
