@@ -122,7 +122,15 @@ expect_exit() {
         bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
 }
 
-expect_exit "a rejected token" 6 "create a new token" FIREZONE_TOKEN=not-a-token
+expect_exit "a rejected token" 6 "create a new token" FIREZONE_TOKEN=not-a-token FIREZONE_ID= \
+    FIREZONE_ID_PATH="$FZ_SCRATCH/state/gateway_id"
+# Without FIREZONE_ID the gateway made an ID and kept it, and the next start reads the same one back.
+check "without FIREZONE_ID a generated UUID is kept in FIREZONE_ID_PATH" \
+    grep -Eq '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' "$FZ_SCRATCH/state/gateway_id"
+first_id=$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)
+run_gateway FIREZONE_TOKEN=not-a-token FIREZONE_ID= FIREZONE_ID_PATH="$FZ_SCRATCH/state/gateway_id"
+check "the next start keeps the same ID" [ "$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)" = "$first_id" ]
+expect_exit "an API URL without a scheme" 2 "FIREZONE_API_URL" FIREZONE_API_URL="$PORTAL:8081"
 expect_exit "an unreachable portal" 5 "check FIREZONE_API_URL" FIREZONE_API_URL=ws://10.61.0.9:8081 \
     FIREZONE_MAX_PARTITION_TIME=2s
 

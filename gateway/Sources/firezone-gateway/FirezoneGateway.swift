@@ -291,8 +291,10 @@ struct FirezoneGateway: AsyncParsableCommand {
         } catch {
             result = .failure(error)
         }
-        // Every service has returned, so nothing runs on the event loops any more.
+        // Every service has returned, so nothing runs on the event loops any more, nor on the data-plane thread:
+        // the host's configuration goes (a second time is nothing) whichever way the run ended.
         try await group.shutdownGracefully()
+        network.stop(logger: logger)
         sockets.close()
         try result.get()
     }

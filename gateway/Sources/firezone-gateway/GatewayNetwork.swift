@@ -1,6 +1,5 @@
 import Connlib
 import ConnlibCore
-import Foundation
 import Glibc
 import IPPacket
 import LinuxIO
@@ -135,34 +134,14 @@ final class GatewayNetwork: @unchecked Sendable {
     }
 
     private static func nft(_ script: String) throws(GatewayFailure) {
-        try Self.run(["nft", "-f", "-"], input: script)
-    }
-
-    private static func run(_ arguments: [String], input: String?) throws(GatewayFailure) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        let stdin = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+        let result: ChildProcess.Result
         do {
-            try process.run()
+            result = try ChildProcess.run("nft", ["-f", "-"], input: script)
         } catch {
-            throw GatewayFailure(.startFailed, "cannot run \(arguments[0]): \(error)")
+            throw GatewayFailure(.startFailed, "cannot run nft (is the nftables package installed?): \(error)")
         }
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try? stdin.fileHandleForWriting.close()
-        }
-        process.waitUntilExit()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw GatewayFailure(
-                .startFailed,
-                "`\(arguments.joined(separator: " "))` failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))"
-            )
+        guard result.status == 0 else {
+            throw GatewayFailure(.startFailed, "nft failed (status \(result.status)): \(result.output)")
         }
     }
 }
