@@ -111,6 +111,18 @@ let package = Package(
             ]
         ),
 
+        // `run.sh dns-tcp-server`
+        .executableTarget(
+            name: "DNSTCPServerFuzzer",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "ConnlibCore", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "FirezoneTime", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
         .executableTarget(
             name: "WireGuardFuzzer",
             dependencies: [

@@ -3,7 +3,7 @@
 
 stun: one STUN message or ChannelData datagram per file; relay-server and snownet: sequences of records (see
 Sources/RelayServerFuzzer and Sources/SnownetFuzzer); dns-message: one DNS message, TCP stream or `PATTERN NAME`
-per file. `make-corpus.py TARGET...` regenerates only those.
+per file; dns-tcp-server: a sequence of segments, timeouts and answers (see Sources/DNSTCPServerFuzzer). `make-corpus.py TARGET...` regenerates only those.
 
 ip-packet: one file per packet, named after what it is. A file is the packet's bytes, optionally followed by a
 rewrite script (see Sources/IPPacketFuzzer/IPPacketFuzzer.swift: the packet is as long as its header says, the
@@ -502,12 +502,57 @@ def dns_message_corpus() -> dict[str, bytes]:
 
 
 
+# MARK: dns-tcp-server (see Sources/DNSTCPServerFuzzer)
+
+SYN, FIN, RST, PSH, ACK = 0x02, 0x01, 0x04, 0x08, 0x10
+
+
+def tcp_record(endpoint: int, flags: int, payload: bytes = b"", seq: int = 0, ack: int = 0, window: int = 65535,
+               mss: int = 0) -> bytes:
+    return struct.pack("!BHBhhHHB", 0, endpoint, flags, seq, ack, window, mss, len(payload)) + payload
+
+
+def wait(milliseconds: int) -> bytes:
+    return struct.pack("!BH", 1, milliseconds)
+
+
+def answer(length: int, abort: bool = False) -> bytes:
+    return struct.pack("!BH", 2, length | (0x8000 if abort else 0))
+
+
+def dns_tcp_server_corpus() -> dict[str, bytes]:
+    query = dns_message(9, 0x0100, [dns_question("app.corp", 1)])
+    framed = struct.pack("!H", len(query)) + query
+
+    def connect(endpoint: int, mss: int = 0) -> bytes:
+        return tcp_record(endpoint, SYN, mss=mss) + tcp_record(endpoint, ACK)
+
+    corpus = {
+        "query-answer-close": connect(0, 1460) + tcp_record(0, ACK | PSH, framed) + answer(2000) + wait(10)
+        + tcp_record(0, ACK) + tcp_record(0, FIN | ACK) + tcp_record(0, ACK),
+        "pipelined-v6": connect(0x100) + tcp_record(0x100, ACK | PSH, framed + framed + framed[:7])
+        + tcp_record(0x100, ACK | PSH, framed[7:]) + answer(100) + answer(3000) + answer(40),
+        "lost-answer-retransmitted": connect(1, 536) + tcp_record(1, ACK | PSH, framed) + answer(1500)
+        + wait(1000) + wait(2000) + tcp_record(1, ACK),
+        "idle-close": connect(2) + wait(10000) + tcp_record(2, FIN | ACK) + wait(2000),
+        "out-of-order": connect(3) + tcp_record(3, ACK | PSH, framed[5:], seq=5) + tcp_record(3, ACK | PSH, framed),
+        "closed-port-and-strays": tcp_record(0x200, SYN) + tcp_record(4, ACK, seq=100) + tcp_record(4, RST),
+        "malformed-frames": connect(5) + tcp_record(5, ACK | PSH, b"\0\0") + connect(6)
+        + tcp_record(6, ACK | PSH, b"\xff\xff") + connect(7) + tcp_record(7, ACK | PSH, framed) + answer(0, True),
+        "zero-window": connect(8) + tcp_record(8, ACK | PSH, framed, window=0) + answer(700) + wait(1000)
+        + tcp_record(8, ACK, window=4000),
+        "table-full": b"".join(connect(index) for index in range(70)) + wait(30000),
+    }
+    return corpus
+
+
 CORPORA = {
     "ip-packet": ip_packet_corpus,
     "stun": stun_corpus,
     "relay-server": relay_server_corpus,
     "snownet": snownet_corpus,
     "dns-message": dns_message_corpus,
+    "dns-tcp-server": dns_tcp_server_corpus,
 }
 
 

@@ -17,7 +17,8 @@ fuzz_dir=$(pwd)
 
 # TARGET  executable product  libFuzzer -max_len (ip-packet: the longest packet, 1280, plus a rewrite script;
 # stun: a datagram the relay accepts; relay-server, snownet and gateway-policy: a sequence of records; portal-messages:
-# room for an `init` with a few dozen resources; dns-message: a TCP read of a few messages)
+# room for an `init` with a few dozen resources; dns-message: a TCP read of a few messages; dns-tcp-server: a sequence of
+# segments and timeouts)
 targets=(
     "ip-packet IPPacketFuzzer 1600"
     "stun STUNFuzzer 1500"
@@ -27,6 +28,7 @@ targets=(
     "snownet SnownetFuzzer 4096"
     "gateway-policy GatewayPolicyFuzzer 4096"
     "dns-message DNSMessageFuzzer 2048"
+    "dns-tcp-server DNSTCPServerFuzzer 4096"
 )
 
 usage() {

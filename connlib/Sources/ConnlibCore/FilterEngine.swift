@@ -38,6 +38,27 @@ public struct FilterEngine: Hashable, Sendable {
         self.rules = .permitSome(tcp: Self.merged(tcp), udp: Self.merged(udp), icmp: icmp)
     }
 
+    /// What several resources covering one address let through together: a packet passes the merged engine
+    /// exactly when it passes one of `engines` (Firezone's gateway merges the filters of the resources covering
+    /// an address, rust/connlib/tunnel/src/gateway/client_on_gateway.rs). No engines permit nothing.
+    public init(merging engines: some Sequence<FilterEngine>) {
+        var tcp: [ClosedRange<UInt16>] = []
+        var udp: [ClosedRange<UInt16>] = []
+        var icmp = false
+        for engine in engines {
+            switch engine.rules {
+            case .permitAll:
+                self.rules = .permitAll
+                return
+            case .permitSome(let engineTCP, let engineUDP, let engineICMP):
+                tcp += engineTCP
+                udp += engineUDP
+                icmp = icmp || engineICMP
+            }
+        }
+        self.rules = .permitSome(tcp: Self.merged(tcp), udp: Self.merged(udp), icmp: icmp)
+    }
+
     /// Whether a packet to the resource may pass, judged on its destination port or ICMP echo identifier. A packet
     /// without either (ICMP other than echo, another IP protocol) passes only when the resource has no filters.
     public func permits(_ packet: IPPacket) -> Bool {

@@ -87,6 +87,31 @@ import Testing
         }
     }
 
+    @Test func aMergedEnginePermitsWhatAnyOfItsEnginesPermits() {
+        let merged = FilterEngine(merging: [
+            FilterEngine([.tcp(ports: 80...80), .udp(ports: 53...53)]),
+            FilterEngine([.tcp(ports: 81...90), .icmp]),
+        ])
+        for allowed: TransportProtocol in [.tcp(port: 80), .tcp(port: 85), .udp(port: 53), .icmpEcho(identifier: 1)] {
+            #expect(merged.permits(allowed), "\(allowed)")
+        }
+        for refused: TransportProtocol in [.tcp(port: 79), .tcp(port: 91), .udp(port: 80), .udp(port: 54)] {
+            #expect(!merged.permits(refused), "\(refused)")
+        }
+        #expect(merged != .permitAll)
+    }
+
+    @Test func aMergedEngineWithOneUnfilteredEnginePermitsEverything() {
+        let merged = FilterEngine(merging: [FilterEngine([.tcp(ports: 80...80)]), .permitAll, FilterEngine([.icmp])])
+        #expect(merged == .permitAll)
+    }
+
+    @Test func mergingNoEnginesPermitsNothing() {
+        let merged = FilterEngine(merging: [])
+        #expect(!merged.permits(.tcp(port: 80)) && !merged.permits(.udp(port: 53)))
+        #expect(!merged.permits(.icmpEcho(identifier: 0)))
+    }
+
     @Test func portalFiltersDecodeIntoTheEngine() throws {
         let filters = try PortalCodec.decodeJSON(
             [Filter].self,

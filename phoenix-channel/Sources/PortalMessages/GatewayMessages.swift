@@ -261,23 +261,8 @@ public struct RejectAccess: Hashable, Sendable, Codable {
 }
 
 /// Sent when a flow ended but another one still authorizes the pair: the authorization lives on until `expiresAt`.
-public struct AccessAuthorizationExpiryUpdated: Hashable, Sendable, Codable {
-    public var clientID: ClientID
-    public var resourceID: ResourceID
-    public var expiresAt: UInt64
-
-    public init(clientID: ClientID, resourceID: ResourceID, expiresAt: UInt64) {
-        self.clientID = clientID
-        self.resourceID = resourceID
-        self.expiresAt = expiresAt
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case clientID = "client_id"
-        case resourceID = "resource_id"
-        case expiresAt = "expires_at"
-    }
-}
+/// Its payload is an ``Authorization``, with the same three keys.
+public typealias AccessAuthorizationExpiryUpdated = Authorization
 
 /// `ice_candidates` / `invalidate_ice_candidates` to a gateway: candidates of one client.
 public struct ClientIceCandidates: Hashable, Sendable, Codable {

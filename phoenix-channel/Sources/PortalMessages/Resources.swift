@@ -90,34 +90,34 @@ public struct DNSResource: Hashable, Sendable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        let fields = try AddressedResourceFields<String>(from: decoder)
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.id = try container.decode(ResourceID.self, forKey: .id)
-        self.address = try container.decode(String.self, forKey: .address)
-        self.name = try container.decode(String.self, forKey: .name)
-        self.addressDescription = try container.decodeIfPresent(String.self, forKey: .addressDescription)
-        self.sites = try container.decode([Site].self, forKey: .sites)
-        self.ipStack = try container.decodeIfPresent(String.self, forKey: .ipStack)
-        self.filters = try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
+        self.init(
+            id: fields.id,
+            address: fields.address,
+            name: fields.name,
+            addressDescription: fields.addressDescription,
+            sites: fields.sites,
+            ipStack: try container.decodeIfPresent(String.self, forKey: .ipStack),
+            filters: fields.filters
+        )
     }
 
-    /// `filters` only when there are some: Firezone 685acdac3a's portal sends client resources without.
     public func encode(to encoder: any Encoder) throws {
+        try AddressedResourceFields(
+            id: self.id,
+            address: self.address,
+            name: self.name,
+            addressDescription: self.addressDescription,
+            sites: self.sites,
+            filters: self.filters
+        ).encode(to: encoder)
         var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.id, forKey: .id)
-        try container.encode(self.address, forKey: .address)
-        try container.encode(self.name, forKey: .name)
-        try container.encodeIfPresent(self.addressDescription, forKey: .addressDescription)
-        try container.encode(self.sites, forKey: .sites)
         try container.encodeIfPresent(self.ipStack, forKey: .ipStack)
-        if !self.filters.isEmpty {
-            try container.encode(self.filters, forKey: .filters)
-        }
     }
 
+    /// The key only a DNS resource has; the others are ``AddressedResourceFields``'.
     private enum CodingKeys: String, CodingKey {
-        case id, address, name, filters
-        case addressDescription = "address_description"
-        case sites = "gateway_groups"
         case ipStack = "ip_stack"
     }
 }
@@ -148,32 +148,26 @@ public struct CIDRResource: Hashable, Sendable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.id = try container.decode(ResourceID.self, forKey: .id)
-        self.address = try container.decode(IPNetwork.self, forKey: .address)
-        self.name = try container.decode(String.self, forKey: .name)
-        self.addressDescription = try container.decodeIfPresent(String.self, forKey: .addressDescription)
-        self.sites = try container.decode([Site].self, forKey: .sites)
-        self.filters = try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
+        let fields = try AddressedResourceFields<IPNetwork>(from: decoder)
+        self.init(
+            id: fields.id,
+            address: fields.address,
+            name: fields.name,
+            addressDescription: fields.addressDescription,
+            sites: fields.sites,
+            filters: fields.filters
+        )
     }
 
-    /// `filters` only when there are some: Firezone 685acdac3a's portal sends client resources without.
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(self.id, forKey: .id)
-        try container.encode(self.address, forKey: .address)
-        try container.encode(self.name, forKey: .name)
-        try container.encodeIfPresent(self.addressDescription, forKey: .addressDescription)
-        try container.encode(self.sites, forKey: .sites)
-        if !self.filters.isEmpty {
-            try container.encode(self.filters, forKey: .filters)
-        }
-    }
-
-    private enum CodingKeys: String, CodingKey {
-        case id, address, name, filters
-        case addressDescription = "address_description"
-        case sites = "gateway_groups"
+        try AddressedResourceFields(
+            id: self.id,
+            address: self.address,
+            name: self.name,
+            addressDescription: self.addressDescription,
+            sites: self.sites,
+            filters: self.filters
+        ).encode(to: encoder)
     }
 }
 
@@ -220,19 +214,11 @@ public enum GatewayResource: Hashable, Sendable, Codable {
         let id = try container.decode(ResourceID.self, forKey: .id)
         switch try container.decode(String.self, forKey: .type) {
         case "dns":
-            self = .dns(
-                id: id,
-                address: try container.decode(String.self, forKey: .address),
-                name: try container.decode(String.self, forKey: .name),
-                filters: try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
-            )
+            let (address, name, filters) = try Self.decodeAddressed(String.self, from: container)
+            self = .dns(id: id, address: address, name: name, filters: filters)
         case "cidr":
-            self = .cidr(
-                id: id,
-                address: try container.decode(IPNetwork.self, forKey: .address),
-                name: try container.decode(String.self, forKey: .name),
-                filters: try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
-            )
+            let (address, name, filters) = try Self.decodeAddressed(IPNetwork.self, from: container)
+            self = .cidr(id: id, address: address, name: name, filters: filters)
         case "internet":
             self = .internet(id: id)
         default:
@@ -248,20 +234,40 @@ public enum GatewayResource: Hashable, Sendable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .dns(let id, let address, let name, let filters):
-            try container.encode(id, forKey: .id)
-            try container.encode("dns", forKey: .type)
-            try container.encode(address, forKey: .address)
-            try container.encode(name, forKey: .name)
-            try container.encode(filters, forKey: .filters)
+            try Self.encodeAddressed(id, "dns", address, name, filters, into: &container)
         case .cidr(let id, let address, let name, let filters):
-            try container.encode(id, forKey: .id)
-            try container.encode("cidr", forKey: .type)
-            try container.encode(address, forKey: .address)
-            try container.encode(name, forKey: .name)
-            try container.encode(filters, forKey: .filters)
+            try Self.encodeAddressed(id, "cidr", address, name, filters, into: &container)
         case .internet(let id):
             try container.encode(id, forKey: .id)
             try container.encode("internet", forKey: .type)
         }
+    }
+
+    /// The fields a DNS and a CIDR resource share; a gateway's resource may come without `filters`.
+    private static func decodeAddressed<Address: Decodable>(
+        _ type: Address.Type,
+        from container: KeyedDecodingContainer<CodingKeys>
+    ) throws -> (address: Address, name: String, filters: [Filter]) {
+        (
+            try container.decode(Address.self, forKey: .address),
+            try container.decode(String.self, forKey: .name),
+            try container.decodeIfPresent([Filter].self, forKey: .filters) ?? []
+        )
+    }
+
+    /// Writes `filters` even when there are none, unlike a client's resource.
+    private static func encodeAddressed(
+        _ id: ResourceID,
+        _ type: String,
+        _ address: some Encodable,
+        _ name: String,
+        _ filters: [Filter],
+        into container: inout KeyedEncodingContainer<CodingKeys>
+    ) throws {
+        try container.encode(id, forKey: .id)
+        try container.encode(type, forKey: .type)
+        try container.encode(address, forKey: .address)
+        try container.encode(name, forKey: .name)
+        try container.encode(filters, forKey: .filters)
     }
 }

@@ -19,7 +19,7 @@ public struct RelayConfiguration: Sendable {
     /// `.portal` when the relay joins a portal, which decides what a second ALLOCATE by one username means.
     public var mode: RelayServer<SystemRandomNumberGenerator>.Configuration.Mode
     public var limits: RelayLimits
-    /// Peers refused with 403 beyond ``RelayConstants/neverPeers``.
+    /// Peers refused with 403 beyond ``RelayConstants/isNeverPeer(_:)``.
     public var deniedPeerRanges: [IPNetwork]
 
     public init(

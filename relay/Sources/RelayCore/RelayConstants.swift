@@ -33,18 +33,18 @@ public enum RelayConstants {
     public static let defaultAllocationPorts: ClosedRange<UInt16> = 49152...65535
     /// Random draws before the port search falls back to a scan, so allocation stays fast while ports are plenty.
     public static let randomPortAttempts = 16
-    /// Where no peer of a relay can be: RFC 6890's special-purpose blocks that are never a remote host. Private
-    /// ranges (RFC 1918, RFC 4193) are not among them: gateways often sit beside the relay in one VPC.
-    public static let neverPeers: [IPNetwork] = [
-        "0.0.0.0/8",  // RFC 1122 §3.2.1.3: "this network", unspecified.
-        "127.0.0.0/8",  // RFC 1122 §3.2.1.3: loopback.
-        "169.254.0.0/16",  // RFC 3927: link-local, and cloud metadata services at 169.254.169.254.
-        "224.0.0.0/4",  // RFC 5771: multicast.
-        "255.255.255.255/32",  // RFC 919: limited broadcast.
-        "::/128",  // RFC 4291 §2.5.2: unspecified.
-        "::1/128",  // RFC 4291 §2.5.3: loopback.
-        "::ffff:0:0/96",  // RFC 4291 §2.5.5.2: IPv4-mapped, which would reach IPv4 hosts past the IPv4 checks.
-        "fe80::/10",  // RFC 4291 §2.5.6: link-local.
-        "ff00::/8",  // RFC 4291 §2.7: multicast.
-    ].map { IPNetwork($0)! }
+    /// Whether `address` can never be a peer of a relay: RFC 6890's special-purpose blocks that are never a remote
+    /// host ("this network" and unspecified, loopback, link-local with the cloud metadata services at
+    /// 169.254.169.254, multicast, limited broadcast), and IPv4-mapped addresses, which would reach IPv4 hosts past
+    /// the IPv4 checks (RFC 4291 §2.5.5.2). Private ranges (RFC 1918, RFC 4193) are peers: gateways often sit beside
+    /// the relay in one VPC.
+    public static func isNeverPeer(_ address: IPAddress) -> Bool {
+        switch SpecialPurposeAddress(address) {
+        case .thisNetwork, .unspecified, .loopback, .linkLocal, .multicast, .limitedBroadcast, .ipv4Mapped:
+            true
+        case .privateUse, .sharedAddressSpace, .uniqueLocal, .ietfProtocolAssignments, .documentation, .benchmarking,
+            .ipv4Translation, .discardOnly, .reserved, nil:
+            false
+        }
+    }
 }

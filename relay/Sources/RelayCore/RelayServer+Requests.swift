@@ -501,7 +501,7 @@ extension RelayServer {
         if isOwnAddress {
             return peer.port != self.configuration.listenPort && self.configuration.allocationPorts.contains(peer.port)
         }
-        return !RelayConstants.neverPeers.contains { $0.contains(peer.address) }
+        return !RelayConstants.isNeverPeer(peer.address)
             && !self.configuration.deniedPeerRanges.contains { $0.contains(peer.address) }
     }
 

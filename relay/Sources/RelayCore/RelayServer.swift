@@ -49,7 +49,7 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
         public var software: String
         public var mode: Mode
         public var limits: RelayLimits
-        /// Peers refused with 403 beyond ``RelayConstants/neverPeers`` (coturn's `denied-peer-ip`).
+        /// Peers refused with 403 beyond ``RelayConstants/isNeverPeer(_:)`` (coturn's `denied-peer-ip`).
         public var deniedPeerRanges: [IPNetwork]
 
         public init(

@@ -133,13 +133,10 @@ extension Node {
 
     /// Encrypts a copy of `packet` (a goodbye, a keep-alive's empty packet, a packet that waited for a path) for a
     /// connection and sends it over its path; a packet that needs a handshake first waits in the tunnel.
+    /// `packet` itself is never sealed: a buffer without room is copied into one that has it, and one with room
+    /// shares its storage with `packet`, so the seal's first write copies it (`ByteBuffer` is copy-on-write).
     mutating func encapsulateCopy(of packet: ByteBuffer, for id: ConnectionID, now: Instant) {
-        var buffer = ByteBufferAllocator().buffer(
-            capacity: NodeConstants.headroom + packet.readableBytes + NodeConstants.tailroom
-        )
-        buffer.moveWriterIndex(forwardBy: NodeConstants.headroom)
-        buffer.moveReaderIndex(forwardBy: NodeConstants.headroom)
-        buffer.writeImmutableBuffer(packet)
+        var buffer = packet.withEncapsulationRoom()
         if case .datagram = self.router.encapsulate(&buffer, for: id, now: now) {
             self.sendOverPath(id, datagram: &buffer, now: now)
         }

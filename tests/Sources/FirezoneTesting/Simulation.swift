@@ -31,7 +31,7 @@ public struct Simulation {
         let name: String
         var addresses: [IPAddress]
         /// The router the host is behind; nil for a host on the public internet.
-        let router: String?
+        var router: String?
         var link: LinkConditions
         var node: any SimulatedNode
     }
@@ -119,6 +119,17 @@ public struct Simulation {
             preconditionFailure("the host exists")
         }
         precondition(addresses.allSatisfy { self.owner(of: $0, behind: router) == nil }, "addresses are unique")
+        self.hosts[host]?.addresses = addresses
+    }
+
+    /// Moves `host` to new addresses behind another router (nil: onto the public internet), as a device that
+    /// changes networks: datagrams to its old addresses go nowhere from now on, and the old router keeps its
+    /// mappings until they time out.
+    public mutating func move(_ host: String, to addresses: [IPAddress], behind router: String?) {
+        precondition(self.hosts[host] != nil, "the host exists")
+        precondition(router.map { self.routers[$0] != nil } ?? true, "the router exists")
+        precondition(addresses.allSatisfy { self.owner(of: $0, behind: router) == nil }, "addresses are unique")
+        self.hosts[host]?.router = router
         self.hosts[host]?.addresses = addresses
     }
 

@@ -123,6 +123,23 @@ struct SimulationTests {
         #expect(!simulation.advance(for: .seconds(1)) { _ in false }, "a ball bounced forever never quiets down")
     }
 
+    @Test func aHostMovedBehindAnotherRouterSendsFromThatRoutersAddress() {
+        var simulation = Simulation(seed: 1)
+        simulation.addRouter("home", publicAddresses: [address("198.51.100.1")], nat: .fullCone)
+        simulation.addRouter("cafe", publicAddresses: [address("198.51.100.2")], nat: .fullCone)
+        simulation.addHost("laptop", addresses: [address("10.0.0.2")], behind: "home", node: RecordingNode())
+        simulation.addHost("server", addresses: [address("203.0.113.1")], node: RecordingNode(echoes: true))
+        simulation.move("laptop", to: [address("10.0.1.2")], behind: "cafe")
+        simulation.withNode("laptop", as: RecordingNode.self) { node, _ in
+            node.send("hello", from: socket("10.0.1.2:5000"), to: socket("203.0.113.1:3478"))
+        }
+        simulation.advance()
+        let seen = simulation.node("server", as: RecordingNode.self).arrivals.map(\.source.address)
+        #expect(seen == [address("198.51.100.2")])
+        let echoed = simulation.node("laptop", as: RecordingNode.self).arrivals.map(\.destination)
+        #expect(echoed == [socket("10.0.1.2:5000")], "the new router maps the reply back")
+    }
+
     @Test func aSourceTheHostDoesNotOwnIsUnroutable() {
         var simulation = Simulation(seed: 1)
         simulation.addHost("a", addresses: [address("203.0.113.1")], node: RecordingNode())

@@ -12,12 +12,23 @@ public struct RecursiveDNSQuery: Hashable, Sendable {
     public var client: IPSocketAddress
     /// The sentinel it asked, from which the answer comes back.
     public var sentinel: IPSocketAddress
+    /// How the shell sends `query` to `server`: as the application asked the stub.
+    public var transport: DNSTransport
+    /// The application's TCP connection the answer goes back on, when it asked over TCP.
+    var connection: DNSTCPConnectionID?
 
-    public init(server: IPSocketAddress, query: ByteBuffer, client: IPSocketAddress, sentinel: IPSocketAddress) {
+    public init(
+        server: IPSocketAddress,
+        query: ByteBuffer,
+        client: IPSocketAddress,
+        sentinel: IPSocketAddress,
+        transport: DNSTransport = .udp
+    ) {
         self.server = server
         self.query = query
         self.client = client
         self.sentinel = sentinel
+        self.transport = transport
     }
 }
 
@@ -25,8 +36,8 @@ public struct RecursiveDNSQuery: Hashable, Sendable {
 extension DNSUpstreamFailure: Error {}
 
 extension ClientState {
-    /// The DNS port of the sentinels (RFC 1035 §4.2).
-    static let dnsPort: UInt16 = 53
+    /// The DNS port of the sentinels.
+    static let dnsPort = DNSConstants.port
 
     /// A query the client sent through the tunnel on the application's behalf, by the application's port and the
     /// server it went to: the answer comes back from that server and must look as if the sentinel sent it.
@@ -68,6 +79,10 @@ extension ClientState {
             }
             answer = response
         }
+        if let connection = query.connection {
+            self.answerOverTCP(answer, on: connection, now: now)
+            return
+        }
         self.answer(answer, from: query.sentinel, to: query.client)
     }
 
@@ -103,8 +118,11 @@ extension ClientState {
         guard AddressPlan.isSentinel(destination) else {
             return false
         }
+        if packet.tcp != nil {
+            self.handleDNSOverTCP(packet, now: now)
+            return true
+        }
         guard let udp = packet.udp, udp.destinationPort == Self.dnsPort else {
-            // DNS over TCP needs a user-space TCP stack (connlib's smoltcp) that this state machine does not have.
             self.stats.count(.unknownSentinel)
             return true
         }
@@ -134,7 +152,7 @@ extension ClientState {
 
     /// New proxy addresses become routes to their resource (and TUN routes). Every answer asks the gateways to
     /// resolve the name again (connlib's `recreate`), so that the real addresses follow the name's DNS.
-    private mutating func noteResolved(_ resolved: ResolvedResourceName) {
+    mutating func noteResolved(_ resolved: ResolvedResourceName) {
         self.dnsResourceNAT.recreate(domain: resolved.record.domain)
         guard resolved.newlyAssigned else {
             return
@@ -144,9 +162,9 @@ extension ClientState {
     }
 
     /// SRV and TXT for a resource: only its site can resolve them, through the DNS server of the gateway that
-    /// serves it on port 53535. Without a flow yet the query is dropped and a flow requested: the application's
-    /// resolver asks again.
-    private mutating func forwardToGateway(
+    /// serves it on port 53535. Without an established flow the query waits in the resource's buffer like any of
+    /// its packets, and goes to the gateway once the flow is up (``flushPendingPackets(of:via:now:)``).
+    mutating func forwardToGateway(
         _ packet: IPPacket,
         resource: ResourceID,
         sentinel: IPSocketAddress,
@@ -154,8 +172,7 @@ extension ClientState {
     ) {
         guard let gateway = self.gatewayByResource[resource], let peer = self.gateways[gateway], peer.established
         else {
-            self.stats.count(.flowFailed)
-            self.requestFlow(for: resource, now: now)
+            self.route(packet, to: resource, now: now)
             return
         }
         let server: IPAddress =
@@ -172,7 +189,7 @@ extension ClientState {
 
     /// A query for a portal-configured upstream that a resource covers: it goes to the upstream through the tunnel
     /// like any packet for that resource.
-    private mutating func recurseThroughTunnel(
+    mutating func recurseThroughTunnel(
         _ packet: IPPacket,
         to upstream: IPSocketAddress,
         sentinel: IPSocketAddress,
@@ -181,14 +198,17 @@ extension ClientState {
         guard upstream.address.version == packet.version else {
             // The packet cannot be rewritten across families; the shell resolves it instead.
             if let udp = packet.udp {
-                self.dnsQueries.append(
-                    RecursiveDNSQuery(
-                        server: upstream,
-                        query: packet.payload,
-                        client: IPSocketAddress(packet.source, port: udp.sourcePort),
-                        sentinel: sentinel
-                    )
+                var query = RecursiveDNSQuery(
+                    server: upstream,
+                    query: packet.payload,
+                    client: IPSocketAddress(packet.source, port: udp.sourcePort),
+                    sentinel: sentinel
                 )
+                if let connection = self.tcpOrigin(of: packet) {
+                    query.transport = .tcp
+                    query.connection = connection
+                }
+                self.dnsQueries.append(query)
             }
             return
         }
@@ -242,10 +262,23 @@ extension ClientState {
         }
     }
 
-    /// Writes a DNS answer into the TUN device as a UDP packet.
+    /// Writes a DNS answer into the TUN device as a UDP packet; one too large for the MTU goes truncated, so that
+    /// the application asks again over TCP.
     private mutating func answer(_ bytes: ByteBuffer, from source: IPSocketAddress, to destination: IPSocketAddress) {
         guard source.address.version == destination.address.version else {
             return
+        }
+        var bytes = bytes
+        let headers =
+            (source.address.version == .v4
+                ? IPPacketConstants.ipv4MinimumHeaderLength : IPPacketConstants.ipv6HeaderLength)
+            + IPPacketConstants.udpHeaderLength
+        if headers + bytes.readableBytes > IPPacketConstants.maximumPacketLength {
+            guard let response = try? DNSMessage(parsingResponse: bytes) else {
+                self.stats.count(.malformed)
+                return
+            }
+            bytes = response.makeTruncated()
         }
         do {
             self.tunWrites.append(

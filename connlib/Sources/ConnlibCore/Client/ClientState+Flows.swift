@@ -173,7 +173,13 @@ extension ClientState {
             return
         }
         for packet in pending.packets {
-            self.deliver(packet, via: gateway, now: now)
+            if AddressPlan.isSentinel(packet.destination) {
+                // An SRV or TXT query that waited for the flow: it goes to the gateway's DNS server now.
+                let sentinel = IPSocketAddress(packet.destination, port: Self.dnsPort)
+                self.forwardToGateway(packet, resource: resource, sentinel: sentinel, now: now)
+            } else {
+                self.deliver(packet, via: gateway, now: now)
+            }
         }
     }
 

@@ -45,6 +45,9 @@ extension ClientState {
             return nil
         }
         self.reactToProhibited(packet, from: gateway, now: now)
+        if self.takeAnswerOverTCP(packet, now: now) {
+            return nil
+        }
         var delivered = packet
         self.restoreSentinel(of: &delivered)
         return delivered

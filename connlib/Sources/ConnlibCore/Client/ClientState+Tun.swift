@@ -3,9 +3,6 @@ import IPPacket
 import PortalMessages
 
 extension ClientState {
-    static let multicastV4 = IPNetwork("224.0.0.0/4")!
-    static let multicastV6 = IPNetwork("ff00::/8")!
-
     /// Takes one packet the TUN device read (Firezone's rust/connlib/tunnel/src/client.rs, `handle_tun_input`): LLMNR and DNS sentinel queries go to
     /// the stub, other multicast is dropped, the source must be our tunnel address, then the packet follows its
     /// route: to a connected gateway's own address, or to the resource that covers the destination. A resource's
@@ -26,7 +23,7 @@ extension ClientState {
             return
         }
         // Later Firezone drops multicast first; LLMNR, which is multicast, was intercepted above.
-        if Self.multicastV4.contains(destination) || Self.multicastV6.contains(destination) {
+        if SpecialPurposeAddress(destination) == .multicast {
             self.stats.count(.multicast)
             return
         }

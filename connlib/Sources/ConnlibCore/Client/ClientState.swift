@@ -60,6 +60,13 @@ public struct ClientState {
     var dnsQueries: Deque<RecursiveDNSQuery> = []
     /// Connlib keeps such mappings for 60 s (`IDS_EXPIRE`); a bounded LRU forgets the oldest instead.
     var tunnelledQueries = LRUCache<TunnelledQuery, IPSocketAddress>(capacity: ClientConstants.tunnelledQueryCapacity)
+    /// The stub's TCP side on the sentinels (Firezone's rust/connlib/dns-over-tcp).
+    var dnsOverTCP: DNSTCPServer
+    /// Queries read from a TCP connection and sent over UDP through the tunnel, by the application's port and the
+    /// message ID: their answers go back on the connection.
+    var tcpTunnelledQueries = LRUCache<TCPTunnelledQuery, DNSTCPConnectionID>(
+        capacity: ClientConstants.tunnelledQueryCapacity
+    )
     var siteStatus: [SiteID: ResourceStatus] = [:]
 
     var gateways: OrderedDictionary<GatewayID, GatewayPeer> = [:]
@@ -95,6 +102,7 @@ public struct ClientState {
         self.node = SnownetNode(role: .client, secret: secret, seed: seed, logger: logger, now: now, unixTime: unixTime)
         self.internetResourceActivated = internetResourceActivated
         self.stub = StubResolver(records: dnsRecords)
+        self.dnsOverTCP = DNSTCPServer(seed: Self.sequenceNumberSeed(seed))
         self.logger = logger
         self.unixOffset = unixTime - (now - .zero)
         self.lastNow = now
@@ -146,12 +154,21 @@ public struct ClientState {
         {
             return (self.lastNow, "queued output")
         }
-        return self.node.pollTimeout()
+        let node = self.node.pollTimeout()
+        guard let dns = self.dnsOverTCP.pollTimeout() else {
+            return node
+        }
+        guard let node, node.deadline <= dns.deadline else {
+            return dns
+        }
+        return node
     }
 
     public mutating func handleTimeout(now: Instant) {
         self.lastNow = now
         self.node.handleTimeout(now: now, unixTime: self.unixOffset + (now - .zero))
+        self.dnsOverTCP.handleTimeout(now: now)
+        self.drainDNSOverTCP(now: now)
         self.drainNode(now: now)
     }
 

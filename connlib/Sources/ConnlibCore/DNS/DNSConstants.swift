@@ -10,6 +10,8 @@ public enum DNSConstants {
     public static let headerLength = 12
     /// RFC 1035 §4.2.1: messages carried by UDP are restricted to 512 bytes unless EDNS (RFC 6891 §6.2.3) says more.
     public static let classicUDPPayloadLength = 512
+    /// RFC 1035 §4.2: DNS servers listen on port 53, UDP and TCP.
+    public static let port: UInt16 = 53
     /// RFC 1035 §4.2.2: a TCP message is prefixed with a two byte length field.
     public static let tcpLengthPrefixLength = 2
     /// RFC 1035 §4.1.4: a compression pointer is two octets whose first two bits are ones.

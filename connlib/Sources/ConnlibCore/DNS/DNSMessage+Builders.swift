@@ -57,6 +57,26 @@ extension DNSMessage {
         return buffer
     }
 
+    /// This response cut to its header and question with the TC bit set and no records (RFC 1035 §4.1.1, RFC 2181
+    /// §9): what the client writes into the TUN device instead of an answer too large for one UDP packet within the
+    /// MTU, so that the application asks again over TCP (RFC 7766 §5).
+    public func makeTruncated() -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(self.questionEnd)
+        buffer.writeInteger(self.id)
+        buffer.writeInteger(self.flags | 0x0200)
+        buffer.writeInteger(UInt16(self.question == nil ? 0 : 1))
+        buffer.writeInteger(UInt16(0))
+        buffer.writeInteger(UInt16(0))
+        buffer.writeInteger(UInt16(0))
+        var question = self.bytes.getSlice(
+            at: self.bytes.readerIndex + DNSConstants.headerLength,
+            length: self.questionEnd - DNSConstants.headerLength
+        )!
+        buffer.writeBuffer(&question)
+        return buffer
+    }
+
     /// SERVFAIL for this query: what the client answers when its upstream failed other than by timing out.
     public func makeServerFailure() -> ByteBuffer {
         self.makeResponse(code: .serverFailure)

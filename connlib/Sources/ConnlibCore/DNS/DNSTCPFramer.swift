@@ -13,6 +13,12 @@ public struct DNSTCPFramer: Sendable {
         self.pending.readableBytes
     }
 
+    /// The length prefix of the next message once its two bytes arrived, so that a reader can refuse a message
+    /// longer than it accepts before buffering it.
+    public var nextMessageLength: Int? {
+        self.pending.getInteger(at: self.pending.readerIndex, as: UInt16.self).map(Int.init)
+    }
+
     /// Adds bytes read from the stream.
     public mutating func append(_ bytes: ByteBuffer) {
         var bytes = bytes

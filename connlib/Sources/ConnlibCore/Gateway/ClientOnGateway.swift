@@ -64,9 +64,12 @@ public struct ClientOnGateway {
     public var gatewayInterface: GatewayInterface?
 
     private var authorizations: OrderedDictionary<ResourceID, Authorization> = [:]
-    /// CIDR resources by network, for the longest-prefix match; several resources may share one network.
-    private var cidrResources = IPNetworkTable<[ResourceID]>()
-    private var internetResource: ResourceID?
+    /// For each authorized CIDR resource's network, the merged filters of every authorized CIDR resource covering
+    /// it: the longest-prefix match of an address then gives what all CIDR resources covering the address let
+    /// through, in one lookup. Rebuilt whenever an authorization or its filters change.
+    private var cidrFilters = IPNetworkTable<FilterEngine>()
+    /// The Internet resource's filters, when the client has it here.
+    private var internetFilters: FilterEngine?
     private var dnsNAT: GatewayDNSResourceNAT<DomainName>
     private let logger: Logger
 
@@ -143,6 +146,7 @@ public struct ClientOnGateway {
         case .internet: filters = []
         }
         self.authorizations[resource.id]!.filters = FilterEngine(filters)
+        self.rebuildRoutes()
     }
 
     /// `access_authorization_expiry_updated`: another flow still authorizes the pair, until `expiresAt`.
@@ -185,19 +189,27 @@ public struct ClientOnGateway {
     }
 
     private mutating func rebuildRoutes() {
-        self.cidrResources.removeAll()
-        self.internetResource = nil
-        for (resource, authorization) in self.authorizations {
+        var filtersByNetwork: OrderedDictionary<IPNetwork, [FilterEngine]> = [:]
+        self.internetFilters = nil
+        for authorization in self.authorizations.values {
             switch authorization.kind {
             case .cidr(let network):
-                var resources = self.cidrResources[network] ?? []
-                resources.append(resource)
-                _ = self.cidrResources.updateValue(resources, for: network)
+                filtersByNetwork[network, default: []].append(authorization.filters)
             case .internet:
-                self.internetResource = resource
+                self.internetFilters = authorization.filters
             case .dns:
                 break
             }
+        }
+        // A network longer than an address's longest match would have matched, so the resources covering an address
+        // are exactly those whose network contains its longest match. Those networks are nested; taken shortest
+        // first, each one's longest match already in the table is the next wider one, whose merged filters cover
+        // all the wider ones: one lookup per network.
+        self.cidrFilters.removeAll()
+        for network in filtersByNetwork.keys.sorted(by: { ($0.prefixLength, $0) < ($1.prefixLength, $1) }) {
+            let wider = self.cidrFilters.longestMatch(for: network.address).map { [$0.value] } ?? []
+            let merged = FilterEngine(merging: wider + filtersByNetwork[network, default: []])
+            _ = self.cidrFilters.updateValue(merged, for: network)
         }
     }
 
@@ -370,24 +382,13 @@ public struct ClientOnGateway {
     /// everything on 10.0.0.0/16 may reach 10.0.0.5 on any port even while a narrower 10.0.0.0/24 resource allows
     /// only ICMP (Firezone's gateway merges the filters of the resources covering an address, its
     /// rust/connlib/tunnel/src/gateway/client_on_gateway.rs), and the client, which routes by "filter permits"
-    /// first, sends such a packet for the wider resource.
+    /// first, sends such a packet for the wider resource. ``rebuildRoutes()`` merged them per network beforehand.
     private func classify(_ address: IPAddress, protocol: TransportProtocol?) -> Classification {
-        guard let match = self.cidrResources.longestMatch(for: address) else {
+        guard let match = self.cidrFilters.longestMatch(for: address) else {
             return self.classifyForInternet(address, protocol: `protocol`) ?? .refused(.notAuthorized)
         }
-        // The longest prefix first: the common case, one lookup.
-        for resource in match.value {
-            if let authorization = self.authorizations[resource], Self.permits(authorization.filters, `protocol`) {
-                return .permitted
-            }
-        }
-        for authorization in self.authorizations.values {
-            guard case .cidr(let network) = authorization.kind, network.contains(address) else {
-                continue
-            }
-            if Self.permits(authorization.filters, `protocol`) {
-                return .permitted
-            }
+        if Self.permits(match.value, `protocol`) {
+            return .permitted
         }
         // No CIDR resource lets it through: a client with the Internet resource sent it for that one, whose verdict
         // (and ICMP error) it gets.
@@ -396,13 +397,13 @@ public struct ClientOnGateway {
 
     /// The Internet resource's verdict, or nil when the client has no Internet resource here.
     private func classifyForInternet(_ address: IPAddress, protocol: TransportProtocol?) -> Classification? {
-        guard let internet = self.internetResource, let authorization = self.authorizations[internet] else {
+        guard let filters = self.internetFilters else {
             return nil
         }
         guard InternetAddress.isReachable(address) else {
             return .refused(.notInternetAddress)
         }
-        return Self.permits(authorization.filters, `protocol`) ? .permitted : .refused(.filtered)
+        return Self.permits(filters, `protocol`) ? .permitted : .refused(.filtered)
     }
 
     private static func permits(_ filters: FilterEngine, _ protocol: TransportProtocol?) -> Bool {

@@ -205,17 +205,19 @@ import Testing
         #expect(delivered.hasValidChecksums)
     }
 
-    @Test func srvForAResourceGoesToItsGatewaysDNSServer() throws {
+    @Test func srvForAResourceWithoutAFlowWaitsForItThenGoesToItsGatewaysDNSServer() throws {
         var harness = Self.harness()
-        harness.tunInput(try ClientHarness.dnsQuery("_ldap._tcp.corp.example", type: .srv, to: Self.sentinel))
-        // No flow yet: the query is dropped and a flow requested; the application asks again.
+        let srv = try ClientHarness.dnsQuery("_ldap._tcp.corp.example", type: .srv, to: Self.sentinel)
+        harness.tunInput(srv)
         #expect(harness.createFlows.map(\.resourceID) == [Self.dnsResource.id])
+        #expect(harness.client.stats[.flowFailed] == 0)
         try harness.authorize(Self.dnsResource.id)
         harness.run(for: .seconds(3))
-        harness.tunInput(try ClientHarness.dnsQuery("_ldap._tcp.corp.example", type: .srv, to: Self.sentinel))
+        // The first query of the session, asked once, reaches the gateway once the flow is up.
         let query = try #require(harness.gatewayReceived.last)
         #expect(query.destination == .v4(ClientHarness.gatewayTunV4))
         #expect(query.udp?.destinationPort == AddressPlan.gatewayDNSPort)
+        #expect(query.payload == srv.payload)
     }
 
     @Test func llmnrForAResourceNameIsAnsweredAndOtherwiseSilent() throws {

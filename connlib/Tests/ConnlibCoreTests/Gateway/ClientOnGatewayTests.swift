@@ -1,4 +1,5 @@
 import ConnlibCore
+import FirezoneTesting
 import FirezoneTime
 import IPPacket
 import Logging
@@ -174,6 +175,67 @@ import Testing
         #expect(
             Self.dropped(client.translateOutbound(try Self.tcp(to: "10.2.0.1", port: 443), now: Self.now)) == .filtered
         )
+    }
+
+    /// The per-network merged filters give, for every destination, the verdict of asking each authorized CIDR
+    /// resource covering it in turn: forwarded when one permits, `filtered` when none does, `notAuthorized` when
+    /// none covers it.
+    @Test(arguments: TestSeeds.seeds(count: 20))
+    func aPacketPassesExactlyWhenOneAuthorizedResourceCoveringItsDestinationPermitsIt(seed: UInt64) throws {
+        var random = SeededRandomNumberGenerator(seed: seed)
+        var client = Self.client()
+        var resources: [(network: IPNetwork, filters: FilterEngine)] = []
+        let filterChoices: [[Filter]] = [
+            [], [.tcp(ports: 80...80)], [.tcp(ports: 443...443), .udp(ports: nil)], [.icmp], [.udp(ports: 53...53)],
+        ]
+        for index in 0..<Int.random(in: 1...8, using: &random) {
+            let prefixLength = UInt8.random(in: 8...24, using: &random)
+            let base = IPAddress.v4(
+                IPv4Address(rawValue: 0x0A00_0000 | UInt32.random(in: 0...0xFF_FFFF, using: &random))
+            )
+            let network = try IPNetwork(masking: base, prefixLength: prefixLength)
+            let filters = filterChoices[Int.random(in: 0..<filterChoices.count, using: &random)]
+            client.allowAccess(
+                to: .cidr(id: ResourceID("r\(index)"), address: network, name: "", filters: filters),
+                expiresAt: nil
+            )
+            resources.append((network, FilterEngine(filters)))
+        }
+        for _ in 0..<200 {
+            let destination = IPAddress.v4(
+                IPv4Address(rawValue: 0x0A00_0000 | UInt32.random(in: 0...0xFF_FFFF, using: &random))
+            )
+            let port: UInt16 = [53, 80, 443, 8080][Int.random(in: 0..<4, using: &random)]
+            let isTCP = Bool.random(using: &random)
+            let packet =
+                isTCP ? try Self.tcp(to: "\(destination)", port: port) : try Self.udp(to: "\(destination)", port: port)
+            let transport: TransportProtocol = isTCP ? .tcp(port: port) : .udp(port: port)
+            let covering = resources.filter { $0.network.contains(destination) }
+            let verdict = client.translateOutbound(packet, now: Self.now)
+            if covering.isEmpty {
+                #expect(Self.dropped(verdict) == .notAuthorized, "\(destination) \(TestSeeds.replayHint(seed))")
+            } else if covering.contains(where: { $0.filters.permits(transport) }) {
+                #expect(Self.forwarded(verdict) != nil, "\(destination) \(transport) \(TestSeeds.replayHint(seed))")
+            } else {
+                #expect(Self.dropped(verdict) == .filtered, "\(destination) \(transport) \(TestSeeds.replayHint(seed))")
+            }
+        }
+    }
+
+    @Test func aFilterUpdateOfAWiderResourceReachesTheNarrowerResourcesNetwork() throws {
+        var client = Self.client()
+        client.allowAccess(
+            to: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: [.udp(ports: 53...53)]),
+            expiresAt: nil
+        )
+        client.allowAccess(
+            to: .cidr(id: Self.narrow, address: IPNetwork("10.1.0.0/16")!, name: "", filters: [.tcp(ports: 443...443)]),
+            expiresAt: nil
+        )
+        let packet = try Self.tcp(to: "10.1.2.3", port: 80)
+        #expect(Self.dropped(client.translateOutbound(packet, now: Self.now)) == .filtered)
+        client.updateFilters(of: .cidr(id: Self.cidr, address: IPNetwork("10.0.0.0/8")!, name: "", filters: []))
+        #expect(Self.forwarded(client.translateOutbound(packet, now: Self.now)) != nil)
     }
 
     @Test(arguments: [

@@ -305,6 +305,17 @@ struct SimulatedPortal {
         }
     }
 
+    /// Moves every flow's expiry to `expiresAt`, resource by resource in the order of their flows.
+    mutating func extendFlows(to expiresAt: UInt64) {
+        var resources: [ResourceID] = []
+        for flow in self.flows where !resources.contains(flow.resource) {
+            resources.append(flow.resource)
+        }
+        for resource in resources {
+            self.updateExpiry(of: resource, to: expiresAt)
+        }
+    }
+
     /// A gateway joins or leaves; flows still waiting for a leaving gateway fail with `offline`.
     mutating func setOnline(_ gateway: GatewayID, _ online: Bool) {
         guard let index = self.gateways.firstIndex(where: { $0.id == gateway }) else {

@@ -12,7 +12,15 @@ enum TunnelAction: Hashable, CustomStringConvertible {
     /// One packet from the client's TUN address of the destination's family.
     case send(destination: IPAddress, TransportProtocol)
     case query(DomainName, ipv6: Bool, tcp: Bool)
+    /// A PTR query to the client's DNS sentinel for the reverse name of an address (RFC 1035 §3.5, RFC 3596 §2.5).
+    case reverseQuery(IPAddress)
+    /// An SRV or TXT query to the client's DNS sentinel over UDP.
+    case recordQuery(DomainName, DNSRecordType)
+    /// An LLMNR query (RFC 4795) for a name's A records, to 224.0.0.252 port 5355.
+    case llmnrQuery(DomainName)
     case expireFlows
+    /// The portal moves every flow's expiry past the next ``expireFlows`` (`access_authorization_expiry_updated`).
+    case extendFlows
     case restartGateway(GatewayID)
     case setGatewayOnline(GatewayID, Bool)
     case restartClient
@@ -27,7 +35,11 @@ enum TunnelAction: Hashable, CustomStringConvertible {
         case .setInternetResourceActive(let active): "Internet resource active: \(active)"
         case .send(let destination, let transport): "send \(transport) to \(destination)"
         case .query(let name, let ipv6, let tcp): "query \(name) \(ipv6 ? "AAAA" : "A") over \(tcp ? "TCP" : "UDP")"
+        case .reverseQuery(let address): "query PTR of \(address)"
+        case .recordQuery(let name, let type): "query \(name) \(type)"
+        case .llmnrQuery(let name): "LLMNR query \(name)"
         case .expireFlows: "expire flows"
+        case .extendFlows: "extend flows"
         case .restartGateway(let id): "restart \(id)"
         case .setGatewayOnline(let id, let online): "\(id) online: \(online)"
         case .restartClient: "restart client"
@@ -55,6 +67,10 @@ enum TunnelObservation: Hashable, CustomStringConvertible {
     enum Answer: Hashable {
         /// NOERROR with these addresses, in the answer's order (none: an empty answer).
         case addresses([IPAddress])
+        /// NOERROR with these PTR names, in the answer's order.
+        case names([DomainName])
+        /// NOERROR with these SRV or TXT records, as text (`SRV <priority> <weight> <port> <target>`, `TXT <text>`).
+        case records([String])
         case nxdomain
         case servfail
     }
@@ -74,6 +90,8 @@ enum TunnelObservation: Hashable, CustomStringConvertible {
         case .packet(.prohibited(let from)): "ICMP prohibited from \(from)"
         case .packet(.unreachable(let from)): "ICMP network unreachable from \(from)"
         case .answer(.addresses(let addresses)): "answer \(addresses)"
+        case .answer(.names(let names)): "answer \(names)"
+        case .answer(.records(let records)): "answer \(records)"
         case .answer(.nxdomain): "NXDOMAIN"
         case .answer(.servfail): "SERVFAIL"
         case .unexpected(let what): "unexpected: \(what)"
@@ -89,6 +107,8 @@ extension TunnelObservation {
         var prohibited = 0
         var unreachable = 0
         var addresses = 0
+        var names = 0
+        var records = 0
         var nxdomain = 0
         var servfail = 0
 
@@ -99,6 +119,8 @@ extension TunnelObservation {
             case .packet(.prohibited): self.prohibited += 1
             case .packet(.unreachable): self.unreachable += 1
             case .answer(.addresses): self.addresses += 1
+            case .answer(.names): self.names += 1
+            case .answer(.records): self.records += 1
             case .answer(.nxdomain): self.nxdomain += 1
             case .answer(.servfail): self.servfail += 1
             case .unexpected: break
@@ -111,13 +133,15 @@ extension TunnelObservation {
             self.prohibited += other.prohibited
             self.unreachable += other.unreachable
             self.addresses += other.addresses
+            self.names += other.names
+            self.records += other.records
             self.nxdomain += other.nxdomain
             self.servfail += other.servfail
         }
 
         var description: String {
             "\(self.replies) echoes, \(self.prohibited) ICMP prohibited, \(self.unreachable) ICMP network unreachable, "
-                + "\(self.addresses) DNS answers with addresses, \(self.nxdomain) NXDOMAIN, \(self.servfail) SERVFAIL, "
+                + "\(self.addresses) DNS answers with addresses, \(self.names) with names, \(self.records) with SRV or TXT, \(self.nxdomain) NXDOMAIN, \(self.servfail) SERVFAIL, "
                 + "\(self.nothing) steps with nothing to see"
         }
     }

@@ -40,7 +40,8 @@ import Testing
         }
         #expect(
             kinds == [
-                ".upsert", ".remove", ".revoke", ".setInternetResourceActive", ".send", ".query", ".expireFlows",
+                ".upsert", ".remove", ".revoke", ".setInternetResourceActive", ".send", ".query", ".reverseQuery",
+                ".recordQuery", ".llmnr", ".expireFlows", ".extendFlows",
                 ".restartGateway", ".setGatewayOnline", ".restartClient", ".connectionFailure", ".roam", ".idle",
             ]
         )

@@ -45,11 +45,13 @@ struct TunnelModel {
         }
     }
 
-    /// A flow as one side knows it: the resource, the gateway, and (on the gateway) the filters it was told.
+    /// A flow as one side knows it: the resource, the gateway, (on the gateway) the filters it was told, and how
+    /// many `.expireFlows` end it: one, or two once the portal extended it (its new expiry lies past the next).
     struct Flow: Equatable {
         let resource: ResourceID
         let gateway: Int
         var filters: Int
+        var expiries = 1
     }
 
     struct ProxyKey: Hashable {
@@ -80,6 +82,8 @@ struct TunnelModel {
     private(set) var clientFlows: [Flow] = []
     /// Authorizations each gateway holds for the client, with the filters it was last told.
     private(set) var gatewayFlows: [Flow] = []
+    /// The portal's flows: what a gateway's `init` re-syncs its authorizations to.
+    private(set) var portalFlows: [Flow] = []
     /// Proxy addresses the client's DNS has handed out, in the order they were learnt.
     private(set) var proxyIPs: [(key: ProxyKey, addresses: [IPAddress])] = []
     /// Answers given in this session since their resource was (re)added: only their proxy addresses are routed.
@@ -116,8 +120,21 @@ struct TunnelModel {
             }
         case .query(let index, let ipv6, let tcp):
             return .query(TunnelWorld.names[index].name, ipv6: ipv6, tcp: tcp)
+        case .reverseQuery(.address(let index)):
+            return .reverseQuery(TunnelWorld.targets[index])
+        case .reverseQuery(.name(let index, let ipv6)):
+            let name = TunnelWorld.names[index].name
+            let version: IPVersion = ipv6 ? .v6 : .v4
+            return self.proxyIPs.first { $0.key.name == name && $0.key.version == version }
+                .map { .reverseQuery($0.addresses[0]) }
+        case .recordQuery(let index, let txt):
+            return .recordQuery(TunnelWorld.names[index].name, txt ? .txt : .srv)
+        case .llmnr(let index):
+            return .llmnrQuery(TunnelWorld.names[index].name)
         case .expireFlows:
             return .expireFlows
+        case .extendFlows:
+            return .extendFlows
         case .restartGateway(let index):
             return .restartGateway(TunnelWorld.gateways[index])
         case .setGatewayOnline(let index, let online):
@@ -152,12 +169,50 @@ struct TunnelModel {
             return .exactly(self.send(to: destination, transport))
         case .query(let name, let ipv6, _):
             return self.query(name, ipv6 ? .v6 : .v4)
+        case .reverseQuery(let address):
+            // The stub answers for the proxy addresses it handed out in this process (they outlive the session,
+            // Firezone #10104); any other address goes to the upstream, which knows no reverse names.
+            if let entry = self.proxyIPs.first(where: { $0.addresses.contains(address) }) {
+                return .exactly(.answer(.names([entry.key.name])))
+            }
+            return .exactly(.answer(.nxdomain))
+        case .recordQuery(let name, let type):
+            return .exactly(self.recordQuery(name, type))
+        case .llmnrQuery(let name):
+            // The client answers LLMNR for the names of DNS resources as its stub would, and stays silent for every
+            // other name (connlib's `drop_llmnr_nxdomain_responses`).
+            guard self.dnsResource(for: name) != nil else {
+                return .exactly(.nothing)
+            }
+            return self.query(name, .v4)
         case .expireFlows:
             // Every gateway evicts an authorization at its expiry by itself (rust/connlib/tunnel/src/peer.rs checks
             // every second), online or not; a gateway left without any sends `goodbye`, and the client forgets the
             // flows through it.
-            self.gatewayFlows.removeAll()
-            self.forgetConnections()
+            for index in self.portalFlows.indices {
+                self.portalFlows[index].expiries -= 1
+            }
+            self.portalFlows.removeAll { $0.expiries <= 0 }
+            for index in self.gatewayFlows.indices {
+                self.gatewayFlows[index].expiries -= 1
+            }
+            self.gatewayFlows.removeAll { $0.expiries <= 0 }
+            for gateway in TunnelWorld.gateways.indices
+            where !self.gatewayFlows.contains(where: { $0.gateway == gateway }) {
+                self.forgetConnections(to: gateway)
+            }
+        case .extendFlows:
+            // `access_authorization_expiry_updated` reaches the online gateways; an offline one learns the new
+            // expiry from the `init` it gets when it rejoins.
+            for index in self.portalFlows.indices {
+                self.portalFlows[index].expiries = 2
+            }
+            for index in self.gatewayFlows.indices where self.gatewayOnline[self.gatewayFlows[index].gateway] {
+                let flow = self.gatewayFlows[index]
+                if self.portalFlows.contains(where: { $0.resource == flow.resource && $0.gateway == flow.gateway }) {
+                    self.gatewayFlows[index].expiries = 2
+                }
+            }
         case .restartGateway(let id):
             // A new process: no authorizations until flows are authorized again; the client's connection to it
             // fails and takes the client's flows through it along (rust/connlib/tunnel/src/client.rs,
@@ -167,7 +222,11 @@ struct TunnelModel {
             self.forgetConnections(to: index)
             self.gatewayOnline[index] = true
         case .setGatewayOnline(let id, let online):
-            self.gatewayOnline[Self.gatewayIndex(id)] = online
+            let gateway = Self.gatewayIndex(id)
+            self.gatewayOnline[gateway] = online
+            if online {
+                self.resync(gateway)
+            }
         case .restartClient:
             // A new session: no connections, no routes to proxy addresses until asked again; the records of the
             // last session stay (Firezone #10104).
@@ -217,6 +276,27 @@ struct TunnelModel {
     }
 
     // MARK: Resources
+
+    /// A gateway's `init` keeps only the authorizations the portal lists, with the portal's expiries; a gateway
+    /// left without any closes the client's connection.
+    private mutating func resync(_ gateway: Int) {
+        let had = self.gatewayFlows.contains { $0.gateway == gateway }
+        self.gatewayFlows = self.gatewayFlows.compactMap { flow in
+            guard flow.gateway == gateway else {
+                return flow
+            }
+            guard let listed = self.portalFlows.first(where: { $0.resource == flow.resource && $0.gateway == gateway })
+            else {
+                return nil
+            }
+            var kept = flow
+            kept.expiries = listed.expiries
+            return kept
+        }
+        if had && !self.gatewayFlows.contains(where: { $0.gateway == gateway }) {
+            self.forgetConnections(to: gateway)
+        }
+    }
 
     private func resource(slot: Int) -> Resource? {
         self.resources.first { $0.slot == slot }
@@ -279,6 +359,7 @@ struct TunnelModel {
     /// authorization for the client sends `goodbye`, and the client forgets every flow through it.
     private mutating func endFlows(of id: ResourceID) {
         self.forget(id)
+        self.portalFlows.removeAll { $0.resource == id }
         let gateways = self.gatewayFlows.filter { $0.resource == id && self.gatewayOnline[$0.gateway] }.map(\.gateway)
         self.gatewayFlows.removeAll { $0.resource == id && self.gatewayOnline[$0.gateway] }
         for gateway in gateways where !self.gatewayFlows.contains(where: { $0.gateway == gateway }) {
@@ -311,6 +392,12 @@ struct TunnelModel {
             // A new answer asks the gateways again for an entry that failed (a confirmed one keeps working while
             // the gateway maps the name anew).
             self.dnsResourceNAT.removeAll { $0.name == name && !$0.mapped }
+            let stack = ResourceIPStack(portal: TunnelWorld.slots[resource.slot].ipStack)
+            guard version == .v4 ? stack.hasIPv4 : stack.hasIPv6 else {
+                // No proxy addresses of a family the resource's `ip_stack` leaves out: an empty answer
+                // (rust/connlib/tunnel/src/dns.rs).
+                return .exactly(.answer(.addresses([])))
+            }
             let key = ProxyKey(name: name, resource: resource.id, version: version)
             if !self.answered.contains(key) {
                 self.answered.append(key)
@@ -322,6 +409,29 @@ struct TunnelModel {
             return .exactly(.answer(.nxdomain))
         }
         return .exactly(.answer(.addresses(records)))
+    }
+
+    /// SRV and TXT for a DNS resource's name go to the DNS server (port 53535) of the gateway of the resource's flow,
+    /// asking for the flow first; the query waits for it (rust/connlib/tunnel/src/client.rs,
+    /// `handle_dns_query` with `ResolveStrategy::RecurseSite`). Any other name goes to the upstream, which has no
+    /// such records.
+    private mutating func recordQuery(_ name: DomainName, _ type: DNSRecordType) -> TunnelObservation {
+        guard let resource = self.dnsResource(for: name) else {
+            return .answer(TunnelWorld.records(of: name, .v4) == nil ? .nxdomain : .addresses([]))
+        }
+        let gateway: Int
+        if let flow = self.clientFlows.first(where: { $0.resource == resource.id }) {
+            gateway = flow.gateway
+        } else {
+            guard let chosen = self.createFlow(for: resource) else {
+                return .nothing
+            }
+            gateway = chosen
+        }
+        guard let record = TunnelWorld.siteRecord(of: name, type, gateway: gateway) else {
+            return .answer(.nxdomain)
+        }
+        return .answer(.records([record]))
     }
 
     // MARK: Packets
@@ -459,6 +569,8 @@ struct TunnelModel {
         self.clientFlows.append(flow)
         self.gatewayFlows.removeAll { $0.resource == resource.id && $0.gateway == chosen }
         self.gatewayFlows.append(flow)
+        self.portalFlows.removeAll { $0.resource == resource.id && $0.gateway == chosen }
+        self.portalFlows.append(flow)
         return chosen
     }
 

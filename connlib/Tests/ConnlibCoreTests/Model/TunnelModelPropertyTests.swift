@@ -146,6 +146,61 @@ import Testing
                 .send(.name(0, ipv6: false), .udp(port: 53)),
             ]
         ),
+        // PTR: a proxy address's name comes from the stub, any other address's answer from the upstream.
+        TunnelSequence(
+            seed: 8,
+            steps: [
+                .upsert(slot: 4, sites: .a, filters: 0),
+                .query(name: 0, ipv6: true, tcp: false),
+                .reverseQuery(.name(0, ipv6: true)),
+                .reverseQuery(.address(0)),
+            ]
+        ),
+        // `ip_stack`: an IPv4-only resource answers AAAA empty and A with proxy addresses that carry traffic, an
+        // IPv6-only one the other way round.
+        TunnelSequence(
+            seed: 9,
+            steps: [
+                .upsert(slot: 9, sites: .a, filters: 0),
+                .upsert(slot: 10, sites: .b, filters: 0),
+                .query(name: 1, ipv6: true, tcp: false),
+                .query(name: 1, ipv6: false, tcp: false),
+                .send(.name(1, ipv6: false), .udp(port: 53)),
+                .query(name: 4, ipv6: false, tcp: false),
+                .query(name: 4, ipv6: true, tcp: false),
+                .send(.name(4, ipv6: true), .icmpEcho),
+            ]
+        ),
+        // LLMNR: a resource's name gets its proxy addresses, any other name silence.
+        TunnelSequence(
+            seed: 10,
+            steps: [.upsert(slot: 4, sites: .a, filters: 0), .llmnr(name: 0), .llmnr(name: 6)]
+        ),
+        // A flow the portal extended survives the expiry: with its gateway offline it still carries traffic.
+        TunnelSequence(
+            seed: 11,
+            steps: [
+                .upsert(slot: 0, sites: .a, filters: 0),
+                .send(.address(0), .icmpEcho),
+                .extendFlows,
+                .expireFlows,
+                .setGatewayOnline(0, false),
+                .send(.address(0), .icmpEcho),
+            ]
+        ),
+        // SRV and TXT for a DNS resource's name: the query waits for the flow and the resource's site answers it;
+        // a name that site cannot resolve is NXDOMAIN, and a name of no resource goes to the upstream.
+        TunnelSequence(
+            seed: 12,
+            steps: [
+                .upsert(slot: 4, sites: .b, filters: 0),
+                .recordQuery(name: 0, txt: true),
+                .recordQuery(name: 0, txt: false),
+                .upsert(slot: 5, sites: .a, filters: 3),
+                .recordQuery(name: 5, txt: true),
+                .recordQuery(name: 6, txt: true),
+            ]
+        ),
     ]
 
     @Test(arguments: Self.regressions)

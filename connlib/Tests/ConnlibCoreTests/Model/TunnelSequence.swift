@@ -55,8 +55,17 @@ struct TunnelSequence: Sendable, CustomTestStringConvertible {
         case send(Target, Probe)
         /// The application asks the client's DNS sentinel for a name's A (or AAAA) records, over UDP or TCP.
         case query(name: Int, ipv6: Bool, tcp: Bool)
+        /// The application asks the sentinel for the PTR record of an address, or of a proxy address the client's
+        /// DNS gave for a name (skipped while it gave none of that family).
+        case reverseQuery(Target)
+        /// The application asks the sentinel for a name's TXT (or SRV) records: a DNS resource's site answers them.
+        case recordQuery(name: Int, txt: Bool)
+        /// The application asks for a name's A records over LLMNR.
+        case llmnr(name: Int)
         /// Every authorized flow reaches its expiry.
         case expireFlows
+        /// The portal extends every flow past the next expiry.
+        case extendFlows
         /// The gateway's process starts anew; the portal re-sends its authorizations on join.
         case restartGateway(Int)
         /// The gateway leaves (or rejoins) the portal; its data plane stays up.
@@ -79,7 +88,11 @@ struct TunnelSequence: Sendable, CustomTestStringConvertible {
             case .setInternetResourceActive(let active): ".setInternetResourceActive(\(active))"
             case .send(let target, let probe): ".send(\(target), \(probe))"
             case .query(let name, let ipv6, let tcp): ".query(name: \(name), ipv6: \(ipv6), tcp: \(tcp))"
+            case .reverseQuery(let target): ".reverseQuery(\(target))"
+            case .recordQuery(let name, let txt): ".recordQuery(name: \(name), txt: \(txt))"
+            case .llmnr(let name): ".llmnr(name: \(name))"
             case .expireFlows: ".expireFlows"
+            case .extendFlows: ".extendFlows"
             case .restartGateway(let index): ".restartGateway(\(index))"
             case .setGatewayOnline(let index, let online): ".setGatewayOnline(\(index), \(online))"
             case .restartClient: ".restartClient"
@@ -139,7 +152,16 @@ extension TunnelSequence {
                 zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool(), Gen.bool())
                     .map { Step.query(name: $0, ipv6: $1, tcp: $2) }
             ),
+            // Mostly the proxy addresses of names, which only a DNS resource's answer gives.
+            (dns ? 1 : 0, Gen<Target>.frequency((1, address), (3, name)).map { Step.reverseQuery($0) }),
+            (dns ? 1 : 0, Gen.int(in: 0...(TunnelWorld.names.count - 1)).map { Step.llmnr(name: $0) }),
+            (
+                dns ? 1 : 0,
+                zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool())
+                    .map { Step.recordQuery(name: $0, txt: $1) }
+            ),
             (0.5, Gen.always(Step.expireFlows)),
+            (0.5, Gen.always(Step.extendFlows)),
             (0.5, gateway.map { Step.restartGateway($0) }),
             (0.7, zip(gateway, Gen.bool()).map { Step.setGatewayOnline($0, $1) }),
             (0.4, Gen.always(Step.restartClient)),

@@ -12,6 +12,8 @@ enum TunnelWorld {
     struct Slot {
         let id: ResourceID
         let address: Address
+        /// A DNS resource's `ip_stack` as the portal sends it: `nil` (dual), `ipv4_only` or `ipv6_only`.
+        var ipStack: String? = nil
     }
 
     enum Address: Equatable {
@@ -37,6 +39,8 @@ enum TunnelWorld {
         Slot(id: ResourceID("dns-svc"), address: .dns(try! DomainPattern("**.svc.test"))),
         Slot(id: ResourceID("dns-db"), address: .dns(try! DomainPattern("db?.corp.test"))),
         Slot(id: ResourceID("internet"), address: .internet),
+        Slot(id: ResourceID("dns-web-v4"), address: .dns(try! DomainPattern("web.corp.test")), ipStack: "ipv4_only"),
+        Slot(id: ResourceID("dns-svc-v6"), address: .dns(try! DomainPattern("svc.test")), ipStack: "ipv6_only"),
     ]
 
     /// Filter sets a resource can have; index 0 is "no filters" (everything passes).
@@ -86,6 +90,16 @@ enum TunnelWorld {
         return entry.records.map { $0.filter { $0.version == version } }
     }
 
+    /// The SRV or TXT record a site's DNS server has for a name, as ``TunnelObservation/Answer/records(_:)``
+    /// shows it; nil (NXDOMAIN) for a name the public DNS does not know. Each site answers differently, so that an
+    /// answer tells which gateway resolved it.
+    static func siteRecord(of name: DomainName, _ type: DNSRecordType, gateway: Int) -> String? {
+        guard Self.records(of: name, .v4) != nil else {
+            return nil
+        }
+        return type == .txt ? "TXT site=\(Self.sites[gateway].name)" : "SRV 0 0 \(5060 + gateway) \(name)"
+    }
+
     static func clientIP(_ version: IPVersion) -> IPAddress {
         switch version {
         case .v4: .v4(Self.clientIPv4)
@@ -116,7 +130,7 @@ enum TunnelWorld {
                     name: slot.id.rawValue,
                     addressDescription: nil,
                     sites: sites,
-                    ipStack: nil,
+                    ipStack: slot.ipStack,
                     filters: filters
                 )
             )

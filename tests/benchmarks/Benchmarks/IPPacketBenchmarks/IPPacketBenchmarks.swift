@@ -158,6 +158,24 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // The client drops multicast and the gateway keeps the Internet resource off special-purpose blocks for every
+    // packet: classifying an address must neither allocate nor cost more than a few comparisons.
+    let classified: [IPAddress] = [
+        "8.8.8.8", "10.1.2.3", "100.64.0.7", "224.0.0.251", "255.255.255.255", "2606:4700::1111", "fd00::1",
+        "ff02::fb", "::ffff:10.0.0.1", "2001:db8::1",
+    ].map { IPAddress($0)! }
+    Benchmark("ip-packet special-purpose classification", configuration: configuration) { benchmark in
+        var count = 0
+        benchmark.startMeasurement()
+        for iteration in benchmark.scaledIterations {
+            if SpecialPurposeAddress(classified[iteration % classified.count]) != nil {
+                count += 1
+            }
+        }
+        blackHole(count)
+        benchmark.stopMeasurement()
+    }
+
     // Not a hot path: proves that the malloc counter sees allocations in this build (one per iteration).
     Benchmark(
         "canary: allocates on purpose",
