@@ -281,7 +281,7 @@ public final class ClientEventLoop {
                 progressed = true
             }
             while let query = self.state.pollDNSQuery() {
-                self.upstreams.send(query, over: .udp, now: now)
+                self.upstreams.send(query, over: query.transport, now: now)
                 progressed = true
             }
             var latestTunnel: TunConfig?

@@ -22,18 +22,12 @@ import OrderedCollections
 /// driver's sources are not. Driving loop:
 ///
 /// ```
-/// while let query = state.pollDNSQuery() { client.send(query, over: .udp, now: now) }
+/// while let query = state.pollDNSQuery() { client.send(query, over: query.transport, now: now) }
 /// // descriptor readable:  client.handleReadable(now: now)
 /// // deadline passed:      client.handleTimeout(now: now)
 /// while let outcome = client.pollOutcome() { state.handleDNSResponse(outcome.query, result: outcome.result, now: now) }
 /// ```
 public final class UpstreamDNSClient {
-    /// How a query reaches its upstream.
-    public enum Transport: Sendable, Hashable {
-        case udp
-        case tcp
-    }
-
     /// An answered or failed query.
     public struct Outcome: Sendable {
         public var query: RecursiveDNSQuery
@@ -149,7 +143,7 @@ public final class UpstreamDNSClient {
     }
 
     /// Sends `query` to its server; the outcome comes from ``pollOutcome()``, at once if it cannot be sent.
-    public func send(_ query: RecursiveDNSQuery, over transport: Transport, now: Instant) {
+    public func send(_ query: RecursiveDNSQuery, over transport: DNSTransport, now: Instant) {
         self.stats.queries += 1
         guard self.pending.count < self.maximumInFlight else {
             self.stats.refusedBusy += 1
@@ -196,7 +190,7 @@ public final class UpstreamDNSClient {
 
     // MARK: Sockets
 
-    private func start(_ query: RecursiveDNSQuery, id: UInt16, over transport: Transport, deadline: Instant) {
+    private func start(_ query: RecursiveDNSQuery, id: UInt16, over transport: DNSTransport, deadline: Instant) {
         let family = query.server.address.version == .v4 ? AF_INET : AF_INET6
         let type = transport == .udp ? SOCK_DGRAM : SOCK_STREAM
         let fd = Glibc.socket(family, Int32(type.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
