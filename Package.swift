@@ -494,7 +494,8 @@ let package = Package(
         .target(
             name: "HeadlessClient",
             dependencies: [
-                "Connlib", "ConnlibCore", "Snownet", "WireGuard", "PhoenixCore", "PortalMessages", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneCrypto", "FirezoneOptions",
+                "Connlib", "ConnlibCore", "Snownet", "WireGuard", "PhoenixCore", "PortalMessages", "LinuxIO",
+                "IPPacket", "FirezoneTime", "FirezoneCrypto", "FirezoneOptions",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
@@ -517,7 +518,8 @@ let package = Package(
         .testTarget(
             name: "HeadlessClientTests",
             dependencies: [
-                "HeadlessClient", "Connlib", "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneOptions", "FirezoneTesting",
+                "HeadlessClient", "Connlib", "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneOptions",
+                "FirezoneTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
