@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "RelayCore", targets: ["RelayCore"]),
         .library(name: "RelayXDP", targets: ["RelayXDP"]),
         .executable(name: "firezone-relay", targets: ["firezone-relay"]),
+        .executable(name: "firezone-headless-client", targets: ["firezone-headless-client"]),
         .executable(name: "firezone-portal", targets: ["firezone-portal"]),
         .executable(name: "firezone-gateway", targets: ["firezone-gateway"]),
         .library(name: "PortalMessages", targets: ["PortalMessages"]),
@@ -485,6 +486,44 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             path: "connlib/Tests/ConnlibTests"
+        ),
+
+        // MARK: headless-client
+
+        // The headless client's shell: connlib's ClientState on the host's TUN device, sockets and resolvers.
+        .target(
+            name: "HeadlessClient",
+            dependencies: [
+                "Connlib", "ConnlibCore", "Snownet", "WireGuard", "PhoenixCore", "PortalMessages", "LinuxIO",
+                "IPPacket", "FirezoneTime", "FirezoneCrypto", "FirezoneOptions",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "headless-client/Sources/HeadlessClient"
+        ),
+        .executableTarget(
+            name: "firezone-headless-client",
+            dependencies: [
+                "HeadlessClient", "Connlib", "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
+                "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "headless-client/Sources/firezone-headless-client"
+        ),
+        .testTarget(
+            name: "HeadlessClientTests",
+            dependencies: [
+                "HeadlessClient", "Connlib", "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneTime", "FirezoneOptions",
+                "FirezoneTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "headless-client/Tests/HeadlessClientTests"
         ),
 
         // MARK: tests

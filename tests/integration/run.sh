@@ -14,6 +14,7 @@ swift build --product wireguard-peer || exit 1
 swift build --product ice-interop || exit 1
 swift build --product firezone-portal || exit 1
 swift build --product firezone-gateway || exit 1
+swift build --product firezone-headless-client || exit 1
 
 failed=0
 for test in tests/integration/*.sh; do

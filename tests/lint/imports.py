@@ -75,6 +75,11 @@ ALLOWED = {
     "Connlib": {"ours": {"ConnlibCore", "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "PhoenixChannel",
                          "PhoenixCore", "FirezoneOptions"} | PLATFORM | LINUX_IO,
                 "packages": CORE_PACKAGES | {"NIOPosix", "CoreMetrics", "Metrics", "ServiceLifecycle"}},
+    # headless-client/: the client's shell on connlib's, plus what only a desktop or server client needs (its
+    # options, the status file, resolving the stub's queries).
+    "HeadlessClient": {"ours": {"Connlib", "ConnlibCore", "Snownet", "WireGuard", "IPPacket", "PortalMessages", "PhoenixChannel",
+                                "PhoenixCore", "FirezoneOptions"} | PLATFORM | LINUX_IO,
+                       "packages": CORE_PACKAGES | {"NIOPosix", "CoreMetrics", "Metrics", "ServiceLifecycle"}},
 }
 
 IMPORT = re.compile(r"^\s*(?:@testable\s+|@_exported\s+|@preconcurrency\s+|(?:public|package|internal)\s+)*"

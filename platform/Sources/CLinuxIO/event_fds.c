@@ -20,6 +20,11 @@ int fz_epoll_add(int epoll_fd, int fd, uint64_t token) {
     return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
 }
 
+int fz_epoll_add_output(int epoll_fd, int fd, uint64_t token) {
+    struct epoll_event event = {.events = EPOLLOUT, .data.u64 = token};
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
+}
+
 int fz_epoll_remove(int epoll_fd, int fd) {
     return epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
 }

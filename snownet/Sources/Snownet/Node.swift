@@ -143,6 +143,11 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
         self.connections[connection]?.signalled.map(\.sdp) ?? []
     }
 
+    /// When the connection's last WireGuard handshake completed; nil before the first or for an unknown connection.
+    public func lastHandshake(of connection: ConnectionID) -> Instant? {
+        self.router.tunnel(of: connection)?.lastHandshake
+    }
+
     public var relayIDs: [RelayID] {
         self.relays.ids
     }

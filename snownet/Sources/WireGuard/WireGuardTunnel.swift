@@ -79,6 +79,8 @@ public struct WireGuardTunnel {
     /// `unixTime - now`, refreshed by ``handleTimeout(now:unixTime:)``, for handshake timestamps.
     private var unixOffset: Duration
     public private(set) var stats = WireGuardTunnelStats()
+    /// When the last handshake completed (either side initiating), for a status view; nil before the first.
+    public private(set) var lastHandshake: Instant?
 
     public init(
         local: LocalIdentity,
@@ -737,6 +739,7 @@ public struct WireGuardTunnel {
     private mutating func sessionDerived(_ index: SessionIndex, initiator: Bool, now: Instant) {
         self.setTimer(.zeroKeyMaterial, now + WireGuardConstants.zeroKeyMaterialAfter)
         self.stats.handshakesCompleted += 1
+        self.lastHandshake = now
         self.events.append(.handshakeCompleted(index, initiator: initiator))
         self.logger.debug(
             "Handshake completed",

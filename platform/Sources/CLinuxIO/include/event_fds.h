@@ -12,6 +12,10 @@ int fz_epoll_create(void);
 /// Watches `fd` for input; `token` comes back from fz_epoll_wait. Returns 0 or -errno.
 int fz_epoll_add(int epoll_fd, int fd, uint64_t token);
 
+/// Watches `fd` for output, such as a non-blocking connect(2) completing; `token` comes back from fz_epoll_wait.
+/// Returns 0 or -errno.
+int fz_epoll_add_output(int epoll_fd, int fd, uint64_t token);
+
 /// Stops watching `fd`. Returns 0 or -errno.
 int fz_epoll_remove(int epoll_fd, int fd);
 

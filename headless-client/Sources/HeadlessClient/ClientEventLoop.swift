@@ -1,0 +1,470 @@
+import Connlib
+import ConnlibCore
+import FirezoneCrypto
+import FirezoneTime
+import Glibc
+import IPPacket
+import LinuxIO
+import Logging
+import NIOCore
+import PhoenixCore
+import PortalMessages
+import Snownet
+import WireGuard
+
+/// The client's data plane: ``ClientState`` on the tunnel's UDP sockets, the TUN device, the portal and the host's
+/// resolvers, driven by one thread on an ``EventLoopDriver`` (Firezone's rust/headless-client/src/main.rs and
+/// rust/connlib/tunnel/src/io.rs); the client's counterpart of ``GatewayEventLoop``.
+///
+/// Each turn takes one batch from every ready source (Firezone #10347): datagrams go to
+/// ``ClientState/handleNetworkInput(_:from:local:now:)`` and the packets it returns to the TUN device; packets read
+/// from the TUN device go to ``ClientState/handleTunInput(_:now:)``; portal events (the ``PortalBridge`` carries
+/// them across from SwiftNIO) to ``ClientState/handlePortalEvent(_:now:)``; the stub's recursive queries to the
+/// ``UpstreamDNSClient`` and its outcomes back to ``ClientState/handleDNSResponse(_:result:now:)``. After every
+/// input the state's output is drained: datagrams queued with the driver (one sendmmsg(2) per socket at the end of
+/// the batch), packets for the TUN device, portal messages, DNS queries, and events (the TUN configuration goes to
+/// `configureTunnel`, only the latest, Firezone #10223; the resource list to the status file).
+///
+/// A ``ResetRequest`` (SIGHUP) or the ``NetworkChangeMonitor`` resets the state (roaming); a network change also
+/// calls `networkChanged`, which refreshes the mirrored link-scope routes. ``run(until:)`` ends with
+/// ``ClientState/shutDown(now:)``: a goodbye to every gateway, and the loop keeps running until the state
+/// reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
+public final class ClientEventLoop {
+    private enum Token: UInt64 {
+        case tun = 1
+        case udp4
+        case udp6
+        case portal
+        case dns
+        case reset
+        case networkChanges
+    }
+
+    /// Firezone's `shut_down` flushes its IO for at most 1 s before giving up on the goodbyes.
+    public static let shutdownBudget = Duration.seconds(1)
+    /// How often the status file is rewritten: the last handshake's age is shown in seconds.
+    public static let statusInterval = Duration.seconds(1)
+    /// Bytes kept for packets queued for the TUN device until the batch is written; full, the queue is written
+    /// early. 64 packets of the largest size, with the virtio-net header in front of each.
+    static let tunArenaCapacity = 64 * (65_536 + Int(FZ_VNET_HEADER_LENGTH))
+
+    private var state: ClientState
+    private let driver: EventLoopDriver
+    private let sockets: TunnelSockets
+    private let portal: PortalBridge<ClientTopic>
+    private let upstreams: UpstreamDNSClient
+    private let resetRequest: ResetRequest
+    private let networkChanges: NetworkChangeMonitor?
+    private let networkChanged: () -> Void
+    private let secret: StaticSecret
+    private let statusFile: StatusFile?
+    private let configureTunnel: (TunConfig) -> Void
+    private let logger: Logger
+    private var sourceAddresses = SourceAddressCache()
+    private var signedIn = false
+    private var resources: [ClientResourceView] = []
+    private var nextStatus: Instant
+    private var datagramsWithoutSocket: UInt64 = 0
+    /// Payloads queued with the driver: they must stay where they are until it sends them.
+    private var queuedPayloads: [ByteBuffer] = []
+    private let tunArena: UnsafeMutableRawBufferPointer
+    private var tunArenaUsed = 0
+    private var localPorts: (v4: UInt16, v6: UInt16?)
+
+    /// Takes over `sockets` and the offload TUN device `tun` (closed by the caller after ``run(until:)``).
+    /// `systemResolvers` are the host's resolvers as they were before DNS control pointed the host at the stub.
+    public init(
+        secret: StaticSecret,
+        sockets: TunnelSockets,
+        tun: Int32,
+        portal: PortalBridge<ClientTopic>,
+        systemResolvers: [IPSocketAddress],
+        activateInternetResource: Bool,
+        resetRequest: ResetRequest,
+        networkChanges: NetworkChangeMonitor?,
+        statusFile: StatusFile?,
+        configureTunnel: @escaping (TunConfig) -> Void,
+        networkChanged: @escaping () -> Void,
+        logger: Logger
+    ) throws(SystemCallError) {
+        let driver = try EventLoopDriver()
+        let now = driver.clock.now()
+        var generator = SystemRandomNumberGenerator()
+        var seed = [UInt8](repeating: 0, count: Bytes32.count)
+        for index in seed.indices {
+            seed[index] = UInt8.random(in: .min ... .max, using: &generator)
+        }
+        self.state = ClientState(
+            secret: secret,
+            seed: Bytes32(seed)!,
+            internetResourceActivated: activateInternetResource,
+            logger: logger,
+            unixTime: driver.clock.unixTime(),
+            now: now
+        )
+        self.state.updateSystemResolvers(systemResolvers, now: now)
+        self.driver = driver
+        self.sockets = sockets
+        self.portal = portal
+        self.upstreams = try UpstreamDNSClient(logger: logger)
+        self.resetRequest = resetRequest
+        self.networkChanges = networkChanges
+        self.networkChanged = networkChanged
+        self.secret = secret
+        self.statusFile = statusFile
+        self.configureTunnel = configureTunnel
+        self.logger = logger
+        self.nextStatus = now
+        self.queuedPayloads.reserveCapacity(EventLoopDriver.sendCapacity)
+        self.tunArena = .allocate(byteCount: Self.tunArenaCapacity, alignment: 16)
+        self.localPorts = (
+            TunnelSockets.localPort(of: sockets.ipv4) ?? 0, sockets.ipv6.flatMap { TunnelSockets.localPort(of: $0) }
+        )
+        try driver.register(
+            tun: tun,
+            token: Token.tun.rawValue,
+            layout: .init(
+                headroom: NodeConstants.headroom,
+                paddingMultiple: WireGuardConstants.paddingMultiple,
+                tailroom: NodeConstants.tailroom
+            )
+        )
+        try driver.register(udp: sockets.ipv4, token: Token.udp4.rawValue)
+        if let ipv6 = sockets.ipv6 {
+            try driver.register(udp: ipv6, token: Token.udp6.rawValue)
+        }
+        try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
+        try driver.register(readable: self.upstreams.descriptor, token: Token.dns.rawValue)
+        try driver.register(readable: resetRequest.descriptor, token: Token.reset.rawValue)
+        if let networkChanges {
+            try driver.register(readable: networkChanges.fileDescriptor, token: Token.networkChanges.rawValue)
+        }
+    }
+
+    deinit {
+        self.tunArena.deallocate()
+    }
+
+    /// The loop's wake-up eventfd, for a ``StopRequest``.
+    public var wakeupDescriptor: Int32 {
+        self.driver.wakeupDescriptor
+    }
+
+    public var publicKey: PublicKey {
+        self.state.publicKey
+    }
+
+    /// Runs until `shouldStop` returns true, then says goodbye to every gateway and runs on until the goodbyes are
+    /// out or ``shutdownBudget`` passed.
+    public func run(until shouldStop: () -> Bool) throws(SystemCallError) {
+        do {
+            try self.driver.run(self, until: shouldStop)
+        } catch {
+            self.shutDown()
+            throw error
+        }
+        self.shutDown()
+    }
+
+    private func shutDown() {
+        let start = self.driver.clock.now()
+        self.state.shutDown(now: start)
+        self.drainState(now: start)
+        self.flush()
+        while !self.state.isShutDown && self.driver.clock.now() - start < Self.shutdownBudget {
+            do {
+                try self.driver.turn(self)
+            } catch {
+                break
+            }
+            self.drainState(now: self.driver.clock.now())
+            self.flush()
+        }
+        self.statusFile?.remove()
+        self.logger.info(
+            "Client closed its connections",
+            metadata: ["goodbyes.complete": "\(self.state.isShutDown)"]
+        )
+    }
+
+    // MARK: Inputs
+
+    private func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, socket: Token, now: Instant) {
+        let source = received.socketAddress
+        let localPort = socket == .udp4 ? self.localPorts.v4 : self.localPorts.v6 ?? 0
+        // A datagram does not say which of our addresses it came to; the route toward its sender does.
+        let localAddress =
+            self.sourceAddresses.localAddress(toward: source.address)
+            ?? (socket == .udp4 ? .v4(IPv4Address(rawValue: 0)) : .v6(IPv6Address(high: 0, low: 0)))
+        let local = IPSocketAddress(localAddress, port: localPort)
+        if let packet = self.state.handleNetworkInput(&datagram, from: source, local: local, now: now) {
+            self.queueTUNWrite(packet)
+        }
+        self.drainState(now: now)
+    }
+
+    private func handleTUNPacket(_ packet: inout ByteBuffer, now: Instant) {
+        do {
+            self.state.handleTunInput(try IPPacket(packet), now: now)
+        } catch {
+            self.logger.trace("Invalid packet from the TUN device", metadata: ["error": "\(error)"])
+        }
+        self.drainState(now: now)
+    }
+
+    private func handlePortal(now: Instant) {
+        self.portal.drain { event in
+            switch event {
+            case .message(let message):
+                self.state.handlePortalEvent(message, now: now)
+            case .joined:
+                self.signedIn = true
+                self.logger.info("Signed in to the portal")
+            case .disconnected(let reason, let retryIn):
+                self.signedIn = false
+                self.logger.warning(
+                    "Portal connection lost",
+                    metadata: ["reason": "\(reason)", "retry.in": "\(retryIn)"]
+                )
+            case .failed(let failure):
+                self.signedIn = false
+                self.logger.error("Portal failed", metadata: ["reason": "\(failure)"])
+            case .unknownEvent(let name):
+                self.logger.debug("Unknown portal event", metadata: ["event": "\(name)"])
+            case .malformedMessage(let error):
+                self.logger.warning("Malformed portal message", metadata: ["error": "\(error)"])
+            case .errorReply(let reason):
+                self.logger.warning("The portal refused a message", metadata: ["reason": "\(reason)"])
+            case .channelError:
+                self.logger.warning("The portal's channel failed")
+            case .outboundMessageDropped(let name):
+                self.logger.warning("Portal message dropped while disconnected", metadata: ["event": "\(name)"])
+            }
+            self.drainState(now: now)
+        }
+    }
+
+    /// Roaming: the sockets' source addresses may have changed, and every connection starts over. The client
+    /// keeps its WireGuard key, so that its portal session stays valid (the 2026 reference's reset, §2.10, keeps
+    /// the portal's credentials; Firezone 685acdac3a rotates the key and reconnects to the portal).
+    private func reset(now: Instant) {
+        self.resetRequest.acknowledge()
+        self.logger.info("Network changed: resetting connections")
+        self.sourceAddresses.reset()
+        self.state.reset(secret: self.secret, now: now)
+        self.drainState(now: now)
+    }
+
+    private func deliverDNSOutcomes(now: Instant) {
+        while let outcome = self.upstreams.pollOutcome() {
+            self.state.handleDNSResponse(outcome.query, result: outcome.result, now: now)
+        }
+        self.drainState(now: now)
+    }
+
+    // MARK: Outputs
+
+    /// Queues the state's datagrams and packets and acts on its portal messages, DNS queries and events.
+    private func drainState(now: Instant) {
+        while true {
+            var progressed = false
+            while let transmit = self.state.pollTransmit() {
+                self.queueSend(transmit)
+                progressed = true
+            }
+            while let packet = self.state.pollTunWrite() {
+                self.queueTUNWrite(packet)
+                progressed = true
+            }
+            while let message = self.state.pollPortalMessage() {
+                self.portal.send(message)
+                progressed = true
+            }
+            while let query = self.state.pollDNSQuery() {
+                self.upstreams.send(query, over: query.transport, now: now)
+                progressed = true
+            }
+            var latestTunnel: TunConfig?
+            while let event = self.state.pollEvent() {
+                progressed = true
+                switch event {
+                case .resourcesChanged(let resources):
+                    self.resources = resources
+                case .tunInterfaceUpdated(let config):
+                    latestTunnel = config
+                case .noRelays:
+                    // Firezone 685acdac3a's portal sends relays only in `init`: the client reconnects for a fresh
+                    // one, as that release answers `NoTurnServers`.
+                    self.logger.warning("No usable relay: reconnecting to the portal")
+                    self.portal.reconnect()
+                case .dnsRecordsChanged:
+                    // Kept by the core for the next session of this process; the headless client runs one.
+                    break
+                }
+            }
+            if let latestTunnel {
+                self.configureTunnel(latestTunnel)
+            }
+            // A query that failed at once has its outcome waiting already.
+            while let outcome = self.upstreams.pollOutcome() {
+                self.state.handleDNSResponse(outcome.query, result: outcome.result, now: now)
+                progressed = true
+            }
+            if !progressed {
+                return
+            }
+        }
+    }
+
+    private func queueSend(_ transmit: NodeTransmit) {
+        guard let fd = self.sockets.socket(for: transmit.destination.address) else {
+            self.datagramsWithoutSocket += 1
+            return
+        }
+        if self.queuedPayloads.count == EventLoopDriver.sendCapacity {
+            // The driver would send its full queue on the next call anyway; sending now frees the payloads.
+            self.flush()
+        }
+        var datagram = fz_datagram()
+        datagram.setDestination(transmit.destination)
+        let payload = transmit.payload
+        self.queuedPayloads.append(payload)
+        payload.withUnsafeReadableBytes { raw in
+            datagram.bytes = UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            datagram.length = UInt32(raw.count)
+        }
+        self.driver.queueSend(datagram, on: fd)
+    }
+
+    /// Copies a packet into the arena behind room for the virtio-net header and queues it for the TUN device.
+    private func queueTUNWrite(_ packet: IPPacket) {
+        let header = Int(FZ_VNET_HEADER_LENGTH)
+        let length = packet.buffer.readableBytes
+        if self.tunArenaUsed + header + length > self.tunArena.count {
+            self.flush()
+        }
+        guard self.tunArenaUsed + header + length <= self.tunArena.count else {
+            return
+        }
+        let start = self.tunArena.baseAddress! + self.tunArenaUsed + header
+        packet.buffer.withUnsafeReadableBytes { raw in
+            start.copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+        }
+        self.tunArenaUsed += header + length
+        self.driver.queueTUNWrite(start.assumingMemoryBound(to: UInt8.self), length: length)
+    }
+
+    /// Sends and writes everything queued, then frees what it held.
+    private func flush() {
+        self.driver.flush()
+        self.batchFlushed()
+    }
+
+    private func batchFlushed() {
+        self.queuedPayloads.removeAll(keepingCapacity: true)
+        self.tunArenaUsed = 0
+    }
+
+    // MARK: Status
+
+    private func writeStatus(now: Instant) {
+        guard let statusFile = self.statusFile else {
+            return
+        }
+        let status = ClientStatus(
+            signedIn: self.signedIn,
+            resources: self.resources,
+            state: self.state,
+            now: now,
+            unixTime: self.driver.clock.unixTime()
+        )
+        do {
+            try statusFile.write(status)
+        } catch {
+            self.logger.debug("Cannot write the status file", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension ClientEventLoop: EventLoopHandler {
+    public func nextDeadline() -> Instant? {
+        var deadline = self.nextStatus
+        if let state = self.state.pollTimeout()?.deadline, state < deadline {
+            deadline = state
+        }
+        if let upstream = self.upstreams.nextDeadline(), upstream < deadline {
+            deadline = upstream
+        }
+        if let change = self.networkChanges?.nextDeadline(), change < deadline {
+            deadline = change
+        }
+        return deadline
+    }
+
+    public func handleTimeout(now: Instant) {
+        if let deadline = self.state.pollTimeout()?.deadline, deadline <= now {
+            self.state.handleTimeout(now: now)
+            self.drainState(now: now)
+        }
+        if let deadline = self.upstreams.nextDeadline(), deadline <= now {
+            self.upstreams.handleTimeout(now: now)
+            self.deliverDNSOutcomes(now: now)
+        }
+        if let monitor = self.networkChanges, let deadline = monitor.nextDeadline(), deadline <= now,
+            monitor.handleTimeout(now: now)
+        {
+            self.networkChanged()
+            self.reset(now: now)
+        }
+        if now >= self.nextStatus {
+            self.nextStatus = now + Self.statusInterval
+            self.writeStatus(now: now)
+        }
+        // The driver sends what a timeout queued right after this returns; the storage must outlive that.
+        self.flush()
+    }
+
+    public func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
+        self.handleDatagram(
+            &datagram,
+            received: received,
+            socket: source == Token.udp6.rawValue ? .udp6 : .udp4,
+            now: now
+        )
+    }
+
+    public func handleTUNPacket(
+        _ packet: inout ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        source: UInt64,
+        now: Instant
+    ) {
+        self.handleTUNPacket(&packet, now: now)
+    }
+
+    public func handleReadable(source: UInt64, now: Instant) {
+        switch Token(rawValue: source) {
+        case .portal:
+            self.handlePortal(now: now)
+        case .dns:
+            self.upstreams.handleReadable(now: now)
+            self.deliverDNSOutcomes(now: now)
+        case .reset:
+            self.reset(now: now)
+        case .networkChanges:
+            do {
+                try self.networkChanges?.handleReadable(now: now)
+            } catch {
+                self.logger.warning("Cannot read network changes", metadata: ["error": "\(error)"])
+            }
+        case .tun, .udp4, .udp6, nil:
+            break
+        }
+        // The driver flushes after this returns; flushing here lets the storage go at once.
+        self.flush()
+    }
+
+    public func didFinishBatch(source: UInt64, now: Instant) {
+        self.batchFlushed()
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Connlib
+import FirezoneOptions
+import Glibc
+import HeadlessClient
+import PhoenixCore
+import PortalMessages
+
+/// `firezone-headless-client`: Firezone's client for Linux servers and desktops without a GUI. `run` (the default)
+/// connects to the portal and tunnels the resources it allows; `status` prints what the running client reports.
+@main
+struct FirezoneHeadlessClient: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "firezone-headless-client",
+        abstract: "Firezone's headless client: reach the resources your policies allow, from a Linux host.",
+        discussion: """
+            Needs CAP_NET_ADMIN (root, or `sudo setcap cap_net_admin+eip firezone-headless-client`). Creates the \
+            TUN device tun-firezone, routes the resources into it through policy rules (tables 0x2021fd00 to \
+            0x2021fd02; the client's own sockets carry fwmark 0xfd002021 and bypass them) and points the \
+            system's resolver at its DNS stub. Everything is restored at exit. SIGHUP, or a network change, \
+            resets every connection (roaming); SIGTERM or SIGINT says goodbye to every gateway and exits 0.
+
+            The token is never a flag (flags are visible to every local user): set FIREZONE_TOKEN, or put it in \
+            the token file, which only its owner may read or write (chmod 600).
+
+            ENVIRONMENT (most are also flags of `run`: see `run --help`)
+              FIREZONE_TOKEN                  the client's token from the portal
+              FIREZONE_TOKEN_PATH             token file (/etc/dev.firezone.client/token)
+              FIREZONE_ID                     the device's ID (else generated, kept)
+              FIREZONE_ID_PATH                where a generated ID is kept
+              FIREZONE_NAME                   shown in the portal (the host name)
+              FIREZONE_API_URL                the portal (wss://api.firezone.dev)
+              FIREZONE_DNS_CONTROL            systemd-resolved, etc-resolv-conf or disabled
+              FIREZONE_ACTIVATE_INTERNET_RESOURCE
+                                              false keeps the Internet resource off (true)
+              MAX_PARTITION_TIME              time the portal may be unreachable (forever)
+              FIREZONE_STATUS_PATH            status file (/run/firezone/status.json)
+              FIREZONE_INC_BUF=true           raise net.core.rmem_max and wmem_max
+              FIREZONE_UDP_SEND_BUFFER_SIZE   bytes (2 MiB)
+              FIREZONE_UDP_RECV_BUFFER_SIZE   bytes (16 MiB)
+              LOG_DIR                         also log to a file in this directory
+              RUST_LOG                        log filter: info, firezone_tunnel=debug, ...
+
+            \(HeadlessClientFailure.exitCodesHelp)
+            """,
+        subcommands: [Run.self, Status.self],
+        defaultSubcommand: Run.self
+    )
+
+    static func main() async {
+        do {
+            var command = try Self.parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = Self.exitCode(for: error)
+            if code == .success {
+                Self.exit(withError: error)
+            }
+            let (status, message) = Self.exit(for: error, code: code)
+            // Firezone #10290: the error and its causes, and no backtrace.
+            StandardError.write(message + "\n")
+            Glibc.exit(status)
+        }
+    }
+
+    static func exit(for error: any Error, code: ExitCode) -> (Int32, String) {
+        switch error {
+        case let failure as HeadlessClientFailure:
+            return (failure.kind.rawValue, "error: \(failure)")
+        case let failed as PortalBridge<ClientTopic>.PortalFailed:
+            return Self.portalExit(failed.failure)
+        case let status as StatusFile.Failure:
+            return (HeadlessClientFailure.Kind.startFailed.rawValue, "error: \(status)")
+        case is OptionError, is ValidationError:
+            return (OptionError.exitCode, Self.fullMessage(for: error))
+        default:
+            // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
+            let isUsage = code == .validationFailure
+            return (
+                isUsage ? OptionError.exitCode : HeadlessClientFailure.Kind.startFailed.rawValue,
+                Self.fullMessage(for: error)
+            )
+        }
+    }
+
+    static func portalExit(_ failure: PhoenixFailure) -> (Int32, String) {
+        switch failure.kind {
+        case .partitionTimeout, .tls:
+            return (
+                HeadlessClientFailure.Kind.portalUnreachable.rawValue,
+                "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
+            )
+        case .rejected, .joinRejected, .tokenExpired:
+            return (
+                HeadlessClientFailure.Kind.portalRejected.rawValue,
+                "error: \(failure); sign in again for a new token and set FIREZONE_TOKEN or the token file"
+            )
+        }
+    }
+}
+
+enum StandardError {
+    static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.write(STDERR_FILENO, &bytes, bytes.count)
+    }
+}
