@@ -43,7 +43,7 @@ let benchmarks: @Sendable () -> Void = {
             reused.moveWriterIndex(to: NodeConstants.headroom)
             reused.moveReaderIndex(to: NodeConstants.headroom)
             reused.writeBytes(template)
-            tunnel.client.handleTunInput(try! IPPacket(reused), now: now)
+            tunnel.client.handleTunInput(try! IPPacket(consume reused), now: now)
             while let transmit = tunnel.client.pollTransmit() {
                 sealed += 1
                 buffer = transmit.payload
@@ -134,7 +134,7 @@ let benchmarks: @Sendable () -> Void = {
                 reused.moveWriterIndex(to: NodeConstants.headroom)
                 reused.moveReaderIndex(to: NodeConstants.headroom)
                 reused.writeBytes(template)
-                tunnel.gateway.handleTUNInput(try! IPPacket(reused), now: now)
+                tunnel.gateway.handleTUNInput(try! IPPacket(consume reused), now: now)
                 while let transmit = tunnel.gateway.pollTransmit() {
                     sealed += 1
                     buffer = transmit.payload
