@@ -34,6 +34,8 @@ struct ConnectedTunnel {
     static let dnsName = "app.example.com"
     /// The address the gateway's resolver gives for ``dnsName``.
     static let dnsTarget = IPAddress("203.0.113.80")!
+    static let clientCredentials = IceCredentials(username: "client", password: "client-password-0123456789")
+    static let gatewayCredentials = IceCredentials(username: "gateway", password: "gateway-password-012345678")
 
     var clock = FluxCapacitor()
     var client: ClientState
@@ -175,9 +177,12 @@ struct ConnectedTunnel {
 
     /// A UDP packet of `length` bytes from port 40,000 to port 5,000 (the other way when `swapped`), in a buffer with
     /// the room snownet seals it in.
-    static func packet(from source: IPAddress, to destination: IPAddress, length: Int = 64, swapped: Bool = false)
-        -> IPPacket
-    {
+    static func packet(
+        from source: IPAddress,
+        to destination: IPAddress,
+        length: Int = 64,
+        swapped: Bool = false
+    ) -> IPPacket {
         let headers = (source.version == .v4 ? 20 : 40) + 8
         var payload = ByteBufferAllocator().buffer(capacity: length - headers)
         payload.writeRepeatingByte(0xAB, count: length - headers)
@@ -211,7 +216,9 @@ struct ConnectedTunnel {
         let end = self.now + duration
         self.deliver()
         while true {
-            let deadlines = [self.client.pollTimeout()?.deadline, self.relay.pollTimeout(), self.gateway.pollTimeout()?.deadline]
+            let deadlines = [
+                self.client.pollTimeout()?.deadline, self.relay.pollTimeout(), self.gateway.pollTimeout()?.deadline,
+            ]
             guard let next = deadlines.compactMap({ $0 }).min(), next <= end else {
                 break
             }
@@ -286,8 +293,8 @@ struct ConnectedTunnel {
                         gatewayIPv4: Self.gatewayIPv4,
                         gatewayIPv6: Self.gatewayIPv6,
                         presharedKey: flow.key,
-                        clientIceCredentials: IceCredentials(username: "client", password: "client-password-0123456789"),
-                        gatewayIceCredentials: IceCredentials(username: "gateway", password: "gateway-password-012345678")
+                        clientIceCredentials: Self.clientCredentials,
+                        gatewayIceCredentials: Self.gatewayCredentials
                     )
                 ),
                 now: self.now
@@ -326,8 +333,8 @@ struct ConnectedTunnel {
                             ipv4: Self.clientIPv4,
                             ipv6: Self.clientIPv6
                         ),
-                        clientIceCredentials: IceCredentials(username: "client", password: "client-password-0123456789"),
-                        gatewayIceCredentials: IceCredentials(username: "gateway", password: "gateway-password-012345678"),
+                        clientIceCredentials: Self.clientCredentials,
+                        gatewayIceCredentials: Self.gatewayCredentials,
                         expiresAt: UInt64(self.clock.unixTime.wholeSeconds) + 30 * 24 * 3600
                     )
                 ),

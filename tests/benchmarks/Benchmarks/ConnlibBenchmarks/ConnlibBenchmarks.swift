@@ -33,7 +33,10 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("connlib client encrypt, CIDR resource (1280 bytes)", configuration: configuration) { benchmark in
         var tunnel = ConnectedTunnel()
         let now = tunnel.now
-        let template = Array(ConnectedTunnel.packet(from: client, to: ConnectedTunnel.cidrTarget, length: length).buffer.readableBytesView)
+        let template = Array(
+            ConnectedTunnel.packet(from: client, to: ConnectedTunnel.cidrTarget, length: length).buffer
+                .readableBytesView
+        )
         var buffer: ByteBuffer? = ByteBufferAllocator().buffer(capacity: 2048)
         var sealed = 0
         benchmark.startMeasurement()
