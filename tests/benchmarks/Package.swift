@@ -75,6 +75,25 @@ let package = Package(
             path: "Benchmarks/SnownetBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ConnlibBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "ConnlibCore", package: "firezone"),
+                .product(name: "PortalMessages", package: "firezone"),
+                .product(name: "Snownet", package: "firezone"),
+                .product(name: "WireGuard", package: "firezone"),
+                .product(name: "IPPacket", package: "firezone"),
+                .product(name: "FirezoneCrypto", package: "firezone"),
+                .product(name: "FirezoneTime", package: "firezone"),
+                .product(name: "FirezoneTesting", package: "firezone"),
+                .product(name: "SimulatedRelay", package: "firezone"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ConnlibBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         .target(name: "CHeapUsage", path: "Benchmarks/CHeapUsage"),
     ]
 )

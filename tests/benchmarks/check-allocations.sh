@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fails if any hot-path benchmark (ip-packet, relay, wireguard, snownet's Node per packet and per idle timer tick)
-# allocates.
+# Fails if any hot-path benchmark (ip-packet, relay, wireguard, snownet's Node per packet and per idle timer tick,
+# connlib's client and gateway per packet and the client's idle timer tick) allocates.
 #
 # Builds and runs the hot-path benchmarks (plus the canary) and judges only the
 # malloc count (`mallocCountTotal`), never time: our machines are too noisy for timing limits.
@@ -24,7 +24,7 @@ mkdir -p "$out"
 # export needs as its primary metric and which is not judged.
 swift package --allow-writing-to-directory "$out" benchmark run \
     --filter 'ip-packet.*' --filter 'relay.*' --filter 'wireguard.*' --filter 'canary.*' \
-    --filter 'snownet (en|de)capsulate.*' --filter 'snownet handleTimeout.*' \
+    --filter 'snownet (en|de)capsulate.*' --filter 'snownet handleTimeout.*' --filter 'connlib.*' \
     --metric mallocCountTotal --metric throughput \
     --format jmh --path "$out" --no-progress "$@"
 
@@ -34,7 +34,7 @@ import sys
 
 import re
 
-HOT_PATHS = ("ip-packet", "relay", "wireguard", "snownet")
+HOT_PATHS = ("ip-packet", "relay", "wireguard", "snownet", "connlib")
 METRIC = "Malloc (total)"
 
 with open(sys.argv[1]) as f:

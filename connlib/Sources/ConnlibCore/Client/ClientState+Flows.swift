@@ -186,9 +186,9 @@ extension ClientState {
     // MARK: Sending
 
     /// Encrypts `packet` for `gateway` and queues the datagram. A packet without the headroom and tailroom
-    /// snownet seals in is copied into a buffer that has them.
-    mutating func send(_ packet: IPPacket, via gateway: GatewayID, now: Instant) {
-        var buffer = packet.buffer.withEncapsulationRoom()
+    /// snownet seals in is copied into a buffer that has them; one with them is sealed in place.
+    mutating func send(_ packet: consuming IPPacket, via gateway: GatewayID, now: Instant) {
+        var buffer = packet.intoBuffer().withEncapsulationRoom()
         do {
             if let destination = try self.node.encapsulate(&buffer, for: gateway, now: now) {
                 self.transmits.append(

@@ -7,8 +7,9 @@ extension ClientState {
     /// the stub, other multicast is dropped, the source must be our tunnel address, then the packet follows its
     /// route: to a connected gateway's own address, or to the resource that covers the destination. A resource's
     /// filters may refuse it (ICMP administratively prohibited back into the TUN device); a resource without an
-    /// established flow keeps it in its buffer and asks the portal for a flow.
-    public mutating func handleTunInput(_ packet: IPPacket, now: Instant) {
+    /// established flow keeps it in its buffer and asks the portal for a flow. Consuming: a packet handed over as
+    /// its last reference is sealed in place, not copied on write.
+    public mutating func handleTunInput(_ packet: consuming IPPacket, now: Instant) {
         self.lastNow = now
         guard !self.shuttingDown else {
             self.stats.count(.shuttingDown)
@@ -61,7 +62,7 @@ extension ClientState {
     }
 
     /// Sends a packet for `resource` via its gateway, or keeps it until the flow is established.
-    mutating func route(_ packet: IPPacket, to resource: ResourceID, now: Instant) {
+    mutating func route(_ packet: consuming IPPacket, to resource: ResourceID, now: Instant) {
         guard let gateway = self.gatewayByResource[resource] else {
             self.buffer(packet, for: resource)
             self.requestFlow(for: resource, now: now)
@@ -76,7 +77,7 @@ extension ClientState {
 
     /// Sends a packet of an established flow. One to a DNS resource's proxy address waits until the gateway
     /// mapped the name (the DNS-resource NAT; Firezone's rust/connlib/tunnel/src/client/dns_resource_nat.rs).
-    mutating func deliver(_ packet: IPPacket, via gateway: GatewayID, now: Instant) {
+    mutating func deliver(_ packet: consuming IPPacket, via gateway: GatewayID, now: Instant) {
         guard let record = self.proxyRecords[packet.destination] else {
             self.send(packet, via: gateway, now: now)
             return

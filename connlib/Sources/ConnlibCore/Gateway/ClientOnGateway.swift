@@ -264,7 +264,7 @@ public struct ClientOnGateway {
     // MARK: Client → resource
 
     /// Checks and translates a packet the client sent through the tunnel.
-    public mutating func translateOutbound(_ packet: IPPacket, now: Instant) -> OutboundVerdict {
+    public mutating func translateOutbound(_ packet: consuming IPPacket, now: Instant) -> OutboundVerdict {
         // Firezone's later gateways, stricter than 685acdac3a: ICMP errors are the network's to send; a client's could
         // probe or disturb the resources' connections.
         if packet.icmp != nil, (try? packet.icmpError()) != nil {
@@ -295,7 +295,7 @@ public struct ClientOnGateway {
         }
     }
 
-    private mutating func translateToProxy(_ packet: IPPacket, now: Instant) -> OutboundVerdict {
+    private mutating func translateToProxy(_ packet: consuming IPPacket, now: Instant) -> OutboundVerdict {
         guard let translation = self.dnsNAT.translation(for: packet.destination) else {
             // A proxy IP the client never set up has no route (ICMP network unreachable, as Firezone).
             return .reply(Self.icmpError(for: packet, .noProxyTranslation), dropped: .noProxyTranslation)
@@ -308,7 +308,6 @@ public struct ClientOnGateway {
         guard authorization.filters.permits(packet) else {
             return .reply(Self.icmpError(for: packet, .filtered), dropped: .filtered)
         }
-        var packet = packet
         do {
             switch try self.dnsNAT.translateOutbound(&packet, now: now) {
             case .translated:
@@ -325,11 +324,10 @@ public struct ClientOnGateway {
     // MARK: Resource → client
 
     /// Checks and translates a packet from the resources' side addressed to this client.
-    public mutating func translateInbound(_ packet: IPPacket, now: Instant) -> InboundVerdict {
+    public mutating func translateInbound(_ packet: consuming IPPacket, now: Instant) -> InboundVerdict {
         if self.isGatewayAddress(packet.source) {
             return self.isClientAddress(packet.destination) ? .forward(packet) : .drop(.unknownClient)
         }
-        var packet = packet
         var fromDNSResource: ResourceID?
         switch self.dnsNAT.translateInbound(&packet, now: now) {
         case .translated(let inside), .translatedICMPError(let inside):

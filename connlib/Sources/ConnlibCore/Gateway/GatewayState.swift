@@ -235,16 +235,16 @@ public struct GatewayState {
     // MARK: Network
 
     /// A datagram from one of the gateway's UDP sockets. Returns the client's packet to write to the TUN device, if
-    /// any; everything else the datagram causes is in the outputs.
+    /// any; everything else the datagram causes is in the outputs. Consuming: a datagram handed over as its last
+    /// reference is opened and translated in place, not copied on write.
     public mutating func handleNetworkInput(
-        _ datagram: ByteBuffer,
+        _ datagram: consuming ByteBuffer,
         from source: IPSocketAddress,
         local: IPSocketAddress,
         now: Instant
     ) -> IPPacket? {
         self.lastNow = now
         defer { self.drainNode() }
-        var datagram = datagram
         let clientID: ClientID?
         do {
             clientID = try self.node.decapsulate(&datagram, from: source, local: local, now: now)
@@ -257,7 +257,7 @@ public struct GatewayState {
         }
         let packet: IPPacket
         do {
-            packet = try IPPacket(datagram)
+            packet = try IPPacket(consume datagram)
         } catch {
             self.stats.countDrop(.invalidPacket)
             self.logger.trace("Invalid packet from a client", metadata: ["error": "\(error)"])
@@ -272,7 +272,7 @@ public struct GatewayState {
             self.stats.countDrop(.notAuthorized)
             return nil
         }
-        switch self.clients[clientID]!.translateOutbound(packet, now: now) {
+        switch self.clients[clientID]!.translateOutbound(consume packet, now: now) {
         case .forward(let packet):
             return packet
         case .reply(let error, let reason):
@@ -344,7 +344,7 @@ public struct GatewayState {
     // MARK: TUN
 
     /// A packet read from the TUN device: a resource's packet for a client.
-    public mutating func handleTUNInput(_ packet: IPPacket, now: Instant) {
+    public mutating func handleTUNInput(_ packet: consuming IPPacket, now: Instant) {
         self.lastNow = now
         defer { self.drainNode() }
         guard let clientID = self.clientByAddress[packet.destination], self.clients[clientID] != nil else {
@@ -428,8 +428,8 @@ public struct GatewayState {
 
     /// Encrypts a packet for a client and queues the datagram. Dropped when the connection cannot carry it now:
     /// a gateway never buffers.
-    private mutating func send(_ packet: IPPacket, to client: ClientID, now: Instant) {
-        var buffer = packet.buffer.withEncapsulationRoom()
+    private mutating func send(_ packet: consuming IPPacket, to client: ClientID, now: Instant) {
+        var buffer = packet.intoBuffer().withEncapsulationRoom()
         let destination: NodeDestination?
         do {
             destination = try self.node.encapsulate(&buffer, for: client, now: now)
