@@ -6,7 +6,8 @@ import NIOCore
 
 /// A gateway's ``GatewayState`` on a simulated host with its site's resource host behind the TUN device: every
 /// packet the gateway writes to the TUN device is echoed back at once (``SimulatedTunnel/echo(_:)``), except DNS
-/// to the gateway's own port 53535, which its site's resolver answers, and what the
+/// to the gateway's own port 53535, which its site's resolver answers, and DNS to ``TunnelWorld/tunnelledDNS``, which
+/// the resolver there answers; what the
 /// gateway asks of its shell (portal messages, DNS resolutions) waits for the harness to carry.
 struct SimulatedGatewayHost: SimulatedNode {
     var state: GatewayState
@@ -51,7 +52,8 @@ struct SimulatedGatewayHost: SimulatedNode {
             return
         }
         if let packet = self.state.handleNetworkInput(datagram, from: source, local: destination, now: now),
-            let reply = SimulatedTunnel.siteDNSAnswer(to: packet, gateway: self.index) ?? SimulatedTunnel.echo(packet)
+            let reply = SimulatedTunnel.siteDNSAnswer(to: packet, gateway: self.index)
+                ?? SimulatedTunnel.resolverAnswer(to: packet) ?? SimulatedTunnel.echo(packet)
         {
             self.state.handleTUNInput(reply, now: now)
         }

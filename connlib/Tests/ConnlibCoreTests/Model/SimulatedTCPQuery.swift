@@ -31,6 +31,11 @@ struct SimulatedTCPQuery {
         }
     }
 
+    /// Whether the query is still open without an answer or a reset.
+    var isWaiting: Bool {
+        self.connection.answers.isEmpty && !self.connection.reset
+    }
+
     /// Takes what the TUN device got since the query went out, then closes the connection; the one answer, or a
     /// description of what went wrong.
     mutating func finish(tun: [IPPacket], exchange: (IPPacket) -> [IPPacket]) -> Result<ByteBuffer, Failure> {

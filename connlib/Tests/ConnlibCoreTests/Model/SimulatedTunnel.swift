@@ -47,6 +47,7 @@ struct SimulatedTunnel: TunnelSystem {
     /// How many networks the client has joined: each roam is a new one.
     private var clientNetworks = 0
     private var internetResourceActive = false
+    private var portalUpstream = false
     /// While set, every datagram to or from the client is lost and the portal is out of its reach.
     private var clientPartitioned = false
     private var clientNeedsRelays = false
@@ -55,6 +56,9 @@ struct SimulatedTunnel: TunnelSystem {
     /// The client's DNS sentinel for the system resolver, from its last TUN configuration.
     private var sentinel: IPAddress?
     private var trace: [String] = []
+    /// The ports of TCP queries the application gave up on (an ICMP error, no answer): what the stub still sends on
+    /// those connections is no step's observation.
+    private var abandonedTCPQueries: [UInt16] = []
 
     /// `placements` (client, then each gateway) replaces the seed's draw, for a test that needs a topology.
     init(seed: UInt64, placements: [HostPlacement]? = nil) {
@@ -227,6 +231,7 @@ struct SimulatedTunnel: TunnelSystem {
         self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in host.tun.removeAll() }
         var settle = Self.settleTime
         var tcpQuery: SimulatedTCPQuery?
+        var tcpPort: UInt16 = 0
         switch action {
         case .upsertResource(let resource, let allowed):
             self.portal.upsertResource(resource, allowed: allowed)
@@ -251,7 +256,8 @@ struct SimulatedTunnel: TunnelSystem {
                 question: DNSQuestion(name: name, type: ipv6 ? .aaaa : .a)
             )
             if tcp {
-                let client = IPSocketAddress(TunnelWorld.clientIP(sentinel.version), port: 40_000 &+ self.querySequence)
+                tcpPort = 40_000 &+ self.querySequence
+                let client = IPSocketAddress(TunnelWorld.clientIP(sentinel.version), port: tcpPort)
                 var exchange = SimulatedTCPQuery(from: client, to: sentinel)
                 if let failure = exchange.open(query: query, exchange: { self.tunExchange($0) }) {
                     return .unexpected("DNS over TCP: \(failure)")
@@ -289,6 +295,10 @@ struct SimulatedTunnel: TunnelSystem {
                 return .unexpected("no LLMNR query for \(name)")
             }
             self.withClient { $0.handleTunInput(packet, now: $1) }
+        case .setPortalUpstream(let set):
+            self.portalUpstream = set
+            let interface = self.interface
+            self.withClient { $0.handlePortalEvent(.configChanged(ConfigChanged(interface: interface)), now: $1) }
         case .extendFlows:
             self.portal.extendFlows(to: self.unixSeconds + 2 * Self.flowLifetime + 2)
         case .expireFlows:
@@ -366,8 +376,17 @@ struct SimulatedTunnel: TunnelSystem {
         }
         self.run(for: settle)
         let observation: TunnelObservation
-        if var tcpQuery {
-            let tun = self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in host.tun }
+        let tun = self.clientTun
+        if tcpQuery != nil, tun.count == 1, let (error, _) = try? tun[0].icmpError() {
+            // A query recursed through the tunnel travels as UDP whatever the application used, and may get the
+            // ICMP error that packet got on the way.
+            observation = Self.describeError(error, from: tun[0].source)
+            self.abandonedTCPQueries.append(tcpPort)
+        } else if let tcpQuery, tcpQuery.isWaiting, tun.isEmpty {
+            // The stub has not answered (an unanswered recursion): the application is still waiting, as over UDP.
+            observation = .nothing
+            self.abandonedTCPQueries.append(tcpPort)
+        } else if var tcpQuery {
             switch tcpQuery.finish(tun: tun, exchange: { self.tunExchange($0) }) {
             case .success(let answer): observation = Self.answer(message: answer)
             case .failure(let failure): observation = .unexpected("DNS over TCP: \(failure)")
@@ -379,9 +398,19 @@ struct SimulatedTunnel: TunnelSystem {
         return observation
     }
 
+    /// What reached the client's TUN device in this step, less segments of abandoned TCP queries.
+    private var clientTun: [IPPacket] {
+        self.simulation.node(Self.client, as: SimulatedClientHost.self).tun.filter { packet in
+            guard let tcp = packet.tcp, tcp.sourcePort == 53 else {
+                return true
+            }
+            return !self.abandonedTCPQueries.contains(tcp.destinationPort)
+        }
+    }
+
     /// The one packet the client's TUN device got, as the application sees it.
     private func observation(after action: TunnelAction) -> TunnelObservation {
-        let tun = self.simulation.node(Self.client, as: SimulatedClientHost.self).tun
+        let tun = self.clientTun
         guard let packet = tun.first else {
             return .nothing
         }
@@ -389,7 +418,12 @@ struct SimulatedTunnel: TunnelSystem {
             return .unexpected("\(tun.count) packets: \(tun.map(Self.describe))")
         }
         switch action {
-        case .query, .reverseQuery, .recordQuery: return Self.answer(in: packet, port: 53)
+        case .query, .reverseQuery, .recordQuery:
+            // A query recursed through the tunnel may get the ICMP error its packet got on the way.
+            if let (error, _) = try? packet.icmpError() {
+                return Self.describeError(error, from: packet.source)
+            }
+            return Self.answer(in: packet, port: 53)
         case .llmnrQuery: return Self.answer(in: packet, port: AddressPlan.llmnrPort)
         default: break
         }
@@ -403,11 +437,7 @@ struct SimulatedTunnel: TunnelSystem {
             guard failed.destination == destination, packet.source == destination else {
                 return .unexpected("an ICMP error about another packet: \(Self.describe(packet))")
             }
-            switch error {
-            case .v4Unreachable(code: 13), .v6Unreachable(code: 1): return .packet(.prohibited(from: packet.source))
-            case .v4Unreachable(code: 0), .v6Unreachable(code: 3): return .packet(.unreachable(from: packet.source))
-            default: return .unexpected("ICMP error \(error)")
-            }
+            return Self.describeError(error, from: packet.source)
         }
         guard packet.source == destination, (try? packet.sourceProtocol()) == transport else {
             return .unexpected("not the echo of the probe: \(Self.describe(packet))")
@@ -416,6 +446,15 @@ struct SimulatedTunnel: TunnelSystem {
     }
 
     // MARK: Packets
+
+    /// An ICMP error as the application sees it.
+    static func describeError(_ error: ICMPError, from source: IPAddress) -> TunnelObservation {
+        switch error {
+        case .v4Unreachable(code: 13), .v6Unreachable(code: 1): .packet(.prohibited(from: source))
+        case .v4Unreachable(code: 0), .v6Unreachable(code: 3): .packet(.unreachable(from: source))
+        default: .unexpected("ICMP error \(error)")
+        }
+    }
 
     /// The DNS answer a packet from the sentinel's `port` carries.
     static func answer(in packet: IPPacket, port: UInt16) -> TunnelObservation {
@@ -500,6 +539,23 @@ struct SimulatedTunnel: TunnelSystem {
             labels = nibbles.reversed() + ["ip6", "arpa"]
         }
         return try? DomainName(labels.joined(separator: "."))
+    }
+
+    /// The answer of the resolver at ``TunnelWorld/tunnelledDNS`` to a query that reached it through the tunnel.
+    static func resolverAnswer(to packet: IPPacket) -> IPPacket? {
+        guard let udp = packet.udp,
+            IPSocketAddress(packet.destination, port: udp.destinationPort) == TunnelWorld.tunnelledDNS,
+            let answer = Self.upstreamAnswer(to: packet.payload)
+        else {
+            return nil
+        }
+        return try? IPPacket.makeUDP(
+            source: packet.destination,
+            sourcePort: udp.destinationPort,
+            destination: packet.source,
+            destinationPort: udp.sourcePort,
+            payload: answer
+        )
     }
 
     /// The answer of a site's DNS server (the gateway's port 53535) to an SRV or TXT query that reached it through the
@@ -694,16 +750,20 @@ struct SimulatedTunnel: TunnelSystem {
         self.withGateway(index) { $0.handlePortalEvent(.initialize(initialize), now: $1) }
     }
 
+    private var interface: ClientInterface {
+        ClientInterface(
+            ipv4: TunnelWorld.clientIPv4,
+            ipv6: TunnelWorld.clientIPv6,
+            upstreamDNS: self.portalUpstream ? [.ipPort(TunnelWorld.tunnelledDNS)] : [],
+            searchDomain: nil
+        )
+    }
+
     /// The client (re)connects to the portal: the portal learns its key and sends `init`.
     private mutating func joinClient() {
         let host = self.simulation.node(Self.client, as: SimulatedClientHost.self)
         self.portal.client.publicKey = host.state.publicKey
-        let interface = ClientInterface(
-            ipv4: TunnelWorld.clientIPv4,
-            ipv6: TunnelWorld.clientIPv6,
-            upstreamDNS: [],
-            searchDomain: nil
-        )
+        let interface = self.interface
         let initialize = self.portal.clientInit(
             interface: interface,
             relays: self.relays(salt: "client-\(host.socket)")

@@ -24,3 +24,21 @@ import Testing
         #expect(tunnel.perform(Self.probe) == .packet(.reply(from: TunnelWorld.targets[0])), "\(tunnel.report)")
     }
 }
+
+extension SimulatedTunnelTests {
+    /// A gateway that rejoins the portal gets, in its `init`, new credentials for the relay it already uses: snownet
+    /// allocates again from the same socket, our relay answers 437 (the 5-tuple has an allocation) and refuses to
+    /// delete it with the other credentials (441), and the gateway has no relayed candidate until it allocates again
+    /// a keep-alive interval later. Behind symmetric NATs on both sides nothing else connects in the meantime.
+    @Test func aGatewayThatRejoinsThePortalServesANewFlowBehindSymmetricNATs() {
+        var tunnel = SimulatedTunnel(seed: 3, placements: [.symmetric, .publicInternet, .symmetric])
+        _ = tunnel.perform(.setGatewayOnline(TunnelWorld.gateways[1], false))
+        _ = tunnel.perform(.setGatewayOnline(TunnelWorld.gateways[1], true))
+        let resource = TunnelWorld.resource(slot: 2, sites: [TunnelWorld.sites[1]], filters: [])
+        _ = tunnel.perform(.upsertResource(resource, allowed: true))
+        let observed = tunnel.perform(.send(destination: TunnelWorld.targets[2], .udp(port: 53)))
+        withKnownIssue("the rejoined gateway has no relay allocation for a keep-alive interval") {
+            #expect(observed == .packet(.reply(from: TunnelWorld.targets[2])), "\(tunnel.report)")
+        }
+    }
+}

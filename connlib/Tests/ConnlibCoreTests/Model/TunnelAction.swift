@@ -18,6 +18,8 @@ enum TunnelAction: Hashable, CustomStringConvertible {
     case recordQuery(DomainName, DNSRecordType)
     /// An LLMNR query (RFC 4795) for a name's A records, to 224.0.0.252 port 5355.
     case llmnrQuery(DomainName)
+    /// The portal configures ``TunnelWorld/tunnelledDNS`` as the client's `upstream_dns` (`config_changed`), or none.
+    case setPortalUpstream(Bool)
     case expireFlows
     /// The portal moves every flow's expiry past the next ``expireFlows`` (`access_authorization_expiry_updated`).
     case extendFlows
@@ -38,6 +40,7 @@ enum TunnelAction: Hashable, CustomStringConvertible {
         case .reverseQuery(let address): "query PTR of \(address)"
         case .recordQuery(let name, let type): "query \(name) \(type)"
         case .llmnrQuery(let name): "LLMNR query \(name)"
+        case .setPortalUpstream(let set): "portal upstream DNS: \(set)"
         case .expireFlows: "expire flows"
         case .extendFlows: "extend flows"
         case .restartGateway(let id): "restart \(id)"

@@ -41,7 +41,7 @@ import Testing
         #expect(
             kinds == [
                 ".upsert", ".remove", ".revoke", ".setInternetResourceActive", ".send", ".query", ".reverseQuery",
-                ".recordQuery", ".llmnr", ".expireFlows", ".extendFlows",
+                ".recordQuery", ".llmnr", ".setPortalUpstream", ".expireFlows", ".extendFlows",
                 ".restartGateway", ".setGatewayOnline", ".restartClient", ".connectionFailure", ".roam", ".idle",
             ]
         )

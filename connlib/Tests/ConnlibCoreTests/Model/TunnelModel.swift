@@ -77,11 +77,15 @@ struct TunnelModel {
     /// The portal's resources, in slot order.
     private(set) var resources: [Resource] = []
     private(set) var internetResourceActive = false
+    /// Whether the portal configured ``TunnelWorld/tunnelledDNS`` as the client's upstream.
+    private(set) var portalUpstream = false
     private(set) var gatewayOnline = [true, true]
     /// Flows the client holds (resource → gateway).
     private(set) var clientFlows: [Flow] = []
     /// Authorizations each gateway holds for the client, with the filters it was last told.
     private(set) var gatewayFlows: [Flow] = []
+    /// The gateways the client connected to in this session, which `create_flow` names.
+    private var recentGateways: [Int] = []
     /// The portal's flows: what a gateway's `init` re-syncs its authorizations to.
     private(set) var portalFlows: [Flow] = []
     /// Proxy addresses the client's DNS has handed out, in the order they were learnt.
@@ -131,6 +135,8 @@ struct TunnelModel {
             return .recordQuery(TunnelWorld.names[index].name, txt ? .txt : .srv)
         case .llmnr(let index):
             return .llmnrQuery(TunnelWorld.names[index].name)
+        case .setPortalUpstream(let set):
+            return self.portalUpstream == set ? nil : .setPortalUpstream(set)
         case .expireFlows:
             return .expireFlows
         case .extendFlows:
@@ -175,9 +181,11 @@ struct TunnelModel {
             if let entry = self.proxyIPs.first(where: { $0.addresses.contains(address) }) {
                 return .exactly(.answer(.names([entry.key.name])))
             }
-            return .exactly(.answer(.nxdomain))
+            return .exactly(self.recursed(.nxdomain))
         case .recordQuery(let name, let type):
             return .exactly(self.recordQuery(name, type))
+        case .setPortalUpstream(let set):
+            self.portalUpstream = set
         case .llmnrQuery(let name):
             // The client answers LLMNR for the names of DNS resources as its stub would, and stays silent for every
             // other name (connlib's `drop_llmnr_nxdomain_responses`).
@@ -231,6 +239,7 @@ struct TunnelModel {
             // A new session: no connections, no routes to proxy addresses until asked again; the records of the
             // last session stay (Firezone #10104).
             self.forgetConnections()
+            self.recentGateways.removeAll()
             self.answered.removeAll()
         case .connectionFailure, .roam:
             // The client forgets the flows through failed connections; gateways keep their authorizations
@@ -406,9 +415,39 @@ struct TunnelModel {
         }
         // Any other name is recursed to the upstream resolver, whose answer the client passes on.
         guard let records = TunnelWorld.records(of: name, version) else {
-            return .exactly(.answer(.nxdomain))
+            return .exactly(self.recursed(.nxdomain))
         }
-        return .exactly(.answer(.addresses(records)))
+        return .exactly(self.recursed(.addresses(records)))
+    }
+
+    /// A query for the upstream: from the host, or through the tunnel when the portal configured an upstream that
+    /// the Internet resource or a CIDR resource covers (Firezone 685acdac3a, rust/connlib/tunnel/src/client.rs),
+    /// where it is a UDP packet to the upstream like any other: the application gets the upstream's answer if the
+    /// packet reaches it, else what the packet would get.
+    private mutating func recursed(_ answer: TunnelObservation.Answer) -> TunnelObservation {
+        let upstream = TunnelWorld.tunnelledDNS
+        let tunnelled =
+            self.portalUpstream
+            && self.resources.contains { resource in
+                guard resource.allowed else {
+                    return false
+                }
+                switch resource.address {
+                case .cidr(let network): return network.contains(upstream.address)
+                case .internet: return self.internetResourceActive
+                case .dns: return false
+                }
+            }
+        guard tunnelled else {
+            return .answer(answer)
+        }
+        // The client routes the query without checking the resource's filters (ClientState's
+        // `recurseThroughTunnel`), so that a filter refusing it is the gateway's, with a flow asked for first.
+        let outcome = self.send(to: upstream.address, .udp(port: upstream.port), clientFilters: false)
+        if case .packet(.reply) = outcome {
+            return .answer(answer)
+        }
+        return outcome
     }
 
     /// SRV and TXT for a DNS resource's name go to the DNS server (port 53535) of the gateway of the resource's flow,
@@ -417,7 +456,7 @@ struct TunnelModel {
     /// such records.
     private mutating func recordQuery(_ name: DomainName, _ type: DNSRecordType) -> TunnelObservation {
         guard let resource = self.dnsResource(for: name) else {
-            return .answer(TunnelWorld.records(of: name, .v4) == nil ? .nxdomain : .addresses([]))
+            return self.recursed(TunnelWorld.records(of: name, .v4) == nil ? .nxdomain : .addresses([]))
         }
         let gateway: Int
         if let flow = self.clientFlows.first(where: { $0.resource == resource.id }) {
@@ -506,12 +545,18 @@ struct TunnelModel {
         return best.map { ($0.resource, $0.proxyOf) }
     }
 
-    private mutating func send(to destination: IPAddress, _ transport: TransportProtocol) -> TunnelObservation {
+    /// `clientFilters: false` for a packet the client routes without judging it by its filters first (a query it
+    /// recurses through the tunnel): the gateway judges it.
+    private mutating func send(
+        to destination: IPAddress,
+        _ transport: TransportProtocol,
+        clientFilters: Bool = true
+    ) -> TunnelObservation {
         guard let (resource, proxyOf) = self.route(to: destination, transport) else {
             // No resource: dropped without an ICMP error (rust/connlib/tunnel/src/client.rs).
             return .nothing
         }
-        guard !self.clientAppliesFilters || resource.filter.permits(transport) else {
+        guard !(self.clientAppliesFilters && clientFilters) || resource.filter.permits(transport) else {
             return .packet(.prohibited(from: destination))
         }
         let gateway: Int
@@ -555,15 +600,19 @@ struct TunnelModel {
         return outcome
     }
 
-    /// `create_flow`: the portal picks a gateway the client is connected to, else the first online one of the
+    /// `create_flow`: the portal picks a gateway the client names as connected (every gateway it connected to in this
+    /// session, rust/connlib/tunnel/src/client.rs `recently_connected_gateways`), else the first online one of the
     /// resource's sites, and authorizes the flow there; `nil` when none is online (`flow_creation_failed` offline).
     private mutating func createFlow(for resource: Resource) -> Int? {
         let online = resource.gateways.filter { self.gatewayOnline[$0] }
         guard
-            let chosen = online.first(where: { candidate in self.clientFlows.contains { $0.gateway == candidate } })
+            let chosen = online.first(where: { self.recentGateways.contains($0) })
                 ?? online.first
         else {
             return nil
+        }
+        if !self.recentGateways.contains(chosen) {
+            self.recentGateways.append(chosen)
         }
         let flow = Flow(resource: resource.id, gateway: chosen, filters: resource.filters)
         self.clientFlows.append(flow)

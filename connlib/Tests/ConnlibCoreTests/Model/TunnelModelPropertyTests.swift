@@ -201,6 +201,19 @@ import Testing
                 .recordQuery(name: 6, txt: true),
             ]
         ),
+        // Recursion through the tunnel: the portal's upstream lies in a CIDR resource, so that a query for any other
+        // name goes to it as a packet of that resource; when the gateway's filter refuses it, the ICMP error about
+        // the packet to the upstream is what comes back.
+        TunnelSequence(
+            seed: 13,
+            steps: [
+                .setPortalUpstream(true),
+                .upsert(slot: 0, sites: .a, filters: 0),
+                .query(name: 6, ipv6: false, tcp: false),
+                .upsert(slot: 0, sites: .a, filters: 1),
+                .query(name: 7, ipv6: false, tcp: false),
+            ]
+        ),
     ]
 
     @Test(arguments: Self.regressions)

@@ -62,6 +62,8 @@ struct TunnelSequence: Sendable, CustomTestStringConvertible {
         case recordQuery(name: Int, txt: Bool)
         /// The application asks for a name's A records over LLMNR.
         case llmnr(name: Int)
+        /// The portal sets (or clears) an `upstream_dns` inside the CIDR resources.
+        case setPortalUpstream(Bool)
         /// Every authorized flow reaches its expiry.
         case expireFlows
         /// The portal extends every flow past the next expiry.
@@ -91,6 +93,7 @@ struct TunnelSequence: Sendable, CustomTestStringConvertible {
             case .reverseQuery(let target): ".reverseQuery(\(target))"
             case .recordQuery(let name, let txt): ".recordQuery(name: \(name), txt: \(txt))"
             case .llmnr(let name): ".llmnr(name: \(name))"
+            case .setPortalUpstream(let set): ".setPortalUpstream(\(set))"
             case .expireFlows: ".expireFlows"
             case .extendFlows: ".extendFlows"
             case .restartGateway(let index): ".restartGateway(\(index))"
@@ -160,6 +163,7 @@ extension TunnelSequence {
                 zip(Gen.int(in: 0...(TunnelWorld.names.count - 1)), Gen.bool())
                     .map { Step.recordQuery(name: $0, txt: $1) }
             ),
+            (dns ? 0.5 : 0, Gen.bool().map { Step.setPortalUpstream($0) }),
             (0.5, Gen.always(Step.expireFlows)),
             (0.5, Gen.always(Step.extendFlows)),
             (0.5, gateway.map { Step.restartGateway($0) }),

@@ -83,6 +83,11 @@ enum TunnelWorld {
     /// upstreams).
     static let upstreamDNS = IPSocketAddress(IPAddress("198.51.100.53")!, port: 53)
 
+    /// The resolver the portal may configure (`upstream_dns`): inside the CIDR resources of slots 0 and 1, so that
+    /// while one of them (or the Internet resource) is active the client recurses to it through the tunnel. The
+    /// resource host behind it answers as the public DNS does.
+    static let tunnelledDNS = IPSocketAddress(IPAddress("10.0.0.53")!, port: 53)
+
     static func records(of name: DomainName, _ version: IPVersion) -> [IPAddress]? {
         guard let entry = Self.names.first(where: { $0.name == name }) else {
             return nil
