@@ -188,7 +188,10 @@ extension ClientState {
     }
 
     /// A query for a portal-configured upstream that a resource covers: it goes to the upstream through the tunnel
-    /// like any packet for that resource.
+    /// like any packet for that resource, judged first by that resource's filters as any packet from the TUN device
+    /// is (Firezone's rust/connlib/tunnel/src/client.rs). One the filters deny, or that no resource routes, gets
+    /// SERVFAIL from the sentinel rather than a flow request the gateway would refuse, since the application never
+    /// sent a packet to the upstream that an ICMP error could name.
     mutating func recurseThroughTunnel(
         _ packet: IPPacket,
         to upstream: IPSocketAddress,
@@ -212,14 +215,42 @@ extension ClientState {
             }
             return
         }
-        self.tunnel(packet, to: upstream, sentinel: sentinel) { state, rewritten in
-            let transport = try? rewritten.destinationProtocol()
-            guard let match = state.routing.lookup(upstream.address, transport: transport) else {
-                state.stats.count(.unknownResource)
-                return
-            }
-            state.route(rewritten, to: match.route.resourceID, now: now)
+        // The query travels as UDP whichever way the application asked (over TCP too), so UDP to the upstream's
+        // port is what the resource's filters judge.
+        let transport = TransportProtocol.udp(port: upstream.port)
+        guard let match = self.routing.lookup(upstream.address, transport: transport) else {
+            self.refuseRecursion(packet, sentinel: sentinel, reason: .dnsUpstreamUnrouted, now: now)
+            return
         }
+        guard match.route.filter.permits(transport) else {
+            self.refuseRecursion(packet, sentinel: sentinel, reason: .dnsUpstreamFiltered, now: now)
+            return
+        }
+        let resource = match.route.resourceID
+        self.tunnel(packet, to: upstream, sentinel: sentinel) { state, rewritten in
+            state.route(rewritten, to: resource, now: now)
+        }
+    }
+
+    /// Answers a query the tunnel may not carry with SERVFAIL, on the application's TCP connection if it asked over
+    /// TCP, else from the sentinel over UDP.
+    private mutating func refuseRecursion(
+        _ packet: IPPacket,
+        sentinel: IPSocketAddress,
+        reason: ClientDropReason,
+        now: Instant
+    ) {
+        self.stats.count(reason)
+        guard let udp = packet.udp, let query = try? DNSMessage(parsingQuery: packet.payload) else {
+            self.stats.count(.malformed)
+            return
+        }
+        let response = query.makeServerFailure()
+        if let connection = self.tcpOrigin(of: packet) {
+            self.answerOverTCP(response, on: connection, now: now)
+            return
+        }
+        self.answer(response, from: sentinel, to: IPSocketAddress(packet.source, port: udp.sourcePort))
     }
 
     private mutating func tunnel(

@@ -10,6 +10,11 @@ public enum ClientDropReason: Hashable, Sendable, CaseIterable, CustomStringConv
     case unknownResource
     /// The resource's filters deny it; an ICMP administratively prohibited went back into the TUN device.
     case filtered
+    /// A query to recurse through the tunnel whose upstream's resource denies UDP to its port: the application got
+    /// SERVFAIL, and no flow was asked for.
+    case dnsUpstreamFiltered
+    /// A query to recurse through the tunnel whose upstream no resource routes: the application got SERVFAIL.
+    case dnsUpstreamUnrouted
     /// The resource's flow buffer was full (``ClientConstants/flowBufferCapacity``); the oldest packet went.
     case flowBufferFull
     /// Exactly this packet is already waiting for the resource's flow.
@@ -36,6 +41,8 @@ public enum ClientDropReason: Hashable, Sendable, CaseIterable, CustomStringConv
         case .unknownSentinel: "unknown DNS sentinel"
         case .unknownResource: "no resource"
         case .filtered: "filtered"
+        case .dnsUpstreamFiltered: "DNS upstream filtered"
+        case .dnsUpstreamUnrouted: "DNS upstream without resource"
         case .flowBufferFull: "flow buffer full"
         case .duplicate: "duplicate"
         case .flowFailed: "flow failed"

@@ -240,8 +240,8 @@ public struct StubResolver: Sendable {
     }
 
     /// Through the tunnel when the portal configured the upstream and the Internet resource is active or a CIDR
-    /// resource covers the upstream's address (Firezone 685acdac3a, rust/connlib/tunnel/src/client.rs); whether the
-    /// resource's filters allow port 53 is not checked there, so not here either.
+    /// resource covers the upstream's address (Firezone 685acdac3a, rust/connlib/tunnel/src/client.rs); the client
+    /// judges the query by that resource's filters before it sends it.
     private func recurse(_ bytes: ByteBuffer, to upstream: DNSUpstream) -> StubResolverDecision {
         let viaTunnel =
             upstream.fromPortal

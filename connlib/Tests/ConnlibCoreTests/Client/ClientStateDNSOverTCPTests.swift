@@ -136,6 +136,30 @@ import Testing
         #expect(connection.answers == [answer])
     }
 
+    @Test func aTCPQueryForAnUpstreamWhoseResourceDeniesUDP53GetsServfailOnItsConnectionWithoutAFlow() throws {
+        var harness = ClientStateDNSTests.harness(
+            lan: ClientStateDNSTests.lan(filters: [.tcp(ports: 53...53)]),
+            upstream: ClientStateDNSTests.resolverInLAN
+        )
+        let query = try Self.query("example.com")
+        let connection = try Self.ask(query, &harness)
+        #expect(connection.answers == [try DNSMessage(parsingQuery: query).makeServerFailure()])
+        #expect(harness.createFlows.isEmpty)
+        #expect(harness.client.stats[.dnsUpstreamFiltered] == 1)
+    }
+
+    /// Recursion through the tunnel carries a TCP query as UDP, so UDP to port 53 is what the filters must permit.
+    @Test func aTCPQueryForAnUpstreamWhoseResourcePermitsUDP53GoesThroughTheTunnelAsUDP() throws {
+        var harness = ClientStateDNSTests.harness(
+            lan: ClientStateDNSTests.lan(filters: [.udp(ports: 53...53)]),
+            upstream: ClientStateDNSTests.resolverInLAN
+        )
+        let connection = try Self.ask(try Self.query("example.com"), &harness)
+        #expect(connection.answers.isEmpty)
+        #expect(harness.createFlows.map(\.resourceID) == [ClientHarness.cidrResource.id])
+        #expect(harness.client.stats[.dnsUpstreamFiltered] == 0)
+    }
+
     @Test func aMalformedQueryOverTCPResetsTheConnection() throws {
         var harness = ClientStateDNSTests.harness()
         var garbage = ByteBuffer()

@@ -22,10 +22,27 @@ import Testing
     static let resolverInLAN = IPSocketAddress(.v4(IPv4Address(10, 0, 0, 53)), port: 53)
     static let sentinel = IPAddress.v4(IPv4Address(100, 100, 111, 1))
 
-    static func harness(upstream: IPSocketAddress = publicResolver) -> ClientHarness {
+    static func harness(
+        lan: ClientResource = ClientHarness.cidrResource,
+        upstream: IPSocketAddress = publicResolver
+    ) -> ClientHarness {
         ClientHarness(
-            resources: [ClientHarness.cidrResource, Self.dnsResource],
+            resources: [lan, Self.dnsResource],
             upstreamDNS: [.ipPort(upstream)]
+        )
+    }
+
+    /// The LAN of ``ClientHarness/cidrResource`` with these filters.
+    static func lan(filters: [Filter]) -> ClientResource {
+        .cidr(
+            CIDRResource(
+                id: ClientHarness.cidrResource.id,
+                address: IPNetwork("10.0.0.0/24")!,
+                name: "LAN",
+                addressDescription: nil,
+                sites: [ClientHarness.site],
+                filters: filters
+            )
         )
     }
 
@@ -203,6 +220,32 @@ import Testing
         #expect(delivered.source == Self.sentinel)
         #expect(delivered.udp?.sourcePort == 53)
         #expect(delivered.hasValidChecksums)
+    }
+
+    @Test func aQueryForAnUpstreamWhoseResourceDeniesUDP53IsAnsweredServfailWithoutAFlow() throws {
+        var harness = Self.harness(lan: Self.lan(filters: [.tcp(ports: 53...53)]), upstream: Self.resolverInLAN)
+        let query = try ClientHarness.dnsQuery("example.com", to: Self.sentinel)
+        harness.tunInput(query)
+        #expect(harness.createFlows.isEmpty)
+        #expect(harness.client.pollDNSQuery() == nil)
+        #expect(harness.client.stats[.dnsUpstreamFiltered] == 1)
+        #expect(harness.tunWrites.count == 1)
+        let reply = try #require(harness.tunWrites.first)
+        #expect(reply.source == Self.sentinel)
+        #expect(reply.udp?.sourcePort == 53)
+        #expect(reply.destination == query.source)
+        #expect(reply.udp?.destinationPort == query.udp?.sourcePort)
+        let answer = try Self.answer(in: reply)
+        #expect(answer.responseCode == .serverFailure)
+        #expect(answer.id == 0x4242)
+    }
+
+    @Test func aQueryForAnUpstreamWhoseResourcePermitsUDP53GoesThroughTheTunnel() throws {
+        var harness = Self.harness(lan: Self.lan(filters: [.udp(ports: 53...53)]), upstream: Self.resolverInLAN)
+        harness.tunInput(try ClientHarness.dnsQuery("example.com", to: Self.sentinel))
+        #expect(harness.tunWrites.isEmpty)
+        #expect(harness.createFlows.map(\.resourceID) == [ClientHarness.cidrResource.id])
+        #expect(harness.client.stats[.dnsUpstreamFiltered] == 0)
     }
 
     @Test func srvForAResourceWithoutAFlowWaitsForItThenGoesToItsGatewaysDNSServer() throws {

@@ -423,7 +423,8 @@ struct TunnelModel {
     /// A query for the upstream: from the host, or through the tunnel when the portal configured an upstream that
     /// the Internet resource or a CIDR resource covers (Firezone 685acdac3a, rust/connlib/tunnel/src/client.rs),
     /// where it is a UDP packet to the upstream like any other: the application gets the upstream's answer if the
-    /// packet reaches it, else what the packet would get.
+    /// packet reaches it, else what the packet would get from the gateway. A client that applies filters judges the
+    /// packet first: one its route's filters deny, or that no resource routes, is SERVFAIL without a flow.
     private mutating func recursed(_ answer: TunnelObservation.Answer) -> TunnelObservation {
         let upstream = TunnelWorld.tunnelledDNS
         let tunnelled =
@@ -441,9 +442,14 @@ struct TunnelModel {
         guard tunnelled else {
             return .answer(answer)
         }
-        // The client routes the query without checking the resource's filters (ClientState's
-        // `recurseThroughTunnel`), so that a filter refusing it is the gateway's, with a flow asked for first.
-        let outcome = self.send(to: upstream.address, .udp(port: upstream.port), clientFilters: false)
+        let transport = TransportProtocol.udp(port: upstream.port)
+        guard let (resource, _) = self.route(to: upstream.address, transport) else {
+            return .answer(.servfail)
+        }
+        guard !self.clientAppliesFilters || resource.filter.permits(transport) else {
+            return .answer(.servfail)
+        }
+        let outcome = self.send(to: upstream.address, transport)
         if case .packet(.reply) = outcome {
             return .answer(answer)
         }
@@ -545,18 +551,12 @@ struct TunnelModel {
         return best.map { ($0.resource, $0.proxyOf) }
     }
 
-    /// `clientFilters: false` for a packet the client routes without judging it by its filters first (a query it
-    /// recurses through the tunnel): the gateway judges it.
-    private mutating func send(
-        to destination: IPAddress,
-        _ transport: TransportProtocol,
-        clientFilters: Bool = true
-    ) -> TunnelObservation {
+    private mutating func send(to destination: IPAddress, _ transport: TransportProtocol) -> TunnelObservation {
         guard let (resource, proxyOf) = self.route(to: destination, transport) else {
             // No resource: dropped without an ICMP error (rust/connlib/tunnel/src/client.rs).
             return .nothing
         }
-        guard !(self.clientAppliesFilters && clientFilters) || resource.filter.permits(transport) else {
+        guard !self.clientAppliesFilters || resource.filter.permits(transport) else {
             return .packet(.prohibited(from: destination))
         }
         let gateway: Int

@@ -201,20 +201,30 @@ import Testing
                 .recordQuery(name: 6, txt: true),
             ]
         ),
-        // Recursion through the tunnel: the portal's upstream lies in a CIDR resource, so that a query for any other
-        // name goes to it as a packet of that resource; when the gateway's filter refuses it, the ICMP error about
-        // the packet to the upstream is what comes back.
-        TunnelSequence(
-            seed: 13,
-            steps: [
-                .setPortalUpstream(true),
-                .upsert(slot: 0, sites: .a, filters: 0),
-                .query(name: 6, ipv6: false, tcp: false),
-                .upsert(slot: 0, sites: .a, filters: 1),
-                .query(name: 7, ipv6: false, tcp: false),
-            ]
-        ),
+        Self.recursionThroughTheTunnel,
     ]
+
+    /// Recursion through the tunnel: the portal's upstream lies in a CIDR resource, so that a query for any other
+    /// name goes to it as a packet of that resource; once the resource's filters deny UDP to port 53, the client
+    /// answers SERVFAIL itself, over UDP and on a TCP connection, without asking for a flow.
+    static let recursionThroughTheTunnel = TunnelSequence(
+        seed: 13,
+        steps: [
+            .setPortalUpstream(true),
+            .upsert(slot: 0, sites: .a, filters: 0),
+            .query(name: 6, ipv6: false, tcp: false),
+            .upsert(slot: 0, sites: .a, filters: 1),
+            .query(name: 7, ipv6: false, tcp: false),
+            .query(name: 6, ipv6: false, tcp: true),
+        ]
+    )
+
+    @Test func aQueryWhoseUpstreamTheResourcesFiltersDenyIsServfailOverUDPAndTCP() {
+        let (failure, report, agreed) = Self.play(Self.recursionThroughTheTunnel)
+        #expect(failure == nil, "\(failure ?? "")\n\(report)")
+        #expect(agreed.servfail == 2)
+        #expect(agreed.prohibited == 0)
+    }
 
     @Test(arguments: Self.regressions)
     func regression(_ sequence: TunnelSequence) {

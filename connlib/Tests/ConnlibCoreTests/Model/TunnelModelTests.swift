@@ -270,6 +270,23 @@ import Testing
         )
     }
 
+    @Test func aQueryWhoseUpstreamTheResourcesFiltersDenyIsServfailFromTheClient() {
+        // The portal's upstream 10.0.0.53:53 lies in 10.0.0.0/24; filters 1 permit TCP 80 alone.
+        let permitted: [Step] = [.setPortalUpstream(true), .upsert(slot: 0, sites: .a, filters: 0)]
+        let query = Step.query(name: 6, ipv6: false, tcp: false)
+        #expect(
+            Self.expectation(after: permitted + [query])
+                == .exactly(.answer(.addresses([IPAddress("93.184.215.14")!])))
+        )
+        let denied: [Step] = [.setPortalUpstream(true), .upsert(slot: 0, sites: .a, filters: 1)]
+        #expect(Self.expectation(after: denied + [query]) == .exactly(.answer(.servfail)))
+        #expect(
+            Self.expectation(after: denied + [.query(name: 7, ipv6: false, tcp: true)]) == .exactly(.answer(.servfail))
+        )
+        // Connlib at Firezone 685acdac3a leaves the filters to the gateway, whose refusal comes back.
+        #expect(Self.gatewayFiltersOnly(after: denied + [query]) == Self.prohibited("10.0.0.53"))
+    }
+
     @Test func aProxyIPIsEchoedWhenTheGatewayResolvesTheNameElseUnreachable() {
         let corp: [Step] = [.upsert(slot: 5, sites: .b, filters: 0)]
         let app = corp + [.query(name: 0, ipv6: false, tcp: false), .send(.name(0, ipv6: false), .udp(port: 53))]
