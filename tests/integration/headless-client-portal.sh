@@ -2,9 +2,10 @@
 # firezone-headless-client signed in to firezone-portal in network namespaces, with firezone-gateway in front of a
 # resource, each behind a router: both allocate on the relay, the status view (signed in, the portal's resource),
 # tun-firezone with the portal's addresses, the resource's route in connlib's table, ping and HTTP reaching the
-# resource through the gateway, and the policy rules while it runs; SIGHUP and a network change reset its connections and it keeps running; SIGTERM exits 0 and leaves no
-# device, rule or status file. Then each start failure with its own exit status: a bad option, a token file others
-# may read, a rejected token, an unreachable portal, no CAP_NET_ADMIN, a taken TUN device.
+# resource through the gateway, and the policy rules while it runs; SIGHUP and a network change reset its
+# connections and it keeps running; SIGTERM exits 0 and leaves no device, rule or status file. Then each start
+# failure with its own exit status: a bad option, a token file others may read, a rejected token, an unreachable
+# portal, no CAP_NET_ADMIN, a taken TUN device.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh

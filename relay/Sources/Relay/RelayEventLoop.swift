@@ -74,7 +74,10 @@ public final class RelayEventLoop {
         }
         self.logger.info(
             "Relay listening",
-            metadata: ["listen.port": "\(configuration.listenPort)", "families": "\(configuration.families)"]
+            metadata: [
+                "listen.port": "\(configuration.listenPort)", "families": "\(configuration.families)",
+                "bound": "\(configuration.families.compactMap { self.socketAddresses[$0] })",
+            ]
         )
     }
 
@@ -174,11 +177,12 @@ public final class RelayEventLoop {
 
     /// The public address when it is one of this host's and no bind address was given, else the bind address.
     ///
-    /// A STUN or TURN response goes out from the transport address its request arrived on (RFC 8489 §6.3), and
-    /// clients match answers and relayed data by that address. A wildcard-bound socket leaves the source to the
-    /// route back: on a host with more than one interface, a request to the public address that arrived on another
-    /// interface is answered from that interface's address, and the client drops it as coming from a stranger.
-    /// A public address that is not local (a cloud's 1:1 NAT in front of the relay) keeps the wildcard.
+    /// Clients match answers and relayed data by the server's transport address, which is part of the 5-tuple an
+    /// allocation is known by (RFC 8656 §2), so replies must leave from the address the requests were sent to. A
+    /// wildcard-bound socket leaves the source to the route back: on a host with more than one interface, a request
+    /// to the public address that arrived on another interface is answered from that interface's address, and the
+    /// client drops the answer as coming from a stranger. A public address that is not local (a cloud's 1:1 NAT in
+    /// front of the relay) keeps the wildcard.
     private static func socketAddress(_ configuration: RelayConfiguration, family: IPVersion) -> IPAddress {
         let bindAddress = configuration.bindAddress(family)
         let publicAddress: IPAddress? =
