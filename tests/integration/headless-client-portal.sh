@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # firezone-headless-client signed in to firezone-portal in network namespaces, with firezone-gateway in front of a
-# resource: the status view (signed in, the portal's resource), tun-firezone with the portal's addresses, the
-# resource's route in connlib's table, ping and HTTP reaching the resource through the gateway, and the
-# policy rules while it runs; SIGHUP and a network change reset its connections and it keeps running; SIGTERM exits 0 and leaves no
-# device, rule or status file. Then each start failure with its own exit status: a bad option, a token file others
-# may read, a rejected token, an unreachable portal, no CAP_NET_ADMIN, a taken TUN device.
+# resource, each behind a router: both allocate on the relay, the status view (signed in, the portal's resource),
+# tun-firezone with the portal's addresses, the resource's route in connlib's table, ping and HTTP reaching the
+# resource through the gateway, and the policy rules while it runs; SIGHUP and a network change reset its
+# connections and it keeps running; SIGTERM exits 0 and leaves no device, rule or status file. Then each start
+# failure with its own exit status: a bad option, a token file others may read, a rejected token, an unreachable
+# portal, no CAP_NET_ADMIN, a taken TUN device.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh
@@ -16,25 +17,46 @@ PORTAL=10.62.0.1
 CLIENT_TOKEN=client-1-token
 STATUS=$FZ_SCRATCH/status.json
 
-# One link for all: the portal's namespace (10.62.0.1, also the relay) bridges the client (10.62.0.2) and the gateway
-# (10.62.0.3), so that every peer sees the others' addresses as they are. The resource 172.20.0.1 is an address of
-# the gateway's namespace (on lo).
-make_link fzhp fzhc 62
+# Routers between every peer and the relay. The portal's namespace (10.62.0.1, also the relay) is the internet
+# hub: the client (10.63.0.2) sits behind a masquerading router (10.62.0.2 outside), the gateway (10.65.0.2) behind a
+# plain router (10.64.0.2) on a second link of the hub. The relay's host thus has two interfaces, and its answers to
+# the gateway leave by the one that is not its public address's. The resource 172.20.0.1 is an address of the
+# gateway's namespace (on lo).
+make_link fzhp fzhr 62
+ip netns add fzhc
+FZ_NAMESPACES+=(fzhc)
+ip netns add fzhs
+FZ_NAMESPACES+=(fzhs)
 ip netns add fzhg
 FZ_NAMESPACES+=(fzhg)
-ip -n fzhp link add br0 type bridge
-ip -n fzhp addr del 10.62.0.1/24 dev eth0
-ip -n fzhp link set eth0 master br0
-ip -n fzhp addr add 10.62.0.1/24 dev br0
-ip -n fzhp link set br0 up
-ip link add fzhp-g type veth peer name fzhg-p
-ip link set fzhp-g netns fzhp name eth1
-ip link set fzhg-p netns fzhg name eth0
-ip -n fzhp link set eth1 master br0
-ip -n fzhp link set eth1 up
-ip -n fzhg addr add 10.62.0.3/24 dev eth0
-ip -n fzhg link set eth0 up
-ip -n fzhg link set lo up
+wire_namespaces fzhrc fzhr eth1 fzhc eth0
+wire_namespaces fzhps fzhp eth1 fzhs eth0
+wire_namespaces fzhsg fzhs eth1 fzhg eth0
+ip -n fzhr addr add 10.63.0.1/24 dev eth1
+ip -n fzhc addr add 10.63.0.2/24 dev eth0
+ip -n fzhp addr add 10.64.0.1/24 dev eth1
+ip -n fzhs addr add 10.64.0.2/24 dev eth0
+ip -n fzhs addr add 10.65.0.1/24 dev eth1
+ip -n fzhg addr add 10.65.0.2/24 dev eth0
+for namespace in fzhc fzhs fzhg; do
+    ip -n "$namespace" link set lo up
+done
+ip -n fzhr route add default via 10.62.0.1
+ip -n fzhc route add default via 10.63.0.1
+ip -n fzhp route add 10.65.0.0/24 via 10.64.0.2
+ip -n fzhs route add default via 10.64.0.1
+ip -n fzhg route add default via 10.65.0.1
+for namespace in fzhp fzhr fzhs; do
+    ip netns exec "$namespace" sysctl -qw net.ipv4.ip_forward=1
+done
+ip netns exec fzhr nft -f - <<'NFT'
+table ip fz_nat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat;
+        oifname "eth0" masquerade
+    }
+}
+NFT
 ip -n fzhg addr add 172.20.0.1/32 dev lo
 start_in fzhg "$FZ_SCRATCH/http.log" python3 -m http.server --bind 172.20.0.1 8000 --directory "$FZ_SCRATCH"
 echo "resource-page" >"$FZ_SCRATCH/index.html"
@@ -70,6 +92,9 @@ gateway_ready() {
     [ "$(ip netns exec fzhg curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:8080/readyz)" = 200 ]
 }
 wait_until 20 gateway_ready || fail "the gateway joins the portal"
+# Through its router and into the relay's second interface; the relay answers from its public address.
+check "the gateway allocates on the relay through its router" \
+    wait_until 10 grep -q "\[TURNClient\] allocated" "$FZ_SCRATCH/gateway.log"
 
 # The client's environment; callers add or override variables.
 client_env() {
@@ -109,6 +134,8 @@ start_in fzhc "$FZ_SCRATCH/client.log" env $(client_env) "$BIN/firezone-headless
 CLIENT=$LAST_PID
 check "status: signed in to the portal" wait_until 20 status_says "Signed in: yes"
 check "status: lists the portal's CIDR resource" wait_until 5 status_says "cidr      Lab  172.20.0.0/16"
+check "the client allocates on the relay through its masquerading router" \
+    wait_until 10 grep -q "\[TURNClient\] allocated" "$FZ_SCRATCH/client.log"
 check "tun-firezone has the addresses of the portal's init" wait_until 5 tun_has_portal_addresses
 check "the resource is routed into tun-firezone in table 0x2021fd00" wait_until 5 resource_routed
 check "policy rule 100 sends unmarked traffic to connlib's table" rules_installed
@@ -131,7 +158,7 @@ resets_above() {
     [ "$(resets)" -gt "$1" ]
 }
 BEFORE=$(resets)
-ip -n fzhc addr add 10.62.0.7/24 dev eth0
+ip -n fzhc addr add 10.63.0.7/24 dev eth0
 check "a new address on the host's interface resets the connections" wait_until 5 resets_above "$BEFORE"
 # The reset refreshes the mirrored link-scope routes; the notifications of that refresh are not a new change.
 sleep 2

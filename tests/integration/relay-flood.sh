@@ -58,6 +58,8 @@ ip netns exec "$router" sysctl -qw net.ipv4.ip_forward=1
 wire "$relay" eth1 "$flooder" eth0
 ip -n "$relay" addr add 10.63.0.2/24 dev eth1
 ip -n "$flooder" addr add 10.63.0.1/24 dev eth0
+# The flood goes to the relay's public address, the only one its sockets are bound to, across the flooder's link.
+ip -n "$flooder" route add 10.60.0.2/32 via 10.63.0.2
 ip -n "$relay" route add 10.61.0.0/24 via 10.60.0.1
 ip -n "$relay" route add 10.62.0.0/24 via 10.60.0.1
 ip -n "$relay" route add default via 10.63.0.1
@@ -99,7 +101,7 @@ metric() {
 # Floods until $1 is removed; the flooder's PID in flood_pid.
 start_flood() {
     touch "$1"
-    start_in "$flooder" "$FZ_SCRATCH/flood-$2.log" /usr/bin/python3 ./relay_flood.py flood --target 10.63.0.2 \
+    start_in "$flooder" "$FZ_SCRATCH/flood-$2.log" /usr/bin/python3 ./relay_flood.py flood --target 10.60.0.2 \
         --until-file "$1" --rate "$3"
     flood_pid=$LAST_PID
 }
@@ -115,7 +117,7 @@ start_relay flood || { fail "the relay starts"; finish; exit 1; }
 "${helper[@]}" clients --count 20 >"$FZ_SCRATCH/warmup.log" 2>&1 || { fail "clients relay before the flood"; cat "$FZ_SCRATCH/warmup.log"; }
 before_kb=$(resident_kb)
 flood_started=$SECONDS
-start_in "$flooder" "$FZ_SCRATCH/flood.log" /usr/bin/python3 ./relay_flood.py flood --target 10.63.0.2 \
+start_in "$flooder" "$FZ_SCRATCH/flood.log" /usr/bin/python3 ./relay_flood.py flood --target 10.60.0.2 \
     --count "$flood_count" --rate "$flood_rate"
 flood_pid=$LAST_PID
 sleep 1

@@ -25,6 +25,8 @@ public final class RelayEventLoop {
     private let driver: EventLoopDriver
     private var nextStatsPublication: Instant
 
+    /// The address each family's sockets bind to (``socketAddress(_:family:)``).
+    private var socketAddresses: [IPVersion: IPAddress] = [:]
     private var listeners: [IPVersion: UDPSocket] = [:]
     private var allocationSockets: [SocketKey: (socket: UDPSocket, registration: EventLoopDriver.Registration)] = [:]
 
@@ -64,13 +66,18 @@ public final class RelayEventLoop {
         )
 
         for family in configuration.families {
-            let socket = try UDPSocket(binding: configuration.bindAddress(family), port: configuration.listenPort)
+            let address = Self.socketAddress(configuration, family: family)
+            self.socketAddresses[family] = address
+            let socket = try UDPSocket(binding: address, port: configuration.listenPort)
             self.listeners[family] = socket
             try self.driver.register(udp: socket.fd, token: SocketKey.listener(family).token)
         }
         self.logger.info(
             "Relay listening",
-            metadata: ["listen.port": "\(configuration.listenPort)", "families": "\(configuration.families)"]
+            metadata: [
+                "listen.port": "\(configuration.listenPort)", "families": "\(configuration.families)",
+                "bound": "\(configuration.families.compactMap { self.socketAddresses[$0] })",
+            ]
         )
     }
 
@@ -168,8 +175,35 @@ public final class RelayEventLoop {
         }
     }
 
+    /// The public address when it is one of this host's and no bind address was given, else the bind address.
+    ///
+    /// Clients match answers and relayed data by the server's transport address, which is part of the 5-tuple an
+    /// allocation is known by (RFC 8656 §2), so replies must leave from the address the requests were sent to. A
+    /// wildcard-bound socket leaves the source to the route back: on a host with more than one interface, a request
+    /// to the public address that arrived on another interface is answered from that interface's address, and the
+    /// client drops the answer as coming from a stranger. A public address that is not local (a cloud's 1:1 NAT in
+    /// front of the relay) keeps the wildcard.
+    private static func socketAddress(_ configuration: RelayConfiguration, family: IPVersion) -> IPAddress {
+        let bindAddress = configuration.bindAddress(family)
+        let publicAddress: IPAddress? =
+            switch family {
+            case .v4: configuration.publicIPv4.map { .v4($0) }
+            case .v6: configuration.publicIPv6.map { .v6($0) }
+            }
+        guard bindAddress == .v4(.any) || bindAddress == .v6(.unspecified), let publicAddress else {
+            return bindAddress
+        }
+        let probe = bindUDP(publicAddress, port: 0, receiveBuffer: 0, sendBuffer: 0)
+        guard probe >= 0 else {
+            return bindAddress
+        }
+        _ = Glibc.close(probe)
+        return publicAddress
+    }
+
     private func openAllocationSocket(port: AllocationPort, family: IPVersion) throws(SystemCallError) {
-        let socket = try UDPSocket(binding: self.configuration.bindAddress(family), port: port.value)
+        let address = self.socketAddresses[family] ?? self.configuration.bindAddress(family)
+        let socket = try UDPSocket(binding: address, port: port.value)
         let key = SocketKey.allocation(port, family)
         do {
             let registration = try self.driver.register(udp: socket.fd, token: key.token)

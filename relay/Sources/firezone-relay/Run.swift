@@ -27,10 +27,13 @@ struct Run: AsyncParsableCommand {
     var publicIPv6: String?
     @Option(
         name: .customLong("bind-ip4-addr"),
-        help: "Local IPv4 address to bind (env BIND_IP4_ADDR, default 0.0.0.0)."
+        help: "Local IPv4 address to bind (env BIND_IP4_ADDR; default the public one if local, else 0.0.0.0)."
     )
     var bindIPv4: String?
-    @Option(name: .customLong("bind-ip6-addr"), help: "Local IPv6 address to bind (env BIND_IP6_ADDR, default ::).")
+    @Option(
+        name: .customLong("bind-ip6-addr"),
+        help: "Local IPv6 address to bind (env BIND_IP6_ADDR; default the public one if local, else ::)."
+    )
     var bindIPv6: String?
     @Option(name: .customLong("listen-port"), help: "STUN/TURN port (env LISTEN_PORT, default 3478).")
     var listenPort: String?
