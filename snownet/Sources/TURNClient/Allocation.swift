@@ -241,6 +241,15 @@ public struct Allocation {
         self.key = LongTermCredentials.key(username: username, realm: realm, password: password)
         self.hasCredentials = true
         guard self.releasing != nil else {
+            // No allocation to delete: one that waits (refused credentials, a refused deletion) allocates now, and
+            // one that gave up starts over, as the Node would otherwise free it.
+            if self.activeSocket != nil && !self.hasAllocation && !self.inFlight(.allocate) {
+                self.reallocateAt = nil
+                self.sendAuthenticated(.allocate, now: now)
+            } else if self.isSuspended {
+                self.nextKeepalive = nil
+                self.sendBindings(now: now)
+            }
             return
         }
         self.logger.info("credentials changed, deleting the allocation made with the previous ones")

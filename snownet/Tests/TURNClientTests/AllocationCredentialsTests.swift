@@ -113,6 +113,31 @@ struct AllocationCredentialsTests {
         try Self.expectAllocationWithNewCredentials(&server)
     }
 
+    /// Credentials the server refused left the allocation with nothing to do (the Node frees such an allocation):
+    /// new ones allocate at once.
+    @Test func newCredentialsAfterRefusedOnesAllocate() throws {
+        var server = Server()
+        let signed = try #require(
+            try AllocationErrorTests.runUntil(&server, pick: AllocationErrorTests.isSigned(.allocate))
+        )
+        let refusal = Server.response(
+            to: signed.message,
+            error: .unauthorized,
+            attributes: [.realm(Server.realm), .nonce(server.nonce)]
+        )
+        server.deliver(refusal, for: signed)
+        _ = server.events()
+        #expect(server.allocation.canBeFreed)
+        server.allocation.updateCredentials(
+            username: Self.newUsername,
+            password: Self.newPassword,
+            realm: Server.realm,
+            now: server.now
+        )
+        #expect(!server.allocation.canBeFreed)
+        try Self.expectAllocationWithNewCredentials(&server)
+    }
+
     /// The same credentials again (a relay list repeated) change nothing.
     @Test func theSameCredentialsSendNothing() throws {
         var server = Server()
