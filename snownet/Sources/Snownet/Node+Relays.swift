@@ -6,7 +6,8 @@ import TURNClient
 
 extension Node {
     /// Changes the relays (Firezone's rust/connlib/snownet/src/node.rs): `removing` go away with their relayed
-    /// candidates; each of `adding` is new, or replaces the relay with its ID when its address or credentials changed;
+    /// candidates; each of `adding` is new, replaces the relay with its ID when its address changed, or gives its
+    /// allocation new credentials;
     /// every relay that stays is probed (``Allocation/refresh(now:)``). Connections on a relay that went away move to
     /// another one.
     public mutating func updateRelays(removing: [RelayID], adding: [TURNServer<RelayID>], now: Instant) {
@@ -23,6 +24,18 @@ extension Node {
             if let existing = self.relays[server.id] {
                 if existing.server == server {
                     self.relays[server.id]?.allocation.refresh(now: now)
+                    continue
+                }
+                if existing.server.socket == server.socket {
+                    // New credentials for the relay we allocate on (a rejoin's `init`): the allocation deletes the
+                    // one it made and allocates again from the same socket (``Allocation/updateCredentials``).
+                    self.relays[server.id]?.server = server
+                    self.relays[server.id]?.allocation.updateCredentials(
+                        username: server.username,
+                        password: server.password,
+                        realm: server.realm,
+                        now: now
+                    )
                     continue
                 }
                 self.removeRelay(server.id)

@@ -17,20 +17,26 @@ import STUN
 ///    carries no credentials (§9.2.3.1), the server's 401 brings REALM and NONCE, the retry is signed.
 /// 3. A REFRESH at half the granted lifetime; a BINDING every 25 s keeps the NAT mapping open.
 /// 4. CHANNEL-BINDs (RFC 8656 §11) for peers, on demand or ahead of time, buffered while the allocation is made.
+/// 5. New credentials for the same server (``updateCredentials(username:password:realm:now:)``): the allocation is
+///    deleted with the credentials that made it, then made again with the new ones.
 ///
 /// Every request is retransmitted at 1, 2.5 and 4.75 s and abandoned at 8.125 s; one on the active socket's family
 /// that runs out means the relay is gone: the active socket is cleared and the allocation invalidated.
 public struct Allocation {
     public let server: RelaySocket
 
-    private let username: String
-    private let password: String
+    private var username: String
+    private var password: String
     /// The realm we authenticate in. Empty: the first 401's REALM is adopted (RFC 8489 §9.2.3.2), for servers
     /// whose realm the caller does not know.
     private var realm: String
     /// MD5(username:realm:password), RFC 8489 §9.2.2.
     private var key: [UInt8]
     private var nonce: String?
+    /// The credentials the server's allocation was made with, after ``updateCredentials(username:password:realm:now:)``
+    /// replaced them and until that allocation is deleted: RFC 8656 §5 has the server refuse (441) a REFRESH signed
+    /// by any other username, so the deletion (REFRESH with LIFETIME 0, §7.3) is signed with these.
+    private var releasing: (username: String, realm: String, key: [UInt8])?
     /// False once the server refused a request that carried a nonce: the credentials are wrong.
     private var hasCredentials = true
     /// The server did not understand a request of ours (420): nothing will get better.
@@ -208,6 +214,59 @@ public struct Allocation {
         }
     }
 
+    // MARK: Credentials
+
+    /// Takes new credentials for the same server, as the portal hands out on every `init`.
+    ///
+    /// Firezone replaces the whole allocation (rust/libs/connlib/snownet/src/node/allocations.rs `upsert`), and its
+    /// allocation.rs answers the 437 that the new ALLOCATE from the same 5-tuple draws by deleting the allocation with
+    /// the new credentials, which Firezone's relay accepts. RFC 8656 §5 has a relay refuse that (441 Wrong
+    /// Credentials), which would leave us without a relayed address until the old allocation expires. So an
+    /// allocation the server may hold is deleted with the credentials that made it, and its deletion confirmed (or a
+    /// 437: there is none) allocates with the new ones: one round trip more than a plain ALLOCATE.
+    public mutating func updateCredentials(username: String, password: String, realm: String, now: Instant) {
+        guard username != self.username || password != self.password || !(realm.isEmpty || realm == self.realm) else {
+            return
+        }
+        let serverMayHoldAllocation =
+            self.hasAllocation || self.requests.contains { $0.kind == .allocate && $0.nonce != nil }
+        if serverMayHoldAllocation && self.releasing == nil {
+            self.releasing = (self.username, self.realm, self.key)
+        }
+        // An empty realm keeps the one adopted from the server's challenge.
+        let realm = realm.isEmpty ? self.realm : realm
+        self.username = username
+        self.password = password
+        self.realm = realm
+        self.key = LongTermCredentials.key(username: username, realm: realm, password: password)
+        self.hasCredentials = true
+        guard self.releasing != nil else {
+            // No allocation to delete: one that waits (refused credentials, a refused deletion) allocates now, and
+            // one that gave up starts over, as the Node would otherwise free it.
+            if self.activeSocket != nil && !self.hasAllocation && !self.inFlight(.allocate) {
+                self.reallocateAt = nil
+                self.sendAuthenticated(.allocate, now: now)
+            } else if self.isSuspended {
+                self.nextKeepalive = nil
+                self.sendBindings(now: now)
+            }
+            return
+        }
+        self.logger.info("credentials changed, deleting the allocation made with the previous ones")
+        self.invalidateAllocation()
+        self.reallocateAt = nil
+        // Without an active socket, the BINDING that picks one allocates; its 437 deletes with `releasing`.
+        self.sendAuthenticated(.refresh(lifetime: 0), now: now)
+    }
+
+    /// Who signs `kind`: the deletion of an allocation made with credentials since replaced is signed with those.
+    private func signer(of kind: TURNRequest.Kind) -> (username: String, realm: String, key: [UInt8]) {
+        if kind == .refresh(lifetime: 0), let releasing = self.releasing {
+            return releasing
+        }
+        return (self.username, self.realm, self.key)
+    }
+
     // MARK: Timers
 
     /// A liveness probe after the relay list changed (Firezone's rust/connlib/snownet/src/allocation.rs): one REFRESH with a single 1 s attempt, or,
@@ -343,7 +402,7 @@ public struct Allocation {
             self.stats.malformedResponses += 1
             return true
         }
-        if request.kind != .binding && !self.isAuthentic(message) {
+        if request.kind != .binding && !self.isAuthentic(message, to: request.kind) {
             // RFC 8489 §9.2.5: discarded as if never received; the request keeps retransmitting, so a forged
             // response changes nothing.
             self.logger.warning("response failed its integrity check", metadata: ["method": "\(message.type.method)"])
@@ -365,13 +424,13 @@ public struct Allocation {
     /// Responses to authenticated methods carry a valid MESSAGE-INTEGRITY. A 401 or 438 is a challenge (RFC 8489
     /// §9.2.5) that a server cannot sign for a request it could not authenticate, so it is taken unsigned; the
     /// transaction id, which only the server has seen, is what ties it to our request.
-    private func isAuthentic(_ message: STUNMessage) -> Bool {
+    private func isAuthentic(_ message: STUNMessage, to kind: TURNRequest.Kind) -> Bool {
         if message.type.class == .errorResponse, let code = message.errorCode?.code,
             code == STUNErrorCode.unauthorized.code || code == STUNErrorCode.staleNonce.code
         {
             return true
         }
-        return self.hasCredentials && message.verifyMessageIntegrity(key: self.key)
+        return self.hasCredentials && message.verifyMessageIntegrity(key: self.signer(of: kind).key)
     }
 
     private mutating func sampleRTT(_ sample: Duration) {
@@ -418,6 +477,7 @@ public struct Allocation {
             }
             self.lifetime = (now, .seconds(Int64(seconds)))
             self.refreshNotBefore = nil
+            self.releasing = nil
             self.update(.relayed, family: .v4, to: v4)
             self.update(.relayed, family: .v6, to: v6)
             self.logger.info(
@@ -432,6 +492,7 @@ public struct Allocation {
             let granted = message.lifetime
             if requested == 0 || granted == 0 {
                 // Our allocation is deleted (we asked, or the server ended it): make a new one.
+                self.releasing = nil
                 self.invalidateAllocation()
                 self.sendAuthenticated(.allocate, now: now)
                 return
@@ -462,6 +523,13 @@ public struct Allocation {
             "method": "\(request.kind.method)", "error": "\(error.map { "\($0)" } ?? "none")",
         ]
         switch code {
+        case STUNErrorCode.unauthorized.code where request.nonce != nil && self.releases(request):
+            // The replaced credentials expired: the allocation they made cannot be deleted and expires on its own.
+            // The new credentials stand; allocating with them is all that is left to try.
+            self.logger.info("previous credentials refused, allocating with the new ones", metadata: metadata)
+            self.releasing = nil
+            self.sendAuthenticated(.allocate, now: now)
+
         case STUNErrorCode.unauthorized.code where request.nonce != nil:
             // RFC 8489 §9.2.5: a 401 to a request that carried a nonce means the credentials are wrong; retrying
             // with them cannot help.
@@ -503,6 +571,7 @@ public struct Allocation {
                 // An allocation exists (its success response was lost): delete it, then allocate again.
                 self.sendAuthenticated(.refresh(lifetime: 0), now: now)
             case .refresh:
+                self.releasing = nil
                 self.sendAuthenticated(.allocate, now: now)
             case .channelBind(_, let peer):
                 self.sendAuthenticated(.allocate, now: now)
@@ -526,6 +595,7 @@ public struct Allocation {
             case .channelBind(let number, _):
                 self.channels.forget(number)
             case .refresh(lifetime: 0):
+                self.releasing = nil
                 // The deletion after a 437 was refused (the 5-tuple's allocation belongs to other credentials, our
                 // relay's 441): the server's allocation stands until it expires. Allocating again at once would
                 // loop at the pace of the round trip; once a keep-alive interval later, and again, it succeeds
@@ -576,6 +646,11 @@ public struct Allocation {
         self.lifetime = nil
         self.refreshNotBefore = nil
         self.requests.removeAll()
+    }
+
+    /// Whether `request` is the deletion signed with replaced credentials.
+    private func releases(_ request: TURNRequest) -> Bool {
+        request.kind == .refresh(lifetime: 0) && self.releasing != nil
     }
 
     // MARK: Requests
@@ -691,8 +766,9 @@ public struct Allocation {
             attributes = [.channelNumber(number.value), .xorPeerAddress(peer)]
         }
         attributes.append(.software(self.software))
+        let signer = self.signer(of: kind)
         if let nonce = self.nonce {
-            attributes += [.username(self.username), .realm(self.realm), .nonce(nonce)]
+            attributes += [.username(signer.username), .realm(signer.realm), .nonce(nonce)]
         }
         let transactionID = TransactionID(using: &self.rng)
         var message = ByteBuffer()
@@ -700,7 +776,7 @@ public struct Allocation {
             type: STUNMessageType(method: kind.method, class: .request),
             transactionID: transactionID,
             attributes: attributes,
-            messageIntegrityKey: self.nonce == nil ? nil : self.key,
+            messageIntegrityKey: self.nonce == nil ? nil : signer.key,
             into: &message
         )
         self.requests.append(

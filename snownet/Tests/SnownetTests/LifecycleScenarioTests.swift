@@ -159,6 +159,23 @@ import WireGuard
         }
     }
 
+    /// The portal's `init` after the gateway rejoined brings new credentials for the relay it already allocates on.
+    /// The gateway has its relayed candidate again within a few round trips, so that a new connection behind
+    /// symmetric NATs on both sides, which only a relay can carry, is established.
+    @Test func aGatewayWithNewCredentialsForItsRelayServesANewConnectionBehindSymmetricNATs() throws {
+        for seed in Scenario.seeds {
+            var scenario = Scenario(seed: seed, client: .behind(.symmetric), gateway: .behind(.symmetric))
+            scenario.joinRelays()
+            // Credentials minted a second later carry another expiry: another username.
+            scenario.run(for: .seconds(1))
+            scenario.giveRelays(scenario.turnServers(for: Scenario.gateway), removing: [], to: Scenario.gateway)
+            scenario.run(for: .milliseconds(500))
+            try scenario.connect()
+            let established = scenario.run(for: .seconds(10), until: Scenario.bothEstablished)
+            #expect(established, "established; \(scenario.report(seed: seed))")
+        }
+    }
+
     /// Every relay becomes unreachable: each node reports that it has no relay left.
     @Test func noRelaysIsReportedWhenAllRelaysDisappear() throws {
         for seed in Scenario.seeds {

@@ -172,6 +172,33 @@ struct AllocationSimulationTests {
         #expect(Array(alice.events.suffix(relayed.count)) == relayed.map { .invalidatedAddress(.relayed, $0) })
     }
 
+    /// New credentials for the relay the allocation is on (the portal's `init` after a rejoin): the allocation made
+    /// with the old ones is deleted with them, as the relay refuses any other username (RFC 8656 §5, 441), and the
+    /// new one is made a few round trips later, not a keep-alive interval.
+    @Test(arguments: TestSeeds.seeds(count: 5))
+    func newCredentialsForTheSameRelayReplaceTheAllocationWithinAFewRoundTrips(seed: UInt64) throws {
+        var simulation = Self.setUp(seed: seed, clients: ["alice"])
+        try #require(simulation.advance(for: .seconds(5)) { Self.allocated($0, ["alice"]) }, "\(simulation.report())")
+        let eventsBefore = Self.client(simulation, "alice").events.count
+        let credentials = RelayNode.credentials(clock: simulation.clock, salt: "alice-rejoined")
+        simulation.withNode("alice", as: TURNClientNode.self) { node, now in
+            node.updateCredentials(username: credentials.username, password: credentials.password, now: now)
+        }
+
+        // Two round trips of 30 to 40 ms: the deletion, then the ALLOCATE.
+        let reallocated = simulation.advance(for: .milliseconds(500)) { simulation in
+            Self.client(simulation, "alice").events.dropFirst(eventsBefore).contains {
+                if case .newAddress(.relayed, _) = $0 { true } else { false }
+            }
+        }
+        #expect(reallocated, "\(TestSeeds.replayHint(seed)); \(simulation.report())")
+        let alice = Self.client(simulation, "alice")
+        #expect(alice.allocation.relayedAddresses.count == 2)
+        let relay = simulation.node("relay", as: RelayNode.self)
+        let refusals = relay.server.stats.responses.filter { $0.key.errorCode == 437 || $0.key.errorCode == 441 }
+        #expect(refusals.isEmpty, "\(refusals)")
+    }
+
     @Test(arguments: TestSeeds.seeds(count: 20))
     func aLinkThatLoses20PercentStillAllocates(seed: UInt64) throws {
         let link = LinkConditions(latency: .milliseconds(20), jitter: .milliseconds(10), loss: 0.2)

@@ -58,6 +58,12 @@ struct TURNClientNode: SimulatedNode {
         self.drain(now: now)
     }
 
+    /// The portal's new credentials for the same relay.
+    mutating func updateCredentials(username: String, password: String, now: Instant) {
+        self.allocation.updateCredentials(username: username, password: password, realm: "firezone", now: now)
+        self.drain(now: now)
+    }
+
     func received(from peer: IPSocketAddress) -> Int {
         self.received.lazy.filter { $0.peer == peer }.count
     }
