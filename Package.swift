@@ -452,6 +452,7 @@ let package = Package(
                 "ConnlibCore", "PortalMessages", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime",
                 "Snownet", "WireGuard", "FirezoneCrypto", "FirezoneOptions", "PhoenixChannel", "PhoenixCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

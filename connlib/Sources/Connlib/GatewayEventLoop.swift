@@ -26,7 +26,7 @@ import WireGuard
 ///
 /// Metrics and queue depths are sampled once a second (Firezone #10242). ``run(until:)`` ends with
 /// ``GatewayState/close(now:)``: a goodbye to every client, flushed before it returns (Firezone #10401).
-public final class GatewayEventLoop {
+public final class GatewayEventLoop: BlockingEventLoop {
     private enum Token: UInt64 {
         case tun = 1
         case udp4

@@ -60,7 +60,7 @@ struct FirezoneGateway: AsyncParsableCommand {
     var id: String?
     @Option(
         name: .customLong("id-path"),
-        help: "Where a generated ID is kept (env FIREZONE_ID_PATH, default \(PersistentGatewayID.defaultPath))."
+        help: "Where a generated ID is kept (env FIREZONE_ID_PATH, default \(Self.defaultIDPath))."
     )
     var idPath: String?
     @Option(name: .customLong("name"), help: "Name shown in the portal (env FIREZONE_NAME, default the host name).")
@@ -83,6 +83,10 @@ struct FirezoneGateway: AsyncParsableCommand {
         flag: "--health-check-addr",
         variable: "FIREZONE_HEALTH_CHECK_ADDR"
     )
+    static let idKey = OptionKey("gateway ID", flag: "--id", variable: "FIREZONE_ID")
+    static let idPathKey = OptionKey("gateway ID file", flag: "--id-path", variable: "FIREZONE_ID_PATH")
+    /// Where Firezone's gateway keeps a generated ID (rust/bin-shared/src/device_id.rs).
+    static let defaultIDPath = "/var/lib/firezone/gateway_id"
     /// The tracing targets whose `RUST_LOG` directives apply (Firezone's crates `firezone_gateway`, `firezone_tunnel`).
     static let logTargets = ["firezone_gateway", "firezone_tunnel"]
 
@@ -176,7 +180,16 @@ struct FirezoneGateway: AsyncParsableCommand {
                     + "grant it once with `sudo setcap cap_net_admin+eip \(CommandLine.arguments[0])`"
             )
         }
-        let id = try PersistentGatewayID.resolve(reader: reader, id: self.id, path: self.idPath)
+        var id = reader.text(Self.idKey, flag: self.id) ?? ""
+        if id.isEmpty {
+            do throws(PersistentDeviceID.Failure) {
+                id = try PersistentDeviceID.resolve(
+                    path: reader.text(Self.idPathKey, flag: self.idPath) ?? Self.defaultIDPath
+                )
+            } catch {
+                throw GatewayFailure(.startFailed, error.description)
+            }
+        }
         let name = portalOptions.name ?? Self.hostName()
         if buffers.raisesKernelLimits {
             for failure in KernelSocketBufferLimits().raise(toFit: buffers) {
@@ -263,7 +276,7 @@ struct FirezoneGateway: AsyncParsableCommand {
                 configuration: .init(
                     services: [
                         .init(
-                            service: GatewayEventLoopService(loop: loop, teardown: { network.stop(logger: logger) }),
+                            service: EventLoopService(loop: loop, teardown: { network.stop(logger: logger) }),
                             successTerminationBehavior: .gracefullyShutdownGroup,
                             failureTerminationBehavior: .gracefullyShutdownGroup,
                             serviceName: "data-plane"
@@ -302,7 +315,7 @@ struct FirezoneGateway: AsyncParsableCommand {
     private static func hostName() -> String {
         var bytes = [CChar](repeating: 0, count: 256)
         guard gethostname(&bytes, bytes.count - 1) == 0 else {
-            return PersistentGatewayID.makeUUID()
+            return PersistentDeviceID.makeUUID()
         }
         return String(decoding: bytes.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }

@@ -29,7 +29,7 @@ import WireGuard
 /// calls `networkChanged`, which refreshes the mirrored link-scope routes. ``run(until:)`` ends with
 /// ``ClientState/shutDown(now:)``: a goodbye to every gateway, and the loop keeps running until the state
 /// reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
-public final class ClientEventLoop {
+public final class ClientEventLoop: BlockingEventLoop {
     private enum Token: UInt64 {
         case tun = 1
         case udp4

@@ -61,7 +61,7 @@ public struct HeadlessClientOptions: Sendable {
     public var name: String?
     /// nil: retry forever (Firezone's headless client without `MAX_PARTITION_TIME`).
     public var maxPartitionTime: Duration?
-    /// The given ID; nil: ``PersistentClientID`` generates and keeps one at ``idPath``.
+    /// The given ID; nil: `PersistentDeviceID` generates and keeps one at ``idPath``.
     public var id: String?
     public var idPath: String
     public var dnsControl: DNSControlMethod

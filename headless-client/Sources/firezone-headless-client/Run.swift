@@ -75,8 +75,8 @@ struct Run: AsyncParsableCommand {
         let network = try ClientNetwork.start(dnsControl: options.dnsControl, logger: logger)
         var id = options.id ?? ""
         if options.id == nil {
-            do throws(PersistentClientID.Failure) {
-                id = try PersistentClientID.resolve(path: options.idPath)
+            do throws(PersistentDeviceID.Failure) {
+                id = try PersistentDeviceID.resolve(path: options.idPath)
             } catch {
                 network.stop()
                 throw HeadlessClientFailure(.startFailed, error.description)
@@ -170,7 +170,7 @@ struct Run: AsyncParsableCommand {
                 configuration: .init(
                     services: [
                         .init(
-                            service: ClientEventLoopService(loop: loop, teardown: { network.stop() }),
+                            service: EventLoopService(loop: loop, teardown: { network.stop() }),
                             successTerminationBehavior: .gracefullyShutdownGroup,
                             failureTerminationBehavior: .gracefullyShutdownGroup,
                             serviceName: "data-plane"

@@ -1,3 +1,4 @@
+import Connlib
 import Glibc
 import HeadlessClient
 import Testing
@@ -53,10 +54,14 @@ struct ClientStatusTests {
         defer { directory.remove() }
         let path = "\(directory.path)/var/lib/config/firezone-id"
 
-        let first = try PersistentClientID.resolve(path: path)
-        let second = try PersistentClientID.resolve(path: path)
+        let first = try PersistentDeviceID.resolve(path: path)
+        let second = try PersistentDeviceID.resolve(path: path)
 
         #expect(first == second)
         #expect(first.count == 36)
+    }
+
+    @Test func anEmptyIDPathIsAFailureNotACrash() {
+        #expect(throws: PersistentDeviceID.Failure.self) { try PersistentDeviceID.resolve(path: "") }
     }
 }

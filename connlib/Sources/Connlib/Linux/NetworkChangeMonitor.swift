@@ -11,6 +11,10 @@ import LinuxIO
 /// notifications (a Wi-Fi switch brings a dozen) becomes one signal 500 ms after the last of them
 /// (rust/bin-shared/src/network_changes/linux.rs debounces the same way). Changes connlib makes itself are
 /// ignored: anything about the TUN device and any route in connlib's tables, or every reset would cause the next.
+/// So are IPv6 link-local addresses and their routes: the kernel announces an interface's fe80:: address when the
+/// interface comes up and again when duplicate address detection ends about a second later (RFC 4862 §5.3, §5.4),
+/// yet the tunnel never uses one (its candidates and routes are global or unique local), so that second
+/// announcement would reset connections made in between for nothing.
 public final class NetworkChangeMonitor {
     /// Quiet time after the last notification before the signal.
     public static let debounce = Duration.milliseconds(500)
@@ -18,7 +22,7 @@ public final class NetworkChangeMonitor {
     public struct Stats: Hashable, Sendable {
         /// Notifications that count as a change.
         public var changes = 0
-        /// Notifications about connlib's own device or tables.
+        /// Notifications about connlib's own device or tables, or about IPv6 link-local addresses.
         public var ignored = 0
         /// Times the kernel dropped notifications for an overflowing queue (each counted as a change).
         public var overruns = 0
@@ -45,7 +49,7 @@ public final class NetworkChangeMonitor {
         let ignoredIndex = Int32(bitPattern: if_nametoindex(self.ignoredInterface))
         var changed = false
         let complete = try self.socket.drainNotifications { type, payload in
-            if Self.isOwn(type: type, payload: payload, ignoredIndex: ignoredIndex) {
+            if Self.isIgnored(type: type, payload: payload, ignoredIndex: ignoredIndex) {
                 self.stats.ignored += 1
             } else {
                 self.stats.changes += 1
@@ -77,14 +81,18 @@ public final class NetworkChangeMonitor {
         return true
     }
 
-    private static func isOwn(type: Int32, payload: UnsafeRawBufferPointer, ignoredIndex: Int32) -> Bool {
+    private static func isIgnored(type: Int32, payload: UnsafeRawBufferPointer, ignoredIndex: Int32) -> Bool {
         switch Int(type) {
         case RTM_NEWLINK, RTM_DELLINK:
             guard payload.count >= MemoryLayout<ifinfomsg>.size else { return false }
             return ignoredIndex != 0 && payload.loadUnaligned(as: ifinfomsg.self).ifi_index == ignoredIndex
         case RTM_NEWADDR, RTM_DELADDR:
             guard payload.count >= MemoryLayout<ifaddrmsg>.size else { return false }
-            return ignoredIndex != 0 && payload.loadUnaligned(as: ifaddrmsg.self).ifa_index == UInt32(ignoredIndex)
+            let header = payload.loadUnaligned(as: ifaddrmsg.self)
+            // IPv6 gives link-local addresses, and only those, link scope (RFC 4291 §2.5.6).
+            let isIPv6LinkLocal =
+                Int32(header.ifa_family) == AF_INET6 && Int(header.ifa_scope) == Int(RT_SCOPE_LINK.rawValue)
+            return isIPv6LinkLocal || (ignoredIndex != 0 && header.ifa_index == UInt32(ignoredIndex))
         case RTM_NEWROUTE, RTM_DELROUTE:
             guard payload.count >= MemoryLayout<rtmsg>.size else { return false }
             let attributes = NetlinkAttributes(
@@ -93,8 +101,12 @@ public final class NetworkChangeMonitor {
             let header = payload.loadUnaligned(as: rtmsg.self)
             let table = attributes.first(Int32(RTA_TABLE.rawValue))?.uint32 ?? UInt32(header.rtm_table)
             let outInterface = attributes.first(Int32(RTA_OIF.rawValue))?.uint32.map { Int32(bitPattern: $0) }
+            // The local route of a link-local address, and the fe80::/64 prefix route of an interface.
+            let isIPv6LinkLocal =
+                attributes.first(Int32(RTA_DST.rawValue))?.address.map { TunnelRouting.ipv6LinkLocal.contains($0) }
+                ?? false
             return TunnelRouting.rules.contains { $0.table == table }
-                || (ignoredIndex != 0 && outInterface == ignoredIndex)
+                || (ignoredIndex != 0 && outInterface == ignoredIndex) || isIPv6LinkLocal
         default:
             return false
         }

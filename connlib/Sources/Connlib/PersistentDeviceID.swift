@@ -1,16 +1,17 @@
 import FirezoneCrypto
 import Glibc
 
-/// The client's identity at the portal: `FIREZONE_ID`, or one generated at the first start and kept in a file
-/// (Firezone's rust/bin-shared/src/device_id.rs; the headless client keeps it under
-/// `/var/lib/dev.firezone.client/config`), so that a restarted client is the same device to the portal. The
-/// portal sees it hashed (`external_id` = hex(SHA-256(id)), `LoginParameters.externalID(for:)`).
-public enum PersistentClientID {
+/// A device's identity at the portal when `FIREZONE_ID` is not given: generated at the first start and kept in a
+/// file (Firezone's rust/bin-shared/src/device_id.rs: the gateway keeps it in `/var/lib/firezone/gateway_id`, the
+/// headless client under `/var/lib/dev.firezone.client/config`), so that a restarted gateway or client is the same
+/// device to the portal. The portal sees it hashed (`external_id` = hex(SHA-256(id))).
+public enum PersistentDeviceID {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
 
-    /// The ID in `path`, else a new one written there (its directory made, mode 0600).
+    /// The ID in `path`, else a new one written there (each missing directory made, as `mkdir -p` does; the file
+    /// mode 0600).
     public static func resolve(path: String) throws(Failure) -> String {
         if let stored = Self.read(path) {
             return stored
@@ -37,12 +38,11 @@ public enum PersistentClientID {
 
     private static func write(_ id: String, to path: String) throws(Failure) {
         var cursor = path.startIndex
-        // Makes each missing directory on the way, as `mkdir -p` does.
-        while let slash = path[path.index(after: cursor)...].firstIndex(of: "/") {
+        while cursor < path.endIndex, let slash = path[path.index(after: cursor)...].firstIndex(of: "/") {
             let directory = String(path[..<slash])
             if mkdir(directory, 0o755) != 0 && errno != EEXIST {
                 throw Failure(
-                    description: "cannot create \(directory) for the client ID: \(String(cString: strerror(errno))); "
+                    description: "cannot create \(directory) for the device ID: \(String(cString: strerror(errno))); "
                         + "set FIREZONE_ID, or FIREZONE_ID_PATH to a writable file"
                 )
             }
@@ -56,7 +56,7 @@ public enum PersistentClientID {
                 _ = close(fd)
             }
             throw Failure(
-                description: "cannot write the client ID to \(path): \(String(cString: strerror(error))); set "
+                description: "cannot write the device ID to \(path): \(String(cString: strerror(error))); set "
                     + "FIREZONE_ID, or FIREZONE_ID_PATH to a writable file"
             )
         }
@@ -64,7 +64,7 @@ public enum PersistentClientID {
     }
 
     /// A random (version 4) UUID, RFC 9562 §5.4.
-    static func makeUUID() -> String {
+    public static func makeUUID() -> String {
         var generator = SystemRandomNumberGenerator()
         var bytes = (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         bytes[6] = bytes[6] & 0x0F | 0x40
