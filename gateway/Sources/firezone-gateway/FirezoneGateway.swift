@@ -272,32 +272,13 @@ struct FirezoneGateway: AsyncParsableCommand {
 
             // 3. The services: started in this order, shut down in the reverse one, so that the portal learns first
             // that the gateway is leaving and the data plane says goodbye to every client last.
-            let serviceGroup = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        .init(
-                            service: EventLoopService(loop: loop, teardown: { network.stop(logger: logger) }),
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "data-plane"
-                        ),
-                        .init(
-                            service: HealthService(server: health, address: healthAddress, logger: logger),
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "health"
-                        ),
-                        .init(
-                            service: portal,
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "portal"
-                        ),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    cancellationSignals: [],
-                    logger: logger
-                )
+            let serviceGroup = ServiceGroup.tunnel(
+                [
+                    (EventLoopService(loop: loop, teardown: { network.stop(logger: logger) }), "data-plane"),
+                    (HealthService(server: health, address: healthAddress, logger: logger), "health"),
+                    (portal, "portal"),
+                ],
+                logger: logger
             )
             try await serviceGroup.run()
             result = .success(())
