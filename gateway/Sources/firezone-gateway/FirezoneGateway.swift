@@ -45,7 +45,7 @@ struct FirezoneGateway: AsyncParsableCommand {
               FIREZONE_NO_INC_BUF=true              leave net.core.rmem_max and wmem_max as they are
               RUST_LOG                              log filter, e.g. info or firezone_gateway=debug
 
-            \(GatewayFailure.exitCodesHelp)
+            \(GatewayExitStatus.help)
             """
     )
 
@@ -116,7 +116,7 @@ struct FirezoneGateway: AsyncParsableCommand {
                 // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
                 let isUsage = code == .validationFailure
                 (status, message) = (
-                    isUsage ? OptionError.exitCode : GatewayFailure.Kind.startFailed.rawValue,
+                    isUsage ? OptionError.exitCode : GatewayExitStatus.startFailed.rawValue,
                     Self.fullMessage(for: error)
                 )
             }
@@ -129,12 +129,12 @@ struct FirezoneGateway: AsyncParsableCommand {
         switch failure.kind {
         case .partitionTimeout, .tls:
             return (
-                GatewayFailure.Kind.portalUnreachable.rawValue,
+                GatewayExitStatus.portalUnreachable.rawValue,
                 "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
             )
         case .rejected, .joinRejected, .tokenExpired:
             return (
-                GatewayFailure.Kind.portalRejected.rawValue,
+                GatewayExitStatus.portalRejected.rawValue,
                 "error: \(failure); create a new token for this site in the portal and set FIREZONE_TOKEN"
             )
         }

@@ -93,7 +93,7 @@ struct Run: AsyncParsableCommand {
             sockets = try TunnelSockets(buffers: buffers)
         } catch {
             network.stop()
-            let kind: HeadlessClientFailure.Kind =
+            let kind: HeadlessClientExitStatus =
                 switch error.errno {
                 case EPERM, EACCES: .missingCapability
                 case EADDRINUSE: .deviceTaken
