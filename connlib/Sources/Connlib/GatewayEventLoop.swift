@@ -37,9 +37,6 @@ public final class GatewayEventLoop: BlockingEventLoop {
     /// Tokens of the resolver's sockets start here, above the fixed sources.
     static let resolverTokenBase: UInt64 = 1 << 32
     public static let metricsInterval = Duration.seconds(1)
-    /// Bytes kept for packets queued for the TUN device until the batch is written; full, the queue is written
-    /// early. 64 packets of the largest size, with the virtio-net header in front of each.
-    static let tunArenaCapacity = 64 * (65_536 + Int(FZ_VNET_HEADER_LENGTH))
 
     public static let dropReasons =
         GatewayDropReason.allCases.map(\.description) + [
@@ -50,22 +47,15 @@ public final class GatewayEventLoop: BlockingEventLoop {
 
     private var state: GatewayState
     private let driver: EventLoopDriver
-    private let sockets: TunnelSockets
     private let tun: Int32
     private let portal: PortalBridge<GatewayTopic>
     private let resolver: DomainResolver
     private let metrics: TunnelMetrics?
     private let configureInterface: (GatewayInterface) -> Void
     private let logger: Logger
-    private var sourceAddresses = SourceAddressCache()
     private var traffic = TunnelMetrics.Traffic()
-    private var datagramsWithoutSocket: UInt64 = 0
     private var nextMetrics: Instant
-    /// Payloads queued with the driver: they must stay where they are until it sends them.
-    private var queuedPayloads: [ByteBuffer] = []
-    private let tunArena: UnsafeMutableRawBufferPointer
-    private var tunArenaUsed = 0
-    private var localPorts: (v4: UInt16, v6: UInt16?)
+    private let io: TunnelIO
 
     /// Takes over `sockets` and the offload TUN device `tun` (``TunnelDevice`` opens it; closed by the caller after
     /// ``run(until:)``). `configureInterface` applies the portal's interface addresses to the TUN device.
@@ -94,7 +84,6 @@ public final class GatewayEventLoop: BlockingEventLoop {
             unixTime: driver.clock.unixTime()
         )
         self.driver = driver
-        self.sockets = sockets
         self.tun = tun
         self.portal = portal
         self.resolver = DomainResolver(
@@ -107,29 +96,14 @@ public final class GatewayEventLoop: BlockingEventLoop {
         self.configureInterface = configureInterface
         self.logger = logger
         self.nextMetrics = now
-        self.queuedPayloads.reserveCapacity(EventLoopDriver.sendCapacity)
-        self.tunArena = .allocate(byteCount: Self.tunArenaCapacity, alignment: 16)
-        self.localPorts = (
-            TunnelSockets.localPort(of: sockets.ipv4) ?? 0, sockets.ipv6.flatMap { TunnelSockets.localPort(of: $0) }
-        )
-        try driver.register(
+        self.io = TunnelIO(driver: driver, sockets: sockets)
+        try self.io.register(
             tun: tun,
-            token: Token.tun.rawValue,
-            layout: .init(
-                headroom: NodeConstants.headroom,
-                paddingMultiple: WireGuardConstants.paddingMultiple,
-                tailroom: NodeConstants.tailroom
-            )
+            tunToken: Token.tun.rawValue,
+            udp4Token: Token.udp4.rawValue,
+            udp6Token: Token.udp6.rawValue
         )
-        try driver.register(udp: sockets.ipv4, token: Token.udp4.rawValue)
-        if let ipv6 = sockets.ipv6 {
-            try driver.register(udp: ipv6, token: Token.udp6.rawValue)
-        }
         try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
-    }
-
-    deinit {
-        self.tunArena.deallocate()
     }
 
     /// The loop's wake-up eventfd, for a ``StopRequest``.
@@ -157,7 +131,7 @@ public final class GatewayEventLoop: BlockingEventLoop {
         let now = self.driver.clock.now()
         self.state.close(now: now)
         self.drainState(now: now)
-        self.flush()
+        self.io.flush()
         self.publishMetrics()
         self.logger.info("Gateway closed its connections", metadata: ["clients": "\(self.state.clientIDs.count)"])
     }
@@ -166,12 +140,7 @@ public final class GatewayEventLoop: BlockingEventLoop {
 
     private func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, socket: Token, now: Instant) {
         let source = received.socketAddress
-        let localPort = socket == .udp4 ? self.localPorts.v4 : self.localPorts.v6 ?? 0
-        // A datagram does not say which of our addresses it came to; the route toward its sender does.
-        let localAddress =
-            self.sourceAddresses.localAddress(toward: source.address)
-            ?? (socket == .udp4 ? .v4(IPv4Address(rawValue: 0)) : .v6(IPv6Address(high: 0, low: 0)))
-        let local = IPSocketAddress(localAddress, port: localPort)
+        let local = self.io.localAddress(ofDatagramFrom: source, onIPv6: socket == .udp6)
         if let packet = self.state.handleNetworkInput(datagram, from: source, local: local, now: now) {
             self.queueTUNWrite(packet)
         }
@@ -230,7 +199,7 @@ public final class GatewayEventLoop: BlockingEventLoop {
     /// Queues the state's datagrams and acts on its events.
     private func drainState(now: Instant) {
         while let transmit = self.state.pollTransmit() {
-            self.queueSend(transmit)
+            self.io.queueSend(transmit)
         }
         while let event = self.state.pollEvent() {
             switch event {
@@ -249,60 +218,17 @@ public final class GatewayEventLoop: BlockingEventLoop {
                 self.portal.reconnect()
             }
             while let transmit = self.state.pollTransmit() {
-                self.queueSend(transmit)
+                self.io.queueSend(transmit)
             }
         }
     }
 
-    private func queueSend(_ transmit: NodeTransmit) {
-        guard let fd = self.sockets.socket(for: transmit.destination.address) else {
-            self.datagramsWithoutSocket += 1
-            return
-        }
-        if self.queuedPayloads.count == EventLoopDriver.sendCapacity {
-            // The driver would send its full queue on the next call anyway; sending now frees the payloads.
-            self.flush()
-        }
-        var datagram = fz_datagram()
-        datagram.setDestination(transmit.destination)
-        let payload = transmit.payload
-        self.queuedPayloads.append(payload)
-        payload.withUnsafeReadableBytes { raw in
-            datagram.bytes = UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            datagram.length = UInt32(raw.count)
-        }
-        self.driver.queueSend(datagram, on: fd)
-    }
-
-    /// Copies a packet into the arena behind room for the virtio-net header and queues it for the TUN device.
+    /// Queues a packet for the TUN device and counts it as traffic out of the tunnel.
     private func queueTUNWrite(_ packet: IPPacket) {
-        let header = Int(FZ_VNET_HEADER_LENGTH)
-        let length = packet.buffer.readableBytes
-        if self.tunArenaUsed + header + length > self.tunArena.count {
-            self.flush()
+        if self.io.queueTUNWrite(packet) {
+            self.traffic.packetsOut += 1
+            self.traffic.bytesOut += UInt64(packet.buffer.readableBytes)
         }
-        guard self.tunArenaUsed + header + length <= self.tunArena.count else {
-            return
-        }
-        let start = self.tunArena.baseAddress! + self.tunArenaUsed + header
-        packet.buffer.withUnsafeReadableBytes { raw in
-            start.copyMemory(from: raw.baseAddress!, byteCount: raw.count)
-        }
-        self.tunArenaUsed += header + length
-        self.traffic.packetsOut += 1
-        self.traffic.bytesOut += UInt64(length)
-        self.driver.queueTUNWrite(start.assumingMemoryBound(to: UInt8.self), length: length)
-    }
-
-    /// Sends and writes everything queued, then frees what it held.
-    private func flush() {
-        self.driver.flush()
-        self.batchFlushed()
-    }
-
-    private func batchFlushed() {
-        self.queuedPayloads.removeAll(keepingCapacity: true)
-        self.tunArenaUsed = 0
     }
 
     // MARK: Metrics
@@ -323,7 +249,7 @@ public final class GatewayEventLoop: BlockingEventLoop {
                 nodeStats.datagramsFromUnknownRelays + nodeStats.unexpectedRelayMessages + nodeStats.invalidChannelData
                     + nodeStats.unroutedSTUN + nodeStats.wireGuardRejections,
                 counters.datagramsNotSent, counters.tunWriteFailures,
-                counters.unsegmentablePackets, counters.truncatedDatagrams, self.datagramsWithoutSocket,
+                counters.unsegmentablePackets, counters.truncatedDatagrams, self.io.datagramsWithoutSocket,
             ]
         let portalStats = self.portal.stats
         snapshot.portalJoined = portalStats.isJoined
@@ -357,7 +283,7 @@ extension GatewayEventLoop: EventLoopHandler {
             self.publishMetrics()
         }
         // The driver sends what a timeout queued right after this returns; the storage must outlive that.
-        self.flush()
+        self.io.flush()
     }
 
     public func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
@@ -387,10 +313,10 @@ extension GatewayEventLoop: EventLoopHandler {
             self.deliver(completion, now: now)
         }
         // The driver flushes after this returns; flushing here lets the storage go at once.
-        self.flush()
+        self.io.flush()
     }
 
     public func didFinishBatch(source: UInt64, now: Instant) {
-        self.batchFlushed()
+        self.io.batchFlushed()
     }
 }

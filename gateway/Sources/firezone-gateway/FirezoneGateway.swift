@@ -45,7 +45,7 @@ struct FirezoneGateway: AsyncParsableCommand {
               FIREZONE_NO_INC_BUF=true              leave net.core.rmem_max and wmem_max as they are
               RUST_LOG                              log filter, e.g. info or firezone_gateway=debug
 
-            \(GatewayFailure.exitCodesHelp)
+            \(GatewayExitStatus.help)
             """
     )
 
@@ -116,7 +116,7 @@ struct FirezoneGateway: AsyncParsableCommand {
                 // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
                 let isUsage = code == .validationFailure
                 (status, message) = (
-                    isUsage ? OptionError.exitCode : GatewayFailure.Kind.startFailed.rawValue,
+                    isUsage ? OptionError.exitCode : GatewayExitStatus.startFailed.rawValue,
                     Self.fullMessage(for: error)
                 )
             }
@@ -129,12 +129,12 @@ struct FirezoneGateway: AsyncParsableCommand {
         switch failure.kind {
         case .partitionTimeout, .tls:
             return (
-                GatewayFailure.Kind.portalUnreachable.rawValue,
+                GatewayExitStatus.portalUnreachable.rawValue,
                 "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
             )
         case .rejected, .joinRejected, .tokenExpired:
             return (
-                GatewayFailure.Kind.portalRejected.rawValue,
+                GatewayExitStatus.portalRejected.rawValue,
                 "error: \(failure); create a new token for this site in the portal and set FIREZONE_TOKEN"
             )
         }
@@ -272,32 +272,13 @@ struct FirezoneGateway: AsyncParsableCommand {
 
             // 3. The services: started in this order, shut down in the reverse one, so that the portal learns first
             // that the gateway is leaving and the data plane says goodbye to every client last.
-            let serviceGroup = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        .init(
-                            service: EventLoopService(loop: loop, teardown: { network.stop(logger: logger) }),
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "data-plane"
-                        ),
-                        .init(
-                            service: HealthService(server: health, address: healthAddress, logger: logger),
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "health"
-                        ),
-                        .init(
-                            service: portal,
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "portal"
-                        ),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    cancellationSignals: [],
-                    logger: logger
-                )
+            let serviceGroup = ServiceGroup.tunnel(
+                [
+                    (EventLoopService(loop: loop, teardown: { network.stop(logger: logger) }), "data-plane"),
+                    (HealthService(server: health, address: healthAddress, logger: logger), "health"),
+                    (portal, "portal"),
+                ],
+                logger: logger
             )
             try await serviceGroup.run()
             result = .success(())

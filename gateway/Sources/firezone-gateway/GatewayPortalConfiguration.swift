@@ -1,3 +1,4 @@
+import Connlib
 import FirezoneCrypto
 import FirezoneOptions
 import PhoenixChannel
@@ -17,23 +18,14 @@ enum GatewayPortalConfiguration {
         name: String,
         publicKey: PublicKey
     ) throws(OptionError) -> PhoenixChannel<GatewayTopic>.Configuration {
-        let url: PortalURL
-        do {
-            url = try PortalURL(
-                apiURL: options.apiURL,
-                topic: GatewayTopic.name,
-                token: options.token.exposedValue,
-                parameters: .gateway(id: id, name: name, publicKey: publicKey.base64)
-            )
-        } catch {
-            let key = PortalOptions.Keys.standard.apiURL
-            throw OptionError("invalid \(key.label) (\(key)): \(error)")
-        }
-        return .init(
-            url: url,
-            joinPayload: EmptyPayload(),
+        try .device(
+            apiURL: options.apiURL,
+            apiURLKey: PortalOptions.Keys.standard.apiURL,
+            token: options.token.exposedValue,
+            parameters: .gateway(id: id, name: name, publicKey: publicKey.base64),
             partitionTime: options.maxPartitionTime,
-            userAgent: UserAgent.make(component: "gateway", version: Self.version)
+            component: "gateway",
+            version: Self.version
         )
     }
 }

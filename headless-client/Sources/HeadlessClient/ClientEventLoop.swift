@@ -44,13 +44,9 @@ public final class ClientEventLoop: BlockingEventLoop {
     public static let shutdownBudget = Duration.seconds(1)
     /// How often the status file is rewritten: the last handshake's age is shown in seconds.
     public static let statusInterval = Duration.seconds(1)
-    /// Bytes kept for packets queued for the TUN device until the batch is written; full, the queue is written
-    /// early. 64 packets of the largest size, with the virtio-net header in front of each.
-    static let tunArenaCapacity = 64 * (65_536 + Int(FZ_VNET_HEADER_LENGTH))
 
     private var state: ClientState
     private let driver: EventLoopDriver
-    private let sockets: TunnelSockets
     private let portal: PortalBridge<ClientTopic>
     private let upstreams: UpstreamDNSClient
     private let resetRequest: ResetRequest
@@ -60,16 +56,10 @@ public final class ClientEventLoop: BlockingEventLoop {
     private let statusFile: StatusFile?
     private let configureTunnel: (TunConfig) -> Void
     private let logger: Logger
-    private var sourceAddresses = SourceAddressCache()
     private var signedIn = false
     private var resources: [ClientResourceView] = []
     private var nextStatus: Instant
-    private var datagramsWithoutSocket: UInt64 = 0
-    /// Payloads queued with the driver: they must stay where they are until it sends them.
-    private var queuedPayloads: [ByteBuffer] = []
-    private let tunArena: UnsafeMutableRawBufferPointer
-    private var tunArenaUsed = 0
-    private var localPorts: (v4: UInt16, v6: UInt16?)
+    private let io: TunnelIO
 
     /// Takes over `sockets` and the offload TUN device `tun` (closed by the caller after ``run(until:)``).
     /// `systemResolvers` are the host's resolvers as they were before DNS control pointed the host at the stub.
@@ -104,7 +94,6 @@ public final class ClientEventLoop: BlockingEventLoop {
         )
         self.state.updateSystemResolvers(systemResolvers, now: now)
         self.driver = driver
-        self.sockets = sockets
         self.portal = portal
         self.upstreams = try UpstreamDNSClient(logger: logger)
         self.resetRequest = resetRequest
@@ -115,34 +104,19 @@ public final class ClientEventLoop: BlockingEventLoop {
         self.configureTunnel = configureTunnel
         self.logger = logger
         self.nextStatus = now
-        self.queuedPayloads.reserveCapacity(EventLoopDriver.sendCapacity)
-        self.tunArena = .allocate(byteCount: Self.tunArenaCapacity, alignment: 16)
-        self.localPorts = (
-            TunnelSockets.localPort(of: sockets.ipv4) ?? 0, sockets.ipv6.flatMap { TunnelSockets.localPort(of: $0) }
-        )
-        try driver.register(
+        self.io = TunnelIO(driver: driver, sockets: sockets)
+        try self.io.register(
             tun: tun,
-            token: Token.tun.rawValue,
-            layout: .init(
-                headroom: NodeConstants.headroom,
-                paddingMultiple: WireGuardConstants.paddingMultiple,
-                tailroom: NodeConstants.tailroom
-            )
+            tunToken: Token.tun.rawValue,
+            udp4Token: Token.udp4.rawValue,
+            udp6Token: Token.udp6.rawValue
         )
-        try driver.register(udp: sockets.ipv4, token: Token.udp4.rawValue)
-        if let ipv6 = sockets.ipv6 {
-            try driver.register(udp: ipv6, token: Token.udp6.rawValue)
-        }
         try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
         try driver.register(readable: self.upstreams.descriptor, token: Token.dns.rawValue)
         try driver.register(readable: resetRequest.descriptor, token: Token.reset.rawValue)
         if let networkChanges {
             try driver.register(readable: networkChanges.fileDescriptor, token: Token.networkChanges.rawValue)
         }
-    }
-
-    deinit {
-        self.tunArena.deallocate()
     }
 
     /// The loop's wake-up eventfd, for a ``StopRequest``.
@@ -170,7 +144,7 @@ public final class ClientEventLoop: BlockingEventLoop {
         let start = self.driver.clock.now()
         self.state.shutDown(now: start)
         self.drainState(now: start)
-        self.flush()
+        self.io.flush()
         while !self.state.isShutDown && self.driver.clock.now() - start < Self.shutdownBudget {
             do {
                 try self.driver.turn(self)
@@ -178,7 +152,7 @@ public final class ClientEventLoop: BlockingEventLoop {
                 break
             }
             self.drainState(now: self.driver.clock.now())
-            self.flush()
+            self.io.flush()
         }
         self.statusFile?.remove()
         self.logger.info(
@@ -191,14 +165,9 @@ public final class ClientEventLoop: BlockingEventLoop {
 
     private func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, socket: Token, now: Instant) {
         let source = received.socketAddress
-        let localPort = socket == .udp4 ? self.localPorts.v4 : self.localPorts.v6 ?? 0
-        // A datagram does not say which of our addresses it came to; the route toward its sender does.
-        let localAddress =
-            self.sourceAddresses.localAddress(toward: source.address)
-            ?? (socket == .udp4 ? .v4(IPv4Address(rawValue: 0)) : .v6(IPv6Address(high: 0, low: 0)))
-        let local = IPSocketAddress(localAddress, port: localPort)
+        let local = self.io.localAddress(ofDatagramFrom: source, onIPv6: socket == .udp6)
         if let packet = self.state.handleNetworkInput(&datagram, from: source, local: local, now: now) {
-            self.queueTUNWrite(packet)
+            self.io.queueTUNWrite(packet)
         }
         self.drainState(now: now)
     }
@@ -250,7 +219,7 @@ public final class ClientEventLoop: BlockingEventLoop {
     private func reset(now: Instant) {
         self.resetRequest.acknowledge()
         self.logger.info("Network changed: resetting connections")
-        self.sourceAddresses.reset()
+        self.io.resetSourceAddresses()
         self.state.reset(secret: self.secret, now: now)
         self.drainState(now: now)
     }
@@ -269,11 +238,11 @@ public final class ClientEventLoop: BlockingEventLoop {
         while true {
             var progressed = false
             while let transmit = self.state.pollTransmit() {
-                self.queueSend(transmit)
+                self.io.queueSend(transmit)
                 progressed = true
             }
             while let packet = self.state.pollTunWrite() {
-                self.queueTUNWrite(packet)
+                self.io.queueTUNWrite(packet)
                 progressed = true
             }
             while let message = self.state.pollPortalMessage() {
@@ -314,55 +283,6 @@ public final class ClientEventLoop: BlockingEventLoop {
                 return
             }
         }
-    }
-
-    private func queueSend(_ transmit: NodeTransmit) {
-        guard let fd = self.sockets.socket(for: transmit.destination.address) else {
-            self.datagramsWithoutSocket += 1
-            return
-        }
-        if self.queuedPayloads.count == EventLoopDriver.sendCapacity {
-            // The driver would send its full queue on the next call anyway; sending now frees the payloads.
-            self.flush()
-        }
-        var datagram = fz_datagram()
-        datagram.setDestination(transmit.destination)
-        let payload = transmit.payload
-        self.queuedPayloads.append(payload)
-        payload.withUnsafeReadableBytes { raw in
-            datagram.bytes = UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            datagram.length = UInt32(raw.count)
-        }
-        self.driver.queueSend(datagram, on: fd)
-    }
-
-    /// Copies a packet into the arena behind room for the virtio-net header and queues it for the TUN device.
-    private func queueTUNWrite(_ packet: IPPacket) {
-        let header = Int(FZ_VNET_HEADER_LENGTH)
-        let length = packet.buffer.readableBytes
-        if self.tunArenaUsed + header + length > self.tunArena.count {
-            self.flush()
-        }
-        guard self.tunArenaUsed + header + length <= self.tunArena.count else {
-            return
-        }
-        let start = self.tunArena.baseAddress! + self.tunArenaUsed + header
-        packet.buffer.withUnsafeReadableBytes { raw in
-            start.copyMemory(from: raw.baseAddress!, byteCount: raw.count)
-        }
-        self.tunArenaUsed += header + length
-        self.driver.queueTUNWrite(start.assumingMemoryBound(to: UInt8.self), length: length)
-    }
-
-    /// Sends and writes everything queued, then frees what it held.
-    private func flush() {
-        self.driver.flush()
-        self.batchFlushed()
-    }
-
-    private func batchFlushed() {
-        self.queuedPayloads.removeAll(keepingCapacity: true)
-        self.tunArenaUsed = 0
     }
 
     // MARK: Status
@@ -421,7 +341,7 @@ extension ClientEventLoop: EventLoopHandler {
             self.writeStatus(now: now)
         }
         // The driver sends what a timeout queued right after this returns; the storage must outlive that.
-        self.flush()
+        self.io.flush()
     }
 
     public func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
@@ -461,10 +381,10 @@ extension ClientEventLoop: EventLoopHandler {
             break
         }
         // The driver flushes after this returns; flushing here lets the storage go at once.
-        self.flush()
+        self.io.flush()
     }
 
     public func didFinishBatch(source: UInt64, now: Instant) {
-        self.batchFlushed()
+        self.io.batchFlushed()
     }
 }

@@ -40,7 +40,7 @@ final class ClientNetwork: @unchecked Sendable {
         let name = TunnelRouting.interfaceName
         let tun = name.withCString { fz_tun_open_offload($0) }
         guard tun >= 0 else {
-            let kind: HeadlessClientFailure.Kind
+            let kind: HeadlessClientExitStatus
             var advice = ""
             switch -tun {
             case EPERM, EACCES:

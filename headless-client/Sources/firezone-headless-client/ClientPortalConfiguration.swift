@@ -1,3 +1,4 @@
+import Connlib
 import FirezoneCrypto
 import FirezoneOptions
 import HeadlessClient
@@ -19,23 +20,14 @@ enum ClientPortalConfiguration {
         name: String,
         publicKey: PublicKey
     ) throws(OptionError) -> PhoenixChannel<ClientTopic>.Configuration {
-        let url: PortalURL
-        do {
-            url = try PortalURL(
-                apiURL: options.apiURL,
-                topic: ClientTopic.name,
-                token: options.token.exposedValue,
-                parameters: .client(id: id, name: name, publicKey: publicKey.base64)
-            )
-        } catch {
-            let key = HeadlessClientOptions.portalKeys.apiURL
-            throw OptionError("invalid \(key.label) (\(key)): \(error)")
-        }
-        return .init(
-            url: url,
-            joinPayload: EmptyPayload(),
+        try .device(
+            apiURL: options.apiURL,
+            apiURLKey: HeadlessClientOptions.portalKeys.apiURL,
+            token: options.token.exposedValue,
+            parameters: .client(id: id, name: name, publicKey: publicKey.base64),
             partitionTime: options.maxPartitionTime,
-            userAgent: UserAgent.make(component: "headless-client", version: Self.version)
+            component: "headless-client",
+            version: Self.version
         )
     }
 }

@@ -41,7 +41,7 @@ struct FirezoneHeadlessClient: AsyncParsableCommand {
               LOG_DIR                         also log to a file in this directory
               RUST_LOG                        log filter: info, firezone_tunnel=debug, ...
 
-            \(HeadlessClientFailure.exitCodesHelp)
+            \(HeadlessClientExitStatus.help)
             """,
         subcommands: [Run.self, Status.self],
         defaultSubcommand: Run.self
@@ -74,14 +74,14 @@ struct FirezoneHeadlessClient: AsyncParsableCommand {
         case let failed as PortalBridge<ClientTopic>.PortalFailed:
             return Self.portalExit(failed.failure)
         case let status as StatusFile.Failure:
-            return (HeadlessClientFailure.Kind.startFailed.rawValue, "error: \(status)")
+            return (HeadlessClientExitStatus.startFailed.rawValue, "error: \(status)")
         case is OptionError, is ValidationError:
             return (OptionError.exitCode, Self.fullMessage(for: error))
         default:
             // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
             let isUsage = code == .validationFailure
             return (
-                isUsage ? OptionError.exitCode : HeadlessClientFailure.Kind.startFailed.rawValue,
+                isUsage ? OptionError.exitCode : HeadlessClientExitStatus.startFailed.rawValue,
                 Self.fullMessage(for: error)
             )
         }
@@ -91,12 +91,12 @@ struct FirezoneHeadlessClient: AsyncParsableCommand {
         switch failure.kind {
         case .partitionTimeout, .tls:
             return (
-                HeadlessClientFailure.Kind.portalUnreachable.rawValue,
+                HeadlessClientExitStatus.portalUnreachable.rawValue,
                 "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
             )
         case .rejected, .joinRejected, .tokenExpired:
             return (
-                HeadlessClientFailure.Kind.portalRejected.rawValue,
+                HeadlessClientExitStatus.portalRejected.rawValue,
                 "error: \(failure); sign in again for a new token and set FIREZONE_TOKEN or the token file"
             )
         }

@@ -93,7 +93,7 @@ struct Run: AsyncParsableCommand {
             sockets = try TunnelSockets(buffers: buffers)
         } catch {
             network.stop()
-            let kind: HeadlessClientFailure.Kind =
+            let kind: HeadlessClientExitStatus =
                 switch error.errno {
                 case EPERM, EACCES: .missingCapability
                 case EADDRINUSE: .deviceTaken
@@ -166,26 +166,12 @@ struct Run: AsyncParsableCommand {
 
             // 3. The services: started in this order, shut down in the reverse one, so that the portal learns
             // first that the client is leaving and the data plane says goodbye to every gateway last.
-            let serviceGroup = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        .init(
-                            service: EventLoopService(loop: loop, teardown: { network.stop() }),
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "data-plane"
-                        ),
-                        .init(
-                            service: portal,
-                            successTerminationBehavior: .gracefullyShutdownGroup,
-                            failureTerminationBehavior: .gracefullyShutdownGroup,
-                            serviceName: "portal"
-                        ),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    cancellationSignals: [],
-                    logger: logger
-                )
+            let serviceGroup = ServiceGroup.tunnel(
+                [
+                    (EventLoopService(loop: loop, teardown: { network.stop() }), "data-plane"),
+                    (portal, "portal"),
+                ],
+                logger: logger
             )
             try await serviceGroup.run()
             result = .success(())

@@ -1,0 +1,62 @@
+import Connlib
+import FirezoneTesting
+import Glibc
+import IPPacket
+import LinuxIO
+import NIOCore
+import Testing
+
+/// ``TunnelSockets`` sets SO_MARK, which needs CAP_NET_ADMIN: these run as root (PrivilegedTests). No TUN device is
+/// registered, so every packet the driver is handed to write is counted as a TUN write failure: the count says how
+/// many packets reached the driver.
+@Suite(.enabled(if: PrivilegedTests.enabled))
+struct TunnelIOTests {
+    private static let buffers = UDPSocketBuffers(sendSize: 1 << 16, receiveSize: 1 << 16, raisesKernelLimits: false)
+
+    private func packet(payloadLength: Int) throws -> IPPacket {
+        try IPPacket.makeUDP(
+            source: .v4(IPv4Address(rawValue: 0x0A00_0001)),
+            sourcePort: 1000,
+            destination: .v4(IPv4Address(rawValue: 0x0A00_0002)),
+            destinationPort: 53,
+            payload: ByteBuffer(repeating: 0xAB, count: payloadLength)
+        )
+    }
+
+    @Test func aFullTUNArenaIsWrittenEarlyInsteadOfDroppingThePacket() throws {
+        let driver = try EventLoopDriver()
+        let sockets = try TunnelSockets(buffers: Self.buffers, port: 0)
+        defer { sockets.close() }
+        let packet = try self.packet(payloadLength: 100)
+        // Room for one packet with its virtio-net header, not two.
+        let io = TunnelIO(
+            driver: driver,
+            sockets: sockets,
+            tunArenaCapacity: Int(FZ_VNET_HEADER_LENGTH) + packet.buffer.readableBytes + 10
+        )
+        #expect(io.queueTUNWrite(packet))
+        #expect(io.queueTUNWrite(packet))
+        io.flush()
+        #expect(driver.counters.tunWriteFailures == 2)
+    }
+
+    @Test func aPacketLargerThanTheTUNArenaIsDroppedAndNeverReachesTheDriver() throws {
+        let driver = try EventLoopDriver()
+        let sockets = try TunnelSockets(buffers: Self.buffers, port: 0)
+        defer { sockets.close() }
+        let io = TunnelIO(driver: driver, sockets: sockets, tunArenaCapacity: 64)
+        #expect(!io.queueTUNWrite(try self.packet(payloadLength: 100)))
+        io.flush()
+        #expect(driver.counters.tunWriteFailures == 0)
+    }
+
+    @Test func aDatagramsLocalAddressIsTheRouteTowardItsSenderOnTheReceivingSocketsPort() throws {
+        let driver = try EventLoopDriver()
+        let sockets = try TunnelSockets(buffers: Self.buffers, port: 0)
+        defer { sockets.close() }
+        let io = TunnelIO(driver: driver, sockets: sockets)
+        let loopback = IPAddress.v4(IPv4Address(rawValue: 0x7F00_0001))
+        let local = io.localAddress(ofDatagramFrom: IPSocketAddress(loopback, port: 4000), onIPv6: false)
+        #expect(local == IPSocketAddress(loopback, port: TunnelSockets.localPort(of: sockets.ipv4)!))
+    }
+}
