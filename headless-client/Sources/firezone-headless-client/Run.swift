@@ -102,11 +102,7 @@ struct Run: AsyncParsableCommand {
             throw HeadlessClientFailure(kind, "cannot open the tunnel's UDP sockets: \(error)")
         }
         var generator = SystemRandomNumberGenerator()
-        var key = [UInt8](repeating: 0, count: Bytes32.count)
-        for index in key.indices {
-            key[index] = UInt8.random(in: .min ... .max, using: &generator)
-        }
-        let secret = StaticSecret(Bytes32(key)!)
+        let secret = StaticSecret.random(using: &generator)
         let resetRequest: ResetRequest
         let networkChanges: NetworkChangeMonitor
         do {
