@@ -192,7 +192,10 @@ struct PortalBridgeKeyRotationTests {
             $0.message.flatMap { if case .authorizeFlow(let flow) = $0 { flow } else { nil } }
         }
         #expect(authorize.client.publicKey == TestWorld.key(9))
-        #expect(bridge.configuration.url.parameters == .client(id: "ext", name: "laptop", publicKey: TestWorld.key(9).base64))
+        #expect(
+            bridge.configuration.url.parameters
+                == .client(id: "ext", name: "laptop", publicKey: TestWorld.key(9).base64)
+        )
 
         gateway.close()
         running.cancel()
