@@ -1,6 +1,7 @@
 import ConnlibCore
 import IPPacket
 import NIOCore
+import PortalMessages
 import Snownet
 import Testing
 
@@ -63,6 +64,44 @@ import Testing
         let opened = try #require(forwarded)
         #expect(opened == packet)
         #expect(Self.storage(of: opened.buffer) == storage)
+        #expect(Self.storage(of: buffer) == storage)
+    }
+
+    @Test func aPacketToAProxyAddressIsTranslatedInTheCallersStorage() throws {
+        var scenario = GatewayScenario(seed: 43)
+        let connected = try scenario.connect(GatewayStateTests.dns)
+        try #require(connected, "\(scenario.report())")
+        let proxies: [IPAddress] = (1...4).map { .v4(IPv4Address(100, 96, 0, UInt8($0))) }
+        scenario.clientSends(
+            try P2PControlMessage.assignedIPs(
+                resource: GatewayScenario.dnsResource,
+                domain: "app.corp.example",
+                proxyIPs: proxies
+            ).makePacket()
+        )
+        scenario.run(for: .milliseconds(200))
+        let request = DNSResolutionRequest(
+            client: GatewayScenario.clientID,
+            resource: GatewayScenario.dnsResource,
+            domain: try DomainName("app.corp.example")
+        )
+        scenario.withGateway { state, now in
+            state.handleDomainResolved(request, addresses: [IPAddress("10.9.9.9")!], now: now)
+        }
+        scenario.run(for: .milliseconds(200))
+        var buffer = Self.roomy(GatewayStateTests.tcp(to: proxies[0], port: 443))
+        let sealed = scenario.simulation.withNode(GatewayScenario.client, as: ClientHost.self) { host, now in
+            host.change { node in try? node.encapsulate(&buffer, for: GatewayScenario.gatewayConnection, now: now) }
+        }
+        let destination = try #require(sealed ?? nil)
+        let storage = Self.storage(of: buffer)
+        let source = destination.source ?? scenario.client.socket
+        let forwarded = scenario.withGateway { state, now in
+            state.handleNetworkInput(&buffer, from: source, local: destination.destination, now: now)
+        }
+        let translated = try #require(forwarded, "\(scenario.gateway.state.stats)")
+        #expect(translated.destination == IPAddress("10.9.9.9"))
+        #expect(Self.storage(of: translated.buffer) == storage)
         #expect(Self.storage(of: buffer) == storage)
     }
 
