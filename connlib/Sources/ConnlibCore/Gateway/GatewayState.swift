@@ -270,7 +270,9 @@ public struct GatewayState {
             self.handleControlPacket(parsed, from: clientID, now: now)
             return nil
         }
-        guard self.clients[clientID] != nil else {
+        // By position: the keyed `clients[id]!` access is a coroutine whose frame may be allocated per packet (see
+        // snownet's Node.route(at:datagram:now:)).
+        guard let position = self.clients.index(forKey: clientID) else {
             // Connected but without state: its authorizations ended; the connection is being closed.
             self.stats.countDrop(.notAuthorized)
             return nil
@@ -278,7 +280,7 @@ public struct GatewayState {
         // The packet holds the storage's only reference while the NAT rewrites it; `datagram` gets it back below.
         _ = consume datagram
         var packet = consume parsed
-        let verdict = self.clients[clientID]!.translateOutbound(&packet, now: now)
+        let verdict = self.clients.values[position].translateOutbound(&packet, now: now)
         datagram = packet.buffer
         switch verdict {
         case .forward:
@@ -368,7 +370,9 @@ public struct GatewayState {
             self.stats.countDrop(.invalidPacket)
             return nil
         }
-        guard let clientID = self.clientByAddress[parsed.destination], self.clients[clientID] != nil else {
+        guard let clientID = self.clientByAddress[parsed.destination],
+            let position = self.clients.index(forKey: clientID)
+        else {
             self.stats.countDrop(.unknownClient)
             return nil
         }
@@ -377,7 +381,7 @@ public struct GatewayState {
         // every path below.
         _ = consume packet
         var translated = consume parsed
-        switch self.clients[clientID]!.translateInbound(&translated, now: now) {
+        switch self.clients.values[position].translateInbound(&translated, now: now) {
         case .forward:
             packet = (consume translated).intoBuffer().withEncapsulationRoom()
             return self.seal(&packet, for: clientID, now: now)
