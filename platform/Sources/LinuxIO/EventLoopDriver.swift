@@ -381,10 +381,6 @@ public final class EventLoopDriver {
             self.slots[index].moveWriterIndex(to: end)
             self.slots[index].moveReaderIndex(to: offset)
             handler.handleDatagram(&self.slots[index], received: header, source: token, now: now)
-            assert(
-                Self.storage(of: self.slots[index]) == UnsafeRawPointer(header.bytes),
-                "a handler replaced a receive slot's storage (a copy on write does), which recvmmsg(2) writes into"
-            )
             offset = end
         } while offset < length
     }
@@ -433,10 +429,6 @@ public final class EventLoopDriver {
                         source: token,
                         now: now
                     )
-                    assert(
-                        Self.storage(of: tun.regions[region]) == UnsafeRawPointer(tun.regionBases[region]),
-                        "a handler replaced a TUN region's storage (a copy on write does), which read(2) writes into"
-                    )
                 }
             }
             self.finishBatch(token: token, now: now, handler)
@@ -444,12 +436,6 @@ public final class EventLoopDriver {
                 return
             }
         }
-    }
-
-    /// Where `buffer`'s storage starts, to check in debug builds that a handler gave a slot or region back as it got
-    /// it (a copy on write would leave the driver's pointer to freed memory).
-    private static func storage(of buffer: ByteBuffer) -> UnsafeRawPointer? {
-        buffer.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
     }
 
     private func finishBatch(token: UInt64, now: Instant, _ handler: some EventLoopHandler) {

@@ -17,7 +17,7 @@ public protocol EventLoopHandler: AnyObject {
     /// One datagram from a UDP source, a GRO receive already split: `datagram`'s readable bytes, which the handler
     /// may modify in place (decrypt, strip a header) but must not grow or replace, and of which it keeps no
     /// reference past the batch: the driver receives into the same storage through a pointer, so the storage must
-    /// stay this buffer's alone (a copy on write would move it; debug builds check). `received` is the receive as the kernel
+    /// stay this buffer's alone (a copy on write would move it). `received` is the receive as the kernel
     /// reported it: the sender's address, and in `bytes` the start of the slot's storage, so that
     /// `received.bytes + datagram.readerIndex` is where the readable bytes lie for a send or TUN write queued with
     /// the driver. The bytes stay valid until the batch ends (``didFinishBatch(source:now:)``).
