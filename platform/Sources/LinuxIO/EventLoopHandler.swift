@@ -15,7 +15,9 @@ public protocol EventLoopHandler: AnyObject {
     func handleTimeout(now: Instant)
 
     /// One datagram from a UDP source, a GRO receive already split: `datagram`'s readable bytes, which the handler
-    /// may modify in place (decrypt, strip a header) but must not grow. `received` is the receive as the kernel
+    /// may modify in place (decrypt, strip a header) but must not grow or replace, and of which it keeps no
+    /// reference past the batch: the driver receives into the same storage through a pointer, so the storage must
+    /// stay this buffer's alone (a copy on write would move it). `received` is the receive as the kernel
     /// reported it: the sender's address, and in `bytes` the start of the slot's storage, so that
     /// `received.bytes + datagram.readerIndex` is where the readable bytes lie for a send or TUN write queued with
     /// the driver. The bytes stay valid until the batch ends (``didFinishBatch(source:now:)``).
@@ -23,7 +25,7 @@ public protocol EventLoopHandler: AnyObject {
 
     /// One IP packet from the TUN source, a TCP super-packet already cut into segments: `packet`'s readable bytes,
     /// with the ``EventLoopDriver/TUNLayout``'s headroom in front and room for padding and tailroom behind, so the
-    /// handler can seal it in place. `storage + packet.readerIndex` is where the readable bytes lie. Valid until
+    /// handler can seal it in place; like a datagram's, its storage is the driver's and stays in `packet`. `storage + packet.readerIndex` is where the readable bytes lie. Valid until
     /// the batch ends.
     func handleTUNPacket(_ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, source: UInt64, now: Instant)
 
