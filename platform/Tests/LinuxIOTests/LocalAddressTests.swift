@@ -115,8 +115,12 @@ struct LocalAddressTests {
         let sender = try WildcardSocket(.v4)
         var batch: [WildcardSocket.Outgoing] = []
         for index in 0..<8 {
-            batch.append(.init(payload: [UInt8(index), 0xA], to: Self.loopback, port: receiver.port, from: Self.secondLoopback))
-            batch.append(.init(payload: [UInt8(index), 0xB], to: Self.loopback, port: receiver.port, from: Self.thirdLoopback))
+            batch.append(
+                .init(payload: [UInt8(index), 0xA], to: Self.loopback, port: receiver.port, from: Self.secondLoopback)
+            )
+            batch.append(
+                .init(payload: [UInt8(index), 0xB], to: Self.loopback, port: receiver.port, from: Self.thirdLoopback)
+            )
         }
 
         let result = sender.send(batch, with: .coalesced)

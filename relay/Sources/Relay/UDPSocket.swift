@@ -24,7 +24,10 @@ struct UDPSocket {
             let enabled = fz_udp_enable_local_address(fd, address.version.rawValue)
             guard enabled == 0 else {
                 _ = Glibc.close(fd)
-                throw SystemCallError(operation: "IP_PKTINFO on \(IPSocketAddress(address, port: port))", errno: -enabled)
+                throw SystemCallError(
+                    operation: "IP_PKTINFO on \(IPSocketAddress(address, port: port))",
+                    errno: -enabled
+                )
             }
         }
         self.fd = fd
