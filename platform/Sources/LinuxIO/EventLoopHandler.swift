@@ -16,7 +16,8 @@ public protocol EventLoopHandler: AnyObject {
 
     /// One datagram from a UDP source, a GRO receive already split: `datagram`'s readable bytes, which the handler
     /// may modify in place (decrypt, strip a header) but must not grow. `received` is the receive as the kernel
-    /// reported it: the sender's address, and in `bytes` the start of the slot's storage, so that
+    /// reported it: the sender's address, the local address it was sent to (`localAddress`, on a socket with
+    /// `fz_udp_enable_local_address`), and in `bytes` the start of the slot's storage, so that
     /// `received.bytes + datagram.readerIndex` is where the readable bytes lie for a send or TUN write queued with
     /// the driver. The bytes stay valid until the batch ends (``didFinishBatch(source:now:)``).
     func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant)

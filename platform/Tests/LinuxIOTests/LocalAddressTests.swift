@@ -1,6 +1,8 @@
+import FirezoneTime
 import Glibc
 import IPPacket
 import LinuxIO
+import NIOCore
 import Testing
 
 /// A datagram's local address over real sockets bound to the wildcard address: received with IP_PKTINFO /
@@ -131,6 +133,59 @@ struct LocalAddressTests {
         let fromThird = received.filter { $0.sender == Self.thirdLoopback }.map(\.payload)
         #expect(fromSecond == (0..<8).map { [UInt8($0), 0xA] })
         #expect(fromThird == (0..<8).map { [UInt8($0), 0xB] })
+    }
+}
+
+/// The driver's part: a handler sees each datagram's local address and answers from it, as the relay does.
+struct EventLoopDriverLocalAddressTests {
+    @Test func aHandlerAnswersEachDatagramFromTheAddressItWasSentTo() throws {
+        let driver = try EventLoopDriver()
+        let server = try WildcardSocket(.v4)
+        let client = try WildcardSocket(.v4)
+        try driver.register(udp: server.fd, token: 1)
+        let handler = AnsweringHandler(driver: driver, fd: server.fd)
+
+        _ = client.send(
+            [
+                .init(payload: [2], to: LocalAddressTests.secondLoopback, port: server.port, from: nil),
+                .init(payload: [3], to: LocalAddressTests.thirdLoopback, port: server.port, from: nil),
+            ],
+            with: .batch
+        )
+        try driver.turn(handler)
+
+        #expect(handler.locals == [LocalAddressTests.secondLoopback, LocalAddressTests.thirdLoopback])
+        let answers = try client.receive(count: 2).sorted { $0.payload.lexicographicallyPrecedes($1.payload) }
+        #expect(answers.map(\.payload) == [[2], [3]])
+        #expect(answers.map(\.sender) == [LocalAddressTests.secondLoopback, LocalAddressTests.thirdLoopback])
+    }
+}
+
+/// Echoes every datagram to its sender from the address it arrived on, recording that address.
+private final class AnsweringHandler: EventLoopHandler {
+    let driver: EventLoopDriver
+    let fd: Int32
+    var locals: [IPAddress?] = []
+
+    init(driver: EventLoopDriver, fd: Int32) {
+        self.driver = driver
+        self.fd = fd
+    }
+
+    func nextDeadline() -> Instant? {
+        self.driver.clock.now() + .seconds(3600)
+    }
+
+    func handleTimeout(now: Instant) {}
+
+    func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
+        self.locals.append(received.localAddress)
+        var out = fz_datagram()
+        out.bytes = received.bytes + datagram.readerIndex
+        out.length = UInt32(datagram.readableBytes)
+        out.setDestination(received.socketAddress)
+        out.localAddress = received.localAddress
+        self.driver.queueSend(out, on: self.fd)
     }
 }
 
