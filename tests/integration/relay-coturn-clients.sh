@@ -3,6 +3,7 @@
 # network namespaces. turnutils_stunclient learns its reflexive address; turnutils_uclient allocates, binds
 # channels and exchanges data with an echo peer through the relay, over IPv4 and IPv6, with no loss; wrong
 # credentials fail; garbage datagrams do not stop the relay; SIGTERM stops it with exit code 0 within a second.
+# Behind a 1:1 NAT on a host with two addresses, it answers from the address each datagram arrived on.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
@@ -136,5 +137,46 @@ wait "$relay_pid" || status=$?
 elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 check "SIGTERM stops the relay with exit code 0 (got $status) within 1 s (took ${elapsed_ms} ms)" \
     test "$status" -eq 0 -a "$elapsed_ms" -lt 1000
+
+# Behind a 1:1 NAT, on a host with two addresses: the public addresses 10.96.0.9 and fd96::9 are not the relay's
+# own, so it binds the wildcard address; the NAT maps them to its second addresses 10.97.0.3 and fd97::1:3, while
+# routes toward the client prefer its first (10.97.0.2 is the primary address; fd97::1:3 is deprecated, which
+# RFC 6724 §5 rule 3 avoids). Every response, and the channel data and UDP it
+# relays, must leave from the address the datagram that caused it arrived on, or the NAT does not translate it back
+# and the client (turn_pair.py takes an answer only from the address it asked) sees a stranger. Both clients live
+# on the client host; the peers of the translate scenario too.
+ip -n "$relay" addr add 10.97.0.3/24 dev eth0
+ip -n "$relay" addr add fd97::1:3/64 dev eth0 nodad preferred_lft 0
+ip -n "$client" route add 10.96.0.9/32 via 10.97.0.2
+ip -n "$client" -6 route add fd96::9/128 via fd97::2
+ip netns exec "$relay" nft -f - <<'NFT'
+table inet one_to_one {
+    chain inbound {
+        type nat hook prerouting priority dstnat;
+        ip daddr 10.96.0.9 dnat ip to 10.97.0.3
+        ip6 daddr fd96::9 dnat ip6 to fd97::1:3
+    }
+    chain outbound {
+        type nat hook postrouting priority srcnat;
+        ip saddr 10.97.0.3 snat ip to 10.96.0.9
+        ip6 saddr fd97::1:3 snat ip6 to fd96::9
+    }
+}
+NFT
+start_in "$relay" "$FZ_SCRATCH/relay-nat.log" env RUST_LOG=debug "$relay_binary" \
+    --public-ip4-addr 10.96.0.9 --public-ip6-addr fd96::9 --health-check-addr 127.0.0.1:8081 --auth-secret "$secret"
+if wait_until 5 ip netns exec "$relay" curl -sf http://127.0.0.1:8081/healthz; then
+    for family in 4 6; do
+        if ! /usr/bin/python3 ./turn_pair.py translate --transport "$family" --relayed "$family" --secret "$secret" \
+            --relay 10.96.0.9 fd96::9 --host-a "$client" 10.97.0.1 fd97::1 --host-b "$client" 10.97.0.1 fd97::1 \
+            --count 50 >"$FZ_SCRATCH/pair.log" 2>&1; then
+            fail "behind a 1:1 NAT over IPv$family, every answer leaves from the address asked"
+        fi
+        sed "s/^\(not \)\{0,1\}ok - /&[1:1 NAT] /" "$FZ_SCRATCH/pair.log"
+        FZ_PASSES=$((FZ_PASSES + $(grep -c '^ok - ' "$FZ_SCRATCH/pair.log" || true)))
+    done
+else
+    fail "the relay starts behind a 1:1 NAT"; cat "$FZ_SCRATCH/relay-nat.log"
+fi
 
 finish

@@ -14,7 +14,8 @@ Scenarios, each in one family combination (client transport, relayed family):
              sends channel data that arrives at the other client as channel data. Then A releases its
              allocation, and what B sends afterwards must not arrive: the relay unbound A's channel in XDP too.
 
-Every message is checked: count, order-independent identity, payload bytes, source address, channel number.
+Every message is checked: count, order-independent identity, payload bytes, source address, channel number; a
+response counts only from the address the request went to.
 Prints "ok - ..." / "not ok - ..." lines and exits non-zero if any check failed.
 """
 import argparse
@@ -122,8 +123,9 @@ class TURNClient:
             self.sock.settimeout(1.0)
             try:
                 while True:
-                    data, _ = self.sock.recvfrom(2048)
-                    if len(data) >= 20 and data[8:20] == transaction:
+                    data, source = self.sock.recvfrom(2048)
+                    # As a client with a connected socket: an answer from another address is not the relay's.
+                    if len(data) >= 20 and data[8:20] == transaction and normalise(source[:2]) == normalise(self.relay):
                         break
             except socket.timeout:
                 continue

@@ -96,6 +96,7 @@ public final class TunnelIO {
             self.queue(
                 UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self)),
                 length: raw.count,
+                from: transmit.source,
                 to: transmit.destination,
                 on: fd
             )
@@ -113,7 +114,13 @@ public final class TunnelIO {
         guard let fd = self.socket(for: destination.destination) else {
             return
         }
-        self.queue(storage + buffer.readerIndex, length: buffer.readableBytes, to: destination.destination, on: fd)
+        self.queue(
+            storage + buffer.readerIndex,
+            length: buffer.readableBytes,
+            from: destination.source,
+            to: destination.destination,
+            on: fd
+        )
     }
 
     private func socket(for destination: IPSocketAddress) -> Int32? {
@@ -124,14 +131,19 @@ public final class TunnelIO {
         return fd
     }
 
+    /// `source`, when set, is the local address of the ICE pair the datagram belongs to: it leaves from that
+    /// address (IP_PKTINFO), as Firezone's rust/connlib/socket-factory sends with a source, since the peer and any
+    /// NAT in between know the pair by it. The port is the socket's own: one socket per family.
     private func queue(
         _ bytes: UnsafeMutablePointer<UInt8>,
         length: Int,
+        from source: IPSocketAddress?,
         to destination: IPSocketAddress,
         on fd: Int32
     ) {
         var datagram = fz_datagram()
         datagram.setDestination(destination)
+        datagram.localAddress = source?.address
         datagram.bytes = bytes
         datagram.length = UInt32(length)
         self.driver.queueSend(datagram, on: fd)

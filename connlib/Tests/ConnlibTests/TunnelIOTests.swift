@@ -4,6 +4,7 @@ import Glibc
 import IPPacket
 import LinuxIO
 import NIOCore
+import Snownet
 import Testing
 
 /// ``TunnelSockets`` sets SO_MARK, which needs CAP_NET_ADMIN: these run as root (PrivilegedTests). No TUN device is
@@ -58,5 +59,48 @@ struct TunnelIOTests {
         let loopback = IPAddress.v4(IPv4Address(rawValue: 0x7F00_0001))
         let local = io.localAddress(ofDatagramFrom: IPSocketAddress(loopback, port: 4000), onIPv6: false)
         #expect(local == IPSocketAddress(loopback, port: TunnelSockets.localPort(of: sockets.ipv4)!))
+    }
+
+    /// Every address of 127.0.0.0/8 is the host's (RFC 1122 §3.2.1.3): a transmit's source picks one, and the
+    /// route would pick 127.0.0.1.
+    @Test func aTransmitLeavesFromItsSourceAddressOrTheRoutesWithoutOne() throws {
+        let driver = try EventLoopDriver()
+        let sockets = try TunnelSockets(buffers: Self.buffers, port: 0)
+        defer { sockets.close() }
+        let io = TunnelIO(driver: driver, sockets: sockets)
+        let loopback = IPAddress.v4(IPv4Address(rawValue: 0x7F00_0001))
+        let secondLoopback = IPAddress.v4(IPv4Address(rawValue: 0x7F00_0002))
+        let receiver = bindUDP(loopback, port: 0, receiveBuffer: 1 << 16, sendBuffer: 1 << 16)
+        try #require(receiver >= 0)
+        defer { _ = close(receiver) }
+        let destination = IPSocketAddress(loopback, port: UInt16(fz_udp_local_port(receiver)))
+
+        io.queueSend(
+            NodeTransmit(
+                source: IPSocketAddress(secondLoopback, port: 52625),
+                destination: destination,
+                payload: ByteBuffer(bytes: [1])
+            )
+        )
+        io.queueSend(NodeTransmit(source: nil, destination: destination, payload: ByteBuffer(bytes: [2])))
+        io.flush()
+
+        var senders: [UInt8: IPAddress] = [:]
+        var buffer = [UInt8](repeating: 0, count: 64)
+        for _ in 0..<2000 where senders.count < 2 {
+            var datagram = fz_datagram()
+            let received = buffer.withUnsafeMutableBufferPointer { bytes in
+                datagram.bytes = bytes.baseAddress
+                datagram.capacity = UInt32(bytes.count)
+                return fz_udp_receive_batch(receiver, &datagram, 1)
+            }
+            if received == 1 {
+                senders[buffer[0]] = datagram.socketAddress.address
+            } else {
+                usleep(1000)
+            }
+        }
+        #expect(senders == [1: secondLoopback, 2: loopback])
+        #expect(driver.counters.datagramsNotSent == 0)
     }
 }

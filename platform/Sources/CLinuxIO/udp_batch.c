@@ -38,6 +38,61 @@ static socklen_t fill_address(const fz_datagram *datagram, struct sockaddr_stora
     return sizeof(*address);
 }
 
+/// Room for the control messages of one send: a GSO segment size and a source address.
+enum { FZ_SEND_CONTROL_SPACE = CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) };
+typedef union {
+    char buffer[FZ_SEND_CONTROL_SPACE];
+    struct cmsghdr align;
+} fz_send_control;
+
+/// Room for the control messages of one receive: a GRO segment size and the local address.
+enum { FZ_RECEIVE_CONTROL_SPACE = CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) };
+
+/// Whether the datagram's source, if it has one, can go with its destination: the same family.
+static int valid_source(const fz_datagram *datagram) {
+    return datagram->local_family == 0 || datagram->local_family == datagram->family;
+}
+
+/// Points `header` at `control` holding a UDP_SEGMENT of `segment` bytes when `segment` is not 0 and the
+/// datagram's source address when it has one; no control messages at all when neither.
+static void fill_control(struct msghdr *header, fz_send_control *control, const fz_datagram *datagram,
+                         uint16_t segment) {
+    size_t used = 0;
+    if (segment > 0) {
+        struct cmsghdr *message = (struct cmsghdr *)control->buffer;
+        message->cmsg_level = SOL_UDP;
+        message->cmsg_type = UDP_SEGMENT;
+        message->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        memcpy(CMSG_DATA(message), &segment, sizeof(segment));
+        used += CMSG_SPACE(sizeof(uint16_t));
+    }
+    if (datagram->local_family == 4) {
+        // ip(7): ipi_spec_dst is the source address of the datagram; ifindex 0 lets the route pick the device.
+        struct cmsghdr *message = (struct cmsghdr *)(control->buffer + used);
+        struct in_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        memcpy(&info.ipi_spec_dst, datagram->local_address, 4);
+        message->cmsg_level = IPPROTO_IP;
+        message->cmsg_type = IP_PKTINFO;
+        message->cmsg_len = CMSG_LEN(sizeof(info));
+        memcpy(CMSG_DATA(message), &info, sizeof(info));
+        used += CMSG_SPACE(sizeof(info));
+    } else if (datagram->local_family == 6) {
+        // RFC 3542 §6.1: ipi6_addr is the source address; interface 0 lets the route pick it.
+        struct cmsghdr *message = (struct cmsghdr *)(control->buffer + used);
+        struct in6_pktinfo info;
+        memset(&info, 0, sizeof(info));
+        memcpy(&info.ipi6_addr, datagram->local_address, 16);
+        message->cmsg_level = IPPROTO_IPV6;
+        message->cmsg_type = IPV6_PKTINFO;
+        message->cmsg_len = CMSG_LEN(sizeof(info));
+        memcpy(CMSG_DATA(message), &info, sizeof(info));
+        used += CMSG_SPACE(sizeof(info));
+    }
+    header->msg_control = used > 0 ? control->buffer : NULL;
+    header->msg_controllen = used;
+}
+
 static void read_address(const struct sockaddr_storage *storage, fz_datagram *datagram) {
     if (storage->ss_family == AF_INET) {
         const struct sockaddr_in *address = (const struct sockaddr_in *)storage;
@@ -109,6 +164,13 @@ static unsigned int fill_vectors(const fz_datagram *datagram, struct iovec *vect
     return count + 1;
 }
 
+int fz_udp_enable_local_address(int fd, uint8_t family) {
+    int one = 1;
+    int result = family == 4 ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
+                             : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+    return result < 0 ? -errno : 0;
+}
+
 int fz_udp_local_port(int fd) {
     struct sockaddr_storage storage;
     socklen_t length = sizeof(storage);
@@ -128,7 +190,7 @@ int fz_udp_receive_batch(int fd, fz_datagram *datagrams, unsigned int count) {
     struct iovec vectors[FZ_MAX_BATCH];
     struct sockaddr_storage addresses[FZ_MAX_BATCH];
     union {
-        char buffer[CMSG_SPACE(sizeof(int))];
+        char buffer[FZ_RECEIVE_CONTROL_SPACE];
         struct cmsghdr align;
     } controls[FZ_MAX_BATCH];
     memset(messages, 0, sizeof(struct mmsghdr) * count);
@@ -151,12 +213,25 @@ int fz_udp_receive_batch(int fd, fz_datagram *datagrams, unsigned int count) {
         datagrams[i].length = messages[i].msg_len;
         datagrams[i].truncated = (header->msg_flags & MSG_TRUNC) != 0;
         datagrams[i].segment_size = 0;
+        datagrams[i].local_family = 0;
+        memset(datagrams[i].local_address, 0, 16);
         for (struct cmsghdr *control = CMSG_FIRSTHDR(header); control != NULL; control = CMSG_NXTHDR(header, control)) {
             if (control->cmsg_level == SOL_UDP && control->cmsg_type == UDP_GRO) {
                 int segment;
                 memcpy(&segment, CMSG_DATA(control), sizeof(segment));
                 // A single datagram may come with its own length as the segment size: nothing to split.
                 datagrams[i].segment_size = (uint32_t)segment < datagrams[i].length ? (uint16_t)segment : 0;
+            } else if (control->cmsg_level == IPPROTO_IP && control->cmsg_type == IP_PKTINFO) {
+                // ip(7): ipi_addr is the destination address in the packet's header.
+                struct in_pktinfo info;
+                memcpy(&info, CMSG_DATA(control), sizeof(info));
+                datagrams[i].local_family = 4;
+                memcpy(datagrams[i].local_address, &info.ipi_addr, 4);
+            } else if (control->cmsg_level == IPPROTO_IPV6 && control->cmsg_type == IPV6_PKTINFO) {
+                struct in6_pktinfo info;
+                memcpy(&info, CMSG_DATA(control), sizeof(info));
+                datagrams[i].local_family = 6;
+                memcpy(datagrams[i].local_address, &info.ipi6_addr, 16);
             }
         }
         read_address(&addresses[i], &datagrams[i]);
@@ -168,10 +243,20 @@ int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, 
     *failed = 0;
     unsigned int done = 0;
     while (done < count) {
-        unsigned int batch = count - done > FZ_MAX_BATCH ? FZ_MAX_BATCH : count - done;
+        if (!valid_source(&datagrams[done])) {
+            *failed += 1;
+            done += 1;
+            continue;
+        }
+        // A round is the run of datagrams up to the next one with an invalid source, at most FZ_MAX_BATCH.
+        unsigned int batch = 0;
+        while (done + batch < count && batch < FZ_MAX_BATCH && valid_source(&datagrams[done + batch])) {
+            batch += 1;
+        }
         struct mmsghdr messages[FZ_MAX_BATCH];
         struct iovec vectors[2 * FZ_MAX_BATCH];
         struct sockaddr_storage addresses[FZ_MAX_BATCH];
+        fz_send_control controls[FZ_MAX_BATCH];
         memset(messages, 0, sizeof(struct mmsghdr) * batch);
         for (unsigned int i = 0; i < batch; i++) {
             const fz_datagram *datagram = &datagrams[done + i];
@@ -179,13 +264,15 @@ int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, 
             messages[i].msg_hdr.msg_iovlen = fill_vectors(datagram, &vectors[2 * i]);
             messages[i].msg_hdr.msg_name = &addresses[i];
             messages[i].msg_hdr.msg_namelen = fill_address(datagram, &addresses[i]);
+            fill_control(&messages[i].msg_hdr, &controls[i], datagram, 0);
         }
         int sent = sendmmsg(fd, messages, batch, 0);
         if (sent < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
                 return done > 0 ? (int)done : -errno;
             }
-            // The first datagram's destination was refused (unreachable, permission): skip it, keep the rest.
+            // The first datagram's destination or source was refused (unreachable, permission, a source address
+            // that is not the host's): skip it, keep the rest.
             *failed += 1;
             done += 1;
             continue;
@@ -195,12 +282,19 @@ int fz_udp_send_batch(int fd, const fz_datagram *datagrams, unsigned int count, 
     return (int)done;
 }
 
-static int same_destination(const fz_datagram *a, const fz_datagram *b) {
+/// Whether two datagrams go between the same pair of addresses: one GSO send can carry both.
+static int same_addresses(const fz_datagram *a, const fz_datagram *b) {
     return a->family == b->family && a->port == b->port &&
-           memcmp(a->address, b->address, a->family == 4 ? 4 : 16) == 0;
+           memcmp(a->address, b->address, a->family == 4 ? 4 : 16) == 0 && a->local_family == b->local_family &&
+           memcmp(a->local_address, b->local_address, a->local_family == 4 ? 4 : 16) == 0;
 }
 
-static int destination_order(const fz_datagram *a, const fz_datagram *b) {
+/// Datagrams with an invalid source first (they are refused before anything is sent), then by destination, then
+/// by source.
+static int send_order(const fz_datagram *a, const fz_datagram *b) {
+    if (valid_source(a) != valid_source(b)) {
+        return valid_source(a) ? 1 : -1;
+    }
     if (a->family != b->family) {
         return a->family < b->family ? -1 : 1;
     }
@@ -208,11 +302,17 @@ static int destination_order(const fz_datagram *a, const fz_datagram *b) {
     if (addresses != 0) {
         return addresses;
     }
-    return a->port == b->port ? 0 : (a->port < b->port ? -1 : 1);
+    if (a->port != b->port) {
+        return a->port < b->port ? -1 : 1;
+    }
+    if (a->local_family != b->local_family) {
+        return a->local_family < b->local_family ? -1 : 1;
+    }
+    return memcmp(a->local_address, b->local_address, 16);
 }
 
-/// How many datagrams from `first` one GSO send can carry: same destination, all as long as the first but the
-/// last, which may be shorter.
+/// How many datagrams from `first` one GSO send can carry: same destination and source, all as long as the first
+/// but the last, which may be shorter.
 static unsigned int run_length(const fz_datagram *first, unsigned int available) {
     unsigned int length = 1;
     size_t segment = wire_length(first);
@@ -220,7 +320,7 @@ static unsigned int run_length(const fz_datagram *first, unsigned int available)
     while (length < available && length < FZ_GSO_MAX_SEGMENTS) {
         const fz_datagram *next = first + length;
         size_t next_length = wire_length(next);
-        if (!same_destination(first, next) || next_length == 0 || next_length > segment ||
+        if (!same_addresses(first, next) || next_length == 0 || next_length > segment ||
             bytes + next_length > FZ_GSO_MAX_BYTES) {
             break;
         }
@@ -239,11 +339,11 @@ int fz_udp_send_coalesced(int fd, fz_datagram *datagrams, unsigned int count, un
     if (*gso_disabled) {
         return fz_udp_send_batch(fd, datagrams, count, failed);
     }
-    // Stable insertion sort by destination: batches are small (tens), and it allocates nothing.
+    // Stable insertion sort by destination and source: batches are small (tens), and it allocates nothing.
     for (unsigned int i = 1; i < count; i++) {
         fz_datagram moving = datagrams[i];
         unsigned int j = i;
-        while (j > 0 && destination_order(&datagrams[j - 1], &moving) > 0) {
+        while (j > 0 && send_order(&datagrams[j - 1], &moving) > 0) {
             datagrams[j] = datagrams[j - 1];
             j--;
         }
@@ -251,14 +351,15 @@ int fz_udp_send_coalesced(int fd, fz_datagram *datagrams, unsigned int count, un
     }
 
     unsigned int done = 0;
+    while (done < count && !valid_source(&datagrams[done])) {
+        *failed += 1;
+        done += 1;
+    }
     while (done < count) {
         struct mmsghdr messages[FZ_MAX_BATCH];
         struct iovec vectors[2 * FZ_MAX_BATCH];
         struct sockaddr_storage addresses[FZ_MAX_BATCH];
-        union {
-            char buffer[CMSG_SPACE(sizeof(uint16_t))];
-            struct cmsghdr align;
-        } controls[FZ_MAX_BATCH];
+        fz_send_control controls[FZ_MAX_BATCH];
         unsigned int runs[FZ_MAX_BATCH];
         unsigned int messageCount = 0;
         unsigned int vectorCount = 0;
@@ -281,16 +382,8 @@ int fz_udp_send_coalesced(int fd, fz_datagram *datagrams, unsigned int count, un
             header->msg_iovlen = used;
             header->msg_name = &addresses[messageCount];
             header->msg_namelen = fill_address(&datagrams[next], &addresses[messageCount]);
-            if (run > 1) {
-                header->msg_control = controls[messageCount].buffer;
-                header->msg_controllen = sizeof(controls[messageCount].buffer);
-                struct cmsghdr *control = CMSG_FIRSTHDR(header);
-                control->cmsg_level = SOL_UDP;
-                control->cmsg_type = UDP_SEGMENT;
-                control->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-                uint16_t segment = (uint16_t)wire_length(&datagrams[next]);
-                memcpy(CMSG_DATA(control), &segment, sizeof(segment));
-            }
+            uint16_t segment = run > 1 ? (uint16_t)wire_length(&datagrams[next]) : 0;
+            fill_control(header, &controls[messageCount], &datagrams[next], segment);
             runs[messageCount] = run;
             messageCount += 1;
             vectorCount += used;
@@ -313,7 +406,8 @@ int fz_udp_send_coalesced(int fd, fz_datagram *datagrams, unsigned int count, un
                 *failed += plainFailed;
                 return plain < 0 ? (done > 0 ? (int)done : plain) : (int)(done + (unsigned int)plain);
             }
-            // The first run's destination was refused (unreachable, permission): skip it, keep the rest.
+            // The first run's destination or source was refused (unreachable, permission, a source address that is
+            // not the host's): skip it, keep the rest.
             *failed += run;
             done += run;
             continue;

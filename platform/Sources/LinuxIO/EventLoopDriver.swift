@@ -13,7 +13,8 @@ import NIOCore
 /// - TUN: up to ``TUNLayout/superPacketsPerBatch`` reads, each TCP super-packet cut into MTU-sized packets in a
 ///   fixed region, each with room to be sealed in place;
 /// - after each batch, the datagrams the handler queued with ``queueSend(_:on:)`` leave with one sendmmsg(2) per
-///   socket, runs of equal-sized datagrams to one destination as UDP GSO sends, and the packets queued with
+///   socket, runs of equal-sized datagrams from one source to one destination as UDP GSO sends (a datagram's
+///   `localAddress`, when set, is its source: IP_PKTINFO), and the packets queued with
 ///   ``queueTUNWrite(_:length:)`` are written with consecutive TCP segments coalesced.
 ///
 /// A source gets at most ``EventLoopHandler/batchesPerTurn(source:)`` batches per turn, and timers run at the end

@@ -18,7 +18,8 @@ public protocol EventLoopHandler: AnyObject {
     /// may modify in place (decrypt, strip a header) but must not grow or replace, and of which it keeps no
     /// reference past the batch: the driver receives into the same storage through a pointer, so the storage must
     /// stay this buffer's alone (a copy on write would move it). `received` is the receive as the kernel
-    /// reported it: the sender's address, and in `bytes` the start of the slot's storage, so that
+    /// reported it: the sender's address, the local address it was sent to (`localAddress`, on a socket with
+    /// `fz_udp_enable_local_address`), and in `bytes` the start of the slot's storage, so that
     /// `received.bytes + datagram.readerIndex` is where the readable bytes lie for a send or TUN write queued with
     /// the driver. The bytes stay valid until the batch ends (``didFinishBatch(source:now:)``).
     func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant)

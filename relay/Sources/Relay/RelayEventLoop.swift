@@ -117,16 +117,27 @@ public final class RelayEventLoop {
         }
     }
 
+    /// `local` is the address the datagram was sent to when the socket is bound to the wildcard address: whatever
+    /// the relay sends because of it leaves from there (``source(_:toward:)``).
     private func handleClientDatagram(
         _ datagram: ByteBuffer,
         storage: UnsafeMutablePointer<UInt8>,
         from client: ClientSocket,
+        to local: IPAddress?,
         now: Instant
     ) {
         // STUN (first byte 0–3, RFC 7983 §7) may carry credentials, whose expiry is checked against the wall clock
         // as it is when the message arrives. Channel data, the hot path, never reads it.
-        if datagram.readableBytesView.first.map({ $0 < 4 }) ?? false {
+        let isSTUN = datagram.readableBytesView.first.map({ $0 < 4 }) ?? false
+        if isSTUN {
             self.core.handleWallClock(unixTime: self.driver.clock.unixTime(), now: now)
+        }
+        defer {
+            if isSTUN {
+                // Answered now, while it is known which address the request came to; only a request makes the core
+                // queue a response, so every response queued is this request's.
+                self.executeCommands(answeringFrom: local)
+            }
         }
         switch self.core.handleClientInput(datagram, from: client, now: now) {
         case .forward(let payload, let port, let peer):
@@ -140,6 +151,7 @@ public final class RelayEventLoop {
             out.bytes = storage + datagram.readerIndex + ChannelData.headerLength
             out.length = UInt32(payload.readableBytes)
             out.setDestination(peer.address)
+            out.localAddress = Self.source(local, toward: peer.address)
             self.driver.queueSend(out, on: socket.fd)
         case .handled, .dropped:
             break
@@ -151,6 +163,7 @@ public final class RelayEventLoop {
         storage: UnsafeMutablePointer<UInt8>,
         from peer: PeerSocket,
         to port: AllocationPort,
+        local: IPAddress?,
         now: Instant
     ) {
         let length = datagram.readableBytes
@@ -169,6 +182,7 @@ public final class RelayEventLoop {
             out.bytes = storage + datagram.readerIndex
             out.length = UInt32(length)
             out.setDestination(client.address)
+            out.localAddress = Self.source(local, toward: client.address)
             self.driver.queueSend(out, on: socket.fd)
         case .dropped:
             break
@@ -182,7 +196,8 @@ public final class RelayEventLoop {
     /// wildcard-bound socket leaves the source to the route back: on a host with more than one interface, a request
     /// to the public address that arrived on another interface is answered from that interface's address, and the
     /// client drops the answer as coming from a stranger. A public address that is not local (a cloud's 1:1 NAT in
-    /// front of the relay) keeps the wildcard.
+    /// front of the relay) keeps the wildcard, and answers leave from the address each request arrived on
+    /// (``source(_:toward:)``).
     private static func socketAddress(_ configuration: RelayConfiguration, family: IPVersion) -> IPAddress {
         let bindAddress = configuration.bindAddress(family)
         let publicAddress: IPAddress? =
@@ -214,7 +229,24 @@ public final class RelayEventLoop {
         }
     }
 
-    private func executeCommands() {
+    /// The source of a datagram to `destination` sent because of one that arrived on `local`: that address, when
+    /// the socket is bound to the wildcard address and the families match; otherwise none, and the route picks.
+    ///
+    /// A relay behind a 1:1 NAT, or with several addresses, answers from the address a client or peer talks to
+    /// (RFC 8656 §2: the allocation is known by the server's transport address as part of its 5-tuple); a route
+    /// toward the client may prefer another of the host's addresses, whose datagrams the NAT does not translate
+    /// back and the client drops as coming from a stranger. Across families there is no such address: those
+    /// datagrams leave from the address the route picks.
+    static func source(_ local: IPAddress?, toward destination: IPSocketAddress) -> IPAddress? {
+        guard let local, local.version == destination.address.version else {
+            return nil
+        }
+        return local
+    }
+
+    /// Executes the core's commands; responses leave from `answeringFrom` (``source(_:toward:)``), the address
+    /// the request they answer arrived on.
+    private func executeCommands(answeringFrom local: IPAddress? = nil) {
         while let command = self.core.pollCommand() {
             switch command {
             case .sendMessage(let message, let client):
@@ -224,6 +256,7 @@ public final class RelayEventLoop {
                     out.bytes = UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: UInt8.self))
                     out.length = UInt32(bytes.count)
                     out.setDestination(client.address)
+                    out.localAddress = Self.source(local, toward: client.address)
                     var failed: UInt32 = 0
                     _ = fz_udp_send_batch(socket.fd, &out, 1, &failed)
                 }
@@ -273,13 +306,20 @@ extension RelayEventLoop: EventLoopHandler {
         let storage = received.bytes!
         switch SocketKey(token: source) {
         case .listener:
-            self.handleClientDatagram(datagram, storage: storage, from: ClientSocket(received.socketAddress), now: now)
+            self.handleClientDatagram(
+                datagram,
+                storage: storage,
+                from: ClientSocket(received.socketAddress),
+                to: received.localAddress,
+                now: now
+            )
         case .allocation(let port, _):
             self.handlePeerDatagram(
                 datagram,
                 storage: storage,
                 from: PeerSocket(received.socketAddress),
                 to: port,
+                local: received.localAddress,
                 now: now
             )
         }

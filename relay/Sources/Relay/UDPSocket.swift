@@ -18,6 +18,18 @@ struct UDPSocket {
         // Coalesced receives are an optimisation the event loop handles when the kernel offers them (Linux 5.0 and
         // later); without them every datagram arrives on its own, which works the same, more slowly.
         _ = fz_udp_enable_gro(fd)
+        // Bound to the wildcard address, the socket learns which of the host's addresses each datagram was sent
+        // to, so that the answer can leave from it (RelayEventLoop).
+        if address == .v4(.any) || address == .v6(.unspecified) {
+            let enabled = fz_udp_enable_local_address(fd, address.version.rawValue)
+            guard enabled == 0 else {
+                _ = Glibc.close(fd)
+                throw SystemCallError(
+                    operation: "IP_PKTINFO on \(IPSocketAddress(address, port: port))",
+                    errno: -enabled
+                )
+            }
+        }
         self.fd = fd
         self.family = address.version
     }
