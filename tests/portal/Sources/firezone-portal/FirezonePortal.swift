@@ -96,7 +96,11 @@ struct FirezonePortal: AsyncParsableCommand {
             source.resume()
             sources.append(source)
         }
-        defer { sources.forEach { $0.cancel() } }
+        defer {
+            for source in sources {
+                source.cancel()
+            }
+        }
         var iterator = signals.makeAsyncIterator()
         return await iterator.next() ?? SIGTERM
     }
