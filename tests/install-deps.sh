@@ -13,6 +13,8 @@ packages=(
     python3-aioice
     # The portal's wss:// tests make a throwaway certificate
     openssl
+    # DNS servers and queries for tests/integration/headless-client-resources.sh
+    dnsmasq-base bind9-dnsutils
 )
 
 missing=()
