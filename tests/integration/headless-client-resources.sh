@@ -84,8 +84,8 @@ table ip fz_nat {
 NFT
 
 # The resources host: the CIDR resources' addresses, the DNS resource's real addresses (172.20.1.1, fd20:1::1), and
-# the DNS server the gateway resolves it with. It has no default route: its answers reach clients only through the gateway's
-# masquerade.
+# the DNS server the gateway resolves it with. It has no default route: its answers reach clients only through the
+# gateway's masquerade.
 for address in 172.20.1.1/32 172.20.2.1/32 172.20.3.1/32 fd20:1::1/128; do
     ip -n "$RESOURCES" addr add "$address" dev lo
 done
