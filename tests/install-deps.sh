@@ -15,6 +15,8 @@ packages=(
     openssl
     # systemd-analyze checks the units we ship (tests/lint/units.sh)
     systemd
+    # DNS servers and queries for tests/integration/headless-client-resources.sh
+    dnsmasq-base bind9-dnsutils
 )
 
 missing=()

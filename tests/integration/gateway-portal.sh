@@ -14,8 +14,11 @@ trap cleanup EXIT
 BIN=${FIREZONE_BIN_DIR:-.build/debug}
 PORTAL=10.61.0.1
 SITE_TOKEN=site-a-gateways-token
+# Namespace names unique to this run (lib.sh).
+PORTAL_NS=fzp$FZ_RUN_ID
+GATEWAY_NS=fzg$FZ_RUN_ID
 
-make_link fzp fzg 61
+make_link "$PORTAL_NS" "$GATEWAY_NS" 61
 cat >"$FZ_SCRATCH/portal.json" <<JSON
 {
   "account_slug": "local",
@@ -33,9 +36,9 @@ cat >"$FZ_SCRATCH/portal.json" <<JSON
   "relays": []
 }
 JSON
-start_in fzp "$FZ_SCRATCH/portal.log" "$BIN/firezone-portal" --config "$FZ_SCRATCH/portal.json" \
+start_in "$PORTAL_NS" "$FZ_SCRATCH/portal.log" "$BIN/firezone-portal" --config "$FZ_SCRATCH/portal.json" \
     --listen "$PORTAL:8081" --admin 127.0.0.1:8082
-wait_until 20 ip netns exec fzp bash -c "exec 3<>/dev/tcp/$PORTAL/8081" || fail "the portal listens"
+wait_until 20 ip netns exec "$PORTAL_NS" bash -c "exec 3<>/dev/tcp/$PORTAL/8081" || fail "the portal listens"
 
 # The gateway's environment; callers add or override variables.
 gateway_env() {
@@ -44,7 +47,7 @@ gateway_env() {
 }
 
 http_status() {
-    ip netns exec fzg curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:8080$1"
+    ip netns exec "$GATEWAY_NS" curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:8080$1"
 }
 
 status_is() {
@@ -54,7 +57,7 @@ status_is() {
 # Every sample line of the exposition is `name{labels} value`; at least one gateway_ sample; joined is 1.
 metrics_parse() {
     local body
-    body=$(ip netns exec fzg curl -s --max-time 2 http://127.0.0.1:8080/metrics) || return 1
+    body=$(ip netns exec "$GATEWAY_NS" curl -s --max-time 2 http://127.0.0.1:8080/metrics) || return 1
     echo "$body" | grep -q '^gateway_portal_joined 1' || return 1
     echo "$body" | grep -v '^#' | grep -v '^$' | grep -Evq \
         '^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*\})? [-+0-9.eE]+$' &&
@@ -63,17 +66,17 @@ metrics_parse() {
 }
 
 tun_exists() {
-    ip -n fzg link show tun-firezone >/dev/null 2>&1
+    ip -n "$GATEWAY_NS" link show tun-firezone >/dev/null 2>&1
 }
 
 # The portal's `init` gives the gateway a tunnel address in 100.64.0.0/11 and one in fd00:2021:1111::/107.
 tun_has_portal_addresses() {
-    ip -n fzg -4 addr show dev tun-firezone | grep -q 'inet 100\.' &&
-        ip -n fzg -6 addr show dev tun-firezone | grep -q 'inet6 fd00:2021:1111:'
+    ip -n "$GATEWAY_NS" -4 addr show dev tun-firezone | grep -q 'inet 100\.' &&
+        ip -n "$GATEWAY_NS" -6 addr show dev tun-firezone | grep -q 'inet6 fd00:2021:1111:'
 }
 
 nft_table_exists() {
-    ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1
+    ip netns exec "$GATEWAY_NS" nft list table inet firezone-gateway >/dev/null 2>&1
 }
 
 # A client through the portal to the gateway and on to a resource: extended by the headless client's test.
@@ -83,7 +86,7 @@ client_end_to_end() {
 
 # --- A gateway that joins, serves its health checks and stops cleanly.
 # shellcheck disable=SC2046
-start_in fzg "$FZ_SCRATCH/gateway.log" env $(gateway_env) "$BIN/firezone-gateway"
+start_in "$GATEWAY_NS" "$FZ_SCRATCH/gateway.log" env $(gateway_env) "$BIN/firezone-gateway"
 GATEWAY=$LAST_PID
 check "/healthz answers 200" wait_until 20 status_is /healthz 200
 check "/readyz answers 200 once the portal joined the gateway" wait_until 20 status_is /readyz 200
@@ -97,14 +100,16 @@ kill -TERM "$GATEWAY"
 status=0
 wait "$GATEWAY" || status=$?
 check "SIGTERM: the gateway exits 0 (got $status)" [ "$status" -eq 0 ]
-check "SIGTERM: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
-check "SIGTERM: no nftables table is left" bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
+check "SIGTERM: no tun-firezone is left" bash -c "! ip -n $GATEWAY_NS link show tun-firezone >/dev/null 2>&1"
+check "SIGTERM: no nftables table is left" \
+    bash -c "! ip netns exec $GATEWAY_NS nft list table inet firezone-gateway >/dev/null 2>&1"
 check "the gateway logged its goodbye" grep -q "Gateway closed its connections" "$FZ_SCRATCH/gateway.log"
 
 # --- Start failures: each its own message and exit status (firezone-gateway --help lists them).
 run_gateway() {
     # shellcheck disable=SC2046
-    ip netns exec fzg env $(gateway_env) "$@" timeout 30 "$BIN/firezone-gateway" >"$FZ_SCRATCH/failure.log" 2>&1
+    ip netns exec "$GATEWAY_NS" env $(gateway_env) "$@" timeout 30 "$BIN/firezone-gateway" \
+        >"$FZ_SCRATCH/failure.log" 2>&1
 }
 
 expect_exit() {
@@ -117,9 +122,9 @@ expect_exit() {
     else
         fail "$description: exit $status, expected $expected with '$pattern'; log: $(tail -3 "$FZ_SCRATCH/failure.log")"
     fi
-    check "$description: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
+    check "$description: no tun-firezone is left" bash -c "! ip -n $GATEWAY_NS link show tun-firezone >/dev/null 2>&1"
     check "$description: no nftables table is left" \
-        bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
+        bash -c "! ip netns exec $GATEWAY_NS nft list table inet firezone-gateway >/dev/null 2>&1"
 }
 
 expect_exit "a rejected token" 6 "create a new token" FIREZONE_TOKEN=not-a-token FIREZONE_ID= \
@@ -135,19 +140,19 @@ expect_exit "an unreachable portal" 5 "check FIREZONE_API_URL" FIREZONE_API_URL=
     FIREZONE_MAX_PARTITION_TIME=2s
 
 # SO_REUSEADDR: the earlier checks' connections leave port 8080 in TIME_WAIT.
-ip netns exec fzg python3 -c 'import socket, time
+ip netns exec "$GATEWAY_NS" python3 -c 'import socket, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 8080)); s.listen(); time.sleep(60)' &
 FZ_PIDS+=("$!")
 HOLDER=$!
-wait_until 5 ip netns exec fzg bash -c "exec 3<>/dev/tcp/127.0.0.1/8080"
+wait_until 5 ip netns exec "$GATEWAY_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/8080"
 expect_exit "a taken health port" 4 "FIREZONE_HEALTH_CHECK_ADDR"
 kill "$HOLDER" 2>/dev/null
 wait "$HOLDER" 2>/dev/null
 
 status=0
 # shellcheck disable=SC2046
-ip netns exec fzg env $(gateway_env) setpriv --bounding-set=-net_admin --inh-caps=-net_admin -- \
+ip netns exec "$GATEWAY_NS" env $(gateway_env) setpriv --bounding-set=-net_admin --inh-caps=-net_admin -- \
     "$BIN/firezone-gateway" >"$FZ_SCRATCH/failure.log" 2>&1 || status=$?
 if [ "$status" -eq 3 ] && grep -q "setcap cap_net_admin+eip" "$FZ_SCRATCH/failure.log"; then
     pass "without CAP_NET_ADMIN the gateway names setcap (exit $status)"

@@ -17,40 +17,49 @@ BIN=${FIREZONE_BIN_DIR:-.build/debug}
 PORTAL=10.62.0.1
 CLIENT_TOKEN=client-1-token
 STATUS=$FZ_SCRATCH/status.json
+# Namespace names and the veth names that wire them, unique to this run (lib.sh).
+HUB=fzhp$FZ_RUN_ID
+CLIENT_ROUTER=fzhr$FZ_RUN_ID
+CLIENT_NS=fzhc$FZ_RUN_ID
+GATEWAY_ROUTER=fzhs$FZ_RUN_ID
+GATEWAY_NS=fzhg$FZ_RUN_ID
+LINK_RC=fzhrc$FZ_RUN_ID
+LINK_PS=fzhps$FZ_RUN_ID
+LINK_SG=fzhsg$FZ_RUN_ID
 
 # Routers between every peer and the relay. The portal's namespace (10.62.0.1, also the relay) is the internet
 # hub: the client (10.63.0.2) sits behind a masquerading router (10.62.0.2 outside), the gateway (10.65.0.2) behind a
 # plain router (10.64.0.2) on a second link of the hub. The relay's host thus has two interfaces, and its answers to
 # the gateway leave by the one that is not its public address's. The resource 172.20.0.1 is an address of the
 # gateway's namespace (on lo).
-make_link fzhp fzhr 62
-ip netns add fzhc
-FZ_NAMESPACES+=(fzhc)
-ip netns add fzhs
-FZ_NAMESPACES+=(fzhs)
-ip netns add fzhg
-FZ_NAMESPACES+=(fzhg)
-wire_namespaces fzhrc fzhr eth1 fzhc eth0
-wire_namespaces fzhps fzhp eth1 fzhs eth0
-wire_namespaces fzhsg fzhs eth1 fzhg eth0
-ip -n fzhr addr add 10.63.0.1/24 dev eth1
-ip -n fzhc addr add 10.63.0.2/24 dev eth0
-ip -n fzhp addr add 10.64.0.1/24 dev eth1
-ip -n fzhs addr add 10.64.0.2/24 dev eth0
-ip -n fzhs addr add 10.65.0.1/24 dev eth1
-ip -n fzhg addr add 10.65.0.2/24 dev eth0
-for namespace in fzhc fzhs fzhg; do
+make_link "$HUB" "$CLIENT_ROUTER" 62
+ip netns add "$CLIENT_NS"
+FZ_NAMESPACES+=("$CLIENT_NS")
+ip netns add "$GATEWAY_ROUTER"
+FZ_NAMESPACES+=("$GATEWAY_ROUTER")
+ip netns add "$GATEWAY_NS"
+FZ_NAMESPACES+=("$GATEWAY_NS")
+wire_namespaces "$LINK_RC" "$CLIENT_ROUTER" eth1 "$CLIENT_NS" eth0
+wire_namespaces "$LINK_PS" "$HUB" eth1 "$GATEWAY_ROUTER" eth0
+wire_namespaces "$LINK_SG" "$GATEWAY_ROUTER" eth1 "$GATEWAY_NS" eth0
+ip -n "$CLIENT_ROUTER" addr add 10.63.0.1/24 dev eth1
+ip -n "$CLIENT_NS" addr add 10.63.0.2/24 dev eth0
+ip -n "$HUB" addr add 10.64.0.1/24 dev eth1
+ip -n "$GATEWAY_ROUTER" addr add 10.64.0.2/24 dev eth0
+ip -n "$GATEWAY_ROUTER" addr add 10.65.0.1/24 dev eth1
+ip -n "$GATEWAY_NS" addr add 10.65.0.2/24 dev eth0
+for namespace in "$CLIENT_NS" "$GATEWAY_ROUTER" "$GATEWAY_NS"; do
     ip -n "$namespace" link set lo up
 done
-ip -n fzhr route add default via 10.62.0.1
-ip -n fzhc route add default via 10.63.0.1
-ip -n fzhp route add 10.65.0.0/24 via 10.64.0.2
-ip -n fzhs route add default via 10.64.0.1
-ip -n fzhg route add default via 10.65.0.1
-for namespace in fzhp fzhr fzhs; do
+ip -n "$CLIENT_ROUTER" route add default via 10.62.0.1
+ip -n "$CLIENT_NS" route add default via 10.63.0.1
+ip -n "$HUB" route add 10.65.0.0/24 via 10.64.0.2
+ip -n "$GATEWAY_ROUTER" route add default via 10.64.0.1
+ip -n "$GATEWAY_NS" route add default via 10.65.0.1
+for namespace in "$HUB" "$CLIENT_ROUTER" "$GATEWAY_ROUTER"; do
     ip netns exec "$namespace" sysctl -qw net.ipv4.ip_forward=1
 done
-ip netns exec fzhr nft -f - <<'NFT'
+ip netns exec "$CLIENT_ROUTER" nft -f - <<'NFT'
 table ip fz_nat {
     chain postrouting {
         type nat hook postrouting priority srcnat;
@@ -58,8 +67,8 @@ table ip fz_nat {
     }
 }
 NFT
-ip -n fzhg addr add 172.20.0.1/32 dev lo
-start_in fzhg "$FZ_SCRATCH/http.log" python3 -m http.server --bind 172.20.0.1 8000 --directory "$FZ_SCRATCH"
+ip -n "$GATEWAY_NS" addr add 172.20.0.1/32 dev lo
+start_in "$GATEWAY_NS" "$FZ_SCRATCH/http.log" python3 -m http.server --bind 172.20.0.1 8000 --directory "$FZ_SCRATCH"
 echo "resource-page" >"$FZ_SCRATCH/index.html"
 cat >"$FZ_SCRATCH/portal.json" <<JSON
 {
@@ -78,19 +87,21 @@ cat >"$FZ_SCRATCH/portal.json" <<JSON
   "relays": [{"id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b", "name": "relay-1", "token": "relay-1-token"}]
 }
 JSON
-start_in fzhp "$FZ_SCRATCH/portal.log" "$BIN/firezone-portal" --config "$FZ_SCRATCH/portal.json" \
+start_in "$HUB" "$FZ_SCRATCH/portal.log" "$BIN/firezone-portal" --config "$FZ_SCRATCH/portal.json" \
     --listen "$PORTAL:8081" --admin 127.0.0.1:8082
-wait_until 20 ip netns exec fzhp bash -c "exec 3<>/dev/tcp/$PORTAL/8081" || fail "the portal listens"
+wait_until 20 ip netns exec "$HUB" bash -c "exec 3<>/dev/tcp/$PORTAL/8081" || fail "the portal listens"
 
 # A gateway authorizes a flow only with a relay to offer (Firezone 685acdac3a answers NoTurnServers without one).
-start_in fzhp "$FZ_SCRATCH/relay.log" env FIREZONE_TOKEN=relay-1-token FIREZONE_API_URL="ws://$PORTAL:8081" \
+start_in "$HUB" "$FZ_SCRATCH/relay.log" env FIREZONE_TOKEN=relay-1-token FIREZONE_API_URL="ws://$PORTAL:8081" \
     PUBLIC_IP4_ADDR="$PORTAL" HEALTH_CHECK_ADDR=127.0.0.1:8090 RUST_LOG=info "$BIN/firezone-relay"
 # shellcheck disable=SC2046
-start_in fzhg "$FZ_SCRATCH/gateway.log" env FIREZONE_TOKEN=site-a-gateways-token FIREZONE_API_URL="ws://$PORTAL:8081" \
+start_in "$GATEWAY_NS" "$FZ_SCRATCH/gateway.log" env FIREZONE_TOKEN=site-a-gateways-token \
+    FIREZONE_API_URL="ws://$PORTAL:8081" \
     FIREZONE_ID=gateway-integration FIREZONE_NAME=gw FIREZONE_HEALTH_CHECK_ADDR=127.0.0.1:8080 \
     FIREZONE_ID_PATH="$FZ_SCRATCH/gateway-id" RUST_LOG=debug "$BIN/firezone-gateway"
 gateway_ready() {
-    [ "$(ip netns exec fzhg curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:8080/readyz)" = 200 ]
+    [ "$(ip netns exec "$GATEWAY_NS" curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+        http://127.0.0.1:8080/readyz)" = 200 ]
 }
 wait_until 20 gateway_ready || fail "the gateway joins the portal"
 # Through its router and into the relay's second interface; the relay answers from its public address.
@@ -108,30 +119,30 @@ status_says() {
 }
 
 tun_has_portal_addresses() {
-    ip -n fzhc -4 addr show dev tun-firezone | grep 'inet 100\.' >/dev/null &&
-        ip -n fzhc -6 addr show dev tun-firezone | grep 'inet6 fd00:2021:1111:' >/dev/null
+    ip -n "$CLIENT_NS" -4 addr show dev tun-firezone | grep 'inet 100\.' >/dev/null &&
+        ip -n "$CLIENT_NS" -6 addr show dev tun-firezone | grep 'inet6 fd00:2021:1111:' >/dev/null
 }
 
 resource_routed() {
-    ip -n fzhc route show table 0x2021fd00 | grep '^172.20.0.0/16 dev tun-firezone' >/dev/null
+    ip -n "$CLIENT_NS" route show table 0x2021fd00 | grep '^172.20.0.0/16 dev tun-firezone' >/dev/null
 }
 
 rules_installed() {
     # 0x2021fd00 = 539098368, which `ip rule` prints in decimal. No `grep -q` after a pipe: with pipefail, the writer's
     # SIGPIPE would fail the check.
-    ip -n fzhc rule show | grep '^100:.*not from all fwmark 0xfd002021 lookup 539098368' >/dev/null &&
-        ip -n fzhc -6 rule show | grep '^100:.*not from all fwmark 0xfd002021 lookup 539098368' >/dev/null
+    ip -n "$CLIENT_NS" rule show | grep '^100:.*not from all fwmark 0xfd002021 lookup 539098368' >/dev/null &&
+        ip -n "$CLIENT_NS" -6 rule show | grep '^100:.*not from all fwmark 0xfd002021 lookup 539098368' >/dev/null
 }
 
 nothing_left() {
-    ! ip -n fzhc link show tun-firezone >/dev/null 2>&1 &&
-        ! ip -n fzhc rule show | grep '^100:' >/dev/null &&
-        ! ip -n fzhc -6 rule show | grep '^100:' >/dev/null
+    ! ip -n "$CLIENT_NS" link show tun-firezone >/dev/null 2>&1 &&
+        ! ip -n "$CLIENT_NS" rule show | grep '^100:' >/dev/null &&
+        ! ip -n "$CLIENT_NS" -6 rule show | grep '^100:' >/dev/null
 }
 
 # --- A client that signs in, shows its status, resets on SIGHUP and stops cleanly.
 # shellcheck disable=SC2046
-start_in fzhc "$FZ_SCRATCH/client.log" env $(client_env) "$BIN/firezone-headless-client"
+start_in "$CLIENT_NS" "$FZ_SCRATCH/client.log" env $(client_env) "$BIN/firezone-headless-client"
 CLIENT=$LAST_PID
 check "status: signed in to the portal" wait_until 20 status_says "Signed in: yes"
 check "status: lists the portal's CIDR resource" wait_until 5 status_says "cidr      Lab  172.20.0.0/16"
@@ -140,13 +151,15 @@ check "the client allocates on the relay through its masquerading router" \
 check "tun-firezone has the addresses of the portal's init" wait_until 5 tun_has_portal_addresses
 check "the resource is routed into tun-firezone in table 0x2021fd00" wait_until 5 resource_routed
 check "policy rule 100 sends unmarked traffic to connlib's table" rules_installed
-check "ping reaches the CIDR resource through the gateway" wait_until 30 ip netns exec fzhc ping -c 1 -W 1 172.20.0.1
+check "ping reaches the CIDR resource through the gateway" \
+    wait_until 30 ip netns exec "$CLIENT_NS" ping -c 1 -W 1 172.20.0.1
 check "HTTP reaches the CIDR resource through the gateway" \
-    bash -c "ip netns exec fzhc curl -s --max-time 5 http://172.20.0.1:8000/index.html | grep resource-page >/dev/null"
+    bash -c "ip netns exec $CLIENT_NS curl -s --max-time 5 http://172.20.0.1:8000/index.html |
+        grep resource-page >/dev/null"
 # Traffic first: the connection may have been reset since (a network change), and a reset connection comes back
 # with the next packet; the status file is rewritten every second.
 connection_shown() {
-    ip netns exec fzhc ping -c 1 -W 1 172.20.0.1 >/dev/null && sleep 1.2 && status_says "direct  last handshake"
+    ip netns exec "$CLIENT_NS" ping -c 1 -W 1 172.20.0.1 >/dev/null && sleep 1.2 && status_says "direct  last handshake"
 }
 check "status: the connection to the gateway is direct with a handshake" wait_until 10 connection_shown
 # The keys the client joined the portal with, in order (the portal logs each join's key).
@@ -172,7 +185,7 @@ resets_above() {
     [ "$(resets)" -gt "$1" ]
 }
 BEFORE=$(resets)
-ip -n fzhc addr add 10.63.0.7/24 dev eth0
+ip -n "$CLIENT_NS" addr add 10.63.0.7/24 dev eth0
 check "a new address on the host's interface resets the connections" wait_until 5 resets_above "$BEFORE"
 # The reset refreshes the mirrored link-scope routes; the notifications of that refresh are not a new change.
 sleep 2
@@ -192,7 +205,7 @@ expect_exit() {
     shift 3
     local status=0
     # shellcheck disable=SC2046
-    ip netns exec fzhc env $(client_env) "$@" timeout 30 "$BIN/firezone-headless-client" \
+    ip netns exec "$CLIENT_NS" env $(client_env) "$@" timeout 30 "$BIN/firezone-headless-client" \
         >"$FZ_SCRATCH/failure.log" 2>&1 || status=$?
     if [ "$status" -eq "$expected" ] && grep -q "$pattern" "$FZ_SCRATCH/failure.log"; then
         pass "$description (exit $status)"
@@ -216,7 +229,7 @@ expect_exit "an unreachable portal" 5 "check FIREZONE_API_URL" FIREZONE_API_URL=
 
 status=0
 # shellcheck disable=SC2046
-ip netns exec fzhc env $(client_env) setpriv --bounding-set=-net_admin --inh-caps=-net_admin -- \
+ip netns exec "$CLIENT_NS" env $(client_env) setpriv --bounding-set=-net_admin --inh-caps=-net_admin -- \
     "$BIN/firezone-headless-client" >"$FZ_SCRATCH/failure.log" 2>&1 || status=$?
 if [ "$status" -eq 3 ] && grep -q "setcap cap_net_admin+eip" "$FZ_SCRATCH/failure.log"; then
     pass "without CAP_NET_ADMIN the client names setcap (exit $status)"
@@ -225,17 +238,18 @@ else
 fi
 
 # Another process holds tun-firezone (TUNSETIFF with IFF_TUN | IFF_NO_PI), as a second client would.
-ip netns exec fzhc python3 -c 'import fcntl, os, struct, time
+ip netns exec "$CLIENT_NS" python3 -c 'import fcntl, os, struct, time
 fd = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", b"tun-firezone", 0x0001 | 0x1000))
 time.sleep(60)' &
 FZ_PIDS+=("$!")
 HOLDER=$!
-wait_until 5 ip -n fzhc link show tun-firezone
+wait_until 5 ip -n "$CLIENT_NS" link show tun-firezone
 expect_exit_taken() {
     local status=0
     # shellcheck disable=SC2046
-    ip netns exec fzhc env $(client_env) timeout 30 "$BIN/firezone-headless-client" >"$FZ_SCRATCH/failure.log" 2>&1 ||
+    ip netns exec "$CLIENT_NS" env $(client_env) timeout 30 "$BIN/firezone-headless-client" \
+        >"$FZ_SCRATCH/failure.log" 2>&1 ||
         status=$?
     if [ "$status" -eq 4 ] && grep -q "another client" "$FZ_SCRATCH/failure.log"; then
         pass "a taken TUN device (exit $status)"

@@ -2,6 +2,12 @@
 # recorded here and removed by `cleanup` (run from an EXIT trap): processes by PID, namespaces by name.
 # shellcheck shell=bash
 
+# Network namespaces and the temporary veth names of make_link and wire_namespaces live in the host's shared name
+# spaces: every name a run gives them ends in this suffix (the script's PID), so that two runs on one machine, of
+# one test or of several, never collide. Keep the stems short: an interface name is at most 15 characters, and
+# make_link names one "<namespace>-e".
+FZ_RUN_ID=$$
+
 FZ_PIDS=()
 FZ_NAMESPACES=()
 FZ_FAILURES=0

@@ -51,12 +51,17 @@ extension ClientState {
     // MARK: Portal answers
 
     /// `flow_created`: connects to the gateway (role controlling, the client's ICE credentials local) and routes
-    /// the resource via it. Its buffered packets go out once the connection is established.
+    /// the resource via it. Its buffered packets go out once the connection is established. The request is answered:
+    /// the next flow this resource needs (after the gateway prohibits this one) is asked for at once, as connlib
+    /// keeps its request time with the pending flow that `flow_created` removes (rust/connlib/tunnel/src/client.rs,
+    /// `handle_flow_created`); otherwise a packet buffered less than two seconds after this answer would wait for
+    /// a request that never goes out.
     mutating func flowCreated(_ flow: FlowCreated, now: Instant) {
         guard self.resources[flow.resourceID] != nil else {
             self.stats.count(.unknownPortalReference)
             return
         }
+        self.lastFlowRequest.removeValue(forKey: flow.resourceID)
         do throws(NodeError) {
             try self.node.upsertConnection(
                 flow.gatewayID,

@@ -127,6 +127,24 @@ import WireGuard
         #expect(harness.gatewayPayloads == ["first"])
     }
 
+    @Test func aFlowProhibitedRightAfterItWasCreatedAsksForANewOneAtOnce() throws {
+        var harness = ClientHarness()
+        harness.tunInput(try ClientHarness.udp(to: ClientHarness.lanHost(), payload: "first"))
+        try harness.authorize(Self.cidrID)
+        harness.run(for: .milliseconds(500))
+        try #require(harness.gatewayPayloads == ["first"])
+        let refused = try #require(harness.gatewayReceived.first)
+        try harness.gatewaySends(
+            IPPacket.makeICMPDestinationUnreachable(for: refused, reason: .administrativelyProhibited)
+        )
+        #expect(harness.createFlows.map(\.resourceID) == [Self.cidrID, Self.cidrID])
+        // The packet that waits for the new flow leaves once the portal answers.
+        harness.tunInput(try ClientHarness.udp(to: ClientHarness.lanHost(), payload: "held"))
+        try harness.authorize(Self.cidrID)
+        harness.run(for: .milliseconds(500))
+        #expect(harness.gatewayPayloads == ["first", "held"])
+    }
+
     @Test func anICMPErrorOtherThanProhibitedKeepsTheFlow() throws {
         var harness = try Self.established()
         harness.run(for: .seconds(2))

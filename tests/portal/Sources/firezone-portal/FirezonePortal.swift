@@ -1,8 +1,13 @@
 import ArgumentParser
+import Dispatch
 import Logging
 import NIOPosix
 import NIOSSL
 import PortalServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A Firezone portal for local runs: the Phoenix protocol of Firezone 685acdac3a for clients, gateways and relays,
 /// configured by one JSON file (see `PortalConfiguration`), with an admin API on localhost.
@@ -72,8 +77,32 @@ struct FirezonePortal: AsyncParsableCommand {
             "Portal listening",
             metadata: ["listen": "\(listen.host):\(server.port)", "admin": "\(admin.host):\(adminServer.port)"]
         )
-        // Until killed: the portal is a test fixture; its state lives in memory only.
-        try await Task.sleep(for: .seconds(Int64.max / 2))
+        // Until SIGTERM or SIGINT, then exit 0 as the other components do; the state lives in memory only.
+        let signalNumber = await Self.terminationSignal()
+        logger.info("Portal stopping", metadata: ["signal": "\(signalNumber)"])
+        try await adminServer.close()
+        try await server.close()
+        try await group.shutdownGracefully()
+    }
+
+    /// Waits for SIGTERM or SIGINT, whose default action (ending the process with the signal) is replaced.
+    static func terminationSignal() async -> Int32 {
+        let (signals, continuation) = AsyncStream<Int32>.makeStream()
+        var sources: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { continuation.yield(signalNumber) }
+            source.resume()
+            sources.append(source)
+        }
+        defer {
+            for source in sources {
+                source.cancel()
+            }
+        }
+        var iterator = signals.makeAsyncIterator()
+        return await iterator.next() ?? SIGTERM
     }
 
     static func split(_ text: String) -> (host: String, port: Int)? {
