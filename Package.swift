@@ -128,6 +128,27 @@ let package = Package(
             path: "platform/Tests/FirezoneOptionsTests"
         ),
 
+        // What every executable's entry point shares: the error that ends it printed without a backtrace with its
+        // exit status, the logger (`RUST_LOG`'s level, `LOG_DIR`), the host's name.
+        .target(
+            name: "FirezoneCommand",
+            dependencies: [
+                "FirezoneOptions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "platform/Sources/FirezoneCommand"
+        ),
+        .testTarget(
+            name: "FirezoneCommandTests",
+            dependencies: [
+                "FirezoneCommand", "FirezoneOptions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "platform/Tests/FirezoneCommandTests"
+        ),
+
         // `/healthz`, `/readyz` and Prometheus `/metrics` over HTTP, shared by every component's executable.
         .target(
             name: "FirezoneHealth",
@@ -329,7 +350,7 @@ let package = Package(
             name: "firezone-relay",
             dependencies: [
                 "Relay", "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
-                "FirezoneHealth", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "FirezoneCommand", "FirezoneHealth", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -450,7 +471,8 @@ let package = Package(
             name: "Connlib",
             dependencies: [
                 "ConnlibCore", "PortalMessages", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime",
-                "Snownet", "WireGuard", "FirezoneCrypto", "FirezoneOptions", "PhoenixChannel", "PhoenixCore",
+                "Snownet", "WireGuard", "FirezoneCrypto", "FirezoneOptions", "FirezoneCommand", "PhoenixChannel",
+                "PhoenixCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -464,8 +486,8 @@ let package = Package(
         .executableTarget(
             name: "firezone-gateway",
             dependencies: [
-                "Connlib", "ConnlibCore", "FirezoneHealth", "FirezoneOptions", "FirezoneCrypto", "IPPacket", "LinuxIO",
-                "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
+                "Connlib", "ConnlibCore", "FirezoneCommand", "FirezoneHealth", "FirezoneOptions", "FirezoneCrypto",
+                "IPPacket", "LinuxIO", "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -508,7 +530,7 @@ let package = Package(
             name: "firezone-headless-client",
             dependencies: [
                 "HeadlessClient", "Connlib", "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
-                "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
+                "FirezoneCommand", "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

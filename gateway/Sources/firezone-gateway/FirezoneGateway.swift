@@ -1,5 +1,6 @@
 import ArgumentParser
 import Connlib
+import FirezoneCommand
 import FirezoneCrypto
 import FirezoneHealth
 import FirezoneOptions
@@ -22,7 +23,7 @@ import WireGuard
 /// flag wins over its variable. The token is best given as a file or variable: flags are visible to every local
 /// user.
 @main
-struct FirezoneGateway: AsyncParsableCommand {
+struct FirezoneGateway: ExecutableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firezone-gateway",
         abstract: "Firezone's gateway: the tunnel's end next to the resources of a site.",
@@ -90,61 +91,25 @@ struct FirezoneGateway: AsyncParsableCommand {
     /// The tracing targets whose `RUST_LOG` directives apply (Firezone's crates `firezone_gateway`, `firezone_tunnel`).
     static let logTargets = ["firezone_gateway", "firezone_tunnel"]
 
-    static func main() async {
-        do {
-            var command = try Self.parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            let code = Self.exitCode(for: error)
-            if code == .success {
-                Self.exit(withError: error)
-            }
-            let status: Int32
-            let message: String
-            switch error {
-            case let failure as GatewayFailure:
-                (status, message) = (failure.kind.rawValue, "error: \(failure)")
-            case let failed as PortalBridge<GatewayTopic>.PortalFailed:
-                (status, message) = Self.portalExit(failed.failure)
-            case is OptionError, is ValidationError:
-                (status, message) = (OptionError.exitCode, Self.fullMessage(for: error))
-            default:
-                // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
-                let isUsage = code == .validationFailure
-                (status, message) = (
-                    isUsage ? OptionError.exitCode : GatewayExitStatus.startFailed.rawValue,
-                    Self.fullMessage(for: error)
-                )
-            }
-            StandardError.write(message + "\n")
-            Glibc.exit(status)
-        }
+    static var startFailureStatus: Int32 {
+        GatewayExitStatus.startFailed.rawValue
     }
 
-    private static func portalExit(_ failure: PhoenixFailure) -> (Int32, String) {
-        switch failure.kind {
-        case .partitionTimeout, .tls:
-            return (
-                GatewayExitStatus.portalUnreachable.rawValue,
-                "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
-            )
-        case .rejected, .joinRejected, .tokenExpired:
-            return (
-                GatewayExitStatus.portalRejected.rawValue,
-                "error: \(failure); create a new token for this site in the portal and set FIREZONE_TOKEN"
-            )
+    static func exitFailure(for error: any Error) -> (any ExitStatusError)? {
+        guard let failed = error as? PortalBridge<GatewayTopic>.PortalFailed else {
+            return nil
         }
+        return failed.exitFailure(
+            unreachable: GatewayExitStatus.portalUnreachable,
+            rejected: .portalRejected,
+            rejectedHint: "create a new token for this site in the portal and set FIREZONE_TOKEN"
+        )
     }
 
     func run() async throws {
         // 1. Options: every usage error surfaces here, before anything starts.
         let reader = OptionReader(environment: OptionReader.processEnvironment())
-        var logger = Logger(label: "firezone-gateway", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = try reader.logLevel(for: Self.logTargets)
+        let logger = ExecutableLogger.make(label: "firezone-gateway", level: try reader.logLevel(for: Self.logTargets))
         let portalFlags = PortalOptions.Flags(
             token: self.token,
             tokenFile: self.tokenFile,
@@ -190,7 +155,7 @@ struct FirezoneGateway: AsyncParsableCommand {
                 throw GatewayFailure(.startFailed, error.description)
             }
         }
-        let name = portalOptions.name ?? Self.hostName()
+        let name = portalOptions.name ?? HostName.current() ?? PersistentDeviceID.makeUUID()
         if buffers.raisesKernelLimits {
             for failure in KernelSocketBufferLimits().raise(toFit: buffers) {
                 logger.warning("\(failure); set FIREZONE_NO_INC_BUF=true to skip this")
@@ -291,34 +256,5 @@ struct FirezoneGateway: AsyncParsableCommand {
         network.stop(logger: logger)
         sockets.close()
         try result.get()
-    }
-
-    private static func hostName() -> String {
-        var bytes = [CChar](repeating: 0, count: 256)
-        guard gethostname(&bytes, bytes.count - 1) == 0 else {
-            return PersistentDeviceID.makeUUID()
-        }
-        return String(decoding: bytes.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-enum StandardError {
-    static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        _ = Glibc.write(STDERR_FILENO, &bytes, bytes.count)
-    }
-}
-
-extension StaticSecret {
-    /// A new key for this run: Firezone's gateway makes a fresh one at every start (rust/gateway/src/main.rs).
-    static func random(using generator: inout some RandomNumberGenerator) -> StaticSecret {
-        var bytes = [UInt8](repeating: 0, count: Bytes32.count)
-        for index in bytes.indices {
-            bytes[index] = UInt8.random(in: .min ... .max, using: &generator)
-        }
-        guard let raw = Bytes32(bytes) else {
-            preconditionFailure("32 bytes make a Bytes32")
-        }
-        return StaticSecret(raw)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FirezoneCommand
 import FirezoneHealth
 import FirezoneOptions
 import LinuxIO
@@ -152,8 +153,10 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         // 1. Options: every usage error surfaces here, before anything starts.
         let reader = OptionReader(environment: OptionReader.processEnvironment())
-        var logger = Logger(label: "firezone-relay", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = try reader.logLevel(for: RelayOptions.logTargets)
+        let logger = ExecutableLogger.make(
+            label: "firezone-relay",
+            level: try reader.logLevel(for: RelayOptions.logTargets)
+        )
         let portalFlags = PortalOptions.Flags(
             token: self.token,
             tokenFile: self.tokenFile,
