@@ -25,6 +25,9 @@ let package = Package(
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         // Our RelayServer on a simulated host, for the benchmarks of snownet's Node (tests/benchmarks).
         .library(name: "SimulatedRelay", targets: ["SimulatedRelay"]),
+        // connlib's client and gateway states on simulated hosts and the portal that brokers their flows, for
+        // connlib's reference model and the benchmarks' connected tunnel.
+        .library(name: "SimulatedConnlib", targets: ["SimulatedConnlib"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "WireGuard", targets: ["WireGuard"]),
         .library(name: "ICE", targets: ["ICE"]),
@@ -458,7 +461,7 @@ let package = Package(
             name: "ConnlibCoreTests",
             dependencies: [
                 "ConnlibCore", "Snownet", "ICE", "TURNClient", "STUN", "WireGuard", "IPPacket", "PortalMessages",
-                "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay",
+                "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay", "SimulatedConnlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -570,6 +573,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "tests/Sources/SimulatedRelay"
+        ),
+        .target(
+            name: "SimulatedConnlib",
+            dependencies: [
+                "FirezoneTesting", "ConnlibCore", "Snownet", "PortalMessages", "IPPacket", "FirezoneTime",
+                "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "tests/Sources/SimulatedConnlib"
         ),
         .testTarget(
             name: "FirezoneTestingTests",
