@@ -50,13 +50,8 @@ struct FirezoneGateway: ExecutableCommand {
             """
     )
 
-    @Option(
-        name: .customLong("token"),
-        help: "Portal token (env FIREZONE_TOKEN). Visible to local users: prefer --token-file."
-    )
-    var token: String?
-    @Option(name: .customLong("token-file"), help: "File holding the portal token (env FIREZONE_TOKEN_FILE).")
-    var tokenFile: String?
+    @OptionGroup(title: "Portal")
+    var portalFlags: PortalFlags
     @Option(name: .customLong("id"), help: "The gateway's ID (env FIREZONE_ID).")
     var id: String?
     @Option(
@@ -64,15 +59,6 @@ struct FirezoneGateway: ExecutableCommand {
         help: "Where a generated ID is kept (env FIREZONE_ID_PATH, default \(Self.defaultIDPath))."
     )
     var idPath: String?
-    @Option(name: .customLong("name"), help: "Name shown in the portal (env FIREZONE_NAME, default the host name).")
-    var name: String?
-    @Option(name: .customLong("api-url"), help: "Portal URL (env FIREZONE_API_URL, default wss://api.firezone.dev).")
-    var apiURL: String?
-    @Option(
-        name: .customLong("max-partition-time"),
-        help: "How long the portal may be unreachable before the gateway exits (env FIREZONE_MAX_PARTITION_TIME)."
-    )
-    var maxPartitionTime: String?
     @Option(
         name: .customLong("health-check-addr"),
         help: "Address of /healthz, /readyz and /metrics (env FIREZONE_HEALTH_CHECK_ADDR, default 0.0.0.0:8080)."
@@ -110,16 +96,9 @@ struct FirezoneGateway: ExecutableCommand {
         // 1. Options: every usage error surfaces here, before anything starts.
         let reader = OptionReader(environment: OptionReader.processEnvironment())
         let logger = ExecutableLogger.make(label: "firezone-gateway", level: try reader.logLevel(for: Self.logTargets))
-        let portalFlags = PortalOptions.Flags(
-            token: self.token,
-            tokenFile: self.tokenFile,
-            apiURL: self.apiURL,
-            name: self.name,
-            maxPartitionTime: self.maxPartitionTime
-        )
         guard
             let portalOptions = try PortalOptions.resolve(
-                portalFlags,
+                self.portalFlags.flags,
                 reader: reader,
                 defaultPartitionTime: PhoenixConstants.defaultPartitionTime
             )
