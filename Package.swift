@@ -505,7 +505,7 @@ let package = Package(
             dependencies: [
                 "Connlib", "ConnlibCore", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime", "FirezoneTesting",
                 "FirezoneOptions", "PhoenixChannel", "PhoenixCore", "PortalMessages", "PortalTestSupport",
-                "CNetworkTestSupport", "WireGuard", "FirezoneCrypto",
+                "CNetworkTestSupport", "WireGuard", "FirezoneCrypto", "FirezoneCommand",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
