@@ -13,6 +13,8 @@ packages=(
     python3-aioice
     # The portal's wss:// tests make a throwaway certificate
     openssl
+    # systemd-analyze checks the units we ship (tests/lint/units.sh)
+    systemd
 )
 
 missing=()

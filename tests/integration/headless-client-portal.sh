@@ -3,9 +3,10 @@
 # resource, each behind a router: both allocate on the relay, the status view (signed in, the portal's resource),
 # tun-firezone with the portal's addresses, the resource's route in connlib's table, ping and HTTP reaching the
 # resource through the gateway, and the policy rules while it runs; SIGHUP and a network change reset its
-# connections and it keeps running; SIGTERM exits 0 and leaves no device, rule or status file. Then each start
-# failure with its own exit status: a bad option, a token file others may read, a rejected token, an unreachable
-# portal, no CAP_NET_ADMIN, a taken TUN device.
+# connections with a new key (the client joins the portal again with it, and reaches the resource), and it keeps
+# running; SIGTERM exits 0 and leaves no device, rule or status file. Then each start failure with its own exit
+# status: a bad option, a token file others may read, a rejected token, an unreachable portal, no CAP_NET_ADMIN, a
+# taken TUN device.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh
@@ -148,9 +149,22 @@ connection_shown() {
     ip netns exec fzhc ping -c 1 -W 1 172.20.0.1 >/dev/null && sleep 1.2 && status_says "direct  last handshake"
 }
 check "status: the connection to the gateway is direct with a handshake" wait_until 10 connection_shown
+# The keys the client joined the portal with, in order (the portal logs each join's key).
+client_keys() {
+    grep "component=3c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f public.key=.* Joined" "$FZ_SCRATCH/portal.log" |
+        sed 's/.*public\.key=\([^ ]*\).*/\1/' | uniq
+}
+rejoined_with_a_new_key() {
+    [ "$(client_keys | wc -l)" -ge 2 ]
+}
+check "the client joined the portal once, with one key" [ "$(client_keys | wc -l)" -eq 1 ]
 kill -HUP "$CLIENT"
 check "SIGHUP resets the connections" wait_until 5 grep -q "Network changed: resetting connections" \
     "$FZ_SCRATCH/client.log"
+check "SIGHUP: the client joins the portal again with a new WireGuard key" wait_until 10 rejoined_with_a_new_key
+# The gateway learns the key with the flow the next packet asks for.
+check "SIGHUP: ping reaches the resource again with the new key" \
+    wait_until 20 ip netns exec fzhc ping -c 1 -W 1 172.20.0.1
 resets() {
     grep -c "Network changed: resetting connections" "$FZ_SCRATCH/client.log"
 }
@@ -163,7 +177,7 @@ check "a new address on the host's interface resets the connections" wait_until 
 # The reset refreshes the mirrored link-scope routes; the notifications of that refresh are not a new change.
 sleep 2
 check "one network change resets once (got $(($(resets) - BEFORE)))" [ "$(resets)" -eq $((BEFORE + 1)) ]
-check "after SIGHUP the client still runs and is signed in" status_says "Signed in: yes"
+check "after SIGHUP the client still runs and is signed in" wait_until 10 status_says "Signed in: yes"
 kill -TERM "$CLIENT"
 status=0
 wait "$CLIENT" || status=$?

@@ -1,4 +1,5 @@
 import DequeModule
+import FirezoneCrypto
 import Glibc
 import LinuxIO
 import Logging
@@ -24,7 +25,8 @@ import Synchronization
 /// A `.failed` event (a rejected token, the partition time passed) is delivered to the data plane and also ends
 /// ``run()`` with ``PortalFailed``, which shuts the group down. ``reconnect()`` replaces the connection with a new
 /// one, whose join brings a fresh `init`: what a gateway or client does when its last relay is gone, as Firezone
-/// 685acdac3a's portal announces relays only in `init` and `relays_presence`.
+/// 685acdac3a's portal announces relays only in `init` and `relays_presence`. ``reconnect(publicKey:)`` does the same
+/// with a new WireGuard key in the login parameters: a client whose reset rotated its key.
 public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
     public static var defaultCapacity: Int { 256 }
 
@@ -49,6 +51,7 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
     }
 
     private struct State {
+        var configuration: PhoenixChannel<Topic>.Configuration
         var inbound: Deque<PhoenixEvent<Topic.Inbound>> = []
         var channel: PhoenixChannel<Topic>?
         var pendingOutbound: Deque<Topic.Outbound> = []
@@ -60,10 +63,9 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
     }
 
     public let capacity: Int
-    private let configuration: PhoenixChannel<Topic>.Configuration
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let eventfd: Int32
 
     /// `capacity` bounds the inbound queue (at least 1).
@@ -78,7 +80,7 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
             throw SystemCallError(operation: "eventfd", errno: -fd)
         }
         self.eventfd = fd
-        self.configuration = configuration
+        self.state = Mutex(State(configuration: configuration))
         self.group = group
         self.logger = logger
         self.capacity = max(capacity, 1)
@@ -91,6 +93,11 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
     /// Readable while events wait: register it with the data plane's driver.
     public var wakeupDescriptor: Int32 {
         self.eventfd
+    }
+
+    /// What the next connection signs in with.
+    public var configuration: PhoenixChannel<Topic>.Configuration {
+        self.state.withLock { $0.configuration }
     }
 
     /// Whether the channel is joined now (for `/readyz`).
@@ -188,6 +195,28 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
         channel?.close()
     }
 
+    /// Closes the connection and opens a new one that signs in with `publicKey` (from any thread): the client's
+    /// reset made a new WireGuard key, which the portal must hand the gateways with the next flows (Firezone
+    /// 685acdac3a's rust/client-shared/src/eventloop.rs, `PortalCommand::Connect` with the new key). Messages sent
+    /// from now on wait for the new connection: sent on the old one, the portal would answer them for the old key.
+    public func reconnect(publicKey: PublicKey) {
+        let channel: PhoenixChannel<Topic>? = self.state.withLock { state in
+            state.configuration.url.parameters = state.configuration.url.parameters.replacingPublicKey(
+                with: publicKey.base64
+            )
+            // Without a connection the next one signs in with the new key anyway.
+            if state.channel != nil {
+                state.reconnectRequested = true
+            }
+            defer {
+                state.channel = nil
+                state.isJoined = false
+            }
+            return state.channel
+        }
+        channel?.close()
+    }
+
     public func run() async throws {
         while true {
             try await self.runConnection()
@@ -204,8 +233,9 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
 
     /// One connection, until it fails, closes or the group shuts down.
     private func runConnection() async throws {
+        let configuration = self.configuration
         let channel = try PhoenixChannel<Topic>(
-            configuration: self.configuration,
+            configuration: configuration,
             group: self.group,
             logger: self.logger
         )
@@ -219,14 +249,21 @@ public final class PortalBridge<Topic: PortalTopic>: Service, Sendable {
         }
         defer {
             channel.close()
-            self.state.withLock {
-                $0.channel = nil
-                $0.isJoined = false
+            self.state.withLock { state in
+                if state.channel === channel {
+                    state.channel = nil
+                    state.isJoined = false
+                }
             }
             self.logger.info("Portal connection closed")
         }
-        self.logger.info("Connecting to the portal", metadata: ["portal.url": "\(self.configuration.url)"])
+        self.logger.info("Connecting to the portal", metadata: ["portal.url": "\(configuration.url)"])
         for await event in channel.events.cancelOnGracefulShutdown() {
+            // After reconnect(publicKey:) the old connection's events speak for the old key: none reaches the data
+            // plane.
+            guard self.state.withLock({ $0.channel === channel }) else {
+                continue
+            }
             await self.deliver(event)
             if case .failed(let failure) = event {
                 throw PortalFailed(failure: failure)

@@ -151,3 +151,60 @@ struct PortalBridgeReconnectTests {
         try await fixture.stop()
     }
 }
+
+/// A client's bridge against the local portal in this process, with a scripted gateway.
+@Suite(.timeLimit(.minutes(1)))
+struct PortalBridgeKeyRotationTests {
+    /// The client's reset makes a new key: the bridge signs in again with it, a message sent at once waits for the
+    /// new connection, and the flow it asks for reaches the gateway with the new key.
+    @Test func reconnectWithANewKeySignsInWithItAndTheNextFlowCarriesIt() async throws {
+        let fixture = try await PortalFixture()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (gateway, gatewayEvents) = try connectGateway(fixture, group: group)
+        _ = try await gatewayEvents.next { $0.message.flatMap { if case .initialize = $0 { () } else { nil } } }
+        let url = try PortalURL(
+            apiURL: fixture.apiURL,
+            topic: ClientTopic.name,
+            token: "client-1-token",
+            parameters: .client(id: "ext", name: "laptop", publicKey: TestWorld.key(1).base64)
+        )
+        let bridge = try PortalBridge<ClientTopic>(
+            configuration: .init(
+                url: url,
+                joinPayload: EmptyPayload(),
+                partitionTime: nil,
+                userAgent: UserAgent.make(component: "headless-client", version: "1.5.3")
+            ),
+            group: group,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let running = Task { try await bridge.run() }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while !bridge.isJoined && clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try #require(bridge.isJoined)
+
+        bridge.reconnect(publicKey: TestWorld.key(9))
+        bridge.send(.createFlow(CreateFlow(resourceID: TestWorld.lan, connectedGatewayIDs: [])))
+        let authorize = try await gatewayEvents.next {
+            $0.message.flatMap { if case .authorizeFlow(let flow) = $0 { flow } else { nil } }
+        }
+        #expect(authorize.client.publicKey == TestWorld.key(9))
+        #expect(
+            bridge.configuration.url.parameters
+                == .client(id: "ext", name: "laptop", publicKey: TestWorld.key(9).base64)
+        )
+
+        gateway.close()
+        running.cancel()
+        do {
+            try await running.value
+        } catch is CancellationError {
+            // The run ends with its task.
+        }
+        try await group.shutdownGracefully()
+        try await fixture.stop()
+    }
+}

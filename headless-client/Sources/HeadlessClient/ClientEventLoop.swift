@@ -25,8 +25,9 @@ import WireGuard
 /// the batch), packets for the TUN device, portal messages, DNS queries, and events (the TUN configuration goes to
 /// `configureTunnel`, only the latest, Firezone #10223; the resource list to the status file).
 ///
-/// A ``ResetRequest`` (SIGHUP) or the ``NetworkChangeMonitor`` resets the state (roaming); a network change also
-/// calls `networkChanged`, which refreshes the mirrored link-scope routes. ``run(until:)`` ends with
+/// A ``ResetRequest`` (SIGHUP) or the ``NetworkChangeMonitor`` resets the state (roaming) with a new WireGuard key,
+/// and the portal connection signs in again with it; a network change also calls `networkChanged`, which refreshes
+/// the mirrored link-scope routes. ``run(until:)`` ends with
 /// ``ClientState/shutDown(now:)``: a goodbye to every gateway, and the loop keeps running until the state
 /// reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
 public final class ClientEventLoop: BlockingEventLoop {
@@ -52,7 +53,6 @@ public final class ClientEventLoop: BlockingEventLoop {
     private let resetRequest: ResetRequest
     private let networkChanges: NetworkChangeMonitor?
     private let networkChanged: () -> Void
-    private let secret: StaticSecret
     private let statusFile: StatusFile?
     private let configureTunnel: (TunConfig) -> Void
     private let logger: Logger
@@ -99,7 +99,6 @@ public final class ClientEventLoop: BlockingEventLoop {
         self.resetRequest = resetRequest
         self.networkChanges = networkChanges
         self.networkChanged = networkChanged
-        self.secret = secret
         self.statusFile = statusFile
         self.configureTunnel = configureTunnel
         self.logger = logger
@@ -213,14 +212,19 @@ public final class ClientEventLoop: BlockingEventLoop {
         }
     }
 
-    /// Roaming: the sockets' source addresses may have changed, and every connection starts over. The client
-    /// keeps its WireGuard key, so that its portal session stays valid (the 2026 reference's reset, §2.10, keeps
-    /// the portal's credentials; Firezone 685acdac3a rotates the key and reconnects to the portal).
+    /// Roaming: the sockets' source addresses may have changed, and every connection starts over with a new
+    /// WireGuard key (Firezone 685acdac3a's rust/client-shared/src/eventloop.rs: `reset`, then
+    /// `PortalCommand::Connect` with the new public key). The portal connection signs in again with the key, and
+    /// the portal hands it to the gateways with the next flows; until the new connection is joined, the state's
+    /// portal messages wait in the bridge.
     private func reset(now: Instant) {
         self.resetRequest.acknowledge()
-        self.logger.info("Network changed: resetting connections")
         self.io.resetSourceAddresses()
-        self.state.reset(secret: self.secret, now: now)
+        var generator = SystemRandomNumberGenerator()
+        self.state.reset(secret: StaticSecret.random(using: &generator), now: now)
+        self.logger.info("Network changed: resetting connections", metadata: ["public.key": "\(self.state.publicKey)"])
+        self.signedIn = false
+        self.portal.reconnect(publicKey: self.state.publicKey)
         self.drainState(now: now)
     }
 

@@ -16,8 +16,16 @@ public struct PortalURL: Hashable, Sendable, CustomStringConvertible {
     /// A name or an address; IPv6 addresses without brackets.
     public var host: String
     public var port: Int
+    /// The component's login parameters, the query after the token.
+    public var parameters: LoginParameters
+    /// The path and the token, the request target's part that never changes.
+    private var pathAndToken: String
+
     /// Path and query, as the HTTP request line carries them.
-    public var requestTarget: String
+    public var requestTarget: String {
+        self.pathAndToken
+            + self.parameters.pairs.map { "&\(FormEncoding.encode($0.0))=\(FormEncoding.encode($0.1))" }.joined()
+    }
 
     public init(
         apiURL: String,
@@ -82,10 +90,8 @@ public struct PortalURL: Hashable, Sendable, CustomStringConvertible {
             segments.removeLast()
         }
         segments += [topic, "websocket"]
-        let query = [("token", token)] + parameters.pairs
-        self.requestTarget =
-            "/" + segments.joined(separator: "/") + "?"
-            + query.map { "\(FormEncoding.encode($0.0))=\(FormEncoding.encode($0.1))" }.joined(separator: "&")
+        self.pathAndToken = "/" + segments.joined(separator: "/") + "?token=" + FormEncoding.encode(token)
+        self.parameters = parameters
     }
 
     /// The URL with the token's value replaced by `<redacted>`.
@@ -161,6 +167,14 @@ public struct LoginParameters: Hashable, Sendable {
     static func isUUID(_ text: String) -> Bool {
         let groups = text.split(separator: "-", omittingEmptySubsequences: false)
         return groups.map(\.count) == [8, 4, 4, 4, 12] && groups.allSatisfy { $0.allSatisfy(\.isHexDigit) }
+    }
+
+    /// The same parameters with `public_key` set to `publicKey`: a client signs in again with the key its reset
+    /// made (Firezone 685acdac3a's rust/client-shared/src/eventloop.rs connects with the new `PublicKeyParam`).
+    public func replacingPublicKey(with publicKey: String) -> LoginParameters {
+        var copy = self
+        copy.pairs = self.pairs.map { name, value in (name, name == "public_key" ? publicKey : value) }
+        return copy
     }
 
     public static func == (lhs: LoginParameters, rhs: LoginParameters) -> Bool {

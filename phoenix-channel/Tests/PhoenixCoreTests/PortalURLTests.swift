@@ -44,6 +44,19 @@ struct PortalURLTests {
     }
 
     @Test
+    func aNewPublicKeyReplacesOnlyThePublicKeyParameter() throws {
+        var url = try PortalURL(
+            apiURL: "wss://api.example/",
+            topic: "client",
+            token: "a b",
+            parameters: .client(id: "e", name: "n", publicKey: "old")
+        )
+        url.parameters = url.parameters.replacingPublicKey(with: "new/+=")
+        #expect(url.requestTarget == "/client/websocket?token=a+b&external_id=e&name=n&public_key=new%2F%2B%3D")
+        #expect(url.parameters == .client(id: "e", name: "n", publicKey: "new/+="))
+    }
+
+    @Test
     func theApiURLsQueryIsReplacedAndIPv6HostsAreUnbracketed() throws {
         let url = try PortalURL(
             apiURL: "ws://[::1]:9000/base?old=1#frag",

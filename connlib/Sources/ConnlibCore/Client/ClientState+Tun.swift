@@ -3,12 +3,13 @@ import IPPacket
 import PortalMessages
 
 extension ClientState {
-    /// Takes one packet the TUN device read (Firezone's rust/connlib/tunnel/src/client.rs, `handle_tun_input`): LLMNR and DNS sentinel queries go to
-    /// the stub, other multicast is dropped, the source must be our tunnel address, then the packet follows its
-    /// route: to a connected gateway's own address, or to the resource that covers the destination. A resource's
-    /// filters may refuse it (ICMP administratively prohibited back into the TUN device); a resource without an
-    /// established flow keeps it in its buffer and asks the portal for a flow. Consuming: a packet handed over as
-    /// its last reference is sealed in place, not copied on write.
+    /// Takes one packet the TUN device read (Firezone's rust/connlib/tunnel/src/client.rs, `handle_tun_input`): LLMNR
+    /// and DNS sentinel queries go to the stub, other multicast and packets to addresses no packet may be sent to are
+    /// dropped, the source must be our tunnel address, then the packet follows its route: to a connected gateway's
+    /// own address, or to the resource that covers the destination. A resource's filters may refuse it (ICMP
+    /// administratively prohibited back into the TUN device); a resource without an established flow keeps it in
+    /// its buffer and asks the portal for a flow. Consuming: a packet handed over as its last reference is sealed in
+    /// place, not copied on write.
     public mutating func handleTunInput(_ packet: consuming IPPacket, now: Instant) {
         self.lastNow = now
         guard !self.shuttingDown else {
@@ -23,10 +24,20 @@ extension ClientState {
         if self.interceptDNS(packet, now: now) {
             return
         }
-        // Later Firezone drops multicast first; LLMNR, which is multicast, was intercepted above.
-        if SpecialPurposeAddress(destination) == .multicast {
+        switch SpecialPurposeAddress(destination) {
+        case .multicast:
+            // Later Firezone drops multicast first; LLMNR, which is multicast, was intercepted above.
             self.stats.count(.multicast)
             return
+        case .thisNetwork, .unspecified, .limitedBroadcast:
+            // No packet may go to these (RFC 1122 §3.2.1.3: 0.0.0.0/8 only as a source; RFC 4291 §2.5.2: never ::;
+            // RFC 1812 §5.3.5.1: routers never forward 255.255.255.255), yet the Internet resource's default routes
+            // would take them to a gateway and ask the portal for a flow.
+            self.stats.count(.notADestination)
+            return
+        case .loopback, .privateUse, .sharedAddressSpace, .linkLocal, .uniqueLocal, .ietfProtocolAssignments,
+            .documentation, .benchmarking, .ipv4Mapped, .ipv4Translation, .discardOnly, .reserved, nil:
+            break
         }
         // Later Firezone's check (Firezone 685acdac3a has none): a packet not from us, or to us, has no place in a tunnel.
         let ourV4 = IPAddress.v4(interface.ipv4)

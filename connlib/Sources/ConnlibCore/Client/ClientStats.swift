@@ -2,6 +2,9 @@
 public enum ClientDropReason: Hashable, Sendable, CaseIterable, CustomStringConvertible {
     /// A multicast packet from the TUN device other than LLMNR.
     case multicast
+    /// A packet from the TUN device to an address no packet may be sent to: `0.0.0.0/8`, `::` or
+    /// `255.255.255.255`.
+    case notADestination
     /// A packet from the TUN device whose source is not our tunnel address, or whose destination is.
     case notOurAddress
     /// A packet to a DNS sentinel that stands for no upstream, or one the stub could not read.
@@ -37,6 +40,7 @@ public enum ClientDropReason: Hashable, Sendable, CaseIterable, CustomStringConv
     public var description: String {
         switch self {
         case .multicast: "multicast"
+        case .notADestination: "not a destination"
         case .notOurAddress: "not our address"
         case .unknownSentinel: "unknown DNS sentinel"
         case .unknownResource: "no resource"

@@ -267,12 +267,14 @@ public struct GatewayState {
             self.handleControlPacket(packet, from: clientID, now: now)
             return nil
         }
-        guard self.clients[clientID] != nil else {
+        // One lookup, and the client's state mutated where it lies: `clients[id] != nil` would copy the whole
+        // `ClientOnGateway` (a retain and a release of each of its tables) for every packet.
+        guard let index = self.clients.index(forKey: clientID) else {
             // Connected but without state: its authorizations ended; the connection is being closed.
             self.stats.countDrop(.notAuthorized)
             return nil
         }
-        switch self.clients[clientID]!.translateOutbound(consume packet, now: now) {
+        switch self.clients.values[index].translateOutbound(consume packet, now: now) {
         case .forward(let packet):
             return packet
         case .reply(let error, let reason):
@@ -347,11 +349,14 @@ public struct GatewayState {
     public mutating func handleTUNInput(_ packet: consuming IPPacket, now: Instant) {
         self.lastNow = now
         defer { self.drainNode() }
-        guard let clientID = self.clientByAddress[packet.destination], self.clients[clientID] != nil else {
+        guard let clientID = self.clientByAddress[packet.destination],
+            let index = self.clients.index(forKey: clientID)
+        else {
             self.stats.countDrop(.unknownClient)
             return
         }
-        switch self.clients[clientID]!.translateInbound(packet, now: now) {
+        // As for the client's packets: one lookup, no copy of the client's state.
+        switch self.clients.values[index].translateInbound(packet, now: now) {
         case .forward(let packet):
             self.send(packet, to: clientID, now: now)
         case .drop(let reason):

@@ -96,6 +96,18 @@ import Testing
         #expect(harness.createFlows.isEmpty)
     }
 
+    @Test(arguments: ["0.0.0.0", "0.1.2.3", "255.255.255.255", "::"])
+    func aPacketToAnAddressNoPacketMayGoToIsDroppedEvenWithTheInternetResource(address: String) throws {
+        var harness = ClientHarness(resources: [Self.internetResource], internetResourceActivated: true)
+        let source: IPAddress = address.contains(":") ? .v6(ClientHarness.clientTunV6) : .v4(ClientHarness.clientTunV4)
+        harness.tunInput(try ClientHarness.udp(from: source, to: IPAddress(address)!, port: 443))
+        #expect(harness.client.stats[.notADestination] == 1)
+        #expect(harness.createFlows.isEmpty)
+        // A public address still takes the Internet resource.
+        harness.tunInput(try ClientHarness.udp(to: .v4(IPv4Address(8, 8, 8, 8)), port: 443))
+        #expect(harness.createFlows.map(\.resourceID) == [Self.internetResource.id])
+    }
+
     @Test func aPacketNotFromOurTunnelAddressIsDropped() throws {
         var harness = ClientHarness()
         harness.tunInput(try ClientHarness.udp(from: .v4(IPv4Address(192, 168, 1, 9)), to: ClientHarness.lanHost()))

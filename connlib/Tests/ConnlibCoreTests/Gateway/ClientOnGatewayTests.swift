@@ -240,7 +240,7 @@ import Testing
 
     @Test(arguments: [
         "10.0.0.1", "172.16.0.1", "192.168.0.1", "127.0.0.1", "169.254.1.1", "172.31.255.255", "224.0.0.1", "240.0.0.1",
-        "255.255.255.255",
+        "255.255.255.255", "0.0.0.0", "0.1.2.3",
     ])
     func internetResourceAnswersNonInternetIPv4WithNetworkUnreachable(address: String) throws {
         var client = Self.client()
@@ -252,7 +252,7 @@ import Testing
         #expect(Self.answer(verdict, to: packet) == [3, 0])
     }
 
-    @Test(arguments: ["::1", "::ffff:1.1.1.1", "fc00::1", "fe80::1", "ff02::1"])
+    @Test(arguments: ["::1", "::ffff:1.1.1.1", "fc00::1", "fe80::1", "ff02::1", "::"])
     func internetResourceAnswersNonInternetIPv6WithNetworkUnreachable(address: String) throws {
         var client = Self.client()
         client.allowAccess(to: .internet(id: Self.internet), expiresAt: nil)

@@ -711,8 +711,8 @@ struct TunnelModel {
 
     /// Whether the gateway forwards a destination through the Internet resource, as Firezone's later
     /// rust/libs/connlib/tunnel-proto/src/gateway/client_on_gateway.rs does (685acdac3a forwards any address): not
-    /// private, loopback, link-local, CGNAT, multicast or reserved (IPv4); not loopback, IPv4-mapped, ULA,
-    /// link-local or multicast (IPv6).
+    /// "this network", private, loopback, link-local, CGNAT, multicast or reserved (IPv4); not unspecified, loopback,
+    /// IPv4-mapped, ULA, link-local or multicast (IPv6).
     static func isPublic(_ address: IPAddress) -> Bool {
         let refused =
             switch address.version {
@@ -721,7 +721,7 @@ struct TunnelModel {
                     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
                     "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
                 ]
-            case .v6: ["::1/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8"]
+            case .v6: ["::/128", "::1/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8"]
             }
         return !refused.contains { IPNetwork($0)!.contains(address) }
     }

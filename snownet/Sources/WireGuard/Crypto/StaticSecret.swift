@@ -17,6 +17,19 @@ public struct StaticSecret: Sendable, CustomStringConvertible {
         self.rawValue = raw
     }
 
+    /// A new key from `generator`: Firezone's gateway makes one at every start (rust/gateway/src/main.rs), its
+    /// client at every start and every reset (rust/connlib/snownet/src/node.rs, `reset`).
+    public static func random(using generator: inout some RandomNumberGenerator) -> StaticSecret {
+        var bytes = [UInt8](repeating: 0, count: Bytes32.count)
+        for index in bytes.indices {
+            bytes[index] = UInt8.random(in: .min ... .max, using: &generator)
+        }
+        guard let raw = Bytes32(bytes) else {
+            preconditionFailure("32 bytes make a Bytes32")
+        }
+        return StaticSecret(raw)
+    }
+
     public var publicKey: PublicKey {
         X25519.publicKey(for: self)
     }

@@ -413,7 +413,15 @@ public final class Portal: @unchecked Sendable {
         self.reply(.ok, topic: session.identity.topic, ref: ref, on: session.socket)
         session.joined = true
         self.sessions[id] = session
-        self.logger.info("Joined", metadata: ["socket": "\(id)", "component": "\(session.identity.componentID)"])
+        var metadata: Logger.Metadata = ["socket": "\(id)", "component": "\(session.identity.componentID)"]
+        switch session.identity {
+        case .client(_, let key), .gateway(_, let key):
+            // A client's reset makes a new key, which it signs in with again; tests compare them.
+            metadata["public.key"] = "\(key.base64)"
+        case .relay:
+            break
+        }
+        self.logger.info("Joined", metadata: metadata)
         switch session.identity {
         case .client(let client, let key):
             if let previous = self.clientSockets[client], previous != id {
