@@ -25,6 +25,9 @@ let package = Package(
         .library(name: "FirezoneTesting", targets: ["FirezoneTesting"]),
         // Our RelayServer on a simulated host, for the benchmarks of snownet's Node (tests/benchmarks).
         .library(name: "SimulatedRelay", targets: ["SimulatedRelay"]),
+        // connlib's client and gateway states on simulated hosts and the portal that brokers their flows, for
+        // connlib's reference model and the benchmarks' connected tunnel.
+        .library(name: "SimulatedConnlib", targets: ["SimulatedConnlib"]),
         .library(name: "STUN", targets: ["STUN"]),
         .library(name: "WireGuard", targets: ["WireGuard"]),
         .library(name: "ICE", targets: ["ICE"]),
@@ -126,6 +129,27 @@ let package = Package(
             name: "FirezoneOptionsTests",
             dependencies: ["FirezoneOptions", .product(name: "Logging", package: "swift-log")],
             path: "platform/Tests/FirezoneOptionsTests"
+        ),
+
+        // What every executable's entry point shares: the error that ends it printed without a backtrace with its
+        // exit status, the logger (`RUST_LOG`'s level, `LOG_DIR`), the host's name.
+        .target(
+            name: "FirezoneCommand",
+            dependencies: [
+                "FirezoneOptions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "platform/Sources/FirezoneCommand"
+        ),
+        .testTarget(
+            name: "FirezoneCommandTests",
+            dependencies: [
+                "FirezoneCommand", "FirezoneOptions",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "platform/Tests/FirezoneCommandTests"
         ),
 
         // `/healthz`, `/readyz` and Prometheus `/metrics` over HTTP, shared by every component's executable.
@@ -329,7 +353,7 @@ let package = Package(
             name: "firezone-relay",
             dependencies: [
                 "Relay", "RelayCore", "RelayXDP", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
-                "FirezoneHealth", "PhoenixChannel", "PhoenixCore", "PortalMessages",
+                "FirezoneCommand", "FirezoneHealth", "PhoenixChannel", "PhoenixCore", "PortalMessages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -437,7 +461,7 @@ let package = Package(
             name: "ConnlibCoreTests",
             dependencies: [
                 "ConnlibCore", "Snownet", "ICE", "TURNClient", "STUN", "WireGuard", "IPPacket", "PortalMessages",
-                "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay",
+                "FirezoneTime", "FirezoneCrypto", "FirezoneTesting", "SimulatedRelay", "SimulatedConnlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
@@ -450,7 +474,8 @@ let package = Package(
             name: "Connlib",
             dependencies: [
                 "ConnlibCore", "PortalMessages", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime",
-                "Snownet", "WireGuard", "FirezoneCrypto", "FirezoneOptions", "PhoenixChannel", "PhoenixCore",
+                "Snownet", "WireGuard", "FirezoneCrypto", "FirezoneOptions", "FirezoneCommand", "PhoenixChannel",
+                "PhoenixCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -464,8 +489,8 @@ let package = Package(
         .executableTarget(
             name: "firezone-gateway",
             dependencies: [
-                "Connlib", "ConnlibCore", "FirezoneHealth", "FirezoneOptions", "FirezoneCrypto", "IPPacket", "LinuxIO",
-                "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
+                "Connlib", "ConnlibCore", "FirezoneCommand", "FirezoneHealth", "FirezoneOptions", "FirezoneCrypto",
+                "IPPacket", "LinuxIO", "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -480,7 +505,7 @@ let package = Package(
             dependencies: [
                 "Connlib", "ConnlibCore", "LinuxIO", "CLinuxIO", "IPPacket", "FirezoneTime", "FirezoneTesting",
                 "FirezoneOptions", "PhoenixChannel", "PhoenixCore", "PortalMessages", "PortalTestSupport",
-                "CNetworkTestSupport", "WireGuard", "FirezoneCrypto", "Snownet",
+                "CNetworkTestSupport", "WireGuard", "FirezoneCrypto", "Snownet", "FirezoneCommand",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -508,7 +533,7 @@ let package = Package(
             name: "firezone-headless-client",
             dependencies: [
                 "HeadlessClient", "Connlib", "ConnlibCore", "LinuxIO", "IPPacket", "FirezoneCrypto", "FirezoneOptions",
-                "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
+                "FirezoneCommand", "PhoenixChannel", "PhoenixCore", "PortalMessages", "WireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -548,6 +573,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "tests/Sources/SimulatedRelay"
+        ),
+        .target(
+            name: "SimulatedConnlib",
+            dependencies: [
+                "FirezoneTesting", "ConnlibCore", "Snownet", "PortalMessages", "IPPacket", "FirezoneTime",
+                "FirezoneCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "tests/Sources/SimulatedConnlib"
         ),
         .testTarget(
             name: "FirezoneTestingTests",

@@ -88,6 +88,7 @@ let package = Package(
                 .product(name: "FirezoneTime", package: "firezone"),
                 .product(name: "FirezoneTesting", package: "firezone"),
                 .product(name: "SimulatedRelay", package: "firezone"),
+                .product(name: "SimulatedConnlib", package: "firezone"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -41,6 +41,8 @@ ALLOWED = {
     "CLinuxIO": {"ours": set(), "packages": set()},
     "LinuxIO": {"ours": {"CLinuxIO", "IPPacket", "FirezoneTime"}, "packages": CORE_PACKAGES},
     "FirezoneOptions": {"ours": PLATFORM | {"IPPacket"}, "packages": {"Logging", "ArgumentParser"}},
+    # An executable's entry point: its exit, its logger; nothing of a component.
+    "FirezoneCommand": {"ours": {"FirezoneOptions"}, "packages": {"Logging", "ArgumentParser"}},
     # The health and metrics endpoints every executable serves: NIO's HTTP server, nothing of a component.
     "FirezoneHealth": {"ours": {"IPPacket"}, "packages": CORE_PACKAGES | {"NIOPosix", "NIOHTTP1", "ServiceLifecycle"}},
     # ip-packet/: depends on no other target of ours.
@@ -73,7 +75,7 @@ ALLOWED = {
     "ConnlibCore": {"ours": {"Snownet", "ICE", "TURNClient", "STUN", "WireGuard", "IPPacket", "PortalMessages"} | PLATFORM,
                     "packages": CORE_PACKAGES},
     "Connlib": {"ours": {"ConnlibCore", "Snownet", "STUN", "WireGuard", "IPPacket", "PortalMessages", "PhoenixChannel",
-                         "PhoenixCore", "FirezoneOptions"} | PLATFORM | LINUX_IO,
+                         "PhoenixCore", "FirezoneOptions", "FirezoneCommand"} | PLATFORM | LINUX_IO,
                 "packages": CORE_PACKAGES | {"NIOPosix", "CoreMetrics", "Metrics", "ServiceLifecycle"}},
     # headless-client/: the client's shell on connlib's, plus what only a desktop or server client needs (its
     # options, the status file, resolving the stub's queries).

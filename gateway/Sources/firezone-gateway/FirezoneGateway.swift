@@ -1,5 +1,6 @@
 import ArgumentParser
 import Connlib
+import FirezoneCommand
 import FirezoneCrypto
 import FirezoneHealth
 import FirezoneOptions
@@ -22,7 +23,7 @@ import WireGuard
 /// flag wins over its variable. The token is best given as a file or variable: flags are visible to every local
 /// user.
 @main
-struct FirezoneGateway: AsyncParsableCommand {
+struct FirezoneGateway: ExecutableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firezone-gateway",
         abstract: "Firezone's gateway: the tunnel's end next to the resources of a site.",
@@ -49,13 +50,8 @@ struct FirezoneGateway: AsyncParsableCommand {
             """
     )
 
-    @Option(
-        name: .customLong("token"),
-        help: "Portal token (env FIREZONE_TOKEN). Visible to local users: prefer --token-file."
-    )
-    var token: String?
-    @Option(name: .customLong("token-file"), help: "File holding the portal token (env FIREZONE_TOKEN_FILE).")
-    var tokenFile: String?
+    @OptionGroup(title: "Portal")
+    var portalFlags: PortalFlags
     @Option(name: .customLong("id"), help: "The gateway's ID (env FIREZONE_ID).")
     var id: String?
     @Option(
@@ -63,15 +59,6 @@ struct FirezoneGateway: AsyncParsableCommand {
         help: "Where a generated ID is kept (env FIREZONE_ID_PATH, default \(Self.defaultIDPath))."
     )
     var idPath: String?
-    @Option(name: .customLong("name"), help: "Name shown in the portal (env FIREZONE_NAME, default the host name).")
-    var name: String?
-    @Option(name: .customLong("api-url"), help: "Portal URL (env FIREZONE_API_URL, default wss://api.firezone.dev).")
-    var apiURL: String?
-    @Option(
-        name: .customLong("max-partition-time"),
-        help: "How long the portal may be unreachable before the gateway exits (env FIREZONE_MAX_PARTITION_TIME)."
-    )
-    var maxPartitionTime: String?
     @Option(
         name: .customLong("health-check-addr"),
         help: "Address of /healthz, /readyz and /metrics (env FIREZONE_HEALTH_CHECK_ADDR, default 0.0.0.0:8080)."
@@ -90,71 +77,28 @@ struct FirezoneGateway: AsyncParsableCommand {
     /// The tracing targets whose `RUST_LOG` directives apply (Firezone's crates `firezone_gateway`, `firezone_tunnel`).
     static let logTargets = ["firezone_gateway", "firezone_tunnel"]
 
-    static func main() async {
-        do {
-            var command = try Self.parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            let code = Self.exitCode(for: error)
-            if code == .success {
-                Self.exit(withError: error)
-            }
-            let status: Int32
-            let message: String
-            switch error {
-            case let failure as GatewayFailure:
-                (status, message) = (failure.kind.rawValue, "error: \(failure)")
-            case let failed as PortalBridge<GatewayTopic>.PortalFailed:
-                (status, message) = Self.portalExit(failed.failure)
-            case is OptionError, is ValidationError:
-                (status, message) = (OptionError.exitCode, Self.fullMessage(for: error))
-            default:
-                // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
-                let isUsage = code == .validationFailure
-                (status, message) = (
-                    isUsage ? OptionError.exitCode : GatewayExitStatus.startFailed.rawValue,
-                    Self.fullMessage(for: error)
-                )
-            }
-            StandardError.write(message + "\n")
-            Glibc.exit(status)
-        }
+    static var startFailureStatus: Int32 {
+        GatewayExitStatus.startFailed.rawValue
     }
 
-    private static func portalExit(_ failure: PhoenixFailure) -> (Int32, String) {
-        switch failure.kind {
-        case .partitionTimeout, .tls:
-            return (
-                GatewayExitStatus.portalUnreachable.rawValue,
-                "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
-            )
-        case .rejected, .joinRejected, .tokenExpired:
-            return (
-                GatewayExitStatus.portalRejected.rawValue,
-                "error: \(failure); create a new token for this site in the portal and set FIREZONE_TOKEN"
-            )
+    static func exitFailure(for error: any Error) -> (any ExitStatusError)? {
+        guard let failed = error as? PortalBridge<GatewayTopic>.PortalFailed else {
+            return nil
         }
+        return failed.exitFailure(
+            unreachable: GatewayExitStatus.portalUnreachable,
+            rejected: .portalRejected,
+            rejectedHint: "create a new token for this site in the portal and set FIREZONE_TOKEN"
+        )
     }
 
     func run() async throws {
         // 1. Options: every usage error surfaces here, before anything starts.
         let reader = OptionReader(environment: OptionReader.processEnvironment())
-        var logger = Logger(label: "firezone-gateway", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = try reader.logLevel(for: Self.logTargets)
-        let portalFlags = PortalOptions.Flags(
-            token: self.token,
-            tokenFile: self.tokenFile,
-            apiURL: self.apiURL,
-            name: self.name,
-            maxPartitionTime: self.maxPartitionTime
-        )
+        let logger = ExecutableLogger.make(label: "firezone-gateway", level: try reader.logLevel(for: Self.logTargets))
         guard
             let portalOptions = try PortalOptions.resolve(
-                portalFlags,
+                self.portalFlags.flags,
                 reader: reader,
                 defaultPartitionTime: PhoenixConstants.defaultPartitionTime
             )
@@ -190,7 +134,7 @@ struct FirezoneGateway: AsyncParsableCommand {
                 throw GatewayFailure(.startFailed, error.description)
             }
         }
-        let name = portalOptions.name ?? Self.hostName()
+        let name = portalOptions.name ?? HostName.current() ?? PersistentDeviceID.makeUUID()
         if buffers.raisesKernelLimits {
             for failure in KernelSocketBufferLimits().raise(toFit: buffers) {
                 logger.warning("\(failure); set FIREZONE_NO_INC_BUF=true to skip this")
@@ -291,20 +235,5 @@ struct FirezoneGateway: AsyncParsableCommand {
         network.stop(logger: logger)
         sockets.close()
         try result.get()
-    }
-
-    private static func hostName() -> String {
-        var bytes = [CChar](repeating: 0, count: 256)
-        guard gethostname(&bytes, bytes.count - 1) == 0 else {
-            return PersistentDeviceID.makeUUID()
-        }
-        return String(decoding: bytes.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-enum StandardError {
-    static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        _ = Glibc.write(STDERR_FILENO, &bytes, bytes.count)
     }
 }

@@ -1,4 +1,4 @@
-import Connlib
+import FirezoneCommand
 
 /// Why the gateway could not start or had to stop, with the exit status of its cause.
 typealias GatewayFailure = ExitFailure<GatewayExitStatus>

@@ -1,15 +1,13 @@
 import ArgumentParser
 import Connlib
-import FirezoneOptions
-import Glibc
+import FirezoneCommand
 import HeadlessClient
-import PhoenixCore
 import PortalMessages
 
 /// `firezone-headless-client`: Firezone's client for Linux servers and desktops without a GUI. `run` (the default)
 /// connects to the portal and tunnels the resources it allows; `status` prints what the running client reports.
 @main
-struct FirezoneHeadlessClient: AsyncParsableCommand {
+struct FirezoneHeadlessClient: ExecutableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firezone-headless-client",
         abstract: "Firezone's headless client: reach the resources your policies allow, from a Linux host.",
@@ -47,65 +45,22 @@ struct FirezoneHeadlessClient: AsyncParsableCommand {
         defaultSubcommand: Run.self
     )
 
-    static func main() async {
-        do {
-            var command = try Self.parseAsRoot()
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            let code = Self.exitCode(for: error)
-            if code == .success {
-                Self.exit(withError: error)
-            }
-            let (status, message) = Self.exit(for: error, code: code)
-            // Firezone #10290: the error and its causes, and no backtrace.
-            StandardError.write(message + "\n")
-            Glibc.exit(status)
-        }
+    static var startFailureStatus: Int32 {
+        HeadlessClientExitStatus.startFailed.rawValue
     }
 
-    static func exit(for error: any Error, code: ExitCode) -> (Int32, String) {
+    static func exitFailure(for error: any Error) -> (any ExitStatusError)? {
         switch error {
-        case let failure as HeadlessClientFailure:
-            return (failure.kind.rawValue, "error: \(failure)")
         case let failed as PortalBridge<ClientTopic>.PortalFailed:
-            return Self.portalExit(failed.failure)
+            failed.exitFailure(
+                unreachable: HeadlessClientExitStatus.portalUnreachable,
+                rejected: .portalRejected,
+                rejectedHint: "sign in again for a new token and set FIREZONE_TOKEN or the token file"
+            )
         case let status as StatusFile.Failure:
-            return (HeadlessClientExitStatus.startFailed.rawValue, "error: \(status)")
-        case is OptionError, is ValidationError:
-            return (OptionError.exitCode, Self.fullMessage(for: error))
+            HeadlessClientFailure(.startFailed, "\(status)")
         default:
-            // ArgumentParser numbers usage errors 64; Firezone's binaries exit with 2, as clap does.
-            let isUsage = code == .validationFailure
-            return (
-                isUsage ? OptionError.exitCode : HeadlessClientExitStatus.startFailed.rawValue,
-                Self.fullMessage(for: error)
-            )
+            nil
         }
-    }
-
-    static func portalExit(_ failure: PhoenixFailure) -> (Int32, String) {
-        switch failure.kind {
-        case .partitionTimeout, .tls:
-            return (
-                HeadlessClientExitStatus.portalUnreachable.rawValue,
-                "error: \(failure); check FIREZONE_API_URL and that the portal is reachable from this host"
-            )
-        case .rejected, .joinRejected, .tokenExpired:
-            return (
-                HeadlessClientExitStatus.portalRejected.rawValue,
-                "error: \(failure); sign in again for a new token and set FIREZONE_TOKEN or the token file"
-            )
-        }
-    }
-}
-
-enum StandardError {
-    static func write(_ text: String) {
-        var bytes = Array(text.utf8)
-        _ = Glibc.write(STDERR_FILENO, &bytes, bytes.count)
     }
 }

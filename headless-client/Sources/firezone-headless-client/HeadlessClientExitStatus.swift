@@ -1,4 +1,4 @@
-import Connlib
+import FirezoneCommand
 
 /// Why the client could not start or had to stop, with the exit status of its cause.
 typealias HeadlessClientFailure = ExitFailure<HeadlessClientExitStatus>

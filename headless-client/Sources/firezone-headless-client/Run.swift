@@ -1,6 +1,7 @@
 import ArgumentParser
 import Connlib
 import Dispatch
+import FirezoneCommand
 import FirezoneCrypto
 import FirezoneOptions
 import Glibc
@@ -69,7 +70,11 @@ struct Run: AsyncParsableCommand {
         let reader = OptionReader(environment: OptionReader.processEnvironment())
         let options = try HeadlessClientOptions(self.flags, reader: reader)
         let buffers = try UDPSocketBuffers(reader: reader, role: .client)
-        let logger = Self.makeLogger(options)
+        let logger = ExecutableLogger.make(
+            label: "firezone-headless-client",
+            level: options.logLevel,
+            directory: options.logDirectory
+        )
 
         // 2. What can fail to start, in the order it is needed.
         let network = try ClientNetwork.start(dnsControl: options.dnsControl, logger: logger)
@@ -82,7 +87,7 @@ struct Run: AsyncParsableCommand {
                 throw HeadlessClientFailure(.startFailed, error.description)
             }
         }
-        let name = options.name ?? Self.hostName() ?? id
+        let name = options.name ?? HostName.current() ?? id
         if buffers.raisesKernelLimits {
             for failure in KernelSocketBufferLimits().raise(toFit: buffers) {
                 logger.warning("\(failure)")
@@ -179,30 +184,5 @@ struct Run: AsyncParsableCommand {
         try await group.shutdownGracefully()
         sockets.close()
         try result.get()
-    }
-
-    private static func makeLogger(_ options: HeadlessClientOptions) -> Logger {
-        let file = options.logDirectory.flatMap { FileLogHandler.open(directory: $0) }
-        var logger = Logger(label: "firezone-headless-client") { label in
-            var handlers: [any LogHandler] = [StreamLogHandler.standardError(label: label)]
-            if let file {
-                handlers.append(FileLogHandler(label: label, fd: file))
-            }
-            return MultiplexLogHandler(handlers)
-        }
-        logger.logLevel = options.logLevel
-        if options.logDirectory != nil && file == nil {
-            logger.warning("Cannot open the log file in LOG_DIR; logging to standard error only")
-        }
-        return logger
-    }
-
-    private static func hostName() -> String? {
-        var bytes = [CChar](repeating: 0, count: 256)
-        guard gethostname(&bytes, bytes.count - 1) == 0 else {
-            return nil
-        }
-        let name = String(decoding: bytes.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.isEmpty ? nil : name
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FirezoneCommand
 import FirezoneHealth
 import FirezoneOptions
 import LinuxIO
@@ -59,28 +60,8 @@ struct Run: AsyncParsableCommand {
         help: "File holding the credential secret (env FIREZONE_RELAY_AUTH_SECRET_FILE)."
     )
     var authSecretFile: String?
-    @Option(
-        name: .customLong("token"),
-        help: ArgumentHelp(
-            "Portal token (env FIREZONE_TOKEN); without one the relay runs standalone. Visible to local "
-                + "users: prefer --token-file."
-        )
-    )
-    var token: String?
-    @Option(name: .customLong("token-file"), help: "File holding the portal token (env FIREZONE_TOKEN_FILE).")
-    var tokenFile: String?
-    @Option(name: .customLong("api-url"), help: "Portal URL (env FIREZONE_API_URL, default wss://api.firezone.dev).")
-    var apiURL: String?
-    @Option(name: .customLong("name"), help: "Name shown in the portal (env FIREZONE_NAME).")
-    var name: String?
-    @Option(
-        name: .customLong("max-partition-time"),
-        help: ArgumentHelp(
-            "How long the portal may be unreachable before the relay exits, e.g. 900s, 15m, 1h (env "
-                + "FIREZONE_MAX_PARTITION_TIME, default 15m)."
-        )
-    )
-    var maxPartitionTime: String?
+    @OptionGroup(title: "Portal (without a token the relay runs standalone)")
+    var portalFlags: PortalFlags
     @Option(
         name: .customLong("ebpf-offloading"),
         help: "Interface to attach the XDP fast path to (env EBPF_OFFLOADING); off when absent."
@@ -152,17 +133,12 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         // 1. Options: every usage error surfaces here, before anything starts.
         let reader = OptionReader(environment: OptionReader.processEnvironment())
-        var logger = Logger(label: "firezone-relay", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = try reader.logLevel(for: RelayOptions.logTargets)
-        let portalFlags = PortalOptions.Flags(
-            token: self.token,
-            tokenFile: self.tokenFile,
-            apiURL: self.apiURL,
-            name: self.name,
-            maxPartitionTime: self.maxPartitionTime
+        let logger = ExecutableLogger.make(
+            label: "firezone-relay",
+            level: try reader.logLevel(for: RelayOptions.logTargets)
         )
         let portalOptions = try PortalOptions.resolve(
-            portalFlags,
+            self.portalFlags.flags,
             reader: reader,
             defaultPartitionTime: PhoenixConstants.defaultPartitionTime
         )

@@ -1,6 +1,7 @@
 import FirezoneCrypto
 import IPPacket
 import PortalMessages
+import SimulatedConnlib
 import Testing
 
 @Suite struct SimulatedPortalTests {

@@ -6,6 +6,7 @@ import IPPacket
 import Logging
 import NIOCore
 import PortalMessages
+import SimulatedConnlib
 import SimulatedRelay
 import Snownet
 import WireGuard
@@ -109,9 +110,9 @@ struct SimulatedTunnel: TunnelSystem {
                 behind: router,
                 link: Self.drawLink(&self.rng),
                 node: SimulatedGatewayHost(
-                    index: index,
                     state: state,
-                    socket: IPSocketAddress(address, port: Self.port)
+                    socket: IPSocketAddress(address, port: Self.port),
+                    site: { Self.siteAnswer(to: $0, gateway: index) }
                 )
             )
         }
@@ -539,6 +540,13 @@ struct SimulatedTunnel: TunnelSystem {
             labels = nibbles.reversed() + ["ip6", "arpa"]
         }
         return try? DomainName(labels.joined(separator: "."))
+    }
+
+    /// What the hosts behind gateway `gateway` answer to a packet it forwarded: DNS to the gateway's own port 53535
+    /// its site's resolver, DNS to ``TunnelWorld/tunnelledDNS`` the resolver there, everything else the resource
+    /// host echoes.
+    static func siteAnswer(to packet: IPPacket, gateway: Int) -> IPPacket? {
+        Self.siteDNSAnswer(to: packet, gateway: gateway) ?? Self.resolverAnswer(to: packet) ?? Self.echo(packet)
     }
 
     /// The answer of the resolver at ``TunnelWorld/tunnelledDNS`` to a query that reached it through the tunnel.

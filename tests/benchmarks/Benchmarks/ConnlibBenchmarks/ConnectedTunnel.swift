@@ -6,16 +6,18 @@ import IPPacket
 import Logging
 import NIOCore
 import PortalMessages
+import SimulatedConnlib
 import SimulatedRelay
-import Snownet
 import WireGuard
 
 /// A ``ClientState`` and a ``GatewayState`` with an established connection and a flow to each of two resources, a
-/// CIDR resource and a DNS resource whose proxy address the gateway has mapped, on a lossless network with one of our
-/// relays. The portal's part is the few messages a flow needs (`create_flow` → `authorize_flow` → `flow_authorized` →
-/// `flow_created`, and candidates both ways); the gateway's resolver answers every name with ``dnsTarget``.
+/// CIDR resource and a DNS resource whose proxy address the gateway has mapped; the gateway's resolver answers every
+/// name with ``dnsTarget``.
 ///
-/// The connection is direct: client at 192.0.2.1, gateway at 192.0.2.2, relay at 192.0.2.100.
+/// The tunnel is set up as connlib's reference model runs one: both states on the hosts of a lossless ``Simulation``
+/// without latency with one of our relays, the ``SimulatedPortal`` brokering the flows; then the two states are taken
+/// out of it, as the only owners of their memory, for the benchmarks to drive by hand. The connection is direct:
+/// client at 192.0.2.1, gateway at 192.0.2.2, relay at 192.0.2.100.
 struct ConnectedTunnel {
     static let clientID = ClientID("c0000000-0000-4000-8000-00000000000c")
     static let gatewayID = GatewayID("gateway-a")
@@ -34,145 +36,56 @@ struct ConnectedTunnel {
     static let dnsName = "app.example.com"
     /// The address the gateway's resolver gives for ``dnsName``.
     static let dnsTarget = IPAddress("203.0.113.80")!
-    static let clientCredentials = IceCredentials(username: "client", password: "client-password-0123456789")
-    static let gatewayCredentials = IceCredentials(username: "gateway", password: "gateway-password-012345678")
+    static let clientSocket = IPSocketAddress(IPAddress("192.0.2.1")!, port: 52625)
+    static let gatewaySocket = IPSocketAddress(IPAddress("192.0.2.2")!, port: 52625)
 
-    var clock = FluxCapacitor()
-    var client: ClientState
-    var gateway: GatewayState
-    private var relay: RelayNode
-    let clientSocket = IPSocketAddress(IPAddress("192.0.2.1")!, port: 52625)
-    let gatewaySocket = IPSocketAddress(IPAddress("192.0.2.2")!, port: 52625)
-    private var sentinel: IPAddress?
-    /// The proxy address the client's stub gave ``dnsName``.
-    private(set) var proxyIP: IPAddress?
-    /// What the gateway wrote to its TUN device and the client to its own, while connecting.
-    private(set) var gatewayTun: [IPPacket] = []
-    private var clientTun: [IPPacket] = []
-    private var pendingFlows: [String: (resource: ResourceID, key: PresharedKey)] = [:]
-    private var nextRef = 1
-
-    var now: Instant {
-        self.clock.now
-    }
-
-    init() {
-        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let now = self.clock.now
-        self.relay = RelayNode(addresses: [Self.relayAddress], seed: 7, clock: self.clock, logger: logger)
-        self.client = ClientState(
-            secret: StaticSecret(Bytes32((0..<32).map { UInt8($0) &* 7 &+ 3 })!),
-            seed: Bytes32((0..<32).map { UInt8($0) &* 5 &+ 1 })!,
-            internetResourceActivated: false,
-            logger: logger,
-            unixTime: self.clock.unixTime,
-            now: now
-        )
-        self.gateway = GatewayState(
-            secret: StaticSecret(Bytes32((0..<32).map { UInt8($0) &* 11 &+ 5 })!),
-            seed: Bytes32((0..<32).map { UInt8($0) &* 13 &+ 2 })!,
-            logger: logger,
-            now: now,
-            unixTime: self.clock.unixTime
-        )
-        self.gateway.handlePortalEvent(
-            .initialize(
-                GatewayInit(
-                    interface: GatewayInterface(ipv4: Self.gatewayIPv4, ipv6: Self.gatewayIPv6),
-                    config: GatewayConfig(ipv4MasqueradeEnabled: true, ipv6MasqueradeEnabled: true),
-                    relays: self.relays(salt: "gateway"),
-                    accountSlug: "bench",
-                    authorizations: []
-                )
-            ),
-            now: now
-        )
-        self.client.updateSystemResolvers([Self.upstreamDNS], now: now)
-        self.client.handlePortalEvent(
-            .initialize(
-                ClientInit(
-                    interface: ClientInterface(
-                        ipv4: Self.clientIPv4,
-                        ipv6: Self.clientIPv6,
-                        upstreamDNS: [],
-                        searchDomain: nil
-                    ),
-                    resources: Self.resources.map(\.client),
-                    relays: self.relays(salt: "client")
-                )
-            ),
-            now: now
-        )
-        self.run(for: .seconds(2))
-        self.connect()
-    }
-
-    static let resources: [(client: ClientResource, gateway: GatewayResource)] = [
-        (
-            .cidr(
-                CIDRResource(
-                    id: cidrResource,
-                    address: IPNetwork("10.0.0.0/24")!,
-                    name: "cidr",
-                    addressDescription: nil,
-                    sites: [site],
-                    filters: []
-                )
-            ),
-            .cidr(id: cidrResource, address: IPNetwork("10.0.0.0/24")!, name: "cidr", filters: [])
+    static let resources: [ClientResource] = [
+        .cidr(
+            CIDRResource(
+                id: cidrResource,
+                address: IPNetwork("10.0.0.0/24")!,
+                name: "cidr",
+                addressDescription: nil,
+                sites: [site],
+                filters: []
+            )
         ),
-        (
-            .dns(
-                DNSResource(
-                    id: dnsResource,
-                    address: dnsName,
-                    name: "dns",
-                    addressDescription: nil,
-                    sites: [site],
-                    ipStack: nil,
-                    filters: []
-                )
-            ),
-            .dns(id: dnsResource, address: dnsName, name: "dns", filters: [])
+        .dns(
+            DNSResource(
+                id: dnsResource,
+                address: dnsName,
+                name: "dns",
+                addressDescription: nil,
+                sites: [site],
+                ipStack: nil,
+                filters: []
+            )
         ),
     ]
 
-    /// Sends one packet to each resource (the first asks for the flow, the connection is established, the buffered
-    /// packet goes through), then checks that a UDP packet reaches each resource and the reply comes back.
-    private mutating func connect() {
-        self.client.handleTunInput(Self.packet(from: .v4(Self.clientIPv4), to: Self.cidrTarget), now: self.now)
-        self.run(for: .seconds(3))
-        precondition(self.gateway.isConnected(to: Self.clientID), "the client connected to the gateway")
-        let query = DNSMessage.makeQuery(id: 1, question: DNSQuestion(name: try! DomainName(Self.dnsName), type: .a))
-        guard let sentinel = self.sentinel else {
-            preconditionFailure("the client configured a DNS sentinel")
-        }
-        self.client.handleTunInput(
-            try! IPPacket.makeUDP(
-                source: .v4(Self.clientIPv4),
-                sourcePort: 50_000,
-                destination: sentinel,
-                destinationPort: 53,
-                payload: query
-            ),
-            now: self.now
-        )
-        self.run(for: .seconds(1))
-        guard let answer = self.clientTun.last, let message = try? DNSMessage(parsingResponse: answer.payload),
-            let proxyIP = message.answerAddresses.first
-        else {
-            preconditionFailure("the stub answered with a proxy address")
-        }
+    var client: ClientState
+    var gateway: GatewayState
+    /// When the setup ended: the benchmarks' `now`.
+    let now: Instant
+    /// The proxy address the client's stub gave ``dnsName``.
+    let proxyIP: IPAddress
+    /// What the gateway wrote to its TUN device for the last packet to each resource: the CIDR resource's, then the
+    /// DNS resource's.
+    let gatewayTun: [IPPacket]
+
+    var clientSocket: IPSocketAddress { Self.clientSocket }
+    var gatewaySocket: IPSocketAddress { Self.gatewaySocket }
+
+    /// Connects the tunnel, then lets it sit for `idle` with nothing to send.
+    init(idleFor idle: Duration = .zero) {
+        var setup = Setup()
+        let proxyIP = setup.connect()
+        setup.run(for: idle)
+        self.now = setup.simulation.now
         self.proxyIP = proxyIP
-        self.client.handleTunInput(Self.packet(from: .v4(Self.clientIPv4), to: proxyIP), now: self.now)
-        self.run(for: .seconds(3))
-        self.gatewayTun.removeAll()
-        for destination in [Self.cidrTarget, proxyIP] {
-            self.client.handleTunInput(Self.packet(from: .v4(Self.clientIPv4), to: destination), now: self.now)
-            self.run(for: .milliseconds(10))
-        }
-        precondition(self.gatewayTun.count == 2, "a packet to each resource reached the gateway's TUN device")
-        precondition(self.gatewayTun[1].destination == Self.dnsTarget, "the proxy address is translated")
+        self.gatewayTun = setup.simulation.node(Setup.gateway, as: SimulatedGatewayHost.self).tun
+        self.client = setup.simulation.node(Setup.client, as: SimulatedClientHost.self).state
+        self.gateway = setup.simulation.node(Setup.gateway, as: SimulatedGatewayHost.self).state
     }
 
     /// A UDP packet of `length` bytes from port 40,000 to port 5,000 (the other way when `swapped`), in a buffer with
@@ -196,173 +109,238 @@ struct ConnectedTunnel {
         return try! IPPacket(packet.buffer.withEncapsulationRoom())
     }
 
-    private func relays(salt: String) -> [RelayEntry] {
-        let credentials = RelayNode.credentials(clock: self.clock, salt: salt)
-        return [
-            .turn(
-                TurnRelay(
-                    id: Self.relayID,
-                    address: IPSocketAddress(Self.relayAddress, port: RelayNode.listeningPort),
-                    username: credentials.username,
-                    password: credentials.password,
-                    expiresAt: UInt64(self.clock.unixTime.wholeSeconds) + 24 * 3600
+    /// The simulation the tunnel is set up on, and what carries the portal's messages and the gateway's resolutions.
+    private struct Setup {
+        static let client = "client"
+        static let gateway = "gateway"
+        static let relay = "relay"
+        /// Every access link: no latency, no loss.
+        static let link = LinkConditions(latency: .zero)
+
+        var simulation = Simulation(seed: 7)
+        var portal: SimulatedPortal
+        /// The client's DNS sentinel for the system resolver, from its last TUN configuration.
+        var sentinel: IPAddress?
+
+        init() {
+            let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+            let now = self.simulation.now
+            let clock = self.simulation.clock
+            let relay = RelayNode(addresses: [ConnectedTunnel.relayAddress], seed: 7, clock: clock, logger: logger)
+            self.simulation.addHost(
+                Self.relay,
+                addresses: [ConnectedTunnel.relayAddress],
+                link: Self.link,
+                node: relay
+            )
+            let client = ClientState(
+                secret: StaticSecret(Bytes32((0..<32).map { UInt8($0) &* 7 &+ 3 })!),
+                seed: Bytes32((0..<32).map { UInt8($0) &* 5 &+ 1 })!,
+                internetResourceActivated: false,
+                logger: logger,
+                unixTime: clock.unixTime,
+                now: now
+            )
+            let gateway = GatewayState(
+                secret: StaticSecret(Bytes32((0..<32).map { UInt8($0) &* 11 &+ 5 })!),
+                seed: Bytes32((0..<32).map { UInt8($0) &* 13 &+ 2 })!,
+                logger: logger,
+                now: now,
+                unixTime: clock.unixTime
+            )
+            self.portal = SimulatedPortal(
+                clientID: ConnectedTunnel.clientID,
+                client: SimulatedPortal.Peer(
+                    publicKey: client.publicKey,
+                    ipv4: ConnectedTunnel.clientIPv4,
+                    ipv6: ConnectedTunnel.clientIPv6
+                ),
+                gateways: [
+                    SimulatedPortal.Gateway(
+                        id: ConnectedTunnel.gatewayID,
+                        peer: SimulatedPortal.Peer(
+                            publicKey: gateway.publicKey,
+                            ipv4: ConnectedTunnel.gatewayIPv4,
+                            ipv6: ConnectedTunnel.gatewayIPv6
+                        ),
+                        site: ConnectedTunnel.site.id
+                    )
+                ],
+                seed: 7
+            )
+            self.portal.flowLifetime = 30 * 24 * 3600
+            for resource in ConnectedTunnel.resources {
+                self.portal.upsertResource(resource)
+            }
+            let gatewayHost = SimulatedGatewayHost(state: gateway, socket: ConnectedTunnel.gatewaySocket)
+            self.simulation.addHost(
+                Self.gateway,
+                addresses: [ConnectedTunnel.gatewaySocket.address],
+                link: Self.link,
+                node: gatewayHost
+            )
+            let clientHost = SimulatedClientHost(state: client, socket: ConnectedTunnel.clientSocket)
+            self.simulation.addHost(
+                Self.client,
+                addresses: [ConnectedTunnel.clientSocket.address],
+                link: Self.link,
+                node: clientHost
+            )
+            let gatewayInit = self.portal.gatewayInit(ConnectedTunnel.gatewayID, relays: self.relays(salt: "gateway"))
+            self.simulation.withNode(Self.gateway, as: SimulatedGatewayHost.self) { host, now in
+                host.change { $0.handlePortalEvent(.initialize(gatewayInit), now: now) }
+            }
+            let interface = ClientInterface(
+                ipv4: ConnectedTunnel.clientIPv4,
+                ipv6: ConnectedTunnel.clientIPv6,
+                upstreamDNS: [],
+                searchDomain: nil
+            )
+            let clientInit = self.portal.clientInit(interface: interface, relays: self.relays(salt: "client"))
+            self.withClient { client, now in
+                client.updateSystemResolvers([ConnectedTunnel.upstreamDNS], now: now)
+                client.handlePortalEvent(.initialize(clientInit), now: now)
+            }
+            self.run(for: .seconds(2))
+        }
+
+        /// Sends one packet to each resource (the first asks for the flow, the connection is established, the
+        /// buffered packet goes through), then checks that a UDP packet reaches each resource; the proxy address of
+        /// ``dnsName``.
+        mutating func connect() -> IPAddress {
+            let client = IPAddress.v4(ConnectedTunnel.clientIPv4)
+            self.send(ConnectedTunnel.packet(from: client, to: ConnectedTunnel.cidrTarget))
+            self.run(for: .seconds(3))
+            precondition(
+                self.simulation.node(Self.gateway, as: SimulatedGatewayHost.self).state
+                    .isConnected(to: ConnectedTunnel.clientID),
+                "the client connected to the gateway"
+            )
+            guard let sentinel = self.sentinel else {
+                preconditionFailure("the client configured a DNS sentinel")
+            }
+            let name = try! DomainName(ConnectedTunnel.dnsName)
+            let query = DNSMessage.makeQuery(id: 1, question: DNSQuestion(name: name, type: .a))
+            self.send(
+                try! IPPacket.makeUDP(
+                    source: client,
+                    sourcePort: 50_000,
+                    destination: sentinel,
+                    destinationPort: 53,
+                    payload: query
                 )
             )
-        ]
-    }
-
-    /// Runs every timer and delivers every datagram and portal message for `duration` of simulated time.
-    mutating func run(for duration: Duration) {
-        let end = self.now + duration
-        self.deliver()
-        while true {
-            let deadlines = [
-                self.client.pollTimeout()?.deadline, self.relay.pollTimeout(), self.gateway.pollTimeout()?.deadline,
-            ]
-            guard let next = deadlines.compactMap({ $0 }).min(), next <= end else {
-                break
+            self.run(for: .seconds(1))
+            let clientTun = self.simulation.node(Self.client, as: SimulatedClientHost.self).tun
+            guard let answer = clientTun.last, let message = try? DNSMessage(parsingResponse: answer.payload),
+                let proxyIP = message.answerAddresses.first
+            else {
+                preconditionFailure("the stub answered with a proxy address")
             }
-            self.clock.advance(to: max(next, self.now))
-            let now = self.now
-            if let deadline = self.client.pollTimeout()?.deadline, deadline <= now {
-                self.client.handleTimeout(now: now)
+            self.send(ConnectedTunnel.packet(from: client, to: proxyIP))
+            self.run(for: .seconds(3))
+            self.simulation.withNode(Self.gateway, as: SimulatedGatewayHost.self) { host, _ in host.tun.removeAll() }
+            for destination in [ConnectedTunnel.cidrTarget, proxyIP] {
+                self.send(ConnectedTunnel.packet(from: client, to: destination))
+                self.run(for: .milliseconds(10))
             }
-            if let deadline = self.gateway.pollTimeout()?.deadline, deadline <= now {
-                self.gateway.handleTimeout(now: now, unixTime: self.clock.unixTime)
-            }
-            if let deadline = self.relay.pollTimeout(), deadline <= now {
-                self.relay.handleTimeout(now: now, unixTime: self.clock.unixTime)
-            }
-            self.deliver()
+            let gatewayTun = self.simulation.node(Self.gateway, as: SimulatedGatewayHost.self).tun
+            precondition(gatewayTun.count == 2, "a packet to each resource reached the gateway's TUN device")
+            precondition(gatewayTun[1].destination == ConnectedTunnel.dnsTarget, "the proxy address is translated")
+            return proxyIP
         }
-        self.clock.advance(to: end)
-    }
 
-    /// Drains every output until nothing moves.
-    private mutating func deliver() {
-        var moved = true
-        while moved {
-            moved = false
-            let now = self.now
-            while let transmit = self.client.pollTransmit() {
-                moved = true
-                self.route(from: transmit.source ?? self.clientSocket, to: transmit.destination, transmit.payload)
+        private mutating func send(_ packet: IPPacket) {
+            self.withClient { $0.handleTunInput(packet, now: $1) }
+        }
+
+        private mutating func withClient(_ body: (inout ClientState, Instant) -> Void) {
+            self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, now in
+                host.change { body(&$0, now) }
             }
-            while let transmit = self.gateway.pollTransmit() {
-                moved = true
-                self.route(from: transmit.source ?? self.gatewaySocket, to: transmit.destination, transmit.payload)
-            }
-            while let transmit = self.relay.pollTransmit(now: now) {
-                moved = true
-                self.route(from: transmit.source, to: transmit.destination, transmit.payload)
-            }
-            while let event = self.gateway.pollEvent() {
-                moved = true
-                self.handle(event)
-            }
-            while let message = self.client.pollPortalMessage() {
-                moved = true
-                self.handle(message)
-            }
-            while let event = self.client.pollEvent() {
-                moved = true
-                if case .tunInterfaceUpdated(let config) = event {
-                    self.sentinel = config.dnsBySentinel.first { $0.sentinel.version == .v4 }?.sentinel
+        }
+
+        private func relays(salt: String) -> [RelayEntry] {
+            let credentials = RelayNode.credentials(clock: self.simulation.clock, salt: salt)
+            return [
+                .turn(
+                    TurnRelay(
+                        id: ConnectedTunnel.relayID,
+                        address: IPSocketAddress(ConnectedTunnel.relayAddress, port: RelayNode.listeningPort),
+                        username: credentials.username,
+                        password: credentials.password,
+                        expiresAt: UInt64(self.simulation.clock.unixTime.wholeSeconds) + 24 * 3600
+                    )
+                )
+            ]
+        }
+
+        /// Runs the simulation for `duration`, carrying what the states ask of their shells as soon as they ask.
+        mutating func run(for duration: Duration) {
+            let end = self.simulation.now + duration
+            while true {
+                self.carry()
+                guard self.simulation.advance(for: end - self.simulation.now, until: Self.hasSignals) else {
+                    break
                 }
             }
-            while let packet = self.client.pollTunWrite() {
-                moved = true
-                self.clientTun.append(packet)
-            }
+            self.simulation.elapse(end - self.simulation.now)
         }
-    }
 
-    private mutating func handle(_ event: GatewayEvent) {
-        switch event {
-        case .portal(.flowAuthorized(let message)):
-            guard let flow = self.pendingFlows.removeValue(forKey: message.ref) else {
-                return
-            }
-            self.client.handlePortalEvent(
-                .flowCreated(
-                    FlowCreated(
-                        resourceID: flow.resource,
-                        gatewayID: Self.gatewayID,
-                        siteID: Self.site.id,
-                        gatewayPublicKey: self.gateway.publicKey,
-                        gatewayIPv4: Self.gatewayIPv4,
-                        gatewayIPv6: Self.gatewayIPv6,
-                        presharedKey: flow.key,
-                        clientIceCredentials: Self.clientCredentials,
-                        gatewayIceCredentials: Self.gatewayCredentials
-                    )
-                ),
-                now: self.now
-            )
-        case .portal(.broadcastIceCandidates(let message)):
-            self.client.handlePortalEvent(
-                .iceCandidates(GatewayIceCandidates(gatewayID: Self.gatewayID, candidates: message.candidates)),
-                now: self.now
-            )
-        case .resolveDNS(let request):
-            self.gateway.handleDomainResolved(request, addresses: [Self.dnsTarget], now: self.now)
-        default:
-            break
+        private static func hasSignals(_ simulation: Simulation) -> Bool {
+            simulation.node(Self.client, as: SimulatedClientHost.self).hasSignals
+                || simulation.node(Self.gateway, as: SimulatedGatewayHost.self).hasSignals
         }
-    }
 
-    private mutating func handle(_ message: ClientOutbound) {
-        switch message {
-        case .createFlow(let request):
-            guard let resource = Self.resources.first(where: { $0.client.id == request.resourceID }) else {
-                return
-            }
-            let ref = "flow-\(self.nextRef)"
-            self.nextRef += 1
-            let key = PresharedKey(Bytes32((0..<32).map { UInt8($0) &+ UInt8(truncatingIfNeeded: ref.count) })!)
-            self.pendingFlows[ref] = (resource.client.id, key)
-            self.gateway.handlePortalEvent(
-                .authorizeFlow(
-                    AuthorizeFlow(
-                        ref: ref,
-                        resource: resource.gateway,
-                        client: FlowClient(
-                            id: Self.clientID,
-                            publicKey: self.client.publicKey,
-                            presharedKey: key,
-                            ipv4: Self.clientIPv4,
-                            ipv6: Self.clientIPv6
-                        ),
-                        clientIceCredentials: Self.clientCredentials,
-                        gatewayIceCredentials: Self.gatewayCredentials,
-                        expiresAt: UInt64(self.clock.unixTime.wholeSeconds) + 30 * 24 * 3600
-                    )
-                ),
-                now: self.now
-            )
-        case .broadcastIceCandidates(let message):
-            self.gateway.handlePortalEvent(
-                .iceCandidates(ClientIceCandidates(clientID: Self.clientID, candidates: message.candidates)),
-                now: self.now
-            )
-        default:
-            break
-        }
-    }
-
-    private mutating func route(from source: IPSocketAddress, to destination: IPSocketAddress, _ payload: ByteBuffer) {
-        let now = self.now
-        if destination.address == Self.relayAddress {
-            self.relay.handleDatagram(payload, from: source, to: destination, now: now)
-        } else if destination == self.clientSocket {
-            var datagram = payload
-            if let packet = self.client.handleNetworkInput(&datagram, from: source, local: destination, now: now) {
-                self.clientTun.append(packet)
-            }
-        } else if destination == self.gatewaySocket {
-            var datagram = payload
-            if let packet = self.gateway.handleNetworkInput(&datagram, from: source, local: destination, now: now) {
-                self.gatewayTun.append(packet)
+        /// Carries the portal's messages both ways, answers the gateway's resolutions and keeps the client's sentinel.
+        private mutating func carry() {
+            var moved = true
+            while moved {
+                moved = false
+                let events = self.simulation.withNode(Self.gateway, as: SimulatedGatewayHost.self) { host, _ in
+                    host.takeEvents()
+                }
+                for event in events {
+                    moved = true
+                    switch event {
+                    case .portal(let message):
+                        self.portal.handle(message, from: ConnectedTunnel.gatewayID)
+                    case .resolveDNS(let request):
+                        self.simulation.withNode(Self.gateway, as: SimulatedGatewayHost.self) { host, now in
+                            host.change {
+                                $0.handleDomainResolved(request, addresses: [ConnectedTunnel.dnsTarget], now: now)
+                            }
+                        }
+                    case .noRelays, .tunInterfaceUpdated:
+                        break
+                    }
+                }
+                let signals = self.simulation.withNode(Self.client, as: SimulatedClientHost.self) { host, _ in
+                    host.takeSignals()
+                }
+                let unixTime = UInt64(self.simulation.clock.unixTime.wholeSeconds)
+                for message in signals.portal {
+                    moved = true
+                    self.portal.handle(message, unixTime: unixTime)
+                }
+                for event in signals.events {
+                    moved = true
+                    if case .tunInterfaceUpdated(let config) = event {
+                        self.sentinel = config.dnsBySentinel.first { $0.sentinel.version == .v4 }?.sentinel
+                    }
+                }
+                moved = moved || !signals.dns.isEmpty
+                while let delivery = self.portal.pollDelivery() {
+                    moved = true
+                    switch delivery {
+                    case .toClient(let event):
+                        self.withClient { $0.handlePortalEvent(event, now: $1) }
+                    case .toGateway(_, let event):
+                        self.simulation.withNode(Self.gateway, as: SimulatedGatewayHost.self) { host, now in
+                            host.change { $0.handlePortalEvent(event, now: now) }
+                        }
+                    }
+                }
             }
         }
     }

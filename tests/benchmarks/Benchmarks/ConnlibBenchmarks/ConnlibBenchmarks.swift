@@ -89,7 +89,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark in
             var tunnel = ConnectedTunnel()
             let now = tunnel.now
-            let destination = resource == "CIDR" ? ConnectedTunnel.cidrTarget : tunnel.proxyIP!
+            let destination = resource == "CIDR" ? ConnectedTunnel.cidrTarget : tunnel.proxyIP
             let packet = ConnectedTunnel.packet(from: client, to: destination, length: length)
             var datagrams = sealedDatagrams(benchmark.scaledIterations.count) {
                 tunnel.client.handleTunInput(try! IPPacket(packet.buffer.withEncapsulationRoom()), now: now)
@@ -148,9 +148,8 @@ let benchmarks: @Sendable () -> Void = {
         "connlib client handleTimeout, nothing due (idle connected tunnel)",
         configuration: configuration
     ) { benchmark in
-        var tunnel = ConnectedTunnel()
         // Past the idle switch, to just after a timer fired: the client's next deadline is ahead.
-        tunnel.run(for: .seconds(30))
+        var tunnel = ConnectedTunnel(idleFor: .seconds(30))
         let now = tunnel.now
         precondition(now < tunnel.client.pollTimeout()!.deadline, "nothing is due")
         benchmark.startMeasurement()

@@ -11,11 +11,11 @@ struct FileLogHandler: LogHandler, @unchecked Sendable {
     private let label: String
     private let fd: Int32
 
-    /// Opens (creating) `directory`/firezone-headless-client.log; nil when it cannot.
-    static func open(directory: String) -> Int32? {
+    /// Opens (creating) `directory`/`name`.log; nil when it cannot.
+    static func open(directory: String, name: String) -> Int32? {
         _ = mkdir(directory, 0o755)
         let fd = Glibc.open(
-            "\(directory)/firezone-headless-client.log",
+            "\(directory)/\(name).log",
             O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
             0o640
         )

@@ -8,27 +8,27 @@ import PortalMessages
 /// The client's ``ClientState`` on a simulated host, driven as connlib's event loop drives it: datagrams to its one
 /// UDP socket go to the state, what the state writes to its TUN device is kept for the harness, and what it asks of
 /// the shell outside the network (portal messages, recursive DNS queries, events) waits for the harness to carry.
-struct SimulatedClientHost: SimulatedNode {
-    var state: ClientState
+public struct SimulatedClientHost: SimulatedNode {
+    public var state: ClientState
     /// The socket the process has bound; datagrams to any other port of the host find no socket.
-    var socket: IPSocketAddress
+    public var socket: IPSocketAddress
     /// What reached the TUN device since the harness last emptied it.
-    var tun: [IPPacket] = []
-    private(set) var portalMessages: [ClientOutbound] = []
-    private(set) var dnsQueries: [RecursiveDNSQuery] = []
-    private(set) var events: [ClientEvent] = []
+    public var tun: [IPPacket] = []
+    public private(set) var portalMessages: [ClientOutbound] = []
+    public private(set) var dnsQueries: [RecursiveDNSQuery] = []
+    public private(set) var events: [ClientEvent] = []
 
-    init(state: ClientState, socket: IPSocketAddress) {
+    public init(state: ClientState, socket: IPSocketAddress) {
         self.state = state
         self.socket = socket
     }
 
     /// Whether the harness has something to carry.
-    var hasSignals: Bool {
+    public var hasSignals: Bool {
         !self.portalMessages.isEmpty || !self.dnsQueries.isEmpty || !self.events.isEmpty
     }
 
-    mutating func takeSignals() -> (portal: [ClientOutbound], dns: [RecursiveDNSQuery], events: [ClientEvent]) {
+    public mutating func takeSignals() -> (portal: [ClientOutbound], dns: [RecursiveDNSQuery], events: [ClientEvent]) {
         defer {
             self.portalMessages.removeAll()
             self.dnsQueries.removeAll()
@@ -38,12 +38,12 @@ struct SimulatedClientHost: SimulatedNode {
     }
 
     /// Any change the harness makes to the state, with its output collected afterwards.
-    mutating func change<Result>(_ body: (inout ClientState) -> Result) -> Result {
+    public mutating func change<Result>(_ body: (inout ClientState) -> Result) -> Result {
         defer { self.collect() }
         return body(&self.state)
     }
 
-    mutating func handleDatagram(
+    public mutating func handleDatagram(
         _ datagram: ByteBuffer,
         from source: IPSocketAddress,
         to destination: IPSocketAddress,
@@ -59,22 +59,15 @@ struct SimulatedClientHost: SimulatedNode {
         self.collect()
     }
 
-    mutating func pollTransmit(now: Instant) -> SimulatedTransmit? {
-        guard let transmit = self.state.pollTransmit() else {
-            return nil
-        }
-        return SimulatedTransmit(
-            source: transmit.source ?? self.socket,
-            destination: transmit.destination,
-            payload: transmit.payload
-        )
+    public mutating func pollTransmit(now: Instant) -> SimulatedTransmit? {
+        self.state.pollTransmit().map { SimulatedTransmit($0, socket: self.socket) }
     }
 
-    func pollTimeout() -> Instant? {
+    public func pollTimeout() -> Instant? {
         self.state.pollTimeout()?.deadline
     }
 
-    mutating func handleTimeout(now: Instant, unixTime: Duration) {
+    public mutating func handleTimeout(now: Instant, unixTime: Duration) {
         self.state.handleTimeout(now: now)
         self.collect()
     }

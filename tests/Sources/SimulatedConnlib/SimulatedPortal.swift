@@ -3,7 +3,7 @@ import FirezoneTesting
 import IPPacket
 import PortalMessages
 
-/// The portal's part in the tunnel's simulations: it knows the client, the gateways and their sites, the resources
+/// The portal's part in the tunnel's simulations (connlib's reference model, the benchmarks' connected tunnel): it knows the client, the gateways and their sites, the resources
 /// and which of them the client's policies allow, and brokers flows the way Firezone 685acdac3a's portal does
 /// (elixir/apps/api/lib/api/client/channel.ex and gateway/channel.ex at 685acdac3a): `create_flow` → `authorize_flow`
 /// to a gateway of the resource's site → `flow_authorized` → `flow_created`, or `flow_creation_failed` (`not_found`,
@@ -11,31 +11,43 @@ import PortalMessages
 ///
 /// Sans-IO like the states it serves: messages go in through `handle`, deliveries come out of ``pollDelivery()`` in
 /// the order they were made, and randomness (credentials, keys, the gateway choice) comes from one seeded generator.
-struct SimulatedPortal {
-    struct Peer: Hashable {
-        var publicKey: PublicKey
-        var ipv4: IPv4Address
-        var ipv6: IPv6Address
+public struct SimulatedPortal {
+    public struct Peer: Hashable {
+        public var publicKey: PublicKey
+        public var ipv4: IPv4Address
+        public var ipv6: IPv6Address
+
+        public init(publicKey: PublicKey, ipv4: IPv4Address, ipv6: IPv6Address) {
+            self.publicKey = publicKey
+            self.ipv4 = ipv4
+            self.ipv6 = ipv6
+        }
     }
 
-    struct Gateway {
-        let id: GatewayID
-        var peer: Peer
-        let site: SiteID
-        var online = true
+    public struct Gateway {
+        public let id: GatewayID
+        public var peer: Peer
+        public let site: SiteID
+        public var online = true
+
+        public init(id: GatewayID, peer: Peer, site: SiteID) {
+            self.id = id
+            self.peer = peer
+            self.site = site
+        }
     }
 
-    struct Resource {
+    public struct Resource {
         /// The resource as the client sees it; its sites name the gateways that serve it.
-        var client: ClientResource
+        public var client: ClientResource
         /// Whether the client's policies allow it: a resource that is not allowed is not listed to the client, and
         /// a `create_flow` for it fails with `forbidden`.
-        var allowed: Bool
+        public var allowed: Bool
 
-        var id: ResourceID { self.client.id }
+        public var id: ResourceID { self.client.id }
 
         /// The resource as a gateway sees it (`authorize_flow`, `resource_updated`).
-        var gateway: GatewayResource {
+        public var gateway: GatewayResource {
             switch self.client {
             case .dns(let resource):
                 .dns(id: resource.id, address: resource.address, name: resource.name, filters: resource.filters)
@@ -47,16 +59,16 @@ struct SimulatedPortal {
         }
     }
 
-    enum Delivery: Hashable {
+    public enum Delivery: Hashable {
         case toClient(ClientInbound)
         case toGateway(GatewayID, GatewayInbound)
     }
 
-    struct Flow: Hashable {
-        let resource: ResourceID
-        let gateway: GatewayID
+    public struct Flow: Hashable {
+        public let resource: ResourceID
+        public let gateway: GatewayID
         /// Unix seconds.
-        var expiresAt: UInt64
+        public var expiresAt: UInt64
     }
 
     private struct PendingFlow {
@@ -67,40 +79,40 @@ struct SimulatedPortal {
         let gatewayCredentials: IceCredentials
     }
 
-    let clientID: ClientID
-    var client: Peer
-    private(set) var gateways: [Gateway]
-    private(set) var resources: [Resource] = []
-    private(set) var flows: [Flow] = []
+    public let clientID: ClientID
+    public var client: Peer
+    public private(set) var gateways: [Gateway]
+    public private(set) var resources: [Resource] = []
+    public private(set) var flows: [Flow] = []
     /// How long an authorized flow lasts, in seconds.
-    var flowLifetime: UInt64 = 3_600
+    public var flowLifetime: UInt64 = 3_600
     /// Among several online gateways of a resource's sites that the client is not connected to, the first (in the
     /// order of `gateways`) rather than a random one: a reference model can then tell which gateway serves a flow.
-    var choosesFirstGateway = false
+    public var choosesFirstGateway = false
     private var pending: [PendingFlow] = []
     private var deliveries: [Delivery] = []
     private var rng: SeededRandomNumberGenerator
     private var nextRef = 1
 
-    init(clientID: ClientID, client: Peer, gateways: [Gateway], seed: UInt64) {
+    public init(clientID: ClientID, client: Peer, gateways: [Gateway], seed: UInt64) {
         self.clientID = clientID
         self.client = client
         self.gateways = gateways
         self.rng = SeededRandomNumberGenerator(seed: seed)
     }
 
-    mutating func pollDelivery() -> Delivery? {
+    public mutating func pollDelivery() -> Delivery? {
         self.deliveries.isEmpty ? nil : self.deliveries.removeFirst()
     }
 
     // MARK: What the portal sends on join
 
-    func clientInit(interface: ClientInterface, relays: [RelayEntry]) -> ClientInit {
+    public func clientInit(interface: ClientInterface, relays: [RelayEntry]) -> ClientInit {
         ClientInit(interface: interface, resources: self.resources.filter(\.allowed).map(\.client), relays: relays)
     }
 
     /// A gateway's `init`: the flows it serves, with their expiries, so that it re-syncs its authorizations.
-    func gatewayInit(_ gateway: GatewayID, relays: [RelayEntry]) -> GatewayInit {
+    public func gatewayInit(_ gateway: GatewayID, relays: [RelayEntry]) -> GatewayInit {
         let peer = self.gateway(gateway).peer
         return GatewayInit(
             interface: GatewayInterface(ipv4: peer.ipv4, ipv6: peer.ipv6),
@@ -115,7 +127,7 @@ struct SimulatedPortal {
 
     // MARK: Messages from the client and the gateways
 
-    mutating func handle(_ event: ClientOutbound, unixTime: UInt64) {
+    public mutating func handle(_ event: ClientOutbound, unixTime: UInt64) {
         switch event {
         case .createFlow(let request):
             self.createFlow(request, unixTime: unixTime)
@@ -138,7 +150,7 @@ struct SimulatedPortal {
         }
     }
 
-    mutating func handle(_ event: GatewayOutbound, from gateway: GatewayID) {
+    public mutating func handle(_ event: GatewayOutbound, from gateway: GatewayID) {
         switch event {
         case .flowAuthorized(let message):
             guard let index = self.pending.firstIndex(where: { $0.ref == message.ref && $0.flow.gateway == gateway })
@@ -243,7 +255,7 @@ struct SimulatedPortal {
 
     /// Adds or changes a resource; the client hears of it if it is allowed, and the gateways serving flows of it get
     /// its new filters (a resource never changes type).
-    mutating func upsertResource(_ resource: ClientResource, allowed: Bool = true) {
+    public mutating func upsertResource(_ resource: ClientResource, allowed: Bool = true) {
         let updated = Resource(client: resource, allowed: allowed)
         if let index = self.resources.firstIndex(where: { $0.id == resource.id }) {
             let wasAllowed = self.resources[index].allowed
@@ -266,7 +278,7 @@ struct SimulatedPortal {
         }
     }
 
-    mutating func deleteResource(_ id: ResourceID) {
+    public mutating func deleteResource(_ id: ResourceID) {
         guard let index = self.resources.firstIndex(where: { $0.id == id }) else {
             return
         }
@@ -277,7 +289,7 @@ struct SimulatedPortal {
     }
 
     /// Ends the flows whose expiry has passed, as the portal's flow expiry does: `reject_access` to their gateways.
-    mutating func expireFlows(unixTime: UInt64) {
+    public mutating func expireFlows(unixTime: UInt64) {
         let expired = self.flows.filter { $0.expiresAt <= unixTime }
         self.flows.removeAll { $0.expiresAt <= unixTime }
         for flow in expired {
@@ -289,7 +301,7 @@ struct SimulatedPortal {
     }
 
     /// Moves a flow's expiry (`access_authorization_expiry_updated`, sent when another flow still covers the pair).
-    mutating func updateExpiry(of resource: ResourceID, to expiresAt: UInt64) {
+    public mutating func updateExpiry(of resource: ResourceID, to expiresAt: UInt64) {
         for index in self.flows.indices where self.flows[index].resource == resource {
             self.flows[index].expiresAt = expiresAt
             self.deliver(
@@ -306,7 +318,7 @@ struct SimulatedPortal {
     }
 
     /// Moves every flow's expiry to `expiresAt`, resource by resource in the order of their flows.
-    mutating func extendFlows(to expiresAt: UInt64) {
+    public mutating func extendFlows(to expiresAt: UInt64) {
         var resources: [ResourceID] = []
         for flow in self.flows where !resources.contains(flow.resource) {
             resources.append(flow.resource)
@@ -317,7 +329,7 @@ struct SimulatedPortal {
     }
 
     /// A gateway joins or leaves; flows still waiting for a leaving gateway fail with `offline`.
-    mutating func setOnline(_ gateway: GatewayID, _ online: Bool) {
+    public mutating func setOnline(_ gateway: GatewayID, _ online: Bool) {
         guard let index = self.gateways.firstIndex(where: { $0.id == gateway }) else {
             preconditionFailure("the gateway exists")
         }
