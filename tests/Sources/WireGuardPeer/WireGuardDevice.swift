@@ -139,6 +139,7 @@ public final class WireGuardDevice {
             metadata: [
                 "interface": "\(interfaceName)", "listen.port": "\(boundPort)",
                 "peers": "\(configuration.peers.count)", "public.key": "\(identity.publicKey)",
+                "tun.offloads": "\(self.driver.tunOffloads ?? [])",
             ]
         )
     }

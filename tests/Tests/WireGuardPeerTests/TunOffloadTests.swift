@@ -134,7 +134,19 @@ struct TunOffloadTests {
         let pointers: [UnsafeMutablePointer<UInt8>?] = buffers.map { $0 + 16 }
         let lengths = packets.map { UInt32($0.count) }
         var scratch = [UInt8](repeating: 0, count: 70_000)
-        #expect(fz_tun_write_packets(writer, pointers, lengths, UInt32(packets.count), &scratch, scratch.count) == 0)
+        var coalescing = fz_tun_coalescing(tcp: 1, udp: 1, max_segments: 64)
+        var result = fz_tun_write_result()
+        fz_tun_write_packets(
+            writer,
+            pointers,
+            lengths,
+            UInt32(packets.count),
+            &scratch,
+            scratch.count,
+            &coalescing,
+            &result
+        )
+        #expect(result.packets_not_written == 0 && result.super_packets == 1)
 
         var written: [[UInt8]] = []
         var message = [UInt8](repeating: 0, count: 70_000)
