@@ -163,14 +163,13 @@ struct TunOffloadTests {
         #expect(Array(coalesced[0..<2]) == [1, ipv6 ? 4 : 1])
         #expect(Int(coalesced[4]) | Int(coalesced[5]) << 8 == 300)  // gso_size
         #expect(Int(coalesced[6]) | Int(coalesced[7]) << 8 == ipLength)  // csum_start
-        let superPacket = Array(coalesced[10...])
+        var superPacket = Array(coalesced[10...])
         #expect(superPacket.count == ipLength + 32 + 750)
         #expect(Array(superPacket[(ipLength + 32)...]) == Self.payload(750))
         #expect(superPacket[ipLength + 13] == TCPFlags([.ack, .psh]).rawValue)
-        var parsed = try IPPacket(ByteBuffer(bytes: superPacket))
         // The checksum field holds the pseudo-header sum (CHECKSUM_PARTIAL); completing it gives a valid packet.
-        parsed.computeChecksums()
-        #expect(parsed.hasValidChecksums)
+        Self.completeChecksum(&superPacket, start: ipLength, field: ipLength + 16)
+        #expect(try IPPacket(ByteBuffer(bytes: superPacket)).hasValidChecksums)
         // The rest went one by one, behind a zeroed header.
         for (index, original) in packets[3...].enumerated() {
             #expect(written[index + 1] == [UInt8](repeating: 0, count: 10) + original)
