@@ -304,7 +304,19 @@ struct TunOffloadTests {
         var lengths = [UInt32](repeating: 0, count: 8)
         var scratch = [UInt8](repeating: 0, count: 70_000)
         var stride = 0
-        let count = fz_tun_read_segments(reader, &scratch, scratch.count, region, 8192, 16, 16, 16, &stride, &lengths, 8)
+        let count = fz_tun_read_segments(
+            reader,
+            &scratch,
+            scratch.count,
+            region,
+            8192,
+            16,
+            16,
+            16,
+            &stride,
+            &lengths,
+            8
+        )
         try #require(count == 3)
         for index in 0..<3 {
             let bytes = Array(UnsafeBufferPointer(start: region + index * stride + 16, count: Int(lengths[index])))
