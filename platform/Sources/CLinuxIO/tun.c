@@ -291,7 +291,8 @@ static int tcp_coalescable(const uint8_t *packet, size_t length, size_t *ip_leng
     }
     const uint8_t *tcp = packet + *ip_length;
     *tcp_length = (size_t)(tcp[12] >> 4) * 4;
-    if (*tcp_length < 20 || *ip_length + *tcp_length >= length || (tcp[13] & ~(0x10 | 0x08)) != 0 || !(tcp[13] & 0x10)) {
+    if (*tcp_length < 20 || *ip_length + *tcp_length >= length || (tcp[13] & ~(0x10 | 0x08)) != 0 ||
+        !(tcp[13] & 0x10)) {
         return 0;
     }
     return checksum_verifies(packet, length, *ip_length, PROTOCOL_TCP);
@@ -325,7 +326,8 @@ static int tcp_continues(const uint8_t *first, const uint8_t *next, size_t ip_le
                          uint32_t expected_sequence) {
     const uint8_t *a = first + ip_length, *b = next + ip_length;
     uint32_t sequence = (uint32_t)load16(b + 4) << 16 | load16(b + 6);
-    if (sequence != expected_sequence || (size_t)(b[12] >> 4) * 4 != tcp_length || !same_ip_flow(first, next, ip_length)) {
+    if (sequence != expected_sequence || (size_t)(b[12] >> 4) * 4 != tcp_length ||
+        !same_ip_flow(first, next, ip_length)) {
         return 0;
     }
     // Ports, acknowledgment, window, and every option byte (timestamps included), as Linux GRO requires.
