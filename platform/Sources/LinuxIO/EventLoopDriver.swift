@@ -32,7 +32,8 @@ public final class EventLoopDriver {
     /// datagram in place by a header or tag (WireGuard's transport overhead is 32 bytes).
     public static let receiveSlotCapacity = 65_536 + 64
     /// Datagrams queued before they are sent: one GRO receive's worth (the kernel's UDP_GRO_CNT_MAX is 64) for each
-    /// of two TUN super-packets cut into at most 64 segments. A full queue is sent on the spot.
+    /// of two TCP super-packets from the TUN device (64 KiB in segments of about 1,240 bytes at connlib's MTU of
+    /// 1,280). A full queue is sent on the spot, as within a UDP super-packet of more datagrams.
     public static let sendCapacity = 128
     /// The longest epoll wait. epoll_wait(2) counts CLOCK_MONOTONIC, which stops while the machine is suspended,
     /// but deadlines are CLOCK_BOOTTIME (``ShellClock``): a wait begun before a suspend runs on after the resume
