@@ -32,6 +32,15 @@ struct TunOffloadDeviceTests {
             try NetworkNamespace.ip("addr", "add", "10.77.0.1/24", "dev", Self.name)
             try NetworkNamespace.ip("addr", "add", "fd77::1/64", "dev", Self.name, "nodad")
             try NetworkNamespace.ip("link", "set", Self.name, "up")
+            // Even without duplicate address detection an IPv6 address stays tentative until the kernel's addrconf
+            // work has run, and a packet to it is dropped until then.
+            let end = ContinuousClock.now + .seconds(2)
+            while try !NetworkNamespace.ip("-6", "addr", "show", "dev", Self.name, "tentative").isEmpty {
+                guard ContinuousClock.now < end else {
+                    throw CommandError(command: "wait for fd77::1 to leave the tentative state", status: 0, output: "")
+                }
+                usleep(10_000)
+            }
         }
         return fd
     }
