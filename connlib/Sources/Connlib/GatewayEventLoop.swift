@@ -101,6 +101,7 @@ public final class GatewayEventLoop: BlockingEventLoop {
             udp4Token: Token.udp4.rawValue,
             udp6Token: Token.udp6.rawValue
         )
+        logger.info("TUN device offloads", metadata: ["offloads": "\(driver.tunOffloads ?? [])"])
         try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
     }
 

@@ -106,6 +106,7 @@ public final class ClientEventLoop: BlockingEventLoop {
             udp4Token: Token.udp4.rawValue,
             udp6Token: Token.udp6.rawValue
         )
+        logger.info("TUN device offloads", metadata: ["offloads": "\(driver.tunOffloads ?? [])"])
         try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
         try driver.register(readable: self.upstreams.descriptor, token: Token.dns.rawValue)
         try driver.register(readable: resetRequest.descriptor, token: Token.reset.rawValue)

@@ -10,12 +10,13 @@ import NIOCore
 ///
 /// - UDP: up to ``batchSize`` datagrams per recvmmsg(2) into fixed receive slots; a UDP GRO receive (equal-sized
 ///   datagrams back to back, the last possibly shorter) is split, and the handler sees each datagram;
-/// - TUN: up to ``TUNLayout/superPacketsPerBatch`` reads, each TCP super-packet cut into MTU-sized packets in a
-///   fixed region, each with room to be sealed in place;
+/// - TUN: up to ``TUNLayout/superPacketsPerBatch`` reads, each TCP or UDP super-packet cut into MTU-sized packets
+///   in a fixed region, each with room to be sealed in place;
 /// - after each batch, the datagrams the handler queued with ``queueSend(_:on:)`` leave with one sendmmsg(2) per
 ///   socket, runs of equal-sized datagrams from one source to one destination as UDP GSO sends (a datagram's
 ///   `localAddress`, when set, is its source: IP_PKTINFO), and the packets queued with
-///   ``queueTUNWrite(_:length:)`` are written with consecutive TCP segments coalesced.
+///   ``queueTUNWrite(_:length:)`` are written with consecutive packets of a TCP or UDP flow coalesced, as far as
+///   the device's offloads (``tunOffloads``) allow.
 ///
 /// A source gets at most ``EventLoopHandler/batchesPerTurn(source:)`` batches per turn, and timers run at the end
 /// of every turn, so a flood on one source delays the others and the timers by a bounded amount of work. Nothing is
@@ -32,7 +33,8 @@ public final class EventLoopDriver {
     /// datagram in place by a header or tag (WireGuard's transport overhead is 32 bytes).
     public static let receiveSlotCapacity = 65_536 + 64
     /// Datagrams queued before they are sent: one GRO receive's worth (the kernel's UDP_GRO_CNT_MAX is 64) for each
-    /// of two TUN super-packets cut into at most 64 segments. A full queue is sent on the spot.
+    /// of two TCP super-packets from the TUN device (64 KiB in segments of about 1,240 bytes at connlib's MTU of
+    /// 1,280). A full queue is sent on the spot, as within a UDP super-packet of more datagrams.
     public static let sendCapacity = 128
     /// The longest epoll wait. epoll_wait(2) counts CLOCK_MONOTONIC, which stops while the machine is suspended,
     /// but deadlines are CLOCK_BOOTTIME (``ShellClock``): a wait begun before a suspend runs on after the resume
@@ -91,8 +93,13 @@ public final class EventLoopDriver {
         public var datagramsNotSent: UInt64 = 0
         /// TUN packets the kernel handed over that could not be cut into segments.
         public var unsegmentablePackets: UInt64 = 0
-        /// Writes to the TUN device that failed.
+        /// Packets queued for the TUN device that it did not take (every packet of a coalesced write that failed).
         public var tunWriteFailures: UInt64 = 0
+        /// Coalesced writes the TUN device took (not a drop).
+        public var tunSuperPacketsWritten: UInt64 = 0
+        /// Coalesced writes the TUN device refused with EINVAL; their packets were written one by one, and that kind
+        /// of coalescing is off for the device from then on (not a drop).
+        public var tunSuperPacketsRefused: UInt64 = 0
         /// Turns that a ``Waker`` ended (not a drop).
         public var wakeups: UInt64 = 0
     }
@@ -214,16 +221,52 @@ public final class EventLoopDriver {
         try self.add(fd: fd, kind: .udp, token: token)
     }
 
-    /// Reads the non-blocking offload TUN device `fd` (`fz_tun_open_offload`), placing packets as `layout` says.
-    /// One TUN device per driver.
+    /// Reads the non-blocking offload TUN device `fd` (`fz_tun_open_offload`), placing packets as `layout` says, and
+    /// writes to it with packets coalesced as its offloads allow. One TUN device per driver.
+    ///
+    /// `offloads` are the device's offloads when something else set them; without, the driver turns on the most
+    /// the kernel accepts (``TUNOffloads/negotiate(fd:offering:)``). ``tunOffloads`` tells which, for the shell's
+    /// log.
     @discardableResult
-    public func register(tun fd: Int32, token: UInt64, layout: TUNLayout) throws(SystemCallError) -> Registration {
+    public func register(
+        tun fd: Int32,
+        token: UInt64,
+        layout: TUNLayout,
+        offloads: TUNOffloads? = nil
+    ) throws(SystemCallError) -> Registration {
         guard self.tun == nil else {
             throw SystemCallError(operation: "register a second TUN device", errno: EEXIST)
         }
+        let taken: TUNOffloads
+        if let offloads {
+            taken = offloads
+        } else {
+            taken = try TUNOffloads.negotiate(fd: fd)
+        }
         let registration = try self.add(fd: fd, kind: .tun, token: token)
-        self.tun = TUNBuffers(fd: fd, layout: layout)
+        self.tun = TUNBuffers(fd: fd, layout: layout, offloads: taken)
         return registration
+    }
+
+    /// The offloads of the registered TUN device, or nil without one.
+    public var tunOffloads: TUNOffloads? {
+        self.tun?.offloads
+    }
+
+    /// The offloads the driver still coalesces writes for: the device's TCP and UDP segmentation, less a kind the
+    /// kernel refused a coalesced write of. Empty without a TUN device.
+    public var tunWriteCoalescing: TUNOffloads {
+        guard let tun = self.tun else {
+            return []
+        }
+        var coalescing: TUNOffloads = []
+        if tun.coalescing.tcp != 0 {
+            coalescing.insert(.tcpSegmentation)
+        }
+        if tun.coalescing.udp != 0 {
+            coalescing.insert(.udpSegmentation)
+        }
+        return coalescing
     }
 
     /// Calls ``EventLoopHandler/handleReadable(source:now:)`` whenever `fd` is readable.
@@ -458,8 +501,8 @@ public final class EventLoopDriver {
         self.sendCount += 1
     }
 
-    /// Queues an IP packet for the TUN device, written at the end of the batch with consecutive TCP segments of a
-    /// flow coalesced. `FZ_VNET_HEADER_LENGTH` bytes in front of it must be writable (the virtio-net header goes
+    /// Queues an IP packet for the TUN device, written at the end of the batch with consecutive packets of a TCP or
+    /// UDP flow coalesced. `FZ_VNET_HEADER_LENGTH` bytes in front of it must be writable (the virtio-net header goes
     /// there) and, like the packet, stay put until then.
     public func queueTUNWrite(_ packet: UnsafeMutablePointer<UInt8>, length: Int) {
         guard let tun = self.tun else {
@@ -519,15 +562,20 @@ public final class EventLoopDriver {
         guard let tun = self.tun, tun.writeCount > 0 else {
             return
         }
-        let failures = fz_tun_write_packets(
+        var result = fz_tun_write_result()
+        fz_tun_write_packets(
             tun.fd,
             tun.writes.baseAddress,
             tun.writeLengths.baseAddress,
             UInt32(tun.writeCount),
             tun.coalesced.baseAddress!.assumingMemoryBound(to: UInt8.self),
-            tun.coalesced.count
+            tun.coalesced.count,
+            &tun.coalescing,
+            &result
         )
-        self.counters.tunWriteFailures += UInt64(failures)
+        self.counters.tunWriteFailures += UInt64(result.packets_not_written)
+        self.counters.tunSuperPacketsWritten += UInt64(result.super_packets)
+        self.counters.tunSuperPacketsRefused += UInt64(result.refused_super_packets)
         tun.writeCount = 0
     }
 }
@@ -536,15 +584,23 @@ public final class EventLoopDriver {
 /// unsafe buffers, like the driver's receive slots, so that handing a region to the handler `inout` costs no
 /// exclusivity check.
 private final class TUNBuffers {
-    /// The most packets one super-packet becomes: 64 KiB of TCP payload in segments of at least 1 KiB.
-    static let maximumSegments = 64
-    /// Room for one super-packet's packets: 64 segments of up to 4 KiB, or one packet of up to 64 KiB.
+    /// The most packets one super-packet read becomes: 64 KiB of TCP payload in segments of at least 512 bytes, or
+    /// a UDP super-packet of as many datagrams as the kernel's UDP_MAX_SEGMENTS (128 on Linux 6.18) allows.
+    static let maximumSegments = 128
+    /// The most packets one coalesced write carries: as the UDP GSO sends of Firezone's GSO queue (64 segments),
+    /// and within every kernel's UDP_MAX_SEGMENTS.
+    static let segmentsPerWrite: UInt16 = 64
+    /// Room for one super-packet's packets: 128 segments of up to 2 KiB, 64 of up to 4 KiB, or one packet of up to
+    /// 64 KiB.
     static let regionCapacity = 256 * 1024
     /// Packets queued for the TUN device: a receive batch's slots, each a GRO run of up to 64 datagrams.
     static let writeCapacity = EventLoopDriver.batchSize * 64
 
     let fd: Int32
     let layout: EventLoopDriver.TUNLayout
+    let offloads: TUNOffloads
+    /// What writes coalesce: TCP with TSO, UDP with USO, until the kernel refuses a kind.
+    var coalescing: fz_tun_coalescing
     /// Regions, each a buffer of `regionCapacity` bytes whose storage never moves, and the start of each.
     let regions: UnsafeMutableBufferPointer<ByteBuffer>
     let regionBases: UnsafeMutableBufferPointer<UnsafeMutablePointer<UInt8>>
@@ -557,9 +613,15 @@ private final class TUNBuffers {
     let writeLengths: UnsafeMutableBufferPointer<UInt32>
     var writeCount = 0
 
-    init(fd: Int32, layout: EventLoopDriver.TUNLayout) {
+    init(fd: Int32, layout: EventLoopDriver.TUNLayout, offloads: TUNOffloads) {
         self.fd = fd
         self.layout = layout
+        self.offloads = offloads
+        self.coalescing = fz_tun_coalescing(
+            tcp: offloads.contains(.tcpSegmentation) ? 1 : 0,
+            udp: offloads.contains(.udpSegmentation) ? 1 : 0,
+            max_segments: Self.segmentsPerWrite
+        )
         self.regions = .allocate(capacity: layout.superPacketsPerBatch)
         self.regionBases = .allocate(capacity: layout.superPacketsPerBatch)
         for index in 0..<layout.superPacketsPerBatch {

@@ -24,7 +24,7 @@ public protocol EventLoopHandler: AnyObject {
     /// the driver. The bytes stay valid until the batch ends (``didFinishBatch(source:now:)``).
     func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant)
 
-    /// One IP packet from the TUN source, a TCP super-packet already cut into segments: `packet`'s readable bytes,
+    /// One IP packet from the TUN source, a TCP or UDP super-packet already cut into packets: `packet`'s readable bytes,
     /// with the ``EventLoopDriver/TUNLayout``'s headroom in front and room for padding and tailroom behind, so the
     /// handler can seal it in place; like a datagram's, its storage is the driver's and stays in `packet`. `storage + packet.readerIndex` is where the readable bytes lie. Valid until
     /// the batch ends.

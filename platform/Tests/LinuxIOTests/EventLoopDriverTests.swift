@@ -282,7 +282,13 @@ struct EventLoopDriverTUNTests {
         let (device, kernel) = (fds[0], fds[1])
         try #require(fcntl(device, F_SETFL, fcntl(device, F_GETFL) | O_NONBLOCK) == 0)
         let driver = try EventLoopDriver()
-        try driver.register(tun: device, token: 5, layout: .init(headroom: 16, paddingMultiple: 16, tailroom: 16))
+        // A socket is no TUN device: say which offloads its "kernel" took.
+        try driver.register(
+            tun: device,
+            token: 5,
+            layout: .init(headroom: 16, paddingMultiple: 16, tailroom: 16),
+            offloads: [.checksum, .tcpSegmentation]
+        )
         let handler = TUNLoopbackHandler(driver: driver)
         let payload = (0..<1100).map { UInt8(truncatingIfNeeded: $0 * 7) }
         let packet = try IPPacket.makeTCP(
@@ -317,6 +323,7 @@ struct EventLoopDriverTUNTests {
         let coalesced = try IPPacket(ByteBuffer(bytes: received[10..<length]))
         #expect(Array(coalesced.payload.readableBytesView) == payload, "the five segments went back as one")
         #expect(driver.counters.tunWriteFailures == 0)
+        #expect(driver.counters.tunSuperPacketsWritten == 1)
     }
 }
 

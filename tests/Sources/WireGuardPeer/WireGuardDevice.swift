@@ -12,10 +12,10 @@ import WireGuard
 /// `wireguard-peer`).
 ///
 /// Each turn of the loop waits on epoll for the TUN device, the sockets, the termination signal or the earliest
-/// tunnel timer. The TUN device runs with TCP segmentation offload (IFF_VNET_HDR, as wireguard-go and Tailscale
-/// do): the kernel hands over TCP super-packets of up to 64 KiB, which the driver cuts into MTU-sized packets in a
-/// preallocated region, each with 16 bytes of headroom for the transport header; each is routed by destination to
-/// a peer's AllowedIPs and encrypted in place, and the batch leaves with one sendmmsg(2) per socket, runs of
+/// tunnel timer. The TUN device runs with TCP and UDP segmentation offload where the kernel takes them (IFF_VNET_HDR,
+/// as wireguard-go and Tailscale do): the kernel hands over super-packets of up to 64 KiB, which the driver cuts
+/// into MTU-sized packets in a preallocated region, each with 16 bytes of headroom for the transport header; each
+/// is routed by destination to a peer's AllowedIPs and encrypted in place, and the batch leaves with one sendmmsg(2) per socket, runs of
 /// equal-size datagrams to one endpoint as UDP GSO sends. Datagrams arrive by recvmmsg(2) into the driver's slots
 /// (UDP GRO runs split), and the router decrypts each in place for its peer (rate limiter, tunnel, AllowedIPs,
 /// roaming); packets are then written to the TUN device, coalesced. Nothing is allocated per packet on these paths.
@@ -139,6 +139,7 @@ public final class WireGuardDevice {
             metadata: [
                 "interface": "\(interfaceName)", "listen.port": "\(boundPort)",
                 "peers": "\(configuration.peers.count)", "public.key": "\(identity.publicKey)",
+                "tun.offloads": "\(self.driver.tunOffloads ?? [])",
             ]
         )
     }
