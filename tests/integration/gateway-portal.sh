@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # firezone-gateway joined to firezone-portal across two network namespaces: /healthz and /readyz (200 once the
 # portal joined it), /metrics in Prometheus text, the TUN device and the nftables table while it runs, and SIGTERM:
-# exit 0 leaving no tun-firezone and no table. Then each start failure with its own exit status: a rejected token,
-# an unreachable portal, a taken health port, no CAP_NET_ADMIN.
+# exit 0 leaving no tun-firezone and no table; the same as a normal user with `setcap cap_net_admin+eip`. Then each
+# start failure with its own exit status: a rejected token, an unreachable portal, a taken health port, no
+# CAP_NET_ADMIN.
 #
 # client_end_to_end is where a client joins the run (the headless client's test extends it).
 set -uo pipefail
@@ -100,6 +101,34 @@ check "SIGTERM: the gateway exits 0 (got $status)" [ "$status" -eq 0 ]
 check "SIGTERM: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
 check "SIGTERM: no nftables table is left" bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
 check "the gateway logged its goodbye" grep -q "Gateway closed its connections" "$FZ_SCRATCH/gateway.log"
+
+# --- Without root: a copy of the binary granted CAP_NET_ADMIN with setcap (what --help and exit status 3
+# recommend), run as nobody. It reaches /readyz, installs its nftables table through nft (a child, which gets the
+# capability only through the ambient set) and removes it at SIGTERM. /proc/sys is root's: the host forwards already.
+ip netns exec fzg sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+mkdir -m 755 "$FZ_SCRATCH/setcap"
+chmod 711 "$FZ_SCRATCH"
+cp "$BIN/firezone-gateway" "$FZ_SCRATCH/setcap/firezone-gateway"
+setcap cap_net_admin+eip "$FZ_SCRATCH/setcap/firezone-gateway"
+# Distributions make /dev/net/tun 0666; where it is 0600 (as on our test machines), a 0666 node over it in the
+# mount namespace of `ip netns exec` (private to this process) stands in for the host's.
+mkdir "$FZ_SCRATCH/dev"
+# shellcheck disable=SC2046,SC2016
+start_in fzg "$FZ_SCRATCH/setcap.log" bash -c 'mount -t tmpfs fz-dev "$1" && mknod -m 666 "$1/tun" c 10 200 &&
+    mount --bind "$1/tun" /dev/net/tun && shift && exec "$@"' -- "$FZ_SCRATCH/dev" \
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- env $(gateway_env) "$FZ_SCRATCH/setcap/firezone-gateway"
+UNPRIVILEGED=$LAST_PID
+check "setcap, as nobody: /readyz answers 200" wait_until 20 status_is /readyz 200
+check "setcap, as nobody: the gateway runs as nobody" \
+    [ "$(ps -o user= -p "$UNPRIVILEGED" 2>/dev/null | tr -d ' ')" = nobody ]
+check "setcap, as nobody: the nftables table exists" wait_until 5 nft_table_exists
+kill -TERM "$UNPRIVILEGED"
+status=0
+wait "$UNPRIVILEGED" || status=$?
+check "setcap, as nobody: SIGTERM exits 0 (got $status; $(tail -2 "$FZ_SCRATCH/setcap.log"))" [ "$status" -eq 0 ]
+check "setcap, as nobody: no nftables table is left" \
+    bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
+check "setcap, as nobody: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
 
 # --- Start failures: each its own message and exit status (firezone-gateway --help lists them).
 run_gateway() {

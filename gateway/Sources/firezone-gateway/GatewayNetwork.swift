@@ -120,7 +120,13 @@ final class GatewayNetwork: @unchecked Sendable {
 
     // MARK: Helpers
 
+    /// Writes `value` unless the setting already has it: /proc/sys is root's, so a gateway running as a normal user
+    /// with `setcap cap_net_admin+eip` starts where the host already forwards (Firezone's
+    /// scripts/gateway-systemd-install.sh sets the same sysctls once).
     private static func writeSetting(_ path: String, _ value: String) throws(GatewayFailure) {
+        if Self.readSetting(path) == value {
+            return
+        }
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         var bytes = Array(value.utf8)
         guard fd >= 0, Glibc.write(fd, &bytes, bytes.count) == bytes.count else {
@@ -128,9 +134,31 @@ final class GatewayNetwork: @unchecked Sendable {
             if fd >= 0 {
                 _ = close(fd)
             }
-            throw GatewayFailure(.startFailed, "cannot write \(value) to \(path): \(String(cString: strerror(error)))")
+            let hint =
+                error == EACCES || error == EPERM
+                ? " (a gateway that is not root needs it set beforehand: sysctl -w "
+                    + path.dropFirst("/proc/sys/".count).split(separator: "/").joined(separator: ".") + "=\(value))" : ""
+            throw GatewayFailure(
+                .startFailed,
+                "cannot write \(value) to \(path): \(String(cString: strerror(error)))\(hint)"
+            )
         }
         _ = close(fd)
+    }
+
+    /// The setting's first line, or nil when it cannot be read.
+    private static func readSetting(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            return nil
+        }
+        defer { _ = close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else {
+            return nil
+        }
+        return String(decoding: bytes[..<count], as: UTF8.self).split(separator: "\n").first.map(String.init)
     }
 
     private static func nft(_ script: String) throws(GatewayFailure) {
