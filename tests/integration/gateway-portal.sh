@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # firezone-gateway joined to firezone-portal across two network namespaces: /healthz and /readyz (200 once the
 # portal joined it), /metrics in Prometheus text, the TUN device and the nftables table while it runs, and SIGTERM:
-# exit 0 leaving no tun-firezone and no table; the same as a normal user with `setcap cap_net_admin+eip`. Then each
+# exit 0 leaving no tun-firezone and no table; the same as a normal user with `setcap cap_net_admin+eip`, and on a
+# host without IPv6. Then each
 # start failure with its own exit status: a rejected token, an unreachable portal, a taken health port, no
 # CAP_NET_ADMIN.
 #
@@ -129,6 +130,24 @@ check "setcap, as nobody: SIGTERM exits 0 (got $status; $(tail -2 "$FZ_SCRATCH/s
 check "setcap, as nobody: no nftables table is left" \
     bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
 check "setcap, as nobody: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
+
+# --- A host without IPv6 (net.ipv6.conf.all.disable_ipv6=1): the tunnel interface gets its IPv4 address alone, and
+# the gateway is ready (/readyz requires a configured interface).
+ip netns exec fzg sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+# shellcheck disable=SC2046
+start_in fzg "$FZ_SCRATCH/no-ipv6.log" env $(gateway_env) "$BIN/firezone-gateway"
+NO_IPV6=$LAST_PID
+check "without IPv6: /readyz answers 200" wait_until 20 status_is /readyz 200
+check "without IPv6: tun-firezone has the portal's IPv4 address" \
+    bash -c "ip -n fzg -4 addr show dev tun-firezone | grep -q 'inet 100\.'"
+check "without IPv6: tun-firezone has no IPv6 address" \
+    bash -c "! ip -n fzg -6 addr show dev tun-firezone | grep -q inet6"
+check "without IPv6: said so once at info" [ "$(grep -c 'IPv6 is disabled on this host' "$FZ_SCRATCH/no-ipv6.log")" -eq 1 ]
+kill -TERM "$NO_IPV6"
+status=0
+wait "$NO_IPV6" || status=$?
+check "without IPv6: SIGTERM exits 0 (got $status)" [ "$status" -eq 0 ]
+ip netns exec fzg sysctl -qw net.ipv6.conf.all.disable_ipv6=0
 
 # --- Start failures: each its own message and exit status (firezone-gateway --help lists them).
 run_gateway() {

@@ -250,7 +250,7 @@ struct FirezoneGateway: AsyncParsableCommand {
                 health = try await HealthServer(
                     address: healthAddress,
                     group: group,
-                    isReady: { portal.isJoined },
+                    isReady: { portal.isJoined && network.isConfigured },
                     metrics: { PrometheusTextOrder.canonical(registry.emitToString()) }
                 )
             } catch {

@@ -5,6 +5,7 @@ import IPPacket
 import LinuxIO
 import Logging
 import PortalMessages
+import Synchronization
 
 /// The host side of the gateway: the TUN device `tun-firezone`, its addresses and the routes of the tunnel's
 /// ranges, IP forwarding, and an nftables table of its own that accepts forwarded tunnel traffic and masquerades
@@ -21,6 +22,8 @@ final class GatewayNetwork: @unchecked Sendable {
     let tun: Int32
     private let device: TunDeviceManager
     private var stopped = false
+    /// Whether the portal's interface is applied; read by `/readyz` on the health server's thread.
+    private let configured = Atomic<Bool>(false)
 
     private init(tun: Int32, device: TunDeviceManager) {
         self.tun = tun
@@ -64,17 +67,26 @@ final class GatewayNetwork: @unchecked Sendable {
     }
 
     /// The portal's interface: the link (MTU 1280, txqueuelen 10 000, Firezone #10231, up), its addresses (/32
-    /// and /128, old ones removed), and the routes of the tunnel's ranges through it.
+    /// and /128, old ones removed; the /32 alone on a host without IPv6), and the routes of the tunnel's ranges
+    /// through it.
     func configure(_ interface: GatewayInterface, logger: Logger) {
         do {
             try self.device.apply(interface)
+            self.configured.store(true, ordering: .releasing)
             logger.info(
                 "Tunnel interface configured",
                 metadata: ["ipv4": "\(interface.ipv4)", "ipv6": "\(interface.ipv6)"]
             )
         } catch {
+            self.configured.store(false, ordering: .releasing)
             logger.error("Cannot configure the tunnel interface: \(error)")
         }
+    }
+
+    /// Whether the tunnel interface has the portal's configuration: a gateway whose interface could not be
+    /// configured forwards nothing, so it is not ready whatever the portal says.
+    var isConfigured: Bool {
+        self.configured.load(ordering: .acquiring)
     }
 
     /// Removes the nftables table, the routes and rules, and closes the TUN device (which removes it). Once.
