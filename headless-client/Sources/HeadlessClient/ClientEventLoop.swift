@@ -26,7 +26,8 @@ import WireGuard
 /// `configureTunnel`, only the latest, Firezone #10223; the resource list to the status file).
 ///
 /// A ``ResetRequest`` (SIGHUP) or the ``NetworkChangeMonitor`` resets the state (roaming); a network change also
-/// calls `networkChanged`, which refreshes the mirrored link-scope routes. ``run(until:)`` ends with
+/// calls `networkChanged`, which refreshes the mirrored link-scope routes and returns the system's resolvers when
+/// they changed (a new network brings its own). ``run(until:)`` ends with
 /// ``ClientState/shutDown(now:)``: a goodbye to every gateway, and the loop keeps running until the state
 /// reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
 public final class ClientEventLoop: BlockingEventLoop {
@@ -51,7 +52,7 @@ public final class ClientEventLoop: BlockingEventLoop {
     private let upstreams: UpstreamDNSClient
     private let resetRequest: ResetRequest
     private let networkChanges: NetworkChangeMonitor?
-    private let networkChanged: () -> Void
+    private let networkChanged: () -> [IPSocketAddress]?
     private let secret: StaticSecret
     private let statusFile: StatusFile?
     private let configureTunnel: (TunConfig) -> Void
@@ -74,7 +75,7 @@ public final class ClientEventLoop: BlockingEventLoop {
         networkChanges: NetworkChangeMonitor?,
         statusFile: StatusFile?,
         configureTunnel: @escaping (TunConfig) -> Void,
-        networkChanged: @escaping () -> Void,
+        networkChanged: @escaping () -> [IPSocketAddress]?,
         logger: Logger
     ) throws(SystemCallError) {
         let driver = try EventLoopDriver()
@@ -333,7 +334,9 @@ extension ClientEventLoop: EventLoopHandler {
         if let monitor = self.networkChanges, let deadline = monitor.nextDeadline(), deadline <= now,
             monitor.handleTimeout(now: now)
         {
-            self.networkChanged()
+            if let resolvers = self.networkChanged() {
+                self.state.updateSystemResolvers(resolvers, now: now)
+            }
             self.reset(now: now)
         }
         if now >= self.nextStatus {
