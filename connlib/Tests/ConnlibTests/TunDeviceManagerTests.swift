@@ -138,7 +138,10 @@ struct TunDeviceManagerTests {
 
     @Test func aKernelWithoutIPv6SettingsHasNoIPv6() throws {
         let (without, with) = try Self.withTUN {
-            let without = try TunDeviceManager(ipv6SettingsDirectory: "/proc/sys/net/no-such-family/conf", logger: Self.logger)
+            let without = try TunDeviceManager(
+                ipv6SettingsDirectory: "/proc/sys/net/no-such-family/conf",
+                logger: Self.logger
+            )
             let with = try TunDeviceManager(logger: Self.logger)
             return (without.hasIPv6(), with.hasIPv6())
         }

@@ -128,7 +128,10 @@ final class ClientNetwork: @unchecked Sendable {
         do {
             resolvers = try self.dns.systemResolvers().map { IPSocketAddress($0, port: 53) }
         } catch {
-            self.logger.warning("Cannot read the system's resolvers again; keeping the previous ones", metadata: ["error": "\(error)"])
+            self.logger.warning(
+                "Cannot read the system's resolvers again; keeping the previous ones",
+                metadata: ["error": "\(error)"]
+            )
             return nil
         }
         guard resolvers != self.systemResolvers else {
