@@ -132,12 +132,16 @@ check "setcap, as nobody: no nftables table is left" \
 check "setcap, as nobody: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
 
 # --- A host without IPv6 (net.ipv6.conf.all.disable_ipv6=1): the tunnel interface gets its IPv4 address alone, and
-# the gateway is ready (/readyz requires a configured interface).
+# the gateway is ready (/readyz requires a configured interface). The health address comes from HEALTH_CHECK_ADDR,
+# Firezone's name for it.
 ip netns exec fzg sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 # shellcheck disable=SC2046
-start_in fzg "$FZ_SCRATCH/no-ipv6.log" env $(gateway_env) "$BIN/firezone-gateway"
+start_in fzg "$FZ_SCRATCH/no-ipv6.log" env $(gateway_env) FIREZONE_HEALTH_CHECK_ADDR= \
+    HEALTH_CHECK_ADDR=127.0.0.1:8091 "$BIN/firezone-gateway"
 NO_IPV6=$LAST_PID
-check "without IPv6: /readyz answers 200" wait_until 20 status_is /readyz 200
+check "without IPv6: /readyz on HEALTH_CHECK_ADDR answers 200" wait_until 20 \
+    bash -c "[ \"\$(ip netns exec fzg curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+        http://127.0.0.1:8091/readyz)\" = 200 ]"
 check "without IPv6: tun-firezone has the portal's IPv4 address" \
     bash -c "ip -n fzg -4 addr show dev tun-firezone | grep -q 'inet 100\.'"
 check "without IPv6: tun-firezone has no IPv6 address" \

@@ -39,7 +39,8 @@ struct FirezoneGateway: AsyncParsableCommand {
               FIREZONE_NAME                         shown in the portal; default the host name
               FIREZONE_API_URL                      default wss://api.firezone.dev
               FIREZONE_MAX_PARTITION_TIME           how long the portal may be unreachable (default 15m)
-              FIREZONE_HEALTH_CHECK_ADDR            /healthz, /readyz and /metrics (default 0.0.0.0:8080)
+              FIREZONE_HEALTH_CHECK_ADDR            /healthz, /readyz and /metrics (default 0.0.0.0:8080);
+                HEALTH_CHECK_ADDR                   Firezone's and the relay's name, read when the first is unset
               FIREZONE_UDP_SEND_BUFFER_SIZE         bytes (default 2 MiB)
               FIREZONE_UDP_RECV_BUFFER_SIZE         bytes (default 16 MiB)
               FIREZONE_NO_INC_BUF=true              leave net.core.rmem_max and wmem_max as they are
@@ -82,6 +83,12 @@ struct FirezoneGateway: AsyncParsableCommand {
         "health check address",
         flag: "--health-check-addr",
         variable: "FIREZONE_HEALTH_CHECK_ADDR"
+    )
+    /// The variable Firezone's gateway and our relay read (rust/bin-shared/src/http_health_check.rs).
+    static let sharedHealthCheckKey = OptionKey(
+        "health check address",
+        flag: "--health-check-addr",
+        variable: "HEALTH_CHECK_ADDR"
     )
     static let idKey = OptionKey("gateway ID", flag: "--id", variable: "FIREZONE_ID")
     static let idPathKey = OptionKey("gateway ID file", flag: "--id-path", variable: "FIREZONE_ID_PATH")
@@ -169,7 +176,9 @@ struct FirezoneGateway: AsyncParsableCommand {
         let healthAddress =
             try reader.value(Self.healthCheckKey, flag: self.healthCheckAddress, expected: "an address:port") {
                 IPSocketAddress($0)
-            } ?? IPSocketAddress(.v4(.any), port: 8080)
+            }
+            ?? reader.value(Self.sharedHealthCheckKey, flag: nil, expected: "an address:port") { IPSocketAddress($0) }
+            ?? IPSocketAddress(.v4(.any), port: 8080)
         let buffers = try UDPSocketBuffers(reader: reader, role: .gateway)
 
         // 2. What can fail to start, in the order it is needed.

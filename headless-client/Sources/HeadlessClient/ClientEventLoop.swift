@@ -55,6 +55,8 @@ public final class ClientEventLoop: BlockingEventLoop {
     private let networkChanged: () -> [IPSocketAddress]?
     private let secret: StaticSecret
     private let statusFile: StatusFile?
+    /// Whether the last status write failed, so that a lasting failure is warned about once.
+    private var statusFileFailing = false
     private let configureTunnel: (TunConfig) -> Void
     private let logger: Logger
     private var signedIn = false
@@ -217,9 +219,9 @@ public final class ClientEventLoop: BlockingEventLoop {
     /// Roaming: the sockets' source addresses may have changed, and every connection starts over. The client
     /// keeps its WireGuard key, so that its portal session stays valid (the 2026 reference's reset, §2.10, keeps
     /// the portal's credentials; Firezone 685acdac3a rotates the key and reconnects to the portal).
-    private func reset(now: Instant) {
+    private func reset(_ reason: String, now: Instant) {
         self.resetRequest.acknowledge()
-        self.logger.info("Network changed: resetting connections")
+        self.logger.info("\(reason): resetting connections")
         self.io.resetSourceAddresses()
         self.state.reset(secret: self.secret, now: now)
         self.drainState(now: now)
@@ -301,8 +303,13 @@ public final class ClientEventLoop: BlockingEventLoop {
         )
         do {
             try statusFile.write(status)
+            self.statusFileFailing = false
         } catch {
-            self.logger.debug("Cannot write the status file", metadata: ["error": "\(error)"])
+            // Once per failing stretch: the file is rewritten every second.
+            if !self.statusFileFailing {
+                self.logger.warning("Cannot write the status file", metadata: ["error": "\(error)"])
+            }
+            self.statusFileFailing = true
         }
     }
 }
@@ -337,7 +344,7 @@ extension ClientEventLoop: EventLoopHandler {
             if let resolvers = self.networkChanged() {
                 self.state.updateSystemResolvers(resolvers, now: now)
             }
-            self.reset(now: now)
+            self.reset("Network changed", now: now)
         }
         if now >= self.nextStatus {
             self.nextStatus = now + Self.statusInterval
@@ -373,7 +380,7 @@ extension ClientEventLoop: EventLoopHandler {
             self.upstreams.handleReadable(now: now)
             self.deliverDNSOutcomes(now: now)
         case .reset:
-            self.reset(now: now)
+            self.reset("Reset requested (SIGHUP)", now: now)
         case .networkChanges:
             do {
                 try self.networkChanges?.handleReadable(now: now)
