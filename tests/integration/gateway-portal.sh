@@ -3,8 +3,8 @@
 # portal joined it), /metrics in Prometheus text, the TUN device and the nftables table while it runs, and SIGTERM:
 # exit 0 leaving no tun-firezone and no table; the same as a normal user with `setcap cap_net_admin+eip`, and on a
 # host without IPv6. Then each
-# start failure with its own exit status: a rejected token, an unreachable portal, a taken health port, no
-# CAP_NET_ADMIN.
+# start failure with its own exit status: a rejected token, a token file other users may read, an unreachable
+# portal, a taken health port, no CAP_NET_ADMIN.
 #
 # client_end_to_end is where a client joins the run (the headless client's test extends it).
 set -uo pipefail
@@ -182,6 +182,9 @@ check "without FIREZONE_ID a generated UUID is kept in FIREZONE_ID_PATH" \
 first_id=$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)
 run_gateway FIREZONE_TOKEN=not-a-token FIREZONE_ID= FIREZONE_ID_PATH="$FZ_SCRATCH/state/gateway_id"
 check "the next start keeps the same ID" [ "$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)" = "$first_id" ]
+printf '%s\n' "$SITE_TOKEN" >"$FZ_SCRATCH/token"
+chmod 644 "$FZ_SCRATCH/token"
+expect_exit "a token file other users may read" 2 "chmod 600" FIREZONE_TOKEN= FIREZONE_TOKEN_FILE="$FZ_SCRATCH/token"
 expect_exit "an API URL without a scheme" 2 "FIREZONE_API_URL" FIREZONE_API_URL="$PORTAL:8081"
 expect_exit "an unreachable portal" 5 "check FIREZONE_API_URL" FIREZONE_API_URL=ws://10.61.0.9:8081 \
     FIREZONE_MAX_PARTITION_TIME=2s

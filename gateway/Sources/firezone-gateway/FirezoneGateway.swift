@@ -170,6 +170,9 @@ struct FirezoneGateway: AsyncParsableCommand {
                 "the gateway needs its portal token: set FIREZONE_TOKEN or FIREZONE_TOKEN_FILE (or --token-file)"
             )
         }
+        if let path = OwnerOnlyFile.path(of: portalOptions.token) {
+            try OwnerOnlyFile.check(path, key: SecretOptionKey.token.file)
+        }
         if let warning = portalOptions.token.commandLineWarning(.token) {
             logger.warning("\(warning)")
         }
