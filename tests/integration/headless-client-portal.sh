@@ -149,7 +149,7 @@ connection_shown() {
 }
 check "status: the connection to the gateway is direct with a handshake" wait_until 10 connection_shown
 kill -HUP "$CLIENT"
-check "SIGHUP resets the connections" wait_until 5 grep -q "Network changed: resetting connections" \
+check "SIGHUP resets the connections" wait_until 5 grep -q "Reset requested (SIGHUP): resetting connections" \
     "$FZ_SCRATCH/client.log"
 resets() {
     grep -c "Network changed: resetting connections" "$FZ_SCRATCH/client.log"
