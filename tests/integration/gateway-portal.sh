@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # firezone-gateway joined to firezone-portal across two network namespaces: /healthz and /readyz (200 once the
 # portal joined it), /metrics in Prometheus text, the TUN device and the nftables table while it runs, and SIGTERM:
-# exit 0 leaving no tun-firezone and no table. Then each start failure with its own exit status: a rejected token,
-# an unreachable portal, a taken health port, no CAP_NET_ADMIN.
+# exit 0 leaving no tun-firezone and no table; the same as a normal user with `setcap cap_net_admin+eip`, and on a
+# host without IPv6. Then each
+# start failure with its own exit status: a rejected token, a token file other users may read, an unreachable
+# portal, a taken health port, no CAP_NET_ADMIN.
 #
 # client_end_to_end is where a client joins the run (the headless client's test extends it).
 set -uo pipefail
@@ -105,6 +107,56 @@ check "SIGTERM: no nftables table is left" \
     bash -c "! ip netns exec $GATEWAY_NS nft list table inet firezone-gateway >/dev/null 2>&1"
 check "the gateway logged its goodbye" grep -q "Gateway closed its connections" "$FZ_SCRATCH/gateway.log"
 
+# --- Without root: a copy of the binary granted CAP_NET_ADMIN with setcap (what --help and exit status 3
+# recommend), run as nobody. It reaches /readyz, installs its nftables table through nft (a child, which gets the
+# capability only through the ambient set) and removes it at SIGTERM. /proc/sys is root's: the host forwards already.
+ip netns exec fzg sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+mkdir -m 755 "$FZ_SCRATCH/setcap"
+chmod 711 "$FZ_SCRATCH"
+cp "$BIN/firezone-gateway" "$FZ_SCRATCH/setcap/firezone-gateway"
+setcap cap_net_admin+eip "$FZ_SCRATCH/setcap/firezone-gateway"
+# Distributions make /dev/net/tun 0666; where it is 0600 (as on our test machines), a 0666 node over it in the
+# mount namespace of `ip netns exec` (private to this process) stands in for the host's.
+mkdir "$FZ_SCRATCH/dev"
+# shellcheck disable=SC2046,SC2016
+start_in fzg "$FZ_SCRATCH/setcap.log" bash -c 'mount -t tmpfs fz-dev "$1" && mknod -m 666 "$1/tun" c 10 200 &&
+    mount --bind "$1/tun" /dev/net/tun && shift && exec "$@"' -- "$FZ_SCRATCH/dev" \
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- env $(gateway_env) "$FZ_SCRATCH/setcap/firezone-gateway"
+UNPRIVILEGED=$LAST_PID
+check "setcap, as nobody: /readyz answers 200" wait_until 20 status_is /readyz 200
+check "setcap, as nobody: the gateway runs as nobody" \
+    [ "$(ps -o user= -p "$UNPRIVILEGED" 2>/dev/null | tr -d ' ')" = nobody ]
+check "setcap, as nobody: the nftables table exists" wait_until 5 nft_table_exists
+kill -TERM "$UNPRIVILEGED"
+status=0
+wait "$UNPRIVILEGED" || status=$?
+check "setcap, as nobody: SIGTERM exits 0 (got $status; $(tail -2 "$FZ_SCRATCH/setcap.log"))" [ "$status" -eq 0 ]
+check "setcap, as nobody: no nftables table is left" \
+    bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
+check "setcap, as nobody: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
+
+# --- A host without IPv6 (net.ipv6.conf.all.disable_ipv6=1): the tunnel interface gets its IPv4 address alone, and
+# the gateway is ready (/readyz requires a configured interface). The health address comes from HEALTH_CHECK_ADDR,
+# Firezone's name for it.
+ip netns exec fzg sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+# shellcheck disable=SC2046
+start_in fzg "$FZ_SCRATCH/no-ipv6.log" env $(gateway_env) FIREZONE_HEALTH_CHECK_ADDR= \
+    HEALTH_CHECK_ADDR=127.0.0.1:8091 "$BIN/firezone-gateway"
+NO_IPV6=$LAST_PID
+check "without IPv6: /readyz on HEALTH_CHECK_ADDR answers 200" wait_until 20 \
+    bash -c "[ \"\$(ip netns exec fzg curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+        http://127.0.0.1:8091/readyz)\" = 200 ]"
+check "without IPv6: tun-firezone has the portal's IPv4 address" \
+    bash -c "ip -n fzg -4 addr show dev tun-firezone | grep -q 'inet 100\.'"
+check "without IPv6: tun-firezone has no IPv6 address" \
+    bash -c "! ip -n fzg -6 addr show dev tun-firezone | grep -q inet6"
+check "without IPv6: said so once at info" [ "$(grep -c 'IPv6 is disabled on this host' "$FZ_SCRATCH/no-ipv6.log")" -eq 1 ]
+kill -TERM "$NO_IPV6"
+status=0
+wait "$NO_IPV6" || status=$?
+check "without IPv6: SIGTERM exits 0 (got $status)" [ "$status" -eq 0 ]
+ip netns exec fzg sysctl -qw net.ipv6.conf.all.disable_ipv6=0
+
 # --- Start failures: each its own message and exit status (firezone-gateway --help lists them).
 run_gateway() {
     # shellcheck disable=SC2046
@@ -135,6 +187,9 @@ check "without FIREZONE_ID a generated UUID is kept in FIREZONE_ID_PATH" \
 first_id=$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)
 run_gateway FIREZONE_TOKEN=not-a-token FIREZONE_ID= FIREZONE_ID_PATH="$FZ_SCRATCH/state/gateway_id"
 check "the next start keeps the same ID" [ "$(cat "$FZ_SCRATCH/state/gateway_id" 2>/dev/null)" = "$first_id" ]
+printf '%s\n' "$SITE_TOKEN" >"$FZ_SCRATCH/token"
+chmod 644 "$FZ_SCRATCH/token"
+expect_exit "a token file other users may read" 2 "chmod 600" FIREZONE_TOKEN= FIREZONE_TOKEN_FILE="$FZ_SCRATCH/token"
 expect_exit "an API URL without a scheme" 2 "FIREZONE_API_URL" FIREZONE_API_URL="$PORTAL:8081"
 expect_exit "an unreachable portal" 5 "check FIREZONE_API_URL" FIREZONE_API_URL=ws://10.61.0.9:8081 \
     FIREZONE_MAX_PARTITION_TIME=2s

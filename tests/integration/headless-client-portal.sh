@@ -172,7 +172,7 @@ rejoined_with_a_new_key() {
 }
 check "the client joined the portal once, with one key" [ "$(client_keys | wc -l)" -eq 1 ]
 kill -HUP "$CLIENT"
-check "SIGHUP resets the connections" wait_until 5 grep -q "Network changed: resetting connections" \
+check "SIGHUP resets the connections" wait_until 5 grep -q "Reset requested (SIGHUP): resetting connections" \
     "$FZ_SCRATCH/client.log"
 check "SIGHUP: the client joins the portal again with a new WireGuard key" wait_until 10 rejoined_with_a_new_key
 # The gateway learns the key with the flow the next packet asks for.

@@ -54,6 +54,13 @@ public final class DomainResolver {
     private let tokenBase: UInt64
     private let logger: Logger
     private var lookups: [Lookup] = []
+    /// Lookups that could not start (too many in flight, or no nameserver), for tests and metrics.
+    public private(set) var refusedLookups = 0
+    /// Refusals are warned about at most once per this interval, with how many there were: a client that asks
+    /// faster than the nameservers answer must not turn every request into a log line.
+    public static let refusalWarningInterval = Duration.seconds(10)
+    private var lastRefusalWarning: Instant?
+    private var refusedSinceWarning = 0
     private var nextToken: UInt64 = 0
     private var generator = SystemRandomNumberGenerator()
     private let scratch: UnsafeMutableRawBufferPointer
@@ -134,12 +141,30 @@ public final class DomainResolver {
 
     // MARK: Lookups
 
+    /// Counts a lookup that cannot start and fails it at once.
+    private func refuse(_ request: DNSResolutionRequest, reason: String, now: Instant) -> Completion {
+        self.refusedLookups += 1
+        self.refusedSinceWarning += 1
+        if let last = self.lastRefusalWarning, now - last < Self.refusalWarningInterval {
+            return Completion(request: request, addresses: nil)
+        }
+        self.logger.warning(
+            "Cannot resolve now: \(reason)",
+            metadata: ["domain": "\(request.domain)", "refused": "\(self.refusedSinceWarning)"]
+        )
+        self.lastRefusalWarning = now
+        self.refusedSinceWarning = 0
+        return Completion(request: request, addresses: nil)
+    }
+
     /// Sends the queries for `request`. Returns a completion at once (nil addresses) when the lookup cannot start:
     /// too many lookups, no socket, no nameserver of a family this host can reach.
     public func start(_ request: DNSResolutionRequest, now: Instant) -> Completion? {
-        guard self.lookups.count < Self.maximumLookups, let first = self.nameservers.first else {
-            self.logger.warning("Cannot resolve now: too many lookups", metadata: ["domain": "\(request.domain)"])
-            return Completion(request: request, addresses: nil)
+        guard let first = self.nameservers.first else {
+            return self.refuse(request, reason: "no nameserver", now: now)
+        }
+        guard self.lookups.count < Self.maximumLookups else {
+            return self.refuse(request, reason: "too many lookups", now: now)
         }
         let family = first.address.version
         let any: IPAddress = family == .v4 ? .v4(IPv4Address(rawValue: 0)) : .v6(IPv6Address(high: 0, low: 0))

@@ -9,29 +9,72 @@ import IPPacket
 /// names it: the address a route lookup (connect(2) of a scratch UDP socket, which sends nothing, then
 /// getsockname(2)) picks toward the sender. The answer only changes when the host's addresses or routes do, so it
 /// is cached until ``reset()`` on a network change (roaming).
+///
+/// Every unseen sender costs a lookup before its datagram is even parsed, and senders are whoever can reach our
+/// port, spoofed sources included: the cache is a fixed table (two-way set-associative, ``capacity`` entries), so a
+/// flood of sources costs lookups and evicts, never memory. The tunnel's real peers are few (relays, gateways or
+/// clients) and stay hot in their sets.
 public struct SourceAddressCache {
-    private var addresses: [IPAddress: IPAddress] = [:]
+    private struct Entry {
+        var remote: IPAddress
+        var local: IPAddress
+    }
+
+    /// Entries the table holds, a power of two.
+    public let capacity: Int
+    /// Two entries per set: `entries[2 * set]` and `entries[2 * set + 1]`.
+    private var entries: [Entry?]
+    /// Per set, the way that was used last (the other one is replaced on a miss).
+    private var recentWay: [UInt8]
     /// Route lookups made, for tests and metrics.
     public private(set) var lookups = 0
+    /// Answers dropped to make room for another sender's.
+    public private(set) var evictions = 0
+    /// Answers held now.
+    public var count: Int {
+        self.entries.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+    }
 
-    public init() {}
+    /// 4096 entries: far more than a client or gateway has peers, 128 KiB at most.
+    public static let defaultCapacity = 4096
+
+    public init(capacity: Int = Self.defaultCapacity) {
+        var size = 2
+        while size < capacity {
+            size <<= 1
+        }
+        self.capacity = size
+        self.entries = Array(repeating: nil, count: size)
+        self.recentWay = Array(repeating: 0, count: size / 2)
+    }
 
     /// The local address toward `remote`; nil when no route leads there.
     public mutating func localAddress(toward remote: IPAddress) -> IPAddress? {
-        if let cached = self.addresses[remote] {
-            return cached
+        let set = remote.hashValue & (self.capacity / 2 - 1)
+        for way in 0..<2 {
+            if let entry = self.entries[2 * set + way], entry.remote == remote {
+                self.recentWay[set] = UInt8(way)
+                return entry.local
+            }
         }
         self.lookups += 1
         guard let local = Self.lookUp(remote) else {
             return nil
         }
-        self.addresses[remote] = local
+        let way = self.entries[2 * set] == nil ? 0 : self.entries[2 * set + 1] == nil ? 1 : 1 - Int(self.recentWay[set])
+        if self.entries[2 * set + way] != nil {
+            self.evictions += 1
+        }
+        self.entries[2 * set + way] = Entry(remote: remote, local: local)
+        self.recentWay[set] = UInt8(way)
         return local
     }
 
     /// Forgets every answer: the host's addresses or routes changed.
     public mutating func reset() {
-        self.addresses.removeAll(keepingCapacity: true)
+        for index in self.entries.indices {
+            self.entries[index] = nil
+        }
     }
 
     /// Marked like the tunnel's sockets, so that on a client the lookup takes the route the tunnel's datagrams

@@ -154,6 +154,38 @@ struct DNSControllerTests {
         #expect(try scratch.read("calls").split(separator: "\n").contains("domain tun-firezone ~."))
     }
 
+    @Test func systemdResolvedIsGivenAnUnchangedConfigurationOnce() throws {
+        let scratch = try Scratch()
+        try scratch.write("resolvectl", "#!/bin/sh\necho \"$*\" >> \(scratch.path)/calls\nexit 0\n")
+        chmod("\(scratch.path)/resolvectl", 0o755)
+        let controller = try DNSController(method: .systemdResolved, paths: scratch.paths, logger: Self.logger)
+
+        try controller.apply(sentinels: Self.sentinels, searchDomain: "corp.example")
+        try controller.apply(sentinels: Self.sentinels, searchDomain: "corp.example")
+        let afterSame = try scratch.read("calls").split(separator: "\n").count
+        try controller.apply(sentinels: Self.sentinels, searchDomain: "other.example")
+        let afterChange = try scratch.read("calls").split(separator: "\n")
+
+        #expect(afterSame == 4)
+        #expect(afterChange.count == 8)
+        #expect(afterChange.contains("domain tun-firezone other.example"))
+    }
+
+    @Test func systemResolversAfterTheFileWasReplacedComeFromTheBackup() throws {
+        let scratch = try Scratch()
+        try scratch.write("resolv.conf", Self.original)
+        let controller = try DNSController(method: .etcResolvConf, paths: scratch.paths, logger: Self.logger)
+        try controller.apply(sentinels: Self.sentinels, searchDomain: nil)
+
+        let whileReplaced = try controller.systemResolvers()
+        // A DHCP client after roaming writes the file anew: its servers are the system's now.
+        try scratch.write("resolv.conf", "nameserver 10.20.30.40\n")
+        let afterRoaming = try controller.systemResolvers()
+
+        #expect(whileReplaced == [IPAddress("192.168.1.1")!, IPAddress("fe80::1")!])
+        #expect(afterRoaming == [IPAddress("10.20.30.40")!])
+    }
+
     @Test func aFailingResolvectlIsAnErrorWithItsOutput() throws {
         let scratch = try Scratch()
         try scratch.write(

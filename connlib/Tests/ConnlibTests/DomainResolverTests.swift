@@ -1,5 +1,6 @@
 import Connlib
 import ConnlibCore
+import FirezoneTesting
 import FirezoneTime
 import Glibc
 import IPPacket
@@ -135,6 +136,28 @@ struct DomainResolverTests {
         try bench.run(until: 2)
         #expect(bench.queryPorts.count == 4)
         #expect(Set(bench.queryPorts).count == 2)
+    }
+
+    @Test func refusedLookupsAreCountedAndWarnedAboutOncePerInterval() throws {
+        let records = InMemoryLogHandler.Records()
+        let resolver = DomainResolver(
+            nameservers: [],
+            driver: try EventLoopDriver(),
+            tokenBase: 1 << 32,
+            logger: records.logger(label: "test")
+        )
+        let now = Instant(nanoseconds: 1_000_000_000)
+        let request = try ResolverBench.request("many.example.com")
+        for _ in 0..<100 {
+            #expect(resolver.start(request, now: now) == DomainResolver.Completion(request: request, addresses: nil))
+        }
+        let warningsAtFirst = records.warningsAndErrors.count
+        _ = resolver.start(request, now: now + DomainResolver.refusalWarningInterval)
+
+        #expect(resolver.refusedLookups == 101)
+        #expect(warningsAtFirst == 1)
+        #expect(records.warningsAndErrors.count == 2)
+        #expect(records.warningsAndErrors.last?.metadata.contains { $0 == ("refused", "100") } == true)
     }
 
     @Test func aLookupNobodyAnswersFailsAtItsTenSecondDeadline() throws {

@@ -32,7 +32,7 @@ struct GatewayForwardingTests {
         }
         #expect(sysctls == ["1", "1"])
         #expect(ruleset.contains("iifname \"tun-firezone\" accept"))
-        #expect(ruleset.contains("oifname \"tun-firezone\" accept"))
+        #expect(ruleset.contains("oifname \"tun-firezone\" ct state established,related accept"))
         #expect(ruleset.contains("ip saddr 100.64.0.0/11 oifname != \"tun-firezone\" masquerade"))
         #expect(ruleset.contains("ip6 saddr fd00:2021:1111::/107 oifname != \"tun-firezone\" masquerade"))
         #expect(tablesAfter == ["table inet someone-else"])
@@ -57,5 +57,62 @@ struct GatewayForwardingTests {
         #expect(!ruleset.contains("stale"))
         #expect(ruleset.contains("masquerade"))
         #expect(tablesAfter == [])
+    }
+}
+
+/// The sysctls against files in a scratch directory, with `true` standing in for nft.
+struct GatewayForwardingSettingsTests {
+    static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    /// A scratch directory shaped like /proc/sys/net, removed when the test ends.
+    final class Scratch {
+        let path = NSTemporaryDirectory() + "gateway-forwarding-" + UUID().uuidString
+
+        init(ipv4: String, ipv6: String?) throws {
+            try FileManager.default.createDirectory(atPath: "\(self.path)/ipv4", withIntermediateDirectories: true)
+            try ipv4.write(toFile: "\(self.path)/ipv4/ip_forward", atomically: false, encoding: .utf8)
+            if let ipv6 {
+                try FileManager.default.createDirectory(
+                    atPath: "\(self.path)/ipv6/conf/all",
+                    withIntermediateDirectories: true
+                )
+                try ipv6.write(toFile: "\(self.path)/ipv6/conf/all/forwarding", atomically: false, encoding: .utf8)
+            }
+        }
+
+        deinit {
+            try? FileManager.default.removeItem(atPath: self.path)
+        }
+
+        func modified(_ name: String) throws -> Date? {
+            try FileManager.default.attributesOfItem(atPath: "\(self.path)/\(name)")[.modificationDate] as? Date
+        }
+
+        func read(_ name: String) throws -> String {
+            try String(contentsOfFile: "\(self.path)/\(name)", encoding: .utf8)
+        }
+    }
+
+    @Test func aSettingThatIsOnAlreadyIsNotWritten() throws {
+        let scratch = try Scratch(ipv4: "1\n", ipv6: "1\n")
+        let old = Date(timeIntervalSince1970: 1_000_000)
+        for name in ["ipv4/ip_forward", "ipv6/conf/all/forwarding"] {
+            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: "\(scratch.path)/\(name)")
+        }
+        let forwarding = GatewayForwarding(procSysNet: scratch.path, nft: "true", logger: Self.logger)
+
+        try forwarding.enable()
+
+        #expect(try scratch.modified("ipv4/ip_forward") == old)
+        #expect(try scratch.modified("ipv6/conf/all/forwarding") == old)
+    }
+
+    @Test func aSettingThatIsOffIsTurnedOnAndIPv6IsBestEffort() throws {
+        let scratch = try Scratch(ipv4: "0\n", ipv6: nil)
+        let forwarding = GatewayForwarding(procSysNet: scratch.path, nft: "true", logger: Self.logger)
+
+        try forwarding.enable()
+
+        #expect(try scratch.read("ipv4/ip_forward") == "1\n")
     }
 }

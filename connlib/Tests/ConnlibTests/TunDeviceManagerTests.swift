@@ -105,6 +105,50 @@ struct TunDeviceManagerTests {
         #expect(link.addresses == ["100.64.0.7/32", "fd00:2021:1111::7/128"])
     }
 
+    @Test func withIPv6DisabledTheTunnelGetsItsIPv4AddressAndRoutesOnly() throws {
+        struct Seen: Sendable {
+            var hasIPv6: Bool
+            var addresses: [String]
+            var routes: [[String]]
+        }
+        let seen = try NetworkNamespace.run {
+            // Before the device exists: `all` also sets the default that new devices take.
+            try NetworkNamespace.command("sysctl", ["-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            let tun = try NetworkNamespace.openTUN(TunnelRouting.interfaceName)
+            defer { close(tun) }
+            let manager = try TunDeviceManager(logger: Self.logger)
+            try manager.apply(Self.config(routes: ["10.1.0.0/16", "fd10::/64", "0.0.0.0/0", "::/0"]))
+            let shown = try NetworkNamespace.ipJSON("address", "show", "dev", TunnelRouting.interfaceName)
+            return Seen(
+                hasIPv6: manager.hasIPv6(),
+                addresses: (shown.first?["addr_info"] as? [[String: Any]] ?? []).map {
+                    "\($0["local"] ?? "?")/\($0["prefixlen"] ?? "?")"
+                },
+                routes: [
+                    try Self.destinations(table: TunnelRouting.userRoutesTable),
+                    try Self.destinations(table: TunnelRouting.internetTable),
+                    try Self.destinations(table: TunnelRouting.userRoutesTable, family: "-6"),
+                ]
+            )
+        }
+        #expect(!seen.hasIPv6)
+        #expect(seen.addresses == ["100.64.0.7/32"])
+        #expect(seen.routes == [["10.1.0.0/16"], ["default"], []])
+    }
+
+    @Test func aKernelWithoutIPv6SettingsHasNoIPv6() throws {
+        let (without, with) = try Self.withTUN {
+            let without = try TunDeviceManager(
+                ipv6SettingsDirectory: "/proc/sys/net/no-such-family/conf",
+                logger: Self.logger
+            )
+            let with = try TunDeviceManager(logger: Self.logger)
+            return (without.hasIPv6(), with.hasIPv6())
+        }
+        #expect(!without)
+        #expect(with)
+    }
+
     @Test func routesGoToTheUserTableAndDefaultRoutesToTheInternetTable() throws {
         let tables = try Self.withTUN {
             let manager = try TunDeviceManager(logger: Self.logger)

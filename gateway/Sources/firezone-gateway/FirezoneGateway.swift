@@ -40,7 +40,8 @@ struct FirezoneGateway: ExecutableCommand {
               FIREZONE_NAME                         shown in the portal; default the host name
               FIREZONE_API_URL                      default wss://api.firezone.dev
               FIREZONE_MAX_PARTITION_TIME           how long the portal may be unreachable (default 15m)
-              FIREZONE_HEALTH_CHECK_ADDR            /healthz, /readyz and /metrics (default 0.0.0.0:8080)
+              FIREZONE_HEALTH_CHECK_ADDR            /healthz, /readyz and /metrics (default 0.0.0.0:8080);
+                HEALTH_CHECK_ADDR                   Firezone's and the relay's name, read when the first is unset
               FIREZONE_UDP_SEND_BUFFER_SIZE         bytes (default 2 MiB)
               FIREZONE_UDP_RECV_BUFFER_SIZE         bytes (default 16 MiB)
               FIREZONE_NO_INC_BUF=true              leave net.core.rmem_max and wmem_max as they are
@@ -69,6 +70,12 @@ struct FirezoneGateway: ExecutableCommand {
         "health check address",
         flag: "--health-check-addr",
         variable: "FIREZONE_HEALTH_CHECK_ADDR"
+    )
+    /// The variable Firezone's gateway and our relay read (rust/bin-shared/src/http_health_check.rs).
+    static let sharedHealthCheckKey = OptionKey(
+        "health check address",
+        flag: "--health-check-addr",
+        variable: "HEALTH_CHECK_ADDR"
     )
     static let idKey = OptionKey("gateway ID", flag: "--id", variable: "FIREZONE_ID")
     static let idPathKey = OptionKey("gateway ID file", flag: "--id-path", variable: "FIREZONE_ID_PATH")
@@ -107,13 +114,18 @@ struct FirezoneGateway: ExecutableCommand {
                 "the gateway needs its portal token: set FIREZONE_TOKEN or FIREZONE_TOKEN_FILE (or --token-file)"
             )
         }
+        if let path = OwnerOnlyFile.path(of: portalOptions.token) {
+            try OwnerOnlyFile.check(path, key: SecretOptionKey.token.file)
+        }
         if let warning = portalOptions.token.commandLineWarning(.token) {
             logger.warning("\(warning)")
         }
         let healthAddress =
             try reader.value(Self.healthCheckKey, flag: self.healthCheckAddress, expected: "an address:port") {
                 IPSocketAddress($0)
-            } ?? IPSocketAddress(.v4(.any), port: 8080)
+            }
+            ?? reader.value(Self.sharedHealthCheckKey, flag: nil, expected: "an address:port") { IPSocketAddress($0) }
+            ?? IPSocketAddress(.v4(.any), port: 8080)
         let buffers = try UDPSocketBuffers(reader: reader, role: .gateway)
 
         // 2. What can fail to start, in the order it is needed.
@@ -194,7 +206,7 @@ struct FirezoneGateway: ExecutableCommand {
                 health = try await HealthServer(
                     address: healthAddress,
                     group: group,
-                    isReady: { portal.isJoined },
+                    isReady: { portal.isJoined && network.isConfigured },
                     metrics: { PrometheusTextOrder.canonical(registry.emitToString()) }
                 )
             } catch {

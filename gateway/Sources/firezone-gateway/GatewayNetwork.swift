@@ -5,26 +5,30 @@ import IPPacket
 import LinuxIO
 import Logging
 import PortalMessages
+import Synchronization
 
 /// The host side of the gateway: the TUN device `tun-firezone`, its addresses and the routes of the tunnel's
 /// ranges, IP forwarding, and an nftables table of its own that accepts forwarded tunnel traffic and masquerades
 /// it toward the resources (Firezone's gateway leaves this to the init script of its container,
 /// scripts/gateway-systemd-install.sh; ours does it itself and removes the table at exit).
 ///
-/// The device's link, addresses, routes and policy rules are ``TunDeviceManager``'s (rtnetlink).
+/// The device's link, addresses, routes and policy rules are ``TunDeviceManager``'s (rtnetlink); forwarding and
+/// the table are ``GatewayForwarding``'s.
 ///
 /// `@unchecked Sendable`: ``configure(_:logger:)`` runs on the data-plane thread, ``stop(logger:)`` on the same
 /// thread after the loop ended (or before it started); nothing else touches the state.
 final class GatewayNetwork: @unchecked Sendable {
-    static let tableName = "firezone-gateway"
-
     let tun: Int32
     private let device: TunDeviceManager
+    private let forwarding: GatewayForwarding
     private var stopped = false
+    /// Whether the portal's interface is applied; read by `/readyz` on the health server's thread.
+    private let configured = Atomic<Bool>(false)
 
-    private init(tun: Int32, device: TunDeviceManager) {
+    private init(tun: Int32, device: TunDeviceManager, forwarding: GatewayForwarding) {
         self.tun = tun
         self.device = device
+        self.forwarding = forwarding
     }
 
     /// Opens the TUN device, turns on forwarding and installs the nftables table, replacing one a killed gateway
@@ -49,32 +53,44 @@ final class GatewayNetwork: @unchecked Sendable {
                 "cannot configure the kernel's routing over rtnetlink: \(error)"
             )
         }
-        let network = GatewayNetwork(tun: tun, device: device)
+        let network = GatewayNetwork(tun: tun, device: device, forwarding: GatewayForwarding(logger: logger))
         do {
-            try Self.writeSetting("/proc/sys/net/ipv4/ip_forward", "1")
-            // Best effort: a host without IPv6 has no such file.
-            try? Self.writeSetting("/proc/sys/net/ipv6/conf/all/forwarding", "1")
-            try Self.nft(Self.ruleset(replacing: true))
+            try network.forwarding.enable()
         } catch {
             network.stop(logger: logger)
-            throw error
+            throw GatewayFailure(
+                .startFailed,
+                "cannot turn on forwarding and masquerade (is the nftables package installed?): \(error)"
+            )
         }
-        logger.info("TUN device up, forwarding and masquerade on", metadata: ["nft.table": "inet \(Self.tableName)"])
+        logger.info(
+            "TUN device up, forwarding and masquerade on",
+            metadata: ["nft.table": "inet \(GatewayForwarding.tableName)"]
+        )
         return network
     }
 
     /// The portal's interface: the link (MTU 1280, txqueuelen 10 000, Firezone #10231, up), its addresses (/32
-    /// and /128, old ones removed), and the routes of the tunnel's ranges through it.
+    /// and /128, old ones removed; the /32 alone on a host without IPv6), and the routes of the tunnel's ranges
+    /// through it.
     func configure(_ interface: GatewayInterface, logger: Logger) {
         do {
             try self.device.apply(interface)
+            self.configured.store(true, ordering: .releasing)
             logger.info(
                 "Tunnel interface configured",
                 metadata: ["ipv4": "\(interface.ipv4)", "ipv6": "\(interface.ipv6)"]
             )
         } catch {
+            self.configured.store(false, ordering: .releasing)
             logger.error("Cannot configure the tunnel interface: \(error)")
         }
+    }
+
+    /// Whether the tunnel interface has the portal's configuration: a gateway whose interface could not be
+    /// configured forwards nothing, so it is not ready whatever the portal says.
+    var isConfigured: Bool {
+        self.configured.load(ordering: .acquiring)
     }
 
     /// Removes the nftables table, the routes and rules, and closes the TUN device (which removes it). Once.
@@ -89,59 +105,10 @@ final class GatewayNetwork: @unchecked Sendable {
             logger.warning("Cannot remove the tunnel's routes and rules: \(error)")
         }
         do {
-            try Self.nft("delete table inet \(Self.tableName)\n")
+            try self.forwarding.disable()
         } catch {
-            logger.warning("Cannot remove the nftables table inet \(Self.tableName): \(error)")
+            logger.warning("Cannot remove the nftables table inet \(GatewayForwarding.tableName): \(error)")
         }
         _ = Glibc.close(self.tun)
-    }
-
-    /// Accept forwarded traffic from and back to the tunnel, and masquerade what leaves toward the resources.
-    static func ruleset(replacing: Bool) -> String {
-        let name = TunnelRouting.interfaceName
-        let v4 = AddressPlan.tunnelV4
-        let v6 = AddressPlan.tunnelV6
-        return (replacing ? "table inet \(Self.tableName)\ndelete table inet \(Self.tableName)\n" : "") + """
-            table inet \(Self.tableName) {
-                chain forward {
-                    type filter hook forward priority filter; policy accept;
-                    iifname "\(name)" accept
-                    oifname "\(name)" ct state established,related accept
-                }
-                chain postrouting {
-                    type nat hook postrouting priority srcnat; policy accept;
-                    ip saddr \(v4) oifname != "\(name)" masquerade
-                    ip6 saddr \(v6) oifname != "\(name)" masquerade
-                }
-            }
-
-            """
-    }
-
-    // MARK: Helpers
-
-    private static func writeSetting(_ path: String, _ value: String) throws(GatewayFailure) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        var bytes = Array(value.utf8)
-        guard fd >= 0, Glibc.write(fd, &bytes, bytes.count) == bytes.count else {
-            let error = errno
-            if fd >= 0 {
-                _ = close(fd)
-            }
-            throw GatewayFailure(.startFailed, "cannot write \(value) to \(path): \(String(cString: strerror(error)))")
-        }
-        _ = close(fd)
-    }
-
-    private static func nft(_ script: String) throws(GatewayFailure) {
-        let result: ChildProcess.Result
-        do {
-            result = try ChildProcess.run("nft", ["-f", "-"], input: script)
-        } catch {
-            throw GatewayFailure(.startFailed, "cannot run nft (is the nftables package installed?): \(error)")
-        }
-        guard result.status == 0 else {
-            throw GatewayFailure(.startFailed, "nft failed (status \(result.status)): \(result.output)")
-        }
     }
 }

@@ -27,10 +27,11 @@ import WireGuard
 ///
 /// A ``ResetRequest`` (SIGHUP) or the ``NetworkChangeMonitor`` resets the state (roaming) with a new WireGuard key,
 /// and the portal connection signs in again with it; a network change also calls `networkChanged`, which refreshes
-/// the mirrored link-scope routes. On the data path a datagram is opened, and a TUN packet sealed, in the driver's
-/// own storage, and written or sent from there (``TunnelIO``): no copy and no allocation per packet. ``run(until:)``
-/// ends with ``closeTunnel()``: ``ClientState/shutDown(now:)`` says goodbye to every gateway, and the loop keeps
-/// running until the state reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
+/// the mirrored link-scope routes and returns the system's resolvers when they changed (a new network brings its
+/// own). On the data path a datagram is opened, and a TUN packet sealed, in the driver's own storage, and written or
+/// sent from there (``TunnelIO``): no copy and no allocation per packet. ``run(until:)`` ends with
+/// ``closeTunnel()``: ``ClientState/shutDown(now:)`` says goodbye to every gateway, and the loop keeps running until
+/// the state reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
 public final class ClientEventLoop: BlockingEventLoop {
     private enum Token: UInt64 {
         case tun = 1
@@ -53,8 +54,10 @@ public final class ClientEventLoop: BlockingEventLoop {
     private let upstreams: UpstreamDNSClient
     private let resetRequest: ResetRequest
     private let networkChanges: NetworkChangeMonitor?
-    private let networkChanged: () -> Void
+    private let networkChanged: () -> [IPSocketAddress]?
     private let statusFile: StatusFile?
+    /// Whether the last status write failed, so that a lasting failure is warned about once.
+    private var statusFileFailing = false
     private let configureTunnel: (TunConfig) -> Void
     private let logger: Logger
     private var signedIn = false
@@ -75,7 +78,7 @@ public final class ClientEventLoop: BlockingEventLoop {
         networkChanges: NetworkChangeMonitor?,
         statusFile: StatusFile?,
         configureTunnel: @escaping (TunConfig) -> Void,
-        networkChanged: @escaping () -> Void,
+        networkChanged: @escaping () -> [IPSocketAddress]?,
         logger: Logger
     ) throws(SystemCallError) {
         let driver = try EventLoopDriver()
@@ -200,12 +203,12 @@ public final class ClientEventLoop: BlockingEventLoop {
     /// `PortalCommand::Connect` with the new public key). The portal connection signs in again with the key, and
     /// the portal hands it to the gateways with the next flows; until the new connection is joined, the state's
     /// portal messages wait in the bridge.
-    private func reset(now: Instant) {
+    private func reset(_ reason: String, now: Instant) {
         self.resetRequest.acknowledge()
         self.io.resetSourceAddresses()
         var generator = SystemRandomNumberGenerator()
         self.state.reset(secret: StaticSecret.random(using: &generator), now: now)
-        self.logger.info("Network changed: resetting connections", metadata: ["public.key": "\(self.state.publicKey)"])
+        self.logger.info("\(reason): resetting connections", metadata: ["public.key": "\(self.state.publicKey)"])
         self.signedIn = false
         self.portal.reconnect(publicKey: self.state.publicKey)
         self.drainState(now: now)
@@ -287,8 +290,13 @@ public final class ClientEventLoop: BlockingEventLoop {
         )
         do {
             try statusFile.write(status)
+            self.statusFileFailing = false
         } catch {
-            self.logger.debug("Cannot write the status file", metadata: ["error": "\(error)"])
+            // Once per failing stretch: the file is rewritten every second.
+            if !self.statusFileFailing {
+                self.logger.warning("Cannot write the status file", metadata: ["error": "\(error)"])
+            }
+            self.statusFileFailing = true
         }
     }
 }
@@ -320,8 +328,10 @@ extension ClientEventLoop: EventLoopHandler {
         if let monitor = self.networkChanges, let deadline = monitor.nextDeadline(), deadline <= now,
             monitor.handleTimeout(now: now)
         {
-            self.networkChanged()
-            self.reset(now: now)
+            if let resolvers = self.networkChanged() {
+                self.state.updateSystemResolvers(resolvers, now: now)
+            }
+            self.reset("Network changed", now: now)
         }
         if now >= self.nextStatus {
             self.nextStatus = now + Self.statusInterval
@@ -357,7 +367,7 @@ extension ClientEventLoop: EventLoopHandler {
             self.upstreams.handleReadable(now: now)
             self.deliverDNSOutcomes(now: now)
         case .reset:
-            self.reset(now: now)
+            self.reset("Reset requested (SIGHUP)", now: now)
         case .networkChanges:
             do {
                 try self.networkChanges?.handleReadable(now: now)

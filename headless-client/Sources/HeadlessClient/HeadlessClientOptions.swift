@@ -123,13 +123,7 @@ public struct HeadlessClientOptions: Sendable {
                     + "readable only by its owner (\(reason))"
             )
         }
-        let mode = status.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw OptionError(
-                "the token file '\(path)' (\(Self.tokenPathKey)) has mode \(String(mode, radix: 8)): its group or "
-                    + "other users may read or change it; run `chmod 600 \(path)`"
-            )
-        }
+        try OwnerOnlyFile.check(path, key: Self.tokenPathKey)
         guard let secret = try reader.secret(Self.portalKeys.token, flag: nil, fileFlag: path) else {
             preconditionFailure("a file flag always yields a secret or an error")
         }

@@ -15,8 +15,8 @@ final class ClientNetwork: @unchecked Sendable {
     let tun: Int32
     private let manager: TunDeviceManager
     private let dns: DNSController
-    /// The system's resolvers as they were before DNS control pointed the host at the stub.
-    let systemResolvers: [IPSocketAddress]
+    /// The system's resolvers, never the stub's sentinels: read at start and after each network change.
+    private(set) var systemResolvers: [IPSocketAddress]
     private let logger: Logger
     private var stopped = false
 
@@ -115,13 +115,31 @@ final class ClientNetwork: @unchecked Sendable {
         }
     }
 
-    /// The host's networks changed: the directly connected ones stay outside the tunnel.
-    func refreshLinkScopeRoutes() {
+    /// The host's networks changed: the directly connected ones stay outside the tunnel, and the system's resolvers
+    /// are read again (a new network brings its own, from DHCP or router advertisements). Returns them when they
+    /// changed.
+    func networkChanged() -> [IPSocketAddress]? {
         do {
             try self.manager.refreshLinkScopeRoutes()
         } catch {
             self.logger.warning("Cannot refresh the link-scope routes", metadata: ["error": "\(error)"])
         }
+        let resolvers: [IPSocketAddress]
+        do {
+            resolvers = try self.dns.systemResolvers().map { IPSocketAddress($0, port: 53) }
+        } catch {
+            self.logger.warning(
+                "Cannot read the system's resolvers again; keeping the previous ones",
+                metadata: ["error": "\(error)"]
+            )
+            return nil
+        }
+        guard resolvers != self.systemResolvers else {
+            return nil
+        }
+        self.logger.info("The system's resolvers changed", metadata: ["resolvers": "\(resolvers)"])
+        self.systemResolvers = resolvers
+        return resolvers
     }
 
     /// Removes the routes and rules and closes the TUN device (which removes it). Once.

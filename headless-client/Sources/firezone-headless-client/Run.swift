@@ -150,7 +150,7 @@ struct Run: AsyncParsableCommand {
                     networkChanges: networkChanges,
                     statusFile: StatusFile(path: options.statusPath),
                     configureTunnel: { config in network.configure(config) },
-                    networkChanged: { network.refreshLinkScopeRoutes() },
+                    networkChanged: { network.networkChanged() },
                     logger: logger
                 )
             } catch {

@@ -1,3 +1,4 @@
+import CLinuxIO
 import Glibc
 import LinuxIO
 
@@ -10,6 +11,9 @@ public enum ChildProcess {
     public static let outputLimit = 65_536
     /// Spawn attempts after an ETXTBSY, 10 ms apart.
     static let busyRetries = 20
+    /// CAP_NET_ADMIN (capabilities(7)), which `nft` needs for the gateway's table and `resolvectl` for the client's
+    /// DNS settings.
+    public static let passedCapability: Int32 = 12
 
     public struct Result: Sendable {
         /// The exit status, or 128 + the signal number when a signal ended it (as shells report it).
@@ -61,6 +65,12 @@ public enum ChildProcess {
         defer {
             for argument in argv { free(argument) }
         }
+        // A non-root process that holds CAP_NET_ADMIN through file capabilities (`setcap cap_net_admin+eip`, what
+        // both executables' --help recommend) would start `nft` without it: execve(2) keeps only ambient
+        // capabilities across a non-privileged exec (capabilities(7), "Transformation of capabilities during
+        // execve()"). The sets are per thread, so this runs on the spawning thread each time. A failure leaves the
+        // child without the capability, and the child's own error says so.
+        _ = fz_capability_make_ambient(Self.passedCapability)
         var pid: pid_t = 0
         var spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
         // ETXTBSY: the program file is still open for writing somewhere, typically in a child another thread forked

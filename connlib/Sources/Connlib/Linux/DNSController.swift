@@ -36,6 +36,8 @@ public final class DNSController {
     public let paths: Paths
     private let logger: Logger
     private var applied = false
+    /// What systemd-resolved was last given for the TUN device, so that an unchanged configuration spawns nothing.
+    private var appliedSettings: (sentinels: [IPAddress], searchDomain: String?)?
 
     /// Restores a resolv.conf that a killed run left replaced, whatever the method now.
     public init(
@@ -54,7 +56,10 @@ public final class DNSController {
         }
     }
 
-    /// The resolvers the system uses without connlib, read before connlib takes over, never its sentinels.
+    /// The resolvers the system uses without connlib, never its sentinels: read at start, and again after a network
+    /// change. systemd-resolved lists every link's servers (ours excluded). With resolv.conf replaced by ours, the
+    /// backup holds the system's servers, unless the system wrote the file anew since (a DHCP client after
+    /// roaming): then the file's servers are the current ones.
     public func systemResolvers() throws -> [IPAddress] {
         switch self.method {
         case .systemdResolved:
@@ -62,7 +67,11 @@ public final class DNSController {
             return Self.resolvedServers(in: output, excluding: self.interfaceName)
         case .etcResolvConf, .disabled:
             guard let text = try? String(contentsOfFile: self.paths.resolvConf, encoding: .utf8) else { return [] }
-            return ResolvConf.nameservers(in: text)
+            let servers = ResolvConf.nameservers(in: text)
+            guard servers.isEmpty, self.method == .etcResolvConf,
+                let backup = try? String(contentsOfFile: self.paths.backup, encoding: .utf8)
+            else { return servers }
+            return ResolvConf.nameservers(in: backup)
         }
     }
 
@@ -72,6 +81,13 @@ public final class DNSController {
         case .disabled:
             return
         case .systemdResolved:
+            // Four programs and a cache flush on the data-plane thread: only when the settings changed.
+            if let settings = self.appliedSettings, settings.sentinels == sentinels,
+                settings.searchDomain == searchDomain
+            {
+                return
+            }
+            self.appliedSettings = nil
             let name = self.interfaceName
             try ChildProcess.runChecked(self.paths.resolvectl, ["dns", name] + sentinels.map(\.description))
             // The search domain when the portal gives one, else `~.`, which makes the link the route for every
@@ -79,7 +95,9 @@ public final class DNSController {
             try ChildProcess.runChecked(self.paths.resolvectl, ["domain", name, searchDomain ?? "~."])
             try ChildProcess.runChecked(self.paths.resolvectl, ["llmnr", name, "true"])
             try ChildProcess.runChecked(self.paths.resolvectl, ["flush-caches"])
+            self.appliedSettings = (sentinels, searchDomain)
         case .etcResolvConf:
+            // Written each time: cheap, and it puts back a file that a DHCP client replaced.
             if !FileManager.default.fileExists(atPath: self.paths.backup) {
                 let original = try Data(contentsOf: URL(fileURLWithPath: self.paths.resolvConf))
                 try original.write(to: URL(fileURLWithPath: self.paths.backup), options: .atomic)
@@ -104,6 +122,7 @@ public final class DNSController {
             // systemd-resolved forgets a link's settings when the link goes away with the TUN device; what it
             // cached from the sentinels must go now.
             guard self.applied else { return }
+            self.appliedSettings = nil
             try ChildProcess.runChecked(self.paths.resolvectl, ["flush-caches"])
         case .etcResolvConf:
             try self.restoreResolvConf()

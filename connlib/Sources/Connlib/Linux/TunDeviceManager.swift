@@ -23,10 +23,19 @@ public final class TunDeviceManager {
     private var mirroredRoutes: [KernelRoute] = []
     private var addresses: (ipv4: IPv4Address, ipv6: IPv6Address)?
     private var rulesInstalled = false
+    /// Whether the device takes IPv6 addresses and routes; nil until the device was first configured.
+    private var ipv6Enabled: Bool?
+    /// Where the kernel says whether a device has IPv6 (ip-sysctl.rst, `conf/<interface>/disable_ipv6`).
+    private let ipv6SettingsDirectory: String
 
     /// Opens the netlink socket and removes a previous run's rules and routes.
-    public init(interfaceName: String = TunnelRouting.interfaceName, logger: Logger) throws(SystemCallError) {
+    public init(
+        interfaceName: String = TunnelRouting.interfaceName,
+        ipv6SettingsDirectory: String = "/proc/sys/net/ipv6/conf",
+        logger: Logger
+    ) throws(SystemCallError) {
         self.interfaceName = interfaceName
+        self.ipv6SettingsDirectory = ipv6SettingsDirectory
         self.netlink = try RouteNetlink()
         self.logger = logger
         try self.removeLeftovers()
@@ -50,21 +59,52 @@ public final class TunDeviceManager {
         try self.installRules()
     }
 
+    /// Whether the device has IPv6: false on a host booted with `ipv6.disable=1` (no `net/ipv6` in /proc/sys) or
+    /// where `disable_ipv6` is set for it (`net.ipv6.conf.all.disable_ipv6=1` sets it for every device, and the
+    /// default for new ones). The kernel refuses IPv6 addresses and routes on such a device ("IPv6 is disabled on
+    /// this device"), so the tunnel runs on IPv4 alone there. Decided when the device is first configured, and
+    /// logged once.
+    public func hasIPv6() -> Bool {
+        if let known = self.ipv6Enabled {
+            return known
+        }
+        let setting = Self.firstLine(of: "\(self.ipv6SettingsDirectory)/\(self.interfaceName)/disable_ipv6")
+        let enabled: Bool
+        switch setting {
+        case .success(let value): enabled = value != "1"
+        // No settings at all: the kernel has no IPv6. Settings but not this device's: let the kernel answer.
+        case .failure: enabled = access(self.ipv6SettingsDirectory, F_OK) == 0
+        }
+        self.ipv6Enabled = enabled
+        if !enabled {
+            self.logger.info(
+                "IPv6 is disabled on this host: the tunnel interface gets its IPv4 address and routes only",
+                metadata: ["tun.name": "\(self.interfaceName)"]
+            )
+        }
+        return enabled
+    }
+
     /// Configures the link (MTU 1280, txqueuelen 10 000, no IPv6 link-local address, up) and replaces its
-    /// addresses with `ipv4`/32 and `ipv6`/128. Does nothing when these addresses are already applied.
+    /// addresses with `ipv4`/32 and `ipv6`/128 (without IPv6 on the host, ``hasIPv6()``: `ipv4`/32 alone). Does
+    /// nothing when these addresses are already applied.
     public func setAddresses(ipv4: IPv4Address, ipv6: IPv6Address) throws(SystemCallError) {
         if let current = self.addresses, current == (ipv4, ipv6) {
             return
         }
         let index = try self.netlink.interfaceIndex(named: self.interfaceName)
-        // Before the link comes up, so that the kernel never generates an fe80:: address for it.
-        try self.netlink.disableIPv6LinkLocal(index: index)
+        let withIPv6 = self.hasIPv6()
+        if withIPv6 {
+            // Before the link comes up, so that the kernel never generates an fe80:: address for it.
+            try self.netlink.disableIPv6LinkLocal(index: index)
+        }
         try self.netlink.configureLink(
             index: index,
             mtu: TunnelRouting.mtu,
             transmitQueueLength: TunnelRouting.transmitQueueLength
         )
-        let wanted: [(address: IPAddress, prefixLength: UInt8)] = [(.v4(ipv4), 32), (.v6(ipv6), 128)]
+        let wanted: [(address: IPAddress, prefixLength: UInt8)] =
+            withIPv6 ? [(.v4(ipv4), 32), (.v6(ipv6), 128)] : [(.v4(ipv4), 32)]
         for existing in try self.netlink.addresses(index: index)
         where !wanted.contains(where: { $0 == existing }) {
             try Self.ignoring([EADDRNOTAVAIL]) { () throws(SystemCallError) in
@@ -86,9 +126,13 @@ public final class TunDeviceManager {
     /// that a flow on a route that stays is never interrupted.
     public func setRoutes(_ networks: [IPNetwork]) throws(SystemCallError) {
         let index = try self.netlink.interfaceIndex(named: self.interfaceName)
+        let withIPv6 = self.hasIPv6()
         var wanted: [KernelRoute] = []
         wanted.reserveCapacity(networks.count)
         for network in networks {
+            if case .v6 = network.address, !withIPv6 {
+                continue
+            }
             let table = network.prefixLength == 0 ? TunnelRouting.internetTable : TunnelRouting.userRoutesTable
             let route = KernelRoute(destination: network, interfaceIndex: index, table: table)
             if !wanted.contains(route) {
@@ -141,7 +185,7 @@ public final class TunDeviceManager {
     public func refreshLinkScopeRoutes() throws(SystemCallError) {
         let tunIndex = try? self.netlink.interfaceIndex(named: self.interfaceName)
         var wanted: [KernelRoute] = []
-        for version in [IPVersion.v4, .v6] {
+        for version in self.hasIPv6() ? [IPVersion.v4, .v6] : [.v4] {
             for entry in try self.netlink.routes(version) where Self.isDirectlyConnected(entry, excluding: tunIndex) {
                 var route = entry.route
                 route.table = TunnelRouting.linkScopeTable
@@ -180,6 +224,22 @@ public final class TunDeviceManager {
         case .v4: return route.scope == KernelRoute.linkScope
         case .v6: return !TunnelRouting.ipv6LinkLocal.contains(route.destination)
         }
+    }
+
+    /// The first line of a small kernel setting file, or the errno that kept it from being read.
+    private static func firstLine(of path: String) -> Result<String, SystemCallError> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            return .failure(SystemCallError(operation: "open \(path)", errno: errno))
+        }
+        defer { _ = close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count >= 0 else {
+            return .failure(SystemCallError(operation: "read \(path)", errno: errno))
+        }
+        let text = String(decoding: bytes[..<count], as: UTF8.self)
+        return .success(text.split(separator: "\n").first.map(String.init) ?? "")
     }
 
     // MARK: Removing
