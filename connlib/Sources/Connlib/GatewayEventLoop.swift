@@ -24,8 +24,11 @@ import WireGuard
 /// state's inputs return no errors. The driver's thread is the only one that reads or writes the TUN device
 /// (Firezone #10231: one TUN thread, no reordering).
 ///
+/// On the data path a datagram is opened, and a TUN packet sealed, in the driver's own storage, and written or sent
+/// from there (``TunnelIO``): no copy and no allocation per packet.
+///
 /// Metrics and queue depths are sampled once a second (Firezone #10242). ``run(until:)`` ends with
-/// ``GatewayState/close(now:)``: a goodbye to every client, flushed before it returns (Firezone #10401).
+/// ``closeTunnel()``: a goodbye to every client, flushed before it returns (Firezone #10401).
 public final class GatewayEventLoop: BlockingEventLoop {
     private enum Token: UInt64 {
         case tun = 1
@@ -55,7 +58,7 @@ public final class GatewayEventLoop: BlockingEventLoop {
     private let logger: Logger
     private var traffic = TunnelMetrics.Traffic()
     private var nextMetrics: Instant
-    private let io: TunnelIO
+    public let io: TunnelIO
 
     /// Takes over `sockets` and the offload TUN device `tun` (``TunnelDevice`` opens it; closed by the caller after
     /// ``run(until:)``). `configureInterface` applies the portal's interface addresses to the TUN device.
@@ -71,14 +74,9 @@ public final class GatewayEventLoop: BlockingEventLoop {
     ) throws(SystemCallError) {
         let driver = try EventLoopDriver()
         let now = driver.clock.now()
-        var generator = SystemRandomNumberGenerator()
-        var seed = [UInt8](repeating: 0, count: Bytes32.count)
-        for index in seed.indices {
-            seed[index] = UInt8.random(in: .min ... .max, using: &generator)
-        }
         self.state = GatewayState(
             secret: secret,
-            seed: Bytes32(seed)!,
+            seed: Self.randomSeed(),
             logger: logger,
             now: now,
             unixTime: driver.clock.unixTime()
@@ -106,28 +104,9 @@ public final class GatewayEventLoop: BlockingEventLoop {
         try driver.register(readable: portal.wakeupDescriptor, token: Token.portal.rawValue)
     }
 
-    /// The loop's wake-up eventfd, for a ``StopRequest``.
-    public var wakeupDescriptor: Int32 {
-        self.driver.wakeupDescriptor
-    }
-
-    public var publicKey: PublicKey {
-        self.state.publicKey
-    }
-
-    /// Runs until `shouldStop` returns true, then says goodbye to every client and sends what is left.
-    public func run(until shouldStop: () -> Bool) throws(SystemCallError) {
-        do {
-            try self.driver.run(self, until: shouldStop)
-        } catch {
-            self.close()
-            throw error
-        }
-        self.close()
-    }
-
-    /// Firezone #10400/#10401: every client gets a goodbye, so that it does not wait for its ICE timeout.
-    private func close() {
+    /// Firezone #10400/#10401: every client gets a goodbye, so that it does not wait for its ICE timeout; what is
+    /// left is sent before this returns.
+    public func closeTunnel() {
         let now = self.driver.clock.now()
         self.state.close(now: now)
         self.drainState(now: now)
@@ -138,26 +117,28 @@ public final class GatewayEventLoop: BlockingEventLoop {
 
     // MARK: Inputs
 
+    /// The datagram in the driver's slot is opened there and its packet written to the TUN device from there.
     private func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, socket: Token, now: Instant) {
         let source = received.socketAddress
         let local = self.io.localAddress(ofDatagramFrom: source, onIPv6: socket == .udp6)
-        if let packet = self.state.handleNetworkInput(datagram, from: source, local: local, now: now) {
-            self.queueTUNWrite(packet)
+        if let packet = self.state.handleNetworkInput(&datagram, from: source, local: local, now: now),
+            self.io.queueTUNWrite(openedIn: packet, storage: received.bytes!)
+        {
+            self.traffic.packetsOut += 1
+            self.traffic.bytesOut += UInt64(packet.length)
         }
         self.drainState(now: now)
     }
 
-    private func handleTUNPacket(_ packet: inout ByteBuffer, now: Instant) {
-        let length = packet.readableBytes
-        do {
-            let packet = try IPPacket(packet)
-            self.traffic.packetsIn += 1
-            self.traffic.bytesIn += UInt64(length)
-            self.state.handleTUNInput(packet, now: now)
-        } catch {
-            self.logger.trace("Invalid packet from the TUN device", metadata: ["error": "\(error)"])
-        }
+    /// The packet in the driver's TUN region is sealed there and leaves from there.
+    private func handleTUNPacket(_ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, now: Instant) {
+        self.traffic.packetsIn += 1
+        self.traffic.bytesIn += UInt64(packet.readableBytes)
+        let destination = self.state.handleTUNInput(&packet, now: now)
         self.drainState(now: now)
+        if let destination {
+            self.io.queueSend(sealedIn: packet, storage: storage, to: destination)
+        }
     }
 
     private func handlePortal(now: Instant) {
@@ -220,14 +201,6 @@ public final class GatewayEventLoop: BlockingEventLoop {
             while let transmit = self.state.pollTransmit() {
                 self.io.queueSend(transmit)
             }
-        }
-    }
-
-    /// Queues a packet for the TUN device and counts it as traffic out of the tunnel.
-    private func queueTUNWrite(_ packet: IPPacket) {
-        if self.io.queueTUNWrite(packet) {
-            self.traffic.packetsOut += 1
-            self.traffic.bytesOut += UInt64(packet.buffer.readableBytes)
         }
     }
 
@@ -301,7 +274,7 @@ extension GatewayEventLoop: EventLoopHandler {
         source: UInt64,
         now: Instant
     ) {
-        self.handleTUNPacket(&packet, now: now)
+        self.handleTUNPacket(&packet, storage: storage, now: now)
     }
 
     public func handleReadable(source: UInt64, now: Instant) {

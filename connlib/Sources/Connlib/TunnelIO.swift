@@ -9,15 +9,19 @@ import WireGuard
 /// its packets for the TUN device, held where the driver can reach them until it sends or writes the batch
 /// (Firezone's rust/connlib/tunnel/src/io.rs), and the local address a datagram arrived on.
 ///
-/// The driver queues pointers, not copies: a datagram's payload stays in ``queuedPayloads`` and a packet is copied
-/// into the TUN arena, both kept until ``flush()`` or ``batchFlushed()`` says the driver is done with them. Both
-/// are sized once, so a turn does not allocate per packet.
+/// The driver queues pointers, not copies. On the data path the state opens a datagram or seals a packet in the
+/// driver's own storage (its receive slot or TUN region, which stays put until the batch is sent), and it leaves
+/// from there: ``queueTUNWrite(openedIn:storage:)`` and ``queueSend(sealedIn:storage:to:)`` keep nothing. What the
+/// state made itself (handshakes, ICMP errors, DNS answers) is kept until ``flush()`` or ``batchFlushed()`` says
+/// the driver is done with it: a datagram's payload in ``queuedPayloads``, a packet copied into the TUN arena.
+/// Both are sized once, so a turn does not allocate per packet.
 public final class TunnelIO {
     /// Bytes kept for packets queued for the TUN device until the batch is written; full, the queue is written
     /// early. 64 packets of the largest size, with the virtio-net header in front of each.
     public static let tunArenaCapacity = 64 * (65_536 + Int(FZ_VNET_HEADER_LENGTH))
 
-    private let driver: EventLoopDriver
+    /// The driver the event loop runs on.
+    public let driver: EventLoopDriver
     private let sockets: TunnelSockets
     private var sourceAddresses = SourceAddressCache()
     private let localPorts: (v4: UInt16, v6: UInt16?)
@@ -79,23 +83,72 @@ public final class TunnelIO {
     /// Queues a datagram with the driver on the socket of its destination's family; counted and dropped when the
     /// host has none.
     public func queueSend(_ transmit: NodeTransmit) {
-        guard let fd = self.sockets.socket(for: transmit.destination.address) else {
-            self.datagramsWithoutSocket += 1
+        guard let fd = self.socket(for: transmit.destination) else {
             return
         }
         if self.queuedPayloads.count == EventLoopDriver.sendCapacity {
             // The driver would send its full queue on the next call anyway; sending now frees the payloads.
             self.flush()
         }
-        var datagram = fz_datagram()
-        datagram.setDestination(transmit.destination)
         let payload = transmit.payload
         self.queuedPayloads.append(payload)
         payload.withUnsafeReadableBytes { raw in
-            datagram.bytes = UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            datagram.length = UInt32(raw.count)
+            self.queue(
+                UnsafeMutablePointer(mutating: raw.baseAddress!.assumingMemoryBound(to: UInt8.self)),
+                length: raw.count,
+                to: transmit.destination,
+                on: fd
+            )
         }
+    }
+
+    /// Queues the datagram the state sealed in place in `buffer`, a TUN packet the driver handed over in its region
+    /// at `storage`: it leaves from there, nothing is copied or kept.
+    public func queueSend(sealedIn buffer: ByteBuffer, storage: UnsafeMutablePointer<UInt8>, to destination: NodeDestination) {
+        assert(Self.storageBase(of: buffer) == UnsafeRawPointer(storage), "sealed in the driver's TUN region")
+        guard let fd = self.socket(for: destination.destination) else {
+            return
+        }
+        self.queue(storage + buffer.readerIndex, length: buffer.readableBytes, to: destination.destination, on: fd)
+    }
+
+    private func socket(for destination: IPSocketAddress) -> Int32? {
+        guard let fd = self.sockets.socket(for: destination.address) else {
+            self.datagramsWithoutSocket += 1
+            return nil
+        }
+        return fd
+    }
+
+    private func queue(
+        _ bytes: UnsafeMutablePointer<UInt8>,
+        length: Int,
+        to destination: IPSocketAddress,
+        on fd: Int32
+    ) {
+        var datagram = fz_datagram()
+        datagram.setDestination(destination)
+        datagram.bytes = bytes
+        datagram.length = UInt32(length)
         self.driver.queueSend(datagram, on: fd)
+    }
+
+    /// Queues the packet the state opened in place in a datagram the driver received into its slot at `storage`:
+    /// it is written from there, nothing is copied or kept. The virtio-net header goes into the bytes in front of
+    /// it, which held the WireGuard header; a packet without that room is copied into the arena.
+    @discardableResult
+    public func queueTUNWrite(openedIn packet: IPPacket, storage: UnsafeMutablePointer<UInt8>) -> Bool {
+        assert(Self.storageBase(of: packet.buffer) == UnsafeRawPointer(storage), "opened in the driver's slot")
+        guard packet.buffer.readerIndex >= Int(FZ_VNET_HEADER_LENGTH) else {
+            return self.queueTUNWrite(packet)
+        }
+        self.driver.queueTUNWrite(storage + packet.buffer.readerIndex, length: packet.buffer.readableBytes)
+        return true
+    }
+
+    /// Where `buffer`'s storage starts: the state works in the driver's storage only if this is the driver's.
+    static func storageBase(of buffer: ByteBuffer) -> UnsafeRawPointer? {
+        buffer.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
     }
 
     /// Copies a packet into the arena behind room for the virtio-net header and queues it for the TUN device;

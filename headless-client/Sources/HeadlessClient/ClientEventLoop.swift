@@ -26,9 +26,11 @@ import WireGuard
 /// `configureTunnel`, only the latest, Firezone #10223; the resource list to the status file).
 ///
 /// A ``ResetRequest`` (SIGHUP) or the ``NetworkChangeMonitor`` resets the state (roaming); a network change also
-/// calls `networkChanged`, which refreshes the mirrored link-scope routes. ``run(until:)`` ends with
-/// ``ClientState/shutDown(now:)``: a goodbye to every gateway, and the loop keeps running until the state
-/// reports ``ClientState/isShutDown`` or ``shutdownBudget`` passes (Firezone #10400).
+/// calls `networkChanged`, which refreshes the mirrored link-scope routes. On the data path a datagram is opened,
+/// and a TUN packet sealed, in the driver's own storage, and written or sent from there (``TunnelIO``): no copy and
+/// no allocation per packet. ``run(until:)`` ends with ``closeTunnel()``: ``ClientState/shutDown(now:)`` says
+/// goodbye to every gateway, and the loop keeps running until the state reports ``ClientState/isShutDown`` or
+/// ``shutdownBudget`` passes (Firezone #10400).
 public final class ClientEventLoop: BlockingEventLoop {
     private enum Token: UInt64 {
         case tun = 1
@@ -59,7 +61,7 @@ public final class ClientEventLoop: BlockingEventLoop {
     private var signedIn = false
     private var resources: [ClientResourceView] = []
     private var nextStatus: Instant
-    private let io: TunnelIO
+    public let io: TunnelIO
 
     /// Takes over `sockets` and the offload TUN device `tun` (closed by the caller after ``run(until:)``).
     /// `systemResolvers` are the host's resolvers as they were before DNS control pointed the host at the stub.
@@ -79,14 +81,9 @@ public final class ClientEventLoop: BlockingEventLoop {
     ) throws(SystemCallError) {
         let driver = try EventLoopDriver()
         let now = driver.clock.now()
-        var generator = SystemRandomNumberGenerator()
-        var seed = [UInt8](repeating: 0, count: Bytes32.count)
-        for index in seed.indices {
-            seed[index] = UInt8.random(in: .min ... .max, using: &generator)
-        }
         self.state = ClientState(
             secret: secret,
-            seed: Bytes32(seed)!,
+            seed: Self.randomSeed(),
             internetResourceActivated: activateInternetResource,
             logger: logger,
             unixTime: driver.clock.unixTime(),
@@ -119,28 +116,12 @@ public final class ClientEventLoop: BlockingEventLoop {
         }
     }
 
-    /// The loop's wake-up eventfd, for a ``StopRequest``.
-    public var wakeupDescriptor: Int32 {
-        self.driver.wakeupDescriptor
-    }
-
     public var publicKey: PublicKey {
         self.state.publicKey
     }
 
-    /// Runs until `shouldStop` returns true, then says goodbye to every gateway and runs on until the goodbyes are
-    /// out or ``shutdownBudget`` passed.
-    public func run(until shouldStop: () -> Bool) throws(SystemCallError) {
-        do {
-            try self.driver.run(self, until: shouldStop)
-        } catch {
-            self.shutDown()
-            throw error
-        }
-        self.shutDown()
-    }
-
-    private func shutDown() {
+    /// Says goodbye to every gateway and runs on until the goodbyes are out or ``shutdownBudget`` passed.
+    public func closeTunnel() {
         let start = self.driver.clock.now()
         self.state.shutDown(now: start)
         self.drainState(now: start)
@@ -163,22 +144,24 @@ public final class ClientEventLoop: BlockingEventLoop {
 
     // MARK: Inputs
 
+    /// The datagram in the driver's slot is opened there and its packet written to the TUN device from there.
     private func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, socket: Token, now: Instant) {
         let source = received.socketAddress
         let local = self.io.localAddress(ofDatagramFrom: source, onIPv6: socket == .udp6)
         if let packet = self.state.handleNetworkInput(&datagram, from: source, local: local, now: now) {
-            self.io.queueTUNWrite(packet)
+            self.io.queueTUNWrite(openedIn: packet, storage: received.bytes!)
         }
         self.drainState(now: now)
     }
 
-    private func handleTUNPacket(_ packet: inout ByteBuffer, now: Instant) {
-        do {
-            self.state.handleTunInput(try IPPacket(packet), now: now)
-        } catch {
-            self.logger.trace("Invalid packet from the TUN device", metadata: ["error": "\(error)"])
-        }
+    /// The packet in the driver's TUN region is sealed there and leaves from there, after what the state queued
+    /// for it (a DNS resource's `AssignedIps` goes first, as the state sent it first).
+    private func handleTUNPacket(_ packet: inout ByteBuffer, storage: UnsafeMutablePointer<UInt8>, now: Instant) {
+        let destination = self.state.handleTunInput(&packet, now: now)
         self.drainState(now: now)
+        if let destination {
+            self.io.queueSend(sealedIn: packet, storage: storage, to: destination)
+        }
     }
 
     private func handlePortal(now: Instant) {
@@ -359,7 +342,7 @@ extension ClientEventLoop: EventLoopHandler {
         source: UInt64,
         now: Instant
     ) {
-        self.handleTUNPacket(&packet, now: now)
+        self.handleTUNPacket(&packet, storage: storage, now: now)
     }
 
     public func handleReadable(source: UInt64, now: Instant) {

@@ -42,6 +42,19 @@ public struct IPPacket: Sendable, Hashable {
         self.buffer
     }
 
+    /// The packet in a buffer of its own, with `headroom` bytes in front and `tailroom` behind: for a packet kept
+    /// beyond the call that handed it over, whose storage the caller reuses (a receive buffer the next read
+    /// overwrites in place).
+    public func copy(headroom: Int = 0, tailroom: Int = 0) -> IPPacket {
+        var buffer = ByteBufferAllocator().buffer(capacity: headroom + self.buffer.readableBytes + tailroom)
+        buffer.moveWriterIndex(forwardBy: headroom)
+        buffer.moveReaderIndex(forwardBy: headroom)
+        buffer.writeImmutableBuffer(self.buffer)
+        var copy = self
+        copy.buffer = buffer
+        return copy
+    }
+
     // MARK: IP header
     var base: Int {
         self.buffer.readerIndex

@@ -99,8 +99,8 @@ extension ClientState {
 
     /// Hands DNS queries to the stub resolver: UDP to a sentinel's port 53, and LLMNR (RFC 4795), for which the
     /// client answers the names of DNS resources and stays silent otherwise, as connlib does with its
-    /// `drop_llmnr_nxdomain_responses` flag on. True when the packet was one of them.
-    mutating func interceptDNS(_ packet: IPPacket, now: Instant) -> Bool {
+    /// `drop_llmnr_nxdomain_responses` flag on. For a packet whose destination ``isInterceptedForDNS(_:)``.
+    mutating func interceptDNS(_ packet: IPPacket, now: Instant) {
         let destination = packet.destination
         if destination == AddressPlan.llmnrV4 || destination == AddressPlan.llmnrV6 {
             guard let udp = packet.udp, udp.destinationPort == AddressPlan.llmnrPort,
@@ -108,23 +108,20 @@ extension ClientState {
                 case .answer(let bytes, let resolved?) = self.stub.handleQuery(packet.payload, sentinel: sentinel)
             else {
                 self.stats.count(.multicast)
-                return true
+                return
             }
             self.noteResolved(resolved)
             let responder = IPSocketAddress(sentinel, port: AddressPlan.llmnrPort)
             self.answer(bytes, from: responder, to: IPSocketAddress(packet.source, port: udp.sourcePort))
-            return true
-        }
-        guard AddressPlan.isSentinel(destination) else {
-            return false
+            return
         }
         if packet.tcp != nil {
             self.handleDNSOverTCP(packet, now: now)
-            return true
+            return
         }
         guard let udp = packet.udp, udp.destinationPort == Self.dnsPort else {
             self.stats.count(.unknownSentinel)
-            return true
+            return
         }
         let client = IPSocketAddress(packet.source, port: udp.sourcePort)
         let sentinel = IPSocketAddress(destination, port: Self.dnsPort)
@@ -147,7 +144,11 @@ extension ClientState {
         case .drop:
             self.stats.count(.unknownSentinel)
         }
-        return true
+    }
+
+    /// Whether a packet to `destination` is the stub's: a DNS sentinel, or LLMNR's multicast group.
+    static func isInterceptedForDNS(_ destination: IPAddress) -> Bool {
+        destination == AddressPlan.llmnrV4 || destination == AddressPlan.llmnrV6 || AddressPlan.isSentinel(destination)
     }
 
     /// New proxy addresses become routes to their resource (and TUN routes). Every answer asks the gateways to

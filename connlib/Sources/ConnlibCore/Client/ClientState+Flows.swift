@@ -11,7 +11,8 @@ extension ClientState {
 
     /// Keeps `packet` until the resource's flow is established: at most ``ClientConstants/flowBufferCapacity``
     /// packets, the oldest going first, and never the same packet twice (an application retransmitting while the
-    /// flow is set up would otherwise fill the buffer with copies).
+    /// flow is set up would otherwise fill the buffer with copies). A copy of its own, with room to be sealed in
+    /// place: the caller's buffer may be a receive buffer it reuses once the input returns.
     mutating func buffer(_ packet: IPPacket, for resource: ResourceID) {
         var pending = self.pendingFlows[resource] ?? PendingFlow()
         if pending.packets.contains(where: { $0.buffer == packet.buffer }) {
@@ -22,7 +23,7 @@ extension ClientState {
             pending.packets.removeFirst()
             self.stats.count(.flowBufferFull)
         }
-        pending.packets.append(packet)
+        pending.packets.append(packet.copy(headroom: NodeConstants.headroom, tailroom: NodeConstants.tailroom))
         self.pendingFlows[resource] = pending
     }
 
@@ -189,14 +190,20 @@ extension ClientState {
     /// snownet seals in is copied into a buffer that has them; one with them is sealed in place.
     mutating func send(_ packet: consuming IPPacket, via gateway: GatewayID, now: Instant) {
         var buffer = packet.intoBuffer().withEncapsulationRoom()
+        if let destination = self.seal(&buffer, for: gateway, now: now) {
+            self.transmits.append(
+                NodeTransmit(source: destination.source, destination: destination.destination, payload: buffer)
+            )
+        }
+    }
+
+    /// Seals `buffer` in place for `gateway`: where the datagram goes, or nil when it is not sent now.
+    mutating func seal(_ buffer: inout ByteBuffer, for gateway: GatewayID, now: Instant) -> NodeDestination? {
         do {
-            if let destination = try self.node.encapsulate(&buffer, for: gateway, now: now) {
-                self.transmits.append(
-                    NodeTransmit(source: destination.source, destination: destination.destination, payload: buffer)
-                )
-            }
+            return try self.node.encapsulate(&buffer, for: gateway, now: now)
         } catch {
             self.stats.count(.flowFailed)
+            return nil
         }
     }
 }

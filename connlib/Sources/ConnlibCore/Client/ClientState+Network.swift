@@ -11,6 +11,10 @@ extension ClientState {
     /// flow: the client asks the portal for a new one (later Firezone's
     /// `FZFF_ICMP_ERROR_UNREACHABLE_PROHIBITED_CREATE_NEW_FLOW`, which Firezone 685acdac3a lacks: a revoked then re-granted
     /// resource works again without waiting for the connection to fail).
+    ///
+    /// The datagram is opened in place: the returned packet lies in `datagram`'s storage, which `datagram` holds
+    /// again on every path (a shell hands its receive buffer and writes the packet from there). Nothing is copied
+    /// when `datagram` is the only reference to its storage.
     public mutating func handleNetworkInput(
         _ datagram: inout ByteBuffer,
         from source: IPSocketAddress,
@@ -48,8 +52,11 @@ extension ClientState {
         if self.takeAnswerOverTCP(packet, now: now) {
             return nil
         }
-        var delivered = packet
+        // The packet holds the storage's only reference while it is rewritten; `datagram` gets it back.
+        _ = consume datagram
+        var delivered = consume packet
         self.restoreSentinel(of: &delivered)
+        datagram = delivered.buffer
         return delivered
     }
 

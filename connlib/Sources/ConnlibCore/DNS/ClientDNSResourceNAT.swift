@@ -2,6 +2,7 @@ import DequeModule
 import FirezoneTime
 import IPPacket
 import PortalMessages
+import Snownet
 
 /// The client's half of the DNS-resource NAT (Firezone's rust/connlib/tunnel/src/client/dns_resource_nat.rs).
 ///
@@ -114,13 +115,14 @@ public struct ClientDNSResourceNAT: Sendable {
         guard case .pending(var pending) = self.natStates[key], pending.buffers else {
             return Outgoing(packet: packet, control: control)
         }
-        // Applications retransmit while they wait (a TCP SYN every second or so): one copy is enough.
+        // Applications retransmit while they wait (a TCP SYN every second or so): one copy is enough. A copy of its
+        // own: the caller's buffer may be a receive buffer it reuses once this returns.
         if !pending.buffer.contains(packet) {
             if pending.buffer.count == DNSConstants.natBufferCapacity {
                 pending.buffer.removeFirst()
                 self.droppedPackets += 1
             }
-            pending.buffer.append(packet)
+            pending.buffer.append(packet.copy(headroom: NodeConstants.headroom, tailroom: NodeConstants.tailroom))
         }
         self.natStates[key] = .pending(pending)
         return Outgoing(packet: nil, control: control)

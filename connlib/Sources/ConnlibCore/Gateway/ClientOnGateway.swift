@@ -17,19 +17,20 @@ import PortalMessages
 /// pass, the DNS-resource NAT is reversed, the destination must be the client's tunnel address and the source no
 /// tunnel address; ICMP errors pass, anything else must come from a resource the client may use.
 public struct ClientOnGateway {
-    /// What to do with a client's packet.
+    /// What to do with a client's packet. The packet itself stays with the caller, translated in place: the verdict
+    /// holds no reference to it, so that the caller's buffer stays uniquely referenced.
     public enum OutboundVerdict {
         /// Write it to the TUN device (translated if it went to a proxy IP).
-        case forward(IPPacket)
+        case forward
         /// Drop it and send this ICMP error back to the client.
         case reply(IPPacket, dropped: GatewayDropReason)
         case drop(GatewayDropReason)
     }
 
-    /// What to do with a packet from the resources' side for this client.
+    /// What to do with a packet from the resources' side for this client; like ``OutboundVerdict``, without the packet.
     public enum InboundVerdict {
         /// Send it to the client (translated if it came from a DNS resource).
-        case forward(IPPacket)
+        case forward
         case drop(GatewayDropReason)
     }
 
@@ -264,7 +265,7 @@ public struct ClientOnGateway {
     // MARK: Client → resource
 
     /// Checks and translates a packet the client sent through the tunnel.
-    public mutating func translateOutbound(_ packet: consuming IPPacket, now: Instant) -> OutboundVerdict {
+    public mutating func translateOutbound(_ packet: inout IPPacket, now: Instant) -> OutboundVerdict {
         // Firezone's later gateways, stricter than 685acdac3a: ICMP errors are the network's to send; a client's could
         // probe or disturb the resources' connections.
         if packet.icmp != nil, (try? packet.icmpError()) != nil {
@@ -278,24 +279,24 @@ public struct ClientOnGateway {
         let destination = packet.destination
         // The gateway's own services (its DNS server on port 53535).
         if self.isGatewayAddress(destination) {
-            return .forward(packet)
+            return .forward
         }
         // Firezone's later gateways, stricter than 685acdac3a: no client ↔ client through a gateway.
         if AddressPlan.isTunnelAddress(destination) {
             return .drop(.clientToClient)
         }
         if AddressPlan.isProxyRange(destination) {
-            return self.translateToProxy(packet, now: now)
+            return self.translateToProxy(&packet, now: now)
         }
         switch self.classify(destination, protocol: try? packet.destinationProtocol()) {
         case .permitted:
-            return .forward(packet)
+            return .forward
         case .refused(let reason):
             return .reply(Self.icmpError(for: packet, reason), dropped: reason)
         }
     }
 
-    private mutating func translateToProxy(_ packet: consuming IPPacket, now: Instant) -> OutboundVerdict {
+    private mutating func translateToProxy(_ packet: inout IPPacket, now: Instant) -> OutboundVerdict {
         guard let translation = self.dnsNAT.translation(for: packet.destination) else {
             // A proxy IP the client never set up has no route (ICMP network unreachable, as Firezone).
             return .reply(Self.icmpError(for: packet, .noProxyTranslation), dropped: .noProxyTranslation)
@@ -311,7 +312,7 @@ public struct ClientOnGateway {
         do {
             switch try self.dnsNAT.translateOutbound(&packet, now: now) {
             case .translated:
-                return .forward(packet)
+                return .forward
             case .unreachable, .notProxyAddress:
                 return .reply(Self.icmpError(for: packet, .noProxyTranslation), dropped: .noProxyTranslation)
             }
@@ -324,9 +325,9 @@ public struct ClientOnGateway {
     // MARK: Resource → client
 
     /// Checks and translates a packet from the resources' side addressed to this client.
-    public mutating func translateInbound(_ packet: consuming IPPacket, now: Instant) -> InboundVerdict {
+    public mutating func translateInbound(_ packet: inout IPPacket, now: Instant) -> InboundVerdict {
         if self.isGatewayAddress(packet.source) {
-            return self.isClientAddress(packet.destination) ? .forward(packet) : .drop(.unknownClient)
+            return self.isClientAddress(packet.destination) ? .forward : .drop(.unknownClient)
         }
         var fromDNSResource: ResourceID?
         switch self.dnsNAT.translateInbound(&packet, now: now) {
@@ -345,7 +346,7 @@ public struct ClientOnGateway {
         }
         // ICMP errors about the client's packets always reach it, whatever the filters say about ICMP.
         if packet.icmp != nil, (try? packet.icmpError()) != nil {
-            return .forward(packet)
+            return .forward
         }
         let sourceProtocol = try? packet.sourceProtocol()
         // Proxy IPs are the NAT's to give out: a packet from one that did not come through the NAT would pass for a
@@ -358,10 +359,10 @@ public struct ClientOnGateway {
                 return .drop(.unauthorizedSource)
             }
             let permitted = sourceProtocol.map(authorization.filters.permits) ?? (authorization.filters == .permitAll)
-            return permitted ? .forward(packet) : .drop(.unauthorizedSource)
+            return permitted ? .forward : .drop(.unauthorizedSource)
         }
         switch self.classify(packet.source, protocol: sourceProtocol) {
-        case .permitted: return .forward(packet)
+        case .permitted: return .forward
         case .refused: return .drop(.unauthorizedSource)
         }
     }

@@ -235,10 +235,13 @@ public struct GatewayState {
     // MARK: Network
 
     /// A datagram from one of the gateway's UDP sockets. Returns the client's packet to write to the TUN device, if
-    /// any; everything else the datagram causes is in the outputs. Consuming: a datagram handed over as its last
-    /// reference is opened and translated in place, not copied on write.
+    /// any; everything else the datagram causes is in the outputs.
+    ///
+    /// The datagram is opened and translated in place: the returned packet lies in `datagram`'s storage, which
+    /// `datagram` holds again on every path (a shell hands its receive buffer and writes the packet from there).
+    /// Nothing is copied when `datagram` is the only reference to its storage.
     public mutating func handleNetworkInput(
-        _ datagram: consuming ByteBuffer,
+        _ datagram: inout ByteBuffer,
         from source: IPSocketAddress,
         local: IPSocketAddress,
         now: Instant
@@ -255,16 +258,16 @@ public struct GatewayState {
         guard let clientID else {
             return nil
         }
-        let packet: IPPacket
+        let parsed: IPPacket
         do {
-            packet = try IPPacket(consume datagram)
+            parsed = try IPPacket(datagram)
         } catch {
             self.stats.countDrop(.invalidPacket)
             self.logger.trace("Invalid packet from a client", metadata: ["error": "\(error)"])
             return nil
         }
-        if packet.isFZP2PControl {
-            self.handleControlPacket(packet, from: clientID, now: now)
+        if parsed.isFZP2PControl {
+            self.handleControlPacket(parsed, from: clientID, now: now)
             return nil
         }
         guard self.clients[clientID] != nil else {
@@ -272,8 +275,13 @@ public struct GatewayState {
             self.stats.countDrop(.notAuthorized)
             return nil
         }
-        switch self.clients[clientID]!.translateOutbound(consume packet, now: now) {
-        case .forward(let packet):
+        // The packet holds the storage's only reference while the NAT rewrites it; `datagram` gets it back below.
+        _ = consume datagram
+        var packet = consume parsed
+        let verdict = self.clients[clientID]!.translateOutbound(&packet, now: now)
+        datagram = packet.buffer
+        switch verdict {
+        case .forward:
             return packet
         case .reply(let error, let reason):
             self.stats.countDrop(reason)
@@ -343,19 +351,49 @@ public struct GatewayState {
 
     // MARK: TUN
 
-    /// A packet read from the TUN device: a resource's packet for a client.
-    public mutating func handleTUNInput(_ packet: consuming IPPacket, now: Instant) {
+    /// A packet read from the TUN device: a resource's packet for a client. Returns where the datagram now in
+    /// `packet`'s readable bytes goes: the packet translated and sealed in place, in `packet`'s storage, which
+    /// `packet` holds again on every path (a shell hands its read buffer and sends the datagram from there). Nil
+    /// when nothing is to be sent: the packet was dropped (counted in ``stats``) or a handshake is due first.
+    ///
+    /// Nothing is copied when `packet` is the only reference to its storage and has ``NodeConstants/headroom``
+    /// bytes in front and ``NodeConstants/tailroom`` behind; without that room it is copied into a buffer that has.
+    public mutating func handleTUNInput(_ packet: inout ByteBuffer, now: Instant) -> NodeDestination? {
         self.lastNow = now
         defer { self.drainNode() }
-        guard let clientID = self.clientByAddress[packet.destination], self.clients[clientID] != nil else {
-            self.stats.countDrop(.unknownClient)
-            return
+        let parsed: IPPacket
+        do {
+            parsed = try IPPacket(packet)
+        } catch {
+            self.stats.countDrop(.invalidPacket)
+            return nil
         }
-        switch self.clients[clientID]!.translateInbound(packet, now: now) {
-        case .forward(let packet):
-            self.send(packet, to: clientID, now: now)
+        guard let clientID = self.clientByAddress[parsed.destination], self.clients[clientID] != nil else {
+            self.stats.countDrop(.unknownClient)
+            return nil
+        }
+        // The translated packet holds the storage's only reference; `packet` gets it back on every path below.
+        _ = consume packet
+        var translated = consume parsed
+        switch self.clients[clientID]!.translateInbound(&translated, now: now) {
+        case .forward:
+            packet = translated.intoBuffer().withEncapsulationRoom()
+            return self.seal(&packet, for: clientID, now: now)
         case .drop(let reason):
+            packet = translated.intoBuffer()
             self.stats.countDrop(reason)
+            return nil
+        }
+    }
+
+    /// ``handleTUNInput(_:now:)`` for a caller that hands over its packet: the datagram is queued for
+    /// ``pollTransmit()``.
+    public mutating func handleTUNInput(_ packet: consuming IPPacket, now: Instant) {
+        var buffer = packet.intoBuffer()
+        if let destination = self.handleTUNInput(&buffer, now: now) {
+            self.transmits.append(
+                NodeTransmit(source: destination.source, destination: destination.destination, payload: buffer)
+            )
         }
     }
 
@@ -426,24 +464,31 @@ public struct GatewayState {
         }
     }
 
-    /// Encrypts a packet for a client and queues the datagram. Dropped when the connection cannot carry it now:
-    /// a gateway never buffers.
+    /// Encrypts a packet for a client and queues the datagram.
     private mutating func send(_ packet: consuming IPPacket, to client: ClientID, now: Instant) {
         var buffer = packet.intoBuffer().withEncapsulationRoom()
+        if let destination = self.seal(&buffer, for: client, now: now) {
+            self.transmits.append(
+                NodeTransmit(source: destination.source, destination: destination.destination, payload: buffer)
+            )
+        }
+    }
+
+    /// Seals `buffer` in place for a client; nil when the connection cannot carry it now (counted): a gateway never
+    /// buffers.
+    private mutating func seal(_ buffer: inout ByteBuffer, for client: ClientID, now: Instant) -> NodeDestination? {
         let destination: NodeDestination?
         do {
             destination = try self.node.encapsulate(&buffer, for: client, now: now)
         } catch {
             self.stats.countDrop(.notConnected)
-            return
+            return nil
         }
         guard let destination else {
             self.stats.countDrop(.notConnected)
-            return
+            return nil
         }
-        self.transmits.append(
-            NodeTransmit(source: destination.source, destination: destination.destination, payload: buffer)
-        )
+        return destination
     }
 
     /// Moves the node's output into ours, in order, and turns its events into the portal's messages.

@@ -62,11 +62,11 @@ import Testing
         )
     }
 
-    static func forwarded(_ verdict: ClientOnGateway.OutboundVerdict) -> IPPacket? {
+    static func forwarded(_ verdict: TranslatedOutbound) -> IPPacket? {
         if case .forward(let packet) = verdict { packet } else { nil }
     }
 
-    static func dropped(_ verdict: ClientOnGateway.OutboundVerdict) -> GatewayDropReason? {
+    static func dropped(_ verdict: TranslatedOutbound) -> GatewayDropReason? {
         switch verdict {
         case .forward: nil
         case .reply(_, let reason), .drop(let reason): reason
@@ -74,7 +74,7 @@ import Testing
     }
 
     /// The ICMP error a verdict answers with, as [type, code], after checking it goes back to the packet's sender.
-    static func answer(_ verdict: ClientOnGateway.OutboundVerdict, to original: IPPacket) -> [UInt8]? {
+    static func answer(_ verdict: TranslatedOutbound, to original: IPPacket) -> [UInt8]? {
         guard case .reply(let error, _) = verdict, let icmp = error.icmp else {
             return nil
         }

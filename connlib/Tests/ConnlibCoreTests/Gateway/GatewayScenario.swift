@@ -28,7 +28,8 @@ struct GatewayHost: SimulatedNode {
         to destination: IPSocketAddress,
         now: Instant
     ) {
-        if let packet = self.state.handleNetworkInput(datagram, from: source, local: destination, now: now) {
+        var datagram = datagram
+        if let packet = self.state.handleNetworkInput(&datagram, from: source, local: destination, now: now) {
             self.tunWrites.append(packet)
         }
         self.collectEvents()

@@ -51,7 +51,8 @@ struct SimulatedGatewayHost: SimulatedNode {
         guard destination == self.socket else {
             return
         }
-        if let packet = self.state.handleNetworkInput(datagram, from: source, local: destination, now: now),
+        var datagram = datagram
+        if let packet = self.state.handleNetworkInput(&datagram, from: source, local: destination, now: now),
             let reply = SimulatedTunnel.siteDNSAnswer(to: packet, gateway: self.index)
                 ?? SimulatedTunnel.resolverAnswer(to: packet) ?? SimulatedTunnel.echo(packet)
         {
