@@ -134,6 +134,9 @@ start_firezone() {
     if ! wait_until 30 path_is_direct; then
         echo "the client's path to the gateway is not direct:" >&2
         "$bin/firezone-headless-client" status --status-path "$status_file" >&2 || true
+        tail -n 20 "$FZ_SCRATCH/client.log" >&2
+        ip netns exec "$g" curl -s --max-time 2 http://127.0.0.1:8080/metrics | grep -v '^#\| 0$' >&2 || true
+        grep -m1 -A400 "crashed\|Fatal error" "$FZ_SCRATCH/gateway.log" >&2 || tail -n 20 "$FZ_SCRATCH/gateway.log" >&2
         exit 1
     fi
     server_ip=$resource_ip
