@@ -104,7 +104,11 @@ public final class TunnelIO {
 
     /// Queues the datagram the state sealed in place in `buffer`, a TUN packet the driver handed over in its region
     /// at `storage`: it leaves from there, nothing is copied or kept.
-    public func queueSend(sealedIn buffer: ByteBuffer, storage: UnsafeMutablePointer<UInt8>, to destination: NodeDestination) {
+    public func queueSend(
+        sealedIn buffer: ByteBuffer,
+        storage: UnsafeMutablePointer<UInt8>,
+        to destination: NodeDestination
+    ) {
         assert(Self.storageBase(of: buffer) == UnsafeRawPointer(storage), "sealed in the driver's TUN region")
         guard let fd = self.socket(for: destination.destination) else {
             return

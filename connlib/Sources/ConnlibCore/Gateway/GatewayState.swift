@@ -372,15 +372,17 @@ public struct GatewayState {
             self.stats.countDrop(.unknownClient)
             return nil
         }
-        // The translated packet holds the storage's only reference; `packet` gets it back on every path below.
+        // The translated packet holds the storage's only reference (`consume` ends the other bindings' references at
+        // once, where a binding's lifetime would keep them until the end of the scope); `packet` gets it back on
+        // every path below.
         _ = consume packet
         var translated = consume parsed
         switch self.clients[clientID]!.translateInbound(&translated, now: now) {
         case .forward:
-            packet = translated.intoBuffer().withEncapsulationRoom()
+            packet = (consume translated).intoBuffer().withEncapsulationRoom()
             return self.seal(&packet, for: clientID, now: now)
         case .drop(let reason):
-            packet = translated.intoBuffer()
+            packet = (consume translated).intoBuffer()
             self.stats.countDrop(reason)
             return nil
         }

@@ -360,7 +360,8 @@ struct ConnectedTunnel {
                 self.clientTun.append(packet)
             }
         } else if destination == self.gatewaySocket {
-            if let packet = self.gateway.handleNetworkInput(payload, from: source, local: destination, now: now) {
+            var datagram = payload
+            if let packet = self.gateway.handleNetworkInput(&datagram, from: source, local: destination, now: now) {
                 self.gatewayTun.append(packet)
             }
         }
