@@ -10,8 +10,8 @@
 # Usage: tests/perf/tunnel.sh [SECONDS] [ROUNDS]   (defaults 10 and 1; release builds are made first)
 #   WIREGUARD_GO_CURRENT=/path/to/wireguard-go   a current wireguard-go (0.0.20250522); skipped when unset
 #   FIREZONE_BIN_DIR=DIR                        release binaries built already (nothing is built then)
-#   TUNNEL_PERF_PROFILE=DIR                     perf record -g of the client and the gateway during the first
-#                                               round's TCP transfers, into DIR (perf.data files and reports)
+#   TUNNEL_PERF_PROFILE=DIR                     perf record -g of the client and the gateway during TCP
+#                                               transfers of their own before the rounds, into DIR
 # A perf script: run by hand, not by `make test`. Every process it starts is stopped by PID, its namespaces are
 # deleted, and each step has a timeout.
 set -euo pipefail
@@ -203,11 +203,7 @@ profile_start() {
 declare -A results
 measure() {
     local round=$1 name=$2
-    local profiled=false
-    [ "$round" = 1 ] && [ "$name" = firezone ] && profiled=true
-    if $profiled; then profile_start forward; fi
     results[$round,$name,forward]=$(iperf)
-    if $profiled; then profile_start reverse; fi
     results[$round,$name,reverse]=$(iperf -R)
     results[$round,$name,udp]=$(iperf -u -b 0 -l 1200)
 }
@@ -215,6 +211,16 @@ measure() {
 names=(firezone wireguard-peer)
 [ -n "$current_go" ] && names+=(wireguard-go-current)
 names+=(wireguard-go-debian)
+
+# Profiling costs the profiled processes CPU time: its transfers are a pass of their own, not one of the rounds.
+if [ -n "$profile_dir" ]; then
+    start_firezone
+    profile_start forward
+    iperf >/dev/null
+    profile_start reverse
+    iperf -R >/dev/null
+    stop_running
+fi
 
 for round in $(seq 1 "$rounds"); do
     start_firezone
