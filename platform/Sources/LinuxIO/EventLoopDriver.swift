@@ -102,6 +102,10 @@ public final class EventLoopDriver {
         public var tunSuperPacketsRefused: UInt64 = 0
         /// Turns that a ``Waker`` ended (not a drop).
         public var wakeups: UInt64 = 0
+        /// Receive slots or TUN regions a handler left holding other storage (it wrote to a buffer it did not own
+        /// alone, and the write copied it): the driver allocated a new one, and the rest of that receive or
+        /// super-packet was dropped. A handler that seals and opens in place never causes one.
+        public var replacedBuffers: UInt64 = 0
     }
 
     private enum Kind {
@@ -425,8 +429,30 @@ public final class EventLoopDriver {
             self.slots[index].moveWriterIndex(to: end)
             self.slots[index].moveReaderIndex(to: offset)
             handler.handleDatagram(&self.slots[index], received: header, source: token, now: now)
+            if Self.storageBase(of: self.slots[index]) != UnsafeRawPointer(header.bytes) {
+                self.replaceSlot(index)
+                return
+            }
             offset = end
         } while offset < length
+    }
+
+    /// Where `buffer`'s storage starts: a handler works in the driver's memory only while this is the driver's.
+    @inline(__always)
+    public static func storageBase(of buffer: ByteBuffer) -> UnsafeRawPointer? {
+        buffer.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
+    }
+
+    /// Gives receive slot `index` storage of its own again after a handler left another buffer in it: recvmmsg(2)
+    /// must never write into storage the driver no longer owns (the old one may be freed or another's now).
+    private func replaceSlot(_ index: Int) {
+        self.counters.replacedBuffers += 1
+        var slot = ByteBufferAllocator().buffer(capacity: Self.receiveSlotCapacity)
+        slot.writeRepeatingByte(0, count: Self.receiveSlotCapacity)
+        self.received[index].bytes = slot.withUnsafeMutableReadableBytes {
+            $0.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        }
+        self.slots[index] = slot
     }
 
     private func readTUN(token: UInt64, _ handler: some EventLoopHandler) {
@@ -473,6 +499,11 @@ public final class EventLoopDriver {
                         source: token,
                         now: now
                     )
+                    if Self.storageBase(of: tun.regions[region]) != UnsafeRawPointer(tun.regionBases[region]) {
+                        self.counters.replacedBuffers += 1
+                        tun.replaceRegion(region)
+                        break
+                    }
                 }
             }
             self.finishBatch(token: token, now: now, handler)
@@ -625,10 +656,7 @@ private final class TUNBuffers {
         self.regions = .allocate(capacity: layout.superPacketsPerBatch)
         self.regionBases = .allocate(capacity: layout.superPacketsPerBatch)
         for index in 0..<layout.superPacketsPerBatch {
-            var region = ByteBufferAllocator().buffer(capacity: Self.regionCapacity)
-            region.writeRepeatingByte(0, count: Self.regionCapacity)
-            // Uniquely owned by `regions` and never grown, so the storage address is stable for our lifetime.
-            let base = region.withUnsafeMutableReadableBytes { $0.baseAddress!.assumingMemoryBound(to: UInt8.self) }
+            let (region, base) = Self.makeRegion()
             (self.regionBases.baseAddress! + index).initialize(to: base)
             (self.regions.baseAddress! + index).initialize(to: region)
         }
@@ -640,6 +668,22 @@ private final class TUNBuffers {
         self.writes.initialize(repeating: nil)
         self.writeLengths = .allocate(capacity: Self.writeCapacity)
         self.writeLengths.initialize(repeating: 0)
+    }
+
+    /// Gives region `index` storage of its own again after a handler left another buffer in it: the next read
+    /// must never write into storage the driver no longer owns.
+    func replaceRegion(_ index: Int) {
+        let (region, base) = Self.makeRegion()
+        self.regions[index] = region
+        self.regionBases[index] = base
+    }
+
+    private static func makeRegion() -> (ByteBuffer, UnsafeMutablePointer<UInt8>) {
+        var region = ByteBufferAllocator().buffer(capacity: Self.regionCapacity)
+        region.writeRepeatingByte(0, count: Self.regionCapacity)
+        // Uniquely owned by `regions` and never grown, so the storage address is stable for our lifetime.
+        let base = region.withUnsafeMutableReadableBytes { $0.baseAddress!.assumingMemoryBound(to: UInt8.self) }
+        return (region, base)
     }
 
     deinit {

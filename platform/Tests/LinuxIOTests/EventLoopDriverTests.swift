@@ -90,6 +90,27 @@ struct EventLoopDriverTests {
         #expect(handler.datagramCount(from: 1, before: timerAt) <= share)
     }
 
+    /// A handler that writes to a datagram while keeping another reference to it leaves a copy in the receive slot
+    /// (copy on write); the driver gives the slot storage of its own again, so that the next receive lands where the
+    /// handler is told it is, never in storage the driver gave away.
+    @Test func aReceiveSlotLeftHoldingACopyGetsStorageOfItsOwnAgain() throws {
+        let driver = try EventLoopDriver()
+        let receiver = try LoopbackSocket(gro: false)
+        let sender = try LoopbackSocket(gro: false)
+        try driver.register(udp: receiver.fd, token: 5)
+        let handler = RecordingHandler(driver: driver)
+        handler.copiesOnWrite = 1
+
+        try sender.send([[1, 1]], to: receiver.port)
+        try driver.turn(handler)
+        try sender.send([[2, 2], [3, 3]], to: receiver.port)
+        try driver.turn(handler)
+
+        #expect(handler.datagrams(from: 5) == [[1, 1], [2, 2], [3, 3]])
+        #expect(handler.inDriverStorage == [true, true, true])
+        #expect(driver.counters.replacedBuffers == 1)
+    }
+
     @Test func aSubMillisecondDeadlineFiresInTheFirstTurn() throws {
         let driver = try EventLoopDriver()
         let handler = RecordingHandler(driver: driver)
@@ -168,6 +189,11 @@ final class RecordingHandler: EventLoopHandler {
     var forward: (fd: Int32, port: UInt16)?
     /// A readable eventfd to clear.
     var drain: Int32?
+    /// How many of the next datagrams to write to while keeping a reference to them, which copies them.
+    var copiesOnWrite = 0
+    /// Per datagram, whether its buffer was the driver's storage that `received` names.
+    var inDriverStorage: [Bool] = []
+    private var kept: [ByteBuffer] = []
 
     init(driver: EventLoopDriver) {
         self.driver = driver
@@ -187,6 +213,12 @@ final class RecordingHandler: EventLoopHandler {
 
     func handleDatagram(_ datagram: inout ByteBuffer, received: fz_datagram, source: UInt64, now: Instant) {
         self.events.append(.datagram(source: source, bytes: Array(datagram.readableBytesView)))
+        self.inDriverStorage.append(EventLoopDriver.storageBase(of: datagram) == UnsafeRawPointer(received.bytes))
+        if self.copiesOnWrite > 0 {
+            self.copiesOnWrite -= 1
+            self.kept.append(datagram)
+            datagram.setInteger(UInt8(0), at: datagram.readerIndex)
+        }
         if let forward = self.forward {
             var out = fz_datagram()
             out.bytes = received.bytes + datagram.readerIndex
@@ -325,6 +357,45 @@ struct EventLoopDriverTUNTests {
         #expect(driver.counters.tunWriteFailures == 0)
         #expect(driver.counters.tunSuperPacketsWritten == 1)
     }
+
+    /// A handler that writes to a packet while keeping another reference to it leaves a copy in the region (copy on
+    /// write); the driver gives the region storage of its own again and drops the rest of that super-packet, so
+    /// that the next read lands where the handler is told it is.
+    @Test func aRegionLeftHoldingACopyGetsStorageOfItsOwnAgain() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &fds) == 0)
+        defer { for fd in fds { close(fd) } }
+        let (device, kernel) = (fds[0], fds[1])
+        try #require(fcntl(device, F_SETFL, fcntl(device, F_GETFL) | O_NONBLOCK) == 0)
+        let driver = try EventLoopDriver()
+        try driver.register(tun: device, token: 5, layout: .init(headroom: 16, paddingMultiple: 16, tailroom: 16))
+        let handler = TUNLoopbackHandler(driver: driver)
+        handler.copiesOnWrite = 1
+        // Without a virtio-net GSO request each read is one packet.
+        func deliver(_ value: UInt8) throws -> [UInt8] {
+            let packet = try IPPacket.makeUDP(
+                source: IPAddress("10.196.0.1")!,
+                sourcePort: 40000,
+                destination: IPAddress("10.196.0.2")!,
+                destinationPort: 5201,
+                payload: ByteBuffer(bytes: [UInt8](repeating: value, count: 100))
+            )
+            let bytes = Array(packet.intoBuffer().readableBytesView)
+            let message = [UInt8](repeating: 0, count: 10) + bytes
+            #expect(message.withUnsafeBytes { write(kernel, $0.baseAddress, $0.count) } == message.count)
+            return bytes
+        }
+
+        let first = try deliver(1)
+        try driver.turn(handler)
+        let second = try deliver(2)
+        let third = try deliver(3)
+        try driver.turn(handler)
+
+        #expect(handler.packets == [first, second, third])
+        #expect(handler.inDriverStorage == [true, true, true])
+        #expect(driver.counters.replacedBuffers == 1)
+    }
 }
 
 /// Records each TUN packet and queues it back for the device.
@@ -333,6 +404,11 @@ final class TUNLoopbackHandler: EventLoopHandler {
     var packets: [[UInt8]] = []
     /// Where each packet starts in its region.
     var offsets: [Int] = []
+    /// How many of the next packets to write to while keeping a reference to them, which copies them.
+    var copiesOnWrite = 0
+    /// Per packet, whether its buffer was the driver's region at `storage`.
+    var inDriverStorage: [Bool] = []
+    private var kept: [ByteBuffer] = []
 
     init(driver: EventLoopDriver) {
         self.driver = driver
@@ -354,6 +430,13 @@ final class TUNLoopbackHandler: EventLoopHandler {
     ) {
         self.packets.append(Array(packet.readableBytesView))
         self.offsets.append(packet.readerIndex)
+        self.inDriverStorage.append(EventLoopDriver.storageBase(of: packet) == UnsafeRawPointer(storage))
+        if self.copiesOnWrite > 0 {
+            self.copiesOnWrite -= 1
+            self.kept.append(packet)
+            packet.setInteger(UInt8(0x45), at: packet.readerIndex)
+            return
+        }
         self.driver.queueTUNWrite(storage + packet.readerIndex, length: packet.readableBytes)
     }
 }
