@@ -16,15 +16,6 @@ let specializedAcrossModules: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
 ]
 
-/// The packet path's event loops (a class each, owning the state, the driver and its buffers) without the runtime
-/// exclusivity check on every access to a class property: in a profile of the tunnel under iperf3 the checks
-/// (`swift_beginAccess`, `AccessSet::insert`, the thread-local lookup) were about 5 % of the client's and the
-/// gateway's samples. Release builds only: debug builds and tests keep the dynamic checks, and the compile-time
-/// checks stay on everywhere.
-let uncheckedDynamicExclusivity: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
-]
-
 let package = Package(
     name: "firezone",
     products: [
@@ -118,8 +109,7 @@ let package = Package(
         .target(
             name: "LinuxIO",
             dependencies: ["CLinuxIO", "IPPacket", "FirezoneTime", .product(name: "NIOCore", package: "swift-nio")],
-            path: "platform/Sources/LinuxIO",
-            swiftSettings: uncheckedDynamicExclusivity
+            path: "platform/Sources/LinuxIO"
         ),
         // Real loopback sockets: batched sends and receives, UDP GSO coalescing and GRO splitting.
         .testTarget(
@@ -493,8 +483,7 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "connlib/Sources/Connlib",
-            swiftSettings: uncheckedDynamicExclusivity
+            path: "connlib/Sources/Connlib"
         ),
         // The gateway: options, the host's network (TUN device, forwarding, masquerade) and the services.
         .executableTarget(
@@ -538,8 +527,7 @@ let package = Package(
                 .product(name: "OrderedCollections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "headless-client/Sources/HeadlessClient",
-            swiftSettings: uncheckedDynamicExclusivity
+            path: "headless-client/Sources/HeadlessClient"
         ),
         .executableTarget(
             name: "firezone-headless-client",
