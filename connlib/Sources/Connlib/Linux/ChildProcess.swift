@@ -91,14 +91,17 @@ public enum ChildProcess {
 
         // Our inputs (an nft ruleset) are far below the pipe's 64 KiB, so this write does not wait for the reader.
         var bytes = Array(input.utf8)
-        var written = 0
-        while written < bytes.count {
-            let result = bytes.withUnsafeMutableBytes {
-                write(inputPipe[1], $0.baseAddress! + written, $0.count - written)
+        Self.withBrokenPipeAsError {
+            var written = 0
+            while written < bytes.count {
+                let result = bytes.withUnsafeMutableBytes {
+                    write(inputPipe[1], $0.baseAddress! + written, $0.count - written)
+                }
+                if result < 0 && errno == EINTR { continue }
+                // EPIPE: the program exited without reading all of it; its exit status says whether that was wrong.
+                if result <= 0 { break }
+                written += result
             }
-            if result < 0 && errno == EINTR { continue }
-            if result <= 0 { break }
-            written += result
         }
         close(inputPipe[1])
         bytes.removeAll()
@@ -138,6 +141,25 @@ public enum ChildProcess {
         let signal = status & 0x7f
         let exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
         return Result(status: exitStatus, output: String(decoding: output, as: UTF8.self))
+    }
+
+    /// Runs `body` with SIGPIPE blocked on this thread, so that a write to a pipe whose reader has gone fails with
+    /// EPIPE instead of killing the process (write(2), signal(7)); a SIGPIPE the write raised is taken off this
+    /// thread before the mask is restored. The process-wide disposition stays the host program's.
+    private static func withBrokenPipeAsError(_ body: () -> Void) {
+        var brokenPipe = sigset_t()
+        sigemptyset(&brokenPipe)
+        sigaddset(&brokenPipe, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &brokenPipe, &previous)
+        body()
+        var pending = sigset_t()
+        sigpending(&pending)
+        if sigismember(&pending, SIGPIPE) == 1 && sigismember(&previous, SIGPIPE) == 0 {
+            var immediately = timespec(tv_sec: 0, tv_nsec: 0)
+            _ = sigtimedwait(&brokenPipe, nil, &immediately)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
     }
 
     /// A pipe whose ends close on exec, so that only the dup2'd copies reach the child. Glibc's Swift module does
