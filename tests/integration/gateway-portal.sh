@@ -110,7 +110,7 @@ check "the gateway logged its goodbye" grep -q "Gateway closed its connections" 
 # --- Without root: a copy of the binary granted CAP_NET_ADMIN with setcap (what --help and exit status 3
 # recommend), run as nobody. It reaches /readyz, installs its nftables table through nft (a child, which gets the
 # capability only through the ambient set) and removes it at SIGTERM. /proc/sys is root's: the host forwards already.
-ip netns exec fzg sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+ip netns exec "$GATEWAY_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 mkdir -m 755 "$FZ_SCRATCH/setcap"
 chmod 711 "$FZ_SCRATCH"
 cp "$BIN/firezone-gateway" "$FZ_SCRATCH/setcap/firezone-gateway"
@@ -119,7 +119,7 @@ setcap cap_net_admin+eip "$FZ_SCRATCH/setcap/firezone-gateway"
 # mount namespace of `ip netns exec` (private to this process) stands in for the host's.
 mkdir "$FZ_SCRATCH/dev"
 # shellcheck disable=SC2046,SC2016
-start_in fzg "$FZ_SCRATCH/setcap.log" bash -c 'mount -t tmpfs fz-dev "$1" && mknod -m 666 "$1/tun" c 10 200 &&
+start_in "$GATEWAY_NS" "$FZ_SCRATCH/setcap.log" bash -c 'mount -t tmpfs fz-dev "$1" && mknod -m 666 "$1/tun" c 10 200 &&
     mount --bind "$1/tun" /dev/net/tun && shift && exec "$@"' -- "$FZ_SCRATCH/dev" \
     setpriv --reuid=nobody --regid=nogroup --clear-groups -- env $(gateway_env) "$FZ_SCRATCH/setcap/firezone-gateway"
 UNPRIVILEGED=$LAST_PID
@@ -132,30 +132,30 @@ status=0
 wait "$UNPRIVILEGED" || status=$?
 check "setcap, as nobody: SIGTERM exits 0 (got $status; $(tail -2 "$FZ_SCRATCH/setcap.log"))" [ "$status" -eq 0 ]
 check "setcap, as nobody: no nftables table is left" \
-    bash -c "! ip netns exec fzg nft list table inet firezone-gateway >/dev/null 2>&1"
-check "setcap, as nobody: no tun-firezone is left" bash -c "! ip -n fzg link show tun-firezone >/dev/null 2>&1"
+    bash -c "! ip netns exec $GATEWAY_NS nft list table inet firezone-gateway >/dev/null 2>&1"
+check "setcap, as nobody: no tun-firezone is left" bash -c "! ip -n $GATEWAY_NS link show tun-firezone >/dev/null 2>&1"
 
 # --- A host without IPv6 (net.ipv6.conf.all.disable_ipv6=1): the tunnel interface gets its IPv4 address alone, and
 # the gateway is ready (/readyz requires a configured interface). The health address comes from HEALTH_CHECK_ADDR,
 # Firezone's name for it.
-ip netns exec fzg sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+ip netns exec "$GATEWAY_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 # shellcheck disable=SC2046
-start_in fzg "$FZ_SCRATCH/no-ipv6.log" env $(gateway_env) FIREZONE_HEALTH_CHECK_ADDR= \
+start_in "$GATEWAY_NS" "$FZ_SCRATCH/no-ipv6.log" env $(gateway_env) FIREZONE_HEALTH_CHECK_ADDR= \
     HEALTH_CHECK_ADDR=127.0.0.1:8091 "$BIN/firezone-gateway"
 NO_IPV6=$LAST_PID
 check "without IPv6: /readyz on HEALTH_CHECK_ADDR answers 200" wait_until 20 \
-    bash -c "[ \"\$(ip netns exec fzg curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+    bash -c "[ \"\$(ip netns exec $GATEWAY_NS curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
         http://127.0.0.1:8091/readyz)\" = 200 ]"
 check "without IPv6: tun-firezone has the portal's IPv4 address" \
-    bash -c "ip -n fzg -4 addr show dev tun-firezone | grep -q 'inet 100\.'"
+    bash -c "ip -n $GATEWAY_NS -4 addr show dev tun-firezone | grep -q 'inet 100\.'"
 check "without IPv6: tun-firezone has no IPv6 address" \
-    bash -c "! ip -n fzg -6 addr show dev tun-firezone | grep -q inet6"
+    bash -c "! ip -n $GATEWAY_NS -6 addr show dev tun-firezone | grep -q inet6"
 check "without IPv6: said so once at info" [ "$(grep -c 'IPv6 is disabled on this host' "$FZ_SCRATCH/no-ipv6.log")" -eq 1 ]
 kill -TERM "$NO_IPV6"
 status=0
 wait "$NO_IPV6" || status=$?
 check "without IPv6: SIGTERM exits 0 (got $status)" [ "$status" -eq 0 ]
-ip netns exec fzg sysctl -qw net.ipv6.conf.all.disable_ipv6=0
+ip netns exec "$GATEWAY_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=0
 
 # --- Start failures: each its own message and exit status (firezone-gateway --help lists them).
 run_gateway() {
@@ -200,7 +200,7 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 8080)); s.listen(); time.sleep(60)' &
 FZ_PIDS+=("$!")
 HOLDER=$!
-wait_until 5 ip netns exec "$GATEWAY_NS" bash -c "exec 3<>/dev/tcp/127.0.0.1/8080"
+wait_until 5 ip netns exec $GATEWAY_NS bash -c "exec 3<>/dev/tcp/127.0.0.1/8080"
 expect_exit "a taken health port" 4 "FIREZONE_HEALTH_CHECK_ADDR"
 kill "$HOLDER" 2>/dev/null
 wait "$HOLDER" 2>/dev/null

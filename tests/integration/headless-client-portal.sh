@@ -177,7 +177,7 @@ check "SIGHUP resets the connections" wait_until 5 grep -q "Reset requested (SIG
 check "SIGHUP: the client joins the portal again with a new WireGuard key" wait_until 10 rejoined_with_a_new_key
 # The gateway learns the key with the flow the next packet asks for.
 check "SIGHUP: ping reaches the resource again with the new key" \
-    wait_until 20 ip netns exec fzhc ping -c 1 -W 1 172.20.0.1
+    wait_until 20 ip netns exec "$CLIENT_NS" ping -c 1 -W 1 172.20.0.1
 resets() {
     grep -c "Network changed: resetting connections" "$FZ_SCRATCH/client.log"
 }
