@@ -297,8 +297,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         case 7, 8, 9, 10, 11:
             guard let packet = buildPacket(&reader) else { continue }
             let destinationProtocol = try? packet.destinationProtocol()
-            switch client.translateOutbound(packet, now: now) {
-            case .forward(let forwarded):
+            // The translation rewrites its packet in place; `packet` keeps the original (copy on write).
+            var forwarded = packet
+            switch client.translateOutbound(&forwarded, now: now) {
+            case .forward:
                 check(isClientAddress(forwarded.source), "a packet left with a spoofed source: \(forwarded.source)")
                 check(isClientAddress(packet.source), "a spoofed packet was forwarded: \(packet.source)")
                 let original = packet.destination
@@ -332,8 +334,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             guard let packet = buildPacket(&reader) else { continue }
             let sourceProtocol = try? packet.sourceProtocol()
             let isICMPError = packet.icmp != nil && (try? packet.icmpError()) != nil
-            switch client.translateInbound(packet, now: now) {
-            case .forward(let forwarded):
+            var forwarded = packet
+            switch client.translateInbound(&forwarded, now: now) {
+            case .forward:
                 check(
                     isClientAddress(forwarded.destination),
                     "a packet went to \(forwarded.destination), not the client"
