@@ -110,7 +110,10 @@ public final class TunnelIO {
         storage: UnsafeMutablePointer<UInt8>,
         to destination: NodeDestination
     ) {
-        assert(Self.storageBase(of: buffer) == UnsafeRawPointer(storage), "sealed in the driver's TUN region")
+        assert(
+            EventLoopDriver.storageBase(of: buffer) == UnsafeRawPointer(storage),
+            "sealed in the driver's TUN region"
+        )
         guard let fd = self.socket(for: destination.destination) else {
             return
         }
@@ -154,17 +157,15 @@ public final class TunnelIO {
     /// it, which held the WireGuard header; a packet without that room is copied into the arena.
     @discardableResult
     public func queueTUNWrite(openedIn packet: IPPacket, storage: UnsafeMutablePointer<UInt8>) -> Bool {
-        assert(Self.storageBase(of: packet.buffer) == UnsafeRawPointer(storage), "opened in the driver's slot")
+        assert(
+            EventLoopDriver.storageBase(of: packet.buffer) == UnsafeRawPointer(storage),
+            "opened in the driver's slot"
+        )
         guard packet.buffer.readerIndex >= Int(FZ_VNET_HEADER_LENGTH) else {
             return self.queueTUNWrite(packet)
         }
         self.driver.queueTUNWrite(storage + packet.buffer.readerIndex, length: packet.buffer.readableBytes)
         return true
-    }
-
-    /// Where `buffer`'s storage starts: the state works in the driver's storage only if this is the driver's.
-    static func storageBase(of buffer: ByteBuffer) -> UnsafeRawPointer? {
-        buffer.withVeryUnsafeBytes { UnsafeRawPointer($0.baseAddress) }
     }
 
     /// Copies a packet into the arena behind room for the virtio-net header and queues it for the TUN device;
