@@ -12,6 +12,10 @@
 #   FIREZONE_BIN_DIR=DIR                        release binaries built already (nothing is built then)
 #   TUNNEL_PERF_PROFILE=DIR                     perf record -g of the client and the gateway during TCP
 #                                               transfers of their own before the rounds, into DIR
+#   TUNNEL_PERF_ONLY="firezone wireguard-go-current"   measure only these (names as printed)
+# Beside the throughput it prints the CPU time the two tunnel endpoints (client and gateway, or the two WireGuard
+# processes) spent per GB received: on a machine where other work competes for the cores, that figure moves far
+# less than the throughput does.
 # A perf script: run by hand, not by `make test`. Every process it starts is stopped by PID, its namespaces are
 # deleted, and each step has a timeout.
 set -euo pipefail
@@ -130,6 +134,7 @@ start_firezone() {
         FIREZONE_STATUS_PATH="$status_file" RUST_LOG=info "$bin/firezone-headless-client"
     running+=("$LAST_PID")
     client_pid=$LAST_PID
+    endpoints=("$client_pid" "$gateway_pid")
     wait_until 20 status_says "Signed in: yes"
     if ! wait_until 30 path_is_direct; then
         echo "the client's path to the gateway is not direct:" >&2
@@ -145,6 +150,7 @@ start_firezone() {
 # A WireGuard device on each side: $1 is `peer` (ours) or the wireguard-go binary.
 start_wireguard() {
     local kind=$1 side namespace host interface
+    endpoints=()
     for side in c g; do
         namespace=$c host=1
         [ "$side" = g ] && namespace=$g host=2
@@ -155,11 +161,13 @@ start_wireguard() {
             start_in "$namespace" "$FZ_SCRATCH/peer-$side.log" env LOG_LEVEL=info "$bin/wireguard-peer" \
                 "$interface" "$FZ_SCRATCH/$side.conf"
             running+=("$LAST_PID")
+            endpoints+=("$LAST_PID")
             wait_until 10 ip -n "$namespace" link show "$interface"
         else
             start_in "$namespace" "$FZ_SCRATCH/go-$side.log" env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error \
                 "$kind" -f "$interface"
             running+=("$LAST_PID")
+            endpoints+=("$LAST_PID")
             wait_until 10 ip netns exec "$namespace" wg show "$interface"
             ip netns exec "$namespace" wg setconf "$interface" "$FZ_SCRATCH/$side.conf"
         fi
@@ -183,10 +191,32 @@ import json, sys
 try:
     end = json.load(open(sys.argv[1]))["end"]
     received = end.get("sum_received") or end["sum"]
-    print("%.2f" % (received["bits_per_second"] / 1e9))
+    print("%.2f %d" % (received["bits_per_second"] / 1e9, received["bytes"]))
 except (KeyError, ValueError):
-    print("0.00")
+    print("0.00 0")
 PY
+}
+
+# Clock ticks of user and system time the processes $@ have used, all their threads together (proc(5)).
+cpu_ticks() {
+    local pid total=0 fields
+    for pid in "$@"; do
+        read -r -a fields <"/proc/$pid/stat"
+        # Fields 14 and 15 (utime, stime) counted from 1, after a command name without spaces.
+        total=$((total + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+
+# One iperf3 test (arguments to iperf3); sets `rate` to Gbit/s received and `cost` to the endpoints' CPU seconds
+# per GB received.
+measure_one() {
+    local before after bytes
+    before=$(cpu_ticks "${endpoints[@]}")
+    read -r rate bytes < <(iperf "$@")
+    after=$(cpu_ticks "${endpoints[@]}")
+    cost=$(python3 -c "import os, sys; t, b = int(sys.argv[1]), int(sys.argv[2]); print('%.2f' % (t / os.sysconf('SC_CLK_TCK') / (b / 1e9)) if b else '-')" \
+        "$((after - before))" "$bytes")
 }
 
 # perf record -g of the client's and the gateway's threads while an iperf3 test runs; started before it.
@@ -200,17 +230,40 @@ profile_start() {
     FZ_PIDS+=("$!")
 }
 
-declare -A results
+declare -A results costs
 measure() {
-    local round=$1 name=$2
-    results[$round,$name,forward]=$(iperf)
-    results[$round,$name,reverse]=$(iperf -R)
-    results[$round,$name,udp]=$(iperf -u -b 0 -l 1200)
+    local round=$1 name=$2 test
+    local -a arguments
+    for test in forward reverse udp; do
+        case $test in
+        forward) arguments=() ;;
+        reverse) arguments=(-R) ;;
+        udp) arguments=(-u -b 0 -l 1200) ;;
+        esac
+        measure_one "${arguments[@]}"
+        results[$round,$name,$test]=$rate
+        costs[$round,$name,$test]=$cost
+    done
 }
 
 names=(firezone wireguard-peer)
 [ -n "$current_go" ] && names+=(wireguard-go-current)
 names+=(wireguard-go-debian)
+if [ -n "${TUNNEL_PERF_ONLY:-}" ]; then
+    read -r -a wanted <<<"$TUNNEL_PERF_ONLY"
+    selected=()
+    for name in "${names[@]}"; do
+        [[ " ${wanted[*]} " == *" $name "* ]] && selected+=("$name")
+    done
+    if [ "${#selected[@]}" -eq 0 ] || [ "${selected[0]}" != firezone ]; then
+        echo "TUNNEL_PERF_ONLY must name firezone and may name: ${names[*]:1}" >&2
+        exit 2
+    fi
+    names=("${selected[@]}")
+fi
+measuring() {
+    [[ " ${names[*]} " == *" $1 "* ]]
+}
 
 # Profiling costs the profiled processes CPU time: its transfers are a pass of their own, not one of the rounds.
 if [ -n "$profile_dir" ]; then
@@ -226,29 +279,37 @@ for round in $(seq 1 "$rounds"); do
     start_firezone
     measure "$round" firezone
     stop_running
-    start_wireguard peer
-    measure "$round" wireguard-peer
-    stop_running
-    if [ -n "$current_go" ]; then
+    if measuring wireguard-peer; then
+        start_wireguard peer
+        measure "$round" wireguard-peer
+        stop_running
+    fi
+    if measuring wireguard-go-current; then
         start_wireguard "$current_go"
         measure "$round" wireguard-go-current
         stop_running
     fi
-    start_wireguard "$debian_go"
-    measure "$round" wireguard-go-debian
-    stop_running
+    if measuring wireguard-go-debian; then
+        start_wireguard "$debian_go"
+        measure "$round" wireguard-go-debian
+        stop_running
+    fi
 
     echo
     echo "round $round: iperf3, 1 stream, $seconds s per test, MTU $mtu, $(nproc) cores, Gbit/s received"
-    printf '%-36s %9s %9s %9s\n' "" "TCP c→s" "TCP s→c" "UDP c→s"
+    echo "(in brackets: CPU seconds of the two tunnel endpoints per GB received)"
+    printf '%-36s %16s %16s %16s\n' "" "TCP c→s" "TCP s→c" "UDP c→s"
     for name in "${names[@]}"; do
-        printf '%-36s %9s %9s %9s\n' "$name" "${results[$round,$name,forward]}" "${results[$round,$name,reverse]}" \
-            "${results[$round,$name,udp]}"
+        printf '%-36s' "$name"
+        for test in forward reverse udp; do
+            printf ' %16s' "${results[$round,$name,$test]} (${costs[$round,$name,$test]})"
+        done
+        echo
     done
     for name in "${names[@]:1}"; do
         printf '%-36s' "firezone / $name"
         for test in forward reverse udp; do
-            python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%10s' % ('%.2f' % (a / b) if b else '-'), end='')" \
+            python3 -c "import sys; a, b = map(float, sys.argv[1:]); print(' %16s' % ('%.2f' % (a / b) if b else '-'), end='')" \
                 "${results[$round,firezone,$test]}" "${results[$round,$name,$test]}"
         done
         echo
@@ -264,6 +325,16 @@ if [ "$rounds" -gt 1 ]; then
             values=()
             for round in $(seq 1 "$rounds"); do values+=("${results[$round,$name,$test]}"); done
             python3 -c "import statistics, sys; v = sorted(map(float, sys.argv[1:])); print('  %.2f–%.2f (%.2f)' % (v[0], v[-1], statistics.median(v)), end='')" "${values[@]}"
+        done
+        echo
+    done
+    echo "CPU seconds of the two tunnel endpoints per GB received: min–max (median)"
+    for name in "${names[@]}"; do
+        printf '%-36s' "$name"
+        for test in forward reverse udp; do
+            values=()
+            for round in $(seq 1 "$rounds"); do values+=("${costs[$round,$name,$test]}"); done
+            python3 -c "import statistics, sys; v = sorted(float(x) for x in sys.argv[1:] if x != '-'); print('  %.2f–%.2f (%.2f)' % (v[0], v[-1], statistics.median(v)) if v else '  -', end='')" "${values[@]}"
         done
         echo
     done
