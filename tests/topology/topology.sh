@@ -454,6 +454,53 @@ topo_relays_joined() {
     topo_exec portal curl -s --max-time 2 http://127.0.0.1:8082/v1/presence | jq -r '.relays | length'
 }
 
+# --- What the system tests check.
+
+# The path of the client's connection to the gateway as its status file says (`direct`, `relayed (our relay)`,
+# `relayed (their relay)`, `relay to relay`), `connecting` while ICE checks, `none` without a connection.
+topo_path() {
+    jq -r '.connections[0] | if . == null then "none" else (.path // "connecting") end' \
+        "$TOPO_RUN/client-status.json" 2>/dev/null || echo "unreadable"
+}
+
+topo_path_matches() {
+    # shellcheck disable=SC2053
+    [[ "$(topo_path)" == $1 ]]
+}
+
+# Traffic to $2 until the client's path matches the pattern $1 (a glob) or $3 seconds pass (ICE nominates with
+# traffic); fails naming the path expected and the path seen.
+topo_expect_path() {
+    local expected=$1 target=$2 seconds=$3 deadline=$((SECONDS + $3))
+    until topo_path_matches "$expected"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "path expected: $expected; path seen: $(topo_path) (after $seconds s)"
+            return 1
+        fi
+        topo_in_client ping -c 1 -W 1 "$target" >/dev/null 2>&1 || sleep 0.5
+    done
+    echo "path: $(topo_path)"
+}
+
+# Downloads the 10 MB file from $1 through the tunnel and compares its SHA-256.
+topo_download_intact() {
+    local expected seen
+    expected=$(cut -d' ' -f1 "$TOPO_RUN/www/download.bin.sha256")
+    seen=$(topo_in_client curl -s --max-time 30 "http://$1/download.bin" | sha256sum | cut -d' ' -f1)
+    [ "$seen" = "$expected" ] && return 0
+    echo "download from $1: SHA-256 $seen, expected $expected"
+    return 1
+}
+
+# The last lines of every log of the run, for a failure.
+topo_dump_logs() {
+    local log
+    for log in "$TOPO_RUN"/*.log; do
+        echo "--- the last lines of $log"
+        tail -n "${1:-30}" "$log"
+    done
+}
+
 # --- up and down.
 
 # Options as the CLI takes them; sets TOPO_RUN (the run directory) and brings everything up.
