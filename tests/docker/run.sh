@@ -3,20 +3,27 @@
 # needs none:
 #   1. docker-compose.yml against the compose specification's JSON schema (check-jsonschema, with the schema it
 #      ships; tests/install-deps.sh installs it into a venv);
-#   2. docker-compose.yml against the namespace topology's description (tests/docker/compose_drift.py);
-#   3. each runtime image of docker/Dockerfile against what its program links (tests/docker/runtime_packages.py).
+#   2. the Dockerfiles with hadolint (their syntax, and their RUN lines with the ShellCheck it carries);
+#   3. docker-compose.yml against the namespace topology's description (tests/docker/compose_drift.py);
+#   4. each runtime image of docker/Dockerfile against what its program links (tests/docker/runtime_packages.py).
 # Each check runs to the end; fails if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 tools=${FIREZONE_TEST_TOOLS:-/var/cache/firezone-tests}
-validator=$tools/venv/bin/check-jsonschema
 status=0
 
-if [ -x "$validator" ]; then
-    "$validator" --builtin-schema vendor.compose-spec docker-compose.yml || status=1
+for tool in check-jsonschema hadolint; do
+    if [ ! -x "$tools/venv/bin/$tool" ]; then
+        echo "container files: $tools/venv/bin/$tool is missing (tests/install-deps.sh installs it)" >&2
+        exit 1
+    fi
+done
+"$tools/venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml || status=1
+if "$tools/venv/bin/hadolint" --no-color --config docker/hadolint.yaml docker/Dockerfile docker/router/Dockerfile \
+    docker/resources/Dockerfile; then
+    echo "hadolint: docker/Dockerfile, docker/router/Dockerfile and docker/resources/Dockerfile are clean"
 else
-    echo "compose schema: $validator is missing (tests/install-deps.sh installs it)" >&2
     status=1
 fi
 
