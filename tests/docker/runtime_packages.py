@@ -2,6 +2,8 @@
 """The runtime images of docker/Dockerfile install every Debian package whose libraries their program links.
 
     runtime_packages.py BIN_DIR [DOCKERFILE]
+    runtime_packages.py --installs STAGE [DOCKERFILE]
+
 
 For each image stage and its program (relay: firezone-relay, ...), `ldd` of BIN_DIR/<program> names the shared
 libraries, `dpkg -S` the package of each, and the stage's RUNTIME_PACKAGES (its own and those of the stages it is
@@ -9,6 +11,8 @@ built FROM) must hold them all. Libraries of the Swift toolchain are left out wh
 archive, since the images' programs are built with --static-swift-stdlib: a binary built that way links exactly the
 other libraries (`ldd` of the debug and the static release binaries list the same ones). A toolchain library without
 a static archive is an error, as the image would lack it. Prints what it found; exits 1 on a missing package.
+With --installs it prints every package a stage's image installs (each *_PACKAGES argument of the stage and of the
+stages it is built FROM), for tests/docker/runtime-smoke.sh.
 """
 
 import os
@@ -26,10 +30,11 @@ PROGRAMS = {
 
 FROM = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
 RUNTIME_PACKAGES = re.compile(r'^ARG\s+RUNTIME_PACKAGES="([^"]*)"\s*$')
+ANY_PACKAGES = re.compile(r'^ARG\s+[A-Z_]*PACKAGES="([^"]*)"\s*$')
 
 
-def stages(dockerfile):
-    """Each stage's parent (the image or stage it is FROM) and RUNTIME_PACKAGES."""
+def stages(dockerfile, argument=RUNTIME_PACKAGES):
+    """Each stage's parent (the image or stage it is FROM) and the packages of `argument`."""
     parsed, current = {}, None
     with open(dockerfile) as file:
         lines = file.read().replace("\\\n", " ").splitlines()
@@ -40,7 +45,7 @@ def stages(dockerfile):
             current = match.group(2) or f"stage-{len(parsed)}"
             parsed[current] = {"parent": match.group(1), "packages": set()}
             continue
-        match = RUNTIME_PACKAGES.match(line)
+        match = argument.match(line)
         if match and current is not None:
             parsed[current]["packages"] |= set(match.group(1).split())
     return parsed
@@ -95,6 +100,13 @@ def main(arguments):
     if not arguments:
         print(__doc__, file=sys.stderr)
         return 2
+    if arguments[0] == "--installs":
+        parsed = stages(arguments[2] if len(arguments) > 2 else "docker/Dockerfile", ANY_PACKAGES)
+        if len(arguments) < 2 or arguments[1] not in parsed:
+            print(f"runtime packages: no stage '{arguments[1] if len(arguments) > 1 else ''}'", file=sys.stderr)
+            return 2
+        print(" ".join(sorted(packages_of_stage(parsed, arguments[1]))))
+        return 0
     binaries, dockerfile = arguments[0], arguments[1] if len(arguments) > 1 else "docker/Dockerfile"
     parsed = stages(dockerfile)
     toolchain = toolchain_directory()
