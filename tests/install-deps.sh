@@ -15,6 +15,8 @@ packages=(
     openssl
     # systemd-analyze checks the units we ship (tests/lint/units.sh)
     systemd
+    # The system topology reads its description (tests/topology/topology.json)
+    jq
     # DNS servers and queries for tests/integration/headless-client-resources.sh
     dnsmasq-base bind9-dnsutils
     # tests/docker: YAML for the compose file's checks, a venv for the schema validator from PyPI

@@ -5,7 +5,7 @@
 # and the headless client, each waited for.
 #
 #   tests/topology/topology.sh up [--client-nat none|cone|symmetric] [--gateway-nat K] [--relay-nat K]
-#                                 [--relays 1|2] [--latency-ms N] [--loss-pct N]
+#                                 [--relays 1|2] [--relay-xdp driver|generic|off] [--latency-ms N] [--loss-pct N]
 #   tests/topology/topology.sh down [RUN_DIR]
 #   tests/topology/topology.sh exec RUN_DIR SERVICE COMMAND...
 #
@@ -351,14 +351,17 @@ topo_relay_started_or_exited() {
     topo_relay_ready "$1" || ! topo_process_alive "$1"
 }
 
-# A relay with XDP in the description's attach mode; if the program cannot attach (the relay then stops and says
-# why), generic mode; then without XDP. The fallback is printed, never silent, and recorded in $TOPO_RUN/NAME.xdp.
+# A relay with XDP in the run's attach mode (--relay-xdp, default the description's); if the program cannot attach
+# (the relay then stops and says why), generic mode; then without XDP. The fallback is printed, never silent, and recorded in $TOPO_RUN/NAME.xdp.
 topo_start_relay() {
     local relay=$1 binary mode environment public
     binary=$(topo_binary firezone-relay) || return 1
     mapfile -t environment < <(topo_environment "$relay")
     public=$(topo_public_ipv4 "$relay")
-    for mode in "$(topo_env "$relay" EBPF_ATTACH_MODE)" generic off; do
+    local modes=("${TOPO_RELAY_XDP:-$(topo_env "$relay" EBPF_ATTACH_MODE)}" generic off)
+    [ "${modes[0]}" = generic ] && modes=(generic off)
+    [ "${modes[0]}" = off ] && modes=(off)
+    for mode in "${modes[@]}"; do
         if [ "$mode" = off ]; then
             topo_start "$relay" "$relay" env "${environment[@]/#EBPF_*/FIREZONE_TOPOLOGY_XDP=off}" \
                 PUBLIC_IP4_ADDR="$public" "$binary"
@@ -369,7 +372,11 @@ topo_start_relay() {
         wait_until 20 topo_relay_started_or_exited "$relay"
         if topo_relay_ready "$relay"; then
             echo "$mode" >"$TOPO_RUN/$relay.xdp"
-            [ "$mode" = off ] || topo_log "$relay: XDP attached in $mode mode, public address $public"
+            if [ "$mode" = off ]; then
+                topo_log "$relay: no XDP, relaying in userspace, public address $public"
+            else
+                topo_log "$relay: XDP attached in $mode mode, public address $public"
+            fi
             return 0
         fi
         topo_process_alive "$relay" && kill "$(topo_pid "$relay")"
@@ -506,6 +513,7 @@ topo_dump_logs() {
 # Options as the CLI takes them; sets TOPO_RUN (the run directory) and brings everything up.
 topo_up() {
     TOPO_CLIENT_NAT="" TOPO_GATEWAY_NAT="" TOPO_RELAY_NAT="" TOPO_LATENCY_MS=0 TOPO_LOSS_PCT=0 TOPO_RELAYS=2
+    TOPO_RELAY_XDP=""
     while [ $# -gt 0 ]; do
         case "$1" in
         --client-nat) TOPO_CLIENT_NAT=$2 ;;
@@ -514,6 +522,7 @@ topo_up() {
         --latency-ms) TOPO_LATENCY_MS=$2 ;;
         --loss-pct) TOPO_LOSS_PCT=$2 ;;
         --relays) TOPO_RELAYS=$2 ;;
+        --relay-xdp) TOPO_RELAY_XDP=$2 ;;
         *)
             echo "topology up: unknown option $1" >&2
             return 2
@@ -530,6 +539,11 @@ topo_up() {
         esac
     done
     case "$TOPO_RELAYS" in 1 | 2) ;; *) echo "topology up: --relays is 1 or 2" >&2; return 2 ;; esac
+    case "$TOPO_RELAY_XDP" in "" | driver | generic | off) ;; *)
+        echo "topology up: --relay-xdp is driver, generic or off" >&2
+        return 2
+        ;;
+    esac
     [[ "$TOPO_LATENCY_MS$TOPO_LOSS_PCT" =~ ^[0-9]+$ ]] || { echo "topology up: numbers expected" >&2; return 2; }
 
     TOPO_ID=${FZ_RUN_ID:-$$}
@@ -541,7 +555,8 @@ topo_up() {
     echo "$TOPO_ID" >"$TOPO_RUN/id"
     echo "$TOPO_BIN" >"$TOPO_RUN/bin"
     topo_log "run $TOPO_ID in $TOPO_RUN: client NAT ${TOPO_CLIENT_NAT:-default}, gateway NAT" \
-        "${TOPO_GATEWAY_NAT:-default}, relay NAT ${TOPO_RELAY_NAT:-default}, $TOPO_RELAYS relays," \
+        "${TOPO_GATEWAY_NAT:-default}, relay NAT ${TOPO_RELAY_NAT:-default}, $TOPO_RELAYS relays (XDP" \
+        "${TOPO_RELAY_XDP:-default})," \
         "latency $TOPO_LATENCY_MS ms, loss $TOPO_LOSS_PCT %"
 
     build_xdp_pass "$TOPO_RUN/xdp_pass.o" || topo_fail "compiling the pass-all XDP program" || return 1
