@@ -106,7 +106,8 @@ def check(compose, topology, variables, portal_config):
     for name in sorted(set(compose_networks) - set(described_networks)):
         report(f"network {name}: in the compose file, not described")
     for name in sorted(set(described_networks) & set(compose_networks)):
-        described = {subnet for subnet in (described_networks[name]["ipv4"], described_networks[name]["ipv6"]) if subnet}
+        network = described_networks[name]
+        described = {subnet for subnet in (network["ipv4"], network["ipv6"]) if subnet}
         actual = ipam_subnets(compose_networks[name] or {})
         if described != actual:
             report(f"network {name}: subnets {sorted(actual)}, described {sorted(described)}")
@@ -135,7 +136,8 @@ def check(compose, topology, variables, portal_config):
             report(f"service {name}: networks {sorted(attachments)}, described {sorted(described_attachments)}")
         for network in sorted(set(attachments) & set(described_attachments)):
             attachment, entry = attachments[network] or {}, described_attachments[network]
-            for key, described_key in (("interface_name", "interface"), ("ipv4_address", "ipv4"), ("ipv6_address", "ipv6")):
+            keys = (("interface_name", "interface"), ("ipv4_address", "ipv4"), ("ipv6_address", "ipv6"))
+            for key, described_key in keys:
                 if as_text(attachment.get(key)) != as_text(entry[described_key]):
                     report(
                         f"service {name}: on {network} {key} is '{as_text(attachment.get(key))}', "
@@ -165,7 +167,8 @@ def check(compose, topology, variables, portal_config):
             nat_variable = described["router"]["nat_variable"]
             referenced = referenced_variable(environment.get("MASQUERADE_TYPE", ""))
             if nat_variable != referenced:
-                report(f"service {name}: MASQUERADE_TYPE comes from {referenced or 'no variable'}, described {nat_variable}")
+                source = referenced or "no variable"
+                report(f"service {name}: MASQUERADE_TYPE comes from {source}, described {nat_variable}")
 
         # Behind a router: the default route goes through the router's address on the service's network.
         command = [as_text(argument) for argument in service.get("command") or []]
@@ -186,8 +189,11 @@ def check(compose, topology, variables, portal_config):
         if arguments is not None:
             program = command[command.index("--") + 1 :] if "--" in command else command
             given = [argument for argument in program[1:] if argument]
+            # The configuration's path is the container's; the description leaves it out.
             without_config = [
-                argument for index, argument in enumerate(given) if argument != "--config" and (index == 0 or given[index - 1] != "--config")
+                argument
+                for index, argument in enumerate(given)
+                if argument != "--config" and (index == 0 or given[index - 1] != "--config")
             ]
             if without_config != arguments:
                 report(f"service {name}: arguments {without_config}, described {arguments}")
@@ -202,7 +208,8 @@ def check(compose, topology, variables, portal_config):
         (
             compose_services[service["name"]]
             for service in topology["services"]
-            if any(serve.get("kind") == "dns" for serve in service.get("serves", [])) and service["name"] in compose_services
+            if service["name"] in compose_services
+            and any(serve.get("kind") == "dns" for serve in service.get("serves", []))
         ),
         None,
     )

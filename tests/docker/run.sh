@@ -27,8 +27,8 @@ else
     status=1
 fi
 
-/usr/bin/python3 tests/docker/compose_drift.py docker-compose.yml tests/topology/topology.json .env docker/portal.json ||
-    status=1
+/usr/bin/python3 tests/docker/compose_drift.py docker-compose.yml tests/topology/topology.json .env \
+    docker/portal.json || status=1
 
 bin=${FIREZONE_BIN_DIR:-.build/debug}
 if [ -z "${FIREZONE_BIN_DIR:-}" ]; then

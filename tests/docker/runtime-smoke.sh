@@ -23,7 +23,10 @@ ROOTS=${FIREZONE_TEST_TOOLS:-/var/cache/firezone-tests}/runtime-roots
 declare -A PROGRAMS=([relay]=firezone-relay [gateway]=firezone-gateway [headless-client]=firezone-headless-client
     [portal]=firezone-portal)
 
-command -v debootstrap >/dev/null || { echo "runtime smoke: needs debootstrap (apt-get install debootstrap)" >&2 && exit 1; }
+if ! command -v debootstrap >/dev/null; then
+    echo "runtime smoke: needs debootstrap (apt-get install debootstrap)" >&2
+    exit 1
+fi
 for stage in "${!PROGRAMS[@]}"; do
     program=$BIN/${PROGRAMS[$stage]}
     [ -x "$program" ] || { echo "runtime smoke: $program is missing" >&2 && exit 1; }

@@ -120,7 +120,8 @@ def main(arguments):
         needed = {}
         for library in linked_libraries(os.path.join(binaries, program)):
             if toolchain and library.startswith(toolchain + "/"):
-                archive = os.path.join(toolchain, "lib", "swift_static", "linux", os.path.basename(library).split(".so")[0] + ".a")
+                name = os.path.basename(library).split(".so")[0] + ".a"
+                archive = os.path.join(toolchain, "lib", "swift_static", "linux", name)
                 if not os.path.exists(archive):
                     print(f"runtime packages: {program} links {library}, which has no static archive ({archive})")
                     failures += 1
