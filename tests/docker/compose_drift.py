@@ -2,8 +2,10 @@
 """docker-compose.yml against tests/topology/topology.json, the namespace topology's description: the same
 networks and subnets, the same services on the same networks with the same interfaces and addresses, the same
 environment (names, and values once .env is substituted), routes through the router a service sits behind, the
-portal's arguments and configuration, the gateway's name servers and the resources' DNS names. Every difference is
-printed; the exit status is 1 if there is one.
+portal's arguments and configuration, the gateway's name servers and the resources' DNS names. And the compose
+file's own rules for each role: no privileged container, every capability dropped but those the role needs,
+forwarding where the role forwards, a healthcheck on /healthz at the health address where the program serves one.
+Every difference is printed; the exit status is 1 if there is one.
 
     compose_drift.py [COMPOSE_FILE [TOPOLOGY [ENV_FILE [PORTAL_CONFIG]]]]
 
@@ -30,6 +32,28 @@ DIFFERENT_VALUES = {
     # has none, a namespace builder's peer can.
     ("relay", "EBPF_ATTACH_MODE"): "generic",
 }
+
+# The capabilities each role may add after dropping all, and why.
+CAPABILITIES = {
+    # nftables, routes and netem on its own interfaces.
+    "router": {"NET_ADMIN"},
+    # Its route through portal-router; docker/default-route.sh drops every capability before the portal starts.
+    "portal": {"NET_ADMIN"},
+    # XDP: CAP_BPF to load the program and its maps, CAP_NET_ADMIN to attach it and for the route.
+    "relay": {"NET_ADMIN", "BPF"},
+    # The TUN device, addresses, routes, rules, SO_MARK, and the gateway's nftables table.
+    "gateway": {"NET_ADMIN"},
+    "client": {"NET_ADMIN"},
+    # Ports below 1024 (HTTP, DNS).
+    "resources": {"NET_BIND_SERVICE"},
+}
+
+# Sysctls a role must set, since a container cannot write /proc/sys.
+FORWARDING = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+SYSCTLS = {"router": FORWARDING, "gateway": FORWARDING}
+
+# The variable that holds the health address of a role whose program serves /healthz.
+HEALTH_ADDRESS = {"relay": "HEALTH_CHECK_ADDR", "gateway": "FIREZONE_HEALTH_CHECK_ADDR"}
 
 INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -222,8 +246,37 @@ def check(compose, topology, variables, portal_config):
                 if f"--address=/{domain}/{address}" not in answers:
                     report(f"DNS server: no --address=/{domain}/{address} for {dns_name} ({service['name']})")
 
+    for name in sorted(set(described_services) & set(compose_services)):
+        problems.extend(role_rules(name, described_services[name]["role"], compose_services[name]))
+
     if portal_config != topology["portal_config"]:
         report("portal configuration: differs from the description's portal_config")
+    return problems
+
+
+def role_rules(name, role, service):
+    """The compose file's own rules for a service of `role`."""
+    problems = []
+    if service.get("privileged"):
+        problems.append(f"service {name}: privileged; add the capabilities it needs instead")
+    dropped = {capability.upper() for capability in service.get("cap_drop") or []}
+    if "ALL" not in dropped:
+        problems.append(f"service {name}: cap_drop lacks ALL")
+    added = {capability.upper().removeprefix("CAP_") for capability in service.get("cap_add") or []}
+    for capability in sorted(added - CAPABILITIES.get(role, set())):
+        problems.append(f"service {name}: cap_add {capability}, which a {role} does not need")
+    sysctls = service.get("sysctls") or {}
+    if isinstance(sysctls, list):
+        sysctls = dict(entry.partition("=")[::2] for entry in sysctls)
+    for sysctl, value in SYSCTLS.get(role, {}).items():
+        if as_text(sysctls.get(sysctl)) != value:
+            problems.append(f"service {name}: sysctl {sysctl} is '{as_text(sysctls.get(sysctl))}', must be {value}")
+    variable = HEALTH_ADDRESS.get(role)
+    if variable:
+        port = environment_of(service).get(variable, "").rpartition(":")[2]
+        test = [as_text(argument) for argument in (service.get("healthcheck") or {}).get("test") or []]
+        if test[-3:] != ["http-healthy", port, "/healthz"]:
+            problems.append(f"service {name}: healthcheck {test}, expected http-healthy {port} /healthz")
     return problems
 
 

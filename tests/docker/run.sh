@@ -4,7 +4,8 @@
 #   1. docker-compose.yml against the compose specification's JSON schema (check-jsonschema, with the schema it
 #      ships; tests/install-deps.sh installs it into a venv);
 #   2. the Dockerfiles with hadolint (their syntax, and their RUN lines with the ShellCheck it carries);
-#   3. docker-compose.yml against the namespace topology's description (tests/docker/compose_drift.py);
+#   3. docker-compose.yml against the namespace topology's description, and each role's capabilities, sysctls and
+#      healthcheck (tests/docker/compose_drift.py);
 #   4. each runtime image of docker/Dockerfile against what its program links (tests/docker/runtime_packages.py).
 # Each check runs to the end; fails if any failed.
 set -uo pipefail
