@@ -258,7 +258,7 @@ NFT
 }
 
 topo_build_routers() {
-    local router kind inside outside
+    local router kind inside outside error
     for router in $(topo_jq '.services[] | select(.role == "router") | .name'); do
         kind=$(topo_nat_kind "$router")
         topo_log "$router: NAT $kind"
@@ -287,8 +287,12 @@ topo_build_routers() {
             [ "${TOPO_LOSS_PCT:-0}" -gt 0 ] && [ "$router" = client-router ] && netem+=(loss "$TOPO_LOSS_PCT%")
             if [ ${#netem[@]} -gt 0 ]; then
                 for interface in internet internal; do
-                    topo_exec "$router" tc qdisc add dev "$interface" root netem "${netem[@]}" limit 100000 ||
+                    if ! error=$(topo_exec "$router" tc qdisc add dev "$interface" root netem "${netem[@]}" \
+                        limit 100000 2>&1); then
+                        topo_fail "netem on $router's $interface ($error): the kernel needs the netem qdisc" \
+                            "(CONFIG_NET_SCH_NETEM)"
                         return 1
+                    fi
                 done
             fi
         fi
@@ -358,16 +362,23 @@ topo_start_relay() {
     binary=$(topo_binary firezone-relay) || return 1
     mapfile -t environment < <(topo_environment "$relay")
     public=$(topo_public_ipv4 "$relay")
+    # Two sockets per allocation port: the open-file limit the description gives (compose's `ulimits`), as far as
+    # the hard limit lets it rise (the relay warns when it is too low).
+    local nofile
+    nofile=$(topo_jq --arg s "$relay" '.services[] | select(.name == $s) | .ulimits.nofile')
+    [ "$(ulimit -Hn)" = unlimited ] || [ "$nofile" -le "$(ulimit -Hn)" ] || nofile=$(ulimit -Hn)
+    local limit=(prlimit "--nofile=$nofile" --)
     local modes=("${TOPO_RELAY_XDP:-$(topo_env "$relay" EBPF_ATTACH_MODE)}" generic off)
     [ "${modes[0]}" = generic ] && modes=(generic off)
     [ "${modes[0]}" = off ] && modes=(off)
     for mode in "${modes[@]}"; do
         if [ "$mode" = off ]; then
-            topo_start "$relay" "$relay" env "${environment[@]/#EBPF_*/FIREZONE_TOPOLOGY_XDP=off}" \
+            # The EBPF_* variables left out.
+            topo_start "$relay" "$relay" "${limit[@]}" env "${environment[@]/#EBPF_*/FIREZONE_TOPOLOGY_XDP=off}" \
                 PUBLIC_IP4_ADDR="$public" "$binary"
         else
-            topo_start "$relay" "$relay" env "${environment[@]}" PUBLIC_IP4_ADDR="$public" EBPF_ATTACH_MODE="$mode" \
-                "$binary"
+            topo_start "$relay" "$relay" "${limit[@]}" env "${environment[@]}" PUBLIC_IP4_ADDR="$public" \
+                EBPF_ATTACH_MODE="$mode" "$binary"
         fi
         wait_until 20 topo_relay_started_or_exited "$relay"
         if topo_relay_ready "$relay"; then
