@@ -22,8 +22,6 @@ import yaml
 EXTRA_VARIABLES = {
     # netem is a parameter of a run in the namespace builder (--latency-ms), of the .env file here.
     "router": {"NETWORK_LATENCY_MS"},
-    # A container cannot write net.core.rmem_max and wmem_max, which belong to the host (Firezone #10349).
-    "gateway": {"FIREZONE_NO_INC_BUF"},
 }
 
 # Values that differ in the compose file, and why.
@@ -221,6 +219,15 @@ def check(compose, topology, variables, portal_config):
             ]
             if without_config != arguments:
                 report(f"service {name}: arguments {without_config}, described {arguments}")
+
+        # Resource limits: the described ones, as soft and hard limit.
+        limits = service.get("ulimits") or {}
+        for limit, value in sorted((described.get("ulimits") or {}).items()):
+            given = limits.get(limit)
+            if isinstance(given, dict):
+                given = given.get("soft") if given.get("soft") == given.get("hard") else given
+            if given != value:
+                report(f"service {name}: ulimit {limit} is {given}, described {value}")
 
         # Name servers.
         nameservers = described.get("nameservers")
