@@ -15,8 +15,12 @@ packages=(
     openssl
     # systemd-analyze checks the units we ship (tests/lint/units.sh)
     systemd
+    # The system topology reads its description (tests/topology/topology.json)
+    jq
     # DNS servers and queries for tests/integration/headless-client-resources.sh
     dnsmasq-base bind9-dnsutils
+    # tests/docker: YAML for the compose file's checks, a venv for the schema validator from PyPI
+    python3-yaml python3-venv
 )
 
 missing=()
@@ -28,15 +32,25 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all ${#packages[@]} packages present"
-    exit 0
-fi
-
-if [ "$(id -u)" -ne 0 ]; then
+elif [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
     exit 1
+else
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# PyPI tools, in a venv of their own (Debian 12's pip refuses to install into the system's Python): the compose
+# file's schema validator of tests/docker/run.sh, at the versions tests/docker/requirements.txt pins.
+tools=${FIREZONE_TEST_TOOLS:-/var/cache/firezone-tests}
+requirements=$(dirname "$0")/docker/requirements.txt
+if ! cmp -s "$requirements" "$tools/venv/requirements.txt" 2>/dev/null; then
+    echo "install-deps: installing $(grep -v '^#' "$requirements" | tr '\n' ' ')into $tools/venv"
+    rm -rf "$tools/venv"
+    mkdir -p "$tools"
+    /usr/bin/python3 -m venv "$tools/venv"
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$tools/venv/requirements.txt"
+fi

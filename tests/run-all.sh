@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 stages=(
     "lints: sans-IO, unordered iteration, import rules, comments, format|tests/lint/run.sh"
     "executables the tests drive|swift build --product firezone-relay"
+    "container files: compose schema, compose against the topology, image libraries|tests/docker/run.sh"
     "unit and simulation tests|swift test"
     "hot-path allocations|tests/benchmarks/check-allocations.sh"
     "integration tests with real peers in network namespaces|tests/integration/run.sh"

@@ -148,19 +148,6 @@ xdp_attached() {
 }
 check "the relay attaches its XDP program" wait_until 20 xdp_attached
 
-# Runs $4... in namespace $1 (log $2) with its own view of /etc: an overlay whose writes land in $3/upper, and
-# $3/resolv.conf bind-mounted over /etc/resolv.conf. `unshare --mount` makes the mounts private to the process, which
-# the shells' exec chain keeps as the PID start_in records.
-start_with_etc() {
-    local namespace=$1 log=$2 etc=$3
-    shift 3
-    mkdir -p "$etc/upper" "$etc/work"
-    # shellcheck disable=SC2016
-    start_in "$namespace" "$log" unshare --mount sh -c '
-        mount -t overlay fz-etc -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
-            mount --bind "$1/resolv.conf" /etc/resolv.conf && shift && exec "$@"' sh "$etc" "$@"
-}
-
 # The gateway resolves DNS resources with its namespace's resolver: the resources host's dnsmasq.
 GATEWAY_ETC=$FZ_SCRATCH/gateway-etc
 mkdir -p "$GATEWAY_ETC"

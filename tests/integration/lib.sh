@@ -118,3 +118,23 @@ C
 bpf_asm_include() {
     echo "/usr/include/$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")"
 }
+
+# Sets OWN_ETC to the command prefix that runs a command with its own view of /etc: an overlay whose writes land in
+# $1/upper, and $1/resolv.conf bind-mounted over /etc/resolv.conf, as a container runtime mounts it (Docker,
+# https://docs.docker.com/engine/network/#dns-services). `unshare --mount` makes the mounts private to the process,
+# and the exec chain keeps its PID.
+own_etc() {
+    mkdir -p "$1/upper" "$1/work"
+    # shellcheck disable=SC2016
+    OWN_ETC=(unshare --mount sh -c '
+        mount -t overlay fz-etc -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
+            mount --bind "$1/resolv.conf" /etc/resolv.conf && shift && exec "$@"' sh "$1")
+}
+
+# Runs $4... in namespace $1 (log $2) with its own view of /etc in $3 (own_etc).
+start_with_etc() {
+    local namespace=$1 log=$2
+    own_etc "$3"
+    shift 3
+    start_in "$namespace" "$log" "${OWN_ETC[@]}" "$@"
+}

@@ -15,7 +15,8 @@ patterns=(
     'as the issue' 'the issue asks' 'this issue' 'previous session' 'used to be' 'were replaced' 'these replaced'
 )
 
-paths=(Makefile Package.swift .ci platform ip-packet snownet relay ebpf phoenix-channel connlib gateway headless-client tests)
+paths=(Makefile Package.swift .ci platform ip-packet snownet relay ebpf phoenix-channel connlib gateway headless-client tests docker
+    docker-compose.yml .env)
 existing=()
 for path in "${paths[@]}"; do
     [ -e "$path" ] && existing+=("$path")

@@ -132,8 +132,13 @@ public final class XDPProgram {
 
     /// The packets and bytes counted under each reason, summed over CPUs.
     public func counters() throws(SystemCallError) -> XDPCounters {
+        // A per-CPU map's lookup writes one value per possible CPU, however many the buffer holds: without the count
+        // (libbpf reads /sys/devices/system/cpu/possible, absent where /sys is not mounted) there is no safe size.
         let cpus = Int(libbpf_num_possible_cpus())
-        var perCPU = [relay_xdp_counter](repeating: relay_xdp_counter(), count: max(cpus, 1))
+        guard cpus > 0 else {
+            throw SystemCallError(operation: "count the possible CPUs for the XDP counters", errno: Int32(-cpus))
+        }
+        var perCPU = [relay_xdp_counter](repeating: relay_xdp_counter(), count: cpus)
         var counters = XDPCounters()
         for reason in 0..<Int(RELAY_XDP_REASON_COUNT.rawValue) {
             var key = UInt32(reason)

@@ -47,7 +47,8 @@ public final class PhoenixChannel<Topic: PortalTopic>: Sendable {
         self.events = events
         let connector = try WebSocketConnector(
             userAgent: configuration.userAgent,
-            trustRootsPEMFile: configuration.trustRootsPEMFile
+            trustRootsPEMFile: configuration.trustRootsPEMFile,
+            tls: configuration.url.scheme == .wss
         )
         self.driver = PhoenixDriver(
             configuration: configuration,

@@ -20,11 +20,18 @@ struct WebSocketConnector: Sendable {
     static let maximumMessageSize = 1 << 24
 
     private let userAgent: String
-    private let tls: NIOSSLContext
+    /// nil for `ws://`.
+    private let tls: NIOSSLContext?
 
-    init(userAgent: String, trustRootsPEMFile: String?) throws {
+    /// `tls`: whether the portal is a `wss://` one. Only then are trust roots loaded, so that a plain `ws://` portal
+    /// (a local one) needs no trust store on the host, as in a container image without ca-certificates.
+    init(userAgent: String, trustRootsPEMFile: String?, tls: Bool) throws {
         // Non-ASCII is stripped from the header, as Firezone 685acdac3a does.
         self.userAgent = String(userAgent.unicodeScalars.filter(\.isASCII).map(Character.init))
+        guard tls else {
+            self.tls = nil
+            return
+        }
         var configuration = TLSConfiguration.makeClientConfiguration()
         if let trustRootsPEMFile {
             configuration.trustRoots = .file(trustRootsPEMFile)

@@ -53,6 +53,27 @@ struct TLSTests {
         try await group.shutdownGracefully()
     }
 
+    /// Trust roots are for TLS alone: a `ws://` portal connection loads none, so a host without a trust store (a
+    /// container image without ca-certificates) still reaches a local portal.
+    @Test
+    func aPlainConnectionLoadsNoTrustRoots() async throws {
+        let fixture = try await PortalFixture()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (channel, events) = try connect(
+            ClientTopic.self,
+            to: fixture.apiURL,
+            token: "client-1-token",
+            parameters: .client(id: "e", name: nil, publicKey: TestWorld.key(1).base64),
+            joinPayload: EmptyPayload(),
+            trustRootsPEMFile: "/nonexistent/trust-roots.pem",
+            group: group
+        )
+        try await events.next { $0 == .joined ? () : nil }
+        channel.close()
+        try await fixture.stop()
+        try await group.shutdownGracefully()
+    }
+
     @Test
     func anUntrustedCertificateIsFatal() async throws {
         let (certificate, key) = try Self.makeCertificate()

@@ -153,6 +153,14 @@ public final class RelayEventLoop {
             out.setDestination(peer.address)
             out.localAddress = Self.source(local, toward: peer.address)
             self.driver.queueSend(out, on: socket.fd)
+        case .loopBack(let payload, let client, let channel):
+            self.queueChannelData(
+                storage + datagram.readerIndex + ChannelData.headerLength,
+                length: payload.readableBytes,
+                channel: channel,
+                to: client,
+                local: local
+            )
         case .handled, .dropped:
             break
         }
@@ -169,24 +177,41 @@ public final class RelayEventLoop {
         let length = datagram.readableBytes
         switch self.core.handlePeerInput(length: length, from: peer, to: port, now: now) {
         case .forward(let client, let channel):
-            guard let socket = self.listeners[client.address.address.version] else {
-                return
-            }
-            // RFC 8656 §12.4: channel number, then the length of the application data, in front of it.
-            var out = fz_datagram()
-            out.prefix_length = UInt8(ChannelData.headerLength)
-            withUnsafeMutableBytes(of: &out.prefix) { header in
-                header.storeBytes(of: channel.value.bigEndian, as: UInt16.self)
-                header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 2, as: UInt16.self)
-            }
-            out.bytes = storage + datagram.readerIndex
-            out.length = UInt32(length)
-            out.setDestination(client.address)
-            out.localAddress = Self.source(local, toward: client.address)
-            self.driver.queueSend(out, on: socket.fd)
+            self.queueChannelData(
+                storage + datagram.readerIndex,
+                length: length,
+                channel: channel,
+                to: client,
+                local: local
+            )
         case .dropped:
             break
         }
+    }
+
+    /// Queues `length` bytes at `bytes` as channel data on `channel` to `client`, from the listening port.
+    private func queueChannelData(
+        _ bytes: UnsafeMutablePointer<UInt8>,
+        length: Int,
+        channel: ChannelNumber,
+        to client: ClientSocket,
+        local: IPAddress?
+    ) {
+        guard let socket = self.listeners[client.address.address.version] else {
+            return
+        }
+        // RFC 8656 §12.4: channel number, then the length of the application data, in front of it.
+        var out = fz_datagram()
+        out.prefix_length = UInt8(ChannelData.headerLength)
+        withUnsafeMutableBytes(of: &out.prefix) { header in
+            header.storeBytes(of: channel.value.bigEndian, as: UInt16.self)
+            header.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 2, as: UInt16.self)
+        }
+        out.bytes = bytes
+        out.length = UInt32(length)
+        out.setDestination(client.address)
+        out.localAddress = Self.source(local, toward: client.address)
+        self.driver.queueSend(out, on: socket.fd)
     }
 
     /// The public address when it is one of this host's and no bind address was given, else the bind address.

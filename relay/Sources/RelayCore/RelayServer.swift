@@ -11,8 +11,9 @@ import STUN
 /// The IO shell owns the sockets: the listening port per family and one port per allocation and family. It
 /// drives the server like this:
 /// 1. A datagram on the listening port goes to ``handleClientInput(_:from:now:)``. Channel data comes back as
-///    `.forward`: send the payload from that allocation port to that peer. STUN requests are answered through
-///    commands.
+///    `.forward`: send the payload from that allocation port to that peer; to another allocation of this relay it
+///    comes back as `.loopBack`: send it as channel data to that allocation's client. STUN requests are answered
+///    through commands.
 /// 2. A datagram on an allocation port goes to ``handlePeerInput(length:from:to:now:)``. `.forward` says which
 ///    client and channel: write the 4-byte channel header in front of the payload and send it from the
 ///    listening port.
@@ -178,8 +179,44 @@ public struct RelayServer<RNG: RandomNumberGenerator> {
             self.stats.countDrop(.unboundChannel)
             return .dropped(.unboundChannel)
         }
+        if let ownAddress = self.ownAddress(binding.peer.address.address) {
+            return self.loopBack(channelData.payload, from: binding, ownAddress: ownAddress, now: now)
+        }
         self.stats.countRelayed(bytes: channelData.payload.readableBytes)
         return .forward(payload: channelData.payload, from: binding.port, to: binding.peer)
+    }
+
+    /// `address` if it is one of the relay's public addresses. A channel to it leads to another allocation of this
+    /// relay (``permits(_:)`` admits only allocation ports there).
+    private func ownAddress(_ address: IPAddress) -> IPAddress? {
+        switch address {
+        case .v4(let v4): v4 == self.configuration.publicIPv4 ? address : nil
+        case .v6(let v6): v6 == self.configuration.publicIPv6 ? address : nil
+        }
+    }
+
+    /// Channel data to another allocation of this relay goes straight to that allocation's client, as the XDP
+    /// datapath loops it (Firezone #10286, `from_ipv4_channel::to_ipv4_channel`): sent as UDP to the relay's
+    /// own public address, it would reach the allocation port only through a NAT that hairpins and translates the
+    /// source back to the public address (RFC 4787 §6, REQ-9), which a relay behind a masquerading router does not
+    /// have. The other allocation sees the datagram from the relay's own address and the sending allocation's port,
+    /// and relays it only over a channel bound to that peer, as it would the datagram itself.
+    private mutating func loopBack(
+        _ payload: ByteBuffer,
+        from binding: ChannelBinding,
+        ownAddress: IPAddress,
+        now: Instant
+    ) -> ClientInputResult {
+        let arrival = PortAndPeer(
+            port: AllocationPort(binding.peer.address.port),
+            peer: PeerSocket(IPSocketAddress(ownAddress, port: binding.port.value))
+        )
+        guard let key = self.channelByPeer[arrival], let target = self.channels[key], target.relays(at: now) else {
+            self.stats.countDrop(.noChannelForPeer)
+            return .dropped(.noChannelForPeer)
+        }
+        self.stats.countRelayed(bytes: payload.readableBytes)
+        return .loopBack(payload: payload, client: target.client, channel: target.channel)
     }
 
     /// The shell opened the port of the oldest `.createAllocation` it has not reported on. Once every family of

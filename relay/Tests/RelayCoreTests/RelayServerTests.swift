@@ -348,6 +348,53 @@ struct RelayServerChannelTests {
     let alice = client("198.51.100.7:40000")
     let bob = peer("192.0.2.9:5000")
 
+    /// Relay-to-relay loopback (Firezone #10286): client and gateway both allocated on this relay, each with a
+    /// channel to the other's relayed address. Channel data goes straight to the other allocation's client on the
+    /// channel it bound to the sender's relayed address, never onto the wire as UDP to the relay itself, in either
+    /// family.
+    @Test(arguments: [RelayHarness.publicIPv4.description, "[\(RelayHarness.publicIPv6)]"])
+    func channelDataToAnotherAllocationOfTheRelayLoopsBackToItsClient(ownAddress: String) throws {
+        var relay = RelayHarness()
+        let gateway = client("192.0.2.77:52625")
+        let alicePort = try relay.allocate(self.alice, attributes: [.additionalAddressFamily(.v6)])
+        let gatewayPort = try relay.allocate(gateway, attributes: [.additionalAddressFamily(.v6)])
+        let aliceRelayed = peer("\(ownAddress):\(alicePort.value)")
+        let gatewayRelayed = peer("\(ownAddress):\(gatewayPort.value)")
+        #expect(try relay.bind(self.alice, channel: 0x4001, to: gatewayRelayed).type.class == .successResponse)
+        #expect(try relay.bind(gateway, channel: 0x4abc, to: aliceRelayed).type.class == .successResponse)
+
+        let toGateway = relay.server.handleClientInput(channelData(0x4001, "hello"), from: self.alice, now: relay.now)
+        #expect(
+            toGateway
+                == .loopBack(payload: ByteBuffer(string: "hello"), client: gateway, channel: ChannelNumber(0x4abc))
+        )
+        let toAlice = relay.server.handleClientInput(
+            channelData(0x4abc, "hi", padding: 2),
+            from: gateway,
+            now: relay.now
+        )
+        #expect(
+            toAlice == .loopBack(payload: ByteBuffer(string: "hi"), client: self.alice, channel: ChannelNumber(0x4001))
+        )
+        #expect(relay.server.stats.relayedPackets == 2 && relay.server.stats.relayedBytes == 7)
+    }
+
+    /// The other allocation takes looped-back data only over a channel bound to the sender's relayed address, as it
+    /// would take the datagram itself from the wire; without one the data is dropped, not sent to the relay itself.
+    @Test func loopedBackDataNeedsTheOtherAllocationsChannelToTheSender() throws {
+        var relay = RelayHarness()
+        let gateway = client("192.0.2.77:52625")
+        _ = try relay.allocate(self.alice)
+        let gatewayPort = try relay.allocate(gateway)
+        let gatewayRelayed = peer("\(RelayHarness.publicIPv4):\(gatewayPort.value)")
+        #expect(try relay.bind(self.alice, channel: 0x4001, to: gatewayRelayed).type.class == .successResponse)
+        #expect(try relay.bind(gateway, channel: 0x4002, to: self.bob).type.class == .successResponse)
+
+        let result = relay.server.handleClientInput(channelData(0x4001, "hello"), from: self.alice, now: relay.now)
+        #expect(result == .dropped(.noChannelForPeer))
+        #expect(relay.server.stats.relayedPackets == 0)
+    }
+
     @Test func relaysChannelDataBothWaysWithExactPayloads() throws {
         var relay = RelayHarness()
         let port = try relay.allocate(self.alice)

@@ -61,6 +61,8 @@ public struct RelayNode: SimulatedNode {
             case .forward(let payload, let port, let peer):
                 let from = self.socket(port: port.value, family: peer.address.address.version)
                 self.outbox.append(SimulatedTransmit(source: from, destination: peer.address, payload: payload))
+            case .loopBack(let payload, let client, let channel):
+                self.sendChannelData(payload, channel: channel, to: client)
             case .handled:
                 break
             case .dropped(let reason):
@@ -75,15 +77,20 @@ public struct RelayNode: SimulatedNode {
             )
             switch result {
             case .forward(let client, let channel):
-                var message = ByteBuffer()
-                ChannelData(channelNumber: channel.value, payload: datagram).write(into: &message)
-                let from = self.socket(port: Self.listeningPort, family: client.address.address.version)
-                self.outbox.append(SimulatedTransmit(source: from, destination: client.address, payload: message))
+                self.sendChannelData(datagram, channel: channel, to: client)
             case .dropped(let reason):
                 self.drops.append("\(reason)")
             }
         }
         self.drainCommands(now: now)
+    }
+
+    /// Sends `payload` as channel data on `channel` to `client`, from the listening port.
+    private mutating func sendChannelData(_ payload: ByteBuffer, channel: ChannelNumber, to client: ClientSocket) {
+        var message = ByteBuffer()
+        ChannelData(channelNumber: channel.value, payload: payload).write(into: &message)
+        let from = self.socket(port: Self.listeningPort, family: client.address.address.version)
+        self.outbox.append(SimulatedTransmit(source: from, destination: client.address, payload: message))
     }
 
     /// Sends the core's messages; every allocation port opens at once (the simulated host has all ports free).

@@ -173,6 +173,13 @@ struct Run {
             )
             let declared = Int(datagram.getInteger(at: datagram.readerIndex + 2, as: UInt16.self)!)
             check(payload.readableBytes == declared, "relayed \(payload.readableBytes) bytes of \(declared)")
+        case .loopBack(let payload, let target, let channel):
+            check(
+                self.bindings.contains { $0.client == target && $0.channel == channel },
+                "channel data looped back on a channel never announced"
+            )
+            let declared = Int(datagram.getInteger(at: datagram.readerIndex + 2, as: UInt16.self)!)
+            check(payload.readableBytes == declared, "looped back \(payload.readableBytes) bytes of \(declared)")
         case .handled, .dropped:
             break
         }
