@@ -35,7 +35,7 @@ DIFFERENT_VALUES = {
 CAPABILITIES = {
     # nftables, routes and netem on its own interfaces.
     "router": {"NET_ADMIN"},
-    # Its route through portal-router; docker/default-route.sh drops every capability before the portal starts.
+    # Its route through portal-router; tests/docker/default-route.sh drops every capability before the portal starts.
     "portal": {"NET_ADMIN"},
     # XDP: CAP_BPF to load the program and its maps, CAP_NET_ADMIN to attach it and for the route.
     "relay": {"NET_ADMIN", "BPF"},
@@ -292,7 +292,7 @@ def main(arguments):
     compose_path = compose_path or "docker-compose.yml"
     topology_path = topology_path or "tests/topology/topology.json"
     env_path = env_path or ".env"
-    portal_path = portal_path or "docker/portal.json"
+    portal_path = portal_path or "tests/docker/portal.json"
     with open(compose_path) as file:
         compose = yaml.safe_load(file)
     with open(topology_path) as file:

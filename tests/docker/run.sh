@@ -6,7 +6,7 @@
 #   2. the Dockerfiles with hadolint (their syntax, and their RUN lines with the ShellCheck it carries);
 #   3. docker-compose.yml against the namespace topology's description, and each role's capabilities, sysctls and
 #      healthcheck (tests/docker/compose_drift.py);
-#   4. each runtime image of docker/Dockerfile against what its program links (tests/docker/runtime_packages.py).
+#   4. each runtime image of tests/docker/Dockerfile against what its program links (tests/docker/runtime_packages.py).
 # Each check runs to the end; fails if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,15 +21,15 @@ for tool in check-jsonschema hadolint; do
     fi
 done
 "$tools/venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml || status=1
-if "$tools/venv/bin/hadolint" --no-color --config docker/hadolint.yaml docker/Dockerfile docker/router/Dockerfile \
-    docker/resources/Dockerfile; then
-    echo "hadolint: docker/Dockerfile, docker/router/Dockerfile and docker/resources/Dockerfile are clean"
+if "$tools/venv/bin/hadolint" --no-color --config tests/docker/hadolint.yaml tests/docker/Dockerfile tests/docker/router/Dockerfile \
+    tests/docker/resources/Dockerfile; then
+    echo "hadolint: tests/docker/Dockerfile, tests/docker/router/Dockerfile and tests/docker/resources/Dockerfile are clean"
 else
     status=1
 fi
 
 /usr/bin/python3 tests/docker/compose_drift.py docker-compose.yml tests/topology/topology.json .env \
-    docker/portal.json || status=1
+    tests/docker/portal.json || status=1
 
 bin=${FIREZONE_BIN_DIR:-.build/debug}
 if [ -z "${FIREZONE_BIN_DIR:-}" ]; then
@@ -40,6 +40,6 @@ if [ -z "${FIREZONE_BIN_DIR:-}" ]; then
         }
     done
 fi
-/usr/bin/python3 tests/docker/runtime_packages.py "$bin" docker/Dockerfile || status=1
+/usr/bin/python3 tests/docker/runtime_packages.py "$bin" tests/docker/Dockerfile || status=1
 
 exit $status

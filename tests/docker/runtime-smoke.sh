@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The runtime images of docker/Dockerfile, run without Docker: for each image a Debian bookworm minbase root
+# The runtime images of tests/docker/Dockerfile, run without Docker: for each image a Debian bookworm minbase root
 # (debootstrap) with exactly the packages its stage installs (tests/docker/runtime_packages.py --installs), the
 # image's program and entrypoint scripts copied in as the Dockerfile copies them, and the program run there with
 # /proc, /sys, /dev and /run mounted as a container runtime mounts them. The portal (through default-route, which drops
@@ -46,7 +46,7 @@ fi
 
 for stage in "${!PROGRAMS[@]}"; do
     root=$ROOTS/$stage
-    packages=$(/usr/bin/python3 tests/docker/runtime_packages.py --installs "$stage" docker/Dockerfile) || exit 1
+    packages=$(/usr/bin/python3 tests/docker/runtime_packages.py --installs "$stage" tests/docker/Dockerfile) || exit 1
     if [ "$(cat "$root.packages" 2>/dev/null)" != "$packages" ]; then
         echo "runtime smoke: $stage root with $packages"
         rm -rf "$root" "$root.packages"
@@ -62,8 +62,8 @@ for stage in "${!PROGRAMS[@]}"; do
         echo "$packages" >"$root.packages"
     fi
     install -m 755 "$BIN/${PROGRAMS[$stage]}" "$root/usr/local/bin/"
-    install -m 755 docker/default-route.sh "$root/usr/local/bin/default-route"
-    install -m 755 docker/http-healthy.sh "$root/usr/local/bin/http-healthy"
+    install -m 755 tests/docker/default-route.sh "$root/usr/local/bin/default-route"
+    install -m 755 tests/docker/http-healthy.sh "$root/usr/local/bin/http-healthy"
 done
 
 SERVICES=fzsa$FZ_RUN_ID
@@ -84,7 +84,7 @@ start_in_root() {
 # The compose file's secret, as /run/secrets/portal-config.
 rm -rf "$ROOTS/portal.secrets"
 mkdir -p "$ROOTS/portal.secrets"
-cp docker/portal.json "$ROOTS/portal.secrets/portal-config"
+cp tests/docker/portal.json "$ROOTS/portal.secrets/portal-config"
 
 PORTAL=10.79.0.1
 start_in_root "$SERVICES" "$FZ_SCRATCH/portal.log" portal /usr/local/bin/default-route --drop-capabilities -- \

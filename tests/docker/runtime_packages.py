@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The runtime images of docker/Dockerfile install every Debian package whose libraries their program links.
+"""The runtime images of tests/docker/Dockerfile install every Debian package whose libraries their program links.
 
     runtime_packages.py BIN_DIR [DOCKERFILE]
     runtime_packages.py --installs STAGE [DOCKERFILE]
@@ -101,13 +101,13 @@ def main(arguments):
         print(__doc__, file=sys.stderr)
         return 2
     if arguments[0] == "--installs":
-        parsed = stages(arguments[2] if len(arguments) > 2 else "docker/Dockerfile", ANY_PACKAGES)
+        parsed = stages(arguments[2] if len(arguments) > 2 else "tests/docker/Dockerfile", ANY_PACKAGES)
         if len(arguments) < 2 or arguments[1] not in parsed:
             print(f"runtime packages: no stage '{arguments[1] if len(arguments) > 1 else ''}'", file=sys.stderr)
             return 2
         print(" ".join(sorted(packages_of_stage(parsed, arguments[1]))))
         return 0
-    binaries, dockerfile = arguments[0], arguments[1] if len(arguments) > 1 else "docker/Dockerfile"
+    binaries, dockerfile = arguments[0], arguments[1] if len(arguments) > 1 else "tests/docker/Dockerfile"
     parsed = stages(dockerfile)
     toolchain = toolchain_directory()
     failures = 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# docker/router/router.sh, the NAT router of docker-compose.yml, applied in a network namespace with the interfaces
+# tests/docker/router/router.sh, the NAT router of docker-compose.yml, applied in a network namespace with the interfaces
 # `internet` and `internal` the compose file gives it, between an inside host and an outside host. For each NAT kind
 # the outside host records the source of two datagrams the inside host sends from one port to two destinations:
 # cone keeps the port and one mapping for both (endpoint-independent mapping, RFC 4787 §4.1), symmetric maps each
@@ -74,8 +74,8 @@ s.sendto(b"router-nat", (sys.argv[3], int(sys.argv[4])))
 }
 
 apply_router() {
-    ip netns exec "$ROUTER" env MASQUERADE_TYPE="$1" PORT_FORWARDS="$2" ROUTER_RULESET=docker/router/router.nft \
-        docker/router/router.sh apply >>"$FZ_SCRATCH/router.log" 2>&1
+    ip netns exec "$ROUTER" env MASQUERADE_TYPE="$1" PORT_FORWARDS="$2" ROUTER_RULESET=tests/docker/router/router.nft \
+        tests/docker/router/router.sh apply >>"$FZ_SCRATCH/router.log" 2>&1
 }
 
 remove_router() {

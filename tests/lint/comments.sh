@@ -15,7 +15,7 @@ patterns=(
     'as the issue' 'the issue asks' 'this issue' 'previous session' 'used to be' 'were replaced' 'these replaced'
 )
 
-paths=(Makefile Package.swift .ci platform ip-packet snownet relay ebpf phoenix-channel connlib gateway headless-client tests docker
+paths=(Makefile Package.swift .ci platform ip-packet snownet relay ebpf phoenix-channel connlib gateway headless-client tests
     docker-compose.yml .env)
 existing=()
 for path in "${paths[@]}"; do
