@@ -96,11 +96,12 @@ run_mode() {
     # Per family combination: 2 clients × count each way (translate), 2 × count (loopback).
     local translated=0 looped=$((4 * 2 * count))
     [[ $scenarios == *translate* ]] && translated=$((4 * 2 * count))
-    local to_udp to_channel to_channel_loop userspace xdp_total unbound
+    local to_udp to_channel to_channel_loop userspace no_channel xdp_total unbound
     to_udp=$(metric 'relay_xdp_packets_total{action="tx",reason="channel_to_udp"}')
     to_channel=$(metric 'relay_xdp_packets_total{action="tx",reason="udp_to_channel"}')
     to_channel_loop=$(metric 'relay_xdp_packets_total{action="tx",reason="channel_to_channel"}')
     userspace=$(metric 'relay_relayed_packets_total{datapath="userspace"}')
+    no_channel=$(metric 'relay_dropped_packets_total{reason="no_channel_for_peer"}')
     xdp_total=$(metric 'relay_relayed_packets_total{datapath="xdp"}')
     unbound=$(metric 'relay_xdp_packets_total{action="pass",reason="no_loopback_binding"}')
     check "[$label] XDP relayed channel data as UDP: $translated sent, ${to_udp:-none} counted" \
@@ -110,13 +111,15 @@ run_mode() {
     check "[$label] XDP looped channel data back: $looped sent, ${to_channel_loop:-none} counted" \
         test "${to_channel_loop:-0}" -eq "$looped"
     # After each loopback run, client A released its allocation and B sent count more: the maps hold no channel
-    # back, so XDP passed them to userspace, which relayed them to A's closed port as its own binding says.
+    # back, so XDP passed them to userspace, which loops channel data to its own allocations back itself and finds
+    # no channel there either: it drops them, as A's closed port would have.
     check "[$label] XDP passed what was sent to a released allocation to userspace: $((4 * count)) sent, ${unbound:-none} counted" \
         test "${unbound:-0}" -eq $((4 * count))
     check "[$label] relayed packets labelled xdp: ${xdp_total:-none}" \
         test "${xdp_total:-0}" -eq $((2 * translated + looped))
-    check "[$label] userspace relayed only those: $((4 * count)) (counted ${userspace:-none})" \
-        test "${userspace:-0}" -eq $((4 * count))
+    check "[$label] userspace relayed none of them (counted ${userspace:-none})" test "${userspace:-0}" -eq 0
+    check "[$label] userspace dropped them for want of a channel: $((4 * count)) (counted ${no_channel:-none})" \
+        test "${no_channel:-0}" -eq $((4 * count))
 
     kill -TERM "$pid"
     status=0

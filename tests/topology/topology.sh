@@ -429,9 +429,13 @@ topo_start_resources() {
         sort -u)
     topo_wait 10 "the HTTP server on httpbin serves" \
         topo_exec httpbin curl -sf --max-time 1 -o /dev/null http://127.0.0.1/index.html || return 1
-    topo_wait 10 "the resources' DNS server answers" \
-        bash -c "[ -n \"\$(ip netns exec $(topo_namespace resources-dns) dig +short +time=1 +tries=1 \
-            @172.21.0.53 dns.httpbin.search.test)\" ]" || return 1
+    local dns_server name
+    dns_server=$(topo_jq '.services[] | select(.serves[]?.kind == "dns") | .name' | head -1)
+    address=$(topo_jq --arg s "$dns_server" '.services[] | select(.name == $s) | .networks[0].ipv4')
+    name=$(topo_jq '[.services[].dns_names // [] | .[] | select(startswith("*") | not)][0]')
+    topo_wait 10 "the resources' DNS server ($dns_server) answers $name" \
+        bash -c "[ -n \"\$(ip netns exec $(topo_namespace "$dns_server") dig +short +time=1 +tries=1 \
+            @$address $name)\" ]" || return 1
 }
 
 topo_start_gateway() {
