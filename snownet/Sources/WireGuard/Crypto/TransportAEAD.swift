@@ -23,23 +23,31 @@ public protocol TransportAEAD: AnyObject {
 /// schedule from scratch through a slower code path on this CPU class).
 public typealias TransportCipher = OpenSSLChaCha20Poly1305
 
-/// OpenSSL 3's ChaCha20-Poly1305 with one cipher context per key: per packet only the nonce is set.
+/// OpenSSL 3's ChaCha20-Poly1305 with one context per key: per packet only the nonce is set.
 ///
-/// A context with its provider state takes about 1.1 KB of heap, twice per session: most of an idle gateway
-/// connection's memory. ``releaseContext()`` frees it until the next seal or open sets it up again from the key.
+/// The context is the default provider's own (provider-cipher(7)), called through its function table rather than
+/// the EVP layer, whose per-packet parameter handling in OpenSSL 3.0 costs a large share of a packet's encryption
+/// (`fz_aead_functions` in COpenSSL's shim.h says what it skips). A context takes about 1 KB of heap, twice per
+/// session: most of an idle gateway connection's memory. ``releaseContext()`` frees it until the next seal or open
+/// sets it up again from the key.
 public final class OpenSSLChaCha20Poly1305: TransportAEAD {
-    // `nonisolated(unsafe)`: fetched once, never freed, only read by contexts (openssl-threads(7)).
-    nonisolated(unsafe) private static let cipher: OpaquePointer = {
+    // `nonisolated(unsafe)`: loaded once, never changed, only read; the cipher they come from is fetched once and
+    // never freed, so its provider stays loaded (openssl-threads(7)).
+    nonisolated(unsafe) private static let functions: fz_aead_functions = {
         guard let cipher = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil) else {
             preconditionFailure("OpenSSL's default provider has no ChaCha20-Poly1305")
         }
-        return cipher
+        var functions = fz_aead_functions()
+        guard fz_aead_functions_load(cipher, &functions) == 1 else {
+            preconditionFailure("OpenSSL's provider does not offer ChaCha20-Poly1305's functions")
+        }
+        return functions
     }()
 
     private var key: Bytes32
     // Read on every packet: a class's stored `var` would otherwise cost a run-time exclusivity check per read. Only
     // the tunnel that owns the session touches it, one call at a time.
-    @exclusivity(unchecked) private var keyedContext: OpaquePointer?
+    @exclusivity(unchecked) private var keyedContext: UnsafeMutableRawPointer?
 
     public init(key: Bytes32) {
         self.key = key
@@ -51,14 +59,13 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
         self.key.setZero()
     }
 
-    private static func makeContext(key: Bytes32) -> OpaquePointer {
-        guard let context = EVP_CIPHER_CTX_new() else {
-            preconditionFailure("EVP_CIPHER_CTX_new failed")
+    private static func makeContext(key: Bytes32) -> UnsafeMutableRawPointer {
+        let context = key.withUnsafeBytes { key in
+            withUnsafePointer(to: Self.functions) { fz_aead_new_context($0, key.uint8Base, key.count) }
         }
-        let result = key.withUnsafeBytes { key in
-            EVP_CipherInit_ex2(context, Self.cipher, key.uint8Base, nil, -1, nil)
+        guard let context else {
+            preconditionFailure("ChaCha20-Poly1305 context setup failed")
         }
-        precondition(result == 1, "EVP_CipherInit_ex2 failed")
         return context
     }
 
@@ -69,12 +76,14 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
 
     /// Frees the context; the key stays, and the next seal or open sets a context up again.
     public func releaseContext() {
-        // EVP_CIPHER_CTX_free cleanses the key schedule before freeing it.
-        EVP_CIPHER_CTX_free(self.keyedContext)
+        // The provider's free cleanses the key schedule before freeing it.
+        if let context = self.keyedContext {
+            Self.functions.freectx(context)
+        }
         self.keyedContext = nil
     }
 
-    private var context: OpaquePointer {
+    private var context: UnsafeMutableRawPointer {
         if let context = self.keyedContext {
             return context
         }
@@ -86,56 +95,37 @@ public final class OpenSSLChaCha20Poly1305: TransportAEAD {
     public func seal(counter: UInt64, _ plaintext: UnsafeMutableRawBufferPointer, tag: UnsafeMutableRawPointer) {
         let context = self.context
         let nonce = ChaCha20Poly1305.Nonce(counter: counter)
-        let initialized = nonce.withUnsafeBytes { nonce in
-            EVP_CipherInit_ex2(context, nil, nil, nonce.uint8Base, 1, nil)
+        let sealed = nonce.withUnsafeBytes { nonce in
+            withUnsafePointer(to: Self.functions) { functions in
+                fz_aead_seal(
+                    functions,
+                    context,
+                    nonce.uint8Base,
+                    nonce.count,
+                    plaintext.uint8Base,
+                    plaintext.count,
+                    tag.assumingMemoryBound(to: UInt8.self)
+                )
+            }
         }
-        var written: Int32 = 0
-        var final: Int32 = 0
-        let updated =
-            plaintext.count == 0
-            ? 1
-            : EVP_EncryptUpdate(
-                context,
-                plaintext.uint8Base,
-                &written,
-                plaintext.uint8Base,
-                Int32(plaintext.count)
-            )
-        let finished = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) {
-            EVP_EncryptFinal_ex(context, $0.baseAddress, &final)
-        }
-        let tagged = EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, tag)
-        precondition(initialized == 1 && updated == 1 && finished == 1 && tagged == 1, "ChaCha20-Poly1305 seal failed")
+        precondition(sealed == 1, "ChaCha20-Poly1305 seal failed")
     }
 
     public func open(counter: UInt64, _ ciphertext: UnsafeMutableRawBufferPointer, tag: UnsafeRawPointer) -> Bool {
         let context = self.context
         let nonce = ChaCha20Poly1305.Nonce(counter: counter)
-        let initialized = nonce.withUnsafeBytes { nonce in
-            EVP_CipherInit_ex2(context, nil, nil, nonce.uint8Base, 0, nil)
-        }
-        guard initialized == 1,
-            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, 16, UnsafeMutableRawPointer(mutating: tag)) == 1
-        else {
-            return false
-        }
-        var written: Int32 = 0
-        if ciphertext.count > 0 {
-            guard
-                EVP_DecryptUpdate(
+        return nonce.withUnsafeBytes { nonce in
+            withUnsafePointer(to: Self.functions) { functions in
+                fz_aead_open(
+                    functions,
                     context,
+                    nonce.uint8Base,
+                    nonce.count,
                     ciphertext.uint8Base,
-                    &written,
-                    ciphertext.uint8Base,
-                    Int32(ciphertext.count)
+                    ciphertext.count,
+                    tag.assumingMemoryBound(to: UInt8.self)
                 ) == 1
-            else {
-                return false
             }
-        }
-        var final: Int32 = 0
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) {
-            EVP_DecryptFinal_ex(context, $0.baseAddress, &final) == 1
         }
     }
 }
