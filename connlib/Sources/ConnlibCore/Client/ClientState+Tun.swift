@@ -65,6 +65,7 @@ extension ClientState {
             return nil
         }
         let gateway: GatewayID
+        let transport = try? parsed.destinationProtocol()
         if AddressPlan.isTunnelAddress(destination), let peer = self.gateway(withTunnelAddress: destination) {
             // Traffic to a gateway itself, such as DNS to its port 53535.
             guard self.gateways[peer]?.established == true else {
@@ -73,8 +74,10 @@ extension ClientState {
                 return nil
             }
             gateway = peer
+        } else if let cached = self.routeCache.gateway(to: destination, transport: transport) {
+            // The same destination and port as the last packet sealed, and nothing its route is made of changed.
+            gateway = cached
         } else {
-            let transport = try? parsed.destinationProtocol()
             guard let match = self.routing.lookup(destination, transport: transport) else {
                 self.stats.count(.unknownResource)
                 return nil
@@ -91,6 +94,10 @@ extension ClientState {
                 return nil
             }
             gateway = through
+            // A proxy address's packets pass the DNS-resource NAT each time, which may hold them or add a message.
+            if self.proxyRecords[destination] == nil {
+                self.routeCache.rememberOutbound(to: destination, transport: transport, via: gateway)
+            }
         }
         // The packet's storage has one reference again, `packet`'s, when it is sealed.
         packet = (consume parsed).intoBuffer().withEncapsulationRoom()
