@@ -24,10 +24,13 @@ extension ClientState {
             self.stats.count(.shuttingDown)
             return nil
         }
-        guard let interface = self.interface else {
+        // The two addresses alone: a copy of the whole interface would retain its resolvers and search domain.
+        guard let ipv4 = self.interface?.ipv4, let ipv6 = self.interface?.ipv6 else {
             self.stats.count(.notOurAddress)
             return nil
         }
+        let ourV4 = IPAddress.v4(ipv4)
+        let ourV6 = IPAddress.v6(ipv6)
         let parsed: IPPacket
         do {
             parsed = try IPPacket(packet)
@@ -58,8 +61,6 @@ extension ClientState {
             break
         }
         // Later Firezone's check (Firezone 685acdac3a has none): a packet not from us, or to us, has no place in a tunnel.
-        let ourV4 = IPAddress.v4(interface.ipv4)
-        let ourV6 = IPAddress.v6(interface.ipv6)
         guard parsed.source == ourV4 || parsed.source == ourV6, destination != ourV4, destination != ourV6 else {
             self.stats.count(.notOurAddress)
             return nil
