@@ -24,6 +24,9 @@ public final class TunnelIO {
     public let driver: EventLoopDriver
     private let sockets: TunnelSockets
     private var sourceAddresses = SourceAddressCache()
+    /// The last sender a datagram came from and our address toward it: datagrams arrive in runs from one peer, and
+    /// this spares each of them the cache's hash of the address.
+    private var lastSource: (remote: IPAddress, local: IPAddress)?
     private let localPorts: (v4: UInt16, v6: UInt16?)
     /// Payloads queued with the driver: they must stay where they are until it sends them.
     private var queuedPayloads: [ByteBuffer] = []
@@ -69,14 +72,22 @@ public final class TunnelIO {
     /// A datagram does not say which of our addresses it came to; the route toward its sender does.
     public func localAddress(ofDatagramFrom source: IPSocketAddress, onIPv6: Bool) -> IPSocketAddress {
         let port = onIPv6 ? self.localPorts.v6 ?? 0 : self.localPorts.v4
-        let address =
-            self.sourceAddresses.localAddress(toward: source.address)
-            ?? (onIPv6 ? .v6(IPv6Address(high: 0, low: 0)) : .v4(IPv4Address(rawValue: 0)))
+        if let last = self.lastSource, last.remote == source.address {
+            return IPSocketAddress(last.local, port: port)
+        }
+        guard let address = self.sourceAddresses.localAddress(toward: source.address) else {
+            return IPSocketAddress(
+                onIPv6 ? .v6(IPv6Address(high: 0, low: 0)) : .v4(IPv4Address(rawValue: 0)),
+                port: port
+            )
+        }
+        self.lastSource = (source.address, address)
         return IPSocketAddress(address, port: port)
     }
 
     /// Forgets the cached local addresses: the host's addresses or routes changed.
     public func resetSourceAddresses() {
+        self.lastSource = nil
         self.sourceAddresses.reset()
     }
 

@@ -61,6 +61,22 @@ struct TunnelIOTests {
         #expect(local == IPSocketAddress(loopback, port: TunnelSockets.localPort(of: sockets.ipv4)!))
     }
 
+    /// The last sender's answer is kept for the run of datagrams from it; a datagram from another sender gets the
+    /// route toward its own.
+    @Test func eachSendersDatagramsGetTheRouteTowardThatSender() throws {
+        let driver = try EventLoopDriver()
+        let sockets = try TunnelSockets(buffers: Self.buffers, port: 0)
+        defer { sockets.close() }
+        let io = TunnelIO(driver: driver, sockets: sockets)
+        let loopbackV4 = IPAddress.v4(IPv4Address(rawValue: 0x7F00_0001))
+        let loopbackV6 = IPAddress.v6(IPv6Address(high: 0, low: 1))
+        let senders = [loopbackV4, loopbackV4, loopbackV6, loopbackV4]
+        let locals = senders.map { sender in
+            io.localAddress(ofDatagramFrom: IPSocketAddress(sender, port: 4000), onIPv6: sender.version == .v6).address
+        }
+        #expect(locals == senders)
+    }
+
     /// Every address of 127.0.0.0/8 is the host's (RFC 1122 §3.2.1.3): a transmit's source picks one, and the
     /// route would pick 127.0.0.1.
     @Test func aTransmitLeavesFromItsSourceAddressOrTheRoutesWithoutOne() throws {

@@ -223,8 +223,13 @@ public final class ClientEventLoop: BlockingEventLoop {
 
     // MARK: Outputs
 
-    /// Queues the state's datagrams and packets and acts on its portal messages, DNS queries and events.
+    /// Queues the state's datagrams and packets and acts on its portal messages, DNS queries and events. The
+    /// upstreams' outcomes are drained wherever they arise (``deliverDNSOutcomes(now:)``, and in the loop below for a
+    /// query that fails at once), so none waits when the state has nothing: then there is nothing to do.
     private func drainState(now: Instant) {
+        guard self.state.hasPendingOutput else {
+            return
+        }
         while true {
             var progressed = false
             while let transmit = self.state.pollTransmit() {

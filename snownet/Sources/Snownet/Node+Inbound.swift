@@ -62,7 +62,7 @@ extension Node {
         }
         switch result {
         case .packet(let id):
-            if let index = self.connections.index(forKey: id) {
+            if let index = self.connectionIndex(of: id) {
                 self.noteApplicationTraffic(id, at: index, now: now)
             }
             return id

@@ -21,8 +21,7 @@ extension Node {
         now: Instant
     ) throws(NodeError) -> NodeDestination? {
         self.lastNow = now
-        // One lookup of the connection per packet: each costs a hash of the caller's ID.
-        guard var index = self.connections.index(forKey: id) else {
+        guard var index = self.connectionIndex(of: id) else {
             throw .unknownConnection
         }
         guard self.withConnection(at: index, { $0.route != nil }) else {
@@ -30,7 +29,7 @@ extension Node {
             return nil
         }
         if !self.noteApplicationTraffic(id, at: index, now: now) {
-            guard let current = self.connections.index(forKey: id) else {
+            guard let current = self.connectionIndex(of: id) else {
                 return nil
             }
             index = current

@@ -28,6 +28,8 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
     public internal(set) var stats = NodeStats()
     var router: Router
     var connections: OrderedDictionary<ConnectionID, Connection<RelayID>> = [:]
+    /// Where the connection of the last packet was found in ``connections``: see ``connectionIndex(of:)``.
+    var lastConnectionIndex = 0
     var relays = RelayTable<RelayID>()
     var connectionByUfrag: [String: ConnectionID] = [:]
     var requestOwners: [TransactionID: ConnectionID] = [:]
@@ -88,6 +90,23 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
         body(&self.relays.entries[index])
     }
 
+    /// The position of connection `id` in ``connections``. The packets of a flow come in runs for one connection, so
+    /// the position found last is tried first, checked by comparing its key (two equal IDs usually share their
+    /// storage, which makes that a pointer comparison) rather than hashing `id`. The check is the whole
+    /// invalidation: a connection added, removed or replaced moves keys, and a position whose key is no longer
+    /// `id` is looked up again.
+    mutating func connectionIndex(of id: ConnectionID) -> Int? {
+        let last = self.lastConnectionIndex
+        if last < self.connections.count, self.connections.keys[last] == id {
+            return last
+        }
+        guard let index = self.connections.index(forKey: id) else {
+            return nil
+        }
+        self.lastConnectionIndex = index
+        return index
+    }
+
     /// A connection where it is stored (see ``withRelay(at:_:)``; swift-collections' `OrderedDictionary.Values`
     /// reads through a plain getter too, and a copy of a connection copies its ICE agent).
     mutating func withConnection<Result>(at index: Int, _ body: (inout Connection<RelayID>) -> Result) -> Result {
@@ -102,6 +121,12 @@ public struct Node<ConnectionID: Hashable & Sendable, RelayID: Hashable & Sendab
 
     public mutating func pollEvent() -> NodeEvent<ConnectionID>? {
         self.events.popFirst()
+    }
+
+    /// Whether ``pollTransmit()`` has a datagram: a shell that just sent a packet's datagram itself checks this
+    /// instead of polling.
+    public var hasPendingTransmits: Bool {
+        !self.transmits.isEmpty
     }
 
     /// The earliest deadline of any connection or allocation.

@@ -144,4 +144,35 @@ import WireGuard
             #expect(established, "\(TestSeeds.replayHint(seed))")
         }
     }
+
+    /// A packet's connection is found at the position found last only while that position still holds its ID:
+    /// replacing a connection moves it to the end and removing one moves those after it, and each is then found
+    /// where it now is.
+    @Test func aConnectionsCachedPositionIsCheckedAgainstItsID() throws {
+        var scenario = Scenario(seed: 5, client: .publicInternet, gateway: .publicInternet)
+        scenario.joinRelays()
+        let positions = try scenario.withPeer(Scenario.client) { node, now throws(NodeError) -> [Int?] in
+            func upsert(_ id: String, key: UInt8, presharedKey: PresharedKey = .none) throws(NodeError) {
+                try node.upsertConnection(
+                    id,
+                    remoteKey: PeerHost.publicKey(of: Bytes32((0..<32).map { UInt8($0) &* 7 &+ key })!),
+                    presharedKey: presharedKey,
+                    local: IceCredentials(ufrag: "local-\(id)", password: "local-password-0123456789"),
+                    remote: Scenario.gatewayCredentials,
+                    now: now
+                )
+            }
+            try upsert("a", key: 1)
+            try upsert("b", key: 2)
+            try upsert("c", key: 3)
+            var positions = [node.connectionIndex(of: "a")]
+            // A new preshared key replaces the connection (Firezone #9999).
+            try upsert("a", key: 1, presharedKey: PresharedKey(Bytes32((0..<32).map { _ in UInt8(9) })!))
+            positions += [node.connectionIndex(of: "a"), node.connectionIndex(of: "b")]
+            node.removeConnection("b", now: now)
+            positions += [node.connectionIndex(of: "c"), node.connectionIndex(of: "a"), node.connectionIndex(of: "b")]
+            return positions
+        }
+        #expect(positions == [0, 2, 0, 0, 1, nil])
+    }
 }

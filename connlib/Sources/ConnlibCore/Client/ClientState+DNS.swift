@@ -277,7 +277,8 @@ extension ClientState {
     /// An answer that came through the tunnel for a query the client sent there: it leaves the tunnel as the
     /// sentinel's answer.
     mutating func restoreSentinel(of packet: inout IPPacket) {
-        guard let udp = packet.udp,
+        // Per packet from a gateway: no hash while no query is outstanding.
+        guard !self.tunnelledQueries.isEmpty, let udp = packet.udp,
             let sentinel = self.tunnelledQueries.value(
                 for: TunnelledQuery(
                     clientPort: udp.destinationPort,

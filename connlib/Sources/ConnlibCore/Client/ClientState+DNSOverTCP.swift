@@ -122,7 +122,8 @@ extension ClientState {
     /// An answer from the tunnel to a query that came over TCP: it goes back on the connection. True when the
     /// packet was one.
     mutating func takeAnswerOverTCP(_ packet: IPPacket, now: Instant) -> Bool {
-        guard let udp = packet.udp,
+        // Per packet from a gateway: no hash while no query is outstanding.
+        guard !self.tcpTunnelledQueries.isEmpty, let udp = packet.udp,
             let messageID = packet.payload.getInteger(at: packet.payload.readerIndex, as: UInt16.self),
             let connection = self.tcpTunnelledQueries.value(
                 for: TCPTunnelledQuery(clientPort: udp.destinationPort, messageID: messageID)

@@ -63,10 +63,16 @@ extension ClientState {
     /// Whether `gateway` may send a packet from this source: its own tunnel address, or an address of a resource
     /// it serves us (later Firezone's rule; Firezone 685acdac3a's WireGuard allowed IPs amount to the same).
     mutating func isAllowedSource(_ packet: IPPacket, from gateway: GatewayID) -> Bool {
+        let source = packet.source
+        let transport = try? packet.sourceProtocol()
+        // ICMP is decided the long way every time: an error is judged by the packet it quotes.
+        let cacheable = packet.icmp == nil
+        if cacheable, self.routeCache.allowsInbound(from: source, transport: transport, gateway: gateway) {
+            return true
+        }
         guard let peer = self.gateways[gateway] else {
             return false
         }
-        let source = packet.source
         if source == .v4(peer.ipv4) || source == .v6(peer.ipv6) {
             return true
         }
@@ -75,15 +81,18 @@ extension ClientState {
         // is looked up by the packet it quotes: its own protocol says nothing of the flow, and with filters a bare
         // address can pick another resource than the one whose gateway answered.
         let match: ClientRoutingTable.Match?
-        if packet.icmp != nil, let (_, failed) = try? packet.icmpError() {
+        if !cacheable, let (_, failed) = try? packet.icmpError() {
             match = self.routing.lookup(failed.destination, transport: failed.destinationProtocol)
         } else {
-            match = self.routing.lookup(source, transport: try? packet.sourceProtocol())
+            match = self.routing.lookup(source, transport: transport)
         }
-        guard let match else {
+        guard let match, self.gatewayByResource[match.route.resourceID] == gateway else {
             return false
         }
-        return self.gatewayByResource[match.route.resourceID] == gateway
+        if cacheable {
+            self.routeCache.rememberInbound(from: source, transport: transport, gateway: gateway)
+        }
+        return true
     }
 
     private mutating func reactToProhibited(_ packet: IPPacket, from gateway: GatewayID, now: Instant) {

@@ -134,6 +134,7 @@ extension ClientState {
     }
 
     mutating func rebuildRoutingTable() {
+        self.routeCache.invalidate()
         self.routing.removeAll()
         for resource in self.resources.values {
             switch resource {

@@ -24,10 +24,13 @@ extension ClientState {
             self.stats.count(.shuttingDown)
             return nil
         }
-        guard let interface = self.interface else {
+        // The two addresses alone: a copy of the whole interface would retain its resolvers and search domain.
+        guard let ipv4 = self.interface?.ipv4, let ipv6 = self.interface?.ipv6 else {
             self.stats.count(.notOurAddress)
             return nil
         }
+        let ourV4 = IPAddress.v4(ipv4)
+        let ourV6 = IPAddress.v6(ipv6)
         let parsed: IPPacket
         do {
             parsed = try IPPacket(packet)
@@ -58,13 +61,12 @@ extension ClientState {
             break
         }
         // Later Firezone's check (Firezone 685acdac3a has none): a packet not from us, or to us, has no place in a tunnel.
-        let ourV4 = IPAddress.v4(interface.ipv4)
-        let ourV6 = IPAddress.v6(interface.ipv6)
         guard parsed.source == ourV4 || parsed.source == ourV6, destination != ourV4, destination != ourV6 else {
             self.stats.count(.notOurAddress)
             return nil
         }
         let gateway: GatewayID
+        let transport = try? parsed.destinationProtocol()
         if AddressPlan.isTunnelAddress(destination), let peer = self.gateway(withTunnelAddress: destination) {
             // Traffic to a gateway itself, such as DNS to its port 53535.
             guard self.gateways[peer]?.established == true else {
@@ -73,8 +75,10 @@ extension ClientState {
                 return nil
             }
             gateway = peer
+        } else if let cached = self.routeCache.gateway(to: destination, transport: transport) {
+            // The same destination and port as the last packet sealed, and nothing its route is made of changed.
+            gateway = cached
         } else {
-            let transport = try? parsed.destinationProtocol()
             guard let match = self.routing.lookup(destination, transport: transport) else {
                 self.stats.count(.unknownResource)
                 return nil
@@ -91,6 +95,10 @@ extension ClientState {
                 return nil
             }
             gateway = through
+            // A proxy address's packets pass the DNS-resource NAT each time, which may hold them or add a message.
+            if self.proxyRecords[destination] == nil {
+                self.routeCache.rememberOutbound(to: destination, transport: transport, via: gateway)
+            }
         }
         // The packet's storage has one reference again, `packet`'s, when it is sealed.
         packet = (consume parsed).intoBuffer().withEncapsulationRoom()

@@ -47,14 +47,26 @@ public struct ClientState {
     public internal(set) var stats = ClientStats()
     let logger: Logger
 
-    var interface: ClientInterface?
-    var resources: OrderedDictionary<ResourceID, ClientResource> = [:]
+    // Every property a routing decision is made of forgets the cached decisions when it changes (`routeCache`).
+    var interface: ClientInterface? {
+        didSet { self.routeCache.invalidate() }
+    }
+    var resources: OrderedDictionary<ResourceID, ClientResource> = [:] {
+        didSet { self.routeCache.invalidate() }
+    }
     /// Whether the shell activated the Internet resource (FIREZONE_ACTIVATE_INTERNET_RESOURCE).
-    var internetResourceActivated: Bool
+    var internetResourceActivated: Bool {
+        didSet { self.routeCache.invalidate() }
+    }
+    /// Its routes change only in `rebuildRoutingTable`, which invalidates `routeCache` (a lookup updates the table's
+    /// own cache, so an observer here would forget the decisions on every packet).
     var routing = ClientRoutingTable()
+    var routeCache = ClientRouteCache()
     var stub: StubResolver
     /// The proxy address records of the current DNS resources, by proxy address.
-    var proxyRecords: [IPAddress: ProxyIPRecord] = [:]
+    var proxyRecords: [IPAddress: ProxyIPRecord] = [:] {
+        didSet { self.routeCache.invalidate() }
+    }
     var dnsResourceNAT = ClientDNSResourceNAT()
     var systemResolvers: [IPSocketAddress] = []
     var dnsQueries: Deque<RecursiveDNSQuery> = []
@@ -69,8 +81,12 @@ public struct ClientState {
     )
     var siteStatus: [SiteID: ResourceStatus] = [:]
 
-    var gateways: OrderedDictionary<GatewayID, GatewayPeer> = [:]
-    var gatewayByResource: [ResourceID: GatewayID] = [:]
+    var gateways: OrderedDictionary<GatewayID, GatewayPeer> = [:] {
+        didSet { self.routeCache.invalidate() }
+    }
+    var gatewayByResource: [ResourceID: GatewayID] = [:] {
+        didSet { self.routeCache.invalidate() }
+    }
     var pendingFlows: OrderedDictionary<ResourceID, PendingFlow> = [:]
     var lastFlowRequest: [ResourceID: Instant] = [:]
     var recentGateways = LRUCache<GatewayID, Void>(capacity: ClientConstants.recentGatewaysCapacity)
@@ -145,6 +161,14 @@ public struct ClientState {
 
     public mutating func pollEvent() -> ClientEvent? {
         self.events.popFirst()
+    }
+
+    /// Whether any `poll…` method has something to hand out (or ``pollTransmit()`` has a shutdown to finish): most
+    /// packets leave nothing behind, and a shell that checks this once skips polling every queue after each of them.
+    public var hasPendingOutput: Bool {
+        !self.transmits.isEmpty || self.node.hasPendingTransmits || !self.tunWrites.isEmpty
+            || !self.portalMessages.isEmpty || !self.dnsQueries.isEmpty || !self.events.isEmpty
+            || (self.shuttingDown && !self.shutDownDrained)
     }
 
     /// snownet's earliest deadline, or the last `now` while output is queued.

@@ -254,4 +254,22 @@ import Testing
         #expect(servers.first?.socket == .dual(v4: v4, v6: v6))
         #expect(servers.first?.realm == "firezone")
     }
+
+    /// A shell polls the queues only when this says there is something: it must hold while any queue has output, and
+    /// while a shutdown waits for `pollTransmit` to report it done.
+    @Test func pendingOutputHoldsUntilEveryQueueIsDrained() throws {
+        var harness = ClientHarness()
+        #expect(!harness.client.hasPendingOutput)
+        // No flow yet: the packet waits and `create_flow` is queued for the portal.
+        harness.client.handleTunInput(try ClientHarness.udp(to: ClientHarness.lanHost()), now: harness.clock.now)
+        #expect(harness.client.hasPendingOutput)
+        harness.deliver()
+        #expect(!harness.client.hasPendingOutput)
+        #expect(harness.createFlows.count == 1)
+        harness.client.shutDown(now: harness.clock.now)
+        #expect(harness.client.hasPendingOutput)
+        harness.deliver()
+        #expect(harness.client.isShutDown)
+        #expect(!harness.client.hasPendingOutput)
+    }
 }
