@@ -274,8 +274,7 @@ public struct ClientOnGateway {
 
     /// Checks and translates a packet the client sent through the tunnel.
     public mutating func translateOutbound(_ packet: inout IPPacket, now: Instant) -> OutboundVerdict {
-        let flow = PermittedFlowCache.Flow.outbound(packet)
-        if let flow, self.permittedFlows.permitsOutbound(flow) {
+        if self.permittedFlows.permitsOutbound(packet) {
             return .forward
         }
         // Firezone's later gateways, stricter than 685acdac3a: ICMP errors are the network's to send; a client's could
@@ -300,11 +299,9 @@ public struct ClientOnGateway {
         if AddressPlan.isProxyRange(destination) {
             return self.translateToProxy(&packet, now: now)
         }
-        switch self.classify(destination, protocol: flow?.resourceProtocol ?? (try? packet.destinationProtocol())) {
+        switch self.classify(destination, protocol: try? packet.destinationProtocol()) {
         case .permitted:
-            if let flow {
-                self.permittedFlows.rememberOutbound(flow)
-            }
+            self.permittedFlows.rememberOutbound(packet)
             return .forward
         case .refused(let reason):
             return .reply(Self.icmpError(for: packet, reason), dropped: reason)
@@ -341,8 +338,7 @@ public struct ClientOnGateway {
 
     /// Checks and translates a packet from the resources' side addressed to this client.
     public mutating func translateInbound(_ packet: inout IPPacket, now: Instant) -> InboundVerdict {
-        let flow = PermittedFlowCache.Flow.inbound(packet)
-        if let flow, self.permittedFlows.permitsInbound(flow, natSessionsOpened: self.dnsNAT.sessionsOpened) {
+        if self.permittedFlows.permitsInbound(packet, natSessionsOpened: self.dnsNAT.sessionsOpened) {
             return .forward
         }
         if self.isGatewayAddress(packet.source) {
@@ -382,10 +378,8 @@ public struct ClientOnGateway {
         }
         switch self.classify(packet.source, protocol: sourceProtocol) {
         case .permitted:
-            // Only a packet of no NAT session gets here, untranslated: the flow read above is still its own.
-            if let flow {
-                self.permittedFlows.rememberInbound(flow, natSessionsOpened: self.dnsNAT.sessionsOpened)
-            }
+            // Only a packet of no NAT session gets here, untranslated.
+            self.permittedFlows.rememberInbound(packet, natSessionsOpened: self.dnsNAT.sessionsOpened)
             return .forward
         case .refused:
             return .drop(.unauthorizedSource)

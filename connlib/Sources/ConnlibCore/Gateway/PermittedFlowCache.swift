@@ -11,37 +11,11 @@ import IPPacket
 /// an ICMP error, so it meets exactly the checks the remembered one passed.
 struct PermittedFlowCache {
     /// Both ends of a packet, named by side: the client's tunnel address and the resource's address.
-    struct Flow: Equatable {
+    private struct Flow {
         var clientAddress: IPAddress
         var resourceAddress: IPAddress
         var clientProtocol: TransportProtocol
         var resourceProtocol: TransportProtocol
-
-        /// A client's packet to a resource; nil without a port or echo identifier on both sides.
-        static func outbound(_ packet: IPPacket) -> Flow? {
-            guard let source = try? packet.sourceProtocol(), let destination = try? packet.destinationProtocol() else {
-                return nil
-            }
-            return Flow(
-                clientAddress: packet.source,
-                resourceAddress: packet.destination,
-                clientProtocol: source,
-                resourceProtocol: destination
-            )
-        }
-
-        /// A resource's packet to the client; nil without a port or echo identifier on both sides.
-        static func inbound(_ packet: IPPacket) -> Flow? {
-            guard let source = try? packet.sourceProtocol(), let destination = try? packet.destinationProtocol() else {
-                return nil
-            }
-            return Flow(
-                clientAddress: packet.destination,
-                resourceAddress: packet.source,
-                clientProtocol: destination,
-                resourceProtocol: source
-            )
-        }
     }
 
     private var outbound: Flow?
@@ -50,20 +24,56 @@ struct PermittedFlowCache {
     /// has opened since, it still belongs to none.
     private var inboundNATSessionsOpened: UInt64 = 0
 
-    func permitsOutbound(_ flow: Flow) -> Bool {
-        self.outbound == flow
+    /// Whether `packet`, from the client, belongs to the remembered outbound flow. The fields are read one by one,
+    /// the resource's address first, so that another flow's packet costs a read or two.
+    func permitsOutbound(_ packet: IPPacket) -> Bool {
+        guard let flow = self.outbound else {
+            return false
+        }
+        return packet.destination == flow.resourceAddress
+            && (try? packet.destinationProtocol()) == flow.resourceProtocol
+            && (try? packet.sourceProtocol()) == flow.clientProtocol
+            && packet.source == flow.clientAddress
     }
 
-    func permitsInbound(_ flow: Flow, natSessionsOpened: UInt64) -> Bool {
-        self.inbound == flow && self.inboundNATSessionsOpened == natSessionsOpened
+    /// Whether `packet`, from the resources' side, belongs to the remembered inbound flow, with no NAT session
+    /// opened since.
+    func permitsInbound(_ packet: IPPacket, natSessionsOpened: UInt64) -> Bool {
+        guard let flow = self.inbound, self.inboundNATSessionsOpened == natSessionsOpened else {
+            return false
+        }
+        return packet.source == flow.resourceAddress
+            && (try? packet.sourceProtocol()) == flow.resourceProtocol
+            && (try? packet.destinationProtocol()) == flow.clientProtocol
+            && packet.destination == flow.clientAddress
     }
 
-    mutating func rememberOutbound(_ flow: Flow) {
-        self.outbound = flow
+    /// Remembers the flow of `packet`, a client's packet let through; nothing without a port or echo identifier on
+    /// both sides.
+    mutating func rememberOutbound(_ packet: IPPacket) {
+        guard let source = try? packet.sourceProtocol(), let destination = try? packet.destinationProtocol() else {
+            return
+        }
+        self.outbound = Flow(
+            clientAddress: packet.source,
+            resourceAddress: packet.destination,
+            clientProtocol: source,
+            resourceProtocol: destination
+        )
     }
 
-    mutating func rememberInbound(_ flow: Flow, natSessionsOpened: UInt64) {
-        self.inbound = flow
+    /// Remembers the flow of `packet`, a packet from the resources' side let through untranslated; nothing without a
+    /// port or echo identifier on both sides.
+    mutating func rememberInbound(_ packet: IPPacket, natSessionsOpened: UInt64) {
+        guard let source = try? packet.sourceProtocol(), let destination = try? packet.destinationProtocol() else {
+            return
+        }
+        self.inbound = Flow(
+            clientAddress: packet.destination,
+            resourceAddress: packet.source,
+            clientProtocol: destination,
+            resourceProtocol: source
+        )
         self.inboundNATSessionsOpened = natSessionsOpened
     }
 
