@@ -62,7 +62,9 @@ public struct ClientOnGateway {
     public let ipv4: IPv4Address
     public let ipv6: IPv6Address
     /// The gateway's own tunnel addresses, which a client may always reach (its DNS server on port 53535).
-    public var gatewayInterface: GatewayInterface?
+    public var gatewayInterface: GatewayInterface? {
+        didSet { self.permittedFlows.removeAll() }
+    }
 
     private var authorizations: OrderedDictionary<ResourceID, Authorization> = [:]
     /// For each authorized CIDR resource's network, the merged filters of every authorized CIDR resource covering
@@ -72,6 +74,9 @@ public struct ClientOnGateway {
     /// The Internet resource's filters, when the client has it here.
     private var internetFilters: FilterEngine?
     private var dnsNAT: GatewayDNSResourceNAT<DomainName>
+    /// The last CIDR or Internet resource flow let through each way; cleared with every change of what the client
+    /// may reach (``rebuildRoutes()``, ``gatewayInterface``).
+    private var permittedFlows = PermittedFlowCache()
     private let logger: Logger
 
     public init(
@@ -189,7 +194,10 @@ public struct ClientOnGateway {
         }
     }
 
+    /// Every change of an authorization, of its filters or of the set of authorizations comes through here: the
+    /// remembered verdicts go with the routes they were taken on.
     private mutating func rebuildRoutes() {
+        self.permittedFlows.removeAll()
         var filtersByNetwork: OrderedDictionary<IPNetwork, [FilterEngine]> = [:]
         self.internetFilters = nil
         for authorization in self.authorizations.values {
@@ -266,6 +274,9 @@ public struct ClientOnGateway {
 
     /// Checks and translates a packet the client sent through the tunnel.
     public mutating func translateOutbound(_ packet: inout IPPacket, now: Instant) -> OutboundVerdict {
+        if self.permittedFlows.permitsOutbound(packet) {
+            return .forward
+        }
         // Firezone's later gateways, stricter than 685acdac3a: ICMP errors are the network's to send; a client's could
         // probe or disturb the resources' connections.
         if packet.icmp != nil, (try? packet.icmpError()) != nil {
@@ -290,6 +301,7 @@ public struct ClientOnGateway {
         }
         switch self.classify(destination, protocol: try? packet.destinationProtocol()) {
         case .permitted:
+            self.permittedFlows.rememberOutbound(packet)
             return .forward
         case .refused(let reason):
             return .reply(Self.icmpError(for: packet, reason), dropped: reason)
@@ -326,6 +338,9 @@ public struct ClientOnGateway {
 
     /// Checks and translates a packet from the resources' side addressed to this client.
     public mutating func translateInbound(_ packet: inout IPPacket, now: Instant) -> InboundVerdict {
+        if self.permittedFlows.permitsInbound(packet, natSessionsOpened: self.dnsNAT.sessionsOpened) {
+            return .forward
+        }
         if self.isGatewayAddress(packet.source) {
             return self.isClientAddress(packet.destination) ? .forward : .drop(.unknownClient)
         }
@@ -362,8 +377,12 @@ public struct ClientOnGateway {
             return permitted ? .forward : .drop(.unauthorizedSource)
         }
         switch self.classify(packet.source, protocol: sourceProtocol) {
-        case .permitted: return .forward
-        case .refused: return .drop(.unauthorizedSource)
+        case .permitted:
+            // Only a packet of no NAT session gets here, untranslated.
+            self.permittedFlows.rememberInbound(packet, natSessionsOpened: self.dnsNAT.sessionsOpened)
+            return .forward
+        case .refused:
+            return .drop(.unauthorizedSource)
         }
     }
 
@@ -420,6 +439,11 @@ public struct ClientOnGateway {
             default: .administrativelyProhibited
             }
         return IPPacket.makeICMPDestinationUnreachable(for: packet, reason: unreachable)
+    }
+
+    /// Whether `address` is one of the client's tunnel addresses.
+    public func owns(_ address: IPAddress) -> Bool {
+        self.isClientAddress(address)
     }
 
     private func isClientAddress(_ address: IPAddress) -> Bool {

@@ -254,6 +254,11 @@ public struct GatewayDNSResourceNAT<Domain: Hashable & Sendable & CustomStringCo
         return .translated(translation, outside)
     }
 
+    /// See ``NATTable/sessionsOpened``.
+    public var sessionsOpened: UInt64 {
+        self.natTable.sessionsOpened
+    }
+
     /// Translates a packet from the resources' side back for the client (see ``NATTable/translateInbound(_:now:)``).
     public mutating func translateInbound(_ packet: inout IPPacket, now: Instant) -> NATTable.InboundResult {
         self.natTable.translateInbound(&packet, now: now)

@@ -27,6 +27,12 @@ public struct GatewayState {
     private var clients: OrderedDictionary<ClientID, ClientOnGateway> = [:]
     /// Which client owns a tunnel address, to route the resources' packets.
     private var clientByAddress: [IPAddress: ClientID] = [:]
+    /// The position in `clients` of the client of the last datagram and of the last TUN packet's destination: a
+    /// flow's packets come one after another, and its client is then found without hashing its ID or address.
+    /// Positions move when a client is added or removed, which clears both (``clientsChanged()``); a hit is checked
+    /// against the client's ID or address all the same.
+    private var lastNetworkClient: Int?
+    private var lastTUNClient: Int?
     private var interface: GatewayInterface?
     private var transmits: Deque<NodeTransmit> = []
     private var events: Deque<GatewayEvent> = []
@@ -227,6 +233,7 @@ public struct GatewayState {
             )
             self.clientByAddress[.v4(flow.client.ipv4)] = clientID
             self.clientByAddress[.v6(flow.client.ipv6)] = clientID
+            self.clientsChanged()
         }
         self.clients[clientID]!.allowAccess(to: flow.resource, expiresAt: flow.expiresAt)
         self.events.append(.portal(.flowAuthorized(FlowAuthorized(ref: flow.ref))))
@@ -273,7 +280,7 @@ public struct GatewayState {
         // One lookup, and the client's state mutated where it lies, by position: `clients[id] != nil` would copy the
         // whole `ClientOnGateway` per packet, and the keyed `clients[id]!` access is a coroutine whose frame may be
         // allocated per packet (see snownet's Node.route(at:datagram:now:)).
-        guard let position = self.clients.index(forKey: clientID) else {
+        guard let position = self.position(of: clientID) else {
             // Connected but without state: its authorizations ended; the connection is being closed.
             self.stats.countDrop(.notAuthorized)
             return nil
@@ -371,12 +378,11 @@ public struct GatewayState {
             self.stats.countDrop(.invalidPacket)
             return nil
         }
-        guard let clientID = self.clientByAddress[parsed.destination],
-            let position = self.clients.index(forKey: clientID)
-        else {
+        guard let position = self.position(ofClientAt: parsed.destination) else {
             self.stats.countDrop(.unknownClient)
             return nil
         }
+        let clientID = self.clients.keys[position]
         // The translated packet holds the storage's only reference (`consume` ends the other bindings' references at
         // once, where a binding's lifetime would keep them until the end of the scope); `packet` gets it back on
         // every path below.
@@ -453,6 +459,32 @@ public struct GatewayState {
         }
         self.clientByAddress[.v4(client.ipv4)] = nil
         self.clientByAddress[.v6(client.ipv6)] = nil
+        self.clientsChanged()
+    }
+
+    /// Clients were added or removed: positions in `clients` and owners of addresses may have changed.
+    private mutating func clientsChanged() {
+        self.lastNetworkClient = nil
+        self.lastTUNClient = nil
+    }
+
+    /// The position in `clients` of `id`, from the last datagram's client when it is the same.
+    private mutating func position(of id: ClientID) -> Int? {
+        if let last = self.lastNetworkClient, last < self.clients.count, self.clients.keys[last] == id {
+            return last
+        }
+        self.lastNetworkClient = self.clients.index(forKey: id)
+        return self.lastNetworkClient
+    }
+
+    /// The position in `clients` of the client whose tunnel address is `address`, from the last TUN packet's when
+    /// it is the same.
+    private mutating func position(ofClientAt address: IPAddress) -> Int? {
+        if let last = self.lastTUNClient, last < self.clients.count, self.clients.values[last].owns(address) {
+            return last
+        }
+        self.lastTUNClient = self.clientByAddress[address].flatMap { self.clients.index(forKey: $0) }
+        return self.lastTUNClient
     }
 
     private static let goodbye: ByteBuffer = {

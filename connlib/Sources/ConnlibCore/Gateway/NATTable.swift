@@ -72,6 +72,9 @@ public struct NATTable: Sendable {
 
     /// Sessions beyond this many are refused.
     public let capacity: Int
+    /// How many sessions were ever opened, across ``removeAll()``: while it stays the same, a packet that belonged to
+    /// no session still belongs to none (ended sessions had to open first).
+    public private(set) var sessionsOpened: UInt64 = 0
 
     public init(capacity: Int = NATConstants.maximumSessionsPerClient) {
         precondition(capacity > 0, "a NAT table holds at least one session")
@@ -96,7 +99,9 @@ public struct NATTable: Sendable {
     /// Ends every session and forgets the ended ones: the client's proxy IPs now mean other domains (Firezone
     /// #10310).
     public mutating func removeAll() {
+        let opened = self.sessionsOpened
         self = NATTable(capacity: self.capacity)
+        self.sessionsOpened = opened
     }
 
     // MARK: Translation
@@ -316,6 +321,7 @@ public struct NATTable: Sendable {
         }
         self.slotByInside[inside] = slot
         self.slotByOutside[outside] = slot
+        self.sessionsOpened &+= 1
         self.sessionCountByProxy[inside.proxyAddress, default: 0] += 1
         self.expired[outside] = nil
         self.scheduleSweep(at: session.deadline)

@@ -276,6 +276,36 @@ import WireGuard
         #expect(scenario.gateway.state.isConnected(to: GatewayScenario.clientID))
     }
 
+    /// The gateway remembers a flow's client and verdict; revoking the resource refuses the flow's very next packet
+    /// each way, while the client keeps its connection for its other resource.
+    @Test func revokedResourceRefusesTheFlowsNextPacketEachWay() throws {
+        var scenario = GatewayScenario(seed: 27)
+        let connected = try scenario.connect(Self.cidr)
+        try #require(connected, "\(scenario.report())")
+        scenario.portal(.authorizeFlow(GatewayScenario.flow(Self.dns, ref: "ref-2")))
+        let packet = Self.tcp(to: GatewayScenario.resourceAddress, port: 80)
+        let reply = Self.reply(from: GatewayScenario.resourceAddress, port: 80)
+        for _ in 0..<2 {
+            scenario.clientSends(packet)
+            scenario.resourceSends(reply)
+            scenario.run(for: .milliseconds(200))
+        }
+        #expect(scenario.gateway.tunWrites == [packet, packet])
+        #expect(scenario.client.delivered.filter { $0 == reply }.count == 2)
+
+        scenario.portal(
+            .rejectAccess(RejectAccess(clientID: GatewayScenario.clientID, resourceID: GatewayScenario.cidrResource))
+        )
+        scenario.clientSends(packet)
+        scenario.resourceSends(reply)
+        scenario.run(for: .milliseconds(200))
+        #expect(scenario.gateway.tunWrites == [packet, packet])
+        #expect(scenario.client.delivered.filter { $0 == reply }.count == 2)
+        #expect(scenario.gateway.state.stats[.notAuthorized] == 1)
+        #expect(scenario.gateway.state.stats[.unauthorizedSource] == 1)
+        #expect(scenario.gateway.state.isConnected(to: GatewayScenario.clientID))
+    }
+
     @Test func expiredAuthorizationIsEvictedOnTheNextTickAndTheClientToldGoodbye() throws {
         var scenario = GatewayScenario(seed: 20)
         // Connecting takes about 2.5 s of the 10 (the relay allocations first).

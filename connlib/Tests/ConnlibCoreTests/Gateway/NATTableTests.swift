@@ -46,6 +46,22 @@ private typealias P = NATTestPackets
         P.expectChecksumsAsComputedAfresh(reply)
     }
 
+    /// Callers remember that a packet belonged to no session for as long as this count stays: starting over must not
+    /// bring it back to a value it had.
+    @Test func sessionsOpenedCountsEveryNewSessionAndSurvivesRemoveAll() throws {
+        var table = NATTable()
+        var first = try P.udp(from: 5000, to: P.proxyV4)
+        _ = try table.translateOutbound(&first, realDestination: P.realV4, now: .zero)
+        var again = try P.udp(from: 5000, to: P.proxyV4)
+        _ = try table.translateOutbound(&again, realDestination: P.realV4, now: .zero)
+        #expect(table.sessionsOpened == 1)
+        table.removeAll()
+        #expect(table.sessionsOpened == 1)
+        var afresh = try P.udp(from: 5000, to: P.proxyV4)
+        _ = try table.translateOutbound(&afresh, realDestination: P.realV4, now: .zero)
+        #expect(table.sessionsOpened == 2)
+    }
+
     @Test func icmpEchoIsKeyedByItsIdentifier() throws {
         var table = NATTable()
         var request = try IPPacket.makeICMPEchoRequest(
