@@ -212,60 +212,26 @@ topo_public_ipv4() {
     fi
 }
 
-# Firezone's router.nft, as router.sh completes it: input dropped but for loopback, answers and ICMP; forwarding
-# open; the inside network masqueraded (v4 and v6) as the NAT kind says; port forwards by DNAT.
-topo_router_ruleset() {
-    local router=$1 kind=$2 inside outside public4 subnet4 subnet6 masquerade
-    inside=$(topo_router_field "$router" inside)
-    outside=$(topo_router_field "$router" outside)
-    public4=$(topo_address "$router" "$outside" ipv4)
-    subnet4=$(topo_subnet "$inside" ipv4)
-    subnet6=$(topo_subnet "$inside" ipv6)
-    case "$kind" in
-    cone) masquerade=masquerade ;;
-    symmetric) masquerade="masquerade random" ;;
-    none) masquerade="" ;;
-    *) return 1 ;;
-    esac
-    cat <<NFT
-table inet router {
-    chain input {
-        type filter hook input priority filter; policy drop;
-        iif "lo" accept
-        ct state established,related accept
-        ip protocol icmp accept
-        ip6 nexthdr ipv6-icmp accept
-    }
-    chain forward {
-        type filter hook forward priority filter; policy accept;
-    }
-    chain prerouting {
-        type nat hook prerouting priority dstnat;
-    }
-    chain postrouting {
-        type nat hook postrouting priority srcnat;
-    }
-}
-NFT
-    if [ -n "$masquerade" ]; then
-        echo "add rule inet router postrouting ip saddr $subnet4 oifname \"internet\" $masquerade"
-        [ -z "$subnet6" ] || echo "add rule inet router postrouting ip6 saddr $subnet6 oifname \"internet\" $masquerade"
-        topo_jq --arg s "$router" '.services[] | select(.name == $s) | .router.port_forwards[] |
-            "\(.port) \(.to) \(.protocol)"' | while read -r port to protocol; do
-            echo "add rule inet router prerouting ip daddr $public4 $protocol dport $port dnat to $to"
-        done
-    fi
-}
-
+# Each router is tests/docker/router/router.sh applied in its namespace, as the compose file's router containers run
+# it: router.nft, masquerade as the NAT kind says, the port forwards of its PORT_FORWARDS, netem delay. Port forwards
+# apply whatever the NAT kind, as in Firezone's scripts/router/router.sh: a forward is a rule for what reaches the
+# router's own public address, which source translation does not change; with `none` the service is reached at its
+# own routed address and the forwards are simply unused. The builder adds what a container gets from Docker instead:
+# forwarding, routes to a routing router's inside network, and netem loss.
 topo_build_routers() {
     local router kind inside outside error
     for router in $(topo_jq '.services[] | select(.role == "router") | .name'); do
         kind=$(topo_nat_kind "$router")
         topo_log "$router: NAT $kind"
         topo_exec "$router" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
-        topo_router_ruleset "$router" "$kind" >"$TOPO_RUN/$router.nft" || topo_fail "$router: NAT kind '$kind'" ||
+        if ! topo_exec "$router" env MASQUERADE_TYPE="$kind" PORT_FORWARDS="$(topo_env "$router" PORT_FORWARDS)" \
+            NETWORK_LATENCY_MS="$TOPO_LATENCY_MS" ROUTER_RULESET="$TOPO_ROOT/tests/docker/router/router.nft" \
+            "$TOPO_ROOT/tests/docker/router/router.sh" apply >"$TOPO_RUN/$router.log" 2>&1; then
+            error=$(tail -n 1 "$TOPO_RUN/$router.log")
+            [ "$TOPO_LATENCY_MS" -eq 0 ] || error="$error; netem needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM)"
+            topo_fail "$router: router.sh apply ($error)"
             return 1
-        topo_exec "$router" nft -f "$TOPO_RUN/$router.nft" || topo_fail "$router: nftables" || return 1
+        fi
         echo "$kind" >"$TOPO_RUN/$router.nat"
         # A routing router's inside network is reached through it from every other router.
         if [ "$kind" = none ]; then
@@ -281,20 +247,19 @@ topo_build_routers() {
                 fi
             done
         fi
-        if [ "${TOPO_LATENCY_MS:-0}" -gt 0 ] || [ "${TOPO_LOSS_PCT:-0}" -gt 0 ]; then
-            local netem=() interface
-            [ "${TOPO_LATENCY_MS:-0}" -gt 0 ] && netem+=(delay "$((TOPO_LATENCY_MS / 2))ms")
-            [ "${TOPO_LOSS_PCT:-0}" -gt 0 ] && [ "$router" = client-router ] && netem+=(loss "$TOPO_LOSS_PCT%")
-            if [ ${#netem[@]} -gt 0 ]; then
-                for interface in internet internal; do
-                    if ! error=$(topo_exec "$router" tc qdisc add dev "$interface" root netem "${netem[@]}" \
-                        limit 100000 2>&1); then
-                        topo_fail "netem on $router's $interface ($error): the kernel needs the netem qdisc" \
-                            "(CONFIG_NET_SCH_NETEM)"
-                        return 1
-                    fi
-                done
-            fi
+        # Firezone's download-packet-loss test loses packets at the client: netem loss on both sides of its router,
+        # with the delay router.sh gave them.
+        if [ "${TOPO_LOSS_PCT:-0}" -gt 0 ] && [ "$router" = client-router ]; then
+            local netem=(loss "$TOPO_LOSS_PCT%") interface
+            [ "$TOPO_LATENCY_MS" -gt 0 ] && netem=(delay "$((TOPO_LATENCY_MS / 2))ms" "${netem[@]}")
+            for interface in internet internal; do
+                if ! error=$(topo_exec "$router" tc qdisc replace dev "$interface" root netem "${netem[@]}" \
+                    limit 100000 2>&1); then
+                    topo_fail "netem on $router's $interface ($error): the kernel needs the netem qdisc" \
+                        "(CONFIG_NET_SCH_NETEM)"
+                    return 1
+                fi
+            done
         fi
     done
     # The others' default routes: through the router they sit behind (the resources sit behind the gateway, which
