@@ -524,6 +524,14 @@ topo_expect_large_txt() {
     return 1
 }
 
+# Ping over IPv4 answers $1 within $2 seconds.
+topo_expect_ping() {
+    wait_until "$2" topo_in_client ping -4 -c 1 -W 1 "$1" && return 0
+    echo "ping -4 $1: expected a reply within $2 s, saw '$(topo_in_client ping -4 -c 1 -W 1 "$1" 2>&1 |
+        grep -E 'received|unknown|Unreachable' | tr '\n' ' ')'"
+    return 1
+}
+
 # HTTP to $1 through the tunnel serves the run's index page.
 topo_expect_page() {
     local seen
@@ -580,7 +588,7 @@ topo_check_matrix() {
     check "${label}dig answers a proxy address (100.96.0.0/11) for $dns_name" \
         topo_expect_answer "$proxy" A "$dns_name"
     # Its DNS server has no AAAA record, so its IPv6 proxy addresses answer "address unreachable": ping over IPv4.
-    check "${label}ping reaches $dns_name by name" wait_until 10 topo_in_client ping -4 -c 1 -W 1 "$dns_name"
+    check "${label}ping reaches $dns_name by name" topo_expect_ping "$dns_name" 10
     check "${label}HTTP reaches $dns_name by name" topo_expect_page "$dns_name"
     check "${label}the wildcard resource answers a proxy address for $wildcard" \
         topo_expect_answer "$proxy" A "$wildcard"
