@@ -4,6 +4,8 @@
 # the CIDR resource, the 10 MB download through the tunnel keeps its SHA-256, and the client's status says `direct`:
 # hole punching needs no relay when both mappings are endpoint-independent. A failure names the path expected and
 # the path seen, and prints the components' logs. After each, `down` must leave no process and no namespace behind.
+# Then the checks every path shares (topo_check_matrix): DNS resources by name, a wildcard, DNS over TCP, a name no
+# resource covers, the resource no policy grants unreachable, no WARN or ERROR line in any component's log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh
@@ -29,6 +31,7 @@ for nat in none cone; do
     check "[$nat NAT] the path is direct" topo_expect_path direct "$RESOURCE" 20
     check "[$nat NAT] a 10 MB download keeps its SHA-256" topo_download_intact "$RESOURCE"
     check "[$nat NAT] the path is still direct after the download" topo_expect_path direct "$RESOURCE" 1
+    topo_check_matrix "[$nat NAT]"
     [ "$FZ_FAILURES" -eq 0 ] || topo_dump_logs
     # `down` leaves nothing of the run: no process it started, no namespace (and so no link or nftables table).
     mapfile -t started < <(awk '{ print $1 }' "$TOPO_RUN/pids")
