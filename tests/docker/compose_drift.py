@@ -44,6 +44,7 @@ CAPABILITIES = {
     "client": {"NET_ADMIN"},
     # Ports below 1024 (HTTP, DNS).
     "resources": {"NET_BIND_SERVICE"},
+    "resolver": {"NET_BIND_SERVICE"},
 }
 
 # Sysctls a role must set, since a container cannot write /proc/sys.
@@ -252,6 +253,21 @@ def check(compose, topology, variables, portal_config):
                 address = service["networks"][0]["ipv4"]
                 if f"--address=/{domain}/{address}" not in answers:
                     report(f"DNS server: no --address=/{domain}/{address} for {dns_name} ({service['name']})")
+
+    # A resolver's records are its dnsmasq arguments.
+    for service in topology["services"]:
+        records = service.get("records")
+        if records is None or service["name"] not in compose_services:
+            continue
+        given = {as_text(argument) for argument in compose_services[service["name"]].get("command") or []}
+        wanted = [f"--address=/{record['name']}/{record['address']}" for record in records.get("a", [])]
+        wanted += [
+            f"--txt-record={record['name']}," + ",".join(f'"{text}"' for text in record["strings"])
+            for record in records.get("txt", [])
+        ]
+        for argument in wanted:
+            if argument not in given:
+                report(f"service {service['name']}: no {argument[:60]}... for a described record")
 
     for name in sorted(set(described_services) & set(compose_services)):
         problems.extend(role_rules(name, described_services[name]["role"], compose_services[name]))

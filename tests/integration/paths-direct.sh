@@ -29,6 +29,7 @@ for nat in none cone; do
     check "[$nat NAT] the path is direct" topo_expect_path direct "$RESOURCE" 20
     check "[$nat NAT] a 10 MB download keeps its SHA-256" topo_download_intact "$RESOURCE"
     check "[$nat NAT] the path is still direct after the download" topo_expect_path direct "$RESOURCE" 1
+    topo_check_matrix "[$nat NAT]"
     [ "$FZ_FAILURES" -eq 0 ] || topo_dump_logs
     # `down` leaves nothing of the run: no process it started, no namespace (and so no link or nftables table).
     mapfile -t started < <(awk '{ print $1 }' "$TOPO_RUN/pids")

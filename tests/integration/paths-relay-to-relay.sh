@@ -61,6 +61,7 @@ for xdp in driver off; do
     fi
     check "[XDP $xdp] the path is still relay to relay after the download" \
         topo_expect_path 'relay to relay' "$RESOURCE" 1
+    topo_check_matrix "[XDP $xdp]"
     [ "$FZ_FAILURES" -eq 0 ] || topo_dump_logs
     topo_down
 done

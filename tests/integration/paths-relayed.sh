@@ -28,5 +28,6 @@ check "HTTP reaches the CIDR resource" \
 check "the path is relayed" topo_expect_path 'relayed*' "$RESOURCE" 20
 check "a 10 MB download keeps its SHA-256" topo_download_intact "$RESOURCE"
 check "the path is still relayed after the download" topo_expect_path 'relayed*' "$RESOURCE" 1
+topo_check_matrix
 [ "$FZ_FAILURES" -eq 0 ] || topo_dump_logs
 finish

@@ -217,66 +217,34 @@ topo_public_ipv4() {
     fi
 }
 
-# Firezone's router.nft, as router.sh completes it: input dropped but for loopback, answers and ICMP; forwarding
-# open; the inside network masqueraded (v4 and v6) as the NAT kind says; port forwards by DNAT.
-topo_router_ruleset() {
-    local router=$1 kind=$2 inside outside public4 subnet4 subnet6 masquerade
-    inside=$(topo_router_field "$router" inside)
-    outside=$(topo_router_field "$router" outside)
-    public4=$(topo_address "$router" "$outside" ipv4)
-    subnet4=$(topo_subnet "$inside" ipv4)
-    subnet6=$(topo_subnet "$inside" ipv6)
-    case "$kind" in
-    cone) masquerade=masquerade ;;
-    symmetric) masquerade="masquerade random" ;;
-    none) masquerade="" ;;
-    *) return 1 ;;
-    esac
-    cat <<NFT
-table inet router {
-    chain input {
-        type filter hook input priority filter; policy drop;
-        iif "lo" accept
-        ct state established,related accept
-        ip protocol icmp accept
-        ip6 nexthdr ipv6-icmp accept
-    }
-    chain forward {
-        type filter hook forward priority filter; policy accept;
-    }
-    chain prerouting {
-        type nat hook prerouting priority dstnat;
-    }
-    chain postrouting {
-        type nat hook postrouting priority srcnat;
-    }
-}
-NFT
-    if [ -n "$masquerade" ]; then
-        echo "add rule inet router postrouting ip saddr $subnet4 oifname \"internet\" $masquerade"
-        [ -z "$subnet6" ] || echo "add rule inet router postrouting ip6 saddr $subnet6 oifname \"internet\" $masquerade"
-        topo_jq --arg s "$router" '.services[] | select(.name == $s) | .router.port_forwards[] |
-            "\(.port) \(.to) \(.protocol)"' | while read -r port to protocol; do
-            echo "add rule inet router prerouting ip daddr $public4 $protocol dport $port dnat to $to"
-        done
-    fi
-}
-
+# Each router is tests/docker/router/router.sh applied in its namespace, as the compose file's router containers run
+# it: router.nft, masquerade as the NAT kind says, the port forwards of its PORT_FORWARDS, netem delay. Port forwards
+# apply whatever the NAT kind, as in Firezone's scripts/router/router.sh: a forward is a rule for what reaches the
+# router's own public address, which source translation does not change; with `none` the service is reached at its
+# own routed address and the forwards are simply unused. The builder adds what a container gets from Docker instead:
+# forwarding, routes to a routing router's inside network, and netem loss.
 topo_build_routers() {
     local router kind inside outside error
     for router in $(topo_jq '.services[] | select(.role == "router") | .name'); do
         kind=$(topo_nat_kind "$router")
         topo_log "$router: NAT $kind"
         topo_exec "$router" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
-        topo_router_ruleset "$router" "$kind" >"$TOPO_RUN/$router.nft" || topo_fail "$router: NAT kind '$kind'" ||
+        if ! topo_exec "$router" env MASQUERADE_TYPE="$kind" PORT_FORWARDS="$(topo_env "$router" PORT_FORWARDS)" \
+            NETWORK_LATENCY_MS="$TOPO_LATENCY_MS" ROUTER_RULESET="$TOPO_ROOT/tests/docker/router/router.nft" \
+            "$TOPO_ROOT/tests/docker/router/router.sh" apply >"$TOPO_RUN/$router.log" 2>&1; then
+            error=$(tail -n 1 "$TOPO_RUN/$router.log")
+            [ "$TOPO_LATENCY_MS" -eq 0 ] || error="$error; netem needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM)"
+            topo_fail "$router: router.sh apply ($error)"
             return 1
-        topo_exec "$router" nft -f "$TOPO_RUN/$router.nft" || topo_fail "$router: nftables" || return 1
+        fi
         echo "$kind" >"$TOPO_RUN/$router.nat"
-        # A routing router's inside network is reached through it from every other router.
+        # A routing router's inside network is reached through it from every other host on its outside network
+        # (the other routers, the public resolver).
         if [ "$kind" = none ]; then
             inside=$(topo_router_field "$router" inside)
             outside=$(topo_router_field "$router" outside)
-            for other in $(topo_jq '.services[] | select(.role == "router") | .name'); do
+            for other in $(topo_jq --arg n "$outside" '.services[] | select(any(.networks[]; .network == $n)) |
+                .name'); do
                 [ "$other" = "$router" ] && continue
                 topo_exec "$other" ip route add "$(topo_subnet "$inside" ipv4)" \
                     via "$(topo_address "$router" "$outside" ipv4)" || return 1
@@ -286,20 +254,19 @@ topo_build_routers() {
                 fi
             done
         fi
-        if [ "${TOPO_LATENCY_MS:-0}" -gt 0 ] || [ "${TOPO_LOSS_PCT:-0}" -gt 0 ]; then
-            local netem=() interface
-            [ "${TOPO_LATENCY_MS:-0}" -gt 0 ] && netem+=(delay "$((TOPO_LATENCY_MS / 2))ms")
-            [ "${TOPO_LOSS_PCT:-0}" -gt 0 ] && [ "$router" = client-router ] && netem+=(loss "$TOPO_LOSS_PCT%")
-            if [ ${#netem[@]} -gt 0 ]; then
-                for interface in internet internal; do
-                    if ! error=$(topo_exec "$router" tc qdisc add dev "$interface" root netem "${netem[@]}" \
-                        limit 100000 2>&1); then
-                        topo_fail "netem on $router's $interface ($error): the kernel needs the netem qdisc" \
-                            "(CONFIG_NET_SCH_NETEM)"
-                        return 1
-                    fi
-                done
-            fi
+        # Firezone's download-packet-loss test loses packets at the client: netem loss on both sides of its router,
+        # with the delay router.sh gave them.
+        if [ "${TOPO_LOSS_PCT:-0}" -gt 0 ] && [ "$router" = client-router ]; then
+            local netem=(loss "$TOPO_LOSS_PCT%") interface
+            [ "$TOPO_LATENCY_MS" -gt 0 ] && netem=(delay "$((TOPO_LATENCY_MS / 2))ms" "${netem[@]}")
+            for interface in internet internal; do
+                if ! error=$(topo_exec "$router" tc qdisc replace dev "$interface" root netem "${netem[@]}" \
+                    limit 100000 2>&1); then
+                    topo_fail "netem on $router's $interface ($error): the kernel needs the netem qdisc" \
+                        "(CONFIG_NET_SCH_NETEM)"
+                    return 1
+                fi
+            done
         fi
     done
     # The others' default routes: through the router they sit behind (the resources sit behind the gateway, which
@@ -447,6 +414,25 @@ topo_start_resources() {
             @$address $name)\" ]" || return 1
 }
 
+# The public resolver on the internet (dnsmasq): the names of its `records` (A, and TXT with one or more strings),
+# nothing else; the client's system resolver, which its stub recurses to for every name no resource covers.
+topo_start_resolvers() {
+    local service address records name
+    for service in $(topo_jq '.services[] | select(.role == "resolver") | .name'); do
+        address=$(topo_jq --arg s "$service" '.services[] | select(.name == $s) | .networks[0].ipv4')
+        mapfile -t records < <(topo_jq --arg s "$service" '.services[] | select(.name == $s) | .records |
+            (.a[] | "--address=/\(.name)/\(.address)"),
+            (.txt[] | "--txt-record=\(.name),\(.strings | map("\"" + . + "\"") | join(","))")')
+        topo_start "$service" "$service" dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+            --user=root --group=root --pid-file= --log-queries --log-facility=- --listen-address="$address" \
+            "${records[@]}"
+        name=$(topo_jq --arg s "$service" '.services[] | select(.name == $s) | .records.a[0].name')
+        topo_wait 10 "the public resolver $service answers $name on $address" \
+            bash -c "[ -n \"\$(ip netns exec $(topo_namespace "$service") dig +short +time=1 +tries=1 \
+                @$address $name)\" ]" || return 1
+    done
+}
+
 topo_start_gateway() {
     local binary environment etc=$TOPO_RUN/gateway-etc
     binary=$(topo_binary firezone-gateway) || return 1
@@ -470,8 +456,8 @@ topo_start_client() {
     binary=$(topo_binary firezone-headless-client) || return 1
     mapfile -t environment < <(topo_environment client)
     mkdir -p "$etc"
-    # No resolver answers on the internet; the client's stub needs one to read before it takes over.
-    echo "nameserver $(topo_address portal-router internet ipv4)" >"$etc/resolv.conf"
+    # The system resolver the client's stub reads before it takes over, and recurses to for what no resource covers.
+    topo_jq '.services[] | select(.name == "client") | .nameservers[] | "nameserver \(.)"' >"$etc/resolv.conf"
     own_etc "$etc"
     topo_start client client "${OWN_ETC[@]}" env "${environment[@]}" \
         FIREZONE_STATUS_PATH="$TOPO_RUN/client-status.json" "$binary"
@@ -521,6 +507,98 @@ topo_download_intact() {
     [ "$seen" = "$expected" ] && return 0
     echo "download from $1: SHA-256 $seen, expected $expected"
     return 1
+}
+
+# What `dig $2...` answers in the client (`+short`, one line), compared with the extended regular expression $1;
+# fails saying what it expected and what it saw.
+topo_expect_answer() {
+    local expected=$1 seen
+    shift
+    seen=$(topo_in_client dig +short +time=2 +tries=2 "$@" 2>&1 | tr '\n' ' ')
+    seen=${seen% }
+    [[ "$seen" =~ $expected ]] && return 0
+    echo "dig $*: expected an answer matching '$expected', saw '${seen:-nothing}'"
+    return 1
+}
+
+# The characters of the TXT answer to $1 over TCP (the stub's DNS over TCP, RFC 7766, and its recursion over TCP),
+# at least $2 of them.
+topo_expect_large_txt() {
+    local seen
+    seen=$(topo_in_client dig +tcp +short +time=2 +tries=2 TXT "$1" 2>&1 | tr -d '" \n' | wc -c)
+    [ "$seen" -ge "$2" ] && return 0
+    echo "dig +tcp TXT $1: expected at least $2 characters of TXT strings, saw $seen"
+    return 1
+}
+
+# HTTP to $1 through the tunnel serves the run's index page.
+topo_expect_page() {
+    local seen
+    seen=$(topo_in_client curl -s --max-time 5 "http://$1/index.html" 2>&1)
+    [ "$seen" = "firezone topology" ] && return 0
+    echo "curl http://$1/index.html: expected 'firezone topology', saw '${seen:-nothing}'"
+    return 1
+}
+
+# Neither ping nor HTTP reaches $1 from the client.
+topo_expect_unreachable() {
+    local ping pinged=yes http
+    ping=$(topo_in_client ping -c 2 -W 1 "$1" 2>&1) || pinged=no
+    http=$(topo_in_client curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$1/index.html" 2>&1)
+    [ "$pinged" = no ] && [ "$http" = 000 ] && return 0
+    echo "$1: expected unreachable, saw ping '$(echo "$ping" | grep received)', HTTP status $http"
+    return 1
+}
+
+# No line at warning level or above in the log of any component of the run (portal, relays, gateway, client): in
+# a clean run each one is a bug or a wrongly levelled log. swift-log writes the level as the second word.
+topo_clean_logs() {
+    local service log lines clean=0
+    for service in $(topo_jq '.services[] | select(.role | IN("portal", "relay", "gateway", "client")) | .name'); do
+        log=$TOPO_RUN/$service.log
+        [ -f "$log" ] || continue
+        lines=$(grep -E '^[^ ]+ (warning|error|critical) |\b(WARN|ERROR)\b' "$log" | head -n 10)
+        [ -z "$lines" ] && continue
+        echo "$service.log: expected no WARN or ERROR line, saw:"
+        echo "$lines" | cut -c1-400 | sed 's/^/    /'
+        clean=1
+    done
+    return $clean
+}
+
+# The checks every path shares, after the path itself is established: DNS resources by name (the stub's proxy
+# addresses, 100.96.0.0/11 for IPv4, rust/connlib/tunnel/src/dns.rs), a wildcard resource, DNS over TCP with an
+# answer larger than a UDP one may be, a name no resource covers answered by the system resolver, the resource no
+# policy grants unreachable, and no WARN or ERROR line in any component's log. $1 labels the checks.
+topo_check_matrix() {
+    local label=${1:+$1 } dns_name wildcard public_name public_address large forbidden proxy
+    dns_name=$(topo_jq '[.portal_config.resources[] | select(.type == "dns") | .address |
+        select(startswith("*") | not)][0]')
+    wildcard=$(topo_jq '[.portal_config.resources[] | select(.type == "dns") | .address | select(startswith("*."))][0]')
+    wildcard=probe.${wildcard#\*.}
+    public_name=$(topo_jq '.services[] | select(.role == "resolver") | .records.a[0].name')
+    public_address=$(topo_jq '.services[] | select(.role == "resolver") | .records.a[0].address')
+    large=$(topo_jq '.services[] | select(.role == "resolver") | .records.txt[0].name')
+    forbidden=$(topo_jq '.portal_config as $c | [$c.resources[] | select(.type == "cidr") |
+        select(.id as $id | $c.policies | all(.resource_id != $id))][0].address')
+    forbidden=$(topo_jq --arg n "$forbidden" '[.networks[] | select(.ipv4 == $n) | .name][0] as $n |
+        [.services[] | select(.serves[]?.kind == "http") | .networks[] | select(.network == $n) | .ipv4][0]')
+    proxy='^100\.(9[6-9]|1[01][0-9]|12[0-7])\.'
+    check "${label}dig answers a proxy address (100.96.0.0/11) for $dns_name" \
+        topo_expect_answer "$proxy" A "$dns_name"
+    # Its DNS server has no AAAA record, so its IPv6 proxy addresses answer "address unreachable": ping over IPv4.
+    check "${label}ping reaches $dns_name by name" wait_until 10 topo_in_client ping -4 -c 1 -W 1 "$dns_name"
+    check "${label}HTTP reaches $dns_name by name" topo_expect_page "$dns_name"
+    check "${label}the wildcard resource answers a proxy address for $wildcard" \
+        topo_expect_answer "$proxy" A "$wildcard"
+    check "${label}HTTP reaches $wildcard by name" topo_expect_page "$wildcard"
+    check "${label}DNS over TCP answers a proxy address for $dns_name" \
+        topo_expect_answer "$proxy" +tcp A "$dns_name"
+    check "${label}DNS over TCP carries the 2 KB TXT answer for $large" topo_expect_large_txt "$large" 2040
+    check "${label}$public_name, which no resource covers, gets its real answer ($public_address)" \
+        topo_expect_answer "^${public_address//./\\.}\$" A "$public_name"
+    check "${label}the resource no policy grants stays unreachable ($forbidden)" topo_expect_unreachable "$forbidden"
+    check "${label}no WARN or ERROR line in the portal's, relays', gateway's and client's logs" topo_clean_logs
 }
 
 # The last lines of every log of the run, for a failure.
@@ -603,6 +681,7 @@ topo_up() {
         bash -c "[ \"\$(ip netns exec $(topo_namespace portal) curl -s --max-time 2 \
             http://127.0.0.1:8082/v1/presence | jq -r '.relays | length')\" = $TOPO_RELAYS ]" || return 1
     topo_start_resources || return 1
+    topo_start_resolvers || return 1
     topo_start_gateway || return 1
     topo_start_client || return 1
     topo_log "up: portal, $TOPO_RELAYS relays, gateway, resources and client ready"
