@@ -65,6 +65,7 @@ check "relay-2 (the gateway's) carried the download: $two packets (at least 8000
 check "neither relay looped it back to itself: $looped packets (at most 10)" [ "$looped" -le 10 ]
 check "the path is still relay to relay after the download ($(relays_seen))" \
     topo_expect_path 'relay to relay' "$RESOURCE" 1
+topo_check_matrix
 [ "$FZ_FAILURES" -eq 0 ] || topo_dump_logs
 topo_down
 finish
