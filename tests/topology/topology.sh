@@ -642,7 +642,7 @@ topo_up() {
         esac
     done
     case "$TOPO_RELAYS" in 1 | 2) ;; *) echo "topology up: --relays is 1 or 2" >&2; return 2 ;; esac
-    case "$TOPO_RELAY_SETS/$TOPO_RELAYS" in shared/* | split/2) ;; *)
+    case "$TOPO_RELAY_SETS:$TOPO_RELAYS" in shared:* | split:2) ;; *)
         echo "topology up: --relay-sets is shared, or split with two relays" >&2
         return 2
         ;;

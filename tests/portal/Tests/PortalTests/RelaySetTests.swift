@@ -56,7 +56,9 @@ struct RelaySetTests {
 
         // `init`: a gateway of the site gets the site's set; a client without a set gets every relay.
         let (late, lateEvents) = try connectGateway(fixture, token: "gw-2-token", key: TestWorld.key(3), group: group)
-        let lateInit = try await BrokeringTests.expect(lateEvents) { if case .initialize(let i) = $0 { i } else { nil } }
+        let lateInit = try await BrokeringTests.expect(lateEvents) {
+            if case .initialize(let i) = $0 { i } else { nil }
+        }
         #expect(lateInit.relays.elements.map(\.id) == [Self.relay2])
         let (other, otherEvents) = try connectClient(
             fixture,
