@@ -167,7 +167,7 @@ if ! take_down; then
     echo "demo: taking the topology down failed (see $log)" >&2
     exit 1
 fi
-left=$(ip netns list | grep -c "^fzt$TOPO_ID-" || true)
+left=$(ip netns list 2>/dev/null | grep -c "^fzt$TOPO_ID-" || true)
 if [ "$left" -ne 0 ]; then
     echo "demo: $left network namespaces of the run are left" >&2
     exit 1

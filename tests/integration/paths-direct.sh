@@ -4,6 +4,8 @@
 # the CIDR resource, the 10 MB download through the tunnel keeps its SHA-256, and the client's status says `direct`:
 # hole punching needs no relay when both mappings are endpoint-independent. A failure names the path expected and
 # the path seen, and prints the components' logs. After each, `down` must leave no process and no namespace behind.
+# Then the checks every path shares (topo_check_matrix): DNS resources by name, a wildcard, DNS over TCP, a name no
+# resource covers, the resource no policy grants unreachable, no WARN or ERROR line in any component's log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh

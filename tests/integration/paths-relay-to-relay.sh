@@ -10,6 +10,8 @@
 # download must be carried that way, with its SHA-256 intact. Without XDP, userspace loops it back the same way: sent
 # as UDP to its own public address, it would come back through the relay's router without the source translated
 # (masquerade applies only toward the internet), from an address no channel is bound to.
+# Then the checks every path shares (topo_check_matrix): DNS resources by name, a wildcard, DNS over TCP, a name no
+# resource covers, the resource no policy grants unreachable, no WARN or ERROR line in any component's log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh

@@ -5,6 +5,8 @@
 # the gateway's router lets in only answers, so no direct pair succeeds: the client's status must say `relayed`.
 # Ping and HTTP reach the CIDR resource and the 10 MB download keeps its SHA-256 over that path. A failure names the
 # path expected and the path seen, and prints the components' logs.
+# Then the checks every path shares (topo_check_matrix): DNS resources by name, a wildcard, DNS over TCP, a name no
+# resource covers, the resource no policy grants unreachable, no WARN or ERROR line in any component's log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh

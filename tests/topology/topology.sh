@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The topology of tests/topology/topology.json out of network namespaces, after Firezone's docker-compose setup
 # (scripts/compose/*.yml, scripts/router/router.sh): one namespace per service, one bridge per network (in a switch
-# namespace of the run's own), NAT routers with nftables, then the portal, both relays, the gateway, the resources
-# and the headless client, each waited for.
+# namespace of the run's own), NAT routers (tests/docker/router/router.sh, as the compose file's router containers),
+# then the portal, both relays, the resources, the public resolver, the gateway and the headless client, each
+# waited for.
 #
 #   tests/topology/topology.sh up [--client-nat none|cone|symmetric] [--gateway-nat K] [--relay-nat K]
 #                                 [--relays 1|2] [--relay-xdp driver|generic|off] [--latency-ms N] [--loss-pct N]
@@ -14,8 +15,8 @@
 # PID and deletes every namespace, which takes the links, bridges and nftables tables inside with it. Sourced, it
 # defines the same steps as functions (topo_up, topo_down, topo_exec, ...) for the system tests.
 #
-# NAT kinds, as Firezone's router.sh spells them in MASQUERADE_TYPE: `none` routes (every router learns the inside
-# network), `cone` is a plain `masquerade`, which keeps the source port when it is free and so maps endpoint-
+# NAT kinds, as Firezone's router.sh spells them in MASQUERADE_TYPE: `none` routes (every host on the internet learns
+# the inside network), `cone` is a plain `masquerade`, which keeps the source port when it is free and so maps endpoint-
 # independently, `symmetric` is `masquerade random`, a new port per destination (RFC 4787 §4.1). Filtering is the
 # connection tracker's either way: only answers to what went out come in, besides the port forwards.
 # --latency-ms puts netem delay on every router, half on each side (as router.sh does); --loss-pct puts netem loss on
@@ -332,7 +333,8 @@ topo_relay_started_or_exited() {
 }
 
 # A relay with XDP in the run's attach mode (--relay-xdp, default the description's); if the program cannot attach
-# (the relay then stops and says why), generic mode; then without XDP. The fallback is printed, never silent, and recorded in $TOPO_RUN/NAME.xdp.
+# (the relay then stops and says why), generic mode; then without XDP. The fallback is printed, never silent, and
+# recorded in $TOPO_RUN/NAME.xdp.
 topo_start_relay() {
     local relay=$1 binary mode environment public
     binary=$(topo_binary firezone-relay) || return 1
@@ -531,6 +533,14 @@ topo_expect_large_txt() {
     return 1
 }
 
+# Ping over IPv4 answers $1 within $2 seconds.
+topo_expect_ping() {
+    wait_until "$2" topo_in_client ping -4 -c 1 -W 1 "$1" && return 0
+    echo "ping -4 $1: expected a reply within $2 s, saw '$(topo_in_client ping -4 -c 1 -W 1 "$1" 2>&1 |
+        grep -E 'received|unknown|Unreachable' | tr '\n' ' ')'"
+    return 1
+}
+
 # HTTP to $1 through the tunnel serves the run's index page.
 topo_expect_page() {
     local seen
@@ -587,7 +597,7 @@ topo_check_matrix() {
     check "${label}dig answers a proxy address (100.96.0.0/11) for $dns_name" \
         topo_expect_answer "$proxy" A "$dns_name"
     # Its DNS server has no AAAA record, so its IPv6 proxy addresses answer "address unreachable": ping over IPv4.
-    check "${label}ping reaches $dns_name by name" wait_until 10 topo_in_client ping -4 -c 1 -W 1 "$dns_name"
+    check "${label}ping reaches $dns_name by name" topo_expect_ping "$dns_name" 10
     check "${label}HTTP reaches $dns_name by name" topo_expect_page "$dns_name"
     check "${label}the wildcard resource answers a proxy address for $wildcard" \
         topo_expect_answer "$proxy" A "$wildcard"
@@ -752,7 +762,7 @@ topo_cli() {
         topo_exec "$@"
         ;;
     *)
-        sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
         return 2
         ;;
     esac
