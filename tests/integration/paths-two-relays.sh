@@ -8,7 +8,10 @@
 # the two relays (RFC 8445 §5.1.1.2: a relayed candidate is its own base, so that pair is redundant with none): the
 # client's status must say `relay to relay`, and the 10 MB download must cross both relays (client ⇄ relay-1 as
 # channel data, relay-1 ⇄ relay-2 as UDP between their allocations, relay-2 ⇄ gateway as channel data) with its
-# SHA-256 intact, which both relays' counters must show.
+# SHA-256 intact, which both relays' counters must show. A failure names the path expected and the path seen, and
+# each relay's allocations, channels and relayed packets.
+# Then the checks every path shares (topo_check_matrix): DNS resources by name, a wildcard, DNS over TCP, a name no
+# resource covers, the resource no policy grants unreachable, no WARN or ERROR line in any component's log.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib.sh
