@@ -7,6 +7,7 @@
 #
 #   tests/topology/topology.sh up [--client-nat none|cone|symmetric] [--gateway-nat K] [--relay-nat K]
 #                                 [--relays 1|2] [--relay-xdp driver|generic|off] [--latency-ms N] [--loss-pct N]
+#                                 [--relay-sets shared|split]
 #   tests/topology/topology.sh down [RUN_DIR]
 #   tests/topology/topology.sh exec RUN_DIR SERVICE COMMAND...
 #
@@ -20,6 +21,10 @@
 # connection tracker's either way: only answers to what went out come in, besides the port forwards.
 # --latency-ms puts netem delay on every router, half on each side (as router.sh does); --loss-pct puts netem loss on
 # both sides of the client's router (Firezone's download-packet-loss test loses packets at the client).
+#
+# --relay-sets split gives the client only the first relay and the gateways' site only the second (the portal's
+# `relay_ids`, as Firezone's portal gives each device the relays nearest to it), so that their connection's relayed
+# candidates sit on different relays; `shared` (the default) gives both sides every relay.
 #
 # Binaries: FIREZONE_BIN_DIR (default .build/debug) holds firezone-portal, firezone-relay, firezone-gateway and
 # firezone-headless-client.
@@ -299,7 +304,11 @@ topo_start_portal() {
     local binary
     binary=$(topo_binary firezone-portal) || return 1
     # Only the relays the run asks for are in the portal's configuration.
-    topo_jq --argjson n "$TOPO_RELAYS" '.portal_config | .relays |= .[:$n]' >"$TOPO_RUN/portal.json"
+    local split='.'
+    [ "$TOPO_RELAY_SETS" != split ] ||
+        split='.relays[0].id as $one | .relays[1].id as $two
+            | .clients[].relay_ids = [$one] | .sites[].relay_ids = [$two] | .gateways[]?.relay_ids = [$two]'
+    topo_jq --argjson n "$TOPO_RELAYS" ".portal_config | .relays |= .[:\$n] | $split" >"$TOPO_RUN/portal.json"
     local arguments
     mapfile -t arguments < <(topo_jq '.services[] | select(.name == "portal") | .arguments[]')
     topo_start portal portal "$binary" --config "$TOPO_RUN/portal.json" "${arguments[@]}"
@@ -616,7 +625,7 @@ topo_dump_logs() {
 # Options as the CLI takes them; sets TOPO_RUN (the run directory) and brings everything up.
 topo_up() {
     TOPO_CLIENT_NAT="" TOPO_GATEWAY_NAT="" TOPO_RELAY_NAT="" TOPO_LATENCY_MS=0 TOPO_LOSS_PCT=0 TOPO_RELAYS=2
-    TOPO_RELAY_XDP=""
+    TOPO_RELAY_XDP="" TOPO_RELAY_SETS=shared
     while [ $# -gt 0 ]; do
         case "$1" in
         --client-nat) TOPO_CLIENT_NAT=$2 ;;
@@ -626,6 +635,7 @@ topo_up() {
         --loss-pct) TOPO_LOSS_PCT=$2 ;;
         --relays) TOPO_RELAYS=$2 ;;
         --relay-xdp) TOPO_RELAY_XDP=$2 ;;
+        --relay-sets) TOPO_RELAY_SETS=$2 ;;
         *)
             echo "topology up: unknown option $1" >&2
             return 2
@@ -642,6 +652,11 @@ topo_up() {
         esac
     done
     case "$TOPO_RELAYS" in 1 | 2) ;; *) echo "topology up: --relays is 1 or 2" >&2; return 2 ;; esac
+    case "$TOPO_RELAY_SETS:$TOPO_RELAYS" in shared:* | split:2) ;; *)
+        echo "topology up: --relay-sets is shared, or split with two relays" >&2
+        return 2
+        ;;
+    esac
     case "$TOPO_RELAY_XDP" in "" | driver | generic | off) ;; *)
         echo "topology up: --relay-xdp is driver, generic or off" >&2
         return 2
@@ -659,7 +674,7 @@ topo_up() {
     echo "$TOPO_BIN" >"$TOPO_RUN/bin"
     topo_log "run $TOPO_ID in $TOPO_RUN: client NAT ${TOPO_CLIENT_NAT:-default}, gateway NAT" \
         "${TOPO_GATEWAY_NAT:-default}, relay NAT ${TOPO_RELAY_NAT:-default}, $TOPO_RELAYS relays (XDP" \
-        "${TOPO_RELAY_XDP:-default})," \
+        "${TOPO_RELAY_XDP:-default}, relay sets $TOPO_RELAY_SETS)," \
         "latency $TOPO_LATENCY_MS ms, loss $TOPO_LOSS_PCT %"
 
     build_xdp_pass "$TOPO_RUN/xdp_pass.o" || topo_fail "compiling the pass-all XDP program" || return 1

@@ -11,6 +11,8 @@ import Testing
         let client: Scenario.Placement
         let gateway: Scenario.Placement
         let relays: Int
+        /// The relays the portal gives the client and the gateway, by name; nil: every relay to both.
+        var relaySets: (client: [String], gateway: [String])? = nil
         /// The paths the client may end up on (ICE may pick either when two kinds of pair both work).
         let clientPaths: Set<ConnectionPath>
         var testDescription: String { self.name }
@@ -54,6 +56,17 @@ import Testing
             relays: 2,
             clientPaths: [.relayToRelay]
         ),
+        // As Firezone's portal gives each device the relays nearest to it: each side's relayed candidate is on its
+        // own relay, and the only pair that works is the one across the two (RFC 8445 §5.1.1.2: a relayed
+        // candidate is its own base, so that pair is redundant with no other and is checked).
+        Case(
+            name: "both behind symmetric NAT, a relay each",
+            client: .behind(.symmetric),
+            gateway: .behind(.symmetric),
+            relays: 2,
+            relaySets: (client: ["relay-1"], gateway: ["relay-2"]),
+            clientPaths: [.relayToRelay]
+        ),
     ]
 
     @Test(arguments: cases)
@@ -65,7 +78,11 @@ import Testing
                 gateway: testCase.gateway,
                 relays: testCase.relays
             )
-            scenario.joinRelays()
+            if let sets = testCase.relaySets {
+                scenario.joinRelays(client: sets.client, gateway: sets.gateway)
+            } else {
+                scenario.joinRelays()
+            }
             try scenario.connect()
             let established = scenario.run(for: .seconds(10), until: Scenario.bothEstablished)
             try #require(established, "established; \(scenario.report(seed: seed))")
@@ -74,6 +91,16 @@ import Testing
                 path.map { testCase.clientPaths.contains($0) } == true,
                 "client path \(path.map { "\($0)" } ?? "none"), expected one of \(testCase.clientPaths); \(scenario.report(seed: seed))"
             )
+            if let sets = testCase.relaySets {
+                let relays = (
+                    scenario.peer(Scenario.client).node.relay(of: Scenario.gateway),
+                    scenario.peer(Scenario.gateway).node.relay(of: Scenario.client)
+                )
+                try #require(
+                    relays.0.map(sets.client.contains) == true && relays.1.map(sets.gateway.contains) == true,
+                    "relays (client, gateway) \(relays), expected \(sets); \(scenario.report(seed: seed))"
+                )
+            }
             let arrived = scenario.exchange(count: 10)
             try #require(arrived == (10, 10), "arrived \(arrived); \(scenario.report(seed: seed))")
         }

@@ -160,6 +160,14 @@ struct Scenario {
         self.run(for: .seconds(2))
     }
 
+    /// Each node learns only its own relays (by name), as a portal that gives each device the relays nearest to it
+    /// does, and allocates.
+    mutating func joinRelays(client: [String], gateway: [String]) {
+        self.giveRelays(self.turnServers(for: Self.client, relays: client), removing: [], to: Self.client)
+        self.giveRelays(self.turnServers(for: Self.gateway, relays: gateway), removing: [], to: Self.gateway)
+        self.run(for: .seconds(2))
+    }
+
     /// The portal's relay update for `host` (its `init`, or a `relays_presence` message).
     mutating func giveRelays(_ servers: [TURNServer<String>], removing: [String], to host: String) {
         self.simulation.withNode(host, as: PeerHost.self) { peer, now in

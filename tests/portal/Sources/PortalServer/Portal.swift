@@ -487,21 +487,30 @@ public final class Portal: @unchecked Sendable {
     private func broadcastRelays(disconnected: [RelayID], connected: [RelayID]) {
         for (client, socket) in self.clientSockets.sorted(by: { $0.key < $1.key }) {
             guard case .client(_, let key)? = self.sessions[socket]?.identity else { continue }
-            let entries = connected.flatMap {
+            let given = self.relayIDs(of: client)
+            let gone = disconnected.filter { given?.contains($0) ?? true }
+            let entries = connected.filter { given?.contains($0) ?? true }.flatMap {
                 self.relayEntries($0, key: key, expiresAt: self.clientTokenExpiry(client))
             }
+            // A relay outside the client's set is none of its business.
+            guard !gone.isEmpty || !entries.isEmpty else { continue }
             self.push(
-                ClientInbound.relaysPresence(RelaysPresence(disconnectedIDs: disconnected, connected: entries)),
+                ClientInbound.relaysPresence(RelaysPresence(disconnectedIDs: gone, connected: entries)),
                 topic: ClientTopic.self,
                 to: self.sessions[socket]!.socket
             )
         }
-        for (_, socket) in self.gatewaySockets.sorted(by: { $0.key < $1.key }) {
+        for (gateway, socket) in self.gatewaySockets.sorted(by: { $0.key < $1.key }) {
             guard case .gateway(_, let key)? = self.sessions[socket]?.identity else { continue }
             let expiry = UInt64(time(nil)) + Self.gatewayCredentialLifetime
-            let entries = connected.flatMap { self.relayEntries($0, key: key, expiresAt: expiry) }
+            let given = self.relayIDs(of: gateway)
+            let gone = disconnected.filter { given?.contains($0) ?? true }
+            let entries = connected.filter { given?.contains($0) ?? true }.flatMap {
+                self.relayEntries($0, key: key, expiresAt: expiry)
+            }
+            guard !gone.isEmpty || !entries.isEmpty else { continue }
             self.push(
-                GatewayInbound.relaysPresence(RelaysPresence(disconnectedIDs: disconnected, connected: entries)),
+                GatewayInbound.relaysPresence(RelaysPresence(disconnectedIDs: gone, connected: entries)),
                 topic: GatewayTopic.self,
                 to: self.sessions[socket]!.socket
             )
@@ -532,10 +541,29 @@ public final class Portal: @unchecked Sendable {
         }
     }
 
-    /// The joined relays, then the file's TURN servers with their fixed credentials.
-    private func allRelayEntries(key: PublicKey, expiresAt: UInt64) -> [RelayEntry] {
-        self.relays.keys.sorted().flatMap { self.relayEntries($0, key: key, expiresAt: expiresAt) }
-            + self.configuration.turnServers.flatMap { server in
+    /// The relays a client is given (its `relay_ids`); nil: every relay.
+    private func relayIDs(of client: ClientID) -> [RelayID]? {
+        self.configuration.clients.first { $0.id == client }?.relayIDs
+    }
+
+    /// The relays a gateway is given: its own `relay_ids`, else its site's; nil: every relay.
+    private func relayIDs(of gateway: GatewayID) -> [RelayID]? {
+        if let own = self.configuration.gateways.first(where: { $0.id == gateway })?.relayIDs {
+            return own
+        }
+        guard let site = self.gatewayDirectory.first(where: { $0.id == gateway })?.siteID else {
+            return nil
+        }
+        return self.configuration.sites.first { $0.id == site }?.relayIDs
+    }
+
+    /// The joined relays, then the file's TURN servers with their fixed credentials; of those only the `given` ones
+    /// when the component has a relay set of its own.
+    private func allRelayEntries(key: PublicKey, expiresAt: UInt64, given: [RelayID]?) -> [RelayEntry] {
+        let joined = self.relays.keys.sorted().filter { given?.contains($0) ?? true }
+        let servers = self.configuration.turnServers.filter { given?.contains($0.id) ?? true }
+        return joined.flatMap { self.relayEntries($0, key: key, expiresAt: expiresAt) }
+            + servers.flatMap { server in
                 server.addresses.map { address in
                     .turn(
                         TurnRelay(
@@ -566,7 +594,11 @@ public final class Portal: @unchecked Sendable {
         ClientInit(
             interface: self.clientInterface(client),
             resources: self.visibleResources(client).map { $0.clientResource(sites: self.sites(of: $0)) },
-            relays: self.allRelayEntries(key: key, expiresAt: self.clientTokenExpiry(client))
+            relays: self.allRelayEntries(
+                key: key,
+                expiresAt: self.clientTokenExpiry(client),
+                given: self.relayIDs(of: client)
+            )
         )
     }
 
@@ -586,7 +618,11 @@ public final class Portal: @unchecked Sendable {
         return GatewayInit(
             interface: GatewayInterface(ipv4: ipv4, ipv6: ipv6),
             config: GatewayConfig(ipv4MasqueradeEnabled: true, ipv6MasqueradeEnabled: true),
-            relays: self.allRelayEntries(key: key, expiresAt: now + Self.gatewayCredentialLifetime),
+            relays: self.allRelayEntries(
+                key: key,
+                expiresAt: now + Self.gatewayCredentialLifetime,
+                given: self.relayIDs(of: gateway)
+            ),
             accountSlug: self.configuration.accountSlug,
             authorizations: authorizations
         )

@@ -36,6 +36,11 @@ import PortalMessages
 /// either it lasts as long as the token. When it ends the gateway is told `reject_access`, or
 /// `access_authorization_expiry_updated` when another flow still authorizes the pair.
 ///
+/// A client, gateway or site may carry `"relay_ids"`: the relays (and TURN servers) its devices are given in `init`
+/// and `relays_presence`, as Firezone's portal gives each device the relays nearest to it rather than all of them. A
+/// gateway without its own takes its site's; absent everywhere, every relay. Each side sampling its connection's relay
+/// from a set of its own is what makes the client and the gateway allocate on different relays.
+///
 /// `turn_servers` are TURN servers that are not Firezone relays (coturn, for instance): clients and gateways get them
 /// in `init` like relays, with the static `username` and `password` of the file. Their `address` is an IP socket
 /// address or a list of them (one per address family); the `id` should be a UUID, as connlib reads relay ids as UUIDs.
@@ -73,6 +78,13 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         public var name: String
         /// The token every gateway of the site may sign in with, each under its own `external_id`.
         public var token: String?
+        /// The relays the site's gateways are given, unless a gateway entry names its own; nil: every relay.
+        public var relayIDs: [RelayID]?
+
+        enum CodingKeys: String, CodingKey {
+            case id, name, token
+            case relayIDs = "relay_ids"
+        }
     }
 
     public struct GatewayEntry: Hashable, Sendable, Codable {
@@ -82,10 +94,13 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         public var token: String
         public var ipv4: IPv4Address?
         public var ipv6: IPv6Address?
+        /// The relays this gateway is given; nil: its site's.
+        public var relayIDs: [RelayID]?
 
         enum CodingKeys: String, CodingKey {
             case id, name, token, ipv4, ipv6
             case siteID = "site_id"
+            case relayIDs = "relay_ids"
         }
     }
 
@@ -122,10 +137,13 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         public var tokenExpiresAt: UInt64?
         public var ipv4: IPv4Address?
         public var ipv6: IPv6Address?
+        /// The relays this client is given; nil: every relay.
+        public var relayIDs: [RelayID]?
 
         enum CodingKeys: String, CodingKey {
             case id, name, token, ipv4, ipv6
             case groupIDs = "group_ids"
+            case relayIDs = "relay_ids"
             case tokenExpiresAt = "token_expires_at"
         }
     }
@@ -265,6 +283,16 @@ public struct PortalConfiguration: Hashable, Sendable, Codable {
         for client in self.clients {
             for group in client.groupIDs where !groups.contains(group) {
                 throw fail("client '\(client.id)' names the unknown group '\(group)'")
+            }
+        }
+        let relays = Set(self.relays.map(\.id) + self.turnServers.map(\.id))
+        let relaySets =
+            self.clients.map { ("client '\($0.id)'", $0.relayIDs) }
+            + self.gateways.map { ("gateway '\($0.id)'", $0.relayIDs) }
+            + self.sites.map { ("site '\($0.id)'", $0.relayIDs) }
+        for (owner, ids) in relaySets {
+            for id in ids ?? [] where !relays.contains(id) {
+                throw fail("\(owner) names the unknown relay '\(id)'")
             }
         }
         for policy in self.policies {
