@@ -24,12 +24,6 @@ RESOURCE=$(topo_address httpbin resources ipv4)
 LOOPED='relay_xdp_packets_total{action="tx",reason="channel_to_channel"}'
 USERSPACE='relay_relayed_packets_total{datapath="userspace"}'
 
-relay_metric() {
-    local value
-    value=$(topo_exec relay-1 curl -s --max-time 2 http://127.0.0.1:8080/metrics | sed -n "s/^$1 //p" | head -1)
-    echo "${value:-0}"
-}
-
 # 10 MiB in TCP segments that fit the tunnel's 1280-byte MTU are more than 8,000 packets, besides the ACKs.
 for xdp in driver off; do
     TOPO_RUN=$FZ_SCRATCH/topology-$xdp
@@ -47,12 +41,12 @@ for xdp in driver off; do
     check "[XDP $xdp] the path is relay to relay" topo_expect_path 'relay to relay' "$RESOURCE" 20
     # The relay publishes its counters once a second.
     sleep 1.2
-    looped_before=$(relay_metric "$LOOPED")
-    userspace_before=$(relay_metric "$USERSPACE")
+    looped_before=$(topo_relay_metric relay-1 "$LOOPED")
+    userspace_before=$(topo_relay_metric relay-1 "$USERSPACE")
     check "[XDP $xdp] a 10 MB download keeps its SHA-256" topo_download_intact "$RESOURCE"
     sleep 1.2
-    looped=$(($(relay_metric "$LOOPED") - looped_before))
-    userspace=$(($(relay_metric "$USERSPACE") - userspace_before))
+    looped=$(($(topo_relay_metric relay-1 "$LOOPED") - looped_before))
+    userspace=$(($(topo_relay_metric relay-1 "$USERSPACE") - userspace_before))
     if [ "$xdp" = driver ]; then
         check "[XDP $xdp] XDP looped the download's packets back as channel data: $looped (at least 8000)" \
             [ "$looped" -ge 8000 ]

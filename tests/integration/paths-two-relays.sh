@@ -24,20 +24,13 @@ RESOURCE=$(topo_address httpbin resources ipv4)
 RELAYED='relay_relayed_packets_total'
 LOOPED='relay_xdp_packets_total{action="tx",reason="channel_to_channel"}'
 
-# The sum of a metric's samples on a relay (both datapaths for the relayed packets); the relay publishes its counters
-# once a second.
-relay_metric() {
-    topo_exec "$1" curl -s --max-time 2 http://127.0.0.1:8080/metrics |
-        awk -v name="$2" 'index($0, name) == 1 { total += $NF } END { printf "%d\n", total }'
-}
-
 # What each relay holds and carried so far, for the failure messages.
 relays_seen() {
     local relay
     for relay in relay-1 relay-2; do
         printf '%s: %s allocations, %s channels, %s packets relayed; ' "$relay" \
-            "$(relay_metric "$relay" 'relay_allocations ')" "$(relay_metric "$relay" 'relay_channels ')" \
-            "$(relay_metric "$relay" "$RELAYED")"
+            "$(topo_relay_metric "$relay" 'relay_allocations ')" "$(topo_relay_metric "$relay" 'relay_channels ')" \
+            "$(topo_relay_metric "$relay" "$RELAYED")"
     done
 }
 
@@ -53,16 +46,16 @@ if ! check "the path is relay to relay" topo_expect_path 'relay to relay' "$RESO
     echo "relays seen: $(relays_seen)"
 fi
 check "each relay has a channel bound: $(relays_seen)" \
-    bash -c "[ $(relay_metric relay-1 'relay_channels ') -ge 1 ] && [ $(relay_metric relay-2 'relay_channels ') -ge 1 ]"
+    bash -c "[ $(topo_relay_metric relay-1 'relay_channels ') -ge 1 ] && [ $(topo_relay_metric relay-2 'relay_channels ') -ge 1 ]"
 sleep 1.2
-one_before=$(relay_metric relay-1 "$RELAYED")
-two_before=$(relay_metric relay-2 "$RELAYED")
-looped_before=$(($(relay_metric relay-1 "$LOOPED") + $(relay_metric relay-2 "$LOOPED")))
+one_before=$(topo_relay_metric relay-1 "$RELAYED")
+two_before=$(topo_relay_metric relay-2 "$RELAYED")
+looped_before=$(($(topo_relay_metric relay-1 "$LOOPED") + $(topo_relay_metric relay-2 "$LOOPED")))
 check "a 10 MB download keeps its SHA-256" topo_download_intact "$RESOURCE"
 sleep 1.2
-one=$(($(relay_metric relay-1 "$RELAYED") - one_before))
-two=$(($(relay_metric relay-2 "$RELAYED") - two_before))
-looped=$(($(relay_metric relay-1 "$LOOPED") + $(relay_metric relay-2 "$LOOPED") - looped_before))
+one=$(($(topo_relay_metric relay-1 "$RELAYED") - one_before))
+two=$(($(topo_relay_metric relay-2 "$RELAYED") - two_before))
+looped=$(($(topo_relay_metric relay-1 "$LOOPED") + $(topo_relay_metric relay-2 "$LOOPED") - looped_before))
 check "relay-1 (the client's) carried the download: $one packets (at least 8000)" [ "$one" -ge 8000 ]
 check "relay-2 (the gateway's) carried the download: $two packets (at least 8000)" [ "$two" -ge 8000 ]
 check "neither relay looped it back to itself: $looped packets (at most 10)" [ "$looped" -le 10 ]

@@ -475,6 +475,13 @@ topo_relays_joined() {
 
 # --- What the system tests check.
 
+# The sum of the samples of relay $1's metric whose line starts with $2 (a name, or a name with some of its labels),
+# 0 when there is none; the relay publishes its counters once a second.
+topo_relay_metric() {
+    topo_exec "$1" curl -s --max-time 2 http://127.0.0.1:8080/metrics |
+        awk -v name="$2" 'index($0, name) == 1 { total += $NF } END { printf "%d\n", total }'
+}
+
 # The path of the client's connection to the gateway as its status file says (`direct`, `relayed (our relay)`,
 # `relayed (their relay)`, `relay to relay`), `connecting` while ICE checks, `none` without a connection.
 topo_path() {
