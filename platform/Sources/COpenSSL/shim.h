@@ -18,6 +18,8 @@
 // control into parameters. Called directly, a packet costs one init with the nonce, one update, one final and one
 // parameter for the tag: the calls EVP makes underneath, in the same order.
 typedef struct fz_aead_functions {
+    // The fetched cipher the functions belong to: held (never freed) so that its provider stays loaded.
+    const EVP_CIPHER *cipher;
     void *provider_context;
     OSSL_FUNC_cipher_newctx_fn *newctx;
     OSSL_FUNC_cipher_freectx_fn *freectx;
@@ -55,6 +57,7 @@ static inline int fz_aead_functions_load(const EVP_CIPHER *cipher, fz_aead_funct
         return 0;
     }
     memset(functions, 0, sizeof(*functions));
+    functions->cipher = cipher;
     int no_cache = 0;
     const OSSL_ALGORITHM *algorithms = OSSL_PROVIDER_query_operation(provider, OSSL_OP_CIPHER, &no_cache);
     for (const OSSL_ALGORITHM *algorithm = algorithms; algorithm != NULL && algorithm->algorithm_names != NULL;

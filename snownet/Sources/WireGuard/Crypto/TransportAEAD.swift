@@ -32,7 +32,7 @@ public typealias TransportCipher = OpenSSLChaCha20Poly1305
 /// sets it up again from the key.
 public final class OpenSSLChaCha20Poly1305: TransportAEAD {
     // `nonisolated(unsafe)`: loaded once, never changed, only read; the cipher they come from is fetched once and
-    // never freed, so its provider stays loaded (openssl-threads(7)).
+    // held in the table, never freed, so its provider stays loaded (openssl-threads(7)).
     nonisolated(unsafe) private static let functions: fz_aead_functions = {
         guard let cipher = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil) else {
             preconditionFailure("OpenSSL's default provider has no ChaCha20-Poly1305")
