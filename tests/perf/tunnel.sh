@@ -316,28 +316,28 @@ for round in $(seq 1 "$rounds"); do
     done
 done
 
-if [ "$rounds" -gt 1 ]; then
-    echo
-    echo "over $rounds rounds: min–max (median), Gbit/s; ratios measured within each round"
+# One line per implementation: each test's min–max (median) over the rounds of the figures in the associative array
+# named $1 (keyed round,name,test; "-" where a figure could not be taken).
+print_spread() {
+    local -n figures=$1
+    local name test round values
     for name in "${names[@]}"; do
         printf '%-36s' "$name"
         for test in forward reverse udp; do
             values=()
-            for round in $(seq 1 "$rounds"); do values+=("${results[$round,$name,$test]}"); done
-            python3 -c "import statistics, sys; v = sorted(map(float, sys.argv[1:])); print('  %.2f–%.2f (%.2f)' % (v[0], v[-1], statistics.median(v)), end='')" "${values[@]}"
-        done
-        echo
-    done
-    echo "CPU seconds of the two tunnel endpoints per GB received: min–max (median)"
-    for name in "${names[@]}"; do
-        printf '%-36s' "$name"
-        for test in forward reverse udp; do
-            values=()
-            for round in $(seq 1 "$rounds"); do values+=("${costs[$round,$name,$test]}"); done
+            for round in $(seq 1 "$rounds"); do values+=("${figures[$round,$name,$test]}"); done
             python3 -c "import statistics, sys; v = sorted(float(x) for x in sys.argv[1:] if x != '-'); print('  %.2f–%.2f (%.2f)' % (v[0], v[-1], statistics.median(v)) if v else '  -', end='')" "${values[@]}"
         done
         echo
     done
+}
+
+if [ "$rounds" -gt 1 ]; then
+    echo
+    echo "over $rounds rounds: min–max (median), Gbit/s; ratios measured within each round"
+    print_spread results
+    echo "CPU seconds of the two tunnel endpoints per GB received: min–max (median)"
+    print_spread costs
     for name in "${names[@]:1}"; do
         printf '%-36s' "firezone / $name"
         for test in forward reverse udp; do
